@@ -1,0 +1,1 @@
+"""Data package: the compatibility matrix (``matrix.toml``). Installed as ``shapgov.compat``."""

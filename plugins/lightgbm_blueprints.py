@@ -1,0 +1,68 @@
+"""Built-in plugin: LightGBM models as vertices, with the link their objective implies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shapgov import hookimpl
+from shapgov.blueprint import DecomposeContext, Node
+from shapgov.errors import UnsupportedModelError
+from shapgov.links import IDENTITY, LOG, LOGIT, SOFTMAX, Link
+from shapgov.compatibility import class_paths
+
+# objective (LightGBM's canonical names and aliases) -> link
+OBJECTIVE_LINKS: dict[str, Link] = {
+    **dict.fromkeys(
+        ["regression", "regression_l2", "l2", "mse", "mean_squared_error", "rmse",
+         "regression_l1", "l1", "mae", "huber", "fair", "quantile", "mape"],
+        IDENTITY,
+    ),
+    **dict.fromkeys(["poisson", "gamma", "tweedie"], LOG),
+    **dict.fromkeys(["binary", "cross_entropy", "xentropy"], LOGIT),
+    **dict.fromkeys(["multiclass", "softmax"], SOFTMAX),
+}
+
+
+def objective_link(objective: str) -> Link:
+    """The link of a LightGBM objective; raises for objectives without an additive margin."""
+    name = objective.split()[0]
+    if name not in OBJECTIVE_LINKS:
+        raise UnsupportedModelError(
+            f"LightGBM objective {objective!r} has no known link; supported: "
+            f"{sorted(set(OBJECTIVE_LINKS))}"
+        )
+    return OBJECTIVE_LINKS[name]
+
+
+def booster_objective(booster: Any) -> tuple[str, int]:
+    """(objective, number of classes) of a fitted ``lightgbm.Booster``."""
+    dump = booster.dump_model(num_iteration=0)
+    params = dump.get("objective", "regression")
+    return str(params), int(dump.get("num_class", 1))
+
+
+def _is_lightgbm(model: Any) -> bool:
+    paths = {p for cls in type(model).__mro__ for p in class_paths(cls)}
+    return bool(paths & {"lightgbm.basic.Booster", "lightgbm.sklearn.LGBMModel"})
+
+
+@hookimpl(trylast=True)
+def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
+    if not _is_lightgbm(model):
+        return None
+    booster = model if hasattr(model, "dump_model") else model.booster_
+    objective, n_class = booster_objective(booster)
+    link = objective_link(objective)
+    k = n_class if link is SOFTMAX else 1
+    if hasattr(model, "classes_"):
+        prediction = "predict_proba"
+    else:
+        prediction = "predict"
+    return context.leaf(
+        model,
+        n_margins=k,
+        link=link,
+        prediction=prediction,
+        margin_method=None,
+        allow_nan=True,
+    )

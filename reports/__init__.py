@@ -1,0 +1,1 @@
+"""Data package: report templates. Installed as ``shapgov.reports``."""

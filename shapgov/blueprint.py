@@ -1,0 +1,273 @@
+"""Blueprints: a fitted model as modeling vertices plus an affine combination rule.
+
+Every blueprint shapgov explains has the form
+
+    explained(x) = intercept + sum_v  W_v @ out_v(z_v(x)),   prediction = link^-1(explained)
+
+where ``z_v`` is the vertex's preprocessing of the original columns, ``out_v`` is the
+vertex's margin (or, when its parent consumes probabilities, a fixed response of that
+margin) and ``W_v`` a weight matrix. Because Shapley values are linear, the blueprint's
+SHAP values are ``sum_v W_v @ phi_v``, each ``phi_v`` summed back from transformed
+columns to the original column it comes from (``origins``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from shapgov.errors import NotFittedModelError, UnsupportedModelError
+from shapgov.links import IDENTITY, Link
+from shapgov.registry import get_plugin_manager
+
+Transform = Callable[[Any], np.ndarray]
+
+
+def as_float_matrix(X: Any) -> np.ndarray:
+    """Original data as a 2-D float array (the identity preprocessing)."""
+    return np.asarray(X, dtype=float).reshape(len(X), -1)
+
+
+@dataclass(frozen=True)
+class Response:
+    """A fixed map from a vertex's margin (..., K_m) to what its parent consumes (..., K_r)."""
+
+    name: str
+    fn: Callable[[np.ndarray], np.ndarray]
+    n_outputs: int
+
+
+@dataclass
+class Vertex:
+    """One modeling estimator inside a blueprint."""
+
+    name: str
+    estimator: Any
+    task: str
+    n_margins: int
+    transform: Transform = as_float_matrix
+    origins: np.ndarray | None = None
+    response: Response | None = None
+    weight: np.ndarray | None = None
+    allow_nan: bool = False
+    explainer: str | None = None
+    matrix_row: str | None = None
+
+    @property
+    def n_outputs(self) -> int:
+        return self.response.n_outputs if self.response else self.n_margins
+
+    def output(self, margin: np.ndarray) -> np.ndarray:
+        """What the parent consumes, given margins."""
+        return self.response.fn(margin) if self.response else margin
+
+
+@dataclass(frozen=True)
+class CompositeRecord:
+    """A composite step met during decomposition (for the matrix and the audit)."""
+
+    name: str
+    estimator_class: str
+    matrix_row: str | None = None
+
+
+@dataclass
+class Node:
+    """The decomposition of one (sub)model: vertices, intercept, link, and methods.
+
+    ``prediction`` names the model method whose output is ``link^-1(explained)``;
+    ``margin_method`` names one that outputs ``explained`` itself, if any.
+    """
+
+    vertices: list[Vertex]
+    intercept: np.ndarray
+    link: Link
+    prediction: str
+    margin_method: str | None = None
+    composites: list[CompositeRecord] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.intercept.shape[0])
+
+    def under(self, transform: Transform, origins: np.ndarray, label: str) -> Node:
+        """This node behind a preprocessing step with the given column origins."""
+        verts = []
+        for v in self.vertices:
+            inner = v.transform
+            verts.append(
+                replace(
+                    v,
+                    transform=lambda X, inner=inner: inner(transform(X)),
+                    origins=_compose_origins(origins, v.origins),
+                )
+            )
+        return replace(self, vertices=verts, steps=[label, *self.steps])
+
+    def with_output(self, method: str, *, owner: str) -> Node:
+        """This node re-expressed so that its explained output *is* ``method``'s output."""
+        if method == self.margin_method:
+            return replace(self, link=IDENTITY, prediction=method)
+        if method != self.prediction:
+            raise UnsupportedModelError(
+                f"{owner}: a parent consumes {method!r}, which shapgov cannot express "
+                f"through this part's decomposition (it explains {self.prediction!r})."
+            )
+        if self.link.name == "identity":
+            return self
+        node = self.respond(self.link.inverse, self.link.name, owner=owner)
+        return replace(node, prediction=method, margin_method=method)
+
+    def respond(
+        self, fn: Callable[[np.ndarray], np.ndarray], name: str, *, owner: str
+    ) -> Node:
+        """This single-vertex node with ``fn`` applied to its output, as the vertex's response."""
+        if len(self.vertices) != 1:
+            raise UnsupportedModelError(
+                f"{owner}: a nonlinear function ({name}) of several vertices is not additive; "
+                "explain the model as a whole with the Kernel explainer instead."
+            )
+        (v,) = self.vertices
+        prev, weight, intercept = v.output, _weight(v), self.intercept
+        k = fn(np.zeros((1, self.n_outputs))).shape[-1]
+        inner = v.response.name if v.response else "margin"
+        resp = Response(f"{name}({inner})", lambda m: fn(prev(m) @ weight.T + intercept), k)
+        return replace(
+            self,
+            vertices=[replace(v, response=resp, weight=np.eye(k))],
+            intercept=np.zeros(k),
+            link=IDENTITY,
+        )
+
+
+def _weight(v: Vertex) -> np.ndarray:
+    return np.eye(v.n_outputs) if v.weight is None else v.weight
+
+
+def _compose_origins(outer: np.ndarray, inner: np.ndarray | None) -> np.ndarray:
+    if inner is None:
+        return outer.copy()
+    out = np.full(inner.shape, -1, dtype=np.int64)
+    ok = inner >= 0
+    out[ok] = outer[inner[ok]]
+    return out
+
+
+def combine(
+    parts: list[tuple[Node, np.ndarray]],
+    *,
+    intercept: np.ndarray,
+    link: Link,
+    prediction: str,
+    margin_method: str | None = None,
+    record: CompositeRecord | None = None,
+    label: str = "",
+) -> Node:
+    """Affine combination: ``intercept + sum_i A_i @ explained_i`` of child nodes."""
+    vertices: list[Vertex] = []
+    total = np.asarray(intercept, dtype=float).copy()
+    composites: list[CompositeRecord] = [record] if record else []
+    steps = [label] if label else []
+    for node, A in parts:
+        A = np.atleast_2d(np.asarray(A, dtype=float))
+        total = total + A @ node.intercept
+        vertices.extend(replace(v, weight=A @ _weight(v)) for v in node.vertices)
+        composites.extend(node.composites)
+        steps.extend(node.steps)
+    return Node(vertices, total, link, prediction, margin_method, composites, steps)
+
+
+def task_of(estimator: Any) -> str:
+    """regression, binary or multiclass, from the estimator's classes."""
+    classes = getattr(estimator, "classes_", None)
+    if classes is None:
+        return "regression"
+    return "binary" if len(classes) == 2 else "multiclass"
+
+
+def class_path(obj: Any) -> str:
+    cls = type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class DecomposeContext:
+    """Passed to ``shapgov_decompose`` hooks: naming and recursion helpers."""
+
+    def __init__(self, path: str = "", pm: Any = None) -> None:
+        self.path = path
+        self.pm = pm or get_plugin_manager()
+
+    def child(self, name: str) -> DecomposeContext:
+        return DecomposeContext(f"{self.path}/{name}" if self.path else name, self.pm)
+
+    def decompose(self, model: Any, name: str | None = None) -> Node:
+        """Decompose ``model`` (a part of the current one) through the plugins."""
+        ctx = self.child(name or type(model).__name__.lower())
+        _check_fitted(model, ctx.path)
+        node = self.pm.hook.shapgov_decompose(model=model, context=ctx)
+        if node is None:
+            raise UnsupportedModelError(
+                f"no plugin can decompose {class_path(model)} (at {ctx.path!r}); install a "
+                "shapgov plugin for it, wrap it as an opaque predict function once the Kernel "
+                "explainer is available, or file an issue."
+            )
+        return node
+
+    def column_origins(self, transformer: Any, n_features_in: int, name: str) -> np.ndarray:
+        """Input column of every output column of ``transformer``."""
+        if transformer is None or transformer == "passthrough":
+            return np.arange(n_features_in)
+        _check_fitted(transformer, f"{self.path}/{name}")
+        origins = self.pm.hook.shapgov_column_origins(
+            transformer=transformer, n_features_in=n_features_in
+        )
+        if origins is None:
+            raise UnsupportedModelError(
+                f"{class_path(transformer)} at {self.path}/{name} has outputs that shapgov "
+                "cannot trace to single input columns; SHAP values cannot be reported in the "
+                "original columns. Move it out of the pipeline or add a plugin answering "
+                "shapgov_column_origins."
+            )
+        return np.asarray(origins, dtype=np.int64)
+
+    def leaf(
+        self,
+        estimator: Any,
+        *,
+        n_margins: int,
+        link: Link,
+        prediction: str,
+        margin_method: str | None,
+        allow_nan: bool = False,
+    ) -> Node:
+        """A single modeling vertex taking the original columns as they are."""
+        vertex = Vertex(
+            name=self.path,
+            estimator=estimator,
+            task=task_of(estimator),
+            n_margins=n_margins,
+            allow_nan=allow_nan,
+        )
+        return Node([vertex], np.zeros(n_margins), link, prediction, margin_method)
+
+
+def _check_fitted(model: Any, where: str) -> None:
+    from sklearn.base import BaseEstimator
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    if not isinstance(model, BaseEstimator):
+        return
+    try:
+        check_is_fitted(model)
+    except NotFittedError as err:
+        raise NotFittedModelError(
+            f"{type(model).__name__} at {where!r} is not fitted; call fit(X, y) before "
+            "explaining it."
+        ) from err
+    except TypeError:
+        return

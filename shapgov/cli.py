@@ -1,0 +1,55 @@
+"""The ``shapgov`` command line."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from shapgov._version import __version__
+
+
+@click.group()
+@click.version_option(__version__, prog_name="shapgov")
+def main() -> None:
+    """SHAP governance for MLflow: exact explanations, an additivity policy, audit trails."""
+
+
+@main.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "markdown", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+def matrix(fmt: str) -> None:
+    """Print the compatibility matrix: model families, explainers, support per task."""
+    from shapgov.compatibility import TASKS, to_markdown
+    from shapgov.compatibility import matrix as load
+
+    frame = load()
+    if fmt == "markdown":
+        click.echo(to_markdown(frame), nl=False)
+    elif fmt == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    elif fmt == "json":
+        click.echo(frame.to_json(orient="records", indent=2))
+    else:
+        cols = ["family", "explainer", *TASKS]
+        click.echo(frame[cols].to_string(index=False))
+
+
+@main.command()
+@click.option("--rows", default=5, show_default=True, help="Predictions to explain per model.")
+@click.option("--top", default=3, show_default=True, help="Top features shown per prediction.")
+def demo(rows: int, top: int) -> None:
+    """Explain example blueprints on datasets that ship with scikit-learn."""
+    from shapgov.demo import run
+
+    run(rows=rows, top=top, echo=click.echo)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

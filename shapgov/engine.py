@@ -1,0 +1,300 @@
+"""``explain()``: decompose, pick explainers, combine, and enforce the additivity policy."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shapgov._version import __version__
+from shapgov.additivity import AdditivityPolicy, AdditivityReport, evaluate
+from shapgov.blueprint import DecomposeContext, Node, Vertex, class_path, task_of
+from shapgov.errors import (
+    AdditivityError,
+    AdditivityWarning,
+    InputError,
+    MissingValueError,
+    UnsupportedModelError,
+)
+from shapgov.explainers import Explainer
+from shapgov.explanation import Explanation, VertexPart
+from shapgov.compatibility import MatrixRow, find_row, rows
+from shapgov.opaque import PredictFunction
+from shapgov.registry import explainer_classes, get_plugin_manager
+from shapgov.validation import as_frame, per_row, same_columns
+
+
+@dataclass
+class Blueprint:
+    """A decomposed model ready to explain: its root node and how to call it."""
+
+    model: Any
+    node: Node
+    task: str
+
+    @property
+    def vertices(self) -> list[Vertex]:
+        return self.node.vertices
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The model's own output in prediction space, ``(n, K)``."""
+        out = np.asarray(getattr(self.model, self.node.prediction)(X), dtype=float)
+        if out.ndim == 1:
+            out = out[:, None]
+        if self.node.prediction == "predict_proba" and out.shape[1] == 2 and self.task == "binary":
+            out = out[:, 1:]
+        return out
+
+
+def decompose(model: Any) -> Blueprint:
+    """Decompose a fitted model into its blueprint (vertices, combination, link)."""
+    model = _wrap(model)
+    node = DecomposeContext().decompose(model, type(model).__name__.lower())
+    return Blueprint(model, node, task_of(model))
+
+
+def _wrap(model: Any) -> Any:
+    if callable(model) and not hasattr(model, "fit") and not hasattr(model, "predict"):
+        return PredictFunction(model)
+    return model
+
+
+def _model_input(frame: pd.DataFrame, model: Any) -> Any:
+    return frame if hasattr(model, "feature_names_in_") else frame.to_numpy()
+
+
+def plan(blueprint: Blueprint, *, fallback: str | None = "kernel") -> list[tuple[Vertex, MatrixRow]]:
+    """Match every vertex and composite to its matrix row and pick its explainer."""
+    pm = get_plugin_manager()
+    table = rows()
+    explainers = explainer_classes(pm)
+    for record in blueprint.node.composites:
+        row = next((r for r in table if r.id == record.matrix_row), None)
+        if row is not None and row.status_for(blueprint.task) != "supported":
+            raise UnsupportedModelError(
+                f"{record.name}: {record.estimator_class} for {blueprint.task} is "
+                f"{row.status_for(blueprint.task)!r} in the compatibility matrix ({row.family})."
+            )
+    planned = []
+    for vertex in blueprint.vertices:
+        row = find_row(vertex.estimator, table=table)
+        name = pm.hook.shapgov_select_explainer(vertex=vertex, row=row, explainers=explainers)
+        if name is None and fallback in explainers:
+            name = fallback
+        if name is None:
+            raise UnsupportedModelError(_no_explainer(vertex, row, fallback))
+        cls = explainers.get(name)
+        if cls is None:
+            raise UnsupportedModelError(f"{vertex.name}: explainer {name!r} is not registered")
+        if vertex.response is not None and not cls.supports_response:
+            raise UnsupportedModelError(
+                f"{vertex.name}: its parent consumes {vertex.response.name}, which explainer "
+                f"{name!r} cannot explain exactly; explain the model as a whole instead."
+            )
+        vertex.explainer = name
+        vertex.matrix_row = row.id if row else None
+        planned.append((vertex, row))
+    return planned
+
+
+def _no_explainer(vertex: Vertex, row: MatrixRow | None, fallback: str | None) -> str:
+    what = f"{vertex.name}: {class_path(vertex.estimator)} ({vertex.task})"
+    tail = (
+        f" No fallback explainer {fallback!r} is installed."
+        if fallback
+        else " No fallback was allowed (fallback=None)."
+    )
+    if row is None:
+        return f"{what} has no row in the compatibility matrix.{tail}"
+    status = row.status_for(vertex.task)
+    return (
+        f"{what} is {status!r} in the compatibility matrix row {row.family!r} "
+        f"(explainer {row.explainer!r}): {row.notes}{tail}"
+    )
+
+
+def explain(
+    model: Any,
+    X: Any,
+    *,
+    background: Any = None,
+    offset: Any = None,
+    exposure: Any = None,
+    capping: tuple[float | None, float | None] | None = None,
+    additivity_threshold: float = 0.01,
+    pass_tolerance: float = 1e-6,
+    fallback: str | None = "kernel",
+    explainer_options: dict[str, dict[str, Any]] | None = None,
+) -> Explanation:
+    """Explain ``model`` on ``X`` in its original input columns.
+
+    :param model: A fitted blueprint (pipeline, ensemble, linear model, ...) or a callable.
+    :param X: Rows to explain (DataFrame or 2-D array).
+    :param background: Rows that define "feature absent" (default: ``X`` itself).
+    :param offset: Added to the margin before the inverse link (scalar or per row).
+    :param exposure: Multiplies the prediction after the inverse link.
+    :param capping: ``(lower, upper)`` bounds applied last; ``None`` for no bound.
+    :param additivity_threshold: Normalized mismatch above which values are withheld.
+    :param pass_tolerance: Normalized mismatch up to which the check passes silently.
+    :param fallback: Explainer for vertices without a supported matrix row.
+    :param explainer_options: Options per explainer name.
+    :raises AdditivityError: The values failed the policy; only diagnostics are attached.
+    """
+    policy = AdditivityPolicy(threshold=additivity_threshold, pass_tolerance=pass_tolerance)
+    blueprint = decompose(model)
+    frame = as_frame(X, blueprint.model)
+    bg = frame if background is None else as_frame(background, blueprint.model, what="background")
+    same_columns(bg, frame)
+    planned = plan(blueprint, fallback=fallback)
+    outcome = _compute(
+        blueprint,
+        planned,
+        frame,
+        bg,
+        policy,
+        offset=per_row(offset, len(frame), "offset"),
+        exposure=per_row(exposure, len(frame), "exposure"),
+        capping=capping,
+        explainer_options=explainer_options or {},
+    )
+    if isinstance(outcome, AdditivityReport):
+        raise AdditivityError(outcome) from None
+    if outcome.additivity.status == "warn":
+        warnings.warn(AdditivityWarning(outcome.additivity.describe()), stacklevel=2)
+    return outcome
+
+
+def _compute(
+    blueprint: Blueprint,
+    planned: list[tuple[Vertex, MatrixRow | None]],
+    frame: pd.DataFrame,
+    bg: pd.DataFrame,
+    policy: AdditivityPolicy,
+    *,
+    offset: np.ndarray | None,
+    exposure: np.ndarray | None,
+    capping: tuple[float | None, float | None] | None,
+    explainer_options: dict[str, dict[str, Any]],
+) -> Explanation | AdditivityReport:
+    """Values and their check; returns only the report when the check fails."""
+    node = blueprint.node
+    n, m = frame.shape
+    X_in, bg_in = _model_input(frame, blueprint.model), _model_input(bg, blueprint.model)
+    total = np.zeros((n, m, node.n_outputs))
+    expected = node.intercept.astype(float).copy()
+    parts = []
+    for vertex, _row in planned:
+        Z, Zb = _vertex_inputs(vertex, X_in, frame), _vertex_inputs(vertex, bg_in, bg)
+        origins = vertex.origins if vertex.origins is not None else np.arange(Z.shape[1])
+        vertex.origins = origins
+        explainer: Explainer = explainer_classes()[vertex.explainer](
+            **explainer_options.get(vertex.explainer, {})
+        )
+        vv = explainer.explain(vertex, Z, Zb, n_features=m)
+        weight = vertex.weight if vertex.weight is not None else np.eye(vertex.n_outputs)
+        values = np.einsum("nmj,kj->nmk", vv.values, weight)
+        base = weight @ vv.base
+        total += values
+        expected += base
+        parts.append(
+            VertexPart(
+                name=vertex.name,
+                estimator_class=class_path(vertex.estimator),
+                explainer=vertex.explainer,
+                matrix_row=vertex.matrix_row,
+                response=vertex.response.name if vertex.response else None,
+                values=values,
+                base=base,
+            )
+        )
+    explained = expected + total.sum(axis=1)
+    actual = blueprint.predict(X_in)
+    rebuilt = _govern(node, explained, offset, exposure, capping, margin=True)
+    governed_actual = _govern(node, actual, offset, exposure, capping, margin=False)
+    applied = {
+        "link": node.link.name,
+        "offset": offset is not None,
+        "exposure": exposure is not None,
+        "capping": list(capping) if capping else None,
+        "prediction": node.prediction,
+    }
+    report = evaluate(rebuilt, governed_actual, policy, applied=applied)
+    if report.status == "fail":
+        return report
+    return Explanation(
+        raw_values=total,
+        expected_value=expected,
+        data=frame,
+        output_space=_output_space(node),
+        link=node.link,
+        task=blueprint.task,
+        classes=_classes(blueprint.model),
+        vertices=parts,
+        additivity=report,
+        model_class=class_path(blueprint.model),
+        composites=[r.__dict__ for r in node.composites],
+        shapgov_version=__version__,
+    )
+
+
+def _vertex_inputs(vertex: Vertex, X_in: Any, frame: pd.DataFrame) -> np.ndarray:
+    try:
+        Z = vertex.transform(X_in)
+    except ValueError as err:
+        raise InputError(f"{vertex.name}: preprocessing failed on the data: {err}") from err
+    if not vertex.allow_nan:
+        bad = ~np.isfinite(Z).all(axis=0)
+        if bad.any():
+            origins = vertex.origins if vertex.origins is not None else np.arange(Z.shape[1])
+            cols = sorted({str(frame.columns[o]) for o in origins[bad] if o >= 0})
+            raise MissingValueError(
+                f"{vertex.name}: {class_path(vertex.estimator)} cannot take missing values, "
+                f"but NaN/inf reach it from column(s) {cols}; impute them (e.g. a SimpleImputer "
+                "step in the pipeline) or drop those rows."
+            )
+    return Z
+
+
+def _govern(
+    node: Node,
+    values: np.ndarray,
+    offset: np.ndarray | None,
+    exposure: np.ndarray | None,
+    capping: tuple[float | None, float | None] | None,
+    *,
+    margin: bool,
+) -> np.ndarray:
+    """DataRobot's rule: cap(link^-1(margin + offset) * exposure).
+
+    For the model's own predictions (``margin=False``) the link is undone first, so both
+    sides carry the same offset, exposure and capping.
+    """
+    if not margin and offset is None and exposure is None and capping is None:
+        return values
+    out = values if margin else node.link.forward(values)
+    if offset is not None:
+        out = out + offset
+    out = node.link.inverse(out)
+    if exposure is not None:
+        out = out * exposure
+    if capping is not None:
+        lo, hi = capping
+        out = np.clip(out, lo, hi)
+    return out
+
+
+def _output_space(node: Node) -> str:
+    if node.link.name != "identity":
+        return "margin"
+    return {
+        "predict_proba": "probability",
+        "decision_function": "decision_function",
+    }.get(node.prediction, "raw")
+
+
+def _classes(model: Any) -> list[Any] | None:
+    classes = getattr(model, "classes_", None)
+    return None if classes is None else [c.item() if hasattr(c, "item") else c for c in classes]

@@ -1,0 +1,65 @@
+"""Typed errors and warnings. Each subclasses the built-in it behaves like."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sklearn.exceptions import NotFittedError
+
+if TYPE_CHECKING:
+    from shapgov.additivity import AdditivityReport
+
+
+class ShapgovError(Exception):
+    """Base class of every error shapgov raises on purpose."""
+
+
+class InputError(ShapgovError, ValueError):
+    """The data given to an explainer does not fit the model."""
+
+
+class ColumnMismatchError(InputError):
+    """Columns of X (count or names) differ from what the model was fitted on."""
+
+
+class MissingValueError(InputError):
+    """NaN reached a modeling vertex that cannot take missing values."""
+
+
+class NotFittedModelError(ShapgovError, NotFittedError):
+    """The model (or one of its vertices) has not been fitted."""
+
+
+class UnsupportedModelError(ShapgovError, TypeError):
+    """No decomposer, matrix row or explainer covers this model."""
+
+
+class ExactBudgetError(ShapgovError, ValueError):
+    """An exact computation would exceed its size budget."""
+
+
+class PluginError(ShapgovError, RuntimeError):
+    """A plugin is misconfigured (for example two explainers share a name)."""
+
+
+class DuplicateExplainerError(PluginError):
+    """Two plugins registered explainers under the same name."""
+
+
+class MatrixError(ShapgovError, ValueError):
+    """The compatibility matrix data is malformed."""
+
+
+class AdditivityError(ShapgovError, ArithmeticError):
+    """SHAP values failed the additivity policy and were withheld.
+
+    Carries only diagnostics (``report``): never the values themselves.
+    """
+
+    def __init__(self, report: AdditivityReport) -> None:
+        self.report = report
+        super().__init__(report.describe())
+
+
+class AdditivityWarning(UserWarning):
+    """SHAP values reproduce the predictions only within the warn band."""

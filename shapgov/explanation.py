@@ -1,0 +1,243 @@
+"""The Explanation: SHAP values of a whole blueprint over its original input columns."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from shapgov.additivity import AdditivityReport
+from shapgov.errors import InputError
+from shapgov.links import Link
+
+_META_KEY = b"shapgov"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, eq=False)
+class VertexPart:
+    """One vertex's contribution, already weighted into the blueprint's explained space."""
+
+    name: str
+    estimator_class: str
+    explainer: str
+    matrix_row: str | None
+    response: str | None
+    values: np.ndarray  # (n, M, K)
+    base: np.ndarray  # (K,)
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "estimator_class": self.estimator_class,
+            "explainer": self.explainer,
+            "matrix_row": self.matrix_row,
+            "response": self.response,
+            "base": self.base.tolist(),
+        }
+
+
+class Explanation:
+    """SHAP values ``(n, M)`` (``(n, M, K)`` for multiclass) and everything needed to audit them.
+
+    Built only by :func:`shapgov.explain` after the additivity policy has run, or read
+    back from a parquet file written by :meth:`to_parquet`.
+    """
+
+    def __init__(
+        self,
+        *,
+        raw_values: np.ndarray,
+        expected_value: np.ndarray,
+        data: pd.DataFrame,
+        output_space: str,
+        link: Link,
+        task: str,
+        classes: list[Any] | None,
+        vertices: list[VertexPart],
+        additivity: AdditivityReport,
+        model_class: str,
+        composites: list[dict[str, Any]],
+        shapgov_version: str,
+    ) -> None:
+        if not isinstance(additivity, AdditivityReport) or additivity.status == "fail":
+            raise InputError("an Explanation needs a passing additivity report")
+        self._raw = raw_values
+        self.expected_value = np.asarray(expected_value, dtype=float)
+        self.data = data
+        self.output_space = output_space
+        self.link = link
+        self.task = task
+        self.classes = classes
+        self.vertices = vertices
+        self.additivity = additivity
+        self.model_class = model_class
+        self.composites = composites
+        self.shapgov_version = shapgov_version
+
+    # ------------------------------------------------------------------ views
+    @property
+    def feature_names(self) -> list[str]:
+        return [str(c) for c in self.data.columns]
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self._raw.shape[2])
+
+    @property
+    def values(self) -> np.ndarray:
+        """``(n, M)``, or ``(n, M, K)`` when the model has several outputs (multiclass)."""
+        return self._raw[:, :, 0] if self.n_outputs == 1 else self._raw
+
+    @property
+    def base_values(self) -> np.ndarray:
+        """Per-row base values: ``(n,)``, or ``(n, K)`` for several outputs."""
+        base = np.broadcast_to(self.expected_value, (len(self), self.n_outputs))
+        return base[:, 0].copy() if self.n_outputs == 1 else base.copy()
+
+    @property
+    def explained_output(self) -> np.ndarray:
+        """``base + sum(values)`` in the explained space, ``(n, K)``."""
+        return self.expected_value + self._raw.sum(axis=1)
+
+    @property
+    def explainers(self) -> dict[str, str]:
+        return {p.name: p.explainer for p in self.vertices}
+
+    def __len__(self) -> int:
+        return int(self._raw.shape[0])
+
+    def __repr__(self) -> str:
+        return (
+            f"<Explanation rows={len(self)} features={len(self.feature_names)} "
+            f"outputs={self.n_outputs} space={self.output_space} link={self.link.name} "
+            f"additivity={self.additivity.status}>"
+        )
+
+    def __getitem__(self, rows: Any) -> Explanation:
+        idx = np.arange(len(self))[rows]
+        idx = np.atleast_1d(idx)
+        return Explanation(
+            raw_values=self._raw[idx],
+            expected_value=self.expected_value,
+            data=self.data.iloc[idx].reset_index(drop=True),
+            output_space=self.output_space,
+            link=self.link,
+            task=self.task,
+            classes=self.classes,
+            vertices=[replace(p, values=p.values[idx]) for p in self.vertices],
+            additivity=self.additivity,
+            model_class=self.model_class,
+            composites=self.composites,
+            shapgov_version=self.shapgov_version,
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """SHAP values with one column per feature plus ``base_value``.
+
+        Several outputs give a long frame with an ``output`` column (the class label).
+        """
+        frames = []
+        labels = self.classes if self.task == "multiclass" else None
+        for k in range(self.n_outputs):
+            frame = pd.DataFrame(self._raw[:, :, k], columns=self.feature_names)
+            frame.insert(0, "base_value", self.expected_value[k])
+            if self.n_outputs > 1:
+                frame.insert(0, "output", labels[k] if labels is not None else k)
+                frame.insert(0, "row", np.arange(len(self)))
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+    # ---------------------------------------------------------------- parquet
+    def to_parquet(self, path: str | Path) -> Path:
+        """Write values, data, per-vertex parts and the audit metadata to one parquet file."""
+        path = Path(path)
+        cols: dict[str, Any] = {}
+        for j, name in enumerate(self.feature_names):
+            cols[f"data::{j}"] = self.data[name].to_numpy()
+        k_range = range(self.n_outputs)
+        for j in range(len(self.feature_names)):
+            for k in k_range:
+                cols[f"shap::{j}::{k}"] = self._raw[:, j, k]
+        for v, part in enumerate(self.vertices):
+            for j in range(len(self.feature_names)):
+                for k in range(part.values.shape[2]):
+                    cols[f"vertex::{v}::{j}::{k}"] = part.values[:, j, k]
+        table = pa.table(cols)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "feature_names": self.feature_names,
+            "expected_value": self.expected_value.tolist(),
+            "output_space": self.output_space,
+            "link": self.link.to_dict(),
+            "task": self.task,
+            "classes": None if self.classes is None else [_jsonable(c) for c in self.classes],
+            "vertices": [p.meta() for p in self.vertices],
+            "additivity": self.additivity.to_dict(),
+            "model_class": self.model_class,
+            "composites": self.composites,
+            "shapgov_version": self.shapgov_version,
+        }
+        table = table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
+        pq.write_table(table, path)
+        return path
+
+    @classmethod
+    def read_parquet(cls, path: str | Path) -> Explanation:
+        table = pq.read_table(path)
+        raw_meta = (table.schema.metadata or {}).get(_META_KEY)
+        if raw_meta is None:
+            raise InputError(f"{path} is not a shapgov explanation (no shapgov metadata)")
+        meta = json.loads(raw_meta)
+        frame = table.to_pandas()
+        names = meta["feature_names"]
+        m, k = len(names), len(meta["expected_value"])
+        data = pd.DataFrame({name: frame[f"data::{j}"] for j, name in enumerate(names)})
+        raw = np.stack(
+            [np.stack([frame[f"shap::{j}::{kk}"].to_numpy() for kk in range(k)], -1)
+             for j in range(m)],
+            axis=1,
+        ).reshape(len(frame), m, k)
+        parts = []
+        for v, pm in enumerate(meta["vertices"]):
+            kv = len(pm["base"])
+            vals = np.stack(
+                [np.stack([frame[f"vertex::{v}::{j}::{kk}"].to_numpy() for kk in range(kv)], -1)
+                 for j in range(m)],
+                axis=1,
+            ).reshape(len(frame), m, kv)
+            parts.append(
+                VertexPart(
+                    name=pm["name"],
+                    estimator_class=pm["estimator_class"],
+                    explainer=pm["explainer"],
+                    matrix_row=pm["matrix_row"],
+                    response=pm["response"],
+                    values=vals,
+                    base=np.asarray(pm["base"], dtype=float),
+                )
+            )
+        return cls(
+            raw_values=raw,
+            expected_value=np.asarray(meta["expected_value"], dtype=float),
+            data=data,
+            output_space=meta["output_space"],
+            link=Link.from_dict(meta["link"]),
+            task=meta["task"],
+            classes=meta["classes"],
+            vertices=parts,
+            additivity=AdditivityReport.from_dict(meta["additivity"]),
+            model_class=meta["model_class"],
+            composites=meta["composites"],
+            shapgov_version=meta["shapgov_version"],
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value

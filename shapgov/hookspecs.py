@@ -1,0 +1,86 @@
+"""Hook specifications: the contract between shapgov and its plugins.
+
+Plugins implement these with ``@shapgov.hookimpl`` and are found through the
+``shapgov`` entry-point group. Built-in implementations are marked
+``trylast=True`` so that a third-party plugin answering the same hook wins.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from shapgov.blueprint import DecomposeContext, Node, Vertex
+    from shapgov.explainers import Explainer
+    from shapgov.compatibility import MatrixRow
+
+hookspec = pluggy.HookspecMarker("shapgov")
+
+
+@hookspec
+def shapgov_explainers() -> list[type[Explainer]]:
+    """Register explainer classes.
+
+    :returns: Explainer subclasses, each with a unique ``name``. Two plugins
+        registering the same name make the plugin manager raise
+        :class:`shapgov.errors.DuplicateExplainerError`.
+    """
+
+
+@hookspec
+def shapgov_matrix_rows() -> list[dict[str, Any]]:
+    """Contribute rows to the compatibility matrix.
+
+    :returns: Row mappings with the keys of ``compat/matrix.toml`` (``id``,
+        ``family``, ``kind``, ``explainer``, ``classes``, one status per task,
+        ``notes``). Row ids must be unique across all plugins.
+    """
+
+
+@hookspec(firstresult=True)
+def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
+    """Decompose a fitted model into modeling vertices and a combination rule.
+
+    Teach shapgov a new pipeline, ensemble or leaf model type by answering for
+    it; call ``context.decompose(child)`` to recurse into parts.
+
+    :param model: The fitted object to decompose.
+    :param context: Recursion and naming helpers for the current position.
+    :returns: A :class:`shapgov.blueprint.Node`, or ``None`` when this plugin
+        does not know the model.
+
+    Stops at first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def shapgov_column_origins(transformer: Any, n_features_in: int) -> np.ndarray | None:
+    """Map each output column of a fitted transformer to the input column it comes from.
+
+    :param transformer: A fitted preprocessing step.
+    :param n_features_in: Number of columns the step receives.
+    :returns: Integer array, one entry per output column: the index of the single
+        input column it depends on, or -1 for a constant column. ``None`` when
+        this plugin does not know the transformer.
+
+    Stops at first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def shapgov_select_explainer(
+    vertex: Vertex, row: MatrixRow | None, explainers: dict[str, type[Explainer]]
+) -> str | None:
+    """Choose the explainer for one modeling vertex.
+
+    :param vertex: The vertex to explain.
+    :param row: Its compatibility-matrix row, or ``None`` when no row matches.
+    :param explainers: Registered explainers by name.
+    :returns: The name of the explainer to use, or ``None`` to defer.
+
+    Stops at first non-None result.
+    """

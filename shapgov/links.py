@@ -1,0 +1,80 @@
+"""Links: maps from the explained (additive) space to the prediction space.
+
+DataRobot's rule: SHAP values add up in the model's pre-link *margin* space;
+``link.inverse`` turns a margin back into the prediction the model outputs.
+Arrays are ``(n, K)`` with K outputs (K = 1 for regression and binary).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.special import expit, logit, softmax
+
+from shapgov.errors import UnsupportedModelError
+
+
+@dataclass(frozen=True)
+class Link:
+    """A named link ``g``: margin = g(prediction), prediction = g^-1(margin)."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def inverse(self, margin: np.ndarray) -> np.ndarray:
+        """Map margins ``(n, K)`` to predictions."""
+        return _INVERSE[self.name](np.asarray(margin, dtype=float), self.params)
+
+    def forward(self, prediction: np.ndarray) -> np.ndarray:
+        """Map predictions back to margins (identity, logit, log, softmax only)."""
+        if self.name not in _FORWARD:
+            raise UnsupportedModelError(
+                f"link {self.name!r} is not invertible, so an offset or exposure cannot be "
+                "applied to it; explain without offset/exposure."
+            )
+        return _FORWARD[self.name](np.asarray(prediction, dtype=float))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "params": self.params}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Link:
+        return cls(data["name"], dict(data.get("params", {})))
+
+
+def _log_softmax(p: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return np.log(p)
+
+
+_INVERSE: dict[str, Callable[[np.ndarray, dict[str, Any]], np.ndarray]] = {
+    "identity": lambda m, _: m,
+    "logit": lambda m, _: expit(m),
+    "log": lambda m, _: np.exp(m),
+    "softmax": lambda m, _: softmax(m, axis=-1),
+}
+
+_FORWARD: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "identity": lambda p: p,
+    "logit": logit,
+    "log": np.log,
+    "softmax": _log_softmax,
+}
+
+IDENTITY = Link("identity")
+LOGIT = Link("logit")
+LOG = Link("log")
+SOFTMAX = Link("softmax")
+
+
+def _ovr(m: np.ndarray, _: dict[str, Any]) -> np.ndarray:
+    """One-vs-rest probabilities: sigmoid per class, normalized to sum to one."""
+    p = expit(m)
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+_INVERSE["ovr"] = _ovr
+OVR = Link("ovr")

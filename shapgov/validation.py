@@ -1,0 +1,80 @@
+"""Checks of the data handed to shapgov, with errors that say what to do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shapgov.errors import ColumnMismatchError, InputError
+
+
+def as_frame(X: Any, model: Any, *, what: str = "X") -> pd.DataFrame:
+    """``X`` as a DataFrame whose columns are the model's input columns, checked against it."""
+    if isinstance(X, pd.Series):
+        raise InputError(f"{what} is a Series; pass a 2-D table (X.to_frame().T for one row)")
+    expected_names = getattr(model, "feature_names_in_", None)
+    n_expected = getattr(model, "n_features_in_", None)
+    if isinstance(X, pd.DataFrame):
+        frame = X.reset_index(drop=True)
+    else:
+        arr = np.asarray(X)
+        if arr.ndim != 2:
+            raise InputError(
+                f"{what} must be 2-D (rows x columns), got shape {arr.shape}; reshape a single "
+                "row with X.reshape(1, -1)"
+            )
+        names = list(expected_names) if expected_names is not None else None
+        if names is None or len(names) != arr.shape[1]:
+            names = [f"x{j}" for j in range(arr.shape[1])]
+        frame = pd.DataFrame(arr, columns=names)
+        if expected_names is not None and len(expected_names) == arr.shape[1]:
+            expected_names = None  # an array is taken in the fitted column order
+    if len(frame) == 0:
+        raise InputError(f"{what} has no rows; pass at least one row to explain")
+    if n_expected is not None and frame.shape[1] != int(n_expected):
+        raise ColumnMismatchError(
+            f"{what} has {frame.shape[1]} columns but the model was fitted on {int(n_expected)}; "
+            "pass the same columns the model was trained with."
+        )
+    if expected_names is not None:
+        expected = [str(c) for c in expected_names]
+        got = [str(c) for c in frame.columns]
+        if got != expected:
+            missing = [c for c in expected if c not in got]
+            extra = [c for c in got if c not in expected]
+            hint = (
+                f"missing {missing}, unexpected {extra}"
+                if missing or extra
+                else "same names in another order"
+            )
+            raise ColumnMismatchError(
+                f"{what} columns differ from those the model was fitted on ({hint}); select "
+                f"them as {what}[model.feature_names_in_]."
+            )
+    if len(set(map(str, frame.columns))) != frame.shape[1]:
+        raise ColumnMismatchError(f"{what} has duplicate column names; make them unique")
+    return frame
+
+
+def same_columns(background: pd.DataFrame, X: pd.DataFrame) -> None:
+    if list(background.columns) != list(X.columns):
+        raise ColumnMismatchError(
+            "background columns differ from X's; pass a background with the columns of X, "
+            f"in the same order (got {list(background.columns)[:10]}...)"
+        )
+
+
+def per_row(value: Any, n: int, what: str) -> np.ndarray | None:
+    """An offset or exposure as a float column ``(n, 1)``; ``None`` stays ``None``."""
+    if value is None:
+        return None
+    arr = np.asarray(value, dtype=float)
+    if arr.ndim == 0:
+        arr = np.full(n, float(arr))
+    if arr.shape != (n,):
+        raise InputError(f"{what} must be a scalar or have one value per row ({n}), got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise InputError(f"{what} contains NaN or inf; give a finite value for every row")
+    return arr[:, None]
