@@ -6,9 +6,9 @@ from typing import Any
 
 from shapgov import hookimpl
 from shapgov.blueprint import DecomposeContext, Node
+from shapgov.compatibility import class_paths
 from shapgov.errors import UnsupportedModelError
 from shapgov.links import IDENTITY, LOG, LOGIT, SOFTMAX, Link
-from shapgov.compatibility import class_paths
 
 # objective (LightGBM's canonical names and aliases) -> link
 OBJECTIVE_LINKS: dict[str, Link] = {

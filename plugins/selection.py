@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from shapgov import hookimpl
 from shapgov.blueprint import Vertex
-from shapgov.explainers import Explainer
 from shapgov.compatibility import MatrixRow
+from shapgov.explainers import Explainer
 
 
 @hookimpl(trylast=True)

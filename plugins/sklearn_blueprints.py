@@ -20,14 +20,14 @@ from shapgov.blueprint import (
     CompositeRecord,
     DecomposeContext,
     Node,
-    Vertex,
     as_float_matrix,
     class_path,
     combine,
 )
-from shapgov.errors import UnsupportedModelError
-from shapgov.links import IDENTITY, LOG, LOGIT, OVR, SOFTMAX, Link
 from shapgov.compatibility import class_paths, find_row
+from shapgov.composites import LinearTerm
+from shapgov.errors import UnsupportedModelError
+from shapgov.links import IDENTITY, LOG, LOGIT, OVR, SOFTMAX
 from shapgov.registry import get_plugin_manager
 
 
@@ -179,18 +179,6 @@ def _stacking(model: Any, ctx: DecomposeContext) -> Node:
     )
 
 
-class LinearTerm:
-    """A fixed linear function ``coef @ z`` (e.g. stacking passthrough), explained as linear."""
-
-    def __init__(self, coef: np.ndarray, *, name: str = "linear_term") -> None:
-        self.coef_ = np.atleast_2d(coef)
-        self.intercept_ = np.zeros(self.coef_.shape[0])
-        self.name = name
-
-    def predict(self, Z: np.ndarray) -> np.ndarray:
-        return np.asarray(Z, dtype=float) @ self.coef_.T
-
-
 def _target_transform(model: Any, ctx: DecomposeContext) -> Node:
     if model.transformer is not None:
         raise UnsupportedModelError(
@@ -322,7 +310,7 @@ _COMPOSITES: dict[str, Callable[[Any, DecomposeContext], Node]] = {
     "sklearn.calibration.CalibratedClassifierCV": _calibrated,
     "shapgov.composites.FrequencySeverityRegressor": _frequency_severity,
     "shapgov.composites.ResidualBoostedRegressor": _residual_boosted,
-    "shapgov_plugins.sklearn_blueprints.LinearTerm": _affine_leaf,
+    "shapgov.composites.LinearTerm": _affine_leaf,
 }
 
 

@@ -63,3 +63,15 @@ class ResidualBoostedRegressor(RegressorMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         return np.sum([s.predict(X) for s in self.stages_], axis=0)
+
+
+class LinearTerm:
+    """A fixed linear function ``coef @ z`` inside a blueprint (e.g. stacking passthrough)."""
+
+    def __init__(self, coef: np.ndarray, *, name: str = "linear_term") -> None:
+        self.coef_ = np.atleast_2d(np.asarray(coef, dtype=float))
+        self.intercept_ = np.zeros(self.coef_.shape[0])
+        self.name = name
+
+    def predict(self, Z: Any) -> np.ndarray:
+        return np.asarray(Z, dtype=float) @ self.coef_.T

@@ -12,6 +12,7 @@ import pandas as pd
 from shapgov._version import __version__
 from shapgov.additivity import AdditivityPolicy, AdditivityReport, evaluate
 from shapgov.blueprint import DecomposeContext, Node, Vertex, class_path, task_of
+from shapgov.compatibility import MatrixRow, find_row, rows
 from shapgov.errors import (
     AdditivityError,
     AdditivityWarning,
@@ -21,7 +22,6 @@ from shapgov.errors import (
 )
 from shapgov.explainers import Explainer
 from shapgov.explanation import Explanation, VertexPart
-from shapgov.compatibility import MatrixRow, find_row, rows
 from shapgov.opaque import PredictFunction
 from shapgov.registry import explainer_classes, get_plugin_manager
 from shapgov.validation import as_frame, per_row, same_columns

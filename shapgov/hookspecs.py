@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from shapgov.blueprint import DecomposeContext, Node, Vertex
-    from shapgov.explainers import Explainer
     from shapgov.compatibility import MatrixRow
+    from shapgov.explainers import Explainer
 
 hookspec = pluggy.HookspecMarker("shapgov")
 

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+TESTS = Path(__file__).parent
+sys.path.insert(0, str(TESTS))
+
+
+@pytest.fixture(scope="session")
+def diabetes() -> tuple[pd.DataFrame, pd.Series]:
+    """Diabetes data with 'sex' as a categorical column (for one-hot pipelines)."""
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    X = X.copy()
+    X["sex"] = np.where(X["sex"] > 0, "male", "female")
+    return X, y
+
+
+@pytest.fixture
+def test_plugin(tmp_path, monkeypatch):
+    """Install tests/shapgov_testplugin.py through a real ``shapgov`` entry point."""
+    from shapgov.registry import reset_plugin_manager
+
+    dist = tmp_path / "shapgov_testplugin-0.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: shapgov-testplugin\nVersion: 0.0\n")
+    (dist / "entry_points.txt").write_text("[shapgov]\ntestplugin = shapgov_testplugin\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    reset_plugin_manager()
+    yield importlib.import_module("shapgov_testplugin")
+    monkeypatch.undo()
+    importlib.invalidate_caches()
+    reset_plugin_manager()
