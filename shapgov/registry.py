@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import pluggy
 
 from shapgov import hookspecs
-from shapgov.errors import DuplicateExplainerError, PluginError
 
 if TYPE_CHECKING:
     from shapgov.explainers import Explainer
@@ -43,6 +42,8 @@ def reset_plugin_manager() -> None:
 
 def explainer_classes(pm: pluggy.PluginManager | None = None) -> dict[str, type[Explainer]]:
     """Registered explainers by name; duplicate names raise."""
+    from shapgov.errors import DuplicateExplainerError, PluginError
+
     pm = pm or get_plugin_manager()
     found: dict[str, type[Explainer]] = {}
     for impl in pm.hook.shapgov_explainers.get_hookimpls():
