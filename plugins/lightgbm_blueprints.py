@@ -13,8 +13,21 @@ from shapgov.links import IDENTITY, LOG, LOGIT, SOFTMAX, Link
 # objective (LightGBM's canonical names and aliases) -> link
 OBJECTIVE_LINKS: dict[str, Link] = {
     **dict.fromkeys(
-        ["regression", "regression_l2", "l2", "mse", "mean_squared_error", "rmse",
-         "regression_l1", "l1", "mae", "huber", "fair", "quantile", "mape"],
+        [
+            "regression",
+            "regression_l2",
+            "l2",
+            "mse",
+            "mean_squared_error",
+            "rmse",
+            "regression_l1",
+            "l1",
+            "mae",
+            "huber",
+            "fair",
+            "quantile",
+            "mape",
+        ],
         IDENTITY,
     ),
     **dict.fromkeys(["poisson", "gamma", "tweedie"], LOG),
@@ -54,10 +67,7 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
     objective, n_class = booster_objective(booster)
     link = objective_link(objective)
     k = n_class if link is SOFTMAX else 1
-    if hasattr(model, "classes_"):
-        prediction = "predict_proba"
-    else:
-        prediction = "predict"
+    prediction = "predict_proba" if hasattr(model, "classes_") else "predict"
     return context.leaf(
         model,
         n_margins=k,

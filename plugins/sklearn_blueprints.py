@@ -67,7 +67,9 @@ def _linear_leaf(model: Any, ctx: DecomposeContext) -> Node:
     base_loss = getattr(model, "_base_loss", None)
     if base_loss is not None and type(base_loss.link).__name__ == "LogLink":
         return ctx.leaf(model, n_margins=k, link=LOG, prediction="predict", margin_method=None)
-    return ctx.leaf(model, n_margins=k, link=IDENTITY, prediction="predict", margin_method="predict")
+    return ctx.leaf(
+        model, n_margins=k, link=IDENTITY, prediction="predict", margin_method="predict"
+    )
 
 
 def _affine_leaf(model: Any, ctx: DecomposeContext) -> Node:
@@ -156,7 +158,10 @@ def _stacking(model: Any, ctx: DecomposeContext) -> Node:
         n_in = coef.shape[1] - col
         term = LinearTerm(coef[:, col:], name="passthrough")
         passthrough = ctx.child("passthrough").leaf(
-            term, n_margins=coef.shape[0], link=IDENTITY, prediction="predict",
+            term,
+            n_margins=coef.shape[0],
+            link=IDENTITY,
+            prediction="predict",
             margin_method="predict",
         )
         passthrough.vertices[0].origins = np.arange(n_in)

@@ -119,7 +119,9 @@ def evaluate(
 ) -> AdditivityReport:
     """Compare rebuilt and actual predictions under ``policy``."""
     norm = normalized_mismatch(rebuilt, actual)
-    abs_mismatch = np.abs(np.asarray(rebuilt, float) - np.asarray(actual, float).reshape(rebuilt.shape))
+    abs_mismatch = np.abs(
+        np.asarray(rebuilt, float) - np.asarray(actual, float).reshape(rebuilt.shape)
+    )
     over_tol = np.flatnonzero(norm > policy.pass_tolerance)
     over_thr = np.flatnonzero(norm > policy.threshold)
     if over_thr.size:

@@ -122,9 +122,7 @@ class Node:
         node = self.respond(self.link.inverse, self.link.name, owner=owner)
         return replace(node, prediction=method, margin_method=method)
 
-    def respond(
-        self, fn: Callable[[np.ndarray], np.ndarray], name: str, *, owner: str
-    ) -> Node:
+    def respond(self, fn: Callable[[np.ndarray], np.ndarray], name: str, *, owner: str) -> Node:
         """This single-vertex node with ``fn`` applied to its output, as the vertex's response."""
         if len(self.vertices) != 1:
             raise UnsupportedModelError(

@@ -66,7 +66,9 @@ def _model_input(frame: pd.DataFrame, model: Any) -> Any:
     return frame if hasattr(model, "feature_names_in_") else frame.to_numpy()
 
 
-def plan(blueprint: Blueprint, *, fallback: str | None = "kernel") -> list[tuple[Vertex, MatrixRow]]:
+def plan(
+    blueprint: Blueprint, *, fallback: str | None = "kernel"
+) -> list[tuple[Vertex, MatrixRow]]:
     """Match every vertex and composite to its matrix row and pick its explainer."""
     pm = get_plugin_manager()
     table = rows()

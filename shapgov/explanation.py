@@ -200,16 +200,20 @@ class Explanation:
         m, k = len(names), len(meta["expected_value"])
         data = pd.DataFrame({name: frame[f"data::{j}"] for j, name in enumerate(names)})
         raw = np.stack(
-            [np.stack([frame[f"shap::{j}::{kk}"].to_numpy() for kk in range(k)], -1)
-             for j in range(m)],
+            [
+                np.stack([frame[f"shap::{j}::{kk}"].to_numpy() for kk in range(k)], -1)
+                for j in range(m)
+            ],
             axis=1,
         ).reshape(len(frame), m, k)
         parts = []
         for v, pm in enumerate(meta["vertices"]):
             kv = len(pm["base"])
             vals = np.stack(
-                [np.stack([frame[f"vertex::{v}::{j}::{kk}"].to_numpy() for kk in range(kv)], -1)
-                 for j in range(m)],
+                [
+                    np.stack([frame[f"vertex::{v}::{j}::{kk}"].to_numpy() for kk in range(kv)], -1)
+                    for j in range(m)
+                ],
                 axis=1,
             ).reshape(len(frame), m, kv)
             parts.append(

@@ -29,9 +29,7 @@ def _marginal_index(n_players: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     """For every player j: the coalitions S without j, S + {j}, and the Shapley weight of |S|."""
     ids = np.arange(1 << n_players)
     sizes = np.array([bin(i).count("1") for i in range(1 << n_players)])
-    weights = np.array(
-        [1.0 / (n_players * comb(n_players - 1, s)) for s in range(n_players)]
-    )
+    weights = np.array([1.0 / (n_players * comb(n_players - 1, s)) for s in range(n_players)])
     without, with_, w = [], [], []
     for j in range(n_players):
         s = ids[(ids >> j) & 1 == 0]

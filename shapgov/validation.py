@@ -74,7 +74,9 @@ def per_row(value: Any, n: int, what: str) -> np.ndarray | None:
     if arr.ndim == 0:
         arr = np.full(n, float(arr))
     if arr.shape != (n,):
-        raise InputError(f"{what} must be a scalar or have one value per row ({n}), got {arr.shape}")
+        raise InputError(
+            f"{what} must be a scalar or have one value per row ({n}), got {arr.shape}"
+        )
     if not np.all(np.isfinite(arr)):
         raise InputError(f"{what} contains NaN or inf; give a finite value for every row")
     return arr[:, None]

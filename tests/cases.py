@@ -98,7 +98,9 @@ def _frequency_severity() -> Case:
         make_pipeline(preprocess(), PoissonRegressor()),
         make_pipeline(preprocess(), GammaRegressor()),
     ).fit(X, counts, y)
-    return Case(model, X.iloc[[0, 7, 42, 99, 123]], X.iloc[::23], lambda d: np.log(model.predict(d)))
+    return Case(
+        model, X.iloc[[0, 7, 42, 99, 123]], X.iloc[::23], lambda d: np.log(model.predict(d))
+    )
 
 
 CASES: dict[tuple[str, str], Callable[[], Case]] = {
@@ -192,14 +194,18 @@ EXTRA_CASES: dict[str, Callable[[], Case]] = {
         logit1,
     ),
     "residual_boosted": lambda: _case(
-        ResidualBoostedRegressor([make_pipeline(preprocess(), Ridge(alpha=30)),
-                                  make_pipeline(preprocess(), LinearRegression())]),
+        ResidualBoostedRegressor(
+            [
+                make_pipeline(preprocess(), Ridge(alpha=30)),
+                make_pipeline(preprocess(), LinearRegression()),
+            ]
+        ),
         diabetes(),
         lambda m: m.predict,
     ),
     "glm_poisson_log_link": lambda: _case(
-        make_pipeline(preprocess(), PoissonRegressor()), diabetes(), lambda m: (
-            lambda d: np.log(m.predict(d))
-        )
+        make_pipeline(preprocess(), PoissonRegressor()),
+        diabetes(),
+        lambda m: lambda d: np.log(m.predict(d)),
     ),
 }

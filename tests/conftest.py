@@ -32,7 +32,9 @@ def test_plugin(tmp_path, monkeypatch):
 
     dist = tmp_path / "shapgov_testplugin-0.0.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: shapgov-testplugin\nVersion: 0.0\n")
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: shapgov-testplugin\nVersion: 0.0\n"
+    )
     (dist / "entry_points.txt").write_text("[shapgov]\ntestplugin = shapgov_testplugin\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.invalidate_caches()

@@ -103,7 +103,10 @@ def test_offset_and_exposure_follow_datarobot_rule():
     e = shapgov.explain(model, X, offset=offset, exposure=exposure, capping=(0, 250))
     assert e.additivity.status == "pass"
     assert e.additivity.applied == {
-        "link": "identity", "offset": True, "exposure": True, "capping": [0, 250],
+        "link": "identity",
+        "offset": True,
+        "exposure": True,
+        "capping": [0, 250],
         "prediction": "predict",
     }
 
@@ -130,8 +133,16 @@ def test_policy_rejects_inverted_thresholds():
 def test_explanation_cannot_be_built_without_a_passing_report():
     with pytest.raises(InputError):
         shapgov.Explanation(
-            raw_values=np.zeros((1, 1, 1)), expected_value=np.zeros(1), data=None,
-            output_space="raw", link=None, task="regression", classes=None, vertices=[],
-            additivity=types.SimpleNamespace(status="pass"), model_class="x", composites=[],
+            raw_values=np.zeros((1, 1, 1)),
+            expected_value=np.zeros(1),
+            data=None,
+            output_space="raw",
+            link=None,
+            task="regression",
+            classes=None,
+            vertices=[],
+            additivity=types.SimpleNamespace(status="pass"),
+            model_class="x",
+            composites=[],
             shapgov_version="0",
         )

@@ -71,7 +71,7 @@ def test_unfitted_model(data):
     X, _, _ = data
     with pytest.raises(NotFittedModelError, match="not fitted; call fit"):
         shapgov.explain(Ridge(), X)
-    with pytest.raises(NotFittedModelError, match="Pipeline at .pipeline. is not fitted"):
+    with pytest.raises(NotFittedModelError, match=r"Pipeline at .pipeline. is not fitted"):
         shapgov.explain(make_pipeline(preprocess(), Ridge()), X)
 
 
@@ -83,14 +83,15 @@ def test_unknown_model_without_fallback(data):
 
 def test_opaque_function_is_planned_not_faked(data):
     X, _, model = data
-    with pytest.raises(UnsupportedModelError, match="'planned'.*Kernel"):
+    with pytest.raises(UnsupportedModelError, match=r"'planned'.*Kernel"):
         shapgov.explain(model.predict, X)
 
 
 def test_hard_voting_is_refused(data):
     X, y, _ = data
-    clf = VotingClassifier([("a", LogisticRegression()), ("b", LogisticRegression(C=0.1))],
-                           voting="hard").fit(X, y > 140)
+    clf = VotingClassifier(
+        [("a", LogisticRegression()), ("b", LogisticRegression(C=0.1))], voting="hard"
+    ).fit(X, y > 140)
     with pytest.raises(UnsupportedModelError, match="voting='soft'"):
         shapgov.explain(clf, X)
 

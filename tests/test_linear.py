@@ -95,8 +95,9 @@ def test_multinomial_values_per_class_equal_brute_force():
 
 def test_dummy_feature_gets_exactly_zero(diabetes):
     X, y = diabetes
-    ct = ColumnTransformer([("num", StandardScaler(), ["bmi", "bp"]), ("drop", "drop", ["s1"])],
-                           remainder="drop")
+    ct = ColumnTransformer(
+        [("num", StandardScaler(), ["bmi", "bp"]), ("drop", "drop", ["s1"])], remainder="drop"
+    )
     model = make_pipeline(ct, Ridge()).fit(X, y)
     e = shapgov.explain(model, X.iloc[:20], background=X.iloc[100:200])
     unused = [j for j, c in enumerate(e.feature_names) if c not in ("bmi", "bp")]

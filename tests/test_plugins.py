@@ -74,9 +74,18 @@ def test_duplicate_matrix_rows_fail_loudly():
     class Plugin:
         @hookimpl
         def shapgov_matrix_rows(self):
-            return [{"id": "linear", "family": "x", "kind": "vertex", "explainer": "linear",
-                     "classes": [], "regression": "supported", "binary": "n/a",
-                     "multiclass": "n/a"}]
+            return [
+                {
+                    "id": "linear",
+                    "family": "x",
+                    "kind": "vertex",
+                    "explainer": "linear",
+                    "classes": [],
+                    "regression": "supported",
+                    "binary": "n/a",
+                    "multiclass": "n/a",
+                }
+            ]
 
     pm = get_plugin_manager()
     pm.register(Plugin(), name="dup-rows")
@@ -90,7 +99,8 @@ def test_duplicate_matrix_rows_fail_loudly():
 def test_import_is_lazy():
     code = (
         "import sys, shapgov; "
-        "heavy = [m for m in ('sklearn', 'pandas', 'shapgov_plugins', 'mlflow') if m in sys.modules]; "
+        "heavy = ('sklearn', 'pandas', 'shapgov_plugins', 'mlflow'); "
+        "heavy = [m for m in heavy if m in sys.modules]; "
         "from shapgov.registry import get_plugin_manager; "
         "print(heavy, get_plugin_manager.cache_info().currsize)"
     )
@@ -100,6 +110,7 @@ def test_import_is_lazy():
 
 def test_lightgbm_objectives_map_to_links():
     import lightgbm
+
     from shapgov.engine import decompose
 
     rng = np.random.default_rng(0)
