@@ -27,7 +27,7 @@ from shapgov.blueprint import (
 from shapgov.compatibility import class_paths, find_row
 from shapgov.composites import LinearTerm
 from shapgov.errors import UnsupportedModelError
-from shapgov.links import IDENTITY, LOG, LOGIT, OVR, SOFTMAX
+from shapgov.links import IDENTITY, LOG, LOGIT, OVR, SOFTMAX, Link
 from shapgov.registry import get_plugin_manager
 
 
@@ -225,6 +225,8 @@ def _calibrated(model: Any, ctx: DecomposeContext) -> Node:
         base_method = "decision_function" if hasattr(base, "decision_function") else "predict_proba"
         node = ctx.decompose(base, f"fold{i}").with_output(base_method, owner=f"{ctx.path}/fold{i}")
         bases.append(node)
+    if method == "isotonic" and ctx.options.get("calibration") == "margin":
+        return _isotonic_over_margin(model, ctx, bases, record)
     if method == "sigmoid" and n_classes == 2 and len(folds) == 1:
         cal = folds[0].calibrators[0]
         # sklearn: p = expit(-(a f + b)), so the logit margin is -a f - b.
@@ -247,6 +249,33 @@ def _calibrated(model: Any, ctx: DecomposeContext) -> Node:
         link=IDENTITY,
         prediction="predict_proba",
         margin_method="predict_proba",
+        record=record,
+    )
+
+
+def _isotonic_over_margin(
+    model: Any, ctx: DecomposeContext, bases: list[Node], record: CompositeRecord
+) -> Node:
+    """Explain the fold-mean base margin; the isotonic maps act as a (non-additive) link.
+
+    With one fold this is exact. With several, mean_k iso_k(f_k) differs from
+    mean_k iso_k(mean_k f_k), and the additivity policy measures by how much.
+    """
+    if len(model.classes_) != 2:
+        raise UnsupportedModelError(
+            f"{ctx.path}: calibration='margin' is defined for binary classifiers only; use "
+            "calibration='probability' for multiclass."
+        )
+    folds = [
+        [fold.calibrators[0].X_thresholds_.tolist(), fold.calibrators[0].y_thresholds_.tolist()]
+        for fold in model.calibrated_classifiers_
+    ]
+    return combine(
+        [(node, np.eye(1) / len(bases)) for node in bases],
+        intercept=np.zeros(1),
+        link=Link("isotonic", {"folds": folds}),
+        prediction="predict_proba",
+        margin_method=None,
         record=record,
     )
 

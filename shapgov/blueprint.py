@@ -195,12 +195,17 @@ def class_path(obj: Any) -> str:
 class DecomposeContext:
     """Passed to ``shapgov_decompose`` hooks: naming and recursion helpers."""
 
-    def __init__(self, path: str = "", pm: Any = None) -> None:
+    def __init__(
+        self, path: str = "", pm: Any = None, options: dict[str, Any] | None = None
+    ) -> None:
         self.path = path
         self.pm = pm or get_plugin_manager()
+        #: Decomposition options, e.g. ``calibration``: "probability" (exact) or "margin".
+        self.options = dict(options or {})
 
     def child(self, name: str) -> DecomposeContext:
-        return DecomposeContext(f"{self.path}/{name}" if self.path else name, self.pm)
+        path = f"{self.path}/{name}" if self.path else name
+        return DecomposeContext(path, self.pm, self.options)
 
     def decompose(self, model: Any, name: str | None = None) -> Node:
         """Decompose ``model`` (a part of the current one) through the plugins."""

@@ -49,10 +49,19 @@ class Blueprint:
         return out
 
 
-def decompose(model: Any) -> Blueprint:
-    """Decompose a fitted model into its blueprint (vertices, combination, link)."""
+def decompose(model: Any, *, calibration: str = "probability") -> Blueprint:
+    """Decompose a fitted model into its blueprint (vertices, combination, link).
+
+    :param calibration: How calibrated classifiers are explained: ``"probability"``
+        (exact, in probability space) or ``"margin"`` (the mean base margin, with the
+        calibrator as link; not additive for isotonic calibration, so the additivity policy
+        judges it).
+    """
+    if calibration not in ("probability", "margin"):
+        raise InputError(f"calibration must be 'probability' or 'margin', got {calibration!r}")
     model = _wrap(model)
-    node = DecomposeContext().decompose(model, type(model).__name__.lower())
+    ctx = DecomposeContext(options={"calibration": calibration})
+    node = ctx.decompose(model, type(model).__name__.lower())
     return Blueprint(model, node, task_of(model))
 
 
@@ -129,6 +138,7 @@ def explain(
     additivity_threshold: float = 0.01,
     pass_tolerance: float = 1e-6,
     fallback: str | None = "kernel",
+    calibration: str = "probability",
     explainer_options: dict[str, dict[str, Any]] | None = None,
 ) -> Explanation:
     """Explain ``model`` on ``X`` in its original input columns.
@@ -142,12 +152,18 @@ def explain(
     :param additivity_threshold: Normalized mismatch above which values are withheld.
     :param pass_tolerance: Normalized mismatch up to which the check passes silently.
     :param fallback: Explainer for vertices without a supported matrix row.
+    :param calibration: ``"probability"`` or ``"margin"``; see :func:`decompose`.
     :param explainer_options: Options per explainer name.
     :raises AdditivityError: The values failed the policy; only diagnostics are attached.
     """
     policy = AdditivityPolicy(threshold=additivity_threshold, pass_tolerance=pass_tolerance)
-    blueprint = decompose(model)
+    blueprint = decompose(model, calibration=calibration)
     frame = as_frame(X, blueprint.model)
+    if background is None and len(frame) < 2:
+        raise InputError(
+            "explaining a single row against itself gives all-zero values; pass background= "
+            "(for example a sample of the training rows)"
+        )
     bg = frame if background is None else as_frame(background, blueprint.model, what="background")
     same_columns(bg, frame)
     planned = plan(blueprint, fallback=fallback)

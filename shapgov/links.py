@@ -76,5 +76,11 @@ def _ovr(m: np.ndarray, _: dict[str, Any]) -> np.ndarray:
     return p / p.sum(axis=-1, keepdims=True)
 
 
+def _mean_of_piecewise(m: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    """Mean over calibration folds of monotone piecewise-linear maps (isotonic calibrators)."""
+    return np.mean([np.interp(m, xs, ys) for xs, ys in params["folds"]], axis=0)
+
+
 _INVERSE["ovr"] = _ovr
+_INVERSE["isotonic"] = _mean_of_piecewise
 OVR = Link("ovr")

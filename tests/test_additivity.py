@@ -146,3 +146,45 @@ def test_explanation_cannot_be_built_without_a_passing_report():
             composites=[],
             shapgov_version="0",
         )
+
+
+@pytest.fixture(scope="module")
+def isotonic():
+    from cases import cancer, scaled
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = cancer()
+    model = CalibratedClassifierCV(scaled(LogisticRegression()), method="isotonic", cv=3)
+    return model.fit(X, y), X
+
+
+def test_isotonic_over_margins_warns_or_fails_exactly_at_threshold(isotonic):
+    model, X = isotonic
+    rows, bg = X.iloc[:60], X.iloc[::10]
+    with pytest.warns(AdditivityWarning):
+        r = shapgov.explain(
+            model, rows, background=bg, calibration="margin", additivity_threshold=1.0
+        ).additivity.max_normalized_mismatch
+    assert 1e-6 < r < 1
+    with pytest.warns(AdditivityWarning):
+        e = shapgov.explain(
+            model, rows, background=bg, calibration="margin", additivity_threshold=r * (1 + 1e-9)
+        )
+    assert e.link.name == "isotonic" and e.output_space == "margin"
+    with pytest.raises(AdditivityError):
+        shapgov.explain(
+            model, rows, background=bg, calibration="margin", additivity_threshold=r * (1 - 1e-9)
+        )
+    # the default explains in probability space, where isotonic calibration is exact
+    exact = shapgov.explain(model, rows, background=bg)
+    assert exact.additivity.status == "pass" and exact.output_space == "probability"
+
+
+def test_isotonic_over_margin_of_one_fold_is_additive(isotonic):
+    from sklearn.base import clone
+
+    base, X = isotonic
+    model = clone(base).set_params(ensemble=False).fit(X, X.index % 2)
+    e = shapgov.explain(model, X.iloc[:30], background=X.iloc[::10], calibration="margin")
+    assert e.additivity.status == "pass"
