@@ -77,7 +77,7 @@ def _model_input(frame: pd.DataFrame, model: Any) -> Any:
 
 def plan(
     blueprint: Blueprint, *, fallback: str | None = "kernel"
-) -> list[tuple[Vertex, MatrixRow]]:
+) -> list[tuple[Vertex, type[Explainer]]]:
     """Match every vertex and composite to its matrix row and pick its explainer."""
     pm = get_plugin_manager()
     table = rows()
@@ -107,7 +107,7 @@ def plan(
             )
         vertex.explainer = name
         vertex.matrix_row = row.id if row else None
-        planned.append((vertex, row))
+        planned.append((vertex, cls))
     return planned
 
 
@@ -187,7 +187,7 @@ def explain(
 
 def _compute(
     blueprint: Blueprint,
-    planned: list[tuple[Vertex, MatrixRow | None]],
+    planned: list[tuple[Vertex, type[Explainer]]],
     frame: pd.DataFrame,
     bg: pd.DataFrame,
     policy: AdditivityPolicy,
@@ -204,13 +204,11 @@ def _compute(
     total = np.zeros((n, m, node.n_outputs))
     expected = node.intercept.astype(float).copy()
     parts = []
-    for vertex, _row in planned:
+    for vertex, explainer_cls in planned:
         Z, Zb = _vertex_inputs(vertex, X_in, frame), _vertex_inputs(vertex, bg_in, bg)
         origins = vertex.origins if vertex.origins is not None else np.arange(Z.shape[1])
         vertex.origins = origins
-        explainer: Explainer = explainer_classes()[vertex.explainer](
-            **explainer_options.get(vertex.explainer, {})
-        )
+        explainer = explainer_cls(**explainer_options.get(vertex.explainer, {}))
         vv = explainer.explain(vertex, Z, Zb, n_features=m)
         weight = vertex.weight if vertex.weight is not None else np.eye(vertex.n_outputs)
         values = np.einsum("nmj,kj->nmk", vv.values, weight)
