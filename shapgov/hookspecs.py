@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from shapgov.blueprint import DecomposeContext, Node, Vertex
     from shapgov.compatibility import MatrixRow
+    from shapgov.trees import TreeEnsemble
     from shapgov.explainers import Explainer
 
 hookspec = pluggy.HookspecMarker("shapgov")
@@ -81,6 +82,18 @@ def shapgov_select_explainer(
     :param row: Its compatibility-matrix row, or ``None`` when no row matches.
     :param explainers: Registered explainers by name.
     :returns: The name of the explainer to use, or ``None`` to defer.
+
+    Stops at first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def shapgov_tree_ensemble(model: Any) -> TreeEnsemble | None:
+    """Parse a fitted tree model into shapgov's flat tree representation.
+
+    :param model: A fitted tree model (booster, forest, boosted trees, ...).
+    :returns: A :class:`shapgov.trees.TreeEnsemble` whose raw output equals the model's
+        margin, or ``None`` when this plugin does not know the model.
 
     Stops at first non-None result.
     """

@@ -1,0 +1,1 @@
+"""Numba kernels: private functions over arrays, behind validating public wrappers."""

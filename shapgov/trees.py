@@ -1,0 +1,146 @@
+"""One flat representation of tree ensembles, whatever library grew them.
+
+All trees of an ensemble live in shared node arrays; ``roots[t]`` is tree t's root and
+child indices are global. A node is a leaf when ``left[i] == -1``. Routing of a value x
+at split node i:
+
+* categorical split (``cat_start[i] < cat_end[i]``): left iff x is a non-negative integer
+  listed in ``cat_values[cat_start[i]:cat_end[i]]`` (NaN and other categories go right);
+* numerical split: left iff ``x <= threshold[i]``, after missing handling by
+  ``missing[i]``: 0 = NaN is read as 0.0 (LightGBM ``None``), 1 = NaN follows
+  ``default_left[i]``, 2 = NaN and zero follow ``default_left[i]`` (LightGBM ``Zero``).
+
+``value[i]`` holds V outputs; tree t adds them to outputs ``tree_output[t]`` to
+``tree_output[t] + V - 1``. ``cover[i]`` is the training weight reaching node i.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from shapgov.errors import InputError, UnsupportedModelError
+
+MISSING_AS_ZERO, MISSING_DEFAULT, ZERO_AND_MISSING_DEFAULT = 0, 1, 2
+ZERO_THRESHOLD = 1e-35  # LightGBM's kZeroThreshold
+
+
+@dataclass(frozen=True)
+class TreeEnsemble:
+    left: np.ndarray  # int64 (nodes,)
+    right: np.ndarray  # int64
+    feature: np.ndarray  # int64, -1 at leaves
+    threshold: np.ndarray  # float64
+    default_left: np.ndarray  # bool
+    missing: np.ndarray  # int8, see module docstring
+    cat_start: np.ndarray  # int64
+    cat_end: np.ndarray  # int64
+    cat_values: np.ndarray  # int64
+    cover: np.ndarray  # float64
+    value: np.ndarray  # float64 (nodes, V)
+    roots: np.ndarray  # int64 (trees,)
+    tree_output: np.ndarray  # int64 (trees,)
+    base_offset: np.ndarray  # float64 (K,), added to every prediction
+    n_features: int
+    n_outputs: int
+
+    @property
+    def n_trees(self) -> int:
+        return int(self.roots.shape[0])
+
+    @property
+    def max_depth(self) -> int:
+        depth = np.zeros(self.left.shape[0], dtype=np.int64)
+        best = 0
+        for root in self.roots:
+            stack = [int(root)]
+            while stack:
+                i = stack.pop()
+                if self.left[i] >= 0:
+                    for c in (self.left[i], self.right[i]):
+                        depth[c] = depth[i] + 1
+                        stack.append(int(c))
+                else:
+                    best = max(best, int(depth[i]))
+        return best
+
+    def validate(self) -> TreeEnsemble:
+        """Check shapes and structure; raise a typed error naming the problem."""
+        n = self.left.shape[0]
+        arrays = (
+            self.right,
+            self.feature,
+            self.threshold,
+            self.default_left,
+            self.missing,
+            self.cat_start,
+            self.cat_end,
+            self.cover,
+        )
+        if any(a.shape != (n,) for a in arrays) or self.value.shape[0] != n:
+            raise UnsupportedModelError("tree arrays disagree in length: the parser is broken")
+        split = self.left >= 0
+        if (self.feature[split] < 0).any() or (self.feature[split] >= self.n_features).any():
+            raise UnsupportedModelError("a split uses a feature outside the model's inputs")
+        if (self.cover[split] <= 0).any():
+            raise UnsupportedModelError(
+                "a split node has zero cover; path-dependent TreeSHAP needs node counts "
+                "(retrain with the counts kept, or use interventional TreeSHAP)"
+            )
+        if (self.tree_output + self.value.shape[1] > self.n_outputs).any():
+            raise UnsupportedModelError("a tree writes past the model's outputs")
+        return self
+
+    def check_input(self, X: np.ndarray) -> np.ndarray:
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise InputError(
+                f"the tree model takes {self.n_features} columns, got data of shape {X.shape}; "
+                "pass the columns the model was trained on"
+            )
+        return X
+
+    def expected_value(self) -> np.ndarray:
+        """Cover-weighted mean output: the path-dependent base value, ``(K,)``."""
+        out = self.base_offset.astype(float).copy()
+        leaves = self.left < 0
+        tree_of = np.empty(self.left.shape[0], dtype=np.int64)
+        for t, root in enumerate(self.roots):
+            end = self.roots[t + 1] if t + 1 < self.n_trees else self.left.shape[0]
+            tree_of[root:end] = t
+        for i in np.flatnonzero(leaves):
+            t = tree_of[i]
+            share = self.cover[i] / self.cover[self.roots[t]]
+            o = self.tree_output[t]
+            out[o : o + self.value.shape[1]] += share * self.value[i]
+        return out
+
+
+def goes_left(ens: TreeEnsemble, i: int, x: float) -> bool:
+    """Reference routing of one value at split node ``i`` (plain Python, for tests)."""
+    if ens.cat_start[i] < ens.cat_end[i]:
+        if np.isnan(x) or x < 0:
+            return False
+        return int(x) in set(ens.cat_values[ens.cat_start[i] : ens.cat_end[i]].tolist())
+    kind = ens.missing[i]
+    if kind == ZERO_AND_MISSING_DEFAULT and (np.isnan(x) or abs(x) <= ZERO_THRESHOLD):
+        return bool(ens.default_left[i])
+    if kind == MISSING_DEFAULT and np.isnan(x):
+        return bool(ens.default_left[i])
+    if np.isnan(x):
+        x = 0.0
+    return bool(x <= ens.threshold[i])
+
+
+def predict_reference(ens: TreeEnsemble, X: np.ndarray) -> np.ndarray:
+    """Plain-Python prediction (raw margin), ``(n, K)``: the reference for the parsers."""
+    out = np.tile(ens.base_offset.astype(float), (X.shape[0], 1))
+    for r, x in enumerate(X):
+        for t, root in enumerate(ens.roots):
+            i = int(root)
+            while ens.left[i] >= 0:
+                i = int(ens.left[i] if goes_left(ens, i, x[ens.feature[i]]) else ens.right[i])
+            o = ens.tree_output[t]
+            out[r, o : o + ens.value.shape[1]] += ens.value[i]
+    return out
