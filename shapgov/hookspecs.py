@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
     from shapgov.blueprint import DecomposeContext, Node, Vertex
     from shapgov.compatibility import MatrixRow
-    from shapgov.trees import TreeEnsemble
     from shapgov.explainers import Explainer
+    from shapgov.trees import TreeEnsemble
 
 hookspec = pluggy.HookspecMarker("shapgov")
 

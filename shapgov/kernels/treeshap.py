@@ -22,7 +22,7 @@ def _goes_left(x, i, threshold, default_left, missing, cat_start, cat_end, cat_v
         if np.isnan(x) or x < 0:
             return False
         c = int(x)
-        for k in range(cat_start[i], cat_end[i]):
+        for k in range(cat_start[i], cat_end[i]):  # noqa: SIM110 (numba: no generators)
             if cat_values[k] == c:
                 return True
         return False
