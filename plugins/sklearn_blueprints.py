@@ -69,6 +69,39 @@ def _linear_leaf(model: Any, ctx: DecomposeContext) -> Node:
     )
 
 
+def _tree_leaf(model: Any, ctx: DecomposeContext) -> Node:
+    """scikit-learn trees, forests and gradient boosting, with the link of their output."""
+    k = 1 if len(getattr(model, "classes_", [0, 1])) == 2 else len(model.classes_)
+    nan_ok = not hasattr(model, "init_")  # GradientBoosting* rejects NaN; trees route it
+    if not hasattr(model, "classes_"):
+        return ctx.leaf(
+            model,
+            n_margins=1,
+            link=IDENTITY,
+            prediction="predict",
+            margin_method="predict",
+            allow_nan=nan_ok,
+        )
+    if hasattr(model, "decision_function"):  # gradient boosting: margins in log-odds
+        link = LOGIT if k == 1 else SOFTMAX
+        return ctx.leaf(
+            model,
+            n_margins=k,
+            link=link,
+            prediction="predict_proba",
+            margin_method="decision_function",
+            allow_nan=nan_ok,
+        )
+    return ctx.leaf(  # forests and trees average class fractions: probability space
+        model,
+        n_margins=k,
+        link=IDENTITY,
+        prediction="predict_proba",
+        margin_method="predict_proba",
+        allow_nan=True,
+    )
+
+
 def _affine_leaf(model: Any, ctx: DecomposeContext) -> Node:
     return ctx.leaf(
         model,
@@ -354,4 +387,6 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
     row = find_row(model)
     if row is not None and row.id == "linear" and hasattr(model, "coef_"):
         return _linear_leaf(model, context)
+    if row is not None and row.id in ("random_forest", "sklearn_gbm"):
+        return _tree_leaf(model, context)
     return None

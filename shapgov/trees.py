@@ -16,6 +16,7 @@ at split node i:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +45,8 @@ class TreeEnsemble:
     base_offset: np.ndarray  # float64 (K,), added to every prediction
     n_features: int
     n_outputs: int
+    #: scikit-learn trees compare float32 inputs: round X the same way first.
+    float32_inputs: bool = False
 
     @property
     def n_trees(self) -> int:
@@ -94,6 +97,8 @@ class TreeEnsemble:
 
     def check_input(self, X: np.ndarray) -> np.ndarray:
         X = np.ascontiguousarray(X, dtype=np.float64)
+        if self.float32_inputs:
+            X = X.astype(np.float32).astype(np.float64)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise InputError(
                 f"the tree model takes {self.n_features} columns, got data of shape {X.shape}; "
@@ -135,6 +140,7 @@ def goes_left(ens: TreeEnsemble, i: int, x: float) -> bool:
 
 def predict_reference(ens: TreeEnsemble, X: np.ndarray) -> np.ndarray:
     """Plain-Python prediction (raw margin), ``(n, K)``: the reference for the parsers."""
+    X = ens.check_input(X)
     out = np.tile(ens.base_offset.astype(float), (X.shape[0], 1))
     for r, x in enumerate(X):
         for t, root in enumerate(ens.roots):
@@ -144,3 +150,34 @@ def predict_reference(ens: TreeEnsemble, X: np.ndarray) -> np.ndarray:
             o = ens.tree_output[t]
             out[r, o : o + ens.value.shape[1]] += ens.value[i]
     return out
+
+
+def concatenate(
+    parts: Sequence[TreeEnsemble], *, base_offset: np.ndarray, n_outputs: int
+) -> TreeEnsemble:
+    """Join ensembles (e.g. one per tree of a forest) into one; node indices are shifted."""
+    shift = np.cumsum([0] + [p.left.shape[0] for p in parts[:-1]])
+    cat_shift = np.cumsum([0] + [p.cat_values.shape[0] for p in parts[:-1]])
+
+    def moved(a: np.ndarray, by: int) -> np.ndarray:
+        return np.where(a >= 0, a + by, a)
+
+    return TreeEnsemble(
+        left=np.concatenate([moved(p.left, s) for p, s in zip(parts, shift, strict=True)]),
+        right=np.concatenate([moved(p.right, s) for p, s in zip(parts, shift, strict=True)]),
+        feature=np.concatenate([p.feature for p in parts]),
+        threshold=np.concatenate([p.threshold for p in parts]),
+        default_left=np.concatenate([p.default_left for p in parts]),
+        missing=np.concatenate([p.missing for p in parts]),
+        cat_start=np.concatenate([p.cat_start + c for p, c in zip(parts, cat_shift, strict=True)]),
+        cat_end=np.concatenate([p.cat_end + c for p, c in zip(parts, cat_shift, strict=True)]),
+        cat_values=np.concatenate([p.cat_values for p in parts]),
+        cover=np.concatenate([p.cover for p in parts]),
+        value=np.concatenate([p.value for p in parts]),
+        roots=np.concatenate([p.roots + s for p, s in zip(parts, shift, strict=True)]),
+        tree_output=np.concatenate([p.tree_output for p in parts]),
+        base_offset=np.asarray(base_offset, dtype=float),
+        n_features=parts[0].n_features,
+        n_outputs=n_outputs,
+        float32_inputs=any(p.float32_inputs for p in parts),
+    )

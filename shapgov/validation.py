@@ -41,7 +41,8 @@ def as_frame(X: Any, model: Any, *, what: str = "X") -> pd.DataFrame:
     if expected_names is not None:
         expected = [str(c) for c in expected_names]
         got = [str(c) for c in frame.columns]
-        if got != expected:
+        # LightGBM stores names with whitespace replaced by "_": accept the user's originals.
+        if got != expected and ["_".join(c.split()) for c in got] != expected:
             missing = [c for c in expected if c not in got]
             extra = [c for c in got if c not in expected]
             hint = (

@@ -45,6 +45,9 @@ class Case:
     X: pd.DataFrame
     background: pd.DataFrame
     explained: Callable[[pd.DataFrame], np.ndarray]
+    #: Reference values ``(values (n, M, K), base (K,))`` when the oracle is not
+    #: interventional brute force (path-dependent TreeSHAP); ``None`` for brute force.
+    reference: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None
 
 
 @cache
@@ -185,6 +188,73 @@ CASES: dict[tuple[str, str], Callable[[], Case]] = {
         lambda m: m.predict_proba,
     ),
 }
+
+
+def lightgbm_contrib(model: Any, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """LightGBM's own TreeSHAP (pred_contrib) as ``(values (n, M, K), base (K,))``."""
+    m = X.shape[1]
+    c = np.asarray(model.predict(X, pred_contrib=True)).reshape(len(X), -1, m + 1)
+    return np.transpose(c[:, :, :m], (0, 2, 1)), c[0, :, m]
+
+
+def _lightgbm(task: str) -> Case:
+    import lightgbm
+
+    data = {"regression": diabetes_numeric, "binary": cancer, "multiclass": iris}[task]()
+    cls = lightgbm.LGBMRegressor if task == "regression" else lightgbm.LGBMClassifier
+    model = cls(n_estimators=40, num_leaves=12, min_child_samples=5, verbose=-1)
+    case = _case(model, data, lambda m: lambda d: m.predict(d, raw_score=True))
+    case.reference = lambda: lightgbm_contrib(model, case.X)
+    return case
+
+
+def _sklearn_trees(est: Any, data: tuple[pd.DataFrame, pd.Series], explained: Any) -> Case:
+    from oracles import brute_force_path_dependent
+    from shapgov_plugins.tree import tree_ensemble
+
+    case = _case(est, data, explained)
+    case.reference = lambda: brute_force_path_dependent(
+        tree_ensemble(est), case.X.to_numpy(dtype=float)
+    )
+    return case
+
+
+@cache
+def diabetes_numeric() -> tuple[pd.DataFrame, pd.Series]:
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    return X[["age", "bmi", "bp", "s1", "s3", "s5"]], y
+
+
+def _forest(task: str) -> Case:
+    from sklearn.ensemble import ExtraTreesClassifier, RandomForestRegressor
+    from sklearn.tree import DecisionTreeClassifier
+
+    if task == "regression":
+        est = RandomForestRegressor(n_estimators=8, max_depth=5, random_state=0)
+        return _sklearn_trees(est, diabetes_numeric(), lambda m: m.predict)
+    if task == "binary":
+        est = DecisionTreeClassifier(max_depth=5, random_state=0)
+        return _sklearn_trees(est, cancer(), proba1)
+    est = ExtraTreesClassifier(n_estimators=8, max_depth=4, random_state=0)
+    return _sklearn_trees(est, iris(), lambda m: m.predict_proba)
+
+
+def _gbm(task: str) -> Case:
+    from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
+
+    if task == "regression":
+        est = GradientBoostingRegressor(n_estimators=15, max_depth=3, random_state=0)
+        return _sklearn_trees(est, diabetes_numeric(), lambda m: m.predict)
+    est = GradientBoostingClassifier(n_estimators=10, max_depth=3, random_state=0)
+    data = cancer() if task == "binary" else iris()
+    return _sklearn_trees(est, data, lambda m: m.decision_function)
+
+
+for _task in ("regression", "binary", "multiclass"):
+    CASES[("lightgbm", _task)] = lambda t=_task: _lightgbm(t)
+    CASES[("random_forest", _task)] = lambda t=_task: _forest(t)
+    CASES[("sklearn_gbm", _task)] = lambda t=_task: _gbm(t)
+
 
 # Further blueprints exercised beside the matrix cells (same oracle, same tolerance).
 EXTRA_CASES: dict[str, Callable[[], Case]] = {

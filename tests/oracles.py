@@ -49,3 +49,46 @@ def brute_force_shapley(
                 s = frozenset(subset)
                 phi[:, j] += weight * (v[s | {j}] - v[s])
     return phi, v[frozenset()].mean(axis=0)
+
+
+def tree_conditional_expectation(ens, x: np.ndarray, subset: frozenset[int]) -> np.ndarray:
+    """Path-dependent value function: E[f(x) | x_S] with unknown splits averaged by cover."""
+    from shapgov.trees import goes_left
+
+    out = ens.base_offset.astype(float).copy()
+
+    def walk(i: int) -> np.ndarray:
+        if ens.left[i] < 0:
+            return ens.value[i]
+        f = ens.feature[i]
+        if f in subset:
+            child = ens.left[i] if goes_left(ens, i, x[f]) else ens.right[i]
+            return walk(int(child))
+        lc, rc = int(ens.left[i]), int(ens.right[i])
+        return (ens.cover[lc] * walk(lc) + ens.cover[rc] * walk(rc)) / ens.cover[i]
+
+    for t, root in enumerate(ens.roots):
+        o = ens.tree_output[t]
+        out[o : o + ens.value.shape[1]] += walk(int(root))
+    return out
+
+
+def brute_force_path_dependent(ens, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Path-dependent Shapley values ``(n, M, K)`` by enumerating coalitions."""
+    X = ens.check_input(X)  # the model's own input rounding (float32 for scikit-learn)
+    n, m = X.shape
+    phi = np.zeros((n, m, ens.n_outputs))
+    for r in range(n):
+        v = {
+            frozenset(s): tree_conditional_expectation(ens, X[r], frozenset(s))
+            for size in range(m + 1)
+            for s in combinations(range(m), size)
+        }
+        for j in range(m):
+            others = [i for i in range(m) if i != j]
+            for size in range(m):
+                w = factorial(size) * factorial(m - size - 1) / factorial(m)
+                for s in combinations(others, size):
+                    s = frozenset(s)
+                    phi[r, j] += w * (v[s | {j}] - v[s])
+    return phi, tree_conditional_expectation(ens, X[0], frozenset())

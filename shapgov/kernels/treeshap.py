@@ -83,19 +83,17 @@ def _unwound_sum(pz, po, pw, base, depth, idx):
 
 
 @njit(cache=True)
-def _recurse(
+def _tree(
     x,
     phi,
-    node,
-    depth,
-    parent_base,
-    zero,
-    one,
-    feat,
+    root,
+    out,
     pf,
     pz,
     po,
     pw,
+    stack_i,
+    stack_f,
     left,
     right,
     feature,
@@ -107,92 +105,72 @@ def _recurse(
     cat_values,
     cover,
     value,
-    out,
 ):
-    # each level copies its parent's path just past it (at the root the copy is unused)
-    base = parent_base + depth + 1
-    for i in range(depth + 1):
-        pf[base + i] = pf[parent_base + i]
-        pz[base + i] = pz[parent_base + i]
-        po[base + i] = po[parent_base + i]
-        pw[base + i] = pw[parent_base + i]
-    _extend(pf, pz, po, pw, base, depth, zero, one, feat)
-    if left[node] < 0:
-        nv = value.shape[1]
-        for i in range(1, depth + 1):
-            w = _unwound_sum(pz, po, pw, base, depth, i) * (po[base + i] - pz[base + i])
-            f = pf[base + i]
-            for k in range(nv):
-                phi[f, out + k] += w * value[node, k]
-        return
-    split = feature[node]
-    if _goes_left(x[split], node, threshold, default_left, missing, cat_start, cat_end, cat_values):
-        hot, cold = left[node], right[node]
-    else:
-        hot, cold = right[node], left[node]
-    w = cover[node]
-    in_zero, in_one = 1.0, 1.0
-    idx = 0
-    while idx <= depth:
-        if pf[base + idx] == split:
-            break
-        idx += 1
-    if idx <= depth:
-        in_zero, in_one = pz[base + idx], po[base + idx]
-        _unwind(pf, pz, po, pw, base, depth, idx)
-        depth -= 1
-    _recurse(
-        x,
-        phi,
-        hot,
-        depth + 1,
-        base,
-        cover[hot] / w * in_zero,
-        in_one,
-        split,
-        pf,
-        pz,
-        po,
-        pw,
-        left,
-        right,
-        feature,
-        threshold,
-        default_left,
-        missing,
-        cat_start,
-        cat_end,
-        cat_values,
-        cover,
-        value,
-        out,
-    )
-    _recurse(
-        x,
-        phi,
-        cold,
-        depth + 1,
-        base,
-        cover[cold] / w * in_zero,
-        0.0,
-        split,
-        pf,
-        pz,
-        po,
-        pw,
-        left,
-        right,
-        feature,
-        threshold,
-        default_left,
-        missing,
-        cat_start,
-        cat_end,
-        cat_values,
-        cover,
-        value,
-        out,
-    )
+    """One tree, depth first with an explicit stack of (node, depth, parent_base, feat)
+    and (zero, one) fractions. Each level copies its parent's path just past the parent's
+    last element, so a sibling still finds its parent's path intact."""
+    nv = value.shape[1]
+    top = 0
+    stack_i[0, 0], stack_i[0, 1], stack_i[0, 2], stack_i[0, 3] = root, 0, 0, -1
+    stack_f[0, 0], stack_f[0, 1] = 1.0, 1.0
+    while top >= 0:
+        node, depth, parent_base, feat = (
+            stack_i[top, 0],
+            stack_i[top, 1],
+            stack_i[top, 2],
+            stack_i[top, 3],
+        )
+        zero, one = stack_f[top, 0], stack_f[top, 1]
+        top -= 1
+        base = parent_base + depth + 1
+        for i in range(depth + 1):
+            pf[base + i] = pf[parent_base + i]
+            pz[base + i] = pz[parent_base + i]
+            po[base + i] = po[parent_base + i]
+            pw[base + i] = pw[parent_base + i]
+        _extend(pf, pz, po, pw, base, depth, zero, one, feat)
+        if left[node] < 0:
+            for i in range(1, depth + 1):
+                w = _unwound_sum(pz, po, pw, base, depth, i) * (po[base + i] - pz[base + i])
+                f = pf[base + i]
+                for k in range(nv):
+                    phi[f, out + k] += w * value[node, k]
+            continue
+        split = feature[node]
+        if _goes_left(
+            x[split], node, threshold, default_left, missing, cat_start, cat_end, cat_values
+        ):
+            hot, cold = left[node], right[node]
+        else:
+            hot, cold = right[node], left[node]
+        w = cover[node]
+        in_zero, in_one = 1.0, 1.0
+        idx = 0
+        while idx <= depth:
+            if pf[base + idx] == split:
+                break
+            idx += 1
+        if idx <= depth:
+            in_zero, in_one = pz[base + idx], po[base + idx]
+            _unwind(pf, pz, po, pw, base, depth, idx)
+            depth -= 1
+        # cold first on the stack, so the hot child is walked first
+        top += 1
+        stack_i[top, 0], stack_i[top, 1], stack_i[top, 2], stack_i[top, 3] = (
+            cold,
+            depth + 1,
+            base,
+            split,
+        )
+        stack_f[top, 0], stack_f[top, 1] = cover[cold] / w * in_zero, 0.0
+        top += 1
+        stack_i[top, 0], stack_i[top, 1], stack_i[top, 2], stack_i[top, 3] = (
+            hot,
+            depth + 1,
+            base,
+            split,
+        )
+        stack_f[top, 0], stack_f[top, 1] = cover[hot] / w * in_zero, in_one
 
 
 @njit(cache=True, parallel=True)
@@ -222,21 +200,21 @@ def _path_dependent(
         pz = np.empty(size)
         po = np.empty(size)
         pw = np.empty(size)
+        stack_i = np.empty((2 * max_depth + 4, 4), dtype=np.int64)
+        stack_f = np.empty((2 * max_depth + 4, 2))
         x = X[r]
         for t in range(roots.shape[0]):
-            _recurse(
+            _tree(
                 x,
                 phi[r],
                 roots[t],
-                0,
-                0,
-                1.0,
-                1.0,
-                -1,
+                tree_output[t],
                 pf,
                 pz,
                 po,
                 pw,
+                stack_i,
+                stack_f,
                 left,
                 right,
                 feature,
@@ -248,7 +226,6 @@ def _path_dependent(
                 cat_values,
                 cover,
                 value,
-                tree_output[t],
             )
     return phi
 

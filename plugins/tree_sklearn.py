@@ -1,0 +1,110 @@
+"""Built-in plugin: scikit-learn trees, forests and gradient boosting as flat tree ensembles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from shapgov import hookimpl
+from shapgov.compatibility import class_paths
+from shapgov.errors import UnsupportedModelError
+from shapgov.trees import MISSING_DEFAULT, TreeEnsemble, concatenate
+
+
+def parse_tree(
+    tree: Any,
+    *,
+    scale: float = 1.0,
+    columns: slice | None = None,
+    output: int = 0,
+    n_outputs: int = 1,
+) -> TreeEnsemble:
+    """One fitted ``sklearn.tree`` estimator; leaves carry ``scale * value[:, 0, columns]``."""
+    t = tree.tree_
+    if t.n_outputs != 1:
+        raise UnsupportedModelError(
+            "multi-output scikit-learn trees are not supported by the tree explainer"
+        )
+    n = t.node_count
+    value = np.asarray(t.value[:, 0, :], dtype=float)
+    if hasattr(tree, "classes_"):  # class fractions per node (normalized defensively)
+        value = value / value.sum(axis=1, keepdims=True)
+    value = scale * value[:, columns if columns is not None else slice(None)]
+    left = np.asarray(t.children_left, dtype=np.int64)
+    leaf = left < 0
+    missing_left = getattr(t, "missing_go_to_left", np.zeros(n, dtype=np.uint8))
+    return TreeEnsemble(
+        left=left,
+        right=np.asarray(t.children_right, dtype=np.int64),
+        feature=np.where(leaf, -1, t.feature).astype(np.int64),
+        threshold=np.where(leaf, 0.0, t.threshold).astype(float),
+        default_left=np.asarray(missing_left, dtype=bool),
+        missing=np.full(n, MISSING_DEFAULT, dtype=np.int8),
+        cat_start=np.zeros(n, dtype=np.int64),
+        cat_end=np.zeros(n, dtype=np.int64),
+        cat_values=np.zeros(0, dtype=np.int64),
+        cover=np.asarray(t.weighted_n_node_samples, dtype=float),
+        value=value,
+        roots=np.zeros(1, dtype=np.int64),
+        tree_output=np.array([output], dtype=np.int64),
+        base_offset=np.zeros(n_outputs),
+        n_features=int(tree.n_features_in_),
+        n_outputs=n_outputs,
+        float32_inputs=True,
+    )
+
+
+def _class_columns(model: Any) -> tuple[slice, int]:
+    k = len(model.classes_)
+    return (slice(1, 2), 1) if k == 2 else (slice(None), k)
+
+
+def parse_forest(model: Any) -> TreeEnsemble:
+    """Decision trees, random forests and extra trees: the mean of the trees' outputs."""
+    trees = getattr(model, "estimators_", [model])
+    columns, k = _class_columns(model) if hasattr(model, "classes_") else (None, 1)
+    parts = [parse_tree(t, scale=1.0 / len(trees), columns=columns, n_outputs=k) for t in trees]
+    return concatenate(parts, base_offset=np.zeros(k), n_outputs=k)
+
+
+def parse_gradient_boosting(model: Any) -> TreeEnsemble:
+    """GradientBoosting*: constant init plus learning_rate times each stage's trees."""
+    init = model.init_
+    if not (init == "zero" or type(init).__name__ in ("DummyRegressor", "DummyClassifier")):
+        raise UnsupportedModelError(
+            "GradientBoosting with a custom init estimator has an input-dependent offset; "
+            "use init=None or 'zero' to explain it with the tree explainer"
+        )
+    if getattr(model, "loss", "") == "exponential":
+        raise UnsupportedModelError(
+            "GradientBoostingClassifier(loss='exponential') has no logit link; use log_loss"
+        )
+    base = np.asarray(model._raw_predict_init(np.zeros((1, model.n_features_in_)))[0], float)
+    k = model.estimators_.shape[1]
+    parts = [
+        parse_tree(tree, scale=model.learning_rate, output=j, n_outputs=k)
+        for stage in model.estimators_
+        for j, tree in enumerate(stage)
+    ]
+    return concatenate(parts, base_offset=base, n_outputs=k)
+
+
+_PARSERS = {
+    "sklearn.ensemble.GradientBoostingRegressor": parse_gradient_boosting,
+    "sklearn.ensemble.GradientBoostingClassifier": parse_gradient_boosting,
+    "sklearn.ensemble.RandomForestRegressor": parse_forest,
+    "sklearn.ensemble.RandomForestClassifier": parse_forest,
+    "sklearn.ensemble.ExtraTreesRegressor": parse_forest,
+    "sklearn.ensemble.ExtraTreesClassifier": parse_forest,
+    "sklearn.tree.BaseDecisionTree": parse_forest,
+}
+
+
+@hookimpl(trylast=True)
+def shapgov_tree_ensemble(model: Any) -> TreeEnsemble | None:
+    paths = {p for cls in type(model).__mro__ for p in class_paths(cls)}
+    for path, parse in _PARSERS.items():
+        if path in paths:
+            return parse(model)
+    return None
