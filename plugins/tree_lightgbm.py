@@ -22,14 +22,6 @@ _MISSING = {"None": MISSING_AS_ZERO, "NaN": MISSING_DEFAULT, "Zero": ZERO_AND_MI
 def parse_booster(booster: Any) -> TreeEnsemble:
     """All trees of a ``lightgbm.Booster`` (raw score, init score folded into tree 0)."""
     dump = booster.dump_model()
-    if any(t.get("tree_structure", {}).get("leaf_coeff") for t in dump["tree_info"]) or (
-        "linear_tree" in str(dump.get("parameters", {}).get("linear_tree", ""))
-        and dump.get("parameters", {}).get("linear_tree") not in (False, "false", 0)
-    ):
-        raise UnsupportedModelError(
-            "LightGBM linear_tree models have linear functions in their leaves, which the "
-            "tree explainer does not support; explain such a model with the Kernel explainer"
-        )
     per_iteration = int(dump.get("num_tree_per_iteration", 1))
     nodes: dict[str, list[Any]] = {
         k: []
@@ -53,6 +45,11 @@ def parse_booster(booster: Any) -> TreeEnsemble:
         i = len(nodes["left"])
         for k in nodes:
             nodes[k].append(None)
+        if "leaf_coeff" in node or "leaf_const" in node:
+            raise UnsupportedModelError(
+                "LightGBM linear_tree models have linear functions in their leaves, which the "
+                "tree explainer does not support; explain such a model with the Kernel explainer"
+            )
         if "split_index" not in node:
             fill(
                 i,

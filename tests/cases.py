@@ -210,6 +210,7 @@ def _lightgbm(task: str) -> Case:
 
 def _sklearn_trees(est: Any, data: tuple[pd.DataFrame, pd.Series], explained: Any) -> Case:
     from oracles import brute_force_path_dependent
+
     from shapgov_plugins.tree import tree_ensemble
 
     case = _case(est, data, explained)

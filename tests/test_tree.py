@@ -1,0 +1,134 @@
+"""Tree explainer: parsers, the numba kernel and its oracles (brute force, LightGBM, shap)."""
+
+from __future__ import annotations
+
+import lightgbm
+import numpy as np
+import pandas as pd
+import pytest
+import shap
+from oracles import brute_force_path_dependent
+from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestRegressor
+
+import shapgov
+from shapgov.errors import InputError, UnsupportedModelError
+from shapgov.kernels.treeshap import path_dependent_shap
+from shapgov.trees import predict_reference
+from shapgov_plugins.tree import tree_ensemble
+
+
+def _data(seed: int, n: int = 600, m: int = 6, *, nan: float = 0.0, cat: bool = False):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, m))
+    if cat:
+        X[:, 0] = rng.integers(0, 6, size=n)
+    y = X[:, 0] * 1.5 + np.sin(3 * X[:, 1]) + X[:, 2] * X[:, 3] + rng.normal(scale=0.1, size=n)
+    if nan:
+        X[rng.random(X.shape) < nan] = np.nan
+    X[:, -1] = 0.0  # never used by any split: a dummy feature
+    return X, y
+
+
+SMALL = {
+    "nan-default": dict(data=dict(nan=0.1), params={}),
+    "zero-as-missing": dict(data=dict(nan=0.05), params={"zero_as_missing": True}),
+    "nan-as-zero": dict(data=dict(nan=0.05), params={"use_missing": False}),
+    "categorical": dict(data=dict(cat=True), params={"categorical_feature": [0]}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+@pytest.mark.parametrize("depth", [2, 4, -1])
+def test_small_lightgbm_equals_brute_force(name, depth):
+    spec = SMALL[name]
+    X, y = _data(depth + 10, **spec["data"])
+    params = {k: v for k, v in spec["params"].items() if k != "categorical_feature"}
+    ds = lightgbm.Dataset(
+        X, y, categorical_feature=spec["params"].get("categorical_feature", "auto")
+    )
+    booster = lightgbm.train(
+        {"num_leaves": 8, "max_depth": depth, "min_data_in_leaf": 5, "verbose": -1, **params},
+        ds,
+        num_boost_round=8,
+    )
+    ens = tree_ensemble(booster)
+    rows = X[:12]
+    np.testing.assert_allclose(
+        predict_reference(ens, rows)[:, 0],
+        booster.predict(rows, raw_score=True),
+        rtol=0,
+        atol=1e-12,
+    )
+    phi, base = path_dependent_shap(ens, rows)
+    ref, ref_base = brute_force_path_dependent(ens, rows)
+    assert np.max(np.abs(phi - ref)) <= 1e-10
+    assert np.max(np.abs(base - ref_base)) <= 1e-10
+    assert np.all(phi[:, -1] == 0.0)  # the dummy feature
+    contrib = booster.predict(rows, pred_contrib=True)
+    assert np.max(np.abs(phi[:, :, 0] - contrib[:, :-1])) <= 1e-10
+
+
+def test_large_lightgbm_matches_pred_contrib():
+    X, y = _data(0, n=5000, m=20, nan=0.02)
+    model = lightgbm.LGBMRegressor(n_estimators=100, num_leaves=63, verbose=-1).fit(X, y)
+    phi, base = path_dependent_shap(tree_ensemble(model), X[:1000])
+    contrib = model.predict(X[:1000], pred_contrib=True)
+    scale = np.abs(contrib[:, :-1]).max()
+    assert np.max(np.abs(phi[:, :, 0] - contrib[:, :-1])) <= 1e-9 * scale
+    np.testing.assert_allclose(base, contrib[0, -1], atol=1e-9 * scale)
+
+
+def test_multiclass_lightgbm_per_class_values():
+    X, y = _data(3, n=900)
+    labels = np.digitize(y, np.quantile(y, [0.33, 0.66]))
+    model = lightgbm.LGBMClassifier(n_estimators=10, num_leaves=8, verbose=-1).fit(X, labels)
+    e = shapgov.explain(model, X[:50])
+    assert e.values.shape == (50, 6, 3) and e.link.name == "softmax"
+    contrib = model.predict(X[:50], pred_contrib=True).reshape(50, 3, 7)
+    np.testing.assert_allclose(e.values, np.transpose(contrib[:, :, :6], (0, 2, 1)), atol=1e-10)
+
+
+def test_sklearn_models_agree_with_shap():
+    Xd, yd = load_diabetes(return_X_y=True)
+    Xb, yb = load_breast_cancer(return_X_y=True)
+    for model, X, y in [
+        (RandomForestRegressor(n_estimators=10, max_depth=6, random_state=0), Xd, yd),
+        (GradientBoostingClassifier(n_estimators=20, random_state=0), Xb, yb),
+    ]:
+        model.fit(X, y)
+        phi, base = path_dependent_shap(tree_ensemble(model), X[:100])
+        theirs = shap.TreeExplainer(model)
+        np.testing.assert_allclose(phi[:, :, 0], theirs.shap_values(X[:100]), atol=1e-9)
+        np.testing.assert_allclose(base, np.ravel(theirs.expected_value), atol=1e-9)
+
+
+def test_tree_vertex_inside_a_blender_is_additive():
+    from sklearn.ensemble import VotingRegressor
+    from sklearn.linear_model import Ridge
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    vote = VotingRegressor(
+        [("lgbm", lightgbm.LGBMRegressor(n_estimators=30, verbose=-1)), ("ridge", Ridge())]
+    ).fit(X, y)
+    e = shapgov.explain(vote, X.iloc[:40], background=X)
+    assert e.explainers == {"votingregressor/lgbm": "tree", "votingregressor/ridge": "linear"}
+    np.testing.assert_allclose(e.explained_output[:, 0], vote.predict(X.iloc[:40]), atol=1e-9)
+
+
+def test_bad_input_to_the_tree_explainer():
+    X, y = _data(1)
+    model = lightgbm.LGBMRegressor(n_estimators=3, verbose=-1).fit(X, y)
+    with pytest.raises(InputError, match="takes 6 columns"):
+        path_dependent_shap(tree_ensemble(model), X[:, :5])
+    linear = lightgbm.LGBMRegressor(n_estimators=3, linear_tree=True, verbose=-1).fit(X, y)
+    with pytest.raises(UnsupportedModelError, match="linear_tree"):
+        shapgov.explain(linear, X[:5])
+    frame = pd.DataFrame(X)
+    gbc = GradientBoostingClassifier(n_estimators=3).fit(frame, y > 0)
+    bad = frame.iloc[:5].copy()
+    bad.iloc[0, 1] = np.nan
+    from shapgov.errors import MissingValueError
+
+    with pytest.raises(MissingValueError):
+        shapgov.explain(gbc, bad, background=frame)
