@@ -38,17 +38,20 @@ def brute_force_shapley(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Interventional Shapley values ``(n, M, K)`` and base ``(K,)`` by the definition."""
     v = coalition_values(f, X, background)
-    m = X.shape[1]
-    k = v[frozenset()].shape[1]
-    phi = np.zeros((len(X), m, k))
+    return shapley_by_definition(v, X.shape[1]), v[frozenset()].mean(axis=0)
+
+
+def shapley_by_definition(v: dict[frozenset[int], np.ndarray], m: int) -> np.ndarray:
+    """phi_j = sum over S without j of |S|!(m-|S|-1)!/m! (v(S + j) - v(S)); v(S) is (n, K)."""
+    phi = np.zeros((*v[frozenset()].shape[:-1], m, v[frozenset()].shape[-1]))
     for j in range(m):
         others = [i for i in range(m) if i != j]
         for size in range(m):
             weight = factorial(size) * factorial(m - size - 1) / factorial(m)
             for subset in combinations(others, size):
                 s = frozenset(subset)
-                phi[:, j] += weight * (v[s | {j}] - v[s])
-    return phi, v[frozenset()].mean(axis=0)
+                phi[..., j, :] += weight * (v[s | {j}] - v[s])
+    return phi
 
 
 def tree_conditional_expectation(ens, x: np.ndarray, subset: frozenset[int]) -> np.ndarray:
@@ -80,15 +83,9 @@ def brute_force_path_dependent(ens, X: np.ndarray) -> tuple[np.ndarray, np.ndarr
     phi = np.zeros((n, m, ens.n_outputs))
     for r in range(n):
         v = {
-            frozenset(s): tree_conditional_expectation(ens, X[r], frozenset(s))
+            frozenset(s): tree_conditional_expectation(ens, X[r], frozenset(s))[None]
             for size in range(m + 1)
             for s in combinations(range(m), size)
         }
-        for j in range(m):
-            others = [i for i in range(m) if i != j]
-            for size in range(m):
-                w = factorial(size) * factorial(m - size - 1) / factorial(m)
-                for s in combinations(others, size):
-                    s = frozenset(s)
-                    phi[r, j] += w * (v[s | {j}] - v[s])
+        phi[r] = shapley_by_definition(v, m)[0]
     return phi, tree_conditional_expectation(ens, X[0], frozenset())
