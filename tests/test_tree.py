@@ -13,6 +13,7 @@ from sklearn.ensemble import GradientBoostingClassifier, RandomForestRegressor
 
 import shapgov
 from shapgov.errors import InputError, UnsupportedModelError
+from shapgov.kernels.linear_treeshap import linear_path_dependent_shap
 from shapgov.kernels.treeshap import path_dependent_shap
 from shapgov.trees import predict_reference
 from shapgov_plugins.tree import tree_ensemble
@@ -60,23 +61,25 @@ def test_small_lightgbm_equals_brute_force(name, depth):
         rtol=0,
         atol=1e-12,
     )
-    phi, base = path_dependent_shap(ens, rows)
     ref, ref_base = brute_force_path_dependent(ens, rows)
-    assert np.max(np.abs(phi - ref)) <= 1e-10
-    assert np.max(np.abs(base - ref_base)) <= 1e-10
-    assert np.all(phi[:, -1] == 0.0)  # the dummy feature
     contrib = booster.predict(rows, pred_contrib=True)
-    assert np.max(np.abs(phi[:, :, 0] - contrib[:, :-1])) <= 1e-10
+    for kernel in (path_dependent_shap, linear_path_dependent_shap):
+        phi, base = kernel(ens, rows)
+        assert np.max(np.abs(phi - ref)) <= 1e-10
+        assert np.max(np.abs(base - ref_base)) <= 1e-10
+        assert np.all(phi[:, -1] == 0.0)  # the dummy feature
+        assert np.max(np.abs(phi[:, :, 0] - contrib[:, :-1])) <= 1e-10
 
 
 def test_large_lightgbm_matches_pred_contrib():
     X, y = _data(0, n=5000, m=20, nan=0.02)
     model = lightgbm.LGBMRegressor(n_estimators=100, num_leaves=63, verbose=-1).fit(X, y)
-    phi, base = path_dependent_shap(tree_ensemble(model), X[:1000])
     contrib = model.predict(X[:1000], pred_contrib=True)
     scale = np.abs(contrib[:, :-1]).max()
-    assert np.max(np.abs(phi[:, :, 0] - contrib[:, :-1])) <= 1e-9 * scale
-    np.testing.assert_allclose(base, contrib[0, -1], atol=1e-9 * scale)
+    for kernel in (path_dependent_shap, linear_path_dependent_shap):
+        phi, base = kernel(tree_ensemble(model), X[:1000])
+        assert np.max(np.abs(phi[:, :, 0] - contrib[:, :-1])) <= 1e-9 * scale
+        np.testing.assert_allclose(base, contrib[0, -1], atol=1e-9 * scale)
 
 
 def test_multiclass_lightgbm_per_class_values():
@@ -97,7 +100,7 @@ def test_sklearn_models_agree_with_shap():
         (GradientBoostingClassifier(n_estimators=20, random_state=0), Xb, yb),
     ]:
         model.fit(X, y)
-        phi, base = path_dependent_shap(tree_ensemble(model), X[:100])
+        phi, base = linear_path_dependent_shap(tree_ensemble(model), X[:100])
         theirs = shap.TreeExplainer(model)
         np.testing.assert_allclose(phi[:, :, 0], theirs.shap_values(X[:100]), atol=1e-9)
         np.testing.assert_allclose(base, np.ravel(theirs.expected_value), atol=1e-9)
@@ -132,3 +135,23 @@ def test_bad_input_to_the_tree_explainer():
 
     with pytest.raises(MissingValueError):
         shapgov.explain(gbc, bad, background=frame)
+
+
+def test_linear_kernel_on_multi_output_and_deep_trees():
+    """Forest classifiers carry K values per leaf; unlimited depth repeats features."""
+    from sklearn.ensemble import ExtraTreesClassifier
+    from sklearn.tree import DecisionTreeRegressor
+
+    X, y = _data(7, n=400, m=5)
+    labels = np.digitize(y, np.quantile(y, [0.33, 0.66]))
+    for model in (
+        ExtraTreesClassifier(n_estimators=5, random_state=0).fit(X, labels),
+        DecisionTreeRegressor(random_state=0).fit(X, y),  # unlimited depth
+    ):
+        ens = tree_ensemble(model)
+        a, base_a = linear_path_dependent_shap(ens, X[:30])
+        b, base_b = path_dependent_shap(ens, X[:30])
+        scale = np.abs(b).max()
+        assert np.max(np.abs(a - b)) <= 1e-10 * max(scale, 1.0)
+        np.testing.assert_allclose(base_a, base_b, atol=1e-12)
+    assert ens.max_depth > 12
