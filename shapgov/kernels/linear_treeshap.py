@@ -86,10 +86,9 @@ def _edge_tables(left, cover, roots, parent, prev, tree_q, qnodes, qweights, n_n
         for c in range(roots[t], end):
             offset[c + 1] = offset[c] + tree_q[t]
     total = offset[n_nodes]
-    f_hot = np.ones(total)
-    f_cold = np.ones(total)
-    d_hot = np.zeros(total)
-    d_cold = np.zeros(total)
+    # column 0: the edge is cold, 1: hot, 2: its feature is already dead (p = 0)
+    factor = np.ones((total, 3))
+    term = np.zeros((total, 3))
     p_hot = np.ones(n_nodes)
     for t in range(roots.shape[0]):
         end = roots[t + 1] if t + 1 < roots.shape[0] else n_nodes
@@ -102,11 +101,11 @@ def _edge_tables(left, cover, roots, parent, prev, tree_q, qnodes, qweights, n_n
                 tk, wk = qnodes[nq, k], qweights[nq, k]
                 den = 1.0 + tk * (old - 1.0)
                 f_old = (old - 1.0) / den
-                f_hot[offset[c] + k] = (1.0 + tk * (new - 1.0)) / den
-                f_cold[offset[c] + k] = (1.0 - tk) / den
-                d_hot[offset[c] + k] = wk * ((new - 1.0) / (1.0 + tk * (new - 1.0)) - f_old)
-                d_cold[offset[c] + k] = wk * (-1.0 / (1.0 - tk) - f_old)
-    return offset, f_hot, f_cold, d_hot, d_cold
+                factor[offset[c] + k, 1] = (1.0 + tk * (new - 1.0)) / den
+                factor[offset[c] + k, 0] = (1.0 - tk) / den
+                term[offset[c] + k, 1] = wk * ((new - 1.0) / (1.0 + tk * (new - 1.0)) - f_old)
+                term[offset[c] + k, 0] = wk * (-1.0 / (1.0 - tk) - f_old)
+    return offset, factor, term
 
 
 @njit(cache=True, parallel=True)
@@ -130,10 +129,8 @@ def _linear_path_dependent(
     share,
     tree_q,
     offset,
-    f_hot,
-    f_cold,
-    d_hot,
-    d_cold,
+    factor,
+    term,
 ):
     n, m = X.shape
     n_nodes = left.shape[0]
@@ -149,8 +146,8 @@ def _linear_path_dependent(
         x = X[r]
         G = np.empty((widest, qmax))
         S = np.empty((widest, qmax, nv))
-        hot = np.empty(widest, dtype=np.bool_)
-        dead = np.empty(widest, dtype=np.bool_)  # p == 0 on the edge's feature
+        state = np.empty(widest, dtype=np.int64)  # 0 cold, 1 hot, 2 feature already dead
+        dead = np.empty(widest, dtype=np.bool_)  # p == 0 on the edge's feature below it
         for t in range(roots.shape[0]):
             root = roots[t]
             end = roots[t + 1] if t + 1 < roots.shape[0] else n_nodes
@@ -178,18 +175,12 @@ def _linear_path_dependent(
                     ci = c - root
                     h = goes if side == 0 else not goes
                     was_dead = prev[c] >= 0 and dead[prev[c] - root]
-                    hot[ci] = h
+                    st = 2 if was_dead else (1 if h else 0)
+                    state[ci] = st
                     dead[ci] = was_dead or not h
                     o = offset[c]
-                    if was_dead:
-                        for k in range(nq):
-                            G[ci, k] = G[ui, k]
-                    elif h:
-                        for k in range(nq):
-                            G[ci, k] = G[ui, k] * f_hot[o + k]
-                    else:
-                        for k in range(nq):
-                            G[ci, k] = G[ui, k] * f_cold[o + k]
+                    for k in range(nq):
+                        G[ci, k] = G[ui, k] * factor[o + k, st]
             # leaves to root: S_c(t), and each edge's telescoping share
             for c in range(end - 1, root - 1, -1):
                 ci = c - root
@@ -203,15 +194,15 @@ def _linear_path_dependent(
                     for k in range(nq):
                         for v in range(nv):
                             S[ci, k, v] = S[li, k, v] + S[ri, k, v]
-                if c == root or (prev[c] >= 0 and dead[prev[c] - root]):
+                if c == root:
                     continue
                 j = feature[parent[c]]
                 o = offset[c]
-                d = d_hot if hot[ci] else d_cold
+                st = state[ci]
                 for v in range(nv):
                     acc = 0.0
                     for k in range(nq):
-                        acc += d[o + k] * S[ci, k, v]
+                        acc += term[o + k, st] * S[ci, k, v]
                     phi[r, j, out + v] += acc
     return phi
 
