@@ -87,8 +87,8 @@ def _edge_tables(left, cover, roots, parent, prev, tree_q, qnodes, qweights, n_n
             offset[c + 1] = offset[c] + tree_q[t]
     total = offset[n_nodes]
     # column 0: the edge is cold, 1: hot, 2: its feature is already dead (p = 0)
-    factor = np.ones((total, 3))
-    term = np.zeros((total, 3))
+    factor = np.ones((3, total))
+    term = np.zeros((3, total))
     p_hot = np.ones(n_nodes)
     for t in range(roots.shape[0]):
         end = roots[t + 1] if t + 1 < roots.shape[0] else n_nodes
@@ -101,10 +101,10 @@ def _edge_tables(left, cover, roots, parent, prev, tree_q, qnodes, qweights, n_n
                 tk, wk = qnodes[nq, k], qweights[nq, k]
                 den = 1.0 + tk * (old - 1.0)
                 f_old = (old - 1.0) / den
-                factor[offset[c] + k, 1] = (1.0 + tk * (new - 1.0)) / den
-                factor[offset[c] + k, 0] = (1.0 - tk) / den
-                term[offset[c] + k, 1] = wk * ((new - 1.0) / (1.0 + tk * (new - 1.0)) - f_old)
-                term[offset[c] + k, 0] = wk * (-1.0 / (1.0 - tk) - f_old)
+                factor[1, offset[c] + k] = (1.0 + tk * (new - 1.0)) / den
+                factor[0, offset[c] + k] = (1.0 - tk) / den
+                term[1, offset[c] + k] = wk * ((new - 1.0) / (1.0 + tk * (new - 1.0)) - f_old)
+                term[0, offset[c] + k] = wk * (-1.0 / (1.0 - tk) - f_old)
     return offset, factor, term
 
 
@@ -145,7 +145,7 @@ def _linear_path_dependent(
     for r in prange(n):
         x = X[r]
         G = np.empty((widest, qmax))
-        S = np.empty((widest, qmax, nv))
+        S = np.empty((widest, nv, qmax))
         state = np.empty(widest, dtype=np.int64)  # 0 cold, 1 hot, 2 feature already dead
         dead = np.empty(widest, dtype=np.bool_)  # p == 0 on the edge's feature below it
         for t in range(roots.shape[0]):
@@ -179,21 +179,22 @@ def _linear_path_dependent(
                     state[ci] = st
                     dead[ci] = was_dead or not h
                     o = offset[c]
-                    for k in range(nq):
-                        G[ci, k] = G[ui, k] * factor[o + k, st]
+                    if left[c] < 0:  # a leaf: its S(t) = value x cover share x G(t)
+                        for v in range(nv):
+                            lv = value[c, v] * share[c]
+                            for k in range(nq):
+                                S[ci, v, k] = G[ui, k] * factor[st, o + k] * lv
+                    else:
+                        for k in range(nq):
+                            G[ci, k] = G[ui, k] * factor[st, o + k]
             # leaves to root: S_c(t), and each edge's telescoping share
             for c in range(end - 1, root - 1, -1):
                 ci = c - root
-                if left[c] < 0:
-                    for v in range(nv):
-                        lv = value[c, v] * share[c]
-                        for k in range(nq):
-                            S[ci, k, v] = G[ci, k] * lv
-                else:
+                if left[c] >= 0:
                     li, ri = left[c] - root, right[c] - root
-                    for k in range(nq):
-                        for v in range(nv):
-                            S[ci, k, v] = S[li, k, v] + S[ri, k, v]
+                    for v in range(nv):
+                        for k in range(nq):
+                            S[ci, v, k] = S[li, v, k] + S[ri, v, k]
                 if c == root:
                     continue
                 j = feature[parent[c]]
@@ -202,7 +203,7 @@ def _linear_path_dependent(
                 for v in range(nv):
                     acc = 0.0
                     for k in range(nq):
-                        acc += term[o + k, st] * S[ci, k, v]
+                        acc += term[st, o + k] * S[ci, v, k]
                     phi[r, j, out + v] += acc
     return phi
 
