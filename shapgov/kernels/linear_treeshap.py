@@ -24,6 +24,8 @@ from shapgov.errors import UnsupportedModelError
 from shapgov.kernels.treeshap import _goes_left
 from shapgov.trees import TreeEnsemble
 
+_BLOCK = 8  # rows walked together through each tree
+
 
 def _quadrature(max_points: int) -> tuple[np.ndarray, np.ndarray]:
     """Gauss-Legendre nodes and weights on [0, 1]; row q holds the q-point rule."""
@@ -142,69 +144,80 @@ def _linear_path_dependent(
         widest = max(widest, end - roots[t])
         qmax = max(qmax, tree_q[t])
     phi = np.zeros((n, m, n_outputs))
-    for r in prange(n):
-        x = X[r]
-        G = np.empty((widest, qmax))
-        S = np.empty((widest, nv, qmax))
-        state = np.empty(widest, dtype=np.int64)  # 0 cold, 1 hot, 2 feature already dead
-        dead = np.empty(widest, dtype=np.bool_)  # p == 0 on the edge's feature below it
+    n_blocks = (n + _BLOCK - 1) // _BLOCK
+    for blk in prange(n_blocks):
+        r0 = blk * _BLOCK
+        nb = min(_BLOCK, n - r0)
+        G = np.empty((widest, _BLOCK, qmax))
+        S = np.empty((widest, nv, _BLOCK, qmax))
+        state = np.empty((widest, _BLOCK), dtype=np.int64)  # 0 cold, 1 hot, 2 dead feature
+        dead = np.empty((widest, _BLOCK), dtype=np.bool_)  # p == 0 on the edge's feature
+        goes = np.empty(_BLOCK, dtype=np.bool_)
         for t in range(roots.shape[0]):
             root = roots[t]
             end = roots[t + 1] if t + 1 < roots.shape[0] else n_nodes
             nq = tree_q[t]
             out = tree_output[t]
-            for k in range(nq):
-                G[0, k] = 1.0
+            for b in range(nb):
+                for k in range(nq):
+                    G[0, b, k] = 1.0
             # root to leaves: G(t) at every node (children follow their parent)
             for u in range(root, end):
                 if left[u] < 0:
                     continue
-                goes = _goes_left(
-                    x[feature[u]],
-                    u,
-                    threshold,
-                    default_left,
-                    missing,
-                    cat_start,
-                    cat_end,
-                    cat_values,
-                )
+                f = feature[u]
+                for b in range(nb):
+                    goes[b] = _goes_left(
+                        X[r0 + b, f],
+                        u,
+                        threshold,
+                        default_left,
+                        missing,
+                        cat_start,
+                        cat_end,
+                        cat_values,
+                    )
                 ui = u - root
                 for side in range(2):
                     c = left[u] if side == 0 else right[u]
                     ci = c - root
-                    h = goes if side == 0 else not goes
-                    was_dead = prev[c] >= 0 and dead[prev[c] - root]
-                    st = 2 if was_dead else (1 if h else 0)
-                    state[ci] = st
-                    dead[ci] = was_dead or not h
                     o = offset[c]
-                    if left[c] < 0:  # a leaf: its S(t) = value x cover share x G(t)
-                        for v in range(nv):
-                            lv = value[c, v] * share[c]
+                    pci = prev[c] - root
+                    leaf = left[c] < 0
+                    for b in range(nb):
+                        h = goes[b] if side == 0 else not goes[b]
+                        was_dead = pci >= 0 and dead[pci, b]
+                        st = 2 if was_dead else (1 if h else 0)
+                        state[ci, b] = st
+                        dead[ci, b] = was_dead or not h
+                        if leaf:  # its S(t) = value x cover share x G(t)
+                            for v in range(nv):
+                                lv = value[c, v] * share[c]
+                                for k in range(nq):
+                                    S[ci, v, b, k] = G[ui, b, k] * factor[st, o + k] * lv
+                        else:
                             for k in range(nq):
-                                S[ci, v, k] = G[ui, k] * factor[st, o + k] * lv
-                    else:
-                        for k in range(nq):
-                            G[ci, k] = G[ui, k] * factor[st, o + k]
+                                G[ci, b, k] = G[ui, b, k] * factor[st, o + k]
             # leaves to root: S_c(t), and each edge's telescoping share
             for c in range(end - 1, root - 1, -1):
                 ci = c - root
                 if left[c] >= 0:
                     li, ri = left[c] - root, right[c] - root
                     for v in range(nv):
-                        for k in range(nq):
-                            S[ci, v, k] = S[li, v, k] + S[ri, v, k]
+                        for b in range(nb):
+                            for k in range(nq):
+                                S[ci, v, b, k] = S[li, v, b, k] + S[ri, v, b, k]
                 if c == root:
                     continue
                 j = feature[parent[c]]
                 o = offset[c]
-                st = state[ci]
-                for v in range(nv):
-                    acc = 0.0
-                    for k in range(nq):
-                        acc += term[st, o + k] * S[ci, v, k]
-                    phi[r, j, out + v] += acc
+                for b in range(nb):
+                    st = state[ci, b]
+                    for v in range(nv):
+                        acc = 0.0
+                        for k in range(nq):
+                            acc += term[st, o + k] * S[ci, v, b, k]
+                        phi[r0 + b, j, out + v] += acc
     return phi
 
 
