@@ -24,7 +24,7 @@ from shapgov.errors import UnsupportedModelError
 from shapgov.kernels.treeshap import _goes_left
 from shapgov.trees import TreeEnsemble
 
-_BLOCK = 8  # rows walked together through each tree
+_BLOCK = 16  # rows walked together through each tree (8: 5.3x, 16: 6.0x on workload 1)
 
 
 def _quadrature(max_points: int) -> tuple[np.ndarray, np.ndarray]:
