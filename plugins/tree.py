@@ -12,16 +12,19 @@ from shapgov import hookimpl
 from shapgov.blueprint import Vertex
 from shapgov.errors import UnsupportedModelError
 from shapgov.explainers import Explainer, VertexValues, group_sum
+from shapgov.kernels.interventional_treeshap import interventional_shap
 from shapgov.kernels.linear_treeshap import linear_path_dependent_shap
 from shapgov.kernels.treeshap import path_dependent_shap
 from shapgov.registry import get_plugin_manager
 from shapgov.trees import TreeEnsemble
 
-#: "path_dependent": linear-time TreeSHAP (default); "path_dependent_classic": Lundberg's
-#: Algorithm 2, kept as an independent cross-check. Both are exact.
+#: "path_dependent": linear-time TreeSHAP (default, no background); "path_dependent_classic":
+#: Lundberg's Algorithm 2, kept as an independent cross-check; "interventional": exact
+#: against the background rows, the same game as the linear explainer's.
 ALGORITHMS = {
-    "path_dependent": linear_path_dependent_shap,
-    "path_dependent_classic": path_dependent_shap,
+    "path_dependent": lambda ens, Z, Zb: linear_path_dependent_shap(ens, Z),
+    "path_dependent_classic": lambda ens, Z, Zb: path_dependent_shap(ens, Z),
+    "interventional": interventional_shap,
 }
 
 
@@ -55,7 +58,7 @@ class TreeExplainer(Explainer):
                 f"{vertex.name}: parsed trees give {ens.n_outputs} outputs, the model "
                 f"{vertex.n_margins}"
             )
-        phi, base = ALGORITHMS[algorithm](ens, Z)
+        phi, base = ALGORITHMS[algorithm](ens, Z, Z_background)
         return VertexValues(group_sum(phi, vertex.origins, n_features), base)
 
 
