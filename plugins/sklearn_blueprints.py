@@ -74,6 +74,16 @@ def _tree_leaf(model: Any, ctx: DecomposeContext) -> Node:
     k = 1 if len(getattr(model, "classes_", [0, 1])) == 2 else len(model.classes_)
     nan_ok = not hasattr(model, "init_")  # GradientBoosting* rejects NaN; trees route it
     if not hasattr(model, "classes_"):
+        loss = getattr(model, "_loss", None)  # HistGradientBoosting: poisson/gamma use log
+        if loss is not None and type(loss.link).__name__ == "LogLink":
+            return ctx.leaf(
+                model,
+                n_margins=1,
+                link=LOG,
+                prediction="predict",
+                margin_method=None,
+                allow_nan=nan_ok,
+            )
         return ctx.leaf(
             model,
             n_margins=1,
@@ -387,6 +397,6 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
     row = find_row(model)
     if row is not None and row.id == "linear" and hasattr(model, "coef_"):
         return _linear_leaf(model, context)
-    if row is not None and row.id in ("random_forest", "sklearn_gbm"):
+    if row is not None and row.id in ("random_forest", "sklearn_gbm", "sklearn_hist_gbm"):
         return _tree_leaf(model, context)
     return None

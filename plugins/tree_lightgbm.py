@@ -84,7 +84,7 @@ def parse_booster(booster: Any) -> TreeEnsemble:
             int(node["split_feature"]),
             threshold,
             bool(node["default_left"]),
-            _MISSING[node["missing_type"]],
+            MISSING_AS_ZERO if end > start else _MISSING[node["missing_type"]],
             start,
             end,
             float(node["internal_count"]),

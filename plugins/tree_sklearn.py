@@ -90,7 +90,69 @@ def parse_gradient_boosting(model: Any) -> TreeEnsemble:
     return concatenate(parts, base_offset=base, n_outputs=k)
 
 
+def parse_hist_gradient_boosting(model: Any) -> TreeEnsemble:
+    """HistGradientBoosting*: baseline plus the (already shrunk) leaf values of every tree.
+
+    Numerical splits go left when ``x <= num_threshold``; categorical splits when the
+    category's bit is set in the node's left-category bitset; NaN follows
+    ``missing_go_to_left`` in both.
+    """
+    if getattr(model, "is_categorical_", None) is not None and np.any(model.is_categorical_):
+        raise UnsupportedModelError(
+            "HistGradientBoosting with categorical_features is not yet supported by the tree "
+            "explainer; one-hot or ordinal-encode those columns in a pipeline instead"
+        )
+    predictors = model._predictors
+    k = len(predictors[0])
+    parts = []
+    for iteration in predictors:
+        for j, pred in enumerate(iteration):
+            nodes = pred.nodes
+            n = len(nodes)
+            leaf = nodes["is_leaf"].astype(bool)
+            cats = nodes["is_categorical"].astype(bool) & ~leaf
+            cat_values: list[int] = []
+            start = np.zeros(n, dtype=np.int64)
+            end = np.zeros(n, dtype=np.int64)
+            for i in np.flatnonzero(cats):
+                words = pred.raw_left_cat_bitsets[nodes["bitset_idx"][i]]
+                left_cats = [
+                    w * 32 + b
+                    for w, word in enumerate(words)
+                    for b in range(32)
+                    if int(word) >> b & 1
+                ]
+                start[i] = len(cat_values)
+                # -1 matches no category: a split that sends only missing values left
+                cat_values.extend(left_cats or [-1])
+                end[i] = len(cat_values)
+            parts.append(
+                TreeEnsemble(
+                    left=np.where(leaf, -1, nodes["left"].astype(np.int64)),
+                    right=np.where(leaf, -1, nodes["right"].astype(np.int64)),
+                    feature=np.where(leaf, -1, nodes["feature_idx"].astype(np.int64)),
+                    threshold=np.where(leaf, 0.0, nodes["num_threshold"]).astype(float),
+                    default_left=nodes["missing_go_to_left"].astype(bool),
+                    missing=np.full(n, MISSING_DEFAULT, dtype=np.int8),
+                    cat_start=start,
+                    cat_end=end,
+                    cat_values=np.asarray(cat_values, dtype=np.int64),
+                    cover=nodes["count"].astype(float),
+                    value=np.where(leaf, nodes["value"], 0.0).astype(float)[:, None],
+                    roots=np.zeros(1, dtype=np.int64),
+                    tree_output=np.array([j], dtype=np.int64),
+                    base_offset=np.zeros(k),
+                    n_features=int(model.n_features_in_),
+                    n_outputs=k,
+                )
+            )
+    base = np.ravel(np.asarray(model._baseline_prediction, dtype=float))
+    return concatenate(parts, base_offset=np.broadcast_to(base, (k,)).copy(), n_outputs=k)
+
+
 _PARSERS = {
+    "sklearn.ensemble.HistGradientBoostingRegressor": parse_hist_gradient_boosting,
+    "sklearn.ensemble.HistGradientBoostingClassifier": parse_hist_gradient_boosting,
     "sklearn.ensemble.GradientBoostingRegressor": parse_gradient_boosting,
     "sklearn.ensemble.GradientBoostingClassifier": parse_gradient_boosting,
     "sklearn.ensemble.RandomForestRegressor": parse_forest,

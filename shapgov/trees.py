@@ -5,7 +5,8 @@ child indices are global. A node is a leaf when ``left[i] == -1``. Routing of a 
 at split node i:
 
 * categorical split (``cat_start[i] < cat_end[i]``): left iff x is a non-negative integer
-  listed in ``cat_values[cat_start[i]:cat_end[i]]`` (NaN and other categories go right);
+  listed in ``cat_values[cat_start[i]:cat_end[i]]``; other categories go right, and NaN
+  follows ``default_left[i]`` when ``missing[i] == 1``, else goes right;
 * numerical split: left iff ``x <= threshold[i]``, after missing handling by
   ``missing[i]``: 0 = NaN is read as 0.0 (LightGBM ``None``), 1 = NaN follows
   ``default_left[i]``, 2 = NaN and zero follow ``default_left[i]`` (LightGBM ``Zero``).
@@ -125,7 +126,9 @@ class TreeEnsemble:
 def goes_left(ens: TreeEnsemble, i: int, x: float) -> bool:
     """Reference routing of one value at split node ``i`` (plain Python, for tests)."""
     if ens.cat_start[i] < ens.cat_end[i]:
-        if np.isnan(x) or x < 0:
+        if np.isnan(x):
+            return bool(ens.missing[i] == MISSING_DEFAULT and ens.default_left[i])
+        if x < 0:
             return False
         return int(x) in set(ens.cat_values[ens.cat_start[i] : ens.cat_end[i]].tolist())
     kind = ens.missing[i]

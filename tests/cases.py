@@ -251,7 +251,19 @@ def _gbm(task: str) -> Case:
     return _sklearn_trees(est, data, lambda m: m.decision_function)
 
 
+def _hist_gbm(task: str) -> Case:
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    if task == "regression":
+        est = HistGradientBoostingRegressor(max_iter=10, max_leaf_nodes=8, random_state=0)
+        return _sklearn_trees(est, diabetes_numeric(), lambda m: m.predict)
+    est = HistGradientBoostingClassifier(max_iter=8, max_leaf_nodes=8, random_state=0)
+    data = cancer() if task == "binary" else iris()
+    return _sklearn_trees(est, data, lambda m: m.decision_function)
+
+
 for _task in ("regression", "binary", "multiclass"):
+    CASES[("sklearn_hist_gbm", _task)] = lambda t=_task: _hist_gbm(t)
     CASES[("lightgbm", _task)] = lambda t=_task: _lightgbm(t)
     CASES[("random_forest", _task)] = lambda t=_task: _forest(t)
     CASES[("sklearn_gbm", _task)] = lambda t=_task: _gbm(t)

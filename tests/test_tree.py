@@ -213,3 +213,30 @@ def test_interventional_agrees_with_shap():
     # shap keeps its data in float32, so it agrees to single precision only
     np.testing.assert_allclose(phi[:, :, 0], theirs.shap_values(rows), atol=1e-6)
     np.testing.assert_allclose(base, np.ravel(theirs.expected_value), atol=1e-6)
+
+
+def test_hist_gradient_boosting_with_nan_and_log_link():
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    X, y = _data(13, n=1500, nan=0.08)
+    model = HistGradientBoostingRegressor(loss="poisson", max_iter=15, max_leaf_nodes=8)
+    model.fit(X, np.exp(y / 4))
+    ens = tree_ensemble(model)
+    rows = X[:8]
+    np.testing.assert_allclose(
+        predict_reference(ens, rows)[:, 0], model._raw_predict(rows)[:, 0], atol=1e-12
+    )
+    ref, _ = brute_force_path_dependent(ens, rows)
+    phi, _ = linear_path_dependent_shap(ens, rows)
+    assert np.max(np.abs(phi - ref)) <= 1e-10
+    e = shapgov.explain(model, X[:50])
+    assert e.link.name == "log" and e.additivity.status == "pass"
+
+
+def test_hist_gradient_boosting_with_categories_is_refused():
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    X, y = _data(14, cat=True)
+    model = HistGradientBoostingRegressor(max_iter=3, categorical_features=[0]).fit(X, y)
+    with pytest.raises(UnsupportedModelError, match="categorical_features"):
+        shapgov.explain(model, X[:5])

@@ -19,7 +19,9 @@ _ZERO_THRESHOLD = 1e-35
 @njit(cache=True, inline="always")
 def _goes_left(x, i, threshold, default_left, missing, cat_start, cat_end, cat_values):
     if cat_start[i] < cat_end[i]:
-        if np.isnan(x) or x < 0:
+        if np.isnan(x):
+            return missing[i] == 1 and default_left[i]
+        if x < 0:
             return False
         c = int(x)
         for k in range(cat_start[i], cat_end[i]):  # noqa: SIM110 (numba: no generators)
