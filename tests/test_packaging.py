@@ -43,6 +43,11 @@ def test_wheel_contents(wheel):
         "shapgov/hookspecs.py",
     ):
         assert expected in names
+    # every source file of the package and the plugins ships (a forgotten subpackage fails)
+    for path in (ROOT / "shapgov").rglob("*.py"):
+        assert f"shapgov/{path.relative_to(ROOT / 'shapgov').as_posix()}" in names
+    for path in (ROOT / "plugins").rglob("*.py"):
+        assert f"shapgov_plugins/{path.relative_to(ROOT / 'plugins').as_posix()}" in names
     tops = {n.split("/")[0] for n in names}
     assert not tops & {"plugins", "compat", "reports", "tests"}
     (entry_points,) = [n for n in names if n.endswith("entry_points.txt")]
