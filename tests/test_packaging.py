@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -15,6 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> zipfile.ZipFile:
     out = tmp_path_factory.mktemp("wheel")
+    # build from a clean copy: a stale build/ folder would hide a forgotten subpackage
+    src = tmp_path_factory.mktemp("src") / "shapgov"
+    skip = ("build", "dist", ".venv", ".git", "*.egg-info", "__pycache__", "mlruns", "*.db")
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(*skip))
     subprocess.run(
         [
             sys.executable,
@@ -24,7 +29,7 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
             "--no-isolation",
             "--outdir",
             str(out),
-            str(ROOT),
+            str(src),
         ],
         check=True,
         capture_output=True,
