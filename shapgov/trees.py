@@ -49,6 +49,21 @@ class TreeEnsemble:
     #: scikit-learn trees compare float32 inputs: round X the same way first.
     float32_inputs: bool = False
 
+    def structure(self) -> tuple[np.ndarray, ...]:
+        """Children, split features and routing arrays, in the order the kernels take them
+        (splatted: numba kernels get the arrays one by one, which keeps them fast)."""
+        return (
+            self.left,
+            self.right,
+            self.feature,
+            self.threshold,
+            self.default_left,
+            self.missing,
+            self.cat_start,
+            self.cat_end,
+            self.cat_values,
+        )
+
     @property
     def n_trees(self) -> int:
         return int(self.roots.shape[0])

@@ -190,15 +190,7 @@ def interventional_shap(
     if Z.shape[0] == 0:
         raise InputError("the background is empty; pass at least one background row")
     args = (
-        ens.left,
-        ens.right,
-        ens.feature,
-        ens.threshold,
-        ens.default_left,
-        ens.missing,
-        ens.cat_start,
-        ens.cat_end,
-        ens.cat_values,
+        *ens.structure(),
         ens.value,
         ens.roots,
         ens.tree_output,

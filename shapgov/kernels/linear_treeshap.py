@@ -241,15 +241,7 @@ def linear_path_dependent_shap(
     )
     phi = _linear_path_dependent(
         X,
-        ens.left,
-        ens.right,
-        ens.feature,
-        ens.threshold,
-        ens.default_left,
-        ens.missing,
-        ens.cat_start,
-        ens.cat_end,
-        ens.cat_values,
+        *ens.structure(),
         ens.value,
         ens.roots,
         ens.tree_output,

@@ -244,15 +244,7 @@ def path_dependent_shap(ensemble: TreeEnsemble, X: np.ndarray) -> tuple[np.ndarr
     X = ens.check_input(X)
     phi = _path_dependent(
         X,
-        ens.left,
-        ens.right,
-        ens.feature,
-        ens.threshold,
-        ens.default_left,
-        ens.missing,
-        ens.cat_start,
-        ens.cat_end,
-        ens.cat_values,
+        *ens.structure(),
         ens.cover,
         ens.value,
         ens.roots,
