@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,9 @@ from shapgov.opaque import PredictFunction
 from shapgov.registry import explainer_classes, get_plugin_manager
 from shapgov.validation import as_frame, per_row, same_columns
 
+#: Pass tolerance for models whose predictions are float32 (XGBoost): 64 float32 ulps.
+FLOAT32_PASS = 64 * float(np.finfo(np.float32).eps)
+
 
 @dataclass
 class Blueprint:
@@ -40,8 +43,10 @@ class Blueprint:
         return self.node.vertices
 
     def predict(self, X: Any) -> np.ndarray:
-        """The model's own output in prediction space, ``(n, K)``."""
-        out = np.asarray(getattr(self.model, self.node.prediction)(X), dtype=float)
+        """The model's own output in prediction space, ``(n, K)``, in the model's float dtype."""
+        out = np.asarray(getattr(self.model, self.node.prediction)(X))
+        if out.dtype not in (np.float32, np.float64):
+            out = out.astype(float)
         if out.ndim == 1:
             out = out[:, None]
         if self.node.prediction == "predict_proba" and out.shape[1] == 2 and self.task == "binary":
@@ -229,7 +234,7 @@ def _compute(
     explained = expected + total.sum(axis=1)
     actual = blueprint.predict(X_in)
     rebuilt = _govern(node, explained, offset, exposure, capping, margin=True)
-    governed_actual = _govern(node, actual, offset, exposure, capping, margin=False)
+    governed_actual = _govern(node, actual.astype(float), offset, exposure, capping, margin=False)
     applied = {
         "link": node.link.name,
         "offset": offset is not None,
@@ -237,6 +242,13 @@ def _compute(
         "capping": list(capping) if capping else None,
         "prediction": node.prediction,
     }
+    if actual.dtype == np.float32:
+        # The check cannot resolve more than the model's own float32 output does.
+        applied["model_output_dtype"] = "float32"
+        policy = replace(
+            policy,
+            pass_tolerance=min(policy.threshold, max(policy.pass_tolerance, FLOAT32_PASS)),
+        )
     report = evaluate(rebuilt, governed_actual, policy, applied=applied)
     if report.status == "fail":
         return report

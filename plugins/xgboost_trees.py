@@ -1,0 +1,221 @@
+"""Built-in plugin: XGBoost models, parsed from their JSON into the flat tree representation.
+
+Active only when xgboost is importable; nothing of xgboost is imported until a model
+of one of its classes arrives. XGBoost routing, and how it maps onto
+:mod:`shapgov.trees`:
+
+* numerical: left iff ``float32(x) < split_condition`` — for float32 inputs that is
+  ``x <= nextafter(split_condition, -inf)`` in float32;
+* categorical: categories *in* the node's set go right, all others (unseen and invalid
+  ones included) go left — the children are swapped so the set goes "left" here;
+* missing (NaN): the node's default child.
+
+``base_score`` is stored in prediction space for objectives with a link (mean of the
+labels for ``binary:logistic``, mean count for ``count:poisson``) and becomes
+``link(base_score)`` in the margin; multiclass models store per-class margins already.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from typing import Any
+
+import numpy as np
+
+from shapgov import hookimpl
+from shapgov.blueprint import DecomposeContext, Node
+from shapgov.compatibility import class_paths
+from shapgov.errors import UnsupportedModelError
+from shapgov.links import IDENTITY, LOG, LOGIT, SOFTMAX, Link
+from shapgov.trees import MISSING_DEFAULT, TreeEnsemble
+
+AVAILABLE = importlib.util.find_spec("xgboost") is not None
+
+#: objective -> link of the margin
+OBJECTIVES: dict[str, Link] = {
+    **dict.fromkeys(
+        [
+            "reg:squarederror",
+            "reg:squaredlogerror",
+            "reg:pseudohubererror",
+            "reg:absoluteerror",
+            "reg:quantileerror",
+        ],
+        IDENTITY,
+    ),
+    **dict.fromkeys(["binary:logistic", "reg:logistic"], LOGIT),
+    **dict.fromkeys(["count:poisson", "reg:gamma", "reg:tweedie"], LOG),
+    **dict.fromkeys(["multi:softprob", "multi:softmax"], SOFTMAX),
+}
+#: objectives whose base_score is stored in the margin already
+_MARGIN_BASE = {"binary:logitraw", "multi:softprob", "multi:softmax"}
+
+
+def _is(model: Any, *paths: str) -> bool:
+    found = {p for cls in type(model).__mro__ for p in class_paths(cls)}
+    return bool(found & set(paths))
+
+
+def _booster(model: Any) -> Any:
+    return model if _is(model, "xgboost.core.Booster") else model.get_booster()
+
+
+def _learner(booster: Any) -> dict[str, Any]:
+    return json.loads(bytes(booster.save_raw("json")))["learner"]
+
+
+def objective_link(objective: str) -> Link:
+    """The link of an XGBoost objective; raises for objectives without an additive margin."""
+    if objective == "binary:logitraw":
+        return IDENTITY
+    if objective not in OBJECTIVES:
+        raise UnsupportedModelError(
+            f"XGBoost objective {objective!r} has no known link; supported: "
+            f"{sorted([*OBJECTIVES, 'binary:logitraw'])}"
+        )
+    return OBJECTIVES[objective]
+
+
+def base_margin(learner: dict[str, Any]) -> np.ndarray:
+    """The per-output margin every prediction starts from, from ``base_score``."""
+    objective = learner["objective"]["name"]
+    raw = str(learner["learner_model_param"]["base_score"]).strip("[]")
+    score = np.array([float(s) for s in raw.split(",")], dtype=np.float32).astype(float)
+    if objective in _MARGIN_BASE:
+        return score
+    link = objective_link(objective)
+    if link is LOGIT:
+        return np.log(score / (1.0 - score))
+    if link is LOG:
+        return np.log(score)
+    return score
+
+
+def _n_used_trees(model: Any, per_iteration: int, n_trees: int) -> int:
+    """Trees the model's ``predict`` uses: the scikit-learn wrappers stop at the best
+    iteration after early stopping; a Booster predicts with all trees."""
+    if _is(model, "xgboost.core.Booster"):
+        return n_trees
+    try:
+        best = model.best_iteration
+    except AttributeError:  # no early stopping
+        return n_trees
+    return min(n_trees, (int(best) + 1) * per_iteration)
+
+
+def parse_xgboost(model: Any) -> TreeEnsemble:
+    """All trees an XGBoost model (``Booster`` or scikit-learn wrapper) predicts with."""
+    learner = _learner(_booster(model))
+    gbm = learner["gradient_booster"]
+    if gbm.get("name") != "gbtree":
+        raise UnsupportedModelError(
+            f"XGBoost booster {gbm.get('name')!r} is not supported by the tree explainer: "
+            "gblinear has no trees and dart weights its trees at prediction time; train with "
+            "booster='gbtree' or explain the model with the Kernel explainer"
+        )
+    trees_json = gbm["model"]["trees"]
+    tree_info = gbm["model"]["tree_info"]
+    base = base_margin(learner)
+    n_outputs = max(base.shape[0], max(tree_info, default=0) + 1)
+    base = np.broadcast_to(base, (n_outputs,)).copy()
+    params = gbm["model"]["gbtree_model_param"]
+    per_iteration = n_outputs * int(params.get("num_parallel_tree", 1))
+    n_used = _n_used_trees(model, per_iteration, len(trees_json))
+    parts = [_parse_tree(t) for t in trees_json[:n_used]]
+    if not parts:
+        raise UnsupportedModelError("the XGBoost model has no trees; fit it first")
+    offsets = np.cumsum([0] + [p["left"].shape[0] for p in parts[:-1]]).astype(np.int64)
+    cat_offsets = np.cumsum([0] + [p["cat_values"].shape[0] for p in parts[:-1]])
+    shifts = {"left": offsets, "right": offsets, "cat_start": cat_offsets, "cat_end": cat_offsets}
+    joined = {
+        k: np.concatenate(
+            [np.where(p[k] >= 0, p[k] + s, p[k]) for p, s in zip(parts, shifts[k], strict=True)]
+            if k in shifts
+            else [p[k] for p in parts]
+        )
+        for k in parts[0]
+    }
+    return TreeEnsemble(
+        **joined,
+        missing=np.full(joined["left"].shape[0], MISSING_DEFAULT, dtype=np.int8),
+        roots=offsets.astype(np.int64),
+        tree_output=np.asarray(tree_info[:n_used], dtype=np.int64),
+        base_offset=base,
+        n_features=int(learner["learner_model_param"]["num_feature"]),
+        n_outputs=n_outputs,
+        float32_inputs=True,
+    ).validate()
+
+
+def _parse_tree(tree: dict[str, Any]) -> dict[str, np.ndarray]:
+    size_leaf = int(tree["tree_param"].get("size_leaf_vector", "1"))
+    if size_leaf > 1:
+        raise UnsupportedModelError(
+            "XGBoost multi-output trees (multi_strategy='multi_output_tree') are not "
+            "supported by the tree explainer; train with one_output_per_tree"
+        )
+    left = np.asarray(tree["left_children"], dtype=np.int64)
+    right = np.asarray(tree["right_children"], dtype=np.int64)
+    leaf = left < 0
+    cond = np.asarray(tree["split_conditions"], dtype=np.float32)
+    below = np.nextafter(cond, np.float32(-np.inf)).astype(float)
+    default_left = np.asarray(tree["default_left"], dtype=bool)
+    kind = np.asarray(tree["split_type"], dtype=np.int64)
+    n = left.shape[0]
+    cat_start = np.zeros(n, dtype=np.int64)
+    cat_end = np.zeros(n, dtype=np.int64)
+    cat_values = np.asarray(tree["categories"], dtype=np.int64)
+    for node, start, size in zip(
+        tree["categories_nodes"],
+        tree["categories_segments"],
+        tree["categories_sizes"],
+        strict=True,
+    ):
+        cat_start[node], cat_end[node] = start, start + size
+    is_cat = (kind == 1) & ~leaf
+    # XGBoost sends the listed categories right: swap so the set goes left here.
+    left, right = np.where(is_cat, right, left), np.where(is_cat, left, right)
+    default_left = np.where(is_cat, ~default_left, default_left)
+    return {
+        "left": left,
+        "right": np.where(leaf, -1, right),
+        "feature": np.where(leaf, -1, np.asarray(tree["split_indices"], dtype=np.int64)),
+        "threshold": np.where(leaf | is_cat, 0.0, below),
+        "default_left": default_left & ~leaf,
+        "cat_start": np.where(is_cat, cat_start, 0),
+        "cat_end": np.where(is_cat, cat_end, 0),
+        "cat_values": cat_values,
+        "cover": np.asarray(tree["sum_hessian"], dtype=float),
+        "value": np.where(leaf, cond.astype(float), 0.0)[:, None],
+    }
+
+
+@hookimpl(trylast=True)
+def shapgov_tree_ensemble(model: Any) -> TreeEnsemble | None:
+    if not AVAILABLE or not _is(model, "xgboost.core.Booster", "xgboost.sklearn.XGBModel"):
+        return None
+    return parse_xgboost(model)
+
+
+@hookimpl(trylast=True)
+def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
+    if not AVAILABLE:
+        return None
+    if _is(model, "xgboost.core.Booster"):
+        raise UnsupportedModelError(
+            "a bare xgboost.Booster predicts only on a DMatrix; explain its scikit-learn "
+            "wrapper instead (e.g. model = xgboost.XGBRegressor(); model.load_model(path))"
+        )
+    if not _is(model, "xgboost.sklearn.XGBModel"):
+        return None
+    learner = _learner(model.get_booster())
+    link = objective_link(learner["objective"]["name"])
+    n_class = int(learner["learner_model_param"].get("num_class", "0"))
+    k = max(n_class, 1) if link is SOFTMAX else 1
+    if link is SOFTMAX and n_class < 2:
+        raise UnsupportedModelError("XGBoost softmax model without num_class")
+    prediction = "predict_proba" if hasattr(model, "classes_") else "predict"
+    return context.leaf(
+        model, n_margins=k, link=link, prediction=prediction, margin_method=None, allow_nan=True
+    )
