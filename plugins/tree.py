@@ -1,7 +1,12 @@
-"""Built-in plugin: the tree explainer (exact path-dependent TreeSHAP in numba).
+"""Built-in plugin: the tree explainer (exact TreeSHAP in numba).
 
 Trees are parsed once per model through the ``shapgov_tree_ensemble`` hook into
-:class:`shapgov.trees.TreeEnsemble`; values are in the model's raw margin.
+:class:`shapgov.trees.TreeEnsemble`. Values are in the model's raw margin; where the
+parent consumes a response of the margin (probabilities: ``explain(output="probability")``,
+soft voting), they are exact interventional Shapley values in that space: the raw output
+of every hybrid row is summed from the trees per coalition of original columns, the
+response applied, averaged over the background, and the Shapley formula applied to the
+``2**P`` coalition values (P original columns, up to ``max_exact_players``).
 """
 
 from __future__ import annotations
@@ -10,13 +15,20 @@ import numpy as np
 
 from shapgov import hookimpl
 from shapgov.blueprint import Vertex
-from shapgov.errors import UnsupportedModelError
+from shapgov.errors import ExactBudgetError, UnsupportedModelError
 from shapgov.explainers import Explainer, VertexValues, group_sum
-from shapgov.kernels.interventional_treeshap import interventional_shap
+from shapgov.kernels.interventional_treeshap import (
+    coalition_margins,
+    interventional_shap,
+    predict_raw,
+)
 from shapgov.kernels.linear_treeshap import linear_path_dependent_shap
 from shapgov.kernels.treeshap import path_dependent_shap
 from shapgov.registry import get_plugin_manager
+from shapgov.shapley import DEFAULT_MAX_EXACT_PLAYERS, shapley_from_values
 from shapgov.trees import TreeEnsemble
+
+_CHUNK_ELEMENTS = 1 << 22
 
 #: "path_dependent": linear-time TreeSHAP (default, no background); "path_dependent_classic":
 #: Lundberg's Algorithm 2, kept as an independent cross-check; "interventional": exact
@@ -40,14 +52,17 @@ def tree_ensemble(model: object) -> TreeEnsemble:
 
 
 class TreeExplainer(Explainer):
-    """Exact TreeSHAP. Options: ``algorithm`` (see ``ALGORITHMS``)."""
+    """Exact TreeSHAP. Options: ``algorithm`` (see ``ALGORITHMS``; a response of the margin
+    needs "interventional", the default then), ``max_exact_players`` (responses only)."""
 
     name = "tree"
+    supports_response = True
 
     def explain(
         self, vertex: Vertex, Z: np.ndarray, Z_background: np.ndarray, *, n_features: int
     ) -> VertexValues:
-        algorithm = self.options.get("algorithm", "path_dependent")
+        default = "interventional" if vertex.response is not None else "path_dependent"
+        algorithm = self.options.get("algorithm", default)
         if algorithm not in ALGORITHMS:
             raise UnsupportedModelError(
                 f"tree algorithm {algorithm!r} is not available; choose one of {list(ALGORITHMS)}"
@@ -58,8 +73,42 @@ class TreeExplainer(Explainer):
                 f"{vertex.name}: parsed trees give {ens.n_outputs} outputs, the model "
                 f"{vertex.n_margins}"
             )
+        if vertex.response is not None:
+            if algorithm != "interventional":
+                raise UnsupportedModelError(
+                    f"{vertex.name}: {vertex.response.name} output is explained only by the "
+                    f"interventional algorithm (path-dependent TreeSHAP is defined for the "
+                    f"raw margin); drop algorithm={algorithm!r} or explain the margin."
+                )
+            return self._response_values(vertex, ens, Z, Z_background, n_features)
         phi, base = ALGORITHMS[algorithm](ens, Z, Z_background)
         return VertexValues(group_sum(phi, vertex.origins, n_features), base)
+
+    def _response_values(
+        self, vertex: Vertex, ens: TreeEnsemble, Z: np.ndarray, Zb: np.ndarray, n_features: int
+    ) -> VertexValues:
+        """Exact interventional values of ``response(raw output)`` (see the module doc)."""
+        origins = vertex.origins
+        active = np.unique(origins[origins >= 0])
+        budget = self.options.get("max_exact_players", DEFAULT_MAX_EXACT_PLAYERS)
+        if active.size > budget:
+            raise ExactBudgetError(
+                f"{vertex.name}: exact {vertex.response.name} values over {active.size} "
+                f"columns need 2**{active.size} coalitions, above the budget of {budget}; "
+                "raise max_exact_players (cost doubles per column) or explain the margin."
+            )
+        player = np.where(origins >= 0, np.searchsorted(active, origins), -1)
+        respond = vertex.response.fn
+        base = respond(predict_raw(ens, Zb)).mean(axis=0)
+        per_row = Zb.shape[0] * (1 << active.size) * ens.n_outputs
+        step = max(1, _CHUNK_ELEMENTS // per_row)
+        values = np.zeros((Z.shape[0], n_features, base.shape[0]))
+        for start in range(0, Z.shape[0], step):
+            rows = slice(start, start + step)
+            margins = coalition_margins(ens, Z[rows], Zb, player, active.size)
+            v = respond(margins).mean(axis=1)  # (r, 2**P, K_out)
+            values[rows, active] = shapley_from_values(v)
+        return VertexValues(values, base)
 
 
 @hookimpl(trylast=True)

@@ -54,8 +54,16 @@ class Blueprint:
         return out
 
 
-def decompose(model: Any, *, calibration: str = "probability") -> Blueprint:
+OUTPUTS = ("margin", "prediction", "probability")
+
+
+def decompose(model: Any, *, calibration: str = "probability", output: str = "margin") -> Blueprint:
     """Decompose a fitted model into its blueprint (vertices, combination, link).
+
+    :param output: ``"margin"`` explains the additive pre-link space (logit, log, ...);
+        ``"prediction"`` the model's prediction space (probabilities, exp-predictions),
+        exactly, for a model with a single vertex; ``"probability"`` is ``"prediction"``
+        for classifiers only.
 
     :param calibration: How calibrated classifiers are explained: ``"probability"``
         (exact, in probability space) or ``"margin"`` (the mean base margin, with the
@@ -64,10 +72,21 @@ def decompose(model: Any, *, calibration: str = "probability") -> Blueprint:
     """
     if calibration not in ("probability", "margin"):
         raise InputError(f"calibration must be 'probability' or 'margin', got {calibration!r}")
+    if output not in OUTPUTS:
+        raise InputError(f"output must be one of {OUTPUTS}, got {output!r}")
     model = _wrap(model)
     ctx = DecomposeContext(options={"calibration": calibration})
-    node = ctx.decompose(model, type(model).__name__.lower())
-    return Blueprint(model, node, task_of(model))
+    name = type(model).__name__.lower()
+    node = ctx.decompose(model, name)
+    task = task_of(model)
+    if output == "probability" and task == "regression":
+        raise InputError(
+            "output='probability' needs a classifier; use output='prediction' for the "
+            "prediction space of a regressor"
+        )
+    if output != "margin":
+        node = node.with_output(node.prediction, owner=name)
+    return Blueprint(model, node, task)
 
 
 def _wrap(model: Any) -> Any:
@@ -144,6 +163,7 @@ def explain(
     pass_tolerance: float = 1e-6,
     fallback: str | None = "kernel",
     calibration: str = "probability",
+    output: str = "margin",
     explainer_options: dict[str, dict[str, Any]] | None = None,
 ) -> Explanation:
     """Explain ``model`` on ``X`` in its original input columns.
@@ -158,11 +178,17 @@ def explain(
     :param pass_tolerance: Normalized mismatch up to which the check passes silently.
     :param fallback: Explainer for vertices without a supported matrix row.
     :param calibration: ``"probability"`` or ``"margin"``; see :func:`decompose`.
+    :param output: ``"margin"`` (default), ``"prediction"`` or ``"probability"``; see
+        :func:`decompose`.
     :param explainer_options: Options per explainer name.
     :raises AdditivityError: The values failed the policy; only diagnostics are attached.
     """
     policy = AdditivityPolicy(threshold=additivity_threshold, pass_tolerance=pass_tolerance)
-    blueprint = decompose(model, calibration=calibration)
+    if offset is not None and output != "margin":
+        raise InputError(
+            "an offset is added to the margin; explain with output='margin' to apply it"
+        )
+    blueprint = decompose(model, calibration=calibration, output=output)
     frame = as_frame(X, blueprint.model)
     if background is None and len(frame) < 2:
         raise InputError(

@@ -179,6 +179,13 @@ def _interventional(
     return phi
 
 
+def predict_raw(ensemble: TreeEnsemble, X: np.ndarray) -> np.ndarray:
+    """Raw output ``(n, K)`` of the flat trees (base offset included)."""
+    ens = ensemble.validate()
+    args = (*ens.structure(), ens.value, ens.roots, ens.tree_output, ens.n_outputs)
+    return _predict_raw(ens.check_input(X), *args) + ens.base_offset
+
+
 def interventional_shap(
     ensemble: TreeEnsemble, X: np.ndarray, background: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -199,3 +206,120 @@ def interventional_shap(
     base = _predict_raw(Z, *args).mean(axis=0) + ens.base_offset
     phi = _interventional(X, Z, *args, ens.max_depth, _weights(ens.max_depth + 2))
     return phi, base
+
+
+@njit(cache=True, parallel=True)
+def _coalition_margins(
+    X,
+    Z,
+    player,
+    n_players,
+    left,
+    right,
+    feature,
+    threshold,
+    default_left,
+    missing,
+    cat_start,
+    cat_end,
+    cat_values,
+    value,
+    roots,
+    tree_output,
+    n_outputs,
+    max_depth,
+):
+    n = X.shape[0]
+    nz = Z.shape[0]
+    nv = value.shape[1]
+    full = (1 << n_players) - 1
+    out = np.zeros((n, nz, full + 1, n_outputs))
+    cap = max_depth + 2
+    for r in prange(n):
+        x = X[r]
+        node = np.empty(cap, dtype=np.int64)
+        need_in = np.empty(cap, dtype=np.int64)  # players the hybrid must take from x
+        need_out = np.empty(cap, dtype=np.int64)  # players it must take from z
+        for zi in range(nz):
+            z = Z[zi]
+            dest = out[r, zi]
+            for t in range(roots.shape[0]):
+                o = tree_output[t]
+                top = 0
+                node[0], need_in[0], need_out[0] = roots[t], 0, 0
+                while top >= 0:
+                    u, a, b = node[top], need_in[top], need_out[top]
+                    top -= 1
+                    if left[u] < 0:
+                        free = full & ~(a | b)
+                        sub = free
+                        while True:
+                            for v in range(nv):
+                                dest[sub | a, o + v] += value[u, v]
+                            if sub == 0:
+                                break
+                            sub = (sub - 1) & free
+                        continue
+                    f = feature[u]
+                    gx = _goes_left(
+                        x[f], u, threshold, default_left, missing, cat_start, cat_end, cat_values
+                    )
+                    gz = _goes_left(
+                        z[f], u, threshold, default_left, missing, cat_start, cat_end, cat_values
+                    )
+                    cx = left[u] if gx else right[u]
+                    cz = left[u] if gz else right[u]
+                    p = player[f]
+                    bit = 0 if p < 0 else 1 << p
+                    if cx == cz or bit == 0 or (a & bit) != 0:
+                        top += 1
+                        node[top], need_in[top], need_out[top] = cx, a, b
+                    elif (b & bit) != 0:
+                        top += 1
+                        node[top], need_in[top], need_out[top] = cz, a, b
+                    else:
+                        top += 1
+                        node[top], need_in[top], need_out[top] = cz, a, b | bit
+                        top += 1
+                        node[top], need_in[top], need_out[top] = cx, a | bit, b
+    return out
+
+
+def coalition_margins(
+    ensemble: TreeEnsemble,
+    X: np.ndarray,
+    background: np.ndarray,
+    player: np.ndarray,
+    n_players: int,
+) -> np.ndarray:
+    """Raw outputs of every hybrid row, ``(n, b, 2**P, K)``.
+
+    Entry ``[i, j, S]`` is the model's raw output on the row that takes the columns of the
+    players in coalition S (bit p set: player p is in) from ``X[i]`` and the others from
+    ``background[j]``. ``player[f]`` is the player of input column f (-1: a column equal
+    in every row, taken from the row). Cost: one walk per (row, background row, tree) over
+    the leaves some hybrid reaches, and 2**P additions per tree.
+    """
+    ens = ensemble.validate()
+    X = ens.check_input(X)
+    Z = ens.check_input(background)
+    player = np.ascontiguousarray(player, dtype=np.int64)
+    if player.shape != (ens.n_features,) or player.max(initial=-1) >= n_players:
+        raise InputError(
+            f"player must map each of the {ens.n_features} columns to one of {n_players} players"
+        )
+    if n_players > 30:
+        raise InputError(f"{n_players} players are too many to enumerate coalitions")
+    out = _coalition_margins(
+        X,
+        Z,
+        player,
+        n_players,
+        *ens.structure(),
+        ens.value,
+        ens.roots,
+        ens.tree_output,
+        ens.n_outputs,
+        ens.max_depth,
+    )
+    return out + ens.base_offset
