@@ -70,6 +70,20 @@ def _linear_leaf(model: Any, ctx: DecomposeContext) -> Node:
 
 
 def _tree_leaf(model: Any, ctx: DecomposeContext) -> Node:
+    """scikit-learn trees, forests and gradient boosting, behind the model's own category
+    encoding where it has one (HistGradientBoosting with categorical features)."""
+    node = _tree_node(model, ctx)
+    encoder = getattr(model, "_preprocessor", None)
+    if encoder is None:
+        return node
+    # Its parts map columns one to one: category codes first, then the other columns.
+    origins = np.full(model.n_features_in_, -1, dtype=np.int64)
+    for name, out in encoder.output_indices_.items():
+        origins[out] = encoder._transformer_to_input_indices[name]
+    return node.under(encoder.transform, origins, "categories")
+
+
+def _tree_node(model: Any, ctx: DecomposeContext) -> Node:
     """scikit-learn trees, forests and gradient boosting, with the link of their output."""
     k = 1 if len(getattr(model, "classes_", [0, 1])) == 2 else len(model.classes_)
     nan_ok = not hasattr(model, "init_")  # GradientBoosting* rejects NaN; trees route it

@@ -93,61 +93,79 @@ def parse_gradient_boosting(model: Any) -> TreeEnsemble:
 def parse_hist_gradient_boosting(model: Any) -> TreeEnsemble:
     """HistGradientBoosting*: baseline plus the (already shrunk) leaf values of every tree.
 
-    Numerical splits go left when ``x <= num_threshold``; categorical splits when the
-    category's bit is set in the node's left-category bitset; NaN follows
-    ``missing_go_to_left`` in both.
+    With categorical features the trees read the model's own encoding of X (its
+    ``_preprocessor``: category codes, categorical columns first); the blueprint puts that
+    encoding in front of the vertex. Numerical splits go left when ``x <= num_threshold``.
+    A categorical split sends NaN, negative codes and categories unseen in training the
+    missing-value way, listed left categories left and the other known ones right.
     """
+    known, f_idx_map = (None, None)
     if getattr(model, "is_categorical_", None) is not None and np.any(model.is_categorical_):
-        raise UnsupportedModelError(
-            "HistGradientBoosting with categorical_features is not yet supported by the tree "
-            "explainer; one-hot or ordinal-encode those columns in a pipeline instead"
-        )
+        known, f_idx_map = model._bin_mapper.make_known_categories_bitsets()
     predictors = model._predictors
     k = len(predictors[0])
     parts = []
     for iteration in predictors:
         for j, pred in enumerate(iteration):
-            nodes = pred.nodes
-            n = len(nodes)
-            leaf = nodes["is_leaf"].astype(bool)
-            cats = nodes["is_categorical"].astype(bool) & ~leaf
-            cat_values: list[int] = []
-            start = np.zeros(n, dtype=np.int64)
-            end = np.zeros(n, dtype=np.int64)
-            for i in np.flatnonzero(cats):
-                words = pred.raw_left_cat_bitsets[nodes["bitset_idx"][i]]
-                left_cats = [
-                    w * 32 + b
-                    for w, word in enumerate(words)
-                    for b in range(32)
-                    if int(word) >> b & 1
-                ]
-                start[i] = len(cat_values)
-                # -1 matches no category: a split that sends only missing values left
-                cat_values.extend(left_cats or [-1])
-                end[i] = len(cat_values)
-            parts.append(
-                TreeEnsemble(
-                    left=np.where(leaf, -1, nodes["left"].astype(np.int64)),
-                    right=np.where(leaf, -1, nodes["right"].astype(np.int64)),
-                    feature=np.where(leaf, -1, nodes["feature_idx"].astype(np.int64)),
-                    threshold=np.where(leaf, 0.0, nodes["num_threshold"]).astype(float),
-                    default_left=nodes["missing_go_to_left"].astype(bool),
-                    missing=np.full(n, MISSING_DEFAULT, dtype=np.int8),
-                    cat_start=start,
-                    cat_end=end,
-                    cat_values=np.asarray(cat_values, dtype=np.int64),
-                    cover=nodes["count"].astype(float),
-                    value=np.where(leaf, nodes["value"], 0.0).astype(float)[:, None],
-                    roots=np.zeros(1, dtype=np.int64),
-                    tree_output=np.array([j], dtype=np.int64),
-                    base_offset=np.zeros(k),
-                    n_features=int(model.n_features_in_),
-                    n_outputs=k,
-                )
-            )
+            parts.append(_hist_tree(model, pred, j, k, known, f_idx_map))
     base = np.ravel(np.asarray(model._baseline_prediction, dtype=float))
     return concatenate(parts, base_offset=np.broadcast_to(base, (k,)).copy(), n_outputs=k)
+
+
+def _bits(words: np.ndarray) -> set[int]:
+    return {w * 32 + b for w, word in enumerate(words) for b in range(32) if int(word) >> b & 1}
+
+
+def _hist_tree(
+    model: Any,
+    pred: Any,
+    output: int,
+    n_outputs: int,
+    known: np.ndarray | None,
+    f_idx_map: np.ndarray | None,
+) -> TreeEnsemble:
+    nodes = pred.nodes
+    n = len(nodes)
+    leaf = nodes["is_leaf"].astype(bool)
+    left = np.where(leaf, -1, nodes["left"].astype(np.int64))
+    right = np.where(leaf, -1, nodes["right"].astype(np.int64))
+    default_left = nodes["missing_go_to_left"].astype(bool)
+    cat_values: list[int] = []
+    start = np.zeros(n, dtype=np.int64)
+    end = np.zeros(n, dtype=np.int64)
+    for i in np.flatnonzero(nodes["is_categorical"].astype(bool) & ~leaf):
+        to_left = _bits(pred.raw_left_cat_bitsets[nodes["bitset_idx"][i]])
+        if default_left[i]:
+            # Unseen categories go left with the missing values: list the known categories
+            # that go right instead, and swap the children.
+            seen = _bits(known[f_idx_map[nodes["feature_idx"][i]]])
+            listed = sorted(seen - to_left)
+            left[i], right[i] = right[i], left[i]
+            default_left[i] = False
+        else:
+            listed = sorted(to_left)
+        start[i] = len(cat_values)
+        # -1 matches no category: a split that sends only missing values one way
+        cat_values.extend(listed or [-1])
+        end[i] = len(cat_values)
+    return TreeEnsemble(
+        left=left,
+        right=right,
+        feature=np.where(leaf, -1, nodes["feature_idx"].astype(np.int64)),
+        threshold=np.where(leaf, 0.0, nodes["num_threshold"]).astype(float),
+        default_left=default_left,
+        missing=np.full(n, MISSING_DEFAULT, dtype=np.int8),
+        cat_start=start,
+        cat_end=end,
+        cat_values=np.asarray(cat_values, dtype=np.int64),
+        cover=nodes["count"].astype(float),
+        value=np.where(leaf, nodes["value"], 0.0).astype(float)[:, None],
+        roots=np.zeros(1, dtype=np.int64),
+        tree_output=np.array([output], dtype=np.int64),
+        base_offset=np.zeros(n_outputs),
+        n_features=int(model.n_features_in_),
+        n_outputs=n_outputs,
+    )
 
 
 _PARSERS = {

@@ -233,10 +233,46 @@ def test_hist_gradient_boosting_with_nan_and_log_link():
     assert e.link.name == "log" and e.additivity.status == "pass"
 
 
-def test_hist_gradient_boosting_with_categories_is_refused():
+def test_hist_gradient_boosting_with_categories_routes_like_sklearn():
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    X, y = _data(14, cat=True)
-    model = HistGradientBoostingRegressor(max_iter=3, categorical_features=[0]).fit(X, y)
-    with pytest.raises(UnsupportedModelError, match="categorical_features"):
-        shapgov.explain(model, X[:5])
+    rng = np.random.default_rng(14)
+    X = rng.normal(size=(2000, 5))
+    X[:, 1] = rng.integers(0, 12, 2000)
+    X[:, 3] = rng.integers(0, 5, 2000)
+    X[rng.random(X.shape) < 0.08] = np.nan
+    y = np.nan_to_num(X[:, 1] % 4) + np.nan_to_num(X[:, 0]) + 2 * (X[:, 3] == 2)
+    model = HistGradientBoostingRegressor(
+        max_iter=20, categorical_features=[1, 3], max_leaf_nodes=12
+    ).fit(X, y)
+    ens = tree_ensemble(model)
+    assert (ens.cat_end > ens.cat_start).sum() > 10
+    rows = X[:300].copy()
+    rows[:20, 1] = 15.0  # a category never seen in training: the missing-value way
+    rows[20:30, 3] = -1.0  # a negative code: the missing-value way
+    Z = model._preprocessor.transform(rows)
+    np.testing.assert_array_equal(predict_reference(ens, Z)[:, 0], model._raw_predict(rows)[:, 0])
+    ref, _ = brute_force_path_dependent(ens, Z[:8])
+    phi, _ = linear_path_dependent_shap(ens, Z[:8])
+    assert np.max(np.abs(phi - ref)) <= 1e-10
+
+
+def test_hist_gradient_boosting_with_string_categories_equals_brute_force():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X, y = _data(15, n=1500, nan=0.05)
+    frame = pd.DataFrame(X[:, :5], columns=list("abcde"))
+    codes = np.random.default_rng(15).integers(0, 6, len(frame))
+    frame["b"] = pd.Categorical(np.array(["red", "green", "blue", "amber", "grey", "teal"])[codes])
+    target = (y + (codes % 3) > 1).astype(int)
+    model = HistGradientBoostingClassifier(
+        max_iter=10, max_leaf_nodes=6, categorical_features="from_dtype", random_state=0
+    ).fit(frame, target)
+    rows, bg = frame.iloc[:6], frame.iloc[100:130]
+    e = shapgov.explain(
+        model, rows, background=bg, explainer_options={"tree": {"algorithm": "interventional"}}
+    )
+    ref, base = brute_force_shapley(model.decision_function, rows, bg)
+    assert np.max(np.abs(e.values - ref[:, :, 0])) <= 1e-10
+    assert np.max(np.abs(e.expected_value - base)) <= 1e-10
+    assert e.additivity.status == "pass"
