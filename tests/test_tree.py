@@ -276,3 +276,27 @@ def test_hist_gradient_boosting_with_string_categories_equals_brute_force():
     assert np.max(np.abs(e.values - ref[:, :, 0])) <= 1e-10
     assert np.max(np.abs(e.expected_value - base)) <= 1e-10
     assert e.additivity.status == "pass"
+
+
+def test_lightgbm_init_score_is_explained_as_an_offset():
+    """A model boosted from a per-row init_score (log exposure) predicts without it; the
+    init score returns at explain time as ``offset=`` and leaves the values unchanged."""
+    X, _ = load_diabetes(return_X_y=True, as_frame=True)
+    rng = np.random.default_rng(16)
+    exposure = rng.uniform(0.5, 3.0, len(X))
+    counts = rng.poisson(exposure * np.exp(2 * X["bmi"] + X["s5"]).to_numpy())
+    booster = lightgbm.train(
+        {"objective": "poisson", "num_leaves": 8, "verbose": -1},
+        lightgbm.Dataset(X, counts, init_score=np.log(exposure)),
+        num_boost_round=30,
+    )
+    rows, offset = X.iloc[:40], np.log(exposure[:40])
+    e = shapgov.explain(booster, rows, background=X, offset=offset)
+    plain = shapgov.explain(booster, rows, background=X)
+    assert np.array_equal(e.values, plain.values)
+    contrib = booster.predict(rows, pred_contrib=True)
+    assert np.max(np.abs(e.values - contrib[:, :-1])) <= 1e-10
+    assert e.additivity.status == "pass" and e.additivity.applied["offset"] is True
+    # DataRobot's rule rebuilds the full expected count: exp(base + sum(phi) + offset)
+    full = np.exp(booster.predict(rows, raw_score=True) + offset)
+    np.testing.assert_allclose(np.exp(e.explained_output[:, 0] + offset), full, rtol=1e-12)
