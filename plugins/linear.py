@@ -74,6 +74,18 @@ class LinearExplainer(Explainer):
         values[:, active] = vals
         return VertexValues(values, base)
 
+    def interactions(
+        self, vertex: Vertex, Z: np.ndarray, Z_background: np.ndarray, *, n_features: int
+    ) -> np.ndarray:
+        """A margin-linear vertex has no interactions: its values sit on the diagonal."""
+        if vertex.response is not None:
+            return super().interactions(vertex, Z, Z_background, n_features=n_features)
+        values = self.explain(vertex, Z, Z_background, n_features=n_features).values
+        out = np.zeros((values.shape[0], n_features, n_features, values.shape[2]))
+        idx = np.arange(n_features)
+        out[:, idx, idx] = values
+        return out
+
 
 @hookimpl(trylast=True)
 def shapgov_explainers() -> list[type[Explainer]]:

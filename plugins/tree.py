@@ -16,14 +16,14 @@ import numpy as np
 from shapgov import hookimpl
 from shapgov.blueprint import Vertex
 from shapgov.errors import ExactBudgetError, UnsupportedModelError
-from shapgov.explainers import Explainer, VertexValues, group_sum
+from shapgov.explainers import Explainer, VertexValues, group_sum, group_sum_pairs
 from shapgov.kernels.interventional_treeshap import (
     coalition_margins,
     interventional_shap,
     predict_raw,
 )
 from shapgov.kernels.linear_treeshap import linear_path_dependent_shap
-from shapgov.kernels.treeshap import path_dependent_shap
+from shapgov.kernels.treeshap import path_dependent_interactions, path_dependent_shap
 from shapgov.registry import get_plugin_manager
 from shapgov.shapley import DEFAULT_MAX_EXACT_PLAYERS, shapley_from_values
 from shapgov.trees import TreeEnsemble
@@ -83,6 +83,20 @@ class TreeExplainer(Explainer):
             return self._response_values(vertex, ens, Z, Z_background, n_features)
         phi, base = ALGORITHMS[algorithm](ens, Z, Z_background)
         return VertexValues(group_sum(phi, vertex.origins, n_features), base)
+
+    def interactions(
+        self, vertex: Vertex, Z: np.ndarray, Z_background: np.ndarray, *, n_features: int
+    ) -> np.ndarray:
+        """Path-dependent SHAP interaction values in the margin, ``(n, M, M, K)``."""
+        algorithm = self.options.get("algorithm", "path_dependent")
+        if vertex.response is not None or not algorithm.startswith("path_dependent"):
+            raise UnsupportedModelError(
+                f"{vertex.name}: interaction values are computed by path-dependent TreeSHAP "
+                "in the raw margin only; explain with output='margin' and the default "
+                "algorithm."
+            )
+        inter, _ = path_dependent_interactions(tree_ensemble(vertex.estimator), Z)
+        return group_sum_pairs(inter, vertex.origins, n_features)
 
     def _response_values(
         self, vertex: Vertex, ens: TreeEnsemble, Z: np.ndarray, Zb: np.ndarray, n_features: int

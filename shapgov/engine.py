@@ -164,6 +164,7 @@ def explain(
     fallback: str | None = "kernel",
     calibration: str = "probability",
     output: str = "margin",
+    interactions: bool = False,
     explainer_options: dict[str, dict[str, Any]] | None = None,
 ) -> Explanation:
     """Explain ``model`` on ``X`` in its original input columns.
@@ -180,6 +181,9 @@ def explain(
     :param calibration: ``"probability"`` or ``"margin"``; see :func:`decompose`.
     :param output: ``"margin"`` (default), ``"prediction"`` or ``"probability"``; see
         :func:`decompose`.
+    :param interactions: Also compute SHAP interaction values ``(n, M, M[, K])`` (tree
+        vertices, path-dependent TreeSHAP, margin output); each row of a matrix sums to the
+        row's SHAP values.
     :param explainer_options: Options per explainer name.
     :raises AdditivityError: The values failed the policy; only diagnostics are attached.
     """
@@ -208,6 +212,7 @@ def explain(
         exposure=per_row(exposure, len(frame), "exposure"),
         capping=capping,
         explainer_options=explainer_options or {},
+        interactions=interactions,
     )
     if isinstance(outcome, AdditivityReport):
         raise AdditivityError(outcome) from None
@@ -227,12 +232,14 @@ def _compute(
     exposure: np.ndarray | None,
     capping: tuple[float | None, float | None] | None,
     explainer_options: dict[str, dict[str, Any]],
+    interactions: bool = False,
 ) -> Explanation | AdditivityReport:
     """Values and their check; returns only the report when the check fails."""
     node = blueprint.node
     n, m = frame.shape
     X_in, bg_in = _model_input(frame, blueprint.model), _model_input(bg, blueprint.model)
     total = np.zeros((n, m, node.n_outputs))
+    pairs = np.zeros((n, m, m, node.n_outputs)) if interactions else None
     expected = node.intercept.astype(float).copy()
     parts = []
     for vertex, explainer_cls in planned:
@@ -244,6 +251,9 @@ def _compute(
         weight = vertex.weight if vertex.weight is not None else np.eye(vertex.n_outputs)
         values = np.einsum("nmj,kj->nmk", vv.values, weight)
         base = weight @ vv.base
+        if pairs is not None:
+            inter = explainer.interactions(vertex, Z, Zb, n_features=m)
+            pairs += np.einsum("nabj,kj->nabk", inter, weight)
         total += values
         expected += base
         parts.append(
@@ -278,6 +288,10 @@ def _compute(
     report = evaluate(rebuilt, governed_actual, policy, applied=applied)
     if report.status == "fail":
         return report
+    if pairs is not None:  # the diagonal takes what the pairs leave of each value
+        idx = np.arange(m)
+        pairs[:, idx, idx] = 0.0
+        pairs[:, idx, idx] = total - pairs.sum(axis=2)
     return Explanation(
         raw_values=total,
         expected_value=expected,
@@ -291,6 +305,7 @@ def _compute(
         model_class=class_path(blueprint.model),
         composites=[r.__dict__ for r in node.composites],
         shapgov_version=__version__,
+        raw_interactions=pairs,
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from shapgov.blueprint import Vertex
+from shapgov.errors import UnsupportedModelError
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,33 @@ class Explainer(ABC):
         :param n_features: M, the number of original columns to report.
         """
 
+    def interactions(
+        self, vertex: Vertex, Z: np.ndarray, Z_background: np.ndarray, *, n_features: int
+    ) -> np.ndarray:
+        """SHAP interaction values of ``vertex`` over the original columns, ``(n, M, M, K)``.
 
-def group_sum(contrib: np.ndarray, origins: np.ndarray, n_features: int) -> np.ndarray:
-    """Sum ``contrib`` ``(n, m, K)`` over Z columns into original columns ``(n, M, K)``."""
+        Explainers that cannot compute them keep this default, which refuses.
+        """
+        raise UnsupportedModelError(
+            f"{vertex.name}: the {self.name!r} explainer does not compute interaction values; "
+            "they are available for tree vertices (path-dependent TreeSHAP)"
+        )
+
+
+def _onehot(origins: np.ndarray, n_features: int) -> np.ndarray:
     onehot = np.zeros((origins.shape[0], n_features))
     keep = np.flatnonzero(origins >= 0)
     onehot[keep, origins[keep]] = 1.0
-    return np.einsum("nmk,mj->njk", contrib, onehot)
+    return onehot
+
+
+def group_sum(contrib: np.ndarray, origins: np.ndarray, n_features: int) -> np.ndarray:
+    """Sum ``contrib`` ``(n, m, K)`` over Z columns into original columns ``(n, M, K)``."""
+    return np.einsum("nmk,mj->njk", contrib, _onehot(origins, n_features))
+
+
+def group_sum_pairs(contrib: np.ndarray, origins: np.ndarray, n_features: int) -> np.ndarray:
+    """Sum pair values ``(n, m, m, K)`` over Z columns into original columns ``(n, M, M, K)``;
+    pairs within one original column land on its diagonal."""
+    onehot = _onehot(origins, n_features)
+    return np.einsum("nabk,aA,bB->nABk", contrib, onehot, onehot, optimize=True)

@@ -65,6 +65,7 @@ class Explanation:
         model_class: str,
         composites: list[dict[str, Any]],
         shapgov_version: str,
+        raw_interactions: np.ndarray | None = None,
     ) -> None:
         if not isinstance(additivity, AdditivityReport) or additivity.status == "fail":
             raise InputError("an Explanation needs a passing additivity report")
@@ -80,6 +81,7 @@ class Explanation:
         self.model_class = model_class
         self.composites = composites
         self.shapgov_version = shapgov_version
+        self._interactions = raw_interactions
 
     # ------------------------------------------------------------------ views
     @property
@@ -94,6 +96,15 @@ class Explanation:
     def values(self) -> np.ndarray:
         """``(n, M)``, or ``(n, M, K)`` when the model has several outputs (multiclass)."""
         return self._raw[:, :, 0] if self.n_outputs == 1 else self._raw
+
+    @property
+    def interaction_values(self) -> np.ndarray | None:
+        """``(n, M, M)`` (``(n, M, M, K)``) SHAP interaction values, when requested with
+        ``explain(..., interactions=True)``; rows of each matrix sum to :attr:`values`.
+        Not stored by :meth:`to_parquet`."""
+        if self._interactions is None:
+            return None
+        return self._interactions[..., 0] if self.n_outputs == 1 else self._interactions
 
     @property
     def base_values(self) -> np.ndarray:
@@ -136,6 +147,7 @@ class Explanation:
             model_class=self.model_class,
             composites=self.composites,
             shapgov_version=self.shapgov_version,
+            raw_interactions=None if self._interactions is None else self._interactions[idx],
         )
 
     def to_frame(self) -> pd.DataFrame:

@@ -89,3 +89,31 @@ def brute_force_path_dependent(ens, X: np.ndarray) -> tuple[np.ndarray, np.ndarr
         }
         phi[r] = shapley_by_definition(v, m)[0]
     return phi, tree_conditional_expectation(ens, X[0], frozenset())
+
+
+def brute_force_path_dependent_interactions(ens, X: np.ndarray) -> np.ndarray:
+    """Shapley interaction index by its definition over all coalitions, ``(n, M, M, K)``:
+    ``Phi_ij = sum_S |S|! (M-|S|-2)! / (2 (M-1)!) * (v(S+ij) - v(S+i) - v(S+j) + v(S))``
+    off the diagonal, and ``Phi_ii = phi_i - sum_{j != i} Phi_ij``."""
+    X = ens.check_input(X)
+    n, m = X.shape
+    phi, _ = brute_force_path_dependent(ens, X)
+    out = np.zeros((n, m, m, ens.n_outputs))
+    for r in range(n):
+        v = {
+            frozenset(s): tree_conditional_expectation(ens, X[r], frozenset(s))
+            for size in range(m + 1)
+            for s in combinations(range(m), size)
+        }
+        for i, j in combinations(range(m), 2):
+            others = [k for k in range(m) if k not in (i, j)]
+            total = 0.0
+            for size in range(len(others) + 1):
+                w = factorial(size) * factorial(m - size - 2) / (2 * factorial(m - 1))
+                for s in combinations(others, size):
+                    S = frozenset(s)
+                    total = total + w * (v[S | {i, j}] - v[S | {i}] - v[S | {j}] + v[S])
+            out[r, i, j] = out[r, j, i] = total
+        for i in range(m):
+            out[r, i, i] = phi[r, i] - out[r, i].sum(axis=0) + out[r, i, i]
+    return out

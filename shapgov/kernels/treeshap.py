@@ -110,14 +110,19 @@ def _tree(
     cat_values,
     cover,
     value,
+    condition,
+    condition_feature,
 ):
     """One tree, depth first with an explicit stack of (node, depth, parent_base, feat)
-    and (zero, one) fractions. Each level copies its parent's path just past the parent's
-    last element, so a sibling still finds its parent's path intact."""
+    and (zero, one, condition) fractions. Each level copies its parent's path just past the
+    parent's last element, so a sibling still finds its parent's path intact.
+
+    ``condition`` 1 / -1 fixes ``condition_feature`` present / absent (it leaves the
+    players and its splits are followed / cover-averaged); 0 is plain TreeSHAP."""
     nv = value.shape[1]
     top = 0
     stack_i[0, 0], stack_i[0, 1], stack_i[0, 2], stack_i[0, 3] = root, 0, 0, -1
-    stack_f[0, 0], stack_f[0, 1] = 1.0, 1.0
+    stack_f[0, 0], stack_f[0, 1], stack_f[0, 2] = 1.0, 1.0, 1.0
     while top >= 0:
         node, depth, parent_base, feat = (
             stack_i[top, 0],
@@ -125,21 +130,24 @@ def _tree(
             stack_i[top, 2],
             stack_i[top, 3],
         )
-        zero, one = stack_f[top, 0], stack_f[top, 1]
+        zero, one, share = stack_f[top, 0], stack_f[top, 1], stack_f[top, 2]
         top -= 1
+        if share == 0.0:
+            continue
         base = parent_base + depth + 1
         for i in range(depth + 1):
             pf[base + i] = pf[parent_base + i]
             pz[base + i] = pz[parent_base + i]
             po[base + i] = po[parent_base + i]
             pw[base + i] = pw[parent_base + i]
-        _extend(pf, pz, po, pw, base, depth, zero, one, feat)
+        if condition == 0 or feat != condition_feature:
+            _extend(pf, pz, po, pw, base, depth, zero, one, feat)
         if left[node] < 0:
             for i in range(1, depth + 1):
                 w = _unwound_sum(pz, po, pw, base, depth, i) * (po[base + i] - pz[base + i])
                 f = pf[base + i]
                 for k in range(nv):
-                    phi[f, out + k] += w * value[node, k]
+                    phi[f, out + k] += w * value[node, k] * share
             continue
         split = feature[node]
         if _goes_left(
@@ -159,6 +167,14 @@ def _tree(
             in_zero, in_one = pz[base + idx], po[base + idx]
             _unwind(pf, pz, po, pw, base, depth, idx)
             depth -= 1
+        hot_share, cold_share = share, share
+        if condition != 0 and split == condition_feature:
+            if condition > 0:
+                cold_share = 0.0
+            else:
+                hot_share *= cover[hot] / w
+                cold_share *= cover[cold] / w
+            depth -= 1  # the children do not extend the path with this feature
         # cold first on the stack, so the hot child is walked first
         top += 1
         stack_i[top, 0], stack_i[top, 1], stack_i[top, 2], stack_i[top, 3] = (
@@ -167,7 +183,11 @@ def _tree(
             base,
             split,
         )
-        stack_f[top, 0], stack_f[top, 1] = cover[cold] / w * in_zero, 0.0
+        stack_f[top, 0], stack_f[top, 1], stack_f[top, 2] = (
+            cover[cold] / w * in_zero,
+            0.0,
+            cold_share,
+        )
         top += 1
         stack_i[top, 0], stack_i[top, 1], stack_i[top, 2], stack_i[top, 3] = (
             hot,
@@ -175,7 +195,11 @@ def _tree(
             base,
             split,
         )
-        stack_f[top, 0], stack_f[top, 1] = cover[hot] / w * in_zero, in_one
+        stack_f[top, 0], stack_f[top, 1], stack_f[top, 2] = (
+            cover[hot] / w * in_zero,
+            in_one,
+            hot_share,
+        )
 
 
 @njit(cache=True, parallel=True)
@@ -196,6 +220,8 @@ def _path_dependent(
     tree_output,
     n_outputs,
     max_depth,
+    condition,
+    condition_feature,
 ):
     n, m = X.shape
     phi = np.zeros((n, m, n_outputs))
@@ -206,7 +232,7 @@ def _path_dependent(
         po = np.empty(size)
         pw = np.empty(size)
         stack_i = np.empty((2 * max_depth + 4, 4), dtype=np.int64)
-        stack_f = np.empty((2 * max_depth + 4, 2))
+        stack_f = np.empty((2 * max_depth + 4, 3))
         x = X[r]
         for t in range(roots.shape[0]):
             _tree(
@@ -231,6 +257,8 @@ def _path_dependent(
                 cat_values,
                 cover,
                 value,
+                condition,
+                condition_feature,
             )
     return phi
 
@@ -242,7 +270,34 @@ def path_dependent_shap(ensemble: TreeEnsemble, X: np.ndarray) -> tuple[np.ndarr
     """
     ens = ensemble.validate()
     X = ens.check_input(X)
-    phi = _path_dependent(
+    return _run(ens, X, 0, -1), ens.expected_value()
+
+
+def path_dependent_interactions(
+    ensemble: TreeEnsemble, X: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """SHAP interaction values (Lundberg et al., 2020): ``(values (n, M, M, K), base (K,))``.
+
+    Off the diagonal, ``Phi_ij = (phi_i | j present - phi_i | j absent) / 2`` from TreeSHAP
+    conditioned on feature j; the diagonal holds the rest of ``phi_i``, so each row of the
+    matrix sums to the SHAP value and all entries to the raw output minus the base.
+    """
+    ens = ensemble.validate()
+    X = ens.check_input(X)
+    n, m = X.shape
+    phi = _run(ens, X, 0, -1)
+    out = np.zeros((n, m, m, ens.n_outputs))
+    for j in np.unique(ens.feature[ens.left >= 0]):
+        half = (_run(ens, X, 1, j) - _run(ens, X, -1, j)) / 2.0
+        half[:, j] = 0.0
+        out[:, :, j] = half
+    idx = np.arange(m)
+    out[:, idx, idx] = phi - out.sum(axis=2)
+    return out, ens.expected_value()
+
+
+def _run(ens: TreeEnsemble, X: np.ndarray, condition: int, condition_feature: int) -> np.ndarray:
+    return _path_dependent(
         X,
         *ens.structure(),
         ens.cover,
@@ -251,5 +306,6 @@ def path_dependent_shap(ensemble: TreeEnsemble, X: np.ndarray) -> tuple[np.ndarr
         ens.tree_output,
         ens.n_outputs,
         ens.max_depth,
+        condition,
+        condition_feature,
     )
-    return phi, ens.expected_value()
