@@ -63,3 +63,15 @@ class AdditivityError(ShapgovError, ArithmeticError):
 
 class AdditivityWarning(UserWarning):
     """SHAP values reproduce the predictions only within the warn band."""
+
+
+class ModelOutputError(ShapgovError, ValueError):
+    """A model or predict function returned output of the wrong shape, or NaN/inf."""
+
+
+class PerformanceWarning(UserWarning):
+    """The requested work is large enough to be slow; the message says how to shrink it."""
+
+
+class FallbackWarning(UserWarning):
+    """A model could not be decomposed and is explained as a whole by the Kernel explainer."""

@@ -1,0 +1,523 @@
+"""Model-agnostic interventional SHAP (Kernel SHAP) for any predict function.
+
+The game is the interventional one every shapgov explainer plays:
+``v(S) = mean_b f(x_S, b_rest)`` over the background rows b, with players the original
+columns (several input columns can belong to one player). Two modes:
+
+* **exact**: all ``2**P`` coalitions are evaluated and the Shapley formula applied
+  (:func:`shapgov.shapley.shapley_from_values`): equal to brute force.
+* **sampling**: paired coalitions drawn by their leverage scores (Musco and Witter, 2024:
+  every coalition size equally likely, then a uniform subset of that size, always with
+  its complement) and the Shapley kernel regression solved with the efficiency
+  constraint held exactly. All rows share the same coalitions, so one factorization
+  serves every row. Standard errors come from a bootstrap over the sampled pairs
+  (no further model calls).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import combinations
+from math import comb
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
+
+from shapgov.errors import ExactBudgetError, InputError, ModelOutputError
+from shapgov.shapley import coalition_masks, shapley_from_values
+
+Predict = Callable[[Any], np.ndarray]
+
+DEFAULT_MAX_EXACT_PLAYERS = 14
+DEFAULT_BATCH_ROWS = 1 << 16  # hybrid rows per model call (cache-sized)
+DEFAULT_N_BOOTSTRAP = 32
+
+
+@dataclass(frozen=True)
+class KernelValues:
+    """Kernel SHAP values ``(n, P, K)`` over the players, base ``(K,)`` and, for the
+    sampling mode, bootstrap standard errors ``(n, P, K)``."""
+
+    values: np.ndarray
+    base: np.ndarray
+    std_error: np.ndarray | None
+    n_coalitions: int
+    n_evaluations: int
+    exact: bool
+
+
+class Hybrids:
+    """Builds the rows ``(x_S, b_rest)`` for many rows, coalitions and background rows.
+
+    Works on float arrays (fast path) or DataFrames of any column types (each column
+    keeps its dtype). ``player[c]`` is the player of input column c; -1 marks a column
+    that is taken from the row in every coalition.
+    """
+
+    def __init__(self, X: Any, background: Any, player: np.ndarray, *, dedupe: bool = True) -> None:
+        self.dedupe = dedupe
+        self.frame = isinstance(X, pd.DataFrame)
+        if self.frame:
+            self.columns = list(X.columns)
+            self.dtypes = X.dtypes
+            self.x_cols = [X[c].to_numpy() for c in self.columns]
+            self.b_cols = [background[c].to_numpy() for c in self.columns]
+        else:
+            self.X = np.asarray(X)
+            self.B = np.asarray(background)
+        self.player = np.asarray(player, dtype=np.int64)
+        self.n_background = len(background)
+
+    def agreement(self, row: int) -> np.ndarray:
+        """``(b, P)``: whether background row b holds row ``row``'s value for every column
+        of player p (NaN equals NaN). Such a player cannot change that b's hybrids."""
+        n_players = int(self.player.max(initial=-1)) + 1
+        if not self.dedupe:
+            return np.zeros((self.n_background, n_players), dtype=bool)
+        same = np.ones((self.n_background, n_players), dtype=bool)
+        for c, p in enumerate(self.player):
+            if p < 0:
+                continue
+            if self.frame:
+                x, b = self.x_cols[c][row], self.b_cols[c]
+            else:
+                x, b = self.X[row, c], self.B[:, c]
+            eq = np.asarray(b == x, dtype=bool)
+            if pd.isna(x):
+                eq = eq | np.asarray(pd.isna(b), dtype=bool)
+            same[:, p] &= eq
+        return same
+
+    def build_one(self, row: int, cols: np.ndarray, background_rows: np.ndarray) -> Any:
+        """Hybrids of one row with some background rows: coalitions × those rows."""
+        s, nb = cols.shape[0], background_rows.shape[0]
+        if not self.frame:
+            h = np.where(
+                cols[:, None, :], self.X[row][None, None, :], self.B[background_rows][None]
+            )
+            return h.reshape(s * nb, -1)
+        data = {}
+        for c, name in enumerate(self.columns):
+            xc = self.x_cols[c][row]
+            bc = self.b_cols[c][background_rows][None, :]
+            data[name] = np.where(cols[:, None, c], xc, bc).reshape(-1)
+        return self._typed(pd.DataFrame(data))
+
+    def _typed(self, frame: pd.DataFrame) -> pd.DataFrame:
+        for name, dtype in self.dtypes.items():
+            if frame[name].dtype != dtype:
+                frame[name] = frame[name].astype(dtype)
+        return frame
+
+    def column_masks(self, masks: np.ndarray) -> np.ndarray:
+        """Coalition masks ``(S, P)`` → per-column "take from the row" masks ``(S, m)``."""
+        out = np.ones((masks.shape[0], self.player.shape[0]), dtype=bool)
+        on = self.player >= 0
+        out[:, on] = masks[:, self.player[on]].astype(bool)
+        return out
+
+    def build(self, rows: np.ndarray, cols: np.ndarray) -> Any:
+        """Hybrids for ``rows`` × coalitions (column masks ``cols``) × background, in that
+        order, as one 2-D table of ``len(rows) * S * n_background`` rows."""
+        r, s, nb = rows.shape[0], cols.shape[0], self.n_background
+        if not self.frame:
+            x = self.X[rows][:, None, None, :]
+            b = self.B[None, None, :, :]
+            h = np.where(cols[None, :, None, :], x, b)
+            return h.reshape(r * s * nb, -1)
+        data = {}
+        for c, name in enumerate(self.columns):
+            take = cols[None, :, None, c]
+            xc = self.x_cols[c][rows][:, None, None]
+            bc = self.b_cols[c][None, None, :]
+            data[name] = np.where(take, xc, bc).reshape(-1)
+        return self._typed(pd.DataFrame(data))
+
+
+def checked_output(out: Any, n_rows: int) -> np.ndarray:
+    """A predict function's output as ``(n_rows, K)`` floats, or a typed error."""
+    try:
+        arr = np.asarray(out, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ModelOutputError(
+            f"the model returned output that is not numeric ({err}); return predictions or "
+            "probabilities as numbers"
+        ) from err
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[0] != n_rows:
+        raise ModelOutputError(
+            f"the model returned shape {np.shape(out)} for {n_rows} rows; it must return "
+            "one prediction per row, (n,) or (n, K)"
+        )
+    if not np.isfinite(arr).all():
+        raise ModelOutputError(
+            "the model returned NaN or inf for some rows; Kernel SHAP needs finite outputs "
+            "on every hybrid row (impute inside the model, or clip its output)"
+        )
+    return arr
+
+
+def coalition_values(
+    f: Predict,
+    hybrids: Hybrids,
+    rows: np.ndarray,
+    masks: np.ndarray,
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    n_jobs: int = 1,
+    progress: tqdm | None = None,
+) -> np.ndarray:
+    """``v(S)`` for ``rows`` and coalitions ``masks`` ``(S, P)``: ``(len(rows), S, K)``.
+
+    The hybrid table is cut into batches of at most ``batch_rows`` rows; ``n_jobs``
+    threads build and predict batches side by side (numpy and most models release the
+    GIL), each averaging its own predictions over the background.
+    """
+    nb = hybrids.n_background
+    cols = hybrids.column_masks(masks)
+    s_step = max(1, min(cols.shape[0], batch_rows // nb))
+    r_step = max(1, batch_rows // (s_step * nb))
+    batches = [
+        (r0, s0) for r0 in range(0, rows.shape[0], r_step) for s0 in range(0, cols.shape[0], s_step)
+    ]
+
+    def run(batch: tuple[int, int]) -> np.ndarray:
+        r0, s0 = batch
+        rr, cc = rows[r0 : r0 + r_step], cols[s0 : s0 + s_step]
+        n_eval = rr.shape[0] * cc.shape[0] * nb
+        pred = checked_output(f(hybrids.build(rr, cc)), n_eval)
+        if progress is not None:
+            progress.update(n_eval)
+        return pred.reshape(rr.shape[0], cc.shape[0], nb, -1).mean(axis=2)
+
+    results = _map(run, batches, n_jobs)
+    k = results[0].shape[2]
+    out = np.empty((rows.shape[0], cols.shape[0], k))
+    for (r0, s0), v in zip(batches, results, strict=True):
+        _place(out, v, r0, s0, k)
+    return out
+
+
+def exact_values(
+    f: Predict,
+    hybrids: Hybrids,
+    n_rows: int,
+    n_players: int,
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    n_jobs: int = 1,
+    progress: tqdm | None = None,
+) -> tuple[np.ndarray, int]:
+    """``v(S)`` for every row and all ``2**P`` coalitions, ``(n, 2**P, K)``, and the
+    number of model evaluations spent.
+
+    A player whose columns hold the same values in the row and in background row b
+    cannot change b's hybrids, so for each row the background is grouped by the players
+    it agrees on and only coalitions of the other players are evaluated: with
+    categorical or binary columns (or the row itself in the background) far fewer
+    evaluations than ``2**P * b``, with identical results.
+    """
+    ids = np.arange(1 << n_players)
+    pieces: list[tuple[int, int, np.ndarray, np.ndarray]] = []  # row, group, cols, members
+    plans: list[list[np.ndarray]] = []
+    for i in range(n_rows):
+        same = hybrids.agreement(i)
+        patterns, group = np.unique(same, axis=0, return_inverse=True)
+        plan = []
+        for g, pattern in enumerate(patterns):
+            members = np.flatnonzero(group.ravel() == g)
+            free = np.flatnonzero(~pattern)  # players that change these rows' hybrids
+            sub = np.zeros((1 << free.size, n_players))
+            sub[:, free] = coalition_masks(free.size)
+            # position of S & free among the sub-coalitions, for every coalition S
+            plan.append(((ids[:, None] >> free[None, :]) & 1) @ (1 << np.arange(free.size)))
+            cols = hybrids.column_masks(sub)
+            step = max(1, batch_rows // members.size)
+            for a in range(0, cols.shape[0], step):
+                pieces.append((i, g, cols[a : a + step], members))
+        plans.append(plan)
+    tasks = _pack(pieces, batch_rows)
+
+    def run(task: list[tuple[int, int, np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+        tables = [hybrids.build_one(i, cols, members) for i, _, cols, members in task]
+        n_eval = sum(len(t) for t in tables)
+        table = pd.concat(tables, ignore_index=True) if hybrids.frame else np.vstack(tables)
+        pred = checked_output(f(table), n_eval)
+        if progress is not None:
+            progress.update(n_eval)
+        out, start = [], 0
+        for _, _, cols, members in task:
+            size = cols.shape[0] * members.size
+            block = pred[start : start + size]
+            out.append(block.reshape(cols.shape[0], members.size, -1).sum(axis=1))
+            start += size
+        return out
+
+    results = [r for batch in _map(run, tasks, n_jobs) for r in batch]
+    k = results[0].shape[1]
+    sums: dict[tuple[int, int], list[np.ndarray]] = {}
+    for (i, g, _, _), res in zip(pieces, results, strict=True):
+        if res.shape[1] != k:
+            raise ModelOutputError(
+                f"the model returned {res.shape[1]} outputs per row, earlier {k}; return "
+                "the same outputs for every batch"
+            )
+        sums.setdefault((i, g), []).append(res)
+    v = np.zeros((n_rows, ids.size, k))
+    for i, plan in enumerate(plans):
+        for g, index in enumerate(plan):
+            v[i] += np.concatenate(sums[(i, g)])[index]
+    v /= hybrids.n_background
+    return v, sum(p[2].shape[0] * p[3].size for p in pieces)
+
+
+def _pack(pieces: list[Any], batch_rows: int) -> list[list[Any]]:
+    """Consecutive pieces grouped into model calls of about ``batch_rows`` rows."""
+    tasks: list[list[Any]] = []
+    size = batch_rows
+    for piece in pieces:
+        n = piece[2].shape[0] * piece[3].size
+        if size + n > batch_rows:
+            tasks.append([])
+            size = 0
+        tasks[-1].append(piece)
+        size += n
+    return tasks
+
+
+def _map(run: Callable[[Any], Any], tasks: list[Any], n_jobs: int) -> list[Any]:
+    """``run`` over ``tasks`` in order; the first alone (it fixes the output width and a
+    bad model fails before any thread starts), the rest in ``n_jobs`` threads."""
+    if not tasks:
+        raise InputError("there are no rows to explain")
+    first = [run(tasks[0])]
+    if n_jobs > 1 and len(tasks) > 2:
+        # one BLAS thread per worker: the workers are the parallelism
+        with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            return first + list(pool.map(run, tasks[1:]))
+    return first + [run(t) for t in tasks[1:]]
+
+
+def _place(out: np.ndarray, v: np.ndarray, r0: int, s0: int, k: int) -> None:
+    if v.shape[2] != k:
+        raise ModelOutputError(
+            f"the model returned {v.shape[2]} outputs per row, earlier {k}; return the same "
+            "outputs for every batch"
+        )
+    out[r0 : r0 + v.shape[0], s0 : s0 + v.shape[1]] = v
+
+
+def kernel_shap(
+    f: Predict,
+    X: Any,
+    background: Any,
+    *,
+    player: np.ndarray | None = None,
+    mode: str = "auto",
+    max_exact_players: int = DEFAULT_MAX_EXACT_PLAYERS,
+    n_samples: int | None = None,
+    random_state: int | None = 0,
+    n_bootstrap: int = DEFAULT_N_BOOTSTRAP,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    n_jobs: int | None = None,
+    dedupe: bool = True,
+    progress: bool | None = None,
+) -> KernelValues:
+    """Interventional SHAP values of ``f`` on ``X`` against ``background``.
+
+    :param f: Predict function: a 2-D table (array or DataFrame like ``X``) → ``(n, K)``.
+    :param player: Player of each column (default: one per column); -1 = never varied.
+    :param mode: ``"exact"``, ``"sampling"`` or ``"auto"`` (exact up to
+        ``max_exact_players`` players).
+    :param n_samples: Coalitions per row in sampling mode (default ``2 * P + 2048``).
+    :param random_state: Seed of the coalition sampler (sampling mode).
+    :param n_bootstrap: Bootstrap resamples for the standard errors (sampling mode).
+    :param batch_rows: Most hybrid rows per model call (bounds memory).
+    :param n_jobs: Threads calling ``f`` side by side (default: the CPU count, at most 4);
+        pass 1 for a predict function that is not thread-safe.
+    :param dedupe: Exact mode: skip hybrids that equal others because the row and a
+        background row agree on a player (same values, fewer model calls).
+    :param progress: Show a progress bar (default: when the work exceeds 10**7 rows).
+    """
+    if mode not in ("auto", "exact", "sampling"):
+        raise InputError(f"mode must be 'auto', 'exact' or 'sampling', got {mode!r}")
+    n_rows, n_cols = X.shape
+    if len(background) == 0:
+        raise InputError("the background is empty; pass at least one background row")
+    if player is None:
+        player = np.arange(n_cols)
+    player = np.asarray(player, dtype=np.int64)
+    if player.shape != (n_cols,):
+        raise InputError(f"player must give one entry per column ({n_cols}), got {player.shape}")
+    n_players = int(player.max(initial=-1)) + 1
+    exact = mode == "exact" or (mode == "auto" and n_players <= max_exact_players)
+    if mode == "exact" and n_players > max_exact_players:
+        raise ExactBudgetError(
+            f"exact Kernel SHAP over {n_players} columns needs 2**{n_players} coalitions per "
+            f"row, above max_exact_players={max_exact_players}; raise it (cost doubles per "
+            "column) or use mode='sampling'"
+        )
+    hybrids = Hybrids(X, background, player, dedupe=dedupe)
+    rows = np.arange(n_rows)
+    jobs = min(os.cpu_count() or 1, 4) if n_jobs is None else int(n_jobs)
+    if exact:
+        n_coalitions = 1 << n_players
+    else:
+        sample = sample_coalitions(n_players, n_samples, random_state)
+        masks = np.vstack([np.zeros(n_players), np.ones(n_players), sample.masks])
+        n_coalitions = masks.shape[0]
+    total = n_rows * n_coalitions * hybrids.n_background
+    show = total > 10**7 if progress is None else progress
+    with tqdm(total=total, disable=not show, unit="row", desc="Kernel SHAP") as bar:
+        if exact:
+            v, spent = exact_values(
+                f, hybrids, n_rows, n_players, batch_rows=batch_rows, n_jobs=jobs, progress=bar
+            )
+            values = shapley_from_values(v)
+            return KernelValues(values, v[0, 0], None, n_coalitions, spent, True)
+        v = coalition_values(
+            f, hybrids, rows, masks, batch_rows=batch_rows, n_jobs=jobs, progress=bar
+        )
+    values, se = constrained_regression(
+        sample, v[:, 2:], v[:, 0], v[:, 1], n_bootstrap, random_state
+    )
+    return KernelValues(values, v[0, 0], se, n_coalitions, total, False)
+
+
+@dataclass(frozen=True)
+class CoalitionSample:
+    """Coalitions for the Kernel SHAP regression.
+
+    Row r's regression weight is ``unit[r] * counts[pair[r]]`` for sampled coalitions
+    (``pair[r] >= 0``: the draw that produced it, joined by its complement) and ``unit[r]``
+    for enumerated ones (``pair[r] == -1``); ``draws`` is the number of draws.
+    """
+
+    masks: np.ndarray
+    unit: np.ndarray
+    pair: np.ndarray
+    counts: np.ndarray
+    draws: int
+
+    def weights(self, counts: np.ndarray | None = None) -> np.ndarray:
+        c = self.counts if counts is None else counts
+        scale = np.where(self.pair >= 0, c[np.maximum(self.pair, 0)], 1.0) if c.size else 1.0
+        return self.unit * scale
+
+
+def sample_coalitions(
+    n_players: int, n_samples: int | None, random_state: int | None
+) -> CoalitionSample:
+    """Paired coalitions for the regression, within a budget of ``n_samples`` coalitions.
+
+    Sizes small enough to enumerate (with their complements) within the budget are
+    enumerated with their exact kernel weights, smallest first, as Kernel SHAP does. The
+    rest of the budget is drawn by leverage score: a size uniformly among the remaining
+    ones, a subset uniformly within it, always joined by its complement. A coalition
+    drawn again only raises its count; its weight is kernel weight / draw probability,
+    unbiased for the regression's normal equations.
+    """
+    p = n_players
+    if p < 2:
+        raise InputError("sampling needs at least two players; use mode='exact'")
+    budget = int(n_samples) if n_samples is not None else 2 * p + 2048
+    if budget < 2:
+        raise InputError(f"n_samples must be at least 2, got {n_samples}")
+    rng = np.random.default_rng(random_state)
+    kernel = np.array([0.0] + [(p - 1) / (s * (p - s)) for s in range(1, p)])
+    masks: list[np.ndarray] = []
+    unit: list[float] = []
+    pair: list[int] = []
+    left = budget
+    sizes = list(range(1, p // 2 + 1))
+    enumerated = set()
+    for s in sizes:
+        halves = 1 if 2 * s == p else 2
+        if comb(p, s) * halves > left:
+            break
+        for subset in _subsets(p, s):
+            for m in (subset, ~subset)[:halves]:
+                masks.append(m)
+                unit.append(kernel[int(m.sum())] / comb(p, int(m.sum())))
+                pair.append(-1)
+        enumerated.add(s)
+        left -= comb(p, s) * halves
+    rest = [s for s in sizes if s not in enumerated]
+    draws = left // 2 if rest else 0
+    keys: dict[bytes, int] = {}
+    counts: list[int] = []
+    for s in rng.choice(np.array(rest or [1]), size=draws):
+        subset = np.zeros(p, dtype=bool)
+        subset[rng.choice(p, size=s, replace=False)] = True
+        key = min(subset.tobytes(), (~subset).tobytes())
+        if key in keys:
+            counts[keys[key]] += 1
+            continue
+        keys[key] = len(counts)
+        counts.append(1)
+        prob = (2.0 if 2 * s == p else 1.0) / (len(rest) * comb(p, int(s)))
+        for m in (subset, ~subset):
+            size = int(m.sum())
+            masks.append(m)
+            unit.append(kernel[size] / comb(p, size) / prob / draws)
+            pair.append(keys[key])
+    return CoalitionSample(
+        masks=np.asarray(masks, dtype=float),
+        unit=np.asarray(unit, dtype=float),
+        pair=np.asarray(pair, dtype=np.int64),
+        counts=np.asarray(counts, dtype=float),
+        draws=int(draws),
+    )
+
+
+def _subsets(p: int, s: int):
+    for idx in combinations(range(p), s):
+        m = np.zeros(p, dtype=bool)
+        m[list(idx)] = True
+        yield m
+
+
+def constrained_regression(
+    sample: CoalitionSample,
+    v: np.ndarray,
+    v_empty: np.ndarray,
+    v_full: np.ndarray,
+    n_bootstrap: int,
+    random_state: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted least squares of ``v(S) - v(∅)`` on the masks with ``sum(phi)`` held at
+    ``v(full) - v(∅)``, for every row and output at once: ``(values, std_error)``.
+
+    Standard errors: the draws are resampled (multinomially, pairs kept together) and the
+    regression re-solved; enumerated coalitions are not random and stay as they are.
+    """
+    y = v - v_empty[:, None, :]  # (n, N, K)
+    delta = v_full - v_empty  # (n, K)
+    phi = _solve(sample.masks, sample.weights(), y, delta)
+    if sample.draws == 0 or n_bootstrap < 2:
+        return phi, np.zeros_like(phi)
+    rng = np.random.default_rng(None if random_state is None else random_state + 1)
+    share = sample.counts / sample.draws
+    boots = np.empty((n_bootstrap, *phi.shape))
+    for b in range(n_bootstrap):
+        counts = rng.multinomial(sample.draws, share).astype(float)
+        boots[b] = _solve(sample.masks, sample.weights(counts), y, delta)
+    return phi, boots.std(axis=0, ddof=1)
+
+
+def _solve(masks: np.ndarray, weights: np.ndarray, y: np.ndarray, delta: np.ndarray):
+    A = masks.T @ (weights[:, None] * masks)  # (P, P)
+    b = np.einsum("sp,s,nsk->npk", masks, weights, y)  # (n, P, K)
+    A_inv = np.linalg.pinv(A)
+    ones = np.ones(A.shape[0])
+    a1 = A_inv @ ones
+    free = np.einsum("pq,nqk->npk", A_inv, b)
+    gap = (free.sum(axis=1) - delta) / (ones @ a1)  # (n, K)
+    return free - a1[None, :, None] * gap[:, None, :]
