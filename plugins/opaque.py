@@ -1,17 +1,39 @@
-"""Built-in plugin: opaque predict functions become a single vertex (Scoring Code row)."""
+"""Built-in plugin: opaque predict functions and black-box models become a single vertex
+(Scoring Code row), explained by the Kernel explainer on the original columns."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from shapgov import hookimpl
 from shapgov.blueprint import DecomposeContext, Node
 from shapgov.links import IDENTITY
-from shapgov.opaque import PredictFunction
+from shapgov.opaque import BlackBox, PredictFunction
+
+
+def _as_given(X: Any) -> Any:
+    """The model's input untouched (a DataFrame keeps its column types)."""
+    return X
 
 
 @hookimpl(trylast=True)
 def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
+    if isinstance(model, BlackBox):
+        n_out = 1
+        prediction = model.method
+        if hasattr(model, "classes_") and len(model.classes_) > 2:
+            n_out = len(model.classes_)
+        node = context.leaf(
+            model.model,
+            n_margins=n_out,
+            link=IDENTITY,
+            prediction=prediction,
+            margin_method=prediction,
+            allow_nan=True,
+        )
+        node.vertices[0] = replace(node.vertices[0], transform=_as_given, estimator=model)
+        return node
     if not isinstance(model, PredictFunction):
         return None
     return context.leaf(

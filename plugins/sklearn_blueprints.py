@@ -24,7 +24,7 @@ from shapgov.blueprint import (
 )
 from shapgov.compatibility import class_paths, find_row
 from shapgov.composites import LinearTerm
-from shapgov.errors import UnsupportedModelError
+from shapgov.errors import UndecomposableModelError, UnsupportedModelError
 from shapgov.links import IDENTITY, LOG, LOGIT, OVR, SOFTMAX, Link
 
 
@@ -147,7 +147,13 @@ def _pipeline(model: Any, ctx: DecomposeContext) -> Node:
     for name, step in reversed(pre):
         if step is None or step == "passthrough":
             continue
-        origins = ctx.column_origins(step, int(step.n_features_in_), name)
+        n_in = getattr(step, "n_features_in_", None)
+        if n_in is None:
+            raise UndecomposableModelError(
+                f"{ctx.path}/{name}: {class_path(step)} does not record n_features_in_, so "
+                "shapgov cannot trace its columns"
+            )
+        origins = ctx.column_origins(step, int(n_in), name)
         node = node.under(lambda X, step=step: _dense(step.transform(X)), origins, name)
     return node
 
@@ -413,4 +419,35 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
         return _linear_leaf(model, context)
     if row is not None and row.id in ("random_forest", "sklearn_gbm", "sklearn_hist_gbm"):
         return _tree_leaf(model, context)
-    return None
+    if row is not None:  # a row of its own: the plugin that serves that row decomposes it
+        return None
+    return _predictor_leaf(model, context)
+
+
+def _predictor_leaf(model: Any, ctx: DecomposeContext) -> Node | None:
+    """Any other fitted scikit-learn predictor, explained through its own outputs (the
+    Kernel explainer unless a plugin claims it): regressors on ``predict``, classifiers
+    on ``predict_proba`` in probability space."""
+    from sklearn.base import BaseEstimator
+
+    if not isinstance(model, BaseEstimator):
+        return None
+    if hasattr(model, "classes_") and hasattr(model, "predict_proba"):
+        k = 1 if len(model.classes_) == 2 else len(model.classes_)
+        method = "predict_proba"
+    elif not hasattr(model, "classes_") and hasattr(model, "predict"):
+        k, method = 1, "predict"
+    else:
+        return None
+    try:
+        allow_nan = bool(model.__sklearn_tags__().input_tags.allow_nan)
+    except AttributeError:
+        allow_nan = False
+    return ctx.leaf(
+        model,
+        n_margins=k,
+        link=IDENTITY,
+        prediction=method,
+        margin_method=method,
+        allow_nan=allow_nan,
+    )

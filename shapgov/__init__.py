@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from shapgov.compatibility import matrix
     from shapgov.engine import decompose, explain
     from shapgov.errors import AdditivityError
+    from shapgov.background import summarize_background
     from shapgov.explanation import Explanation
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "explain",
     "hookimpl",
     "matrix",
+    "summarize_background",
 ]
 
 _LAZY = {
@@ -32,6 +34,7 @@ _LAZY = {
     "matrix": "shapgov.compatibility",
     "Explanation": "shapgov.explanation",
     "AdditivityError": "shapgov.errors",
+    "summarize_background": "shapgov.background",
 }
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from shapgov.errors import NotFittedModelError, UnsupportedModelError
+from shapgov.errors import NotFittedModelError, UndecomposableModelError, UnsupportedModelError
 from shapgov.links import IDENTITY, Link
 from shapgov.registry import get_plugin_manager
 
@@ -55,6 +55,9 @@ class Vertex:
     allow_nan: bool = False
     explainer: str | None = None
     matrix_row: str | None = None
+    #: The vertex's margin ``(n, n_margins)`` as a function of its input Z, for
+    #: model-agnostic explainers (Kernel); set by :meth:`DecomposeContext.leaf`.
+    margin: Callable[[Any], np.ndarray] | None = None
 
     @property
     def n_outputs(self) -> int:
@@ -213,10 +216,10 @@ class DecomposeContext:
         _check_fitted(model, ctx.path)
         node = self.pm.hook.shapgov_decompose(model=model, context=ctx)
         if node is None:
-            raise UnsupportedModelError(
-                f"no plugin can decompose {class_path(model)} (at {ctx.path!r}); install a "
-                "shapgov plugin for it, wrap it as an opaque predict function once the Kernel "
-                "explainer is available, or file an issue."
+            raise UndecomposableModelError(
+                f"no plugin can decompose {class_path(model)} (at {ctx.path!r}); explain the "
+                "model as a whole with opaque=True (Kernel explainer), or install a shapgov "
+                "plugin that answers shapgov_decompose for it."
             )
         return node
 
@@ -229,7 +232,7 @@ class DecomposeContext:
             transformer=transformer, n_features_in=n_features_in
         )
         if origins is None:
-            raise UnsupportedModelError(
+            raise UndecomposableModelError(
                 f"{class_path(transformer)} at {self.path}/{name} has outputs that shapgov "
                 "cannot trace to single input columns; SHAP values cannot be reported in the "
                 "original columns. Move it out of the pipeline or add a plugin answering "
@@ -254,8 +257,31 @@ class DecomposeContext:
             task=task_of(estimator),
             n_margins=n_margins,
             allow_nan=allow_nan,
+            margin=margin_function(estimator, n_margins, link, prediction, margin_method),
         )
         return Node([vertex], np.zeros(n_margins), link, prediction, margin_method)
+
+
+def margin_function(
+    estimator: Any, n_margins: int, link: Link, prediction: str, margin_method: str | None
+) -> Callable[[Any], np.ndarray]:
+    """The margin of a leaf estimator as a function of its input: its ``margin_method``'s
+    output, else the link applied to its prediction."""
+    names = getattr(estimator, "feature_names_in_", None)
+
+    def margin(Z: Any) -> np.ndarray:
+        if names is not None and isinstance(Z, np.ndarray) and Z.shape[1] == len(names):
+            import pandas as pd
+
+            Z = pd.DataFrame(Z, columns=names)
+        method = margin_method or prediction
+        out = np.asarray(getattr(estimator, method)(Z), dtype=float)
+        out = out.reshape(len(out), -1)
+        if out.shape[1] == 2 and n_margins == 1 and method == "predict_proba":
+            out = out[:, 1:]
+        return out if margin_method else link.forward(out)
+
+    return margin
 
 
 def _check_fitted(model: Any, where: str) -> None:

@@ -16,13 +16,15 @@ from shapgov.compatibility import MatrixRow, find_row, rows
 from shapgov.errors import (
     AdditivityError,
     AdditivityWarning,
+    FallbackWarning,
     InputError,
     MissingValueError,
+    UndecomposableModelError,
     UnsupportedModelError,
 )
 from shapgov.explainers import Explainer
 from shapgov.explanation import Explanation, VertexPart
-from shapgov.opaque import PredictFunction
+from shapgov.opaque import BlackBox, PredictFunction
 from shapgov.registry import explainer_classes, get_plugin_manager
 from shapgov.validation import as_frame, per_row, same_columns
 
@@ -57,13 +59,17 @@ class Blueprint:
 OUTPUTS = ("margin", "prediction", "probability")
 
 
-def decompose(model: Any, *, calibration: str = "probability", output: str = "margin") -> Blueprint:
+def decompose(
+    model: Any, *, calibration: str = "probability", output: str = "margin", opaque: bool = False
+) -> Blueprint:
     """Decompose a fitted model into its blueprint (vertices, combination, link).
 
     :param output: ``"margin"`` explains the additive pre-link space (logit, log, ...);
         ``"prediction"`` the model's prediction space (probabilities, exp-predictions),
         exactly, for a model with a single vertex; ``"probability"`` is ``"prediction"``
         for classifiers only.
+    :param opaque: Explain the model as a whole through its outputs (the Kernel
+        explainer on the original columns), without decomposing it.
 
     :param calibration: How calibrated classifiers are explained: ``"probability"``
         (exact, in probability space) or ``"margin"`` (the mean base margin, with the
@@ -74,7 +80,7 @@ def decompose(model: Any, *, calibration: str = "probability", output: str = "ma
         raise InputError(f"calibration must be 'probability' or 'margin', got {calibration!r}")
     if output not in OUTPUTS:
         raise InputError(f"output must be one of {OUTPUTS}, got {output!r}")
-    model = _wrap(model)
+    model = BlackBox(model) if opaque and not isinstance(model, BlackBox) else _wrap(model)
     ctx = DecomposeContext(options={"calibration": calibration})
     name = type(model).__name__.lower()
     node = ctx.decompose(model, name)
@@ -93,6 +99,11 @@ def _wrap(model: Any) -> Any:
     if callable(model) and not hasattr(model, "fit") and not hasattr(model, "predict"):
         return PredictFunction(model)
     return model
+
+
+def _has_outputs(model: Any) -> bool:
+    method = "predict_proba" if hasattr(model, "classes_") else "predict"
+    return hasattr(model, method) and not isinstance(model, BlackBox)
 
 
 def _model_input(frame: pd.DataFrame, model: Any) -> Any:
@@ -165,6 +176,7 @@ def explain(
     calibration: str = "probability",
     output: str = "margin",
     interactions: bool = False,
+    opaque: bool = False,
     explainer_options: dict[str, dict[str, Any]] | None = None,
 ) -> Explanation:
     """Explain ``model`` on ``X`` in its original input columns.
@@ -184,6 +196,9 @@ def explain(
     :param interactions: Also compute SHAP interaction values ``(n, M, M[, K])`` (tree
         vertices, path-dependent TreeSHAP, margin output); each row of a matrix sums to the
         row's SHAP values.
+    :param opaque: Explain the model as a whole with the Kernel explainer. A model that no
+        plugin can decompose is explained this way anyway when ``fallback="kernel"``, with
+        a :class:`~shapgov.errors.FallbackWarning` that says why.
     :param explainer_options: Options per explainer name.
     :raises AdditivityError: The values failed the policy; only diagnostics are attached.
     """
@@ -192,7 +207,21 @@ def explain(
         raise InputError(
             "an offset is added to the margin; explain with output='margin' to apply it"
         )
-    blueprint = decompose(model, calibration=calibration, output=output)
+    try:
+        blueprint = decompose(model, calibration=calibration, output=output, opaque=opaque)
+    except UndecomposableModelError as err:
+        if fallback != "kernel" or opaque or not _has_outputs(model):
+            raise
+        warnings.warn(
+            FallbackWarning(
+                f"{err} The model is explained as a whole by the Kernel explainer instead "
+                "(pass opaque=True to ask for this, or fallback=None to refuse)."
+            ),
+            stacklevel=2,
+        )
+        blueprint = decompose(model, calibration=calibration, output=output, opaque=True)
+    if isinstance(blueprint.model, BlackBox) and isinstance(X, pd.DataFrame):
+        blueprint.model.takes_frame(X.columns)  # the black box gets rows as the user gave them
     frame = as_frame(X, blueprint.model)
     if background is None and len(frame) < 2:
         raise InputError(
@@ -240,6 +269,7 @@ def _compute(
     X_in, bg_in = _model_input(frame, blueprint.model), _model_input(bg, blueprint.model)
     total = np.zeros((n, m, node.n_outputs))
     pairs = np.zeros((n, m, m, node.n_outputs)) if interactions else None
+    variance = None  # of sampled values, vertices taken as independent
     expected = node.intercept.astype(float).copy()
     parts = []
     for vertex, explainer_cls in planned:
@@ -251,6 +281,9 @@ def _compute(
         weight = vertex.weight if vertex.weight is not None else np.eye(vertex.n_outputs)
         values = np.einsum("nmj,kj->nmk", vv.values, weight)
         base = weight @ vv.base
+        if vv.std_error is not None:
+            var = np.einsum("nmj,kj->nmk", vv.std_error**2, weight**2)
+            variance = var if variance is None else variance + var
         if pairs is not None:
             inter = explainer.interactions(vertex, Z, Zb, n_features=m)
             pairs += np.einsum("nabj,kj->nabk", inter, weight)
@@ -306,6 +339,7 @@ def _compute(
         composites=[r.__dict__ for r in node.composites],
         shapgov_version=__version__,
         raw_interactions=pairs,
+        raw_std_error=None if variance is None else np.sqrt(variance),
     )
 
 

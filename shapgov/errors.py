@@ -34,6 +34,11 @@ class UnsupportedModelError(ShapgovError, TypeError):
     """No decomposer, matrix row or explainer covers this model."""
 
 
+class UndecomposableModelError(UnsupportedModelError):
+    """No plugin can decompose the model (or trace a transformer's columns); the whole
+    model can still be explained through its outputs (``opaque=True``)."""
+
+
 class ExactBudgetError(ShapgovError, ValueError):
     """An exact computation would exceed its size budget."""
 

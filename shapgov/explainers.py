@@ -22,6 +22,8 @@ class VertexValues:
 
     values: np.ndarray
     base: np.ndarray
+    #: Standard errors of sampled values, ``(n, M, K)``; ``None`` when exact.
+    std_error: np.ndarray | None = None
 
 
 class Explainer(ABC):

@@ -66,6 +66,7 @@ class Explanation:
         composites: list[dict[str, Any]],
         shapgov_version: str,
         raw_interactions: np.ndarray | None = None,
+        raw_std_error: np.ndarray | None = None,
     ) -> None:
         if not isinstance(additivity, AdditivityReport) or additivity.status == "fail":
             raise InputError("an Explanation needs a passing additivity report")
@@ -82,6 +83,7 @@ class Explanation:
         self.composites = composites
         self.shapgov_version = shapgov_version
         self._interactions = raw_interactions
+        self._std_error = raw_std_error
 
     # ------------------------------------------------------------------ views
     @property
@@ -105,6 +107,14 @@ class Explanation:
         if self._interactions is None:
             return None
         return self._interactions[..., 0] if self.n_outputs == 1 else self._interactions
+
+    @property
+    def std_error(self) -> np.ndarray | None:
+        """Standard errors of sampled values (Kernel sampling mode), shaped like
+        :attr:`values`; ``None`` when every value is exact."""
+        if self._std_error is None:
+            return None
+        return self._std_error[:, :, 0] if self.n_outputs == 1 else self._std_error
 
     @property
     def base_values(self) -> np.ndarray:
@@ -148,6 +158,7 @@ class Explanation:
             composites=self.composites,
             shapgov_version=self.shapgov_version,
             raw_interactions=None if self._interactions is None else self._interactions[idx],
+            raw_std_error=None if self._std_error is None else self._std_error[idx],
         )
 
     def to_frame(self) -> pd.DataFrame:

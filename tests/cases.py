@@ -276,7 +276,29 @@ def _xgboost(task: str) -> Case:
     return case
 
 
+def _scoring_code(task: str) -> Case:
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.svm import SVC, SVR
+
+    from shapgov.opaque import BlackBox, PredictFunction
+
+    if task == "regression":  # a bare predict function on arrays
+        X, y = diabetes_numeric()
+        pipe = make_pipeline(StandardScaler(), SVR(C=30)).fit(X.to_numpy(), y)
+        fn = PredictFunction(lambda a: pipe.predict(np.asarray(a, dtype=float)))
+        return Case(fn, X.iloc[[0, 7, 42, 99, 123]], X.iloc[::23], fn.predict)
+    if task == "binary":  # a whole pipeline with a categorical column, as a black box
+        X, y = diabetes()
+        label = (y > 140).astype(int)
+        model = make_pipeline(preprocess(), KNeighborsClassifier(15)).fit(X, label)
+        return Case(BlackBox(model), X.iloc[[0, 7, 42, 99, 123]], X.iloc[::23], proba1(model))
+    X, y = iris()
+    model = SVC(probability=True, random_state=0).fit(X, y)
+    return Case(BlackBox(model), X.iloc[::31], X.iloc[::9], model.predict_proba)
+
+
 for _task in ("regression", "binary", "multiclass"):
+    CASES[("scoring_code", _task)] = lambda t=_task: _scoring_code(t)
     CASES[("xgboost", _task)] = lambda t=_task: _xgboost(t)
     CASES[("sklearn_hist_gbm", _task)] = lambda t=_task: _hist_gbm(t)
     CASES[("lightgbm", _task)] = lambda t=_task: _lightgbm(t)

@@ -20,14 +20,14 @@ def coalition_values(
     """v(S) per row: mean over background rows b of f(x_S, b_rest), each ``(n, K)``."""
     n, m = X.shape
     nb = len(background)
-    rows_x = X.iloc[np.repeat(np.arange(n), nb)].reset_index(drop=True)
-    rows_b = background.iloc[np.tile(np.arange(nb), n)].reset_index(drop=True)
+    from_x = {c: X[c].to_numpy()[np.repeat(np.arange(n), nb)] for c in X.columns}
+    from_b = {c: background[c].to_numpy()[np.tile(np.arange(nb), n)] for c in X.columns}
+    dtypes = X.dtypes.to_dict()
     values = {}
     for size in range(m + 1):
         for subset in combinations(range(m), size):
-            hybrid = rows_b.copy()
-            for j in subset:
-                hybrid.iloc[:, j] = rows_x.iloc[:, j].to_numpy()
+            data = {c: (from_x if j in subset else from_b)[c] for j, c in enumerate(X.columns)}
+            hybrid = pd.DataFrame(data).astype(dtypes)
             out = np.asarray(f(hybrid), dtype=float).reshape(n * nb, -1)
             values[frozenset(subset)] = out.reshape(n, nb, -1).mean(axis=1)
     return values

@@ -77,14 +77,19 @@ def test_unfitted_model(data):
 
 def test_unknown_model_without_fallback(data):
     X, y, _ = data
-    with pytest.raises(UnsupportedModelError, match="no plugin can decompose"):
-        shapgov.explain(KNeighborsRegressor().fit(X, y), X)
+    with pytest.raises(UnsupportedModelError, match="no row in the compatibility matrix"):
+        shapgov.explain(KNeighborsRegressor().fit(X, y), X, fallback=None)
 
 
-def test_opaque_function_is_planned_not_faked(data):
+def test_undecomposable_model_without_fallback(data):
     X, _, model = data
-    with pytest.raises(UnsupportedModelError, match=r"'planned'.*Kernel"):
-        shapgov.explain(model.predict, X)
+
+    class Doubled:
+        def predict(self, X):
+            return 2 * model.predict(X)
+
+    with pytest.raises(UnsupportedModelError, match="opaque=True"):
+        shapgov.explain(Doubled(), X, fallback=None)
 
 
 def test_hard_voting_is_refused(data):
