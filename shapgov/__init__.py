@@ -11,10 +11,10 @@ from shapgov._version import __version__
 from shapgov.registry import hookimpl
 
 if TYPE_CHECKING:
+    from shapgov.background import summarize_background
     from shapgov.compatibility import matrix
     from shapgov.engine import decompose, explain
     from shapgov.errors import AdditivityError
-    from shapgov.background import summarize_background
     from shapgov.explanation import Explanation
 
 __all__ = [
