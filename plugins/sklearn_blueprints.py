@@ -419,9 +419,29 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
         return _linear_leaf(model, context)
     if row is not None and row.id in ("random_forest", "sklearn_gbm", "sklearn_hist_gbm"):
         return _tree_leaf(model, context)
+    if row is not None and row.id == "neural_net" and hasattr(model, "coefs_"):
+        return _mlp_leaf(model, context)
     if row is not None:  # a row of its own: the plugin that serves that row decomposes it
         return None
     return _predictor_leaf(model, context)
+
+
+def _mlp_leaf(model: Any, ctx: DecomposeContext) -> Node:
+    """scikit-learn MLPs: the margin is the output layer's pre-activation."""
+    out = model.out_activation_
+    k = model.coefs_[-1].shape[1]
+    if out == "identity":
+        return ctx.leaf(model, n_margins=k, link=IDENTITY, prediction="predict", margin_method=None)
+    if out == "logistic" and k == 1:
+        link = LOGIT
+    elif out == "softmax":
+        link = SOFTMAX
+    else:
+        raise UnsupportedModelError(
+            f"{ctx.path}: multilabel MLPs (out_activation_={out!r} with {k} outputs) are not "
+            "supported"
+        )
+    return ctx.leaf(model, n_margins=k, link=link, prediction="predict_proba", margin_method=None)
 
 
 def _predictor_leaf(model: Any, ctx: DecomposeContext) -> Node | None:

@@ -297,7 +297,40 @@ def _scoring_code(task: str) -> Case:
     return Case(BlackBox(model), X.iloc[::31], X.iloc[::9], model.predict_proba)
 
 
+def _neural_net(task: str) -> Case:
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    if task == "regression":
+        mlp = MLPRegressor(
+            hidden_layer_sizes=(5,), activation="logistic", max_iter=3000, random_state=0
+        )
+        return _case(scaled(mlp), diabetes_numeric(), lambda m: m.predict)
+    if task == "binary":
+        mlp = MLPClassifier(
+            hidden_layer_sizes=(6, 4), activation="tanh", max_iter=2000, random_state=0
+        )
+        return _case(make_pipeline(preprocess(), mlp), diabetes_binary(), logit1)
+    mlp = MLPClassifier(hidden_layer_sizes=(8,), activation="relu", max_iter=3000, random_state=0)
+    return _case(scaled(mlp), iris(), lambda m: lambda d: _log_proba_centered(m, d))
+
+
+def diabetes_binary() -> tuple[pd.DataFrame, pd.Series]:
+    X, y = diabetes()
+    return X, (y > 140).astype(int)
+
+
+def _log_proba_centered(model: Any, d: pd.DataFrame) -> np.ndarray:
+    """Softmax margins, recovered from probabilities up to the per-row constant."""
+    mlp = model[-1]
+    Z = model[:-1].transform(d)
+    a = Z
+    for W, c in zip(mlp.coefs_[:-1], mlp.intercepts_[:-1], strict=True):
+        a = np.maximum(a @ W + c, 0.0)
+    return a @ mlp.coefs_[-1] + mlp.intercepts_[-1]
+
+
 for _task in ("regression", "binary", "multiclass"):
+    CASES[("neural_net", _task)] = lambda t=_task: _neural_net(t)
     CASES[("scoring_code", _task)] = lambda t=_task: _scoring_code(t)
     CASES[("xgboost", _task)] = lambda t=_task: _xgboost(t)
     CASES[("sklearn_hist_gbm", _task)] = lambda t=_task: _hist_gbm(t)
