@@ -75,13 +75,22 @@ class DeepExplainer(Explainer):
             player = np.where(origins >= 0, np.searchsorted(active, origins), -1)
             respond = vertex.output
             base = respond(_margin(coefs, intercepts, activation, Z_background)).mean(axis=0)
-            per_row = len(Z_background) * (1 << active.size) * coefs[-1].shape[1]
+            linear = vertex.response is None  # the mean of margins is taken in the kernel
+            per_row = (1 if linear else len(Z_background)) << active.size
+            per_row *= coefs[-1].shape[1]
             step = max(1, _CHUNK_ELEMENTS // per_row)
             values = np.zeros((len(Z), n_features, base.shape[0]))
             for start in range(0, len(Z), step):
                 rows = slice(start, start + step)
                 margins = mlp_coalition_margins(
-                    coefs, intercepts, activation, Z[rows], Z_background, player, active.size
+                    coefs,
+                    intercepts,
+                    activation,
+                    Z[rows],
+                    Z_background,
+                    player,
+                    active.size,
+                    mean=linear,
                 )
                 v = respond(margins).mean(axis=1)  # (r, 2**P, K_out)
                 values[rows, active] = shapley_from_values(v)

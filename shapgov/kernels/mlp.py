@@ -18,80 +18,116 @@ from shapgov.errors import InputError
 ACTIVATIONS = {"identity": 0, "logistic": 1, "tanh": 2, "relu": 3}
 
 
-@njit(cache=True, inline="always")
-def _act(z, code):
+@njit(cache=True)
+def _activate(z, code, rows):
+    """Hidden activation, in place over the first ``rows`` rows of a C-ordered block."""
+    flat = z.reshape(-1)[: rows * z.shape[1]]
     if code == 1:
-        return 1.0 / (1.0 + np.exp(-z))
-    if code == 2:
-        return np.tanh(z)
-    if code == 3:
-        return z if z > 0.0 else 0.0
-    return z
+        for i in range(flat.shape[0]):
+            flat[i] = 1.0 / (1.0 + np.exp(-flat[i]))
+    elif code == 2:
+        for i in range(flat.shape[0]):
+            flat[i] = np.tanh(flat[i])
+    elif code == 3:
+        for i in range(flat.shape[0]):
+            if flat[i] < 0.0:
+                flat[i] = 0.0
 
 
 @njit(cache=True, parallel=True)
-def _mlp_coalition_margins(X, B, player, n_players, W1, b1, Ws, bs, sizes, code):
-    """Margins ``(n, nb, 2**P, K)`` of every hybrid; ``Ws``/``bs`` hold layers 2.. packed
-    (flattened weights, and ``sizes`` = widths of every layer incl. input and output)."""
+def _mlp_coalition_margins(X, B, player, n_players, W1, b1, Ws, bs, sizes, code, mean):
+    """Margins ``(n, nb, 2**P, K)`` of every hybrid, or with ``mean`` their background
+    mean ``(n, 1, 2**P, K)``; ``Ws``/``bs`` hold layers 2.. packed (flattened weights, and
+    ``sizes`` = widths of every layer incl. input and output). Each (row, background row)
+    runs the network on the coalitions of the players it differs on, layer by layer, as
+    dense blocks; the other coalitions share those values."""
     n, m = X.shape
     nb = B.shape[0]
     n_coal = 1 << n_players
     h1 = W1.shape[1]
     n_layers = sizes.shape[0] - 1  # weight matrices
     k = sizes[n_layers]
-    widest = 0
-    for i in range(sizes.shape[0]):
-        widest = max(widest, sizes[i])
-    out = np.empty((n, nb, n_coal, k))
+    out = np.zeros((n, 1 if mean else nb, n_coal, k))
+    share = 1.0 / nb
+    lowest = np.zeros(n_coal, dtype=np.int64)  # the lowest player of every coalition
+    for c in range(1, n_coal):
+        p = 0
+        while (c >> p) & 1 == 0:
+            p += 1
+        lowest[c] = p
+    full = n_coal - 1
     for r in prange(n):
         delta = np.zeros((n_players, h1))
+        free = np.empty(n_players, dtype=np.int64)
+        spread = np.empty(n_coal, dtype=np.int64)  # compressed coalition -> coalition
         pre = np.empty((n_coal, h1))
-        a = np.empty(widest)
-        z = np.empty(widest)
+        blocks = [pre]
+        for layer in range(1, n_layers):
+            blocks.append(np.empty((n_coal, sizes[layer + 1])))
         for bi in range(nb):
             delta[:, :] = 0.0
+            for u in range(h1):
+                pre[0, u] = b1[u]
+            moved = 0  # players whose columns differ between the row and this reference
             for j in range(m):
                 p = player[j]
-                if p < 0:
-                    continue
+                src = B[bi, j] if p >= 0 else X[r, j]
                 d = X[r, j] - B[bi, j]
-                if d != 0.0:
+                for u in range(h1):
+                    pre[0, u] += src * W1[j, u]
+                if p >= 0 and d != 0.0:
+                    moved |= 1 << p
                     for u in range(h1):
                         delta[p, u] += W1[j, u] * d
-            for u in range(h1):
-                s = b1[u]
-                for j in range(m):
-                    s += B[bi, j] * W1[j, u] if player[j] >= 0 else X[r, j] * W1[j, u]
-                pre[0, u] = s
-            for c in range(1, n_coal):
-                low = c & -c
-                p = 0
-                while (1 << p) != low:
-                    p += 1
-                prev = c ^ low
+            # Only coalitions of the moved players give distinct hybrids: run those.
+            q = 0
+            for p in range(n_players):
+                if (moved >> p) & 1:
+                    free[q] = p
+                    q += 1
+            nq = 1 << q
+            spread[0] = 0
+            for c in range(1, nq):
+                low = lowest[c]
+                prev = c ^ (1 << low)
+                p = free[low]
+                spread[c] = spread[prev] | (1 << p)
                 for u in range(h1):
                     pre[c, u] = pre[prev, u] + delta[p, u]
-            for c in range(n_coal):
-                width = h1
-                for u in range(h1):
-                    a[u] = _act(pre[c, u], code) if n_layers > 1 else pre[c, u]
-                w_off = 0
-                b_off = 0
-                for layer in range(1, n_layers):
-                    fan_in, fan_out = sizes[layer], sizes[layer + 1]
+            a = pre
+            w_off = 0
+            b_off = 0
+            for layer in range(1, n_layers):
+                _activate(a, code, nq)
+                fan_in, fan_out = sizes[layer], sizes[layer + 1]
+                z = blocks[layer]
+                for c in range(nq):
                     for v in range(fan_out):
-                        s = bs[b_off + v]
-                        for u in range(fan_in):
-                            s += a[u] * Ws[w_off + u * fan_out + v]
-                        z[v] = s
-                    w_off += fan_in * fan_out
-                    b_off += fan_out
-                    last = layer == n_layers - 1
-                    for v in range(fan_out):
-                        a[v] = z[v] if last else _act(z[v], code)
-                    width = fan_out
-                for v in range(width):
-                    out[r, bi, c, v] = a[v]
+                        z[c, v] = bs[b_off + v]
+                    for u in range(fan_in):
+                        x_cu = a[c, u]
+                        row = w_off + u * fan_out
+                        for v in range(fan_out):
+                            z[c, v] += x_cu * Ws[row + v]
+                w_off += fan_in * fan_out
+                b_off += fan_out
+                a = z
+            # every coalition takes the value of its moved part: add over the others
+            rest = full & ~moved
+            for c in range(nq):
+                base = spread[c]
+                t = rest
+                while True:
+                    dest = base | t
+                    if mean:
+                        for v in range(k):
+                            out[r, 0, dest, v] += a[c, v] * share
+                    else:
+                        for v in range(k):
+                            out[r, bi, dest, v] = a[c, v]
+                    if t == 0:
+                        break
+                    t = (t - 1) & rest
     return out
 
 
@@ -103,8 +139,11 @@ def mlp_coalition_margins(
     background: np.ndarray,
     player: np.ndarray,
     n_players: int,
+    *,
+    mean: bool = False,
 ) -> np.ndarray:
-    """Output-layer pre-activations (the margin) of every hybrid row, ``(n, b, 2**P, K)``.
+    """Output-layer pre-activations (the margin) of every hybrid row, ``(n, b, 2**P, K)``;
+    with ``mean=True`` averaged over the background in the kernel, ``(n, 1, 2**P, K)``.
 
     ``coefs``/``intercepts`` are the layers as scikit-learn stores them; hidden layers
     use ``activation``, the last layer is linear. ``player[j]`` is input j's player
@@ -128,5 +167,5 @@ def mlp_coalition_margins(
     W1 = np.ascontiguousarray(coefs[0], dtype=np.float64)
     b1 = np.ascontiguousarray(intercepts[0], dtype=np.float64)
     return _mlp_coalition_margins(
-        X, B, player, n_players, W1, b1, Ws, bs, sizes, ACTIVATIONS[activation]
+        X, B, player, n_players, W1, b1, Ws, bs, sizes, ACTIVATIONS[activation], mean
     )
