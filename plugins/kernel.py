@@ -18,7 +18,7 @@ import numpy as np
 
 from shapgov import hookimpl
 from shapgov.blueprint import Vertex
-from shapgov.errors import PerformanceWarning, UnsupportedModelError
+from shapgov.errors import ModelOutputError, PerformanceWarning, UnsupportedModelError
 from shapgov.explainers import Explainer, VertexValues
 from shapgov.kernelshap import kernel_shap
 
@@ -92,6 +92,11 @@ class KernelExplainer(Explainer):
 
         result = kernel_shap(f, Z, Z_background, player=player, **self.options)
         k = result.values.shape[2]
+        if k != vertex.n_outputs:
+            raise ModelOutputError(
+                f"{vertex.name}: the model returned {k} outputs per row where {vertex.n_outputs} "
+                "were expected; return one prediction per row (or one per class)"
+            )
         values = np.zeros((len(Z), n_features, k))
         values[:, active] = result.values
         std_error = None

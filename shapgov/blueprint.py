@@ -19,7 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from shapgov.errors import NotFittedModelError, UndecomposableModelError, UnsupportedModelError
+from shapgov.errors import (
+    ModelOutputError,
+    NotFittedModelError,
+    UndecomposableModelError,
+    UnsupportedModelError,
+)
 from shapgov.links import IDENTITY, Link
 from shapgov.registry import get_plugin_manager
 
@@ -276,6 +281,10 @@ def margin_function(
             Z = pd.DataFrame(Z, columns=names)
         method = margin_method or prediction
         out = np.asarray(getattr(estimator, method)(Z), dtype=float)
+        if out.ndim > 2:
+            raise ModelOutputError(
+                f"{method}() returned shape {out.shape}; it must return (n,) or (n, K)"
+            )
         out = out.reshape(len(out), -1)
         if out.shape[1] == 2 and n_margins == 1 and method == "predict_proba":
             out = out[:, 1:]

@@ -4,6 +4,7 @@ local accuracy and its exactness on linear networks."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from oracles import brute_force_shapley
 from sklearn.datasets import load_breast_cancer, load_diabetes
@@ -13,7 +14,7 @@ from sklearn.preprocessing import StandardScaler
 
 import shapgov
 from shapgov.deeplift import deeplift_values, forward
-from shapgov.errors import ExactBudgetError, UnsupportedModelError
+from shapgov.errors import ExactBudgetError, ModelOutputError, UnsupportedModelError
 from shapgov.kernels.mlp import mlp_coalition_margins
 from shapgov.shapley import coalition_masks
 
@@ -117,3 +118,41 @@ def test_deep_refusals():
     ).fit(X2, y2)
     with pytest.raises(UnsupportedModelError, match="margin only"):
         shapgov.explain(clf, X2.iloc[:3], background=X2.iloc[:20], output="probability")
+
+
+def test_the_tutorial_example_two_exact_ways():
+    """The original request: diabetes, StandardScaler + MLPRegressor(5, logistic), X_test
+    explained against the whole X_train; Deep (MLP vertex) and Kernel (whole pipeline)."""
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_diabetes(return_X_y=True)
+    X_train, X_test, y_train, _ = train_test_split(X, y, test_size=0.33, random_state=42)
+    mlp = MLPRegressor(
+        hidden_layer_sizes=(5,),
+        activation="logistic",
+        max_iter=10000,
+        learning_rate="invscaling",
+        random_state=0,
+    )
+    model = make_pipeline(StandardScaler(), mlp).fit(X_train, y_train)
+    deep = shapgov.explain(model, X_test, background=X_train)
+    kernel = shapgov.explain(
+        model,
+        X_test,
+        background=X_train,
+        opaque=True,
+        explainer_options={"kernel": {"progress": False}},
+    )
+    assert deep.explainers == {"pipeline/mlpregressor": "deep"}
+    assert kernel.explainers == {"blackbox": "kernel"}
+    assert np.max(np.abs(deep.values - kernel.values)) <= 1e-10
+    ref, _ = brute_force_shapley(model.predict, pd.DataFrame(X_test[:3]), pd.DataFrame(X_train))
+    assert np.max(np.abs(deep.values[:3] - ref[:, :, 0])) <= 1e-10
+
+
+def test_bad_predict_functions_through_explain():
+    X, _ = _diabetes(4)
+    with pytest.raises(ModelOutputError, match="shape"):
+        shapgov.explain(lambda a: np.zeros((len(a), 2, 2)), X.iloc[:3], background=X.iloc[:9])
+    with pytest.raises(ModelOutputError, match="NaN"):
+        shapgov.explain(lambda a: np.log(a[:, 0] * 0 - 1), X.iloc[:3], background=X.iloc[:9])
