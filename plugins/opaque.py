@@ -8,6 +8,7 @@ from typing import Any
 
 from shapgov import hookimpl
 from shapgov.blueprint import DecomposeContext, Node
+from shapgov.compatibility import class_paths
 from shapgov.links import IDENTITY
 from shapgov.opaque import BlackBox, PredictFunction
 
@@ -15,6 +16,18 @@ from shapgov.opaque import BlackBox, PredictFunction
 def _as_given(X: Any) -> Any:
     """The model's input untouched (a DataFrame keeps its column types)."""
     return X
+
+
+#: Loaded models whose flavor shapgov cannot see into: explained as black boxes.
+_OPAQUE_CLASSES = {"mlflow.pyfunc.PyFuncModel"}
+
+
+@hookimpl(trylast=True)
+def shapgov_prepare_model(model: Any) -> Any | None:
+    paths = {p for cls in type(model).__mro__ for p in class_paths(cls)}
+    if paths & _OPAQUE_CLASSES:
+        return BlackBox(model)
+    return None
 
 
 @hookimpl(trylast=True)

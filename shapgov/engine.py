@@ -96,6 +96,9 @@ def decompose(
 
 
 def _wrap(model: Any) -> Any:
+    prepared = get_plugin_manager().hook.shapgov_prepare_model(model=model)
+    if prepared is not None:
+        return prepared
     if callable(model) and not hasattr(model, "fit") and not hasattr(model, "predict"):
         return PredictFunction(model)
     return model

@@ -43,6 +43,18 @@ def shapgov_matrix_rows() -> list[dict[str, Any]]:
 
 
 @hookspec(firstresult=True)
+def shapgov_prepare_model(model: Any) -> Any | None:
+    """Wrap a model that cannot be called as is (no ``predict``, or a loaded model whose
+    parts are unknown) into an object shapgov can decompose and call.
+
+    :param model: The object passed to :func:`shapgov.explain`.
+    :returns: The object to explain in its place, or ``None`` to leave it as it is.
+
+    Stops at first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
 def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
     """Decompose a fitted model into modeling vertices and a combination rule.
 

@@ -113,3 +113,25 @@ def test_background_summaries_keep_real_rows():
     mixed = X.assign(sex=np.where(X["sex"] > 0, "m", "f"))
     with pytest.raises(shapgov.errors.InputError, match="method='sample'"):
         shapgov.summarize_background(mixed, n=5, method="kmeans")
+
+
+def test_mlflow_pyfunc_model_is_explained_as_a_black_box(tmp_path, monkeypatch):
+    """A model logged to a real sqlite tracking store and loaded back as a pyfunc."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_experiment("kernel-pyfunc")
+    X, y = _data(5)
+    model = make_pipeline(StandardScaler(), SVR(C=30)).fit(X, y)
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(model, name="model", input_example=X.iloc[:3])
+    loaded = mlflow.pyfunc.load_model(info.model_uri)
+    rows, bg = X.iloc[:4], X.iloc[::40]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FallbackWarning)  # a supported class: no fallback
+        e = shapgov.explain(loaded, rows, background=bg)
+    assert e.explainers == {"blackbox": "kernel"}
+    assert e.vertices[0].matrix_row == "scoring_code"
+    ref, _ = brute_force_shapley(model.predict, rows, bg)
+    assert np.max(np.abs(e.values - ref[:, :, 0])) <= 1e-10
