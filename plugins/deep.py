@@ -19,7 +19,6 @@ import numpy as np
 
 from shapgov import hookimpl
 from shapgov.blueprint import Vertex
-from shapgov.compatibility import class_paths
 from shapgov.deeplift import deeplift_values
 from shapgov.errors import ExactBudgetError, InputError, UnsupportedModelError
 from shapgov.explainers import Explainer, VertexValues, group_sum
@@ -30,11 +29,13 @@ _CHUNK_ELEMENTS = 1 << 22
 
 
 def mlp_layers(estimator: Any) -> tuple[list[np.ndarray], list[np.ndarray], str]:
-    """``(coefs, intercepts, hidden activation)`` of a fitted scikit-learn MLP."""
-    paths = {p for cls in type(estimator).__mro__ for p in class_paths(cls)}
-    if not paths & {"sklearn.neural_network.MLPRegressor", "sklearn.neural_network.MLPClassifier"}:
+    """``(coefs, intercepts, hidden activation)`` of a fitted MLP: a scikit-learn MLP or
+    any object with the same ``coefs_``, ``intercepts_`` and ``activation`` (e.g. the
+    PyTorch plugin's adapter)."""
+    if not all(hasattr(estimator, a) for a in ("coefs_", "intercepts_", "activation")):
         raise UnsupportedModelError(
-            f"the Deep explainer reads scikit-learn MLPs; {type(estimator).__name__} is not one"
+            f"the Deep explainer reads MLP layers (coefs_, intercepts_, activation); "
+            f"{type(estimator).__name__} has none"
         )
     if estimator.activation not in ACTIVATIONS:
         raise UnsupportedModelError(f"MLP activation {estimator.activation!r} is not supported")
