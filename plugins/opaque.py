@@ -9,7 +9,7 @@ from typing import Any
 from shapgov import hookimpl
 from shapgov.blueprint import DecomposeContext, Node
 from shapgov.compatibility import class_paths
-from shapgov.links import IDENTITY
+from shapgov.links import IDENTITY, LOGIT
 from shapgov.opaque import BlackBox, PredictFunction
 
 
@@ -37,12 +37,13 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
         prediction = model.method
         if hasattr(model, "classes_") and len(model.classes_) > 2:
             n_out = len(model.classes_)
+        logit = model.link == "logit"
         node = context.leaf(
             model.model,
             n_margins=n_out,
-            link=IDENTITY,
+            link=LOGIT if logit else IDENTITY,
             prediction=prediction,
-            margin_method=prediction,
+            margin_method=None if logit else prediction,
             allow_nan=True,
         )
         node.vertices[0] = replace(node.vertices[0], transform=_as_given, estimator=model)

@@ -16,9 +16,11 @@ if TYPE_CHECKING:
     from shapgov.engine import decompose, explain
     from shapgov.errors import AdditivityError
     from shapgov.explanation import Explanation
+    from shapgov.opaque import BlackBox
 
 __all__ = [
     "AdditivityError",
+    "BlackBox",
     "Explanation",
     "__version__",
     "decompose",
@@ -35,6 +37,7 @@ _LAZY = {
     "Explanation": "shapgov.explanation",
     "AdditivityError": "shapgov.errors",
     "summarize_background": "shapgov.background",
+    "BlackBox": "shapgov.opaque",
 }
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from shapgov.errors import UnsupportedModelError
+from shapgov.errors import InputError, UnsupportedModelError
 
 
 class PredictFunction:
@@ -29,12 +29,17 @@ class BlackBox:
     """A whole fitted model explained through its outputs only (the Kernel explainer).
 
     Regressors are explained on ``predict``; classifiers on ``predict_proba``, in
-    probability space. The model receives hybrid rows in the same form as ``X`` (a
-    DataFrame keeps its column types).
+    probability space, or with ``link="logit"`` (binary) in log-odds: the game is then
+    played on ``logit(p)`` and the additivity check maps the values back through the
+    link. The model receives hybrid rows in the same form as ``X`` (a DataFrame keeps its
+    column types).
     """
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, *, link: str = "identity") -> None:
+        if link not in ("identity", "logit"):
+            raise InputError(f"link must be 'identity' or 'logit', got {link!r}")
         self.model = model
+        self.link = link
         method = "predict_proba" if hasattr(model, "classes_") else "predict"
         if not hasattr(model, method):
             raise UnsupportedModelError(
@@ -42,6 +47,8 @@ class BlackBox:
                 "numeric predictions (probabilities for a classifier)"
             )
         self.method = method
+        if link == "logit" and len(getattr(model, "classes_", [])) != 2:
+            raise InputError("link='logit' needs a binary classifier")
         for attr in ("classes_", "feature_names_in_", "n_features_in_"):
             if hasattr(model, attr):
                 setattr(self, attr, getattr(model, attr))

@@ -135,3 +135,23 @@ def test_mlflow_pyfunc_model_is_explained_as_a_black_box(tmp_path, monkeypatch):
     assert e.vertices[0].matrix_row == "scoring_code"
     ref, _ = brute_force_shapley(model.predict, rows, bg)
     assert np.max(np.abs(e.values - ref[:, :, 0])) <= 1e-10
+
+
+def test_black_box_classifier_in_log_odds():
+    from scipy.special import logit
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    X = X.iloc[:, :5]
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.05)).fit(X, y)
+    rows, bg = X.iloc[[3, 50, 77]], X.iloc[::50]
+    e = shapgov.explain(shapgov.BlackBox(clf, link="logit"), rows, background=bg)
+    assert e.explainers == {"blackbox": "kernel"}
+    assert e.link.name == "logit" and e.additivity.status == "pass"
+    ref, _ = brute_force_shapley(lambda d: logit(clf.predict_proba(d)[:, 1]), rows, bg)
+    assert np.max(np.abs(e.values - ref[:, :, 0])) <= 1e-10
+    linear = shapgov.explain(clf, rows, background=bg)  # the linear explainer's closed form
+    assert np.max(np.abs(e.values - linear.values)) <= 1e-10
+    with pytest.raises(shapgov.errors.InputError, match="binary"):
+        shapgov.BlackBox(SVR(), link="logit")
