@@ -1,0 +1,273 @@
+"""Feature Impact: mean |SHAP| per original feature, and permutation impact.
+
+Both report in the original input columns, normalized so the most important feature is
+100%, with the unnormalized values kept. Results are DataFrames with a ``to_dict()``
+twin (JSON-ready) for logging and reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shapgov.errors import InputError
+from shapgov.explanation import Explanation
+
+Metric = Callable[[np.ndarray, np.ndarray], float]
+
+DEFAULT_SHAP_SAMPLE = 5000
+DEFAULT_PERMUTATION_SAMPLE = 2500
+MAX_PERMUTATION_SAMPLE = 100_000
+
+
+@dataclass(frozen=True)
+class FeatureImpact:
+    """Impact per feature: ``frame`` has ``feature``, ``impact``, ``normalized`` (top =
+    100), ``rank`` (1 = most important) and method-specific columns."""
+
+    method: str
+    frame: pd.DataFrame
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "params": self.params,
+            "features": _records(self.frame),
+        }
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for rec in frame.to_dict(orient="records"):
+        out.append({k: (v.item() if isinstance(v, np.generic) else v) for k, v in rec.items()})
+    return out
+
+
+def _ranked(frame: pd.DataFrame, by: str = "impact") -> pd.DataFrame:
+    top = frame[by].max()
+    frame = frame.copy()
+    frame["normalized"] = 100.0 * frame[by] / top if top > 0 else 0.0
+    frame = frame.sort_values(by, ascending=False, kind="stable").reset_index(drop=True)
+    frame["rank"] = np.arange(1, len(frame) + 1)
+    return frame
+
+
+def shap_impact(explanation: Explanation) -> FeatureImpact:
+    """Mean |SHAP| per feature over the explained rows.
+
+    Multiclass: one column ``impact_<class>`` per class, and ``impact`` their mean.
+    """
+    if len(explanation) == 0:
+        raise InputError("the explanation has no rows; explain a non-empty sample")
+    raw = np.abs(explanation._raw).mean(axis=0)  # (M, K)
+    frame = pd.DataFrame({"feature": explanation.feature_names, "impact": raw.mean(axis=1)})
+    if explanation.n_outputs > 1:
+        labels = explanation.classes or list(range(explanation.n_outputs))
+        for k, label in enumerate(labels):
+            frame[f"impact_{label}"] = raw[:, k]
+    return FeatureImpact(
+        "shap", _ranked(frame), {"rows": len(explanation), "space": explanation.output_space}
+    )
+
+
+def sample_rows(X: Any, n: int, random_state: int | None, what: str = "sample") -> Any:
+    """A seeded sample of at most ``n`` rows of ``X`` (all rows if there are fewer)."""
+    if len(X) == 0:
+        raise InputError(f"the data is empty; the {what} needs at least one row")
+    if n < 1:
+        raise InputError(f"the {what} size must be at least 1, got {n}")
+    if len(X) <= n:
+        return X
+    idx = np.sort(np.random.default_rng(random_state).choice(len(X), size=n, replace=False))
+    return X.iloc[idx] if isinstance(X, pd.DataFrame | pd.Series) else np.asarray(X)[idx]
+
+
+def feature_impact(
+    model: Any,
+    X: Any,
+    *,
+    sample: int = DEFAULT_SHAP_SAMPLE,
+    random_state: int | None = 0,
+    background: Any = None,
+    **explain_options: Any,
+) -> FeatureImpact:
+    """SHAP Feature Impact of ``model`` on a seeded sample of ``X`` (see :func:`shap_impact`).
+
+    :param explain_options: Passed to :func:`shapgov.explain` (``output=``, ...).
+    """
+    from shapgov.engine import explain
+
+    rows = sample_rows(X, sample, random_state)
+    e = explain(model, rows, background=background, **explain_options)
+    impact = shap_impact(e)
+    impact.params.update({"sample": sample, "random_state": random_state})
+    return impact
+
+
+# --------------------------------------------------------------------- permutation
+
+_LOSSES = {
+    "rmse": lambda y, p: float(np.sqrt(np.mean((y - p[:, 0]) ** 2))),
+    "mae": lambda y, p: float(np.mean(np.abs(y - p[:, 0]))),
+    "log_loss": None,  # built lazily (needs the classes)
+}
+_SCORES = {"r2", "auc"}
+_TASK_METRICS = {
+    "regression": {"rmse", "mae", "r2"},
+    "binary": {"log_loss", "auc"},
+    "multiclass": {"log_loss", "auc"},
+}
+
+
+@dataclass(frozen=True)
+class _Scorer:
+    name: str
+    fn: Metric
+    greater_is_better: bool
+
+
+def _scorer(metric: str | Metric | None, task: str, classes: Sequence[Any] | None) -> _Scorer:
+    from sklearn.metrics import log_loss, r2_score, roc_auc_score
+
+    if metric is None:
+        metric = "rmse" if task == "regression" else "log_loss"
+    if callable(metric):
+        name = getattr(metric, "__name__", "custom")
+        greater = bool(getattr(metric, "greater_is_better", False))
+        return _Scorer(name, lambda y, p: float(metric(y, p)), greater)
+    if metric not in _LOSSES and metric not in _SCORES:
+        raise InputError(
+            f"unknown metric {metric!r}; use one of {sorted(set(_LOSSES) | _SCORES)} or a "
+            "callable metric(y_true, predictions) (set its greater_is_better attribute if "
+            "higher is better)"
+        )
+    if metric not in _TASK_METRICS[task]:
+        raise InputError(
+            f"metric {metric!r} does not fit a {task} model; use one of "
+            f"{sorted(_TASK_METRICS[task])}"
+        )
+    if metric == "r2":
+        return _Scorer("r2", lambda y, p: float(r2_score(y, p[:, 0])), True)
+    if metric == "auc":
+
+        def auc(y: np.ndarray, p: np.ndarray) -> float:
+            if p.shape[1] == 1:
+                return float(roc_auc_score(y, p[:, 0]))
+            return float(roc_auc_score(y, p, multi_class="ovr", labels=classes))
+
+        return _Scorer("auc", auc, True)
+    if metric == "log_loss":
+
+        def loss(y: np.ndarray, p: np.ndarray) -> float:
+            full = np.column_stack([1 - p[:, 0], p[:, 0]]) if p.shape[1] == 1 else p
+            return float(log_loss(y, full, labels=classes))
+
+        return _Scorer("log_loss", loss, False)
+    return _Scorer(metric, _LOSSES[metric], False)
+
+
+def permutation_impact(
+    model: Any,
+    X: pd.DataFrame,
+    y: Any,
+    *,
+    metric: str | Metric | None = None,
+    sample: int = DEFAULT_PERMUTATION_SAMPLE,
+    n_repeats: int = 5,
+    random_state: int | None = 0,
+    groups: Mapping[str, Sequence[str]] | None = None,
+) -> FeatureImpact:
+    """Permutation Feature Impact: how much the metric worsens when a feature is shuffled.
+
+    :param metric: ``"rmse"`` (default), ``"mae"`` or ``"r2"`` for regression;
+        ``"log_loss"`` (default) or ``"auc"`` for classification; or a callable
+        ``metric(y_true, predictions)`` with predictions ``(n, K)`` (probabilities of the
+        positive class for binary), lower is better unless it has
+        ``greater_is_better = True``.
+    :param sample: Rows used (seeded; at most 100,000).
+    :param n_repeats: Shuffles per feature; ``impact`` is their mean, ``impact_std`` their
+        spread.
+    :param groups: Columns shuffled together under one name (e.g. the one-hot columns of
+        one feature in the input).
+    """
+    from shapgov.engine import decompose
+    from shapgov.validation import as_frame
+
+    if y is None:
+        raise InputError("permutation impact needs the true target y; pass y=")
+    if not 1 <= sample <= MAX_PERMUTATION_SAMPLE:
+        raise InputError(f"sample must be between 1 and {MAX_PERMUTATION_SAMPLE}, got {sample}")
+    if n_repeats < 1:
+        raise InputError(f"n_repeats must be at least 1, got {n_repeats}")
+    blueprint = decompose(model)
+    frame = as_frame(X, blueprint.model)
+    y = np.asarray(y)
+    if len(y) != len(frame):
+        raise InputError(f"y has {len(y)} values for {len(frame)} rows; pass one per row")
+    idx = sample_rows(np.arange(len(frame)), sample, random_state, "permutation sample")
+    frame, y = frame.iloc[idx].reset_index(drop=True), y[idx]
+    classes = getattr(blueprint.model, "classes_", None)
+    scorer = _scorer(metric, blueprint.task, None if classes is None else list(classes))
+    groups = dict(groups or {})
+    grouped = {c for cols in groups.values() for c in cols}
+    unknown = grouped - set(frame.columns)
+    if unknown:
+        raise InputError(f"groups name columns that X does not have: {sorted(unknown)}")
+    units = {name: list(cols) for name, cols in groups.items()}
+    units.update({str(c): [c] for c in frame.columns if c not in grouped})
+
+    def score(data: pd.DataFrame) -> float:
+        return scorer.fn(y, blueprint.predict(_input(data, blueprint.model)))
+
+    actual = score(frame)
+    rng = np.random.default_rng(random_state)
+    rows = []
+    for name, cols in units.items():
+        drops = []
+        for _ in range(n_repeats):
+            shuffled = frame.copy()
+            order = rng.permutation(len(frame))
+            shuffled[cols] = frame[cols].to_numpy()[order]
+            permuted = score(shuffled)
+            drops.append(actual - permuted if scorer.greater_is_better else permuted - actual)
+        rows.append(
+            {
+                "feature": name,
+                "impact": float(np.mean(drops)),
+                "impact_std": float(np.std(drops, ddof=1)) if n_repeats > 1 else 0.0,
+                "columns": list(cols),
+            }
+        )
+    frame_out = _ranked(pd.DataFrame(rows))
+    params = {
+        "metric": scorer.name,
+        "baseline": actual,
+        "sample": len(frame),
+        "n_repeats": n_repeats,
+        "random_state": random_state,
+    }
+    return FeatureImpact("permutation", frame_out, params)
+
+
+def _input(frame: pd.DataFrame, model: Any) -> Any:
+    return frame if hasattr(model, "feature_names_in_") else frame.to_numpy()
+
+
+def compare_impacts(first: FeatureImpact, second: FeatureImpact) -> pd.DataFrame:
+    """Both impacts side by side per feature, with Spearman and Kendall rank agreement in
+    ``frame.attrs``."""
+    from scipy.stats import kendalltau, spearmanr
+
+    a = first.frame.set_index("feature")[["normalized", "rank"]]
+    b = second.frame.set_index("feature")[["normalized", "rank"]]
+    both = a.join(b, lsuffix=f"_{first.method}", rsuffix=f"_{second.method}", how="inner")
+    ranks = both[[f"rank_{first.method}", f"rank_{second.method}"]].to_numpy()
+    if len(both) > 1:
+        both.attrs["spearman"] = float(spearmanr(ranks[:, 0], ranks[:, 1]).statistic)
+        both.attrs["kendall"] = float(kendalltau(ranks[:, 0], ranks[:, 1]).statistic)
+    return both.reset_index()
