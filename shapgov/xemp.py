@@ -212,5 +212,10 @@ def xemp(
         data=frame.reset_index(drop=True),
         prediction=base,
         classes=None if classes is None or k == 1 else list(classes),
-        params={"n_exemplars": n_exemplars, "max_features": max_features, "rows": n},
+        params={
+            "n_exemplars": n_exemplars,
+            "max_features": max_features,
+            "rows": n,
+            "groups": {name: [str(c) for c in cols] for name, cols in groups.items()},
+        },
     )
