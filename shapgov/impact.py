@@ -42,10 +42,19 @@ class FeatureImpact:
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-ready rows: numpy scalars as Python values, missing values as None."""
     out = []
     for rec in frame.to_dict(orient="records"):
-        out.append({k: (v.item() if isinstance(v, np.generic) else v) for k, v in rec.items()})
+        out.append({k: _json_value(v) for k, v in rec.items()})
     return out
+
+
+def _json_value(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and np.isnan(v):
+        return None
+    return v
 
 
 def _ranked(frame: pd.DataFrame, by: str = "impact") -> pd.DataFrame:
@@ -271,3 +280,51 @@ def compare_impacts(first: FeatureImpact, second: FeatureImpact) -> pd.DataFrame
         both.attrs["spearman"] = float(spearmanr(ranks[:, 0], ranks[:, 1]).statistic)
         both.attrs["kendall"] = float(kendalltau(ranks[:, 0], ranks[:, 1]).statistic)
     return both.reset_index()
+
+
+def mark_redundant(
+    impact: FeatureImpact,
+    X: pd.DataFrame,
+    *,
+    correlation: float = 0.9,
+    noise: float = 2.0,
+    floor: float = 0.01,
+) -> FeatureImpact:
+    """Add ``redundant_with`` to a permutation impact (DataRobot's ``redundantWith``).
+
+    Feature j is redundant with a higher-impact feature i when both hold:
+
+    * their values move together: ``|Spearman(x_i, x_j)| >= correlation`` (categorical
+      columns by their category codes);
+    * the model does not need j while i is there: shuffling j alone costs no more than
+      ``noise`` standard deviations of its own shuffles, or ``floor`` of the top impact.
+
+    The first such i in impact order is reported; other features get ``None``.
+    """
+    if impact.method != "permutation":
+        raise InputError("redundancy needs a permutation impact (it reads impact_std)")
+    frame = impact.frame.copy()
+    single = frame[frame["columns"].map(len) == 1]
+    codes = {}
+    for name, cols in zip(single["feature"], single["columns"], strict=True):
+        col = X[cols[0]]
+        if not pd.api.types.is_numeric_dtype(col):
+            col = col.astype("category").cat.codes.replace(-1, np.nan)
+        codes[name] = col.astype(float)
+    ranked = pd.DataFrame(codes).rank()
+    corr = ranked.corr().abs()
+    top = float(frame["impact"].max())
+    redundant: list[str | None] = []
+    for pos, row in frame.iterrows():
+        j = row["feature"]
+        found = None
+        needless = row["impact"] <= max(noise * row["impact_std"], floor * top)
+        if j in corr.index and needless:
+            for i in frame["feature"].iloc[:pos]:
+                if i in corr.index and corr.loc[i, j] >= correlation:
+                    found = i
+                    break
+        redundant.append(found)
+    frame["redundant_with"] = redundant
+    params = dict(impact.params, redundancy={"correlation": correlation, "noise": noise})
+    return FeatureImpact(impact.method, frame, params)

@@ -11,7 +11,13 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 
 import shapgov
 from shapgov.errors import InputError
-from shapgov.impact import compare_impacts, feature_impact, permutation_impact, shap_impact
+from shapgov.impact import (
+    compare_impacts,
+    feature_impact,
+    mark_redundant,
+    permutation_impact,
+    shap_impact,
+)
 from shapgov.prediction_explanations import as_records, prediction_explanations
 
 
@@ -119,3 +125,24 @@ def test_bad_input_to_the_analyses():
         permutation_impact(model, X, y, metric="accuracy")
     with pytest.raises(InputError, match="groups name columns"):
         permutation_impact(model, X, y, groups={"x": ["zz"]})
+
+
+def test_redundant_copy_of_a_feature_is_marked():
+    from sklearn.ensemble import RandomForestRegressor
+
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame({"a": rng.normal(size=1500), "c": rng.normal(size=1500)})
+    X["a_copy"] = X["a"] + rng.normal(scale=0.01, size=1500)  # carries a's information
+    y = 3 * X["a"] + X["c"]
+    model = LinearRegression().fit(X[["a", "c"]].assign(a_copy=0.0), y)  # never uses a_copy
+    impact = permutation_impact(model, X, y, n_repeats=4)
+    marked = mark_redundant(impact, X).frame.set_index("feature")
+    assert marked.loc["a_copy", "redundant_with"] == "a"
+    assert pd.isna(marked.loc["a", "redundant_with"]) and pd.isna(marked.loc["c", "redundant_with"])
+    assert mark_redundant(impact, X).to_dict()["features"][-1]["redundant_with"] in (None, "a")
+    # a model that uses the copy needs it: not redundant
+    forest = RandomForestRegressor(n_estimators=10, random_state=0).fit(X[["a_copy", "c"]], y)
+    uses = permutation_impact(forest, X[["a_copy", "c"]], y, n_repeats=2)
+    assert mark_redundant(uses, X[["a_copy", "c"]]).frame["redundant_with"].isna().all()
+    with pytest.raises(InputError, match="permutation impact"):
+        mark_redundant(feature_impact(model, X, sample=50), X)
