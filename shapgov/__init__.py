@@ -12,22 +12,31 @@ from shapgov.registry import hookimpl
 
 if TYPE_CHECKING:
     from shapgov.background import summarize_background
+    from shapgov.compare import compare_shap_xemp
     from shapgov.compatibility import matrix
     from shapgov.engine import decompose, explain
     from shapgov.errors import AdditivityError
+    from shapgov.exemplars import xemp
     from shapgov.explanation import Explanation
+    from shapgov.impact import feature_impact, permutation_impact
     from shapgov.opaque import BlackBox
+    from shapgov.prediction_explanations import prediction_explanations
 
 __all__ = [
     "AdditivityError",
     "BlackBox",
     "Explanation",
     "__version__",
+    "compare_shap_xemp",
     "decompose",
     "explain",
+    "feature_impact",
     "hookimpl",
     "matrix",
+    "permutation_impact",
+    "prediction_explanations",
     "summarize_background",
+    "xemp",
 ]
 
 _LAZY = {
@@ -38,6 +47,11 @@ _LAZY = {
     "AdditivityError": "shapgov.errors",
     "summarize_background": "shapgov.background",
     "BlackBox": "shapgov.opaque",
+    "feature_impact": "shapgov.impact",
+    "permutation_impact": "shapgov.impact",
+    "prediction_explanations": "shapgov.prediction_explanations",
+    "xemp": "shapgov.exemplars",
+    "compare_shap_xemp": "shapgov.compare",
 }
 
 

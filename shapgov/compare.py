@@ -20,9 +20,9 @@ import pandas as pd
 from scipy.stats import kendalltau, spearmanr
 
 from shapgov.errors import InputError
+from shapgov.exemplars import XempExplanation
 from shapgov.explanation import Explanation
-from shapgov.impact import FeatureImpact
-from shapgov.xemp import XempExplanation
+from shapgov.impact import FeatureImpact, json_records
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,8 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         return {
             "params": self.params,
-            "rows": self.rows.to_dict(orient="records"),
-            "global": self.global_agreement.to_dict(orient="records"),
+            "rows": json_records(self.rows),
+            "global": json_records(self.global_agreement),
         }
 
 

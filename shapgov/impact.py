@@ -37,11 +37,11 @@ class FeatureImpact:
         return {
             "method": self.method,
             "params": self.params,
-            "features": _records(self.frame),
+            "features": json_records(self.frame),
         }
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """JSON-ready rows: numpy scalars as Python values, missing values as None."""
     out = []
     for rec in frame.to_dict(orient="records"):

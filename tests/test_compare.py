@@ -11,9 +11,9 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 import shapgov
 from shapgov.compare import compare_shap_xemp
 from shapgov.errors import InputError
+from shapgov.exemplars import xemp
 from shapgov.impact import feature_impact, permutation_impact
 from shapgov.opaque import PredictFunction
-from shapgov.xemp import xemp
 
 
 def _discrete(n: int = 1500, seed: int = 0):
@@ -71,3 +71,17 @@ def test_multiclass_and_groups_and_bad_input():
         compare_shap_xemp(e, x, k=7)
     with pytest.raises(InputError, match="same rows"):
         compare_shap_xemp(e[:2], x)
+
+
+def test_results_are_json_ready():
+    import json
+
+    X, y = _discrete(300)
+    model = LinearRegression().fit(X, y)
+    rows = X.iloc[:5]
+    e = shapgov.explain(model, rows, background=X)
+    x = shapgov.xemp(model, rows, training=X)
+    cmp = shapgov.compare_shap_xemp(e, x)
+    impact = shapgov.permutation_impact(model, X, y, n_repeats=2)
+    for payload in (x.to_dict(), cmp.to_dict(), impact.to_dict()):
+        assert json.loads(json.dumps(payload, allow_nan=False))

@@ -9,7 +9,7 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from shapgov.errors import InputError
-from shapgov.xemp import cut_points, exemplars, symbols, xemp
+from shapgov.exemplars import cut_points, exemplars, symbols, xemp
 
 
 def _discrete(n: int = 2000, seed: int = 0):

@@ -93,10 +93,12 @@ class XempExplanation:
         return pd.DataFrame(lines)
 
     def to_dict(self) -> dict[str, Any]:
+        from shapgov.impact import json_records
+
         return {
             "params": self.params,
             "cut_points": cut_points(len(self.evaluated)),
-            "rows": self.to_frame().to_dict(orient="records"),
+            "rows": json_records(self.to_frame()),
         }
 
 
