@@ -128,7 +128,8 @@ def _mlp_example(*, rows: int, echo: Callable[[str], None]) -> None:
     )
     t2 = time.perf_counter()
     echo(
-        f"   Deep explainer on the MLP vertex (exact MLP mode): {t1 - t0:.2f}s, "
+        f"   Deep explainer on the MLP vertex (exact MLP mode): {t1 - t0:.2f}s "
+        "(a first run includes compiling its numba kernel, cached afterwards), "
         f"additivity {deep.additivity.status}\n"
         f"   Kernel explainer on the whole pipeline (exact enumeration): {t2 - t1:.2f}s, "
         f"additivity {kernel.additivity.status}\n"
