@@ -51,5 +51,37 @@ def demo(rows: int, top: int) -> None:
     run(rows=rows, top=top, echo=click.echo)
 
 
+@main.command()
+@click.argument("name")
+@click.argument("version")
+@click.option("--alias", default=None, help="Alias to set on approval (e.g. champion).")
+@click.option("--allow-warn", is_flag=True, help="Accept additivity status 'warn'.")
+@click.option(
+    "--tracking-uri",
+    default=None,
+    envvar="MLFLOW_TRACKING_URI",
+    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).",
+)
+def approve(
+    name: str, version: str, alias: str | None, allow_warn: bool, tracking_uri: str | None
+) -> None:
+    """Approve or reject registered model NAME at VERSION; exits 1 on rejection."""
+    import os
+
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+
+    from shapgov.mlflow.approval import approve as run_approval
+
+    mlflow.set_tracking_uri(tracking_uri or "sqlite:///mlflow.db")
+    mlflow.set_registry_uri(tracking_uri or "sqlite:///mlflow.db")
+    result = run_approval(name, version, alias=alias, allow_warn=allow_warn)
+    click.echo(f"{name} version {version}: {result.verdict}")
+    for reason in result.reasons:
+        click.echo(f"  - {reason}")
+    if not result.approved:
+        sys.exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,129 @@
+"""Model-registry approval: a version is approved only on a complete, untampered set.
+
+Checks, on the artifact set of the version's source run:
+
+1. the manifest exists and every artifact it lists is present with the same SHA-256;
+2. the required artifacts are there (values, vertices, additivity, Feature Impact);
+3. the additivity status is ``pass`` (``warn`` only with ``allow_warn=True``);
+4. every vertex was explained through a matrix row that supports its task.
+
+The verdict is written as model-version tags (``shapgov.approval`` = approved | rejected,
+``shapgov.approval.reasons``, ``shapgov.approval.time``, ``shapgov.approval.version``); an
+alias is set only on approval. Re-running gives the same verdict (idempotent).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from shapgov.mlflow.artifacts import MANIFEST, REQUIRED, sha256_file
+
+
+@dataclass(frozen=True)
+class Approval:
+    approved: bool
+    reasons: list[str] = field(default_factory=list)
+    run_id: str | None = None
+
+    @property
+    def verdict(self) -> str:
+        return "approved" if self.approved else "rejected"
+
+
+def check_run(run_id: str, *, allow_warn: bool = False, client: Any = None) -> Approval:
+    """Verify the shapgov artifact set of one run (no registry writes)."""
+    from mlflow.tracking import MlflowClient
+
+    from shapgov.compatibility import rows
+
+    client = client or MlflowClient()
+    reasons: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="shapgov-approve-") as tmp:
+        try:
+            local = Path(client.download_artifacts(run_id, "shapgov", tmp))
+        except Exception as err:
+            return Approval(False, [f"no shapgov artifact set in run {run_id} ({err})"], run_id)
+        manifest_path = local / MANIFEST
+        if not manifest_path.exists():
+            return Approval(False, ["the artifact set has no manifest (incomplete upload)"], run_id)
+        manifest = json.loads(manifest_path.read_text())
+        for name, digest in sorted(manifest.get("artifacts", {}).items()):
+            path = local / name
+            if not path.exists():
+                reasons.append(f"{name} is listed in the manifest but missing")
+            elif sha256_file(path) != digest:
+                reasons.append(f"{name} does not match its manifest hash (tampered)")
+        missing = [n for n in REQUIRED if n not in manifest.get("artifacts", {})]
+        if missing:
+            reasons.append(f"required artifacts missing: {', '.join(missing)}")
+        status = manifest.get("status")
+        if status == "fail" or (status == "warn" and not allow_warn):
+            reasons.append(f"additivity status is {status!r}")
+        elif status not in ("pass", "warn"):
+            reasons.append(f"unknown additivity status {status!r}")
+        vertices_path = local / "vertices.json"
+        if vertices_path.exists():
+            table = {r.id: r for r in rows()}
+            task = _task(local)
+            for vertex in json.loads(vertices_path.read_text()):
+                row = table.get(vertex.get("matrix_row"))
+                if row is None:
+                    reasons.append(f"vertex {vertex['name']} has no compatibility-matrix row")
+                elif task and row.status_for(task) != "supported":
+                    reasons.append(
+                        f"vertex {vertex['name']} is {row.status_for(task)!r} for {task} in "
+                        f"row {row.id!r}"
+                    )
+    return Approval(not reasons, reasons, run_id)
+
+
+def _task(local: Path) -> str | None:
+    import pyarrow.parquet as pq
+
+    path = local / "values.parquet"
+    if not path.exists():
+        return None
+    meta = pq.read_schema(path).metadata or {}
+    for value in meta.values():
+        try:
+            return json.loads(value).get("task")
+        except (ValueError, AttributeError):
+            continue
+    return None
+
+
+def approve(
+    name: str,
+    version: str | int,
+    *,
+    alias: str | None = None,
+    allow_warn: bool = False,
+    client: Any = None,
+) -> Approval:
+    """Check a registered model version and record the verdict on it (see the module)."""
+    from mlflow.tracking import MlflowClient
+
+    from shapgov._version import __version__
+
+    client = client or MlflowClient()
+    mv = client.get_model_version(name, str(version))
+    if not mv.run_id:
+        result = Approval(False, ["the model version has no source run"], None)
+    else:
+        result = check_run(mv.run_id, allow_warn=allow_warn, client=client)
+    tags = {
+        "shapgov.approval": result.verdict,
+        "shapgov.approval.reasons": "; ".join(result.reasons) or "all checks passed",
+        "shapgov.approval.time": datetime.now(UTC).isoformat(),
+        "shapgov.approval.version": __version__,
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(name, str(version), key, value[:5000])
+    if result.approved and alias:
+        client.set_registered_model_alias(name, alias, str(version))
+    return result

@@ -1,0 +1,172 @@
+"""Artifact sets logged to a real MLflow tracking store (sqlite in a temp dir), and
+registry approval against it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import shapgov
+from shapgov.errors import AdditivityError
+from shapgov.explanation import Explanation
+from shapgov.mlflow.artifacts import MANIFEST, sha256_file
+
+mlflow = pytest.importorskip("mlflow")
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    mlflow.set_experiment("shapgov-tests")
+    yield uri
+    if mlflow.active_run():
+        mlflow.end_run()
+
+
+def _model():
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    return make_pipeline(StandardScaler(), Ridge()).fit(X, y), X, y
+
+
+def _download(run_id, tmp_path):
+    return mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path="shapgov", dst_path=str(tmp_path / run_id)
+    )
+
+
+def test_every_artifact_is_present_parses_round_trips_and_matches_its_hash(store, tmp_path):
+    import pandas as pd
+
+    model, X, y = _model()
+    with mlflow.start_run() as run:
+        e = shapgov.explain(model, X.iloc[:40], background=X)
+        perm = shapgov.permutation_impact(model, X, y, n_repeats=2)
+        manifest = shapgov.mlflow.log_explanation(e, permutation=perm, seconds=1.5)
+    local = _download(run.info.run_id, tmp_path)
+    from pathlib import Path
+
+    local = Path(local)
+    files = {p.name for p in local.iterdir()}
+    assert set(manifest["artifacts"]) | {MANIFEST} == files
+    for name, digest in manifest["artifacts"].items():
+        assert sha256_file(local / name) == digest
+        if name.endswith(".json"):
+            json.loads((local / name).read_text())
+        elif name.endswith(".csv"):
+            assert len(pd.read_csv(local / name)) > 0
+    back = Explanation.read_parquet(local / "values.parquet")
+    assert np.array_equal(back.values, e.values) and back.additivity == e.additivity
+    impact = json.loads((local / "feature_impact.json").read_text())
+    assert impact["features"][0]["normalized"] == 100.0
+    assert (local / "feature_impact.png").read_bytes()[:4] == b"\x89PNG"
+    finished = mlflow.get_run(run.info.run_id)
+    assert finished.data.tags["shapgov.status"] == "pass"
+    assert finished.data.tags["shapgov.explainers"] == "linear"
+    assert finished.data.metrics["shapgov.rows"] == 40
+    assert finished.data.metrics["shapgov.seconds"] == 1.5
+
+
+def test_additivity_failure_logs_diagnostics_and_no_values(store, tmp_path, test_plugin):
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    upper = float(np.quantile(Ridge().fit(X, y).predict(X), 0.9))
+    clipped = test_plugin.ClippedRegressor(Ridge(), upper=upper).fit(X, y)
+    with mlflow.start_run() as run, pytest.raises(AdditivityError):
+        shapgov.mlflow.explain_and_log(clipped, X)
+    from pathlib import Path
+
+    local = Path(_download(run.info.run_id, tmp_path))
+    assert {p.name for p in local.iterdir()} == {"additivity.json", MANIFEST}
+    assert json.loads((local / "additivity.json").read_text())["status"] == "fail"
+    assert mlflow.get_run(run.info.run_id).data.tags["shapgov.status"] == "fail"
+
+
+def _register(store, tmp_path, *, tamper=None, skip_manifest=False):
+    model, X, _ = _model()
+    with mlflow.start_run() as run:
+        e = shapgov.explain(model, X.iloc[:30], background=X)
+        if skip_manifest:  # an interrupted upload: everything but the manifest
+            from pathlib import Path
+
+            from shapgov.mlflow.artifacts import write_set
+
+            out = Path(tmp_path / "partial")
+            write_set(out, e)
+            (out / MANIFEST).unlink()
+            mlflow.log_artifacts(str(out), "shapgov")
+        else:
+            shapgov.mlflow.log_explanation(e)
+        info = mlflow.sklearn.log_model(model, name="model")
+    if tamper:
+        # change bytes of a logged artifact after the fact, in the run's artifact store
+        from pathlib import Path
+        from urllib.parse import urlparse
+
+        root = Path(urlparse(mlflow.get_run(run.info.run_id).info.artifact_uri).path)
+        target = root / "shapgov" / tamper
+        target.write_bytes(target.read_bytes() + b" ")  # still parses; bytes differ
+    mv = mlflow.register_model(info.model_uri, "diabetes")
+    return mv
+
+
+def test_approval_approves_a_good_version_and_sets_the_alias(store, tmp_path):
+    from shapgov.mlflow.approval import approve
+
+    mv = _register(store, tmp_path)
+    result = approve("diabetes", mv.version, alias="champion")
+    assert result.approved, result.reasons
+    client = mlflow.tracking.MlflowClient()
+    tags = client.get_model_version("diabetes", mv.version).tags
+    assert tags["shapgov.approval"] == "approved"
+    assert client.get_model_version_by_alias("diabetes", "champion").version == mv.version
+    again = approve("diabetes", mv.version, alias="champion")  # idempotent
+    assert again.approved
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [("tampered", "tampered"), ("no-manifest", "no manifest"), ("no-set", "no shapgov")],
+)
+def test_approval_rejects_with_its_reason(store, tmp_path, kind, reason):
+    from shapgov.mlflow.approval import approve
+
+    if kind == "tampered":
+        mv = _register(store, tmp_path, tamper="vertices.json")
+    elif kind == "no-manifest":
+        mv = _register(store, tmp_path, skip_manifest=True)
+    else:
+        model, _, _ = _model()
+        with mlflow.start_run():
+            info = mlflow.sklearn.log_model(model, name="model")
+        mv = mlflow.register_model(info.model_uri, "diabetes")
+    result = approve("diabetes", mv.version, alias="champion")
+    assert not result.approved and any(reason in r for r in result.reasons)
+    client = mlflow.tracking.MlflowClient()
+    tags = client.get_model_version("diabetes", mv.version).tags
+    assert tags["shapgov.approval"] == "rejected" and reason in tags["shapgov.approval.reasons"]
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        client.get_model_version_by_alias("diabetes", "champion")
+
+
+def test_cli_exits_nonzero_on_rejection(store, tmp_path):
+    from shapgov.cli import main
+
+    good = _register(store, tmp_path)
+    ok = CliRunner().invoke(
+        main, ["approve", "diabetes", str(good.version), "--tracking-uri", store]
+    )
+    assert ok.exit_code == 0, ok.output
+    bad = _register(store, tmp_path, tamper="additivity.json")
+    out = CliRunner().invoke(
+        main, ["approve", "diabetes", str(bad.version), "--tracking-uri", store]
+    )
+    assert out.exit_code == 1 and "rejected" in out.output
