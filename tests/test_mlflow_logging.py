@@ -170,3 +170,53 @@ def test_cli_exits_nonzero_on_rejection(store, tmp_path):
         main, ["approve", "diabetes", str(bad.version), "--tracking-uri", store]
     )
     assert out.exit_code == 1 and "rejected" in out.output
+
+
+def test_approval_rejects_a_vertex_without_a_supported_matrix_row(store, tmp_path):
+    from sklearn.svm import SVR
+
+    from shapgov.mlflow.approval import approve
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    X = X.iloc[:, :5]
+    model = make_pipeline(StandardScaler(), SVR()).fit(X, y)  # a Kernel fallback vertex
+    with mlflow.start_run():
+        e = shapgov.explain(model, X.iloc[:5], background=X.iloc[::40])
+        shapgov.mlflow.log_explanation(e)
+        info = mlflow.sklearn.log_model(model, name="model")
+    mv = mlflow.register_model(info.model_uri, "svr")
+    result = approve("svr", mv.version)
+    assert not result.approved
+    assert any("no compatibility-matrix row" in r for r in result.reasons)
+
+
+def _log_one(args):
+    uri, seed = args
+    import os
+
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    import mlflow as m
+
+    import shapgov.mlflow
+
+    m.set_tracking_uri(uri)
+    m.set_experiment("shapgov-tests")
+    model, X, _ = _model()
+    with m.start_run() as run:
+        e = shapgov.explain(model, X.iloc[seed : seed + 20], background=X)
+        shapgov.mlflow.log_explanation(e)
+    return run.info.run_id
+
+
+def test_four_processes_log_into_one_sqlite_store_at_once(store, tmp_path):
+    import multiprocessing as mp
+
+    from shapgov.mlflow.approval import check_run
+
+    mlflow.set_experiment("shapgov-tests")  # create the store's tables first
+    with mp.get_context("spawn").Pool(4) as pool:
+        run_ids = pool.map(_log_one, [(store, 20 * i) for i in range(4)])
+    assert len(set(run_ids)) == 4
+    for run_id in run_ids:
+        assert mlflow.get_run(run_id).data.tags["shapgov.status"] == "pass"
+        assert check_run(run_id).approved
