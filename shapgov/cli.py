@@ -83,5 +83,33 @@ def approve(
         sys.exit(1)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5055, show_default=True, type=int)
+@click.option("--secret", envvar="SHAPGOV_WEBHOOK_SECRET", default=None, help="Webhook secret.")
+@click.option("--alias", default=None, help="Alias to set on approval.")
+@click.option("--allow-warn", is_flag=True, help="Accept additivity status 'warn'.")
+@click.option("--tracking-uri", default=None, envvar="MLFLOW_TRACKING_URI")
+def webhook(
+    host: str,
+    port: int,
+    secret: str | None,
+    alias: str | None,
+    allow_warn: bool,
+    tracking_uri: str | None,
+) -> None:
+    """Serve the approval check for MLflow's model_version.created webhook."""
+    from wsgiref.simple_server import make_server
+
+    import mlflow
+
+    from shapgov.mlflow.webhook import make_app
+
+    mlflow.set_tracking_uri(tracking_uri or "sqlite:///mlflow.db")
+    server = make_server(host, port, make_app(secret=secret, alias=alias, allow_warn=allow_warn))
+    click.echo(f"shapgov approval webhook on http://{host}:{port}/")
+    server.serve_forever()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

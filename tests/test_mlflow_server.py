@@ -1,0 +1,143 @@
+"""A real `mlflow server` on localhost: the registry webhook delivers model_version.created
+to shapgov's approval check, which tags the version through the server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import pytest
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import shapgov
+from shapgov.mlflow.webhook import SignatureError, make_app, verify_signature
+
+mlflow = pytest.importorskip("mlflow")
+requests = pytest.importorskip("requests")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = _free_port()
+    env = dict(
+        os.environ,
+        MLFLOW_DISABLE_TELEMETRY="true",
+        MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS="true",
+        MLFLOW_WEBHOOK_ALLOWED_SCHEMES="http,https",
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{tmp_path / 'server.db'}",
+        "--artifacts-destination",
+        str(tmp_path / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if requests.get(f"{url}/health", timeout=1).ok:
+                break
+        except requests.RequestException:
+            time.sleep(0.5)
+        if proc.poll() is not None:
+            pytest.fail(proc.stdout.read().decode()[-3000:])
+    else:  # pragma: no cover
+        proc.kill()
+        pytest.fail("mlflow server did not start")
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_webhook_approves_a_new_version_through_a_real_server(server, monkeypatch):
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    mlflow.set_tracking_uri(server)
+    mlflow.set_registry_uri(server)
+    mlflow.set_experiment("webhook")
+    port = _free_port()
+    receiver = make_server(
+        "127.0.0.1", port, make_app(secret="s3cret", alias="champion"), handler_class=_Quiet
+    )
+    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+    thread.start()
+    client = mlflow.tracking.MlflowClient()
+    try:
+        client.create_webhook(
+            name="shapgov-approval",
+            url=f"http://127.0.0.1:{port}/",
+            events=["model_version.created"],
+            secret="s3cret",
+        )
+        X, y = load_diabetes(return_X_y=True, as_frame=True)
+        model = make_pipeline(StandardScaler(), Ridge()).fit(X, y)
+        with mlflow.start_run():
+            e = shapgov.explain(model, X.iloc[:20], background=X)
+            shapgov.mlflow.log_explanation(e)
+            info = mlflow.sklearn.log_model(model, name="model")
+        mv = mlflow.register_model(info.model_uri, "webhooked")
+        deadline = time.time() + 60
+        tags = {}
+        while time.time() < deadline:
+            tags = client.get_model_version("webhooked", mv.version).tags
+            if "shapgov.approval" in tags:
+                break
+            time.sleep(0.5)
+        assert tags.get("shapgov.approval") == "approved", tags
+        assert client.get_model_version_by_alias("webhooked", "champion").version == mv.version
+        # a forged delivery is refused
+        forged = requests.post(
+            f"http://127.0.0.1:{port}/",
+            data=b'{"entity": "model_version", "action": "created", "data": {}}',
+            headers={
+                "X-MLflow-Signature": "v1,AAAA",
+                "X-MLflow-Timestamp": str(int(time.time())),
+                "X-MLflow-Delivery-Id": "x",
+            },
+            timeout=10,
+        )
+        assert forged.status_code == 401
+    finally:
+        receiver.shutdown()
+
+
+def test_signature_checks():
+    with pytest.raises(SignatureError, match="not signed"):
+        verify_signature("k", b"{}", {})
+    with pytest.raises(SignatureError, match="old"):
+        verify_signature(
+            "k",
+            b"{}",
+            {"X-MLflow-Signature": "v1,x", "X-MLflow-Timestamp": "1", "X-MLflow-Delivery-Id": "d"},
+        )
