@@ -220,3 +220,48 @@ def test_four_processes_log_into_one_sqlite_store_at_once(store, tmp_path):
     for run_id in run_ids:
         assert mlflow.get_run(run_id).data.tags["shapgov.status"] == "pass"
         assert check_run(run_id).approved
+
+
+@pytest.mark.parametrize("flavor", ["sklearn", "lightgbm", "pyfunc"])
+def test_evaluate_with_the_shapgov_evaluator_logs_the_set(store, tmp_path, flavor):
+    import lightgbm
+    import pandas as pd
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    X = X.iloc[:, :6]
+    data = X.assign(target=y)
+    with mlflow.start_run() as run:
+        if flavor == "lightgbm":
+            model = lightgbm.LGBMRegressor(n_estimators=20, verbose=-1).fit(X, y)
+            info = mlflow.lightgbm.log_model(model, name="model")
+        else:
+            model = make_pipeline(StandardScaler(), Ridge()).fit(X, y)
+            if flavor == "sklearn":
+                info = mlflow.sklearn.log_model(model, name="model")
+            else:
+
+                class Wrapped(mlflow.pyfunc.PythonModel):
+                    def __init__(self, inner):
+                        self.inner = inner
+
+                    def predict(self, context, model_input: pd.DataFrame):
+                        return self.inner.predict(model_input)
+
+                info = mlflow.pyfunc.log_model(
+                    name="model", python_model=Wrapped(model), input_example=X.iloc[:2]
+                )
+        mlflow.models.evaluate(
+            info.model_uri,
+            data,
+            targets="target",
+            model_type="regressor",
+            evaluators=["shapgov"],
+            evaluator_config={"shapgov": {"sample": 30, "background": 40}},
+        )
+    tags = mlflow.get_run(run.info.run_id).data.tags
+    assert tags["shapgov.status"] == "pass"
+    expected = {"sklearn": "linear", "lightgbm": "tree", "pyfunc": "kernel"}[flavor]
+    assert tags["shapgov.explainers"] == expected
+    from shapgov.mlflow.approval import check_run
+
+    assert check_run(run.info.run_id).approved
