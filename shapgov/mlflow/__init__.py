@@ -15,7 +15,14 @@ from shapgov.mlflow.artifacts import MANIFEST, write_failure, write_set
 
 ARTIFACT_PATH = "shapgov"
 
-__all__ = ["ARTIFACT_PATH", "explain_and_log", "log_explanation", "log_failure"]
+__all__ = ["ARTIFACT_PATH", "autolog", "explain_and_log", "log_explanation", "log_failure"]
+
+
+def autolog(**options: Any) -> None:
+    """See :func:`shapgov.mlflow.autologging.autolog`."""
+    from shapgov.mlflow.autologging import autolog as _autolog
+
+    _autolog(**options)
 
 
 def _run_id(run_id: str | None) -> str:
