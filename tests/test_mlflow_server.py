@@ -81,7 +81,7 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
-def test_webhook_approves_a_new_version_through_a_real_server(server, monkeypatch):
+def test_webhook_approves_a_new_version_through_a_real_server(server, monkeypatch, tmp_path):
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     mlflow.set_tracking_uri(server)
     mlflow.set_registry_uri(server)
@@ -130,6 +130,8 @@ def test_webhook_approves_a_new_version_through_a_real_server(server, monkeypatc
         assert forged.status_code == 401
     finally:
         receiver.shutdown()
+        mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'after.db'}")  # leave no dead server
+        mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'after.db'}")
 
 
 def test_signature_checks():

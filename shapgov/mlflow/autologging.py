@@ -22,7 +22,7 @@ import time
 import warnings
 from typing import Any
 
-from mlflow.utils.autologging_utils import autologging_integration
+from mlflow.utils.autologging_utils import autologging_integration, autologging_is_disabled
 
 FLAVOR = "shapgov"
 _depth = threading.local()
@@ -43,6 +43,11 @@ def _classes() -> list[type]:
 
 
 @autologging_integration(FLAVOR)
+def _register(disable: bool = False, silent: bool = False) -> None:
+    """MLflow's bookkeeping of the integration (its config answers ``autologging_is_disabled``);
+    MLflow skips this body when ``disable=True``, so the wrapping lives in :func:`autolog`."""
+
+
 def autolog(
     sample: int = 1000,
     background: int = 200,
@@ -67,6 +72,7 @@ def autolog(
         "silent": silent,
     }
 
+    _register(disable=disable, silent=silent)
     _unwrap()
     if disable:
         return
@@ -86,7 +92,7 @@ def _wrap(cls: type, config: dict[str, Any]) -> None:
             result = inner(self, X, y, *args, **kwargs)
         finally:
             _depth.value = depth
-        if depth == 0:
+        if depth == 0 and not autologging_is_disabled(FLAVOR):
             _explain_after_fit(self, X, started, config)
         return result
 
