@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from shapgov.exemplars import xemp
     from shapgov.explanation import Explanation
     from shapgov.impact import feature_impact, permutation_impact
+    from shapgov.mlflow.approval import approve
     from shapgov.opaque import BlackBox
     from shapgov.prediction_explanations import prediction_explanations
 
@@ -27,6 +28,7 @@ __all__ = [
     "BlackBox",
     "Explanation",
     "__version__",
+    "approve",
     "compare_shap_xemp",
     "decompose",
     "explain",
@@ -52,6 +54,7 @@ _LAZY = {
     "prediction_explanations": "shapgov.prediction_explanations",
     "xemp": "shapgov.exemplars",
     "compare_shap_xemp": "shapgov.compare",
+    "approve": "shapgov.mlflow.approval",
 }
 
 

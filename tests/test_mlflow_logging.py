@@ -265,3 +265,40 @@ def test_evaluate_with_the_shapgov_evaluator_logs_the_set(store, tmp_path, flavo
     from shapgov.mlflow.approval import check_run
 
     assert check_run(run.info.run_id).approved
+
+
+def test_a_crash_while_building_the_set_logs_nothing(store, monkeypatch):
+    import shapgov.mlflow.artifacts as artifacts
+
+    model, X, _ = _model()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(artifacts, "_bar_chart", broken)  # fails midway through the set
+    with mlflow.start_run() as run:
+        e = shapgov.explain(model, X.iloc[:10], background=X)
+        with pytest.raises(RuntimeError, match="disk full"):
+            shapgov.mlflow.log_explanation(e)
+    client = mlflow.tracking.MlflowClient()
+    assert client.list_artifacts(run.info.run_id) == []
+    assert "shapgov.status" not in mlflow.get_run(run.info.run_id).data.tags
+
+
+def test_approval_rejects_a_failed_additivity_run(store, test_plugin):
+    from shapgov.mlflow.approval import approve
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    upper = float(np.quantile(Ridge().fit(X, y).predict(X), 0.9))
+    clipped = test_plugin.ClippedRegressor(Ridge(), upper=upper).fit(X, y)
+    with mlflow.start_run():
+        with pytest.raises(AdditivityError):
+            shapgov.mlflow.explain_and_log(clipped, X)
+        info = mlflow.sklearn.log_model(
+            clipped, name="model", skops_trusted_types=["shapgov_testplugin.ClippedRegressor"]
+        )
+    mv = mlflow.register_model(info.model_uri, "clipped")
+    result = shapgov.approve("clipped", mv.version)
+    assert not result.approved
+    assert any("additivity status is 'fail'" in r for r in result.reasons)
+    assert approve("clipped", mv.version).reasons == result.reasons
