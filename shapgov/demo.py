@@ -11,6 +11,7 @@ from collections.abc import Callable
 import numpy as np
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def _blueprints():
@@ -88,6 +89,7 @@ def run(*, rows: int = 5, top: int = 3, echo: Callable[[str], None] = print) -> 
             )
             echo(f"   row {i}: prediction {predictions[i]:.4g} <- {parts}")
     _mlp_example(rows=rows, echo=echo)
+    _mlflow_job(echo=echo)
 
 
 def _mlp_example(*, rows: int, echo: Callable[[str], None]) -> None:
@@ -143,3 +145,43 @@ def _mlp_example(*, rows: int, echo: Callable[[str], None]) -> None:
         top = np.argsort(-np.abs(deep.values[i]))[:3]
         parts = ", ".join(f"{deep.feature_names[j]} ({deep.values[i, j]:+.2f})" for j in top)
         echo(f"   row {i}: prediction {deep.explained_output[i, 0]:.1f} <- {parts}")
+
+
+def _mlflow_job(*, echo: Callable[[str], None]) -> None:
+    """The governance loop on the embedded store: log, register, approve."""
+    import mlflow
+    from sklearn.datasets import load_diabetes
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import shapgov
+    import shapgov.mlflow
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    mlflow.set_experiment("shapgov-demo")
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.33, random_state=42)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = make_pipeline(StandardScaler(), Ridge(alpha=1.0)).fit(X_train, y_train)
+    echo(f"\n== MLflow ({uri}): log the explanation set, register, approve")
+    with mlflow.start_run(run_name="shapgov-demo") as run:
+        e = shapgov.explain(model, X_test, background=X_train)
+        perm = shapgov.permutation_impact(model, X_test, y_test, n_repeats=3)
+        manifest = shapgov.mlflow.log_explanation(e, permutation=perm)
+        info = mlflow.sklearn.log_model(model, name="model")
+    mv = mlflow.register_model(info.model_uri, "shapgov-demo-diabetes")
+    result = shapgov.approve("shapgov-demo-diabetes", mv.version, alias="champion")
+    echo(
+        f"   run {run.info.run_id}: {len(manifest['artifacts'])} artifacts + manifest, "
+        f"status {manifest['status']}\n"
+        f"   model shapgov-demo-diabetes v{mv.version}: {result.verdict}"
+        + ("" if result.approved else f" ({'; '.join(result.reasons)})")
+        + (", alias 'champion'" if result.approved else "")
+        + f"\n   browse: mlflow ui --backend-store-uri {uri}"
+    )

@@ -37,3 +37,21 @@ def test_readme_matrix_is_current():
     start = readme.index("<!-- matrix:start -->") + len("<!-- matrix:start -->\n")
     end = readme.index("<!-- matrix:end -->")
     assert readme[start:end] == to_markdown(), "regenerate with: shapgov matrix --format markdown"
+
+
+def test_demo_runs_end_to_end_on_the_embedded_store(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from shapgov.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    result = CliRunner().invoke(main, ["demo", "--rows", "2"])
+    assert result.exit_code == 0, result.output
+    assert "both exact" in result.output and "approved, alias 'champion'" in result.output
+    assert (tmp_path / "mlflow.db").exists()
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")  # absolute, for later tests
+    mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
