@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from shapgov.explanation import Explanation
     from shapgov.impact import feature_impact, permutation_impact
     from shapgov.mlflow.approval import approve
+    from shapgov.mlflow.autologging import autolog
+    from shapgov.mlflow.reporting import report
     from shapgov.opaque import BlackBox
     from shapgov.prediction_explanations import prediction_explanations
 
@@ -29,6 +31,7 @@ __all__ = [
     "Explanation",
     "__version__",
     "approve",
+    "autolog",
     "compare_shap_xemp",
     "decompose",
     "explain",
@@ -37,6 +40,7 @@ __all__ = [
     "matrix",
     "permutation_impact",
     "prediction_explanations",
+    "report",
     "summarize_background",
     "xemp",
 ]
@@ -55,6 +59,8 @@ _LAZY = {
     "xemp": "shapgov.exemplars",
     "compare_shap_xemp": "shapgov.compare",
     "approve": "shapgov.mlflow.approval",
+    "autolog": "shapgov.mlflow.autologging",
+    "report": "shapgov.mlflow.reporting",
 }
 
 

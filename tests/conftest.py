@@ -26,6 +26,21 @@ def diabetes() -> tuple[pd.DataFrame, pd.Series]:
 
 
 @pytest.fixture
+def store(tmp_path, monkeypatch):
+    """A real MLflow tracking and registry store: sqlite in a temp dir; yields its URI."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    mlflow.set_experiment("shapgov-tests")
+    yield uri
+    if mlflow.active_run():
+        mlflow.end_run()
+
+
+@pytest.fixture
 def test_plugin(tmp_path, monkeypatch):
     """Install tests/shapgov_testplugin.py through a real ``shapgov`` entry point."""
     from shapgov.registry import reset_plugin_manager

@@ -21,18 +21,6 @@ from shapgov.mlflow.artifacts import MANIFEST, sha256_file
 mlflow = pytest.importorskip("mlflow")
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    mlflow.set_experiment("shapgov-tests")
-    yield uri
-    if mlflow.active_run():
-        mlflow.end_run()
-
-
 def _model():
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     return make_pipeline(StandardScaler(), Ridge()).fit(X, y), X, y
@@ -57,7 +45,7 @@ def test_every_artifact_is_present_parses_round_trips_and_matches_its_hash(store
 
     local = Path(local)
     files = {p.name for p in local.iterdir()}
-    assert set(manifest["artifacts"]) | {MANIFEST} == files
+    assert set(manifest["artifacts"]) | {MANIFEST, "report.html", "report.json"} == files
     for name, digest in manifest["artifacts"].items():
         assert sha256_file(local / name) == digest
         if name.endswith(".json"):
@@ -85,7 +73,8 @@ def test_additivity_failure_logs_diagnostics_and_no_values(store, tmp_path, test
     from pathlib import Path
 
     local = Path(_download(run.info.run_id, tmp_path))
-    assert {p.name for p in local.iterdir()} == {"additivity.json", MANIFEST}
+    files = {p.name for p in local.iterdir()}
+    assert files == {"additivity.json", MANIFEST, "report.html", "report.json"}
     assert json.loads((local / "additivity.json").read_text())["status"] == "fail"
     assert mlflow.get_run(run.info.run_id).data.tags["shapgov.status"] == "fail"
 
@@ -268,6 +257,7 @@ def test_evaluate_with_the_shapgov_evaluator_logs_the_set(store, tmp_path, flavo
 
 
 def test_a_crash_while_building_the_set_logs_nothing(store, monkeypatch):
+    import shapgov.compliance as compliance
     import shapgov.mlflow.artifacts as artifacts
 
     model, X, _ = _model()
@@ -275,11 +265,13 @@ def test_a_crash_while_building_the_set_logs_nothing(store, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(artifacts, "_bar_chart", broken)  # fails midway through the set
     with mlflow.start_run() as run:
         e = shapgov.explain(model, X.iloc[:10], background=X)
-        with pytest.raises(RuntimeError, match="disk full"):
-            shapgov.mlflow.log_explanation(e)
+    for where in (artifacts, compliance):  # midway through the set; in its report
+        with monkeypatch.context() as patch:
+            patch.setattr(where, "_png" if where is compliance else "_bar_chart", broken)
+            with pytest.raises(RuntimeError, match="disk full"):
+                shapgov.mlflow.log_explanation(e, run_id=run.info.run_id)
     client = mlflow.tracking.MlflowClient()
     assert client.list_artifacts(run.info.run_id) == []
     assert "shapgov.status" not in mlflow.get_run(run.info.run_id).data.tags

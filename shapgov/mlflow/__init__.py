@@ -15,7 +15,14 @@ from shapgov.mlflow.artifacts import MANIFEST, write_failure, write_set
 
 ARTIFACT_PATH = "shapgov"
 
-__all__ = ["ARTIFACT_PATH", "autolog", "explain_and_log", "log_explanation", "log_failure"]
+__all__ = [
+    "ARTIFACT_PATH",
+    "autolog",
+    "explain_and_log",
+    "log_explanation",
+    "log_failure",
+    "report",
+]
 
 
 def autolog(**options: Any) -> None:
@@ -23,6 +30,13 @@ def autolog(**options: Any) -> None:
     from shapgov.mlflow.autologging import autolog as _autolog
 
     _autolog(**options)
+
+
+def report(**options: Any) -> Any:
+    """See :func:`shapgov.mlflow.reporting.report`."""
+    from shapgov.mlflow.reporting import report as _report
+
+    return _report(**options)
 
 
 def _run_id(run_id: str | None) -> str:
@@ -50,6 +64,18 @@ def _upload(run_id: str, directory: Path) -> None:
     client.log_artifact(run_id, str(directory / MANIFEST), ARTIFACT_PATH)
 
 
+def _write_report(directory: Path, run_id: str, report: bool) -> None:
+    """The compliance report beside the set, before anything is uploaded: a report that
+    cannot be built stops the upload, so no set is logged without its report."""
+    if not report:
+        return
+    from mlflow.tracking import MlflowClient
+
+    from shapgov.compliance import write_report
+
+    write_report(directory, run=MlflowClient().get_run(run_id))
+
+
 def log_explanation(
     explanation: Any,
     *,
@@ -59,12 +85,16 @@ def log_explanation(
     comparison: Any = None,
     seconds: float | None = None,
     top_k: int = 3,
+    report: bool = True,
 ) -> dict[str, Any]:
     """Log the artifact set of ``explanation`` to a run (the active one by default).
 
-    Also logs metrics (``shapgov.max_normalized_mismatch``, ``shapgov.mean_normalized_mismatch``,
-    ``shapgov.rows``, ``shapgov.seconds``) and tags (``shapgov.status``,
-    ``shapgov.explainers``, ``shapgov.version``) in one batch, after the artifacts.
+    The set is written to a temporary directory with its compliance report
+    (``report=False`` leaves the report out; approval then rejects the run) and uploaded
+    with the manifest last. Then metrics (``shapgov.max_normalized_mismatch``,
+    ``shapgov.mean_normalized_mismatch``, ``shapgov.rows``, ``shapgov.seconds``) and tags
+    (``shapgov.status``, ``shapgov.explainers``, ``shapgov.version``) in one batch.
+
     :returns: The manifest.
     """
     from mlflow.entities import Metric, RunTag
@@ -82,19 +112,20 @@ def log_explanation(
             comparison=comparison,
             top_k=top_k,
         )
+        _write_report(Path(tmp), rid, report)
         _upload(rid, Path(tmp))
-    report = explanation.additivity
+    report_ = explanation.additivity
     now = int(time.time() * 1000)
     metrics = [
-        Metric("shapgov.max_normalized_mismatch", report.max_normalized_mismatch, now, 0),
-        Metric("shapgov.mean_normalized_mismatch", report.mean_normalized_mismatch, now, 0),
+        Metric("shapgov.max_normalized_mismatch", report_.max_normalized_mismatch, now, 0),
+        Metric("shapgov.mean_normalized_mismatch", report_.mean_normalized_mismatch, now, 0),
         Metric("shapgov.rows", float(len(explanation)), now, 0),
     ]
     if seconds is not None:
         metrics.append(Metric("shapgov.seconds", float(seconds), now, 0))
     explainers = sorted(set(explanation.explainers.values()))
     tags = [
-        RunTag("shapgov.status", report.status),
+        RunTag("shapgov.status", report_.status),
         RunTag("shapgov.explainers", ",".join(explainers)),
         RunTag("shapgov.version", __version__),
     ]
@@ -102,8 +133,11 @@ def log_explanation(
     return manifest
 
 
-def log_failure(report: AdditivityReport, *, run_id: str | None = None) -> dict[str, Any]:
-    """Log a failed additivity check: its diagnostics and ``shapgov.status = fail``."""
+def log_failure(
+    report: AdditivityReport, *, run_id: str | None = None, with_report: bool = True
+) -> dict[str, Any]:
+    """Log a failed additivity check: its diagnostics, the compliance report that shows
+    them, and ``shapgov.status = fail``. Never values."""
     from mlflow.entities import Metric, RunTag
     from mlflow.tracking import MlflowClient
 
@@ -112,6 +146,7 @@ def log_failure(report: AdditivityReport, *, run_id: str | None = None) -> dict[
     rid = _run_id(run_id)
     with tempfile.TemporaryDirectory(prefix="shapgov-") as tmp:
         manifest = write_failure(Path(tmp), report)
+        _write_report(Path(tmp), rid, with_report)
         _upload(rid, Path(tmp))
     now = int(time.time() * 1000)
     MlflowClient().log_batch(
@@ -122,17 +157,63 @@ def log_failure(report: AdditivityReport, *, run_id: str | None = None) -> dict[
     return manifest
 
 
-def explain_and_log(model: Any, X: Any, *, run_id: str | None = None, **options: Any) -> Any:
-    """:func:`shapgov.explain` and log the result; on an additivity failure, log the
-    diagnostics (no values) and re-raise."""
+def explain_and_log(
+    model: Any,
+    X: Any,
+    *,
+    run_id: str | None = None,
+    y: Any = None,
+    training: Any = None,
+    analyses: bool = True,
+    top_k: int = 3,
+    random_state: int = 0,
+    report: bool = True,
+    **options: Any,
+) -> Any:
+    """:func:`shapgov.explain` ``X`` and log the whole set; on an additivity failure, log
+    the diagnostics (no values) and re-raise :class:`shapgov.AdditivityError`.
+
+    With ``analyses`` (default), the set also holds permutation impact with redundancy
+    marks (when ``y`` is given), XEMP strengths of the explained rows with exemplars from
+    ``training`` (default: the background, else ``X``) and the SHAP-vs-XEMP comparison.
+
+    :param options: Passed to :func:`shapgov.explain` (``background=``, ``output=``, ...).
+    :returns: The :class:`shapgov.Explanation`.
+    """
+    from shapgov.compare import compare_shap_xemp
     from shapgov.engine import explain
     from shapgov.errors import AdditivityError
+    from shapgov.exemplars import xemp
+    from shapgov.impact import mark_redundant, permutation_impact, shap_impact
 
     start = time.perf_counter()
     try:
         e = explain(model, X, **options)
     except AdditivityError as err:
-        log_failure(err.report, run_id=run_id)
+        log_failure(err.report, run_id=run_id, with_report=report)
         raise
-    log_explanation(e, run_id=run_id, seconds=time.perf_counter() - start)
+    permutation = strengths = comparison = None
+    if analyses:
+        frame = e.data
+        if y is not None:
+            permutation = permutation_impact(model, frame, y, random_state=random_state)
+            permutation = mark_redundant(permutation, frame)
+        if training is None:
+            training = options.get("background")
+        impact = shap_impact(e)
+        training = frame if training is None else training
+        strengths = xemp(model, frame, training=training, impact=impact)
+        impacts = [impact] + ([permutation] if permutation is not None else [])
+        k = min(top_k, len(strengths.evaluated))
+        comparison = compare_shap_xemp(e, strengths, k=k, impacts=impacts)
+    log_explanation(
+        e,
+        run_id=run_id,
+        permutation=permutation,
+        xemp=strengths,
+        comparison=comparison,
+        seconds=time.perf_counter() - start,
+        top_k=top_k,
+        report=report,
+    )
     return e

@@ -5,7 +5,9 @@ Checks, on the artifact set of the version's source run:
 1. the manifest exists and every artifact it lists is present with the same SHA-256;
 2. the required artifacts are there (values, vertices, additivity, Feature Impact);
 3. the additivity status is ``pass`` (``warn`` only with ``allow_warn=True``);
-4. every vertex was explained through a matrix row that supports its task.
+4. every vertex was explained through a matrix row that supports its task;
+5. the compliance report is there, matches its recorded hash, and was built from this
+   very manifest.
 
 The verdict is written as model-version tags (``shapgov.approval`` = approved | rejected,
 ``shapgov.approval.reasons``, ``shapgov.approval.time``, ``shapgov.approval.version``); an
@@ -79,7 +81,23 @@ def check_run(run_id: str, *, allow_warn: bool = False, client: Any = None) -> A
                         f"vertex {vertex['name']} is {row.status_for(task)!r} for {task} in "
                         f"row {row.id!r}"
                     )
+        reasons.extend(_report_reasons(local))
     return Approval(not reasons, reasons, run_id)
+
+
+def _report_reasons(local: Path) -> list[str]:
+    from shapgov.compliance import REPORT, REPORT_RECORD
+
+    record_path = local / REPORT_RECORD
+    if not (local / REPORT).exists() or not record_path.exists():
+        return ["no compliance report (run 'shapgov report --run-id RUN')"]
+    record = json.loads(record_path.read_text())
+    reasons = []
+    if sha256_file(local / REPORT) != record.get("report_sha256"):
+        reasons.append(f"{REPORT} does not match its recorded hash (tampered)")
+    if record.get("manifest_sha256") != sha256_file(local / MANIFEST):
+        reasons.append("the compliance report was built from another artifact set")
+    return reasons
 
 
 def _task(local: Path) -> str | None:

@@ -8,7 +8,10 @@ Layout (under the run's ``shapgov/`` artifact path)::
     feature_impact.json/.csv  SHAP Feature Impact, and feature_impact.png (bar chart)
     permutation_impact.json/.csv, prediction_explanations.json/.csv,
     xemp.json, comparison.json                               (when given)
-    manifest.json             SHA-256 of every file above and of the explained data
+    manifest.json             SHA-256 of every file above and of the explained data,
+                              library versions
+    report.html, report.json  the compliance report (shapgov.compliance) and the record
+                              that binds it to this manifest
 
 A set is complete only when its manifest is present and every hash matches: the
 manifest is logged last, so an interrupted upload leaves a set that approval rejects.
@@ -27,6 +30,7 @@ import pandas as pd
 from shapgov._version import __version__
 from shapgov.additivity import AdditivityReport
 from shapgov.explanation import Explanation
+from shapgov.versions import library_versions
 
 SET_VERSION = 1
 MANIFEST = "manifest.json"
@@ -74,7 +78,7 @@ def write_set(
     impact = shap_impact(explanation)
     _write_json(directory / "feature_impact.json", impact.to_dict())
     impact.frame.to_csv(directory / "feature_impact.csv", index=False)
-    _bar_chart(impact.frame, directory / "feature_impact.png", "SHAP Feature Impact")
+    _bar_chart(impact.frame, directory / "feature_impact.png")
     k = min(top_k, len(explanation.feature_names))
     pe = prediction_explanations(explanation, k=k)
     _write_json(directory / "prediction_explanations.json", as_records(pe))
@@ -96,6 +100,9 @@ def write_set(
         "rows": len(explanation),
         "data_sha256": data_hash(explanation.data),
         "model_class": explanation.model_class,
+        "environment": library_versions(
+            [explanation.model_class, *(p.estimator_class for p in explanation.vertices)]
+        ),
         "artifacts": {
             p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.name != MANIFEST
         },
@@ -113,23 +120,14 @@ def write_failure(directory: Path, report: AdditivityReport) -> dict[str, Any]:
         "shapgov_version": __version__,
         "created": datetime.now(UTC).isoformat(),
         "status": "fail",
+        "environment": library_versions(),
         "artifacts": {"additivity.json": sha256_file(directory / "additivity.json")},
     }
     _write_json(directory / MANIFEST, manifest)
     return manifest
 
 
-def _bar_chart(frame: pd.DataFrame, path: Path, title: str, top: int = 20) -> None:
-    import matplotlib
+def _bar_chart(frame: pd.DataFrame, path: Path, top: int = 20) -> None:
+    from shapgov.plots import impact_bar, to_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    shown = frame.head(top).iloc[::-1]
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(shown) + 1.2))
-    ax.barh(shown["feature"].astype(str), shown["normalized"], color="#3b6ea5")
-    ax.set_xlabel("impact (% of the top feature)")
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    path.write_bytes(to_png(impact_bar(frame, max_display=top)))

@@ -53,6 +53,7 @@ def autolog(
     background: int = 200,
     random_state: int = 0,
     explain_options: dict[str, Any] | None = None,
+    analyses: bool = True,
     disable: bool = False,
     silent: bool = False,
 ) -> None:
@@ -61,6 +62,8 @@ def autolog(
     :param sample: Training rows explained (seeded).
     :param background: Training rows used as the background (seeded).
     :param explain_options: Passed to :func:`shapgov.explain`.
+    :param analyses: Also log permutation impact (on the fit's targets), XEMP and the
+        SHAP-vs-XEMP comparison.
     :param disable: Turn shapgov autologging off.
     :param silent: Suppress shapgov's autologging warnings.
     """
@@ -69,6 +72,7 @@ def autolog(
         "background": background,
         "random_state": random_state,
         "explain_options": dict(explain_options or {}),
+        "analyses": analyses,
         "silent": silent,
     }
 
@@ -93,7 +97,7 @@ def _wrap(cls: type, config: dict[str, Any]) -> None:
         finally:
             _depth.value = depth
         if depth == 0 and not autologging_is_disabled(FLAVOR):
-            _explain_after_fit(self, X, started, config)
+            _explain_after_fit(self, X, y, started, config)
         return result
 
     fit.__wrapped__ = inner  # type: ignore[attr-defined]
@@ -122,26 +126,33 @@ def _fit_run_id(started_ms: float) -> str | None:
     return None
 
 
-def _explain_after_fit(model: Any, X: Any, started_ms: float, config: dict[str, Any]) -> None:
-    import shapgov
+def _explain_after_fit(
+    model: Any, X: Any, y: Any, started_ms: float, config: dict[str, Any]
+) -> None:
     from shapgov.errors import AdditivityError
-    from shapgov.impact import sample_rows
-    from shapgov.mlflow import log_explanation, log_failure
+    from shapgov.mlflow import explain_and_log
+    from shapgov.mlflow.sampling import sample_xy
 
     run_id = _fit_run_id(started_ms)
     if run_id is None:
         return
     try:
         seed = config["random_state"]
-        rows = sample_rows(X, config["sample"], seed)
-        bg = sample_rows(X, config["background"], seed + 1)
-        start = time.perf_counter()
+        rows, labels = sample_xy(X, y, config["sample"], seed)
+        bg, _ = sample_xy(X, None, config["background"], seed + 1)
         try:
-            e = shapgov.explain(model, rows, background=bg, **config["explain_options"])
-        except AdditivityError as err:
-            log_failure(err.report, run_id=run_id)
-            return
-        log_explanation(e, run_id=run_id, seconds=time.perf_counter() - start)
+            explain_and_log(
+                model,
+                rows,
+                run_id=run_id,
+                y=labels,
+                background=bg,
+                analyses=config["analyses"],
+                random_state=seed,
+                **config["explain_options"],
+            )
+        except AdditivityError:
+            return  # logged as a failure set; the fit itself succeeded
     except Exception as err:
         if not config["silent"]:
             warnings.warn(

@@ -6,13 +6,14 @@ through its blueprint; any other pyfunc model is a black box for the Kernel expl
 
 ``evaluator_config`` keys: ``sample`` (rows explained, default 500), ``background``
 (background rows, default 200), ``random_state`` (0), ``permutation`` (also permutation
-impact, needs targets; default True), ``top_k`` (3), ``additivity_threshold``,
-``pass_tolerance`` and ``output``, passed to :func:`shapgov.explain`.
+impact, needs targets; default True), ``analyses`` (XEMP and the SHAP-vs-XEMP
+comparison; default True), ``top_k`` (3), ``additivity_threshold``, ``pass_tolerance``
+and ``output``, passed to :func:`shapgov.explain`. The set includes the compliance
+report.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from mlflow.models.evaluation.base import EvaluationResult, ModelEvaluator
@@ -57,44 +58,38 @@ class ShapgovEvaluator(ModelEvaluator):
         predictions: Any = None,
         **kwargs: Any,
     ) -> EvaluationResult:
-        import shapgov
-        from shapgov.impact import sample_rows
-        from shapgov.mlflow import log_explanation, log_failure
+        from shapgov.mlflow import explain_and_log
+        from shapgov.mlflow.sampling import sample_xy
 
         if model is None:
             raise ValueError("the shapgov evaluator needs a model, not only predictions")
         config = dict(evaluator_config or {})
-        seed = config.get("random_state", 0)
-        X = dataset.features_data
-        y = dataset.labels_data
-        target = native_model(model)
-        rows = sample_rows(X, int(config.get("sample", 500)), seed)
-        background = sample_rows(X, int(config.get("background", 200)), seed + 1)
+        seed = int(config.get("random_state", 0))
+        X, y = dataset.features_data, dataset.labels_data
+        rows, labels = sample_xy(X, y, int(config.get("sample", 500)), seed)
+        background, _ = sample_xy(X, None, int(config.get("background", 200)), seed + 1)
         options = {k: config[k] for k in _EXPLAIN_KEYS if k in config}
-        start = time.perf_counter()
         try:
-            e = shapgov.explain(target, rows, background=background, **options)
+            e = explain_and_log(
+                native_model(model),
+                rows,
+                run_id=run_id,
+                y=labels if config.get("permutation", True) else None,
+                background=background,
+                analyses=bool(config.get("analyses", True)),
+                top_k=int(config.get("top_k", 3)),
+                random_state=seed,
+                **options,
+            )
         except AdditivityError as err:
-            log_failure(err.report, run_id=run_id)
             return EvaluationResult(
                 metrics={"shapgov.max_normalized_mismatch": err.report.max_normalized_mismatch},
                 artifacts={},
                 run_id=run_id,
             )
-        permutation = None
-        if config.get("permutation", True) and y is not None:
-            permutation = shapgov.permutation_impact(target, X, y, random_state=seed)
-        log_explanation(
-            e,
-            run_id=run_id,
-            permutation=permutation,
-            seconds=time.perf_counter() - start,
-            top_k=int(config.get("top_k", 3)),
-        )
-        report = e.additivity
         return EvaluationResult(
             metrics={
-                "shapgov.max_normalized_mismatch": report.max_normalized_mismatch,
+                "shapgov.max_normalized_mismatch": e.additivity.max_normalized_mismatch,
                 "shapgov.rows": float(len(e)),
             },
             artifacts={},

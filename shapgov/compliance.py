@@ -1,0 +1,501 @@
+"""The compliance report: one self-contained HTML file that a model-risk reviewer reads.
+
+Built from a logged artifact set (see :mod:`shapgov.mlflow.artifacts`), never from live
+objects, so the report shows exactly what the audit trail holds. Jinja2 templates under
+``reports/`` (installed as ``shapgov.reports``) with autoescaping: every name and value
+from the data is text, never markup. CSS is inline, figures are embedded PNGs, and a
+Content-Security-Policy forbids scripts and any request outside the file.
+
+Next to the HTML, ``report.json`` records the report's SHA-256 and the SHA-256 of the
+set manifest it was built from; approval requires both to match.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shapgov._version import __version__
+from shapgov.additivity import AdditivityReport
+from shapgov.errors import InputError
+from shapgov.explanation import Explanation
+
+REPORT = "report.html"
+REPORT_RECORD = "report.json"
+SECTIONS = (
+    ("model", "Model and blueprint"),
+    ("data", "Data explained"),
+    ("additivity", "Additivity audit"),
+    ("impact", "Feature Impact"),
+    ("summary", "SHAP summary and dependence"),
+    ("predictions", "Prediction Explanations"),
+    ("agreement", "SHAP and XEMP agreement"),
+    ("approval", "Approval"),
+    ("provenance", "Versions and provenance"),
+)
+
+
+@dataclass(frozen=True)
+class ArtifactSet:
+    """A logged shapgov artifact set, read back from a directory."""
+
+    directory: Path
+    manifest: dict[str, Any]
+    additivity: AdditivityReport
+    explanation: Explanation | None  # None for a failed set: values are never logged
+    vertices: list[dict[str, Any]]
+    shap_impact: pd.DataFrame | None
+    permutation: pd.DataFrame | None
+    xemp: dict[str, Any] | None
+    comparison: dict[str, Any] | None
+
+    @classmethod
+    def read(cls, directory: str | Path) -> ArtifactSet:
+        """Read the set in ``directory``; raises :class:`InputError` when it is not one."""
+        directory = Path(directory)
+        manifest_path = directory / "manifest.json"
+        if not manifest_path.exists():
+            raise InputError(
+                f"{directory} holds no shapgov artifact set (no manifest.json); log one with "
+                "shapgov.mlflow.log_explanation or 'shapgov explain'"
+            )
+
+        def load(name: str) -> Any:
+            path = directory / name
+            return json.loads(path.read_text()) if path.exists() else None
+
+        values = directory / "values.parquet"
+        impact, permutation = load("feature_impact.json"), load("permutation_impact.json")
+        return cls(
+            directory=directory,
+            manifest=load("manifest.json"),
+            additivity=AdditivityReport.from_dict(load("additivity.json")),
+            explanation=Explanation.read_parquet(values) if values.exists() else None,
+            vertices=load("vertices.json") or [],
+            shap_impact=None if impact is None else pd.DataFrame(impact["features"]),
+            permutation=None if permutation is None else pd.DataFrame(permutation["features"]),
+            xemp=load("xemp.json"),
+            comparison=load("comparison.json"),
+        )
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _png(fig: Any) -> str:
+    from shapgov.plots import to_png
+
+    return "data:image/png;base64," + base64.b64encode(to_png(fig)).decode("ascii")
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    if isinstance(value, float | np.floating):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+# ----------------------------------------------------------------------- sections
+def _model_section(aset: ArtifactSet) -> dict[str, Any]:
+    from shapgov.compatibility import rows
+
+    table = {r.id: r for r in rows()}
+    e = aset.explanation
+    task = e.task if e is not None else None
+    vertices = []
+    for v in aset.vertices:
+        row = table.get(v.get("matrix_row"))
+        vertices.append(
+            {
+                "name": v["name"],
+                "estimator_class": v["estimator_class"],
+                "explainer": v["explainer"],
+                "matrix_row": v.get("matrix_row") or "none",
+                "family": row.family if row else "no matrix row",
+                "status": row.status_for(task) if row and task else "unknown",
+                "response": v.get("response") or "margin",
+            }
+        )
+    return {
+        "model_class": aset.manifest.get("model_class", "unknown"),
+        "task": task or "unknown",
+        "output_space": e.output_space if e is not None else "unknown",
+        "link": e.link.name if e is not None else "unknown",
+        "classes": [str(c) for c in e.classes] if e is not None and e.classes else [],
+        "composites": e.composites if e is not None else [],
+        "vertices": vertices,
+    }
+
+
+def _data_section(aset: ArtifactSet) -> dict[str, Any]:
+    e = aset.explanation
+    columns = []
+    if e is not None:
+        for name in e.feature_names:
+            col = e.data[name]
+            numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+            columns.append(
+                {
+                    "name": name,
+                    "dtype": str(col.dtype),
+                    "missing": int(col.isna().sum()),
+                    "summary": (
+                        f"{_fmt(float(col.min()))} .. {_fmt(float(col.max()))}, "
+                        f"mean {_fmt(float(col.mean()))}"
+                        if numeric and col.notna().any()
+                        else f"{col.nunique()} distinct values"
+                    ),
+                }
+            )
+    return {
+        "rows": aset.manifest.get("rows", aset.additivity.n_rows),
+        "columns": columns,
+        "data_sha256": aset.manifest.get("data_sha256", "not recorded (failed set)"),
+        "manifest_sha256": _file_sha(aset.directory / "manifest.json"),
+        "artifacts": sorted(aset.manifest.get("artifacts", {}).items()),
+    }
+
+
+def _additivity_section(aset: ArtifactSet) -> dict[str, Any]:
+    from shapgov.plots import mismatch_histogram
+
+    a = aset.additivity
+    figure = None
+    if a.row_mismatch:
+        figure = _png(
+            mismatch_histogram(
+                np.asarray(a.row_mismatch), pass_tolerance=a.pass_tolerance, threshold=a.threshold
+            )
+        )
+    quantiles = {}
+    if a.row_mismatch:
+        values = np.asarray(a.row_mismatch, dtype=float)
+        for q in (0.5, 0.9, 0.99, 1.0):
+            quantiles[f"{q:.0%}" if q < 1 else "max"] = _fmt(float(np.quantile(values, q)), 3)
+    return {
+        "report": a,
+        "figure": figure,
+        "quantiles": quantiles,
+        "applied": a.applied,
+        "mismatched_rows": list(a.mismatched_rows[:50]),
+        "describe": a.describe(),
+    }
+
+
+def _impact_section(aset: ArtifactSet, top: int) -> dict[str, Any] | None:
+    from shapgov.plots import impact_bar
+
+    if aset.shap_impact is None:
+        return None
+    shap = aset.shap_impact[["feature", "impact", "normalized", "rank"]]
+    merged = shap.rename(
+        columns={"impact": "shap_impact", "normalized": "shap_normalized", "rank": "shap_rank"}
+    )
+    agreement = None
+    if aset.permutation is not None:
+        perm = aset.permutation.copy()
+        largest = float(perm["impact"].max())
+        if "impact_std" in perm.columns:  # in the units of `normalized`
+            perm["impact_std"] = perm["impact_std"] * (100.0 / largest if largest > 0 else 0.0)
+        keep = ["feature", "impact", "normalized", "rank"]
+        keep += [c for c in ("impact_std", "redundant_with") if c in perm.columns]
+        perm = perm[keep].rename(
+            columns={"impact": "perm_impact", "normalized": "perm_normalized", "rank": "perm_rank"}
+        )
+        merged = merged.merge(perm, on="feature", how="outer")
+        both = merged.dropna(subset=["shap_rank", "perm_rank"])
+        if len(both) > 1:
+            agreement = float(both["shap_rank"].corr(both["perm_rank"], method="spearman"))
+    lines = []
+    for rec in merged.sort_values("shap_rank", na_position="last").to_dict(orient="records"):
+        lines.append(
+            {
+                "feature": str(rec["feature"]),
+                "shap": _fmt(rec.get("shap_normalized"), 3),
+                "shap_rank": _fmt(rec.get("shap_rank")),
+                "perm": _fmt(rec.get("perm_normalized"), 3),
+                "perm_std": _fmt(rec.get("impact_std"), 3),
+                "perm_rank": _fmt(rec.get("perm_rank")),
+                "redundant_with": _text(rec.get("redundant_with")),
+            }
+        )
+    figure = _png(impact_bar(aset.shap_impact, aset.permutation, max_display=top))
+    return {"rows": lines, "figure": figure, "rank_agreement": _fmt(agreement, 3)}
+
+
+def _summary_section(aset: ArtifactSet, n_dependence: int) -> dict[str, Any] | None:
+    from shapgov.plots import dependence, summary, top_features
+
+    e = aset.explanation
+    if e is None:
+        return None
+    outputs = list(range(min(e.n_outputs, 4)))
+    labels = _output_labels(e)
+    summaries = [{"label": labels[k], "figure": _png(summary(e, output=k))} for k in outputs]
+    names = top_features(e, min(n_dependence, len(e.feature_names)))
+    plots = [{"feature": f, "figure": _png(dependence(e, f))} for f in names]
+    return {"summaries": summaries, "dependence": plots}
+
+
+def _output_labels(e: Explanation) -> list[str]:
+    if e.n_outputs == 1:
+        return [e.output_space]
+    labels = e.classes or list(range(e.n_outputs))
+    return [f"class {c}" for c in labels]
+
+
+def _xemp_lookup(aset: ArtifactSet) -> dict[tuple[int, str, str], dict[str, Any]]:
+    if aset.xemp is None:
+        return {}
+    return {(int(r["row"]), str(r["output"]), str(r["feature"])): r for r in aset.xemp["rows"]}
+
+
+def _chosen_rows(aset: ArtifactSet, n_rows: int, random_state: int) -> list[tuple[int, str]]:
+    """Seeded sample of rows, then up to three rows the SHAP-vs-XEMP comparison flagged."""
+    e = aset.explanation
+    n = len(e)
+    rng = np.random.default_rng(random_state)
+    picked = sorted(rng.choice(n, size=min(n_rows, n), replace=False).tolist())
+    chosen = [(int(i), "sampled") for i in picked]
+    if aset.comparison is not None:
+        flagged = [r for r in aset.comparison["rows"] if r.get("flagged")]
+        for r in flagged[:3]:
+            if all(r["row"] != i for i, _ in chosen):
+                chosen.append((int(r["row"]), "flagged by the SHAP-vs-XEMP comparison"))
+    return chosen
+
+
+def _predictions_section(
+    aset: ArtifactSet, n_rows: int, k: int, random_state: int
+) -> dict[str, Any] | None:
+    from shapgov.plots import waterfall
+
+    e = aset.explanation
+    if e is None:
+        return None
+    xemp = _xemp_lookup(aset)
+    same_rows = aset.xemp is not None and aset.xemp.get("params", {}).get("rows") in (None, len(e))
+    predictions = e.link.inverse(e.explained_output)
+    out = []
+    for i, why in _chosen_rows(aset, n_rows, random_state):
+        o = int(np.argmax(e.explained_output[i])) if e.n_outputs > 1 else 0
+        label = "None" if e.n_outputs == 1 or e.classes is None else str(e.classes[o])
+        phi = e._raw[i, :, o]
+        order = np.argsort(-np.abs(phi), kind="stable")[:k]
+        features = []
+        for j in order:
+            name = e.feature_names[j]
+            x = xemp.get((i, label, name)) if same_rows else None
+            features.append(
+                {
+                    "name": name,
+                    "value": _fmt(_plain(e.data.iloc[i, j])),
+                    "shap": f"{phi[j]:+.4g}",
+                    "strength": "–" if x is None else f"{x['strength']:+.4g}",
+                    "symbol": "" if x is None else (x.get("symbol") or ""),
+                }
+            )
+        out.append(
+            {
+                "row": i,
+                "why": why,
+                "output": _output_labels(e)[o],
+                "prediction": _fmt(float(predictions[i, o])),
+                "explained": _fmt(float(e.explained_output[i, o])),
+                "base": _fmt(float(e.expected_value[o])),
+                "rest": f"{phi.sum() - phi[order].sum():+.4g}",
+                "features": features,
+                "figure": _png(waterfall(e, i, output=o)),
+            }
+        )
+    return {"rows": out, "k": k, "has_xemp": bool(xemp) and same_rows}
+
+
+def _text(value: Any) -> str:
+    """A cell that may be missing (None or NaN) as text, empty when missing."""
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _agreement_section(aset: ArtifactSet) -> dict[str, Any] | None:
+    c = aset.comparison
+    if c is None:
+        return None
+    rows = pd.DataFrame(c["rows"])
+    flagged = rows[rows["flagged"]] if len(rows) else rows
+    return {
+        "params": c.get("params", {}),
+        "n_rows": len(rows),
+        "n_flagged": len(flagged),
+        "mean_overlap": _fmt(float(rows["overlap"].mean()), 3) if len(rows) else "–",
+        "mean_spearman": _fmt(float(rows["spearman"].astype(float).mean()), 3)
+        if len(rows)
+        else "–",
+        "global": [
+            {k: _fmt(v, 3) if isinstance(v, float) else v for k, v in g.items()}
+            for g in c.get("global", [])
+        ],
+        "flagged": [
+            {
+                "row": int(r["row"]),
+                "output": "" if r.get("output") is None else str(r["output"]),
+                "overlap": _fmt(r["overlap"], 3),
+                "spearman": _fmt(r["spearman"], 3),
+                "top_shap": ", ".join(map(str, r["top_shap"])),
+                "top_xemp": ", ".join(map(str, r["top_xemp"])),
+                "reason": r["reason"],
+            }
+            for r in flagged.head(50).to_dict(orient="records")
+        ],
+        "cut_points": (aset.xemp or {}).get("cut_points", {}),
+    }
+
+
+def _approval_section(model_version: Any) -> dict[str, Any] | None:
+    if model_version is None:
+        return None
+    tags = dict(model_version.tags or {})
+    reasons = tags.get("shapgov.approval.reasons", "")
+    return {
+        "name": model_version.name,
+        "version": model_version.version,
+        "verdict": tags.get("shapgov.approval", "not checked"),
+        "reasons": [r for r in reasons.split("; ") if r],
+        "time": tags.get("shapgov.approval.time", "–"),
+        "by_version": tags.get("shapgov.approval.version", "–"),
+        "aliases": list(getattr(model_version, "aliases", []) or []),
+    }
+
+
+def _provenance_section(aset: ArtifactSet, run: Any, model_version: Any) -> dict[str, Any]:
+    from shapgov.versions import library_versions
+
+    def ms(stamp: int | None) -> str:
+        if not stamp:
+            return "–"
+        return datetime.fromtimestamp(stamp / 1000, UTC).isoformat(timespec="seconds")
+
+    logged = aset.manifest.get("environment", {})
+    now = library_versions(logged)
+    libraries = [
+        {"name": name, "logged": logged.get(name, "–"), "now": now.get(name, "–")}
+        for name in dict.fromkeys([*logged, *now])
+    ]
+    ids = {"set created": aset.manifest.get("created", "–")}
+    if run is not None:
+        ids.update(
+            {
+                "run id": run.info.run_id,
+                "run name": run.info.run_name or "–",
+                "experiment id": run.info.experiment_id,
+                "run started": ms(run.info.start_time),
+                "run ended": ms(run.info.end_time),
+            }
+        )
+    if model_version is not None:
+        ids.update(
+            {
+                "registered model": model_version.name,
+                "model version": str(model_version.version),
+                "model source": model_version.source,
+                "version created": ms(model_version.creation_timestamp),
+            }
+        )
+    ids["report generated"] = datetime.now(UTC).isoformat(timespec="seconds")
+    ids["report shapgov version"] = __version__
+    return {"libraries": libraries, "ids": ids}
+
+
+# ------------------------------------------------------------------------ render
+def build_context(
+    aset: ArtifactSet,
+    *,
+    run: Any = None,
+    model_version: Any = None,
+    rows: int = 5,
+    top_k: int = 5,
+    top: int = 15,
+    n_dependence: int = 3,
+    random_state: int = 0,
+) -> dict[str, Any]:
+    """Everything the template shows, as plain values and embedded figures."""
+    title = aset.manifest.get("model_class", "model").rsplit(".", 1)[-1]
+    if model_version is not None:
+        title = f"{model_version.name} v{model_version.version}"
+    return {
+        "title": title,
+        "status": aset.additivity.status,
+        "sections": SECTIONS,
+        "model": _model_section(aset),
+        "data": _data_section(aset),
+        "additivity": _additivity_section(aset),
+        "impact": _impact_section(aset, top),
+        "summary": _summary_section(aset, n_dependence),
+        "predictions": _predictions_section(aset, rows, top_k, random_state),
+        "agreement": _agreement_section(aset),
+        "approval": _approval_section(model_version),
+        "provenance": _provenance_section(aset, run, model_version),
+    }
+
+
+def render_html(context: dict[str, Any]) -> str:
+    """Render the report template with autoescaping on."""
+    import jinja2
+
+    templates = resources.files("shapgov.reports")
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(lambda name: templates.joinpath(name).read_text("utf-8")),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    css = templates.joinpath("report.css").read_text("utf-8")
+    return env.get_template("report.html.j2").render(css=css, **context)
+
+
+def _file_sha(path: Path) -> str:
+    from shapgov.mlflow.artifacts import sha256_file
+
+    return sha256_file(path)
+
+
+def write_report(
+    directory: str | Path, *, run: Any = None, model_version: Any = None, **options: Any
+) -> dict[str, Any]:
+    """Render the report of the set in ``directory`` into ``report.html`` beside it, with
+    ``report.json`` (its hash and the hash of the manifest it was built from).
+
+    :returns: The record written to ``report.json``.
+    """
+    directory = Path(directory)
+    aset = ArtifactSet.read(directory)
+    html = render_html(build_context(aset, run=run, model_version=model_version, **options))
+    data = html.encode("utf-8")
+    (directory / REPORT).write_bytes(data)
+    record = {
+        "report_sha256": sha256_bytes(data),
+        "manifest_sha256": _file_sha(directory / "manifest.json"),
+        "created": datetime.now(UTC).isoformat(),
+        "shapgov_version": __version__,
+        "run_id": None if run is None else run.info.run_id,
+        "model": None
+        if model_version is None
+        else {"name": model_version.name, "version": str(model_version.version)},
+    }
+    (directory / REPORT_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True))
+    return record

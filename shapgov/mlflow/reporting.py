@@ -1,0 +1,97 @@
+"""``shapgov.report()`` / ``shapgov report``: the compliance report of a logged run or of a
+registered model version, written to a file and logged back to the run."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from shapgov.errors import InputError
+
+
+def resolve(
+    *,
+    run_id: str | None = None,
+    model: str | None = None,
+    version: str | int | None = None,
+    client: Any = None,
+) -> tuple[Any, Any]:
+    """``(run, model_version)`` for a run id, or for a registered model version (whose
+    source run holds the set); ``model_version`` is None for a bare run."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = client or MlflowClient()
+    if (run_id is None) == (model is None):
+        raise InputError("name either a run (run_id=) or a registered model (model=, version=)")
+    mv = None
+    try:
+        if model is not None:
+            if version is None:
+                raise InputError(f"pass the version of registered model {model!r} (version=)")
+            mv = client.get_model_version(model, str(version))
+            if not mv.run_id:
+                raise InputError(
+                    f"{model} version {version} has no source run, so no shapgov artifact set; "
+                    "register a model logged in a run that holds one"
+                )
+            run_id = mv.run_id
+        run = client.get_run(run_id)
+    except MlflowException as err:
+        raise InputError(f"MLflow could not find it: {err.message}") from err
+    return run, mv
+
+
+def download_set(run_id: str, directory: Path, *, client: Any = None) -> Path:
+    """Download the run's ``shapgov/`` artifact set into ``directory``."""
+    from mlflow.tracking import MlflowClient
+
+    from shapgov.mlflow import ARTIFACT_PATH
+
+    client = client or MlflowClient()
+    names = {Path(f.path).name for f in client.list_artifacts(run_id, ARTIFACT_PATH)}
+    if "manifest.json" not in names:
+        raise InputError(
+            f"run {run_id} has no complete shapgov artifact set; log one with "
+            "shapgov.mlflow.log_explanation or 'shapgov explain'"
+        )
+    return Path(client.download_artifacts(run_id, ARTIFACT_PATH, str(directory)))
+
+
+def report(
+    *,
+    run_id: str | None = None,
+    model: str | None = None,
+    version: str | int | None = None,
+    out: str | Path = "report.html",
+    log: bool = True,
+    client: Any = None,
+    **options: Any,
+) -> Path:
+    """Write the compliance report of a run, or of a registered model version (with its
+    approval status), to ``out``; with ``log`` also log it to the run, replacing the
+    run's ``shapgov/report.html`` and ``report.json``.
+
+    :param options: Passed to :func:`shapgov.compliance.build_context` (``rows``,
+        ``top_k``, ``top``, ``n_dependence``, ``random_state``).
+    :returns: The path of the written file.
+    """
+    from mlflow.tracking import MlflowClient
+
+    from shapgov.compliance import REPORT, REPORT_RECORD, write_report
+    from shapgov.mlflow import ARTIFACT_PATH
+
+    client = client or MlflowClient()
+    run, mv = resolve(run_id=run_id, model=model, version=version, client=client)
+    out = Path(out)
+    with tempfile.TemporaryDirectory(prefix="shapgov-report-") as tmp:
+        local = download_set(run.info.run_id, Path(tmp), client=client)
+        write_report(local, run=run, model_version=mv, **options)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(local / REPORT, out)
+        if log:
+            for name in (REPORT, REPORT_RECORD):
+                client.log_artifact(run.info.run_id, str(local / name), ARTIFACT_PATH)
+    return out
