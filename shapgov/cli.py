@@ -1,18 +1,76 @@
-"""The ``shapgov`` command line."""
+"""The ``shapgov`` command line.
+
+Exit codes: 0 done; 1 a governance check said no (additivity failed and the values were
+withheld, or approval rejected the version); 2 bad usage or input (the message says what
+to fix).
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
+from typing import Any
 
 import click
 
 from shapgov._version import __version__
 
+DEFAULT_STORE = "sqlite:///mlflow.db"
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+
+
+class InputProblem(click.ClickException):
+    """Bad input found past click's own parsing (a missing run, a file that is not a
+    table): reported like a usage error, exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+
+def _use_store(tracking_uri: str | None) -> str:
+    """Point MLflow at ``tracking_uri`` (default: the embedded sqlite store here)."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow
+
+    uri = tracking_uri or DEFAULT_STORE
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def _tracking_option(fn: Any) -> Any:
+    return click.option(
+        "--tracking-uri",
+        default=None,
+        envvar="MLFLOW_TRACKING_URI",
+        help=f"MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else {DEFAULT_STORE}).",
+    )(fn)
+
+
+def _read_table(path: Path) -> Any:
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path)
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+    except Exception as err:  # a parser's own error, reported with the file name
+        raise InputProblem(f"{path} could not be read as {suffix[1:]}: {err}") from err
+    raise click.BadParameter(f"{path} is neither .csv nor .parquet", param_hint="--data")
+
 
 @click.group()
 @click.version_option(__version__, prog_name="shapgov")
 def main() -> None:
-    """SHAP governance for MLflow: exact explanations, an additivity policy, audit trails."""
+    """SHAP governance for MLflow: exact explanations, an additivity policy, audit trails.
+
+    Exit codes: 0 done, 1 a governance check said no (additivity failed, approval
+    rejected), 2 bad usage or input.
+    """
 
 
 @main.command()
@@ -42,13 +100,200 @@ def matrix(fmt: str) -> None:
 
 
 @main.command()
-@click.option("--rows", default=5, show_default=True, help="Predictions to explain per model.")
-@click.option("--top", default=3, show_default=True, help="Top features shown per prediction.")
-def demo(rows: int, top: int) -> None:
-    """Explain example blueprints on datasets that ship with scikit-learn."""
+@click.option(
+    "--rows", default=5, show_default=True, help="Rows of the Deep-vs-Kernel cross-check."
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("shapgov-reports"),
+    show_default=True,
+    help="Where the compliance reports go.",
+)
+@_tracking_option
+def demo(rows: int, out_dir: Path, tracking_uri: str | None) -> None:
+    """The governance loop end to end on data that ships with scikit-learn: fit, explain,
+    log, register, approve and report three blueprints (default store: sqlite:///mlflow.db
+    here)."""
+    uri = _use_store(tracking_uri)
     from shapgov.demo import run
 
-    run(rows=rows, top=top, echo=click.echo)
+    verdicts = run(rows=rows, out_dir=out_dir, tracking_uri=uri, echo=click.echo)
+    if not all(v.approved for v in verdicts):
+        sys.exit(EXIT_REFUSED)
+
+
+def _source_run(model_uri: str) -> str | None:
+    """The run that logged the model behind ``model_uri``, where the URI names one."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    if model_uri.startswith("runs:/"):
+        return model_uri[len("runs:/") :].split("/", 1)[0]
+    if model_uri.startswith("models:/"):
+        ref = model_uri[len("models:/") :].rstrip("/")
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            return client.get_model_version_by_alias(name, alias).run_id or None
+        name, _, version = ref.rpartition("/")
+        if name and version.isdigit():
+            return client.get_model_version(name, version).run_id or None
+    return None
+
+
+@main.command()
+@click.option(
+    "--model-uri",
+    required=True,
+    help="MLflow model URI: models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN/PATH, ...",
+)
+@click.option(
+    "--data",
+    "data_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Rows to explain: a .csv or .parquet file with the model's input columns.",
+)
+@click.option(
+    "--target",
+    default=None,
+    help="Column of --data with the true target (dropped "
+    "before explaining; enables permutation impact).",
+)
+@click.option(
+    "--background",
+    "background_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Background rows (.csv/.parquet; default: a sample of --data). Also the XEMP exemplars.",
+)
+@click.option("--sample", default=1000, show_default=True, help="Rows of --data explained.")
+@click.option("--background-size", default=200, show_default=True, help="Background rows used.")
+@click.option("--random-state", default=0, show_default=True, help="Seed of every sample.")
+@click.option(
+    "--run-id",
+    default=None,
+    help="Run to log into (default: the model's source run, else a new run).",
+)
+@click.option("--experiment", default="shapgov", show_default=True, help="Experiment of a new run.")
+@click.option(
+    "--analyses/--no-analyses",
+    default=True,
+    show_default=True,
+    help="Also log XEMP and the SHAP-vs-XEMP comparison.",
+)
+@_tracking_option
+def explain(
+    model_uri: str,
+    data_path: Path,
+    target: str | None,
+    background_path: Path | None,
+    sample: int,
+    background_size: int,
+    random_state: int,
+    run_id: str | None,
+    experiment: str,
+    analyses: bool,
+    tracking_uri: str | None,
+) -> None:
+    """Explain a logged or registered model on a data file and log the artifact set.
+
+    Exits 1 when the additivity policy fails (diagnostics logged, values withheld).
+    """
+    _use_store(tracking_uri)
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from shapgov.errors import AdditivityError, ShapgovError
+    from shapgov.mlflow import explain_and_log
+    from shapgov.mlflow.evaluator import native_model
+    from shapgov.mlflow.sampling import sample_xy
+
+    data = _read_table(data_path)
+    y = None
+    if target is not None:
+        if target not in data.columns:
+            raise click.BadParameter(f"{data_path} has no column {target!r}", param_hint="--target")
+        y, data = data[target], data.drop(columns=[target])
+    background = data if background_path is None else _read_table(background_path)
+    try:
+        model = native_model(mlflow.pyfunc.load_model(model_uri))
+        run_id = run_id or _source_run(model_uri)
+    except MlflowException as err:
+        raise InputProblem(f"cannot load {model_uri}: {err.message}") from err
+    rows, labels = sample_xy(data, y, sample, random_state)
+    bg, _ = sample_xy(background, None, background_size, random_state + 1)
+    if run_id is None:
+        mlflow.set_experiment(experiment)
+        run_id = mlflow.start_run(run_name=f"shapgov explain {model_uri}").info.run_id
+        mlflow.end_run()
+    click.echo(f"explaining {len(rows)} rows of {data_path} with {model_uri} (run {run_id})")
+    try:
+        e = explain_and_log(
+            model,
+            rows,
+            run_id=run_id,
+            y=labels,
+            background=bg,
+            training=bg,
+            analyses=analyses,
+            random_state=random_state,
+        )
+    except AdditivityError as err:
+        click.echo(f"additivity failed; values withheld, diagnostics logged to run {run_id}")
+        click.echo(f"  {err.report.describe()}", err=True)
+        sys.exit(EXIT_REFUSED)
+    except ShapgovError as err:
+        raise InputProblem(str(err)) from err
+    a = e.additivity
+    click.echo(
+        f"additivity {a.status} (max normalized mismatch {a.max_normalized_mismatch:.2e}); "
+        f"explainers {', '.join(sorted(set(e.explainers.values())))}; logged to run {run_id}"
+    )
+
+
+@main.command()
+@click.option("--run-id", default=None, help="Run whose artifact set is reported.")
+@click.option("--model", "model_name", default=None, help="Registered model name (with --version).")
+@click.option("--version", "model_version", default=None, help="Registered model version.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("report.html"),
+    show_default=True,
+    help="Where to write the HTML report.",
+)
+@click.option(
+    "--log/--no-log",
+    default=True,
+    show_default=True,
+    help="Also log the report to the run (approval requires one).",
+)
+@click.option("--rows", default=5, show_default=True, help="Prediction Explanations sampled.")
+@_tracking_option
+def report(
+    run_id: str | None,
+    model_name: str | None,
+    model_version: str | None,
+    out: Path,
+    log: bool,
+    rows: int,
+    tracking_uri: str | None,
+) -> None:
+    """Write the compliance report of --run-id RUN, or of --model NAME --version N."""
+    if (run_id is None) == (model_name is None) or (model_name is None) != (model_version is None):
+        raise click.UsageError("pass either --run-id RUN or both --model NAME and --version N")
+    _use_store(tracking_uri)
+    from shapgov.errors import ShapgovError
+    from shapgov.mlflow.reporting import report as write
+
+    try:
+        path = write(
+            run_id=run_id, model=model_name, version=model_version, out=out, log=log, rows=rows
+        )
+    except ShapgovError as err:
+        raise InputProblem(str(err)) from err
+    click.echo(f"report written to {path.resolve()}" + (" and logged to the run" if log else ""))
 
 
 @main.command()
@@ -56,31 +301,25 @@ def demo(rows: int, top: int) -> None:
 @click.argument("version")
 @click.option("--alias", default=None, help="Alias to set on approval (e.g. champion).")
 @click.option("--allow-warn", is_flag=True, help="Accept additivity status 'warn'.")
-@click.option(
-    "--tracking-uri",
-    default=None,
-    envvar="MLFLOW_TRACKING_URI",
-    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).",
-)
+@_tracking_option
 def approve(
     name: str, version: str, alias: str | None, allow_warn: bool, tracking_uri: str | None
 ) -> None:
     """Approve or reject registered model NAME at VERSION; exits 1 on rejection."""
-    import os
-
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    import mlflow
+    from mlflow.exceptions import MlflowException
 
     from shapgov.mlflow.approval import approve as run_approval
 
-    mlflow.set_tracking_uri(tracking_uri or "sqlite:///mlflow.db")
-    mlflow.set_registry_uri(tracking_uri or "sqlite:///mlflow.db")
-    result = run_approval(name, version, alias=alias, allow_warn=allow_warn)
+    _use_store(tracking_uri)
+    try:
+        result = run_approval(name, version, alias=alias, allow_warn=allow_warn)
+    except MlflowException as err:
+        raise InputProblem(f"{name} version {version}: {err.message}") from err
     click.echo(f"{name} version {version}: {result.verdict}")
     for reason in result.reasons:
         click.echo(f"  - {reason}")
     if not result.approved:
-        sys.exit(1)
+        sys.exit(EXIT_REFUSED)
 
 
 @main.command()
@@ -89,7 +328,7 @@ def approve(
 @click.option("--secret", envvar="SHAPGOV_WEBHOOK_SECRET", default=None, help="Webhook secret.")
 @click.option("--alias", default=None, help="Alias to set on approval.")
 @click.option("--allow-warn", is_flag=True, help="Accept additivity status 'warn'.")
-@click.option("--tracking-uri", default=None, envvar="MLFLOW_TRACKING_URI")
+@_tracking_option
 def webhook(
     host: str,
     port: int,
@@ -101,11 +340,9 @@ def webhook(
     """Serve the approval check for MLflow's model_version.created webhook."""
     from wsgiref.simple_server import make_server
 
-    import mlflow
-
     from shapgov.mlflow.webhook import make_app
 
-    mlflow.set_tracking_uri(tracking_uri or "sqlite:///mlflow.db")
+    _use_store(tracking_uri)
     server = make_server(host, port, make_app(secret=secret, alias=alias, allow_warn=allow_warn))
     click.echo(f"shapgov approval webhook on http://{host}:{port}/")
     server.serve_forever()

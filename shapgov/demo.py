@@ -1,112 +1,61 @@
-"""The demo: explain blueprints on data that ships with scikit-learn, and the original
-request's MLP example both ways (Deep explainer on the MLP vertex, Kernel on the whole
-pipeline)."""
+"""The demo: the governance loop, end to end, on the embedded MLflow store.
+
+Three blueprints on data that ships with scikit-learn — the KernelExplainer tutorial's
+diabetes MLP, a LightGBM classifier on the breast cancer data, and a blender (LightGBM,
+Ridge and an MLP behind a ColumnTransformer) — each fitted, explained, checked by the
+additivity policy, logged with Feature Impact, XEMP and their comparison, reported,
+registered and put through the approval check.
+"""
 
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
+STEPS = ("fit", "explain and log", "register", "approve", "report")
 
-def _blueprints():
-    from sklearn.compose import ColumnTransformer
+
+@dataclass(frozen=True)
+class Case:
+    """One blueprint of the demo, with its data split."""
+
+    name: str
+    title: str
+    model: Any
+    X_train: Any
+    X_test: Any
+    y_train: Any
+    y_test: Any
+    flavor: str  # "sklearn" or "lightgbm": how the model is logged to MLflow
+
+
+def _diabetes(categorical_sex: bool = False) -> tuple[Any, ...]:
     from sklearn.datasets import load_diabetes
-    from sklearn.ensemble import VotingRegressor
-    from sklearn.linear_model import LinearRegression, LogisticRegression, PoissonRegressor, Ridge
     from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     X, y = load_diabetes(return_X_y=True, as_frame=True)
-    X = X.copy()
-    X["sex"] = np.where(X["sex"] > 0, "male", "female")
-    X_train, X_test, y_train, _ = train_test_split(X, y, test_size=0.33, random_state=42)
-    numeric = [c for c in X.columns if c != "sex"]
-
-    def prep() -> ColumnTransformer:
-        return ColumnTransformer(
-            [("num", StandardScaler(), numeric), ("cat", OneHotEncoder(), ["sex"])]
-        )
-
-    classifier = make_pipeline(prep(), LogisticRegression(max_iter=1000))
-    classifier.fit(X_train, y_train > y_train.median())
-    blender = VotingRegressor(
-        [
-            ("ridge", make_pipeline(prep(), Ridge(alpha=1.0))),
-            ("ols", make_pipeline(prep(), LinearRegression())),
-            ("poisson", make_pipeline(prep(), PoissonRegressor(alpha=0.01))),
-        ],
-        weights=[2, 1, 1],
-    ).fit(X_train, y_train)
-    return [
-        (
-            "Pipeline(ColumnTransformer -> LogisticRegression): progression above median",
-            classifier,
-            X_test,
-            X_train,
-        ),
-        (
-            "VotingRegressor(Ridge, LinearRegression, PoissonRegressor): disease progression",
-            blender,
-            X_test,
-            X_train,
-        ),
-    ]
+    if categorical_sex:
+        X = X.copy()
+        X["sex"] = np.where(X["sex"] > 0, "male", "female")
+    return tuple(train_test_split(X, y, test_size=0.33, random_state=42))
 
 
-def run(*, rows: int = 5, top: int = 3, echo: Callable[[str], None] = print) -> None:
-    """Explain each blueprint on ``rows`` test rows and print its audit and top features."""
-    import shapgov
-    from shapgov.errors import AdditivityWarning
-
-    for title, model, X_test, X_train in _blueprints():
-        echo(f"\n== {title}")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", AdditivityWarning)
-            e = shapgov.explain(model, X_test.iloc[:rows], background=X_train)
-        for w in caught:
-            echo(f"   warning: {w.message}")
-        a = e.additivity
-        echo(
-            f"   vertices: {', '.join(f'{p.name} [{p.explainer}]' for p in e.vertices)}\n"
-            f"   output space: {e.output_space}, link: {e.link.name}; "
-            f"base value {e.expected_value[0]:.4g}\n"
-            f"   additivity: {a.status} (max normalized mismatch {a.max_normalized_mismatch:.2e}, "
-            f"threshold {a.threshold:g})"
-        )
-        predictions = e.link.inverse(e.explained_output)[:, 0]
-        for i in range(len(e)):
-            order = np.argsort(-np.abs(e.values[i]))[:top]
-            parts = ", ".join(
-                f"{e.feature_names[j]}={e.data.iloc[i, j]!s:.8} ({e.values[i, j]:+.3f})"
-                for j in order
-            )
-            echo(f"   row {i}: prediction {predictions[i]:.4g} <- {parts}")
-    _mlp_example(rows=rows, echo=echo)
-    _mlflow_job(echo=echo)
-
-
-def _mlp_example(*, rows: int, echo: Callable[[str], None]) -> None:
-    """The KernelExplainer tutorial's model, explained exactly two ways."""
-    import time
-
-    from sklearn.datasets import load_diabetes
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.model_selection import train_test_split
+def tutorial_mlp() -> Any:
+    """The tutorial's model: StandardScaler -> MLPRegressor(5 logistic units)."""
     from sklearn.neural_network import MLPRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    import shapgov
-
-    X, y = load_diabetes(return_X_y=True, as_frame=True)
-    X_train, X_test, y_train, _ = train_test_split(X, y, test_size=0.33, random_state=42)
     mlp = MLPRegressor(
         hidden_layer_sizes=(5,),
         activation="logistic",
@@ -114,74 +63,231 @@ def _mlp_example(*, rows: int, echo: Callable[[str], None]) -> None:
         learning_rate="invscaling",
         random_state=0,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model = make_pipeline(StandardScaler(), mlp).fit(X_train, y_train)
-    echo(
-        "\n== The tutorial's MLP (StandardScaler -> MLPRegressor(5, logistic)): "
-        f"{len(X_test)} test rows against all {len(X_train)} training rows"
-    )
-    t0 = time.perf_counter()
-    deep = shapgov.explain(model, X_test, background=X_train)
-    t1 = time.perf_counter()
-    quiet = {"kernel": {"progress": False}}
-    kernel = shapgov.explain(
-        model, X_test, background=X_train, opaque=True, explainer_options=quiet
-    )
-    t2 = time.perf_counter()
-    echo(
-        f"   Deep explainer on the MLP vertex (exact MLP mode): {t1 - t0:.2f}s "
-        "(a first run includes compiling its numba kernel, cached afterwards), "
-        f"additivity {deep.additivity.status}\n"
-        f"   Kernel explainer on the whole pipeline (exact enumeration): {t2 - t1:.2f}s, "
-        f"additivity {kernel.additivity.status}\n"
-        f"   both exact: max |Deep - Kernel| = {np.abs(deep.values - kernel.values).max():.1e}"
-    )
-    importance = np.abs(deep.values).mean(axis=0)
-    order = np.argsort(-importance)[:3]
-    names = ", ".join(f"{deep.feature_names[j]} ({importance[j]:.2f})" for j in order)
-    echo(f"   most important (mean |SHAP|): {names}")
-    for i in range(min(rows, 2)):
-        top = np.argsort(-np.abs(deep.values[i]))[:3]
-        parts = ", ".join(f"{deep.feature_names[j]} ({deep.values[i, j]:+.2f})" for j in top)
-        echo(f"   row {i}: prediction {deep.explained_output[i, 0]:.1f} <- {parts}")
+    return make_pipeline(StandardScaler(), mlp)
 
 
-def _mlflow_job(*, echo: Callable[[str], None]) -> None:
-    """The governance loop on the embedded store: log, register, approve."""
-    import mlflow
-    from sklearn.datasets import load_diabetes
-    from sklearn.exceptions import ConvergenceWarning
+def cases() -> list[Case]:
+    """The demo's three blueprints, unfitted, with their data."""
+    from lightgbm import LGBMClassifier, LGBMRegressor
+    from sklearn.compose import ColumnTransformer
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import VotingRegressor
     from sklearn.linear_model import Ridge
     from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.neural_network import MLPRegressor
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    cancer = train_test_split(X, y, test_size=0.33, random_state=42, stratify=y)
+    Xd_train, Xd_test, yd_train, yd_test = _diabetes(categorical_sex=True)
+    numeric = [c for c in Xd_train.columns if c != "sex"]
+    blender = Pipeline(
+        [
+            (
+                "prep",
+                ColumnTransformer(
+                    [("num", StandardScaler(), numeric), ("cat", OneHotEncoder(), ["sex"])]
+                ),
+            ),
+            (
+                "blend",
+                VotingRegressor(
+                    [
+                        ("lgbm", LGBMRegressor(n_estimators=100, num_leaves=15, verbose=-1)),
+                        ("ridge", Ridge(alpha=1.0)),
+                        (
+                            "mlp",
+                            MLPRegressor(hidden_layer_sizes=(8,), max_iter=5000, random_state=0),
+                        ),
+                    ]
+                ),
+            ),
+        ]
+    )
+    return [
+        Case(
+            "diabetes-mlp",
+            "The tutorial's MLP (StandardScaler -> MLPRegressor(5, logistic)) on diabetes",
+            tutorial_mlp(),
+            *_diabetes(),
+            flavor="sklearn",
+        ),
+        Case(
+            "breast-cancer-lightgbm",
+            "LightGBM classifier on breast cancer",
+            LGBMClassifier(n_estimators=100, num_leaves=15, verbose=-1),
+            *cancer,
+            flavor="lightgbm",
+        ),
+        Case(
+            "diabetes-blender",
+            "Blender: ColumnTransformer -> VotingRegressor(LightGBM, Ridge, MLP) on diabetes",
+            blender,
+            Xd_train,
+            Xd_test,
+            yd_train,
+            yd_test,
+            flavor="sklearn",
+        ),
+    ]
+
+
+def _fit(case: Case) -> None:
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        case.model.fit(case.X_train, case.y_train)
+
+
+def _trusted_types(model: Any) -> dict[str, Any]:
+    """MLflow saves scikit-learn models with skops, which loads only types it is told to
+    trust: the demo trusts exactly the types of the model it has just trained."""
+    import inspect
+
+    import mlflow
+
+    if "skops_trusted_types" not in inspect.signature(mlflow.sklearn.log_model).parameters:
+        return {}
+    import skops.io
+
+    return {"skops_trusted_types": skops.io.get_untrusted_types(data=skops.io.dumps(model))}
+
+
+def _log_model(case: Case) -> Any:
+    import mlflow
+
+    if case.flavor == "lightgbm":
+        flavor, extra = mlflow.lightgbm, {}
+    else:
+        flavor, extra = mlflow.sklearn, _trusted_types(case.model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MLflow's own advice on signatures and pip pins
+        return flavor.log_model(
+            case.model, name="model", input_example=case.X_train.head(3), **extra
+        )
+
+
+def run_case(case: Case, *, out_dir: Path, progress: Any, echo: Callable[[str], None]) -> Any:
+    """Fit, explain and log, register, approve and report one case; returns the verdict."""
+    import mlflow
 
     import shapgov
     import shapgov.mlflow
+    from shapgov.errors import AdditivityError, AdditivityWarning
+    from shapgov.impact import shap_impact
 
-    uri = os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    def step(name: str) -> None:
+        progress.set_postfix_str(f"{case.name}: {name}")
+
+    step("fit")
+    _fit(case)
+    progress.update()
+    step("explain and log")
+    started = time.perf_counter()
+    with mlflow.start_run(run_name=case.name) as run, warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always", AdditivityWarning)
+        try:
+            e = shapgov.mlflow.explain_and_log(
+                case.model,
+                case.X_test,
+                y=case.y_test,
+                background=case.X_train,
+                training=case.X_train,
+            )
+        except AdditivityError as err:
+            e = None
+            echo(f"   additivity FAILED, values withheld: {err.report.describe()}")
+        seconds = time.perf_counter() - started
+        info = _log_model(case)
+    progress.update()
+    step("register")
+    mv = mlflow.register_model(info.model_uri, f"shapgov-demo-{case.name}")
+    progress.update()
+    step("approve")
+    verdict = shapgov.approve(mv.name, mv.version, alias="champion")
+    progress.update()
+    step("report")
+    path = shapgov.report(model=mv.name, version=mv.version, out=out_dir / f"{case.name}.html")
+    progress.update()
+    for caught in w:
+        echo(f"   warning: {caught.message}")
+    if e is not None:
+        a = e.additivity
+        vertices = ", ".join(f"{p.name} [{p.explainer}]" for p in e.vertices)
+        top = shap_impact(e).frame.head(3)
+        echo(
+            f"   {len(e)} rows explained, analysed, reported and logged in {seconds:.1f}s; "
+            f"vertices: {vertices}\n"
+            f"   additivity {a.status} (max normalized mismatch "
+            f"{a.max_normalized_mismatch:.1e}, threshold {a.threshold:g}); top features: "
+            + ", ".join(
+                f"{f} ({v:.0f})" for f, v in zip(top["feature"], top["normalized"], strict=True)
+            )
+        )
+    echo(
+        f"   run {run.info.run_id}; model {mv.name} v{mv.version}: {verdict.verdict}"
+        + (", alias 'champion'" if verdict.approved else f" ({'; '.join(verdict.reasons)})")
+        + f"\n   report: {path.resolve()}"
+    )
+    return verdict
+
+
+def tutorial_check(*, rows: int, echo: Callable[[str], None]) -> float:
+    """The tutorial's MLP explained exactly two ways: the Deep explainer on the MLP vertex
+    and Kernel SHAP on the whole pipeline; returns the largest difference."""
+    import shapgov
+
+    X_train, X_test, y_train, _ = _diabetes()
+    with warnings.catch_warnings():
+        from sklearn.exceptions import ConvergenceWarning
+
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = tutorial_mlp().fit(X_train, y_train)
+    X = X_test.iloc[:rows]
+    deep = shapgov.explain(model, X, background=X_train)
+    quiet = {"kernel": {"progress": False}}
+    kernel = shapgov.explain(model, X, background=X_train, opaque=True, explainer_options=quiet)
+    diff = float(np.abs(deep.values - kernel.values).max())
+    echo(
+        f"   the tutorial's MLP on {rows} rows against all {len(X_train)} training rows: "
+        f"Deep explainer (MLP vertex) and Kernel SHAP (whole pipeline) both exact, "
+        f"max |Deep - Kernel| = {diff:.1e}"
+    )
+    return diff
+
+
+def run(
+    *,
+    rows: int = 5,
+    out_dir: str | Path = "shapgov-reports",
+    tracking_uri: str | None = None,
+    echo: Callable[[str], None] = print,
+) -> list[Any]:
+    """The demo on ``tracking_uri`` (default: $MLFLOW_TRACKING_URI, else the embedded
+    ``sqlite:///mlflow.db`` in the working directory); returns the approval verdicts."""
+    import mlflow
+    from tqdm.auto import tqdm
+
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     mlflow.set_experiment("shapgov-demo")
-    X, y = load_diabetes(return_X_y=True, as_frame=True)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.33, random_state=42)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model = make_pipeline(StandardScaler(), Ridge(alpha=1.0)).fit(X_train, y_train)
-    echo(f"\n== MLflow ({uri}): log the explanation set, register, approve")
-    with mlflow.start_run(run_name="shapgov-demo") as run:
-        e = shapgov.explain(model, X_test, background=X_train)
-        perm = shapgov.permutation_impact(model, X_test, y_test, n_repeats=3)
-        manifest = shapgov.mlflow.log_explanation(e, permutation=perm)
-        info = mlflow.sklearn.log_model(model, name="model")
-    mv = mlflow.register_model(info.model_uri, "shapgov-demo-diabetes")
-    result = shapgov.approve("shapgov-demo-diabetes", mv.version, alias="champion")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    echo(f"shapgov demo on {uri}; reports in {out.resolve()}")
+    echo("\n== Cross-check")
+    tutorial_check(rows=rows, echo=echo)
+    verdicts = []
+    todo = cases()
+    with tqdm(total=len(todo) * len(STEPS), desc="demo", unit="step", leave=False) as progress:
+        for i, case in enumerate(todo, 1):
+            echo(f"\n== [{i}/{len(todo)}] {case.title}")
+            verdicts.append(run_case(case, out_dir=out, progress=progress, echo=echo))
     echo(
-        f"   run {run.info.run_id}: {len(manifest['artifacts'])} artifacts + manifest, "
-        f"status {manifest['status']}\n"
-        f"   model shapgov-demo-diabetes v{mv.version}: {result.verdict}"
-        + ("" if result.approved else f" ({'; '.join(result.reasons)})")
-        + (", alias 'champion'" if result.approved else "")
-        + f"\n   browse: mlflow ui --backend-store-uri {uri}"
+        f"\nReports: {out.resolve()}\n"
+        f"Browse the runs and the registry: mlflow ui --backend-store-uri {uri}"
     )
+    return verdicts

@@ -49,9 +49,142 @@ def test_demo_runs_end_to_end_on_the_embedded_store(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     result = CliRunner().invoke(main, ["demo", "--rows", "2"])
     assert result.exit_code == 0, result.output
-    assert "both exact" in result.output and "approved, alias 'champion'" in result.output
+    assert "both exact" in result.output
+    assert result.output.count("approved, alias 'champion'") == 3
+    assert result.output.count("additivity pass") == 3
+    assert "mlflow ui --backend-store-uri sqlite:///mlflow.db" in result.output
     assert (tmp_path / "mlflow.db").exists()
+    reports = sorted(p.name for p in (tmp_path / "shapgov-reports").iterdir())
+    assert reports == ["breast-cancer-lightgbm.html", "diabetes-blender.html", "diabetes-mlp.html"]
+    blender = (tmp_path / "shapgov-reports" / "diabetes-blender.html").read_text()
+    for vertex in ("pipeline/blend/lgbm", "pipeline/blend/ridge", "pipeline/blend/mlp"):
+        assert vertex in blender
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")  # absolute, for later tests
     mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+
+# ------------------------------------------------------------ explain / report / approve
+def _registered(tmp_path, monkeypatch):
+    import mlflow
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    model = make_pipeline(StandardScaler(), Ridge()).fit(X, y)
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(model, name="model")
+    mv = mlflow.register_model(info.model_uri, "ridge")
+    X.assign(progression=y).iloc[:60].to_csv(tmp_path / "rows.csv", index=False)
+    X.iloc[100:200].to_parquet(tmp_path / "background.parquet")
+    return uri, mlflow.MlflowClient().get_model_version("ridge", str(mv.version))
+
+
+def test_explain_report_approve_from_the_command_line(tmp_path, monkeypatch):
+    import json
+
+    import mlflow
+
+    uri, mv = _registered(tmp_path, monkeypatch)
+    runner = CliRunner()
+    rejected = runner.invoke(main, ["approve", "ridge", str(mv.version), "--tracking-uri", uri])
+    assert rejected.exit_code == 1 and "no shapgov artifact set" in rejected.output
+    explained = runner.invoke(
+        main,
+        [
+            "explain",
+            "--model-uri",
+            f"models:/ridge/{mv.version}",
+            "--data",
+            str(tmp_path / "rows.csv"),
+            "--target",
+            "progression",
+            "--background",
+            str(tmp_path / "background.parquet"),
+            "--tracking-uri",
+            uri,
+        ],
+    )
+    assert explained.exit_code == 0, explained.output
+    assert f"logged to run {mv.run_id}" in explained.output  # the model's source run
+    assert "additivity pass" in explained.output
+    run = mlflow.get_run(mv.run_id)
+    assert run.data.tags["shapgov.status"] == "pass" and run.data.metrics["shapgov.rows"] == 60
+    names = {
+        f.path.split("/")[-1] for f in mlflow.MlflowClient().list_artifacts(mv.run_id, "shapgov")
+    }
+    assert {"permutation_impact.json", "xemp.json", "comparison.json", "report.html"} <= names
+    approved = runner.invoke(
+        main, ["approve", "ridge", str(mv.version), "--alias", "champion", "--tracking-uri", uri]
+    )
+    assert approved.exit_code == 0 and "approved" in approved.output
+    out = tmp_path / "out" / "ridge.html"
+    reported = runner.invoke(
+        main,
+        [
+            "report",
+            "--model",
+            "ridge",
+            "--version",
+            str(mv.version),
+            "--out",
+            str(out),
+            "--tracking-uri",
+            uri,
+        ],
+    )
+    assert reported.exit_code == 0, reported.output
+    assert out.exists() and "approved" in out.read_text()
+    record = mlflow.artifacts.download_artifacts(
+        run_id=mv.run_id, artifact_path="shapgov/report.json", dst_path=str(tmp_path / "dl")
+    )
+    assert json.loads(Path(record).read_text())["model"] == {
+        "name": "ridge",
+        "version": str(mv.version),
+    }
+
+
+def test_commands_have_help_and_bad_input_exits_2(tmp_path, monkeypatch):
+    uri, mv = _registered(tmp_path, monkeypatch)
+    runner = CliRunner()
+    for command in ("explain", "matrix", "report", "approve", "demo", "webhook"):
+        shown = runner.invoke(main, [command, "--help"])
+        assert shown.exit_code == 0 and "Usage:" in shown.output, command
+    model = ["--model-uri", f"models:/ridge/{mv.version}", "--tracking-uri", uri]
+    (tmp_path / "rows.txt").write_text("a,b\n1,2\n")
+    cases = [
+        (["report", "--tracking-uri", uri], "either --run-id"),
+        (["report", "--model", "ridge", "--tracking-uri", uri], "either --run-id"),
+        (["report", "--run-id", "0" * 32, "--tracking-uri", uri], "could not find"),
+        (["explain", *model, "--data", str(tmp_path / "rows.txt")], "neither .csv nor .parquet"),
+        (["explain", *model, "--data", str(tmp_path / "nope.csv")], "does not exist"),
+        (["explain", *model, "--data", str(tmp_path / "rows.csv"), "--target", "y"], "no column"),
+        (
+            [
+                "explain",
+                "--model-uri",
+                "models:/ridge/99",
+                "--tracking-uri",
+                uri,
+                "--data",
+                str(tmp_path / "rows.csv"),
+            ],
+            "cannot load",
+        ),
+        (
+            ["explain", *model, "--data", str(tmp_path / "rows.csv")],  # the target column too
+            "columns",
+        ),
+        (["approve", "nope", "1", "--tracking-uri", uri], "nope version 1"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(main, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output, (args, result.output)
