@@ -549,7 +549,7 @@ def mismatch_histogram(
             ax.axvline(np.log10(value), color=colour, linestyle="--", label=label)
     ax.set_xlabel("log10 normalized mismatch per row")
     ax.set_ylabel("rows")
-    ax.legend(loc="upper left", frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # clear of bars
     return fig
 
 

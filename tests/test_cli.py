@@ -66,17 +66,13 @@ def test_demo_runs_end_to_end_on_the_embedded_store(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------ explain / report / approve
-def _registered(tmp_path, monkeypatch):
+def _registered(uri, tmp_path):
     import mlflow
     from sklearn.datasets import load_diabetes
     from sklearn.linear_model import Ridge
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     model = make_pipeline(StandardScaler(), Ridge()).fit(X, y)
     with mlflow.start_run():
@@ -87,12 +83,12 @@ def _registered(tmp_path, monkeypatch):
     return uri, mlflow.MlflowClient().get_model_version("ridge", str(mv.version))
 
 
-def test_explain_report_approve_from_the_command_line(tmp_path, monkeypatch):
+def test_explain_report_approve_from_the_command_line(store, tmp_path):
     import json
 
     import mlflow
 
-    uri, mv = _registered(tmp_path, monkeypatch)
+    uri, mv = _registered(store, tmp_path)
     runner = CliRunner()
     rejected = runner.invoke(main, ["approve", "ridge", str(mv.version), "--tracking-uri", uri])
     assert rejected.exit_code == 1 and "no shapgov artifact set" in rejected.output
@@ -151,8 +147,8 @@ def test_explain_report_approve_from_the_command_line(tmp_path, monkeypatch):
     }
 
 
-def test_commands_have_help_and_bad_input_exits_2(tmp_path, monkeypatch):
-    uri, mv = _registered(tmp_path, monkeypatch)
+def test_commands_have_help_and_bad_input_exits_2(store, tmp_path):
+    uri, mv = _registered(store, tmp_path)
     runner = CliRunner()
     for command in ("explain", "matrix", "report", "approve", "demo", "webhook"):
         shown = runner.invoke(main, [command, "--help"])

@@ -388,3 +388,24 @@ def test_no_pyplot_and_lazy_import():
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_mismatch_histogram_counts_every_row_at_its_log_mismatch():
+    mismatch = np.array([0.0, 1e-16, 3e-15, 2e-7, 5e-3, 0.2])
+    fig = plots.mismatch_histogram(mismatch, pass_tolerance=1e-6, threshold=0.01)
+    ax = fig.axes[0]
+    heights = np.array([p.get_height() for p in ax.patches])
+    lefts = np.array([p.get_x() for p in ax.patches])
+    widths = np.array([p.get_width() for p in ax.patches])
+    assert heights.sum() == len(mismatch)
+    expected = np.log10(np.clip(mismatch, 1e-18, None))
+    for value in expected:  # each row sits in the bin that holds its log10 mismatch
+        inside = (lefts <= value + 1e-12) & (value < lefts + widths + 1e-12)
+        assert heights[inside].sum() >= 1
+    lines = sorted(line.get_xdata()[0] for line in ax.get_lines())
+    assert np.allclose(lines, [-6.0, -2.0])
+    assert plots.to_png(fig) == plots.to_png(
+        plots.mismatch_histogram(mismatch, pass_tolerance=1e-6, threshold=0.01)
+    )
+    with pytest.raises(InputError, match="row_mismatch"):
+        plots.mismatch_histogram([], pass_tolerance=1e-6, threshold=0.01)
