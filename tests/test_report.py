@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -251,3 +252,8 @@ def test_a_real_browser_renders_every_section(approved_version, tmp_path):
     assert pixels.shape[0] >= 1000 and pixels.shape[1] >= 1000
     dark = (pixels.mean(axis=2) < 0.5).mean()  # text, figures, table rules
     assert pixels.std() > 0.05 and 0.005 < dark < 0.9, (pixels.std(), dark)
+    # "Save as PDF": the print stylesheet starts every section on a page of its own
+    pdf = tmp_path / "report.pdf"
+    _headless(exe, tmp_path / "p3", "--no-pdf-header-footer", f"--print-to-pdf={pdf}", url)
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes()))
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pages >= len(SECTIONS), pages
