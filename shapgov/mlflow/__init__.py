@@ -114,18 +114,18 @@ def log_explanation(
         )
         _write_report(Path(tmp), rid, report)
         _upload(rid, Path(tmp))
-    report_ = explanation.additivity
+    additivity = explanation.additivity
     now = int(time.time() * 1000)
     metrics = [
-        Metric("shapgov.max_normalized_mismatch", report_.max_normalized_mismatch, now, 0),
-        Metric("shapgov.mean_normalized_mismatch", report_.mean_normalized_mismatch, now, 0),
+        Metric("shapgov.max_normalized_mismatch", additivity.max_normalized_mismatch, now, 0),
+        Metric("shapgov.mean_normalized_mismatch", additivity.mean_normalized_mismatch, now, 0),
         Metric("shapgov.rows", float(len(explanation)), now, 0),
     ]
     if seconds is not None:
         metrics.append(Metric("shapgov.seconds", float(seconds), now, 0))
     explainers = sorted(set(explanation.explainers.values()))
     tags = [
-        RunTag("shapgov.status", report_.status),
+        RunTag("shapgov.status", additivity.status),
         RunTag("shapgov.explainers", ",".join(explainers)),
         RunTag("shapgov.version", __version__),
     ]
