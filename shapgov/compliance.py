@@ -60,26 +60,40 @@ class ArtifactSet:
 
     @classmethod
     def read(cls, directory: str | Path) -> ArtifactSet:
-        """Read the set in ``directory``; raises :class:`InputError` when it is not one."""
+        """Read the set in ``directory``: only the files its manifest lists, each checked
+        against its SHA-256 (files a manifest does not list, such as leftovers of an
+        earlier set in the same run, are ignored). Raises :class:`InputError` when there
+        is no manifest or a listed file is missing or altered."""
+        from shapgov.mlflow.artifacts import MANIFEST, sha256_file
+
         directory = Path(directory)
-        manifest_path = directory / "manifest.json"
-        if not manifest_path.exists():
+        if not (directory / MANIFEST).exists():
             raise InputError(
-                f"{directory} holds no shapgov artifact set (no manifest.json); log one with "
+                f"{directory} holds no shapgov artifact set (no {MANIFEST}); log one with "
                 "shapgov.mlflow.log_explanation or 'shapgov explain'"
             )
+        manifest = json.loads((directory / MANIFEST).read_text())
+        listed = manifest.get("artifacts", {})
+        for name, digest in sorted(listed.items()):
+            path = directory / name
+            if not path.exists() or sha256_file(path) != digest:
+                raise InputError(
+                    f"{name} is missing or does not match its manifest hash: the set was "
+                    "altered after it was logged; log a new set instead of reporting this one"
+                )
 
         def load(name: str) -> Any:
-            path = directory / name
-            return json.loads(path.read_text()) if path.exists() else None
+            return json.loads((directory / name).read_text()) if name in listed else None
 
-        values = directory / "values.parquet"
+        if "additivity.json" not in listed:
+            raise InputError(f"the manifest in {directory} lists no additivity.json")
         impact, permutation = load("feature_impact.json"), load("permutation_impact.json")
+        values = directory / "values.parquet"
         return cls(
             directory=directory,
-            manifest=load("manifest.json"),
+            manifest=manifest,
             additivity=AdditivityReport.from_dict(load("additivity.json")),
-            explanation=Explanation.read_parquet(values) if values.exists() else None,
+            explanation=Explanation.read_parquet(values) if values.name in listed else None,
             vertices=load("vertices.json") or [],
             shap_impact=None if impact is None else pd.DataFrame(impact["features"]),
             permutation=None if permutation is None else pd.DataFrame(permutation["features"]),

@@ -257,3 +257,22 @@ def test_a_real_browser_renders_every_section(approved_version, tmp_path):
     _headless(exe, tmp_path / "p3", "--no-pdf-header-footer", f"--print-to-pdf={pdf}", url)
     pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes()))
     assert pdf.read_bytes()[:5] == b"%PDF-" and pages >= len(SECTIONS), pages
+
+
+def test_the_report_reads_only_the_verified_files_of_the_manifest(store, tmp_path):
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    model = make_pipeline(StandardScaler(), Ridge()).fit(X, y)
+    with mlflow.start_run() as run:
+        shapgov.mlflow.explain_and_log(model, X.iloc[:30], y=y.iloc[:30], background=X)
+        # a second set in the same run, without analyses: the first set's xemp.json and
+        # comparison.json stay in the run's artifacts but are not part of this set
+        shapgov.mlflow.explain_and_log(model, X.iloc[30:50], background=X, analyses=False)
+    root = _artifact_root(run.info.run_id)
+    assert (root / "xemp.json").exists()
+    html = shapgov.report(run_id=run.info.run_id, out=tmp_path / "r.html").read_text()
+    assert "No XEMP comparison was logged with this set." in html
+    assert "20 rows, 10 original columns" in " ".join(html.split())
+    (root / "vertices.json").write_text("[]")  # altered after logging
+    with pytest.raises(InputError, match="altered after it was logged"):
+        shapgov.report(run_id=run.info.run_id, out=tmp_path / "again.html")
+    assert not (tmp_path / "again.html").exists()
