@@ -101,7 +101,11 @@ def matrix(fmt: str) -> None:
 
 @main.command()
 @click.option(
-    "--rows", default=5, show_default=True, help="Rows of the Deep-vs-Kernel cross-check."
+    "--rows",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Rows of the Deep-vs-Kernel cross-check.",
 )
 @click.option(
     "--out-dir",
@@ -123,22 +127,23 @@ def demo(rows: int, out_dir: Path, tracking_uri: str | None) -> None:
         sys.exit(EXIT_REFUSED)
 
 
-def _source_run(model_uri: str) -> str | None:
-    """The run that logged the model behind ``model_uri``, where the URI names one."""
+def _target_run(model_uri: str) -> str | None:
+    """The run a new set for ``model_uri`` goes to: the run that logged the model, if it
+    holds no shapgov set yet (so registry approval, which reads the source run, finds
+    it); None (a new run) when there is no such run or it already holds a set, which is
+    never overwritten: it may be the evidence behind an approval."""
+    import mlflow
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient()
-    if model_uri.startswith("runs:/"):
-        return model_uri[len("runs:/") :].split("/", 1)[0]
-    if model_uri.startswith("models:/"):
-        ref = model_uri[len("models:/") :].rstrip("/")
-        if "@" in ref:
-            name, alias = ref.split("@", 1)
-            return client.get_model_version_by_alias(name, alias).run_id or None
-        name, _, version = ref.rpartition("/")
-        if name and version.isdigit():
-            return client.get_model_version(name, version).run_id or None
-    return None
+    from shapgov.mlflow import ARTIFACT_PATH
+
+    run_id = mlflow.models.get_model_info(model_uri).run_id
+    if not run_id:
+        return None
+    names = {
+        f.path.rsplit("/", 1)[-1] for f in MlflowClient().list_artifacts(run_id, ARTIFACT_PATH)
+    }
+    return None if "manifest.json" in names else run_id
 
 
 @main.command()
@@ -167,8 +172,20 @@ def _source_run(model_uri: str) -> str | None:
     default=None,
     help="Background rows (.csv/.parquet; default: a sample of --data). Also the XEMP exemplars.",
 )
-@click.option("--sample", default=1000, show_default=True, help="Rows of --data explained.")
-@click.option("--background-size", default=200, show_default=True, help="Background rows used.")
+@click.option(
+    "--sample",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Rows of --data explained.",
+)
+@click.option(
+    "--background-size",
+    default=200,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Background rows used.",
+)
 @click.option("--random-state", default=0, show_default=True, help="Seed of every sample.")
 @click.option(
     "--run-id",
@@ -210,25 +227,26 @@ def explain(
     from shapgov.mlflow.sampling import sample_xy
 
     data = _read_table(data_path)
+    background = data if background_path is None else _read_table(background_path)
     y = None
     if target is not None:
         if target not in data.columns:
             raise click.BadParameter(f"{data_path} has no column {target!r}", param_hint="--target")
         y, data = data[target], data.drop(columns=[target])
-    background = data if background_path is None else _read_table(background_path)
+        background = background.drop(columns=[target], errors="ignore")
     try:
         model = native_model(mlflow.pyfunc.load_model(model_uri))
-        run_id = run_id or _source_run(model_uri)
-    except MlflowException as err:
-        raise InputProblem(f"cannot load {model_uri}: {err.message}") from err
-    rows, labels = sample_xy(data, y, sample, random_state)
-    bg, _ = sample_xy(background, None, background_size, random_state + 1)
-    if run_id is None:
-        mlflow.set_experiment(experiment)
-        run_id = mlflow.start_run(run_name=f"shapgov explain {model_uri}").info.run_id
-        mlflow.end_run()
-    click.echo(f"explaining {len(rows)} rows of {data_path} with {model_uri} (run {run_id})")
-    try:
+        if run_id is None:
+            run_id = _target_run(model_uri)
+        else:
+            mlflow.MlflowClient().get_run(run_id)  # it must exist
+        rows, labels = sample_xy(data, y, sample, random_state)
+        bg, _ = sample_xy(background, None, background_size, random_state + 1)
+        if run_id is None:
+            mlflow.set_experiment(experiment)
+            with mlflow.start_run(run_name=f"shapgov explain {model_uri}") as run:
+                run_id = run.info.run_id
+        click.echo(f"explaining {len(rows)} rows of {data_path} with {model_uri} (run {run_id})")
         e = explain_and_log(
             model,
             rows,
@@ -245,6 +263,8 @@ def explain(
         sys.exit(EXIT_REFUSED)
     except ShapgovError as err:
         raise InputProblem(str(err)) from err
+    except MlflowException as err:
+        raise InputProblem(f"{model_uri}: {err.message}") from err
     a = e.additivity
     click.echo(
         f"additivity {a.status} (max normalized mismatch {a.max_normalized_mismatch:.2e}); "
@@ -269,7 +289,13 @@ def explain(
     show_default=True,
     help="Also log the report to the run (approval requires one).",
 )
-@click.option("--rows", default=5, show_default=True, help="Prediction Explanations sampled.")
+@click.option(
+    "--rows",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Prediction Explanations sampled.",
+)
 @_tracking_option
 def report(
     run_id: str | None,

@@ -30,6 +30,7 @@ from shapgov.errors import InputError
 from shapgov.explanation import Explanation
 
 REPORT = "report.html"
+MAX_SUMMARIES = 4  # summary plots per report (one per class); the rest are named, not drawn
 REPORT_RECORD = "report.json"
 SECTIONS = (
     ("model", "Model and blueprint"),
@@ -72,8 +73,11 @@ class ArtifactSet:
                 f"{directory} holds no shapgov artifact set (no {MANIFEST}); log one with "
                 "shapgov.mlflow.log_explanation or 'shapgov explain'"
             )
-        manifest = json.loads((directory / MANIFEST).read_text())
-        listed = manifest.get("artifacts", {})
+        try:
+            manifest = json.loads((directory / MANIFEST).read_text())
+            listed = dict(manifest["artifacts"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise InputError(f"{MANIFEST} in {directory} is not a valid manifest: {err}") from err
         for name, digest in sorted(listed.items()):
             path = directory / name
             if not path.exists() or sha256_file(path) != digest:
@@ -254,12 +258,13 @@ def _summary_section(aset: ArtifactSet, n_dependence: int) -> dict[str, Any] | N
     e = aset.explanation
     if e is None:
         return None
-    outputs = list(range(min(e.n_outputs, 4)))
+    outputs = list(range(min(e.n_outputs, MAX_SUMMARIES)))
     labels = _output_labels(e)
     summaries = [{"label": labels[k], "figure": _png(summary(e, output=k))} for k in outputs]
     names = top_features(e, min(n_dependence, len(e.feature_names)))
     plots = [{"feature": f, "figure": _png(dependence(e, f))} for f in names]
-    return {"summaries": summaries, "dependence": plots}
+    omitted = labels[len(outputs) :]
+    return {"summaries": summaries, "dependence": plots, "omitted": omitted}
 
 
 def _output_labels(e: Explanation) -> list[str]:
@@ -275,19 +280,36 @@ def _xemp_lookup(aset: ArtifactSet) -> dict[tuple[int, str, str], dict[str, Any]
     return {(int(r["row"]), str(r["output"]), str(r["feature"])): r for r in aset.xemp["rows"]}
 
 
-def _chosen_rows(aset: ArtifactSet, n_rows: int, random_state: int) -> list[tuple[int, str]]:
-    """Seeded sample of rows, then up to three rows the SHAP-vs-XEMP comparison flagged."""
+def _output_index(e: Explanation, label: Any) -> int:
+    """The output index of a class label as stored in JSON (0 for a single output)."""
+    if e.n_outputs == 1 or label is None:
+        return 0
+    labels = [str(c) for c in (e.classes or range(e.n_outputs))]
+    return labels.index(str(label))
+
+
+def _chosen_rows(aset: ArtifactSet, n_rows: int, random_state: int) -> list[tuple[int, int, str]]:
+    """``(row, output, why)``: a seeded sample of rows, each with its predicted class (for
+    several outputs), then the three (row, class) pairs the SHAP-vs-XEMP comparison found
+    most at odds (lowest overlap, then lowest rank correlation), with the flagged class."""
     e = aset.explanation
-    n = len(e)
     rng = np.random.default_rng(random_state)
-    picked = sorted(rng.choice(n, size=min(n_rows, n), replace=False).tolist())
-    chosen = [(int(i), "sampled") for i in picked]
+    picked = sorted(rng.choice(len(e), size=min(n_rows, len(e)), replace=False).tolist())
+    chosen = [(int(i), int(np.argmax(e.explained_output[i])), "sampled") for i in picked]
     if aset.comparison is not None:
         flagged = [r for r in aset.comparison["rows"] if r.get("flagged")]
-        for r in flagged[:3]:
-            if all(r["row"] != i for i, _ in chosen):
-                chosen.append((int(r["row"]), "flagged by the SHAP-vs-XEMP comparison"))
+        flagged.sort(key=lambda r: (r["overlap"], _sortable(r.get("spearman")), r["row"]))
+        for r in flagged:
+            if sum(why != "sampled" for _, _, why in chosen) == 3:
+                break
+            pair = (int(r["row"]), _output_index(e, r.get("output")))
+            if all(pair != (i, o) for i, o, _ in chosen):
+                chosen.append((*pair, f"flagged: {r['reason']}"))
     return chosen
+
+
+def _sortable(value: Any) -> float:
+    return 2.0 if value is None or np.isnan(value) else float(value)
 
 
 def _predictions_section(
@@ -298,12 +320,13 @@ def _predictions_section(
     e = aset.explanation
     if e is None:
         return None
+    if n_rows < 0 or k < 1:
+        raise InputError(f"rows must be >= 0 and top_k >= 1, got rows={n_rows}, top_k={k}")
     xemp = _xemp_lookup(aset)
-    same_rows = aset.xemp is not None and aset.xemp.get("params", {}).get("rows") in (None, len(e))
+    same_rows = bool(xemp) and max(i for i, _, _ in xemp) + 1 == len(e)
     predictions = e.link.inverse(e.explained_output)
     out = []
-    for i, why in _chosen_rows(aset, n_rows, random_state):
-        o = int(np.argmax(e.explained_output[i])) if e.n_outputs > 1 else 0
+    for i, o, why in _chosen_rows(aset, n_rows, random_state):
         label = "None" if e.n_outputs == 1 or e.classes is None else str(e.classes[o])
         phi = e._raw[i, :, o]
         order = np.argsort(-np.abs(phi), kind="stable")[:k]
@@ -325,7 +348,8 @@ def _predictions_section(
                 "row": i,
                 "why": why,
                 "output": _output_labels(e)[o],
-                "prediction": _fmt(float(predictions[i, o])),
+                "link": e.link.name,
+                "linked": _fmt(float(predictions[i, o])),
                 "explained": _fmt(float(e.explained_output[i, o])),
                 "base": _fmt(float(e.expected_value[o])),
                 "rest": f"{phi.sum() - phi[order].sum():+.4g}",
@@ -333,7 +357,7 @@ def _predictions_section(
                 "figure": _png(waterfall(e, i, output=o)),
             }
         )
-    return {"rows": out, "k": k, "has_xemp": bool(xemp) and same_rows}
+    return {"rows": out, "k": k, "has_xemp": same_rows}
 
 
 def _text(value: Any) -> str:

@@ -117,6 +117,26 @@ def test_explain_report_approve_from_the_command_line(store, tmp_path):
         f.path.split("/")[-1] for f in mlflow.MlflowClient().list_artifacts(mv.run_id, "shapgov")
     }
     assert {"permutation_impact.json", "xemp.json", "comparison.json", "report.html"} <= names
+    manifest = mlflow.artifacts.load_dict(f"runs:/{mv.run_id}/shapgov/manifest.json")
+    again = runner.invoke(  # the training file, target included, as the background
+        main,
+        [
+            "explain",
+            "--model-uri",
+            f"models:/ridge/{mv.version}",
+            "--data",
+            str(tmp_path / "rows.csv"),
+            "--target",
+            "progression",
+            "--background",
+            str(tmp_path / "rows.csv"),
+            "--tracking-uri",
+            uri,
+        ],
+    )
+    assert again.exit_code == 0, again.output
+    assert mv.run_id not in again.output  # the source run's set is never overwritten
+    assert mlflow.artifacts.load_dict(f"runs:/{mv.run_id}/shapgov/manifest.json") == manifest
     approved = runner.invoke(
         main, ["approve", "ridge", str(mv.version), "--alias", "champion", "--tracking-uri", uri]
     )
@@ -172,13 +192,28 @@ def test_commands_have_help_and_bad_input_exits_2(store, tmp_path):
                 "--data",
                 str(tmp_path / "rows.csv"),
             ],
-            "cannot load",
+            "models:/ridge/99",
         ),
         (
             ["explain", *model, "--data", str(tmp_path / "rows.csv")],  # the target column too
             "columns",
         ),
         (["approve", "nope", "1", "--tracking-uri", uri], "nope version 1"),
+        (["explain", *model, "--data", str(tmp_path / "rows.csv"), "--sample", "0"], "0"),
+        (
+            [
+                "explain",
+                *model,
+                "--data",
+                str(tmp_path / "rows.csv"),
+                "--target",
+                "progression",
+                "--run-id",
+                "f" * 32,
+            ],
+            "f" * 32,
+        ),
+        (["report", "--run-id", mv.run_id, "--rows", "-1", "--tracking-uri", uri], "-1"),
     ]
     for args, message in cases:
         result = runner.invoke(main, args)

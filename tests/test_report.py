@@ -177,7 +177,33 @@ def test_a_report_of_another_set_is_rejected(store, tmp_path):
         shutil.copyfile(_artifact_root(runs[0][0]) / name, _artifact_root(runs[1][0]) / name)
     mv = mlflow.register_model(runs[1][1].model_uri, "ridge")
     result = shapgov.approve("ridge", mv.version)
-    assert result.reasons == ["the compliance report was built from another artifact set"]
+    assert result.reasons == [
+        f"the compliance report was built for run {runs[0][0]}",
+        "the compliance report was built from another artifact set",
+    ]
+
+
+def test_a_whole_set_copied_into_another_run_is_rejected(store):
+    """Manifest, files and report all intact, but logged for another run."""
+    from shapgov.mlflow.artifacts import sha256_file
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    model = make_pipeline(StandardScaler(), Ridge()).fit(X, y)
+    with mlflow.start_run() as first:
+        shapgov.mlflow.log_explanation(shapgov.explain(model, X.iloc[:20], background=X))
+    with mlflow.start_run() as second:
+        info = mlflow.sklearn.log_model(model, name="model")
+    source, target = _artifact_root(first.info.run_id), _artifact_root(second.info.run_id)
+    shutil.copytree(source, target)
+    mv = mlflow.register_model(info.model_uri, "ridge")
+    result = shapgov.approve("ridge", mv.version)
+    assert result.reasons == [
+        f"the artifact set was logged for run {first.info.run_id}, not this run "
+        f"({second.info.run_id})",
+        f"the compliance report was built for run {first.info.run_id}",
+    ]
+    tags = mlflow.MlflowClient().get_model_version("ridge", str(mv.version)).tags
+    assert tags["shapgov.approval.manifest_sha256"] == sha256_file(target / "manifest.json")
 
 
 def test_a_failed_set_reports_its_diagnostics_and_no_values(store, tmp_path, test_plugin):
@@ -276,3 +302,28 @@ def test_the_report_reads_only_the_verified_files_of_the_manifest(store, tmp_pat
     with pytest.raises(InputError, match="altered after it was logged"):
         shapgov.report(run_id=run.info.run_id, out=tmp_path / "again.html")
     assert not (tmp_path / "again.html").exists()
+
+
+def test_flagged_rows_are_shown_for_the_class_they_were_flagged_for(tmp_path):
+    """Multiclass: the comparison flags (row, class) pairs; the report shows those pairs
+    (the worst three), not the row's predicted class."""
+    from sklearn.datasets import load_iris
+
+    from shapgov.compare import compare_shap_xemp
+    from shapgov.compliance import ArtifactSet, _chosen_rows
+    from shapgov.exemplars import xemp
+    from shapgov.mlflow.artifacts import write_set
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    e = shapgov.explain(model, X.iloc[::3], background=X)
+    strengths = xemp(model, e.data, training=X)
+    comparison = compare_shap_xemp(e, strengths, k=2)
+    write_set(tmp_path, e, xemp=strengths, comparison=comparison)
+    chosen = _chosen_rows(ArtifactSet.read(tmp_path), 2, 0)
+    flagged = comparison.flagged
+    pairs = {(int(r), int(o)) for r, o in zip(flagged["row"], flagged["output"], strict=True)}
+    shown = [(i, o) for i, o, why in chosen if why.startswith("flagged")]
+    assert len(shown) == 3 and set(shown) <= pairs
+    worst = flagged.sort_values(["overlap", "spearman", "row"]).head(3)
+    assert shown == [(int(r), int(o)) for r, o in zip(worst["row"], worst["output"], strict=True)]

@@ -111,6 +111,7 @@ def log_explanation(
             xemp=xemp,
             comparison=comparison,
             top_k=top_k,
+            run_id=rid,
         )
         _write_report(Path(tmp), rid, report)
         _upload(rid, Path(tmp))
@@ -145,7 +146,7 @@ def log_failure(
 
     rid = _run_id(run_id)
     with tempfile.TemporaryDirectory(prefix="shapgov-") as tmp:
-        manifest = write_failure(Path(tmp), report)
+        manifest = write_failure(Path(tmp), report, run_id=rid)
         _write_report(Path(tmp), rid, with_report)
         _upload(rid, Path(tmp))
     now = int(time.time() * 1000)

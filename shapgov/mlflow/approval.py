@@ -2,7 +2,8 @@
 
 Checks, on the artifact set of the version's source run:
 
-1. the manifest exists and every artifact it lists is present with the same SHA-256;
+1. the manifest exists, names this run, and every artifact it lists is present with the
+   same SHA-256;
 2. the required artifacts are there (values, vertices, additivity, Feature Impact);
 3. the additivity status is ``pass`` (``warn`` only with ``allow_warn=True``);
 4. every vertex was explained through a matrix row that supports its task;
@@ -10,8 +11,9 @@ Checks, on the artifact set of the version's source run:
    very manifest.
 
 The verdict is written as model-version tags (``shapgov.approval`` = approved | rejected,
-``shapgov.approval.reasons``, ``shapgov.approval.time``, ``shapgov.approval.version``); an
-alias is set only on approval. Re-running gives the same verdict (idempotent).
+``shapgov.approval.reasons``, ``shapgov.approval.time``, ``shapgov.approval.version``,
+and ``shapgov.approval.manifest_sha256``: which set the verdict is about); an alias is
+set only on approval. Re-running gives the same verdict (idempotent).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class Approval:
     approved: bool
     reasons: list[str] = field(default_factory=list)
     run_id: str | None = None
+    manifest_sha256: str | None = None  # of the set the verdict is about
 
     @property
     def verdict(self) -> str:
@@ -53,7 +56,15 @@ def check_run(run_id: str, *, allow_warn: bool = False, client: Any = None) -> A
         manifest_path = local / MANIFEST
         if not manifest_path.exists():
             return Approval(False, ["the artifact set has no manifest (incomplete upload)"], run_id)
-        manifest = json.loads(manifest_path.read_text())
+        manifest_sha = sha256_file(manifest_path)
+        manifest = _read_json(manifest_path)
+        if not isinstance(manifest, dict):
+            return Approval(False, [f"{MANIFEST} is not a valid manifest"], run_id, manifest_sha)
+        if manifest.get("run_id") != run_id:
+            reasons.append(
+                f"the artifact set was logged for run {manifest.get('run_id')}, not this run "
+                f"({run_id})"
+            )
         for name, digest in sorted(manifest.get("artifacts", {}).items()):
             path = local / name
             if not path.exists():
@@ -72,7 +83,7 @@ def check_run(run_id: str, *, allow_warn: bool = False, client: Any = None) -> A
         if vertices_path.exists():
             table = {r.id: r for r in rows()}
             task = _task(local)
-            for vertex in json.loads(vertices_path.read_text()):
+            for vertex in _read_json(vertices_path) or []:
                 row = table.get(vertex.get("matrix_row"))
                 if row is None:
                     reasons.append(f"vertex {vertex['name']} has no compatibility-matrix row")
@@ -81,18 +92,30 @@ def check_run(run_id: str, *, allow_warn: bool = False, client: Any = None) -> A
                         f"vertex {vertex['name']} is {row.status_for(task)!r} for {task} in "
                         f"row {row.id!r}"
                     )
-        reasons.extend(_report_reasons(local))
-    return Approval(not reasons, reasons, run_id)
+        reasons.extend(_report_reasons(local, run_id))
+    return Approval(not reasons, reasons, run_id, manifest_sha)
 
 
-def _report_reasons(local: Path) -> list[str]:
+def _read_json(path: Path) -> Any:
+    """The file's JSON, or None when it does not parse (a tampered file)."""
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        return None
+
+
+def _report_reasons(local: Path, run_id: str) -> list[str]:
     from shapgov.compliance import REPORT, REPORT_RECORD
 
     record_path = local / REPORT_RECORD
     if not (local / REPORT).exists() or not record_path.exists():
         return ["no compliance report (run 'shapgov report --run-id RUN')"]
-    record = json.loads(record_path.read_text())
+    record = _read_json(record_path)
+    if not isinstance(record, dict):
+        return [f"{REPORT_RECORD} is not valid JSON (tampered)"]
     reasons = []
+    if record.get("run_id") != run_id:
+        reasons.append(f"the compliance report was built for run {record.get('run_id')}")
     if sha256_file(local / REPORT) != record.get("report_sha256"):
         reasons.append(f"{REPORT} does not match its recorded hash (tampered)")
     if record.get("manifest_sha256") != sha256_file(local / MANIFEST):
@@ -139,6 +162,7 @@ def approve(
         "shapgov.approval.reasons": "; ".join(result.reasons) or "all checks passed",
         "shapgov.approval.time": datetime.now(UTC).isoformat(),
         "shapgov.approval.version": __version__,
+        "shapgov.approval.manifest_sha256": result.manifest_sha256 or "none",
     }
     for key, value in tags.items():
         client.set_model_version_tag(name, str(version), key, value[:5000])

@@ -65,9 +65,11 @@ def write_set(
     xemp: Any = None,
     comparison: Any = None,
     top_k: int = 3,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
     """Write a complete artifact set for ``explanation`` into ``directory``; returns the
-    manifest (also written, last)."""
+    manifest (also written, last). ``run_id`` names the run the set is for: approval
+    refuses a set that was copied into another run."""
     from shapgov.impact import shap_impact
     from shapgov.prediction_explanations import as_records, prediction_explanations
 
@@ -96,6 +98,7 @@ def write_set(
         "set_version": SET_VERSION,
         "shapgov_version": __version__,
         "created": datetime.now(UTC).isoformat(),
+        "run_id": run_id,
         "status": explanation.additivity.status,
         "rows": len(explanation),
         "data_sha256": data_hash(explanation.data),
@@ -111,7 +114,9 @@ def write_set(
     return manifest
 
 
-def write_failure(directory: Path, report: AdditivityReport) -> dict[str, Any]:
+def write_failure(
+    directory: Path, report: AdditivityReport, *, run_id: str | None = None
+) -> dict[str, Any]:
     """The set of a failed additivity check: the diagnostics only, never values."""
     directory.mkdir(parents=True, exist_ok=True)
     _write_json(directory / "additivity.json", report.to_dict())
@@ -119,6 +124,7 @@ def write_failure(directory: Path, report: AdditivityReport) -> dict[str, Any]:
         "set_version": SET_VERSION,
         "shapgov_version": __version__,
         "created": datetime.now(UTC).isoformat(),
+        "run_id": run_id,
         "status": "fail",
         "environment": library_versions(),
         "artifacts": {"additivity.json": sha256_file(directory / "additivity.json")},
