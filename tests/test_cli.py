@@ -92,22 +92,13 @@ def test_explain_report_approve_from_the_command_line(store, tmp_path):
     runner = CliRunner()
     rejected = runner.invoke(main, ["approve", "ridge", str(mv.version), "--tracking-uri", uri])
     assert rejected.exit_code == 1 and "no shapgov artifact set" in rejected.output
-    explained = runner.invoke(
-        main,
-        [
-            "explain",
-            "--model-uri",
-            f"models:/ridge/{mv.version}",
-            "--data",
-            str(tmp_path / "rows.csv"),
-            "--target",
-            "progression",
-            "--background",
-            str(tmp_path / "background.parquet"),
-            "--tracking-uri",
-            uri,
-        ],
-    )
+
+    def explain(background: str):
+        args = ["explain", "--model-uri", f"models:/ridge/{mv.version}", "--tracking-uri", uri]
+        args += ["--data", str(tmp_path / "rows.csv"), "--target", "progression"]
+        return runner.invoke(main, [*args, "--background", str(tmp_path / background)])
+
+    explained = explain("background.parquet")
     assert explained.exit_code == 0, explained.output
     assert f"logged to run {mv.run_id}" in explained.output  # the model's source run
     assert "additivity pass" in explained.output
@@ -118,22 +109,7 @@ def test_explain_report_approve_from_the_command_line(store, tmp_path):
     }
     assert {"permutation_impact.json", "xemp.json", "comparison.json", "report.html"} <= names
     manifest = mlflow.artifacts.load_dict(f"runs:/{mv.run_id}/shapgov/manifest.json")
-    again = runner.invoke(  # the training file, target included, as the background
-        main,
-        [
-            "explain",
-            "--model-uri",
-            f"models:/ridge/{mv.version}",
-            "--data",
-            str(tmp_path / "rows.csv"),
-            "--target",
-            "progression",
-            "--background",
-            str(tmp_path / "rows.csv"),
-            "--tracking-uri",
-            uri,
-        ],
-    )
+    again = explain("rows.csv")  # the training file, target included, as the background
     assert again.exit_code == 0, again.output
     assert mv.run_id not in again.output  # the source run's set is never overwritten
     assert mlflow.artifacts.load_dict(f"runs:/{mv.run_id}/shapgov/manifest.json") == manifest
