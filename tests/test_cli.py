@@ -195,3 +195,18 @@ def test_commands_have_help_and_bad_input_exits_2(store, tmp_path):
         result = runner.invoke(main, args)
         assert result.exit_code == 2, (args, result.output)
         assert message in result.output, (args, result.output)
+
+
+def test_readme_quickstart_runs(store, capsys):
+    """The README's Python quickstart, as written, against a real sqlite store."""
+    import re
+
+    import mlflow
+
+    readme = (ROOT / "README.md").read_text()
+    code = re.search(r"## Quickstart\n\n```python\n(.*?)```", readme, re.S).group(1)
+    assert len(code.strip().splitlines()) <= 12
+    exec(compile(code, "README.md quickstart", "exec"), {})
+    assert capsys.readouterr().out.startswith("pass")
+    run = mlflow.last_active_run()
+    assert run.data.tags["shapgov.status"] == "pass" and run.data.metrics["shapgov.rows"] == 100
