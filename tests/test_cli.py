@@ -12,6 +12,8 @@ from click.testing import CliRunner
 from shapgov.cli import main
 from shapgov.compatibility import to_markdown
 
+# Requirements declared up front: inferring them loads each model in a subprocess (~5 s).
+SKLEARN = ["scikit-learn"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -76,7 +78,7 @@ def _registered(uri, tmp_path):
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     model = make_pipeline(StandardScaler(), Ridge()).fit(X, y)
     with mlflow.start_run():
-        info = mlflow.sklearn.log_model(model, name="model")
+        info = mlflow.sklearn.log_model(model, name="model", pip_requirements=SKLEARN)
     mv = mlflow.register_model(info.model_uri, "ridge")
     X.assign(progression=y).iloc[:60].to_csv(tmp_path / "rows.csv", index=False)
     X.iloc[100:200].to_parquet(tmp_path / "background.parquet")

@@ -125,7 +125,9 @@ def test_mlflow_pyfunc_model_is_explained_as_a_black_box(tmp_path, monkeypatch):
     X, y = _data(5)
     model = make_pipeline(StandardScaler(), SVR(C=30)).fit(X, y)
     with mlflow.start_run():
-        info = mlflow.sklearn.log_model(model, name="model", input_example=X.iloc[:3])
+        info = mlflow.sklearn.log_model(
+            model, name="model", input_example=X.iloc[:3], pip_requirements=["scikit-learn"]
+        )
     loaded = mlflow.pyfunc.load_model(info.model_uri)
     rows, bg = X.iloc[:4], X.iloc[::40]
     with warnings.catch_warnings():

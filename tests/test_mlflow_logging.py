@@ -18,6 +18,8 @@ from shapgov.errors import AdditivityError
 from shapgov.explanation import Explanation
 from shapgov.mlflow.artifacts import MANIFEST, sha256_file
 
+# Requirements declared up front: inferring them loads each model in a subprocess (~5 s).
+SKLEARN = ["scikit-learn"]
 mlflow = pytest.importorskip("mlflow")
 
 
@@ -94,7 +96,7 @@ def _register(store, tmp_path, *, tamper=None, skip_manifest=False):
             mlflow.log_artifacts(str(out), "shapgov")
         else:
             shapgov.mlflow.log_explanation(e)
-        info = mlflow.sklearn.log_model(model, name="model")
+        info = mlflow.sklearn.log_model(model, name="model", pip_requirements=SKLEARN)
     if tamper:
         # change bytes of a logged artifact after the fact, in the run's artifact store
         from pathlib import Path
@@ -135,7 +137,7 @@ def test_approval_rejects_with_its_reason(store, tmp_path, kind, reason):
     else:
         model, _, _ = _model()
         with mlflow.start_run():
-            info = mlflow.sklearn.log_model(model, name="model")
+            info = mlflow.sklearn.log_model(model, name="model", pip_requirements=SKLEARN)
         mv = mlflow.register_model(info.model_uri, "diabetes")
     result = approve("diabetes", mv.version, alias="champion")
     assert not result.approved and any(reason in r for r in result.reasons)
@@ -172,7 +174,7 @@ def test_approval_rejects_a_vertex_without_a_supported_matrix_row(store, tmp_pat
     with mlflow.start_run():
         e = shapgov.explain(model, X.iloc[:5], background=X.iloc[::40])
         shapgov.mlflow.log_explanation(e)
-        info = mlflow.sklearn.log_model(model, name="model")
+        info = mlflow.sklearn.log_model(model, name="model", pip_requirements=SKLEARN)
     mv = mlflow.register_model(info.model_uri, "svr")
     result = approve("svr", mv.version)
     assert not result.approved
@@ -222,11 +224,11 @@ def test_evaluate_with_the_shapgov_evaluator_logs_the_set(store, tmp_path, flavo
     with mlflow.start_run() as run:
         if flavor == "lightgbm":
             model = lightgbm.LGBMRegressor(n_estimators=20, verbose=-1).fit(X, y)
-            info = mlflow.lightgbm.log_model(model, name="model")
+            info = mlflow.lightgbm.log_model(model, name="model", pip_requirements=["lightgbm"])
         else:
             model = make_pipeline(StandardScaler(), Ridge()).fit(X, y)
             if flavor == "sklearn":
-                info = mlflow.sklearn.log_model(model, name="model")
+                info = mlflow.sklearn.log_model(model, name="model", pip_requirements=SKLEARN)
             else:
 
                 class Wrapped(mlflow.pyfunc.PythonModel):
@@ -237,7 +239,10 @@ def test_evaluate_with_the_shapgov_evaluator_logs_the_set(store, tmp_path, flavo
                         return self.inner.predict(model_input)
 
                 info = mlflow.pyfunc.log_model(
-                    name="model", python_model=Wrapped(model), input_example=X.iloc[:2]
+                    name="model",
+                    python_model=Wrapped(model),
+                    input_example=X.iloc[:2],
+                    pip_requirements=SKLEARN,
                 )
         mlflow.models.evaluate(
             info.model_uri,
@@ -287,7 +292,10 @@ def test_approval_rejects_a_failed_additivity_run(store, test_plugin):
         with pytest.raises(AdditivityError):
             shapgov.mlflow.explain_and_log(clipped, X)
         info = mlflow.sklearn.log_model(
-            clipped, name="model", skops_trusted_types=["shapgov_testplugin.ClippedRegressor"]
+            clipped,
+            name="model",
+            skops_trusted_types=["shapgov_testplugin.ClippedRegressor"],
+            pip_requirements=SKLEARN,
         )
     mv = mlflow.register_model(info.model_uri, "clipped")
     result = shapgov.approve("clipped", mv.version)

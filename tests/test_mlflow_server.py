@@ -20,6 +20,8 @@ from sklearn.preprocessing import StandardScaler
 import shapgov
 from shapgov.mlflow.webhook import SignatureError, make_app, verify_signature
 
+# Requirements declared up front: inferring them loads each model in a subprocess (~5 s).
+SKLEARN = ["scikit-learn"]
 mlflow = pytest.importorskip("mlflow")
 requests = pytest.importorskip("requests")
 
@@ -105,7 +107,7 @@ def test_webhook_approves_a_new_version_through_a_real_server(server, monkeypatc
         with mlflow.start_run():
             e = shapgov.explain(model, X.iloc[:20], background=X)
             shapgov.mlflow.log_explanation(e)
-            info = mlflow.sklearn.log_model(model, name="model")
+            info = mlflow.sklearn.log_model(model, name="model", pip_requirements=SKLEARN)
         mv = mlflow.register_model(info.model_uri, "webhooked")
         deadline = time.time() + 60
         tags = {}

@@ -24,6 +24,8 @@ import shapgov.mlflow
 from shapgov.compliance import REPORT, REPORT_RECORD, SECTIONS
 from shapgov.errors import AdditivityError, InputError
 
+# Requirements declared up front: inferring them loads each model in a subprocess (~5 s).
+SKLEARN = ["scikit-learn"]
 mlflow = pytest.importorskip("mlflow")
 
 EVIL = "<script>alert(1)</script>"
@@ -61,10 +63,15 @@ def parse(html: str) -> DOM:
     return dom
 
 
-@pytest.fixture
-def approved_version(store, tmp_path):
+@pytest.fixture(scope="module")
+def _approved_store(tmp_path_factory):
     """A breast-cancer classifier with a hostile column name, logged with the whole set
-    (permutation, XEMP, comparison, report), registered and approved."""
+    (permutation, XEMP, comparison, report), registered and approved: built once for the
+    module in a store of its own (each test still writes its report to its own file)."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('approved') / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    mlflow.set_experiment("shapgov-report-tests")
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     X = X.iloc[:, :8].rename(columns={X.columns[0]: EVIL})
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
@@ -72,11 +79,20 @@ def approved_version(store, tmp_path):
         e = shapgov.mlflow.explain_and_log(
             model, X.iloc[:60], y=y.iloc[:60], background=X.iloc[::5]
         )
-        info = mlflow.sklearn.log_model(model, name="model")
+        info = mlflow.sklearn.log_model(model, name="model", pip_requirements=SKLEARN)
     mv = mlflow.register_model(info.model_uri, "cancer")
     verdict = shapgov.approve("cancer", mv.version, alias="champion")
     assert verdict.approved, verdict.reasons
-    return run.info.run_id, mv, e
+    return uri, (run.info.run_id, mv, e)
+
+
+@pytest.fixture
+def approved_version(_approved_store, monkeypatch):
+    uri, version = _approved_store
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return version
 
 
 def test_report_has_every_section_and_reads_the_logged_set(approved_version, tmp_path):
@@ -151,7 +167,7 @@ def test_approval_rejects_a_missing_or_tampered_report(store):
         with mlflow.start_run() as run:
             e = shapgov.explain(model, X.iloc[:20], background=X)
             shapgov.mlflow.log_explanation(e, report=kind != "none")
-            info = mlflow.sklearn.log_model(model, name="model")
+            info = mlflow.sklearn.log_model(model, name="model", pip_requirements=SKLEARN)
         if kind == "tampered":
             path = _artifact_root(run.info.run_id) / REPORT
             path.write_text(path.read_text().replace("Compliance report", "Approved report"))
@@ -171,7 +187,7 @@ def test_a_report_of_another_set_is_rejected(store, tmp_path):
     for rows in (slice(0, 20), slice(20, 40)):
         with mlflow.start_run() as run:
             shapgov.mlflow.log_explanation(shapgov.explain(model, X.iloc[rows], background=X))
-            info = mlflow.sklearn.log_model(model, name="model")
+            info = mlflow.sklearn.log_model(model, name="model", pip_requirements=SKLEARN)
         runs.append((run.info.run_id, info))
     for name in (REPORT, REPORT_RECORD):
         shutil.copyfile(_artifact_root(runs[0][0]) / name, _artifact_root(runs[1][0]) / name)
@@ -192,7 +208,7 @@ def test_a_whole_set_copied_into_another_run_is_rejected(store):
     with mlflow.start_run() as first:
         shapgov.mlflow.log_explanation(shapgov.explain(model, X.iloc[:20], background=X))
     with mlflow.start_run() as second:
-        info = mlflow.sklearn.log_model(model, name="model")
+        info = mlflow.sklearn.log_model(model, name="model", pip_requirements=SKLEARN)
     source, target = _artifact_root(first.info.run_id), _artifact_root(second.info.run_id)
     shutil.copytree(source, target)
     mv = mlflow.register_model(info.model_uri, "ridge")
