@@ -561,13 +561,12 @@ def to_png(fig: Figure, *, dpi: int = 100) -> bytes:
     dpi = _check_int(dpi, "dpi")
     if dpi < 1:
         raise InputError(f"dpi must be at least 1, got {dpi}")
-    # constrained layout refines the positions on every draw: lay the figure out once,
-    # then keep that layout, so a second call gives the same bytes as the first
-    if not isinstance(fig.get_layout_engine(), PlaceHolderLayoutEngine | type(None)):
-        fig.draw_without_rendering()
-        fig.set_layout_engine("none")
+    # constrained layout refines the positions on every draw: keep the layout of the
+    # first save, so that saving the same figure again gives the same bytes
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    if not isinstance(fig.get_layout_engine(), PlaceHolderLayoutEngine | type(None)):
+        fig.set_layout_engine("none")
     return buffer.getvalue()
 
 
