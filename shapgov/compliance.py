@@ -350,6 +350,7 @@ def _predictions_section(
                 "output": _output_labels(e)[o],
                 "link": e.link.name,
                 "linked": _fmt(float(predictions[i, o])),
+                "prediction": None if e.prediction is None else _fmt(float(e.prediction[i, o])),
                 "explained": _fmt(float(e.explained_output[i, o])),
                 "base": _fmt(float(e.expected_value[o])),
                 "rest": f"{phi.sum() - phi[order].sum():+.4g}",

@@ -343,6 +343,7 @@ def _compute(
         shapgov_version=__version__,
         raw_interactions=pairs,
         raw_std_error=None if variance is None else np.sqrt(variance),
+        raw_prediction=np.asarray(governed_actual, dtype=float).reshape(n, -1),
     )
 
 

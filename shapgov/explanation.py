@@ -67,6 +67,7 @@ class Explanation:
         shapgov_version: str,
         raw_interactions: np.ndarray | None = None,
         raw_std_error: np.ndarray | None = None,
+        raw_prediction: np.ndarray | None = None,
     ) -> None:
         if not isinstance(additivity, AdditivityReport) or additivity.status == "fail":
             raise InputError("an Explanation needs a passing additivity report")
@@ -84,6 +85,7 @@ class Explanation:
         self.shapgov_version = shapgov_version
         self._interactions = raw_interactions
         self._std_error = raw_std_error
+        self._prediction = raw_prediction
 
     # ------------------------------------------------------------------ views
     @property
@@ -115,6 +117,13 @@ class Explanation:
         if self._std_error is None:
             return None
         return self._std_error[:, :, 0] if self.n_outputs == 1 else self._std_error
+
+    @property
+    def prediction(self) -> np.ndarray | None:
+        """The model's own prediction ``(n, K)`` as the additivity check saw it: after the
+        link, offset, exposure and capping (``None`` for explanations read from files
+        written before it was stored)."""
+        return self._prediction
 
     @property
     def base_values(self) -> np.ndarray:
@@ -159,6 +168,7 @@ class Explanation:
             shapgov_version=self.shapgov_version,
             raw_interactions=None if self._interactions is None else self._interactions[idx],
             raw_std_error=None if self._std_error is None else self._std_error[idx],
+            raw_prediction=None if self._prediction is None else self._prediction[idx],
         )
 
     def to_frame(self) -> pd.DataFrame:
@@ -188,6 +198,9 @@ class Explanation:
         for j in range(len(self.feature_names)):
             for k in k_range:
                 cols[f"shap::{j}::{k}"] = self._raw[:, j, k]
+        if self._prediction is not None:
+            for k in range(self._prediction.shape[1]):
+                cols[f"prediction::{k}"] = self._prediction[:, k]
         for v, part in enumerate(self.vertices):
             for j in range(len(self.feature_names)):
                 for k in range(part.values.shape[2]):
@@ -229,6 +242,12 @@ class Explanation:
             ],
             axis=1,
         ).reshape(len(frame), m, k)
+        predicted = sorted(c for c in frame.columns if c.startswith("prediction::"))
+        prediction = None
+        if predicted:
+            prediction = np.stack(
+                [frame[f"prediction::{kk}"].to_numpy() for kk in range(len(predicted))], -1
+            )
         parts = []
         for v, pm in enumerate(meta["vertices"]):
             kv = len(pm["base"])
@@ -263,6 +282,7 @@ class Explanation:
             model_class=meta["model_class"],
             composites=meta["composites"],
             shapgov_version=meta["shapgov_version"],
+            raw_prediction=prediction,
         )
 
 

@@ -14,6 +14,7 @@ from sklearn.linear_model import Ridge
 import shapgov
 from shapgov.additivity import AdditivityPolicy, evaluate, normalized_mismatch
 from shapgov.errors import AdditivityError, AdditivityWarning, InputError
+from shapgov.explanation import Explanation
 
 
 @pytest.fixture
@@ -95,7 +96,7 @@ def test_withheld_values_cannot_be_reached(clipped):
     sys.last_value = None
 
 
-def test_offset_and_exposure_follow_datarobot_rule():
+def test_offset_and_exposure_follow_datarobot_rule(tmp_path):
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     model = Ridge().fit(X, y)
     offset = np.linspace(-1, 1, len(X))
@@ -109,6 +110,15 @@ def test_offset_and_exposure_follow_datarobot_rule():
         "capping": [0, 250],
         "prediction": "predict",
     }
+    # the prediction the check saw is kept, and travels with slices and parquet files
+    governed = np.clip((model.predict(X) + offset) * exposure, 0, 250)
+    np.testing.assert_array_equal(e.prediction[:, 0], governed)
+    assert 0 < (governed == 250).sum() < len(X)  # capping really bites on some rows
+    rebuilt = np.clip((e.base_values + e.values.sum(axis=1) + offset) * exposure, 0, 250)
+    np.testing.assert_allclose(rebuilt, governed, rtol=1e-12, atol=1e-9)
+    np.testing.assert_array_equal(e[5:9].prediction, e.prediction[5:9])
+    path = e.to_parquet(tmp_path / "e.parquet")
+    np.testing.assert_array_equal(Explanation.read_parquet(path).prediction, e.prediction)
 
 
 def test_normalization_behaves_near_zero():

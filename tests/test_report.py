@@ -343,3 +343,28 @@ def test_flagged_rows_are_shown_for_the_class_they_were_flagged_for(tmp_path):
     assert len(shown) == 3 and set(shown) <= pairs
     worst = flagged.sort_values(["overlap", "spearman", "row"]).head(3)
     assert shown == [(int(r), int(o)) for r, o in zip(worst["row"], worst["output"], strict=True)]
+
+
+def test_prediction_cards_show_the_governed_prediction(tmp_path):
+    """With an offset, exposure and capping, a card shows the model's prediction after
+    all three (what the additivity check compared), not the bare explained output."""
+    from shapgov.compliance import ArtifactSet, _fmt, write_report
+    from shapgov.mlflow.artifacts import write_set
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    model = Ridge().fit(X, y)
+    offset, exposure = np.linspace(-1, 1, 60), np.linspace(0.5, 2, 60)
+    e = shapgov.explain(model, X.iloc[:60], offset=offset, exposure=exposure, capping=(0, 250))
+    write_set(tmp_path, e)
+    write_report(tmp_path)
+    governed = np.clip((model.predict(X.iloc[:60]) + offset) * exposure, 0, 250)
+    html = " ".join((tmp_path / REPORT).read_text().split())
+    from shapgov.compliance import build_context
+
+    cards = build_context(ArtifactSet.read(tmp_path))["predictions"]["rows"]
+    assert cards
+    for card in cards:
+        i = card["row"]
+        assert card["prediction"] == _fmt(float(governed[i]))
+        assert card["explained"] == _fmt(float(e.explained_output[i, 0]))
+        assert f"Row {i} " in html and f"Model prediction {card['prediction']} " in html
