@@ -25,6 +25,13 @@ def diabetes() -> tuple[pd.DataFrame, pd.Series]:
     return X, y
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path, monkeypatch):
+    """Every test runs in its own temp dir: what MLflow writes next to the working
+    directory (./mlruns artifacts of sqlite stores) never lands in the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def store(tmp_path, monkeypatch):
     """A real MLflow tracking and registry store: sqlite in a temp dir; yields its URI."""

@@ -68,9 +68,11 @@ def _approved_store(tmp_path_factory):
     """A breast-cancer classifier with a hostile column name, logged with the whole set
     (permutation, XEMP, comparison, report), registered and approved: built once for the
     module in a store of its own (each test still writes its report to its own file)."""
-    uri = f"sqlite:///{tmp_path_factory.mktemp('approved') / 'mlflow.db'}"
+    where = tmp_path_factory.mktemp("approved")
+    uri = f"sqlite:///{where / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    mlflow.create_experiment("shapgov-report-tests", artifact_location=where.as_uri())
     mlflow.set_experiment("shapgov-report-tests")
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     X = X.iloc[:, :8].rename(columns={X.columns[0]: EVIL})
