@@ -108,6 +108,7 @@ def test_background_summaries_keep_real_rows():
     sample = shapgov.summarize_background(X, n=20)
     assert len(sample) == 20 and sample.index.isin(X.index).all()
     kmeans = shapgov.summarize_background(X, n=15, method="kmeans")
+    # the real row nearest each of the 15 centres: two centres may share one, so at most 15
     assert 1 <= len(kmeans) <= 15 and kmeans.index.isin(X.index).all()
     assert shapgov.summarize_background(X.to_numpy(), n=10).shape == (10, 6)
     mixed = X.assign(sex=np.where(X["sex"] > 0, "m", "f"))
