@@ -67,7 +67,7 @@ def example(quick: bool) -> None:
     from sklearn.preprocessing import StandardScaler
 
     import shapgov
-    from shapgov.kernelshap import kernel_shap
+    from shapgov.explainers.kernelshap import kernel_shap
 
     X, y = load_diabetes(return_X_y=True)
     X_train, X_test, y_train, _ = train_test_split(X, y, test_size=0.33, random_state=42)
@@ -128,7 +128,7 @@ def sampling(quick: bool) -> None:
     import shap
     from sklearn.neural_network import MLPRegressor
 
-    from shapgov.kernelshap import kernel_shap
+    from shapgov.explainers.kernelshap import kernel_shap
 
     rng = np.random.default_rng(0)
     m = 50
@@ -167,8 +167,8 @@ def sampling(quick: bool) -> None:
 def deeplift(quick: bool) -> None:
     from sklearn.neural_network import MLPRegressor
 
-    from shapgov.deeplift import deeplift_values
-    from shapgov.kernelshap import kernel_shap
+    from shapgov.explainers.deeplift import deeplift_values
+    from shapgov.explainers.kernelshap import kernel_shap
 
     rng = np.random.default_rng(1)
     X = rng.normal(size=(4000, 50))

@@ -2,7 +2,7 @@
 
 Times writing an artifact set (with permutation impact, XEMP and the comparison) and
 rendering its report, then renders the same summary (beeswarm) and waterfall figures
-with shapgov.plots and with shap.plots (pyplot, Agg) to PNG and prints the ratios.
+with shapgov.sinks.plots and with shap.plots (pyplot, Agg) to PNG and prints the ratios.
 Run: python benchmarks/bench_report.py [--rows N]
 """
 
@@ -33,11 +33,11 @@ def main() -> None:
 
     import shapgov
     from shapgov import plots
-    from shapgov.compare import compare_shap_xemp
-    from shapgov.compliance import write_report
-    from shapgov.exemplars import xemp
-    from shapgov.impact import mark_redundant, permutation_impact
+    from shapgov.analyses.compare import compare_shap_xemp
+    from shapgov.analyses.exemplars import xemp
+    from shapgov.analyses.impact import mark_redundant, permutation_impact
     from shapgov.mlflow.artifacts import write_set
+    from shapgov.sinks.compliance import write_report
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=188)

@@ -54,8 +54,8 @@ def main() -> None:
     import numba
     import shap
 
-    from shapgov.kernels.linear_treeshap import linear_path_dependent_shap
-    from shapgov.kernels.treeshap import path_dependent_shap
+    from shapgov.explainers.kernels.linear_treeshap import linear_path_dependent_shap
+    from shapgov.explainers.kernels.treeshap import path_dependent_shap
     from shapgov_plugins.tree import tree_ensemble
 
     spec = dict(WORKLOADS[args.workload])
@@ -112,7 +112,7 @@ def main() -> None:
 
 def interventional(model, ens, X, shap) -> None:
     """Interventional TreeSHAP, 100 background rows, 1,000 rows, against shap's."""
-    from shapgov.kernels.interventional_treeshap import interventional_shap
+    from shapgov.explainers.kernels.interventional_treeshap import interventional_shap
 
     rows, bg = X[:1000], X[-100:]
     interventional_shap(ens, rows[:2], bg[:2])  # compile or cache load

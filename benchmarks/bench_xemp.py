@@ -19,7 +19,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 def naive(model, X: pd.DataFrame, training: pd.DataFrame, n_exemplars: int) -> np.ndarray:
     """One predict call per (row, feature): the straightforward implementation."""
-    from shapgov.exemplars import exemplars
+    from shapgov.analyses.exemplars import exemplars
 
     out = np.empty((len(X), X.shape[1]))
     ex = {c: exemplars(training[[c]], n_exemplars) for c in X.columns}
@@ -37,7 +37,7 @@ def naive(model, X: pd.DataFrame, training: pd.DataFrame, n_exemplars: int) -> n
 def main() -> None:
     import lightgbm
 
-    from shapgov.exemplars import xemp
+    from shapgov.analyses.exemplars import xemp
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2000)

@@ -4,10 +4,10 @@ scikit-learn MLPs are explained in their margin (the output layer's pre-activati
 logistic and softmax outputs become logit and softmax links). Two methods:
 
 * ``"exact"`` (default up to ``max_exact_players`` original columns, 14): exact
-  interventional Shapley values, from :mod:`shapgov.kernels.mlp` — every coalition's first
-  layer assembled from per-column contributions, no hybrid rows.
-* ``"deeplift"``: DeepLIFT with the rescale rule (:mod:`shapgov.deeplift`), averaged over
-  the background. An approximation of Shapley values: locally accurate, exact for linear
+  interventional Shapley values, from :mod:`shapgov.explainers.kernels.mlp` — every
+  coalition's first layer assembled from per-column contributions, no hybrid rows.
+* ``"deeplift"``: DeepLIFT with the rescale rule (:mod:`shapgov.explainers.deeplift`),
+  averaged over the background. An approximation of Shapley values: locally accurate, exact for linear
   networks, measured against exact values in ``benchmarks/bench_kernel.py``.
 """
 
@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 
 from shapgov import hookimpl
-from shapgov.blueprint import Vertex
-from shapgov.deeplift import deeplift_values
+from shapgov.decomposition.blueprint import Vertex
 from shapgov.errors import ExactBudgetError, InputError, UnsupportedModelError
-from shapgov.explainers import Explainer, VertexValues, group_sum
-from shapgov.kernels.mlp import ACTIVATIONS, mlp_coalition_margins
-from shapgov.shapley import DEFAULT_MAX_EXACT_PLAYERS, shapley_from_values
+from shapgov.explainers.base import Explainer, VertexValues, group_sum
+from shapgov.explainers.coalitions import DEFAULT_MAX_EXACT_PLAYERS, shapley_from_values
+from shapgov.explainers.deeplift import deeplift_values
+from shapgov.explainers.kernels.mlp import ACTIVATIONS, mlp_coalition_margins
 
 _CHUNK_ELEMENTS = 1 << 22
 
@@ -107,7 +107,7 @@ class DeepExplainer(Explainer):
 
 
 def _margin(coefs, intercepts, activation, X):
-    from shapgov.deeplift import forward
+    from shapgov.explainers.deeplift import forward
 
     return forward(coefs, intercepts, activation, np.asarray(X, dtype=float))[1]
 

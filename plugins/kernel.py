@@ -4,7 +4,7 @@ Explains any vertex through its margin function (the vertex's own predictions), 
 serves opaque predict functions, whole black-box models and every vertex without a
 dedicated explainer. Exact by enumeration up to ``max_exact_players`` original columns
 (14), leverage-sampled Kernel SHAP beyond, with standard errors. See
-:mod:`shapgov.kernelshap` for the algorithms; options are passed through:
+:mod:`shapgov.explainers.kernelshap` for the algorithms; options are passed through:
 ``mode``, ``max_exact_players``, ``n_samples``, ``random_state``, ``n_jobs``,
 ``batch_rows``, ``dedupe``, ``progress``, ``n_bootstrap``.
 """
@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from shapgov import hookimpl
-from shapgov.blueprint import Vertex
+from shapgov.decomposition.blueprint import Vertex
 from shapgov.errors import ModelOutputError, PerformanceWarning, UnsupportedModelError
-from shapgov.explainers import Explainer, VertexValues
-from shapgov.kernelshap import kernel_shap
+from shapgov.explainers.base import Explainer, VertexValues
+from shapgov.explainers.kernelshap import kernel_shap
 
 #: Background size above which the explainer warns (the work grows with it linearly).
 LARGE_BACKGROUND = 500

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from shapgov import hookimpl
-from shapgov.blueprint import DecomposeContext, Node
-from shapgov.compatibility import class_paths
+from shapgov.decomposition.blueprint import DecomposeContext, Node
+from shapgov.decomposition.links import IDENTITY, LOG, LOGIT, SOFTMAX, Link
 from shapgov.errors import UnsupportedModelError
-from shapgov.links import IDENTITY, LOG, LOGIT, SOFTMAX, Link
+from shapgov.planning.compatibility import class_paths
 
 # objective (LightGBM's canonical names and aliases) -> link
 OBJECTIVE_LINKS: dict[str, Link] = {

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from shapgov import hookimpl
-from shapgov.blueprint import Vertex
+from shapgov.decomposition.blueprint import Vertex
 from shapgov.errors import UnsupportedModelError
-from shapgov.explainers import Explainer, VertexValues, group_sum
-from shapgov.shapley import DEFAULT_MAX_EXACT_PLAYERS, gam_response_shapley
+from shapgov.explainers.base import Explainer, VertexValues, group_sum
+from shapgov.explainers.coalitions import DEFAULT_MAX_EXACT_PLAYERS, gam_response_shapley
 
 
 def linear_coefficients(estimator: Any) -> tuple[np.ndarray, np.ndarray]:

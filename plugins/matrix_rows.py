@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shapgov import hookimpl
-from shapgov.compatibility import load_builtin_rows
+from shapgov.planning.compatibility import load_builtin_rows
 
 
 @hookimpl(trylast=True)

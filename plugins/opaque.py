@@ -7,10 +7,10 @@ from dataclasses import replace
 from typing import Any
 
 from shapgov import hookimpl
-from shapgov.blueprint import DecomposeContext, Node
-from shapgov.compatibility import class_paths
-from shapgov.links import IDENTITY, LOGIT
+from shapgov.decomposition.blueprint import DecomposeContext, Node
+from shapgov.decomposition.links import IDENTITY, LOGIT
 from shapgov.opaque import BlackBox, PredictFunction
+from shapgov.planning.compatibility import class_paths
 
 
 def _as_given(X: Any) -> Any:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from shapgov import hookimpl
-from shapgov.blueprint import Vertex
-from shapgov.compatibility import MatrixRow
-from shapgov.explainers import Explainer
+from shapgov.decomposition.blueprint import Vertex
+from shapgov.explainers.base import Explainer
+from shapgov.planning.compatibility import MatrixRow
 
 
 @hookimpl(trylast=True)

@@ -14,7 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from shapgov import hookimpl
-from shapgov.blueprint import (
+from shapgov.composites import LinearTerm
+from shapgov.decomposition.blueprint import (
     CompositeRecord,
     DecomposeContext,
     Node,
@@ -22,10 +23,9 @@ from shapgov.blueprint import (
     class_path,
     combine,
 )
-from shapgov.compatibility import class_paths, find_row
-from shapgov.composites import LinearTerm
+from shapgov.decomposition.links import IDENTITY, LOG, LOGIT, OVR, SOFTMAX, Link
 from shapgov.errors import UndecomposableModelError, UnsupportedModelError
-from shapgov.links import IDENTITY, LOG, LOGIT, OVR, SOFTMAX, Link
+from shapgov.planning.compatibility import class_paths, find_row
 
 
 def _dense(Z: Any) -> np.ndarray:

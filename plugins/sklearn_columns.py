@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from shapgov import hookimpl
-from shapgov.compatibility import class_paths
+from shapgov.planning.compatibility import class_paths
 from shapgov.registry import get_plugin_manager
 
 

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from shapgov import hookimpl
-from shapgov.blueprint import DecomposeContext, Node
-from shapgov.compatibility import class_paths
+from shapgov.decomposition.blueprint import DecomposeContext, Node
+from shapgov.decomposition.links import IDENTITY, LOGIT, SOFTMAX
 from shapgov.errors import UnsupportedModelError
-from shapgov.links import IDENTITY, LOGIT, SOFTMAX
+from shapgov.planning.compatibility import class_paths
 
 AVAILABLE = importlib.util.find_spec("torch") is not None
 

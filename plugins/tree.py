@@ -1,7 +1,7 @@
 """Built-in plugin: the tree explainer (exact TreeSHAP in numba).
 
 Trees are parsed once per model through the ``shapgov_tree_ensemble`` hook into
-:class:`shapgov.trees.TreeEnsemble`. Values are in the model's raw margin; where the
+:class:`shapgov.explainers.trees.TreeEnsemble`. Values are in the model's raw margin; where the
 parent consumes a response of the margin (probabilities: ``explain(output="probability")``,
 soft voting), they are exact interventional Shapley values in that space: the raw output
 of every hybrid row is summed from the trees per coalition of original columns, the
@@ -14,19 +14,19 @@ from __future__ import annotations
 import numpy as np
 
 from shapgov import hookimpl
-from shapgov.blueprint import Vertex
+from shapgov.decomposition.blueprint import Vertex
 from shapgov.errors import ExactBudgetError, UnsupportedModelError
-from shapgov.explainers import Explainer, VertexValues, group_sum, group_sum_pairs
-from shapgov.kernels.interventional_treeshap import (
+from shapgov.explainers.base import Explainer, VertexValues, group_sum, group_sum_pairs
+from shapgov.explainers.coalitions import DEFAULT_MAX_EXACT_PLAYERS, shapley_from_values
+from shapgov.explainers.kernels.interventional_treeshap import (
     coalition_margins,
     interventional_shap,
     predict_raw,
 )
-from shapgov.kernels.linear_treeshap import linear_path_dependent_shap
-from shapgov.kernels.treeshap import path_dependent_interactions, path_dependent_shap
+from shapgov.explainers.kernels.linear_treeshap import linear_path_dependent_shap
+from shapgov.explainers.kernels.treeshap import path_dependent_interactions, path_dependent_shap
+from shapgov.explainers.trees import TreeEnsemble
 from shapgov.registry import get_plugin_manager
-from shapgov.shapley import DEFAULT_MAX_EXACT_PLAYERS, shapley_from_values
-from shapgov.trees import TreeEnsemble
 
 _CHUNK_ELEMENTS = 1 << 22
 

@@ -7,14 +7,14 @@ from typing import Any
 import numpy as np
 
 from shapgov import hookimpl
-from shapgov.compatibility import class_paths
 from shapgov.errors import UnsupportedModelError
-from shapgov.trees import (
+from shapgov.explainers.trees import (
     MISSING_AS_ZERO,
     MISSING_DEFAULT,
     ZERO_AND_MISSING_DEFAULT,
     TreeEnsemble,
 )
+from shapgov.planning.compatibility import class_paths
 
 _MISSING = {"None": MISSING_AS_ZERO, "NaN": MISSING_DEFAULT, "Zero": ZERO_AND_MISSING_DEFAULT}
 

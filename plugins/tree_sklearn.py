@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 
 from shapgov import hookimpl
-from shapgov.compatibility import class_paths
 from shapgov.errors import UnsupportedModelError
-from shapgov.trees import MISSING_DEFAULT, TreeEnsemble, concatenate
+from shapgov.explainers.trees import MISSING_DEFAULT, TreeEnsemble, concatenate
+from shapgov.planning.compatibility import class_paths
 
 
 def parse_tree(

@@ -2,7 +2,7 @@
 
 Active only when xgboost is importable; nothing of xgboost is imported until a model
 of one of its classes arrives. XGBoost routing, and how it maps onto
-:mod:`shapgov.trees`:
+:mod:`shapgov.explainers.trees`:
 
 * numerical: left iff ``float32(x) < split_condition`` — for float32 inputs that is
   ``x <= nextafter(split_condition, -inf)`` in float32;
@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 
 from shapgov import hookimpl
-from shapgov.blueprint import DecomposeContext, Node
-from shapgov.compatibility import class_paths
+from shapgov.decomposition.blueprint import DecomposeContext, Node
+from shapgov.decomposition.links import IDENTITY, LOG, LOGIT, SOFTMAX, Link
 from shapgov.errors import UnsupportedModelError
-from shapgov.links import IDENTITY, LOG, LOGIT, SOFTMAX, Link
-from shapgov.trees import MISSING_DEFAULT, TreeEnsemble
+from shapgov.explainers.trees import MISSING_DEFAULT, TreeEnsemble
+from shapgov.planning.compatibility import class_paths
 
 AVAILABLE = importlib.util.find_spec("xgboost") is not None
 

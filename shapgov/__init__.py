@@ -11,19 +11,19 @@ from shapgov._version import __version__
 from shapgov.registry import hookimpl
 
 if TYPE_CHECKING:
-    from shapgov.background import summarize_background
-    from shapgov.compare import compare_shap_xemp
-    from shapgov.compatibility import matrix
+    from shapgov.analyses.compare import compare_shap_xemp
+    from shapgov.analyses.exemplars import xemp
+    from shapgov.analyses.impact import feature_impact, permutation_impact
+    from shapgov.analyses.prediction_explanations import prediction_explanations
+    from shapgov.combination.explanation import Explanation
     from shapgov.engine import decompose, explain
     from shapgov.errors import AdditivityError
-    from shapgov.exemplars import xemp
-    from shapgov.explanation import Explanation
-    from shapgov.impact import feature_impact, permutation_impact
     from shapgov.mlflow.approval import approve
     from shapgov.mlflow.autologging import autolog
     from shapgov.mlflow.reporting import report
     from shapgov.opaque import BlackBox
-    from shapgov.prediction_explanations import prediction_explanations
+    from shapgov.planning.background import summarize_background
+    from shapgov.planning.compatibility import matrix
 
 __all__ = [
     "AdditivityError",
@@ -48,16 +48,16 @@ __all__ = [
 _LAZY = {
     "explain": "shapgov.engine",
     "decompose": "shapgov.engine",
-    "matrix": "shapgov.compatibility",
-    "Explanation": "shapgov.explanation",
+    "matrix": "shapgov.planning.compatibility",
+    "Explanation": "shapgov.combination.explanation",
     "AdditivityError": "shapgov.errors",
-    "summarize_background": "shapgov.background",
+    "summarize_background": "shapgov.planning.background",
     "BlackBox": "shapgov.opaque",
-    "feature_impact": "shapgov.impact",
-    "permutation_impact": "shapgov.impact",
-    "prediction_explanations": "shapgov.prediction_explanations",
-    "xemp": "shapgov.exemplars",
-    "compare_shap_xemp": "shapgov.compare",
+    "feature_impact": "shapgov.analyses.impact",
+    "permutation_impact": "shapgov.analyses.impact",
+    "prediction_explanations": "shapgov.analyses.prediction_explanations",
+    "xemp": "shapgov.analyses.exemplars",
+    "compare_shap_xemp": "shapgov.analyses.compare",
     "approve": "shapgov.mlflow.approval",
     "autolog": "shapgov.mlflow.autologging",
     "report": "shapgov.mlflow.reporting",

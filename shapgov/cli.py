@@ -84,8 +84,8 @@ def main() -> None:
 )
 def matrix(fmt: str) -> None:
     """Print the compatibility matrix: model families, explainers, support per task."""
-    from shapgov.compatibility import TASKS, to_markdown
-    from shapgov.compatibility import matrix as load
+    from shapgov.planning.compatibility import TASKS, to_markdown
+    from shapgov.planning.compatibility import matrix as load
 
     frame = load()
     if fmt == "markdown":

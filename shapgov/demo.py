@@ -191,8 +191,8 @@ def run_case(case: Case, *, out_dir: Path, progress: Any, echo: Callable[[str], 
 
     import shapgov
     import shapgov.mlflow
+    from shapgov.analyses.impact import shap_impact
     from shapgov.errors import AdditivityError, AdditivityWarning
-    from shapgov.impact import shap_impact
 
     def step(name: str) -> None:
         progress.set_postfix_str(f"{case.name}: {name}")

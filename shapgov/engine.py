@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from shapgov._version import __version__
-from shapgov.additivity import AdditivityPolicy, AdditivityReport, evaluate
-from shapgov.blueprint import DecomposeContext, Node, Vertex, class_path, task_of
-from shapgov.compatibility import MatrixRow, find_row, rows
+from shapgov.combination.explanation import Explanation, VertexPart
+from shapgov.combination.policy import AdditivityPolicy, AdditivityReport, evaluate
+from shapgov.decomposition.blueprint import DecomposeContext, Node, Vertex, class_path, task_of
 from shapgov.errors import (
     AdditivityError,
     AdditivityWarning,
@@ -22,9 +22,9 @@ from shapgov.errors import (
     UndecomposableModelError,
     UnsupportedModelError,
 )
-from shapgov.explainers import Explainer
-from shapgov.explanation import Explanation, VertexPart
+from shapgov.explainers.base import Explainer
 from shapgov.opaque import BlackBox, PredictFunction
+from shapgov.planning.compatibility import MatrixRow, find_row, rows
 from shapgov.registry import explainer_classes, get_plugin_manager
 from shapgov.validation import as_frame, per_row, same_columns
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from sklearn.exceptions import NotFittedError
 
 if TYPE_CHECKING:
-    from shapgov.additivity import AdditivityReport
+    from shapgov.combination.policy import AdditivityReport
 
 
 class ShapgovError(Exception):

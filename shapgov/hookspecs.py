@@ -14,10 +14,10 @@ import pluggy
 if TYPE_CHECKING:
     import numpy as np
 
-    from shapgov.blueprint import DecomposeContext, Node, Vertex
-    from shapgov.compatibility import MatrixRow
-    from shapgov.explainers import Explainer
-    from shapgov.trees import TreeEnsemble
+    from shapgov.decomposition.blueprint import DecomposeContext, Node, Vertex
+    from shapgov.explainers.base import Explainer
+    from shapgov.explainers.trees import TreeEnsemble
+    from shapgov.planning.compatibility import MatrixRow
 
 hookspec = pluggy.HookspecMarker("shapgov")
 
@@ -63,7 +63,7 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
 
     :param model: The fitted object to decompose.
     :param context: Recursion and naming helpers for the current position.
-    :returns: A :class:`shapgov.blueprint.Node`, or ``None`` when this plugin
+    :returns: A :class:`shapgov.decomposition.blueprint.Node`, or ``None`` when this plugin
         does not know the model.
 
     Stops at first non-None result.
@@ -104,7 +104,7 @@ def shapgov_tree_ensemble(model: Any) -> TreeEnsemble | None:
     """Parse a fitted tree model into shapgov's flat tree representation.
 
     :param model: A fitted tree model (booster, forest, boosted trees, ...).
-    :returns: A :class:`shapgov.trees.TreeEnsemble` whose raw output equals the model's
+    :returns: A :class:`shapgov.explainers.trees.TreeEnsemble` whose raw output equals the model's
         margin, or ``None`` when this plugin does not know the model.
 
     Stops at first non-None result.

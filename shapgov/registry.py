@@ -10,7 +10,7 @@ import pluggy
 from shapgov import hookspecs
 
 if TYPE_CHECKING:
-    from shapgov.explainers import Explainer
+    from shapgov.explainers.base import Explainer
 
 ENTRY_POINT_GROUP = "shapgov"
 hookimpl = pluggy.HookimplMarker("shapgov")

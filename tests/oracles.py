@@ -56,7 +56,7 @@ def shapley_by_definition(v: dict[frozenset[int], np.ndarray], m: int) -> np.nda
 
 def tree_conditional_expectation(ens, x: np.ndarray, subset: frozenset[int]) -> np.ndarray:
     """Path-dependent value function: E[f(x) | x_S] with unknown splits averaged by cover."""
-    from shapgov.trees import goes_left
+    from shapgov.explainers.trees import goes_left
 
     out = ens.base_offset.astype(float).copy()
 

@@ -17,9 +17,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 
 from shapgov import hookimpl
-from shapgov.blueprint import DecomposeContext, Node, Vertex
-from shapgov.explainers import Explainer, VertexValues, group_sum
-from shapgov.links import IDENTITY
+from shapgov.decomposition.blueprint import DecomposeContext, Node, Vertex
+from shapgov.decomposition.links import IDENTITY
+from shapgov.explainers.base import Explainer, VertexValues, group_sum
 
 
 class SquaresModel(RegressorMixin, BaseEstimator):

@@ -12,9 +12,9 @@ from sklearn.datasets import load_diabetes
 from sklearn.linear_model import Ridge
 
 import shapgov
-from shapgov.additivity import AdditivityPolicy, evaluate, normalized_mismatch
+from shapgov.combination.explanation import Explanation
+from shapgov.combination.policy import AdditivityPolicy, evaluate, normalized_mismatch
 from shapgov.errors import AdditivityError, AdditivityWarning, InputError
-from shapgov.explanation import Explanation
 
 
 @pytest.fixture

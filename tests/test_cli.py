@@ -10,7 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from shapgov.cli import main
-from shapgov.compatibility import to_markdown
+from shapgov.planning.compatibility import to_markdown
 
 # Requirements declared up front: inferring them loads each model in a subprocess (~5 s).
 SKLEARN = ["scikit-learn"]

@@ -9,10 +9,10 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 import shapgov
-from shapgov.compare import compare_shap_xemp
+from shapgov.analyses.compare import compare_shap_xemp
+from shapgov.analyses.exemplars import xemp
+from shapgov.analyses.impact import feature_impact, permutation_impact
 from shapgov.errors import InputError
-from shapgov.exemplars import xemp
-from shapgov.impact import feature_impact, permutation_impact
 from shapgov.opaque import PredictFunction
 
 

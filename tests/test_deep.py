@@ -13,10 +13,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import shapgov
-from shapgov.deeplift import deeplift_values, forward
 from shapgov.errors import ExactBudgetError, ModelOutputError, UnsupportedModelError
-from shapgov.kernels.mlp import mlp_coalition_margins
-from shapgov.shapley import coalition_masks
+from shapgov.explainers.coalitions import coalition_masks
+from shapgov.explainers.deeplift import deeplift_values, forward
+from shapgov.explainers.kernels.mlp import mlp_coalition_margins
 
 
 def _diabetes(columns: int = 7):

@@ -10,15 +10,15 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 import shapgov
-from shapgov.errors import InputError
-from shapgov.impact import (
+from shapgov.analyses.impact import (
     compare_impacts,
     feature_impact,
     mark_redundant,
     permutation_impact,
     shap_impact,
 )
-from shapgov.prediction_explanations import as_records, prediction_explanations
+from shapgov.analyses.prediction_explanations import as_records, prediction_explanations
+from shapgov.errors import InputError
 
 
 def _independent(n: int = 4000, seed: int = 0):

@@ -14,7 +14,7 @@ from sklearn.neighbors import KNeighborsRegressor
 from sklearn.svm import SVR
 
 from shapgov.errors import ExactBudgetError, InputError, ModelOutputError
-from shapgov.kernelshap import kernel_shap, sample_coalitions
+from shapgov.explainers.kernelshap import kernel_shap, sample_coalitions
 
 
 def _diabetes(columns: int = 8):

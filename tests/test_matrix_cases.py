@@ -8,7 +8,7 @@ from cases import CASES, EXTRA_CASES
 from oracles import brute_force_shapley
 
 import shapgov
-from shapgov.compatibility import TASKS
+from shapgov.planning.compatibility import TASKS
 
 MATRIX = shapgov.matrix()
 SUPPORTED = [

@@ -36,7 +36,7 @@ def test_pipeline_fit_under_autolog_logs_the_set_in_the_fit_run(store):
     make_pipeline(StandardScaler(), Ridge()).fit(X, y)  # MLflow opens and closes a run
     run = mlflow.last_active_run()
     assert run.data.tags["shapgov.status"] == "pass"
-    assert run.data.tags["shapgov.explainers"] == "linear"
+    assert run.data.tags["shapgov.explainers.base"] == "linear"
     assert run.data.metrics["shapgov.rows"] == 40
 
 
@@ -47,7 +47,7 @@ def test_lgbm_classifier_fit_inside_an_active_run(store):
     with mlflow.start_run() as run:
         lightgbm.LGBMClassifier(n_estimators=10, verbose=-1).fit(X, y)
     tags = mlflow.get_run(run.info.run_id).data.tags
-    assert tags["shapgov.status"] == "pass" and tags["shapgov.explainers"] == "tree"
+    assert tags["shapgov.status"] == "pass" and tags["shapgov.explainers.base"] == "tree"
 
 
 def test_a_failing_explanation_never_breaks_fit(store):

@@ -14,8 +14,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import shapgov
+from shapgov.combination.explanation import Explanation
 from shapgov.errors import AdditivityError
-from shapgov.explanation import Explanation
 from shapgov.mlflow.artifacts import MANIFEST, sha256_file
 
 # Requirements declared up front: inferring them loads each model in a subprocess (~5 s).
@@ -61,7 +61,7 @@ def test_every_artifact_is_present_parses_round_trips_and_matches_its_hash(store
     assert (local / "feature_impact.png").read_bytes()[:4] == b"\x89PNG"
     finished = mlflow.get_run(run.info.run_id)
     assert finished.data.tags["shapgov.status"] == "pass"
-    assert finished.data.tags["shapgov.explainers"] == "linear"
+    assert finished.data.tags["shapgov.explainers.base"] == "linear"
     assert finished.data.metrics["shapgov.rows"] == 40
     assert finished.data.metrics["shapgov.seconds"] == 1.5
 
@@ -255,15 +255,15 @@ def test_evaluate_with_the_shapgov_evaluator_logs_the_set(store, tmp_path, flavo
     tags = mlflow.get_run(run.info.run_id).data.tags
     assert tags["shapgov.status"] == "pass"
     expected = {"sklearn": "linear", "lightgbm": "tree", "pyfunc": "kernel"}[flavor]
-    assert tags["shapgov.explainers"] == expected
+    assert tags["shapgov.explainers.base"] == expected
     from shapgov.mlflow.approval import check_run
 
     assert check_run(run.info.run_id).approved
 
 
 def test_a_crash_while_building_the_set_logs_nothing(store, monkeypatch):
-    import shapgov.compliance as compliance
     import shapgov.mlflow.artifacts as artifacts
+    import shapgov.sinks.compliance as compliance
 
     model, X, _ = _model()
 

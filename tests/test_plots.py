@@ -20,8 +20,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import shapgov
 from shapgov import plots
+from shapgov.analyses.impact import mark_redundant, permutation_impact, shap_impact
 from shapgov.errors import InputError
-from shapgov.impact import mark_redundant, permutation_impact, shap_impact
 
 DOLLAR = "price in $ (a$b)"
 BAD_MATH = r"a$\undefinedcommand$"  # mathtext would fail to parse this
@@ -381,10 +381,10 @@ def test_no_pyplot_and_lazy_import():
     code = (
         "import sys, shapgov\n"
         "assert 'matplotlib' not in sys.modules, 'import shapgov imported matplotlib'\n"
-        "import shapgov.plots\n"
+        "import shapgov.sinks.plots\n"
         "from matplotlib.figure import Figure\n"
         "fig = Figure(); fig.subplots().plot([0, 1])\n"
-        "shapgov.plots.to_png(fig)\n"
+        "shapgov.sinks.plots.to_png(fig)\n"
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

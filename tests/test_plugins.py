@@ -13,7 +13,7 @@ from oracles import brute_force_shapley
 import shapgov
 from shapgov import hookimpl
 from shapgov.errors import DuplicateExplainerError, MatrixError
-from shapgov.explainers import Explainer
+from shapgov.explainers.base import Explainer
 from shapgov.registry import explainer_classes, get_plugin_manager, make_plugin_manager
 
 

@@ -21,8 +21,8 @@ from sklearn.preprocessing import StandardScaler
 
 import shapgov
 import shapgov.mlflow
-from shapgov.compliance import REPORT, REPORT_RECORD, SECTIONS
 from shapgov.errors import AdditivityError, InputError
+from shapgov.sinks.compliance import REPORT, REPORT_RECORD, SECTIONS
 
 # Requirements declared up front: inferring them loads each model in a subprocess (~5 s).
 SKLEARN = ["scikit-learn"]
@@ -327,10 +327,10 @@ def test_flagged_rows_are_shown_for_the_class_they_were_flagged_for(tmp_path):
     (the worst three), not the row's predicted class."""
     from sklearn.datasets import load_iris
 
-    from shapgov.compare import compare_shap_xemp
-    from shapgov.compliance import ArtifactSet, _chosen_rows
-    from shapgov.exemplars import xemp
+    from shapgov.analyses.compare import compare_shap_xemp
+    from shapgov.analyses.exemplars import xemp
     from shapgov.mlflow.artifacts import write_set
+    from shapgov.sinks.compliance import ArtifactSet, _chosen_rows
 
     X, y = load_iris(return_X_y=True, as_frame=True)
     model = LogisticRegression(max_iter=1000).fit(X, y)
@@ -350,8 +350,8 @@ def test_flagged_rows_are_shown_for_the_class_they_were_flagged_for(tmp_path):
 def test_prediction_cards_show_the_governed_prediction(tmp_path):
     """With an offset, exposure and capping, a card shows the model's prediction after
     all three (what the additivity check compared), not the bare explained output."""
-    from shapgov.compliance import ArtifactSet, _fmt, write_report
     from shapgov.mlflow.artifacts import write_set
+    from shapgov.sinks.compliance import ArtifactSet, _fmt, write_report
 
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     model = Ridge().fit(X, y)
@@ -361,7 +361,7 @@ def test_prediction_cards_show_the_governed_prediction(tmp_path):
     write_report(tmp_path)
     governed = np.clip((model.predict(X.iloc[:60]) + offset) * exposure, 0, 250)
     html = " ".join((tmp_path / REPORT).read_text().split())
-    from shapgov.compliance import build_context
+    from shapgov.sinks.compliance import build_context
 
     cards = build_context(ArtifactSet.read(tmp_path))["predictions"]["rows"]
     assert cards

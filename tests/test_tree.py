@@ -13,10 +13,10 @@ from sklearn.ensemble import GradientBoostingClassifier, RandomForestRegressor
 
 import shapgov
 from shapgov.errors import InputError, UnsupportedModelError
-from shapgov.kernels.interventional_treeshap import interventional_shap
-from shapgov.kernels.linear_treeshap import linear_path_dependent_shap
-from shapgov.kernels.treeshap import path_dependent_shap
-from shapgov.trees import predict_reference
+from shapgov.explainers.kernels.interventional_treeshap import interventional_shap
+from shapgov.explainers.kernels.linear_treeshap import linear_path_dependent_shap
+from shapgov.explainers.kernels.treeshap import path_dependent_shap
+from shapgov.explainers.trees import predict_reference
 from shapgov_plugins.tree import tree_ensemble
 
 

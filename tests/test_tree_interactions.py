@@ -17,7 +17,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 import shapgov
 from shapgov.errors import UnsupportedModelError
-from shapgov.kernels.treeshap import path_dependent_interactions
+from shapgov.explainers.kernels.treeshap import path_dependent_interactions
 from shapgov_plugins.tree import tree_ensemble
 
 

@@ -20,8 +20,8 @@ from sklearn.preprocessing import StandardScaler
 
 import shapgov
 from shapgov.errors import ExactBudgetError, InputError, UnsupportedModelError
-from shapgov.kernels.interventional_treeshap import coalition_margins
-from shapgov.trees import predict_reference
+from shapgov.explainers.kernels.interventional_treeshap import coalition_margins
+from shapgov.explainers.trees import predict_reference
 from shapgov_plugins.tree import tree_ensemble
 
 

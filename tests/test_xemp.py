@@ -8,8 +8,8 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
+from shapgov.analyses.exemplars import cut_points, exemplars, symbols, xemp
 from shapgov.errors import InputError
-from shapgov.exemplars import cut_points, exemplars, symbols, xemp
 
 
 def _discrete(n: int = 2000, seed: int = 0):
@@ -85,7 +85,7 @@ def test_groups_multiclass_and_feature_budget():
     assert result.features[0] == "sepal" and result.classes == [0, 1, 2]
     with pytest.raises(InputError, match="max_features"):
         xemp(clf, X.iloc[:3], training=X, max_features=2)
-    from shapgov.impact import feature_impact
+    from shapgov.analyses.impact import feature_impact
 
     impact = feature_impact(clf, X, sample=50)
     top = xemp(clf, X.iloc[:3], training=X, max_features=2, impact=impact)

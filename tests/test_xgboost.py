@@ -14,9 +14,9 @@ from oracles import brute_force_path_dependent, brute_force_shapley
 
 import shapgov
 from shapgov.errors import UnsupportedModelError
-from shapgov.kernels.interventional_treeshap import interventional_shap
-from shapgov.kernels.linear_treeshap import linear_path_dependent_shap
-from shapgov.trees import goes_left, predict_reference
+from shapgov.explainers.kernels.interventional_treeshap import interventional_shap
+from shapgov.explainers.kernels.linear_treeshap import linear_path_dependent_shap
+from shapgov.explainers.trees import goes_left, predict_reference
 from shapgov_plugins.tree import tree_ensemble
 
 xgb = pytest.importorskip("xgboost")

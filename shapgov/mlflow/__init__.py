@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shapgov.additivity import AdditivityReport
+from shapgov.combination.policy import AdditivityReport
 from shapgov.mlflow.artifacts import MANIFEST, write_failure, write_set
 
 ARTIFACT_PATH = "shapgov"
@@ -71,7 +71,7 @@ def _write_report(directory: Path, run_id: str, report: bool) -> None:
         return
     from mlflow.tracking import MlflowClient
 
-    from shapgov.compliance import write_report
+    from shapgov.sinks.compliance import write_report
 
     write_report(directory, run=MlflowClient().get_run(run_id))
 
@@ -93,7 +93,7 @@ def log_explanation(
     (``report=False`` leaves the report out; approval then rejects the run) and uploaded
     with the manifest last. Then metrics (``shapgov.max_normalized_mismatch``,
     ``shapgov.mean_normalized_mismatch``, ``shapgov.rows``, ``shapgov.seconds``) and tags
-    (``shapgov.status``, ``shapgov.explainers``, ``shapgov.version``) in one batch.
+    (``shapgov.status``, ``shapgov.explainers.base``, ``shapgov.version``) in one batch.
 
     :returns: The manifest.
     """
@@ -127,7 +127,7 @@ def log_explanation(
     explainers = sorted(set(explanation.explainers.values()))
     tags = [
         RunTag("shapgov.status", additivity.status),
-        RunTag("shapgov.explainers", ",".join(explainers)),
+        RunTag("shapgov.explainers.base", ",".join(explainers)),
         RunTag("shapgov.version", __version__),
     ]
     MlflowClient().log_batch(rid, metrics=metrics, tags=tags)
@@ -181,11 +181,11 @@ def explain_and_log(
     :param options: Passed to :func:`shapgov.explain` (``background=``, ``output=``, ...).
     :returns: The :class:`shapgov.Explanation`.
     """
-    from shapgov.compare import compare_shap_xemp
+    from shapgov.analyses.compare import compare_shap_xemp
+    from shapgov.analyses.exemplars import xemp
+    from shapgov.analyses.impact import mark_redundant, permutation_impact, shap_impact
     from shapgov.engine import explain
     from shapgov.errors import AdditivityError
-    from shapgov.exemplars import xemp
-    from shapgov.impact import mark_redundant, permutation_impact, shap_impact
 
     start = time.perf_counter()
     try:

@@ -44,7 +44,7 @@ def check_run(run_id: str, *, allow_warn: bool = False, client: Any = None) -> A
     """Verify the shapgov artifact set of one run (no registry writes)."""
     from mlflow.tracking import MlflowClient
 
-    from shapgov.compatibility import rows
+    from shapgov.planning.compatibility import rows
 
     client = client or MlflowClient()
     reasons: list[str] = []
@@ -105,7 +105,7 @@ def _read_json(path: Path) -> Any:
 
 
 def _report_reasons(local: Path, run_id: str) -> list[str]:
-    from shapgov.compliance import REPORT, REPORT_RECORD
+    from shapgov.sinks.compliance import REPORT, REPORT_RECORD
 
     record_path = local / REPORT_RECORD
     if not (local / REPORT).exists() or not record_path.exists():

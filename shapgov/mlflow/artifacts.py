@@ -10,7 +10,7 @@ Layout (under the run's ``shapgov/`` artifact path)::
     xemp.json, comparison.json                               (when given)
     manifest.json             SHA-256 of every file above and of the explained data,
                               library versions
-    report.html, report.json  the compliance report (shapgov.compliance) and the record
+    report.html, report.json  the compliance report (shapgov.sinks.compliance) and the record
                               that binds it to this manifest
 
 A set is complete only when its manifest is present and every hash matches: the
@@ -28,8 +28,8 @@ from typing import Any
 import pandas as pd
 
 from shapgov._version import __version__
-from shapgov.additivity import AdditivityReport
-from shapgov.explanation import Explanation
+from shapgov.combination.explanation import Explanation
+from shapgov.combination.policy import AdditivityReport
 from shapgov.versions import library_versions
 
 SET_VERSION = 1
@@ -70,8 +70,8 @@ def write_set(
     """Write a complete artifact set for ``explanation`` into ``directory``; returns the
     manifest (also written, last). ``run_id`` names the run the set is for: approval
     refuses a set that was copied into another run."""
-    from shapgov.impact import shap_impact
-    from shapgov.prediction_explanations import as_records, prediction_explanations
+    from shapgov.analyses.impact import shap_impact
+    from shapgov.analyses.prediction_explanations import as_records, prediction_explanations
 
     directory.mkdir(parents=True, exist_ok=True)
     explanation.to_parquet(directory / "values.parquet")
@@ -134,6 +134,6 @@ def write_failure(
 
 
 def _bar_chart(frame: pd.DataFrame, path: Path, top: int = 20) -> None:
-    from shapgov.plots import impact_bar, to_png
+    from shapgov.sinks.plots import impact_bar, to_png
 
     path.write_bytes(to_png(impact_bar(frame, max_display=top)))

@@ -74,14 +74,14 @@ def report(
     approval status), to ``out``; with ``log`` also log it to the run, replacing the
     run's ``shapgov/report.html`` and ``report.json``.
 
-    :param options: Passed to :func:`shapgov.compliance.build_context` (``rows``,
+    :param options: Passed to :func:`shapgov.sinks.compliance.build_context` (``rows``,
         ``top_k``, ``top``, ``n_dependence``, ``random_state``).
     :returns: The path of the written file.
     """
     from mlflow.tracking import MlflowClient
 
-    from shapgov.compliance import REPORT, REPORT_RECORD, write_report
     from shapgov.mlflow import ARTIFACT_PATH
+    from shapgov.sinks.compliance import REPORT, REPORT_RECORD, write_report
 
     client = client or MlflowClient()
     run, mv = resolve(run_id=run_id, model=model, version=version, client=client)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shapgov.impact import sample_rows
+from shapgov.analyses.impact import sample_rows
 
 
 def _take(data: Any, idx: np.ndarray) -> Any:

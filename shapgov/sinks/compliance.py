@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from shapgov._version import __version__
-from shapgov.additivity import AdditivityReport
+from shapgov.combination.explanation import Explanation
+from shapgov.combination.policy import AdditivityReport
 from shapgov.errors import InputError
-from shapgov.explanation import Explanation
 
 REPORT = "report.html"
 MAX_SUMMARIES = 4  # summary plots per report (one per class); the rest are named, not drawn
@@ -111,7 +111,7 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def _png(fig: Any) -> str:
-    from shapgov.plots import to_png
+    from shapgov.sinks.plots import to_png
 
     return "data:image/png;base64," + base64.b64encode(to_png(fig)).decode("ascii")
 
@@ -126,7 +126,7 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 # ----------------------------------------------------------------------- sections
 def _model_section(aset: ArtifactSet) -> dict[str, Any]:
-    from shapgov.compatibility import rows
+    from shapgov.planning.compatibility import rows
 
     table = {r.id: r for r in rows()}
     e = aset.explanation
@@ -186,7 +186,7 @@ def _data_section(aset: ArtifactSet) -> dict[str, Any]:
 
 
 def _additivity_section(aset: ArtifactSet) -> dict[str, Any]:
-    from shapgov.plots import mismatch_histogram
+    from shapgov.sinks.plots import mismatch_histogram
 
     a = aset.additivity
     figure = None
@@ -212,7 +212,7 @@ def _additivity_section(aset: ArtifactSet) -> dict[str, Any]:
 
 
 def _impact_section(aset: ArtifactSet, top: int) -> dict[str, Any] | None:
-    from shapgov.plots import impact_bar
+    from shapgov.sinks.plots import impact_bar
 
     if aset.shap_impact is None:
         return None
@@ -253,7 +253,7 @@ def _impact_section(aset: ArtifactSet, top: int) -> dict[str, Any] | None:
 
 
 def _summary_section(aset: ArtifactSet, n_dependence: int) -> dict[str, Any] | None:
-    from shapgov.plots import dependence, summary, top_features
+    from shapgov.sinks.plots import dependence, summary, top_features
 
     e = aset.explanation
     if e is None:
@@ -315,7 +315,7 @@ def _sortable(value: Any) -> float:
 def _predictions_section(
     aset: ArtifactSet, n_rows: int, k: int, random_state: int
 ) -> dict[str, Any] | None:
-    from shapgov.plots import waterfall
+    from shapgov.sinks.plots import waterfall
 
     e = aset.explanation
     if e is None:

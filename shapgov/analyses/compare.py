@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau, spearmanr
 
+from shapgov.analyses.exemplars import XempExplanation
+from shapgov.analyses.impact import FeatureImpact, json_records
+from shapgov.combination.explanation import Explanation
 from shapgov.errors import InputError
-from shapgov.exemplars import XempExplanation
-from shapgov.explanation import Explanation
-from shapgov.impact import FeatureImpact, json_records
 
 
 @dataclass(frozen=True)

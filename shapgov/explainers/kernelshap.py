@@ -5,7 +5,7 @@ The game is the interventional one every shapgov explainer plays:
 columns (several input columns can belong to one player). Two modes:
 
 * **exact**: all ``2**P`` coalitions are evaluated and the Shapley formula applied
-  (:func:`shapgov.shapley.shapley_from_values`): equal to brute force.
+  (:func:`shapgov.explainers.coalitions.shapley_from_values`): equal to brute force.
 * **sampling**: paired coalitions drawn by their leverage scores (Musco and Witter, 2024:
   every coalition size equally likely, then a uniform subset of that size, always with
   its complement) and the Shapley kernel regression solved with the efficiency
@@ -30,7 +30,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from shapgov.errors import ExactBudgetError, InputError, ModelOutputError
-from shapgov.shapley import coalition_masks, shapley_from_values
+from shapgov.explainers.coalitions import coalition_masks, shapley_from_values
 
 Predict = Callable[[Any], np.ndarray]
 

@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from shapgov.decomposition.links import IDENTITY, Link
 from shapgov.errors import (
     ModelOutputError,
     NotFittedModelError,
     UndecomposableModelError,
     UnsupportedModelError,
 )
-from shapgov.links import IDENTITY, Link
 from shapgov.registry import get_plugin_manager
 
 Transform = Callable[[Any], np.ndarray]

@@ -1,4 +1,5 @@
-"""Matplotlib plots of an :class:`~shapgov.explanation.Explanation` and of Feature Impact.
+"""Matplotlib plots of an :class:`~shapgov.combination.explanation.Explanation` and of
+Feature Impact.
 
 Every function builds a new :class:`matplotlib.figure.Figure` through the object-oriented
 API only (no ``pyplot``: no global figure registry, no backend selection), so plots are
@@ -31,9 +32,9 @@ from matplotlib.figure import Figure
 from matplotlib.layout_engine import PlaceHolderLayoutEngine
 from matplotlib.text import Text
 
+from shapgov.analyses.impact import FeatureImpact
+from shapgov.combination.explanation import Explanation
 from shapgov.errors import InputError
-from shapgov.explanation import Explanation
-from shapgov.impact import FeatureImpact
 
 __all__ = [
     "dependence",
@@ -785,7 +786,7 @@ def _impact_frame(impact: Any, what: str) -> pd.DataFrame:
     if not isinstance(frame, pd.DataFrame):
         raise InputError(
             f"{what} must be a FeatureImpact or a DataFrame, got {type(impact).__name__}; "
-            "use shapgov.impact.shap_impact(explanation) or permutation_impact(...)"
+            "use shapgov.analyses.impact.shap_impact(explanation) or permutation_impact(...)"
         )
     missing = {"feature", "normalized"} - set(frame.columns)
     if missing:

@@ -93,7 +93,7 @@ class XempExplanation:
         return pd.DataFrame(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        from shapgov.impact import json_records
+        from shapgov.analyses.impact import json_records
 
         return {
             "params": self.params,
@@ -144,7 +144,7 @@ def xemp(
     """XEMP strengths of every row of ``X`` for the top ``max_features`` features.
 
     :param training: Rows the exemplar values come from.
-    :param impact: A :class:`shapgov.impact.FeatureImpact` that ranks the features; needed
+    :param impact: A :class:`shapgov.analyses.impact.FeatureImpact` that ranks the features; needed
         only when there are more than ``max_features`` of them.
     :param groups: Columns replaced together under one feature name.
     """
@@ -169,7 +169,7 @@ def xemp(
         if impact is None:
             raise InputError(
                 f"{len(names)} features exceed max_features={max_features}; pass impact= "
-                "(e.g. shapgov.impact.feature_impact(...)) to choose the top ones, or raise "
+                "(e.g. shapgov.feature_impact(...)) to choose the top ones, or raise "
                 "max_features"
             )
         ranked = [f for f in impact.frame["feature"] if f in units]

@@ -3,7 +3,7 @@
 ``path_dependent_shap`` validates and calls ``_path_dependent``, which runs over rows in
 parallel; per row it walks every tree once, carrying the "unique path" of features met
 so far with the fraction of zero (cover-weighted) and one (followed by x) paths. Node
-routing follows :mod:`shapgov.trees`.
+routing follows :mod:`shapgov.explainers.trees`.
 
 The kernels take the tree arrays one by one: bundling the routing arrays into a tuple
 made the linear-time kernel 35% slower (benchmarks/bench_tree.py, workload 1).
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from shapgov.trees import TreeEnsemble
+from shapgov.explainers.trees import TreeEnsemble
 
 _ZERO_THRESHOLD = 1e-35
 

@@ -12,9 +12,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shapgov.additivity import AdditivityReport
+from shapgov.combination.policy import AdditivityReport
+from shapgov.decomposition.links import Link
 from shapgov.errors import InputError
-from shapgov.links import Link
 
 _META_KEY = b"shapgov"
 FORMAT_VERSION = 1

@@ -16,8 +16,8 @@ import numpy as np
 from numba import njit, prange
 
 from shapgov.errors import InputError
-from shapgov.kernels.treeshap import _goes_left
-from shapgov.trees import TreeEnsemble
+from shapgov.explainers.kernels.treeshap import _goes_left
+from shapgov.explainers.trees import TreeEnsemble
 
 
 def _weights(size: int) -> np.ndarray:

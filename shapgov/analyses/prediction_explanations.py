@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shapgov.combination.explanation import Explanation
 from shapgov.errors import InputError
-from shapgov.explanation import Explanation
 
 COLUMNS = ["row", "output", "prediction", "rank", "feature", "value", "shap", "others"]
 

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from shapgov.blueprint import Vertex
+from shapgov.decomposition.blueprint import Vertex
 from shapgov.errors import UnsupportedModelError
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shapgov.combination.explanation import Explanation
 from shapgov.errors import InputError
-from shapgov.explanation import Explanation
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
