@@ -32,11 +32,11 @@ def main() -> None:
     from sklearn.datasets import load_breast_cancer
 
     import shapgov
-    from shapgov import plots
     from shapgov.analyses.compare import compare_shap_xemp
     from shapgov.analyses.exemplars import xemp
     from shapgov.analyses.impact import mark_redundant, permutation_impact
     from shapgov.mlflow.artifacts import write_set
+    from shapgov.sinks import plots
     from shapgov.sinks.compliance import write_report
 
     parser = argparse.ArgumentParser()

@@ -1,14 +1,17 @@
 """Built-in plugin: the Deep explainer for neural networks (the matrix's Keras row).
 
 scikit-learn MLPs are explained in their margin (the output layer's pre-activation;
-logistic and softmax outputs become logit and softmax links). Two methods:
+logistic and softmax outputs become logit and softmax links). Two methods, both for the
+interventional game:
 
 * ``"exact"`` (default up to ``max_exact_players`` original columns, 14): exact
   interventional Shapley values, from :mod:`shapgov.explainers.kernels.mlp` — every
-  coalition's first layer assembled from per-column contributions, no hybrid rows.
-* ``"deeplift"``: DeepLIFT with the rescale rule (:mod:`shapgov.explainers.deeplift`),
-  averaged over the background. An approximation of Shapley values: locally accurate, exact for linear
-  networks, measured against exact values in ``benchmarks/bench_kernel.py``.
+  coalition's first layer assembled from per-column contributions, no hybrid rows — and
+  the exact-coalition engine (:mod:`shapgov.explainers.coalitions`).
+* ``"deeplift"``: DeepLIFT with the rescale rule (:mod:`shapgov.explainers.deeplift`;
+  Shrikumar et al. 2017), averaged over the background: an approximation of the same
+  game's Shapley values (DeepSHAP, Lundberg and Lee 2017), locally accurate, exact for
+  linear networks, measured against exact values in ``benchmarks/bench_kernel.py``.
 """
 
 from __future__ import annotations
@@ -18,14 +21,25 @@ from typing import Any
 import numpy as np
 
 from shapgov import hookimpl
-from shapgov.decomposition.blueprint import Vertex
-from shapgov.errors import ExactBudgetError, InputError, UnsupportedModelError
-from shapgov.explainers.base import Explainer, VertexValues, group_sum
-from shapgov.explainers.coalitions import DEFAULT_MAX_EXACT_PLAYERS, shapley_from_values
-from shapgov.explainers.deeplift import deeplift_values
+from shapgov.errors import InputError, UnsupportedModelError
+from shapgov.explainers.base import (
+    Explainer,
+    VertexRequest,
+    VertexValues,
+    group_sum,
+    scatter_players,
+)
+from shapgov.explainers.coalitions import (
+    DEFAULT_MAX_EXACT_PLAYERS,
+    check_budget,
+    checked_max_players,
+    exact_shapley,
+    players_of,
+)
+from shapgov.explainers.deeplift import deeplift_values, forward
 from shapgov.explainers.kernels.mlp import ACTIVATIONS, mlp_coalition_margins
 
-_CHUNK_ELEMENTS = 1 << 22
+METHODS = ("auto", "exact", "deeplift")
 
 
 def mlp_layers(estimator: Any) -> tuple[list[np.ndarray], list[np.ndarray], str]:
@@ -45,71 +59,92 @@ def mlp_layers(estimator: Any) -> tuple[list[np.ndarray], list[np.ndarray], str]
 
 
 class DeepExplainer(Explainer):
-    """Exact for few columns, DeepLIFT (rescale) beyond. Options: ``method``
-    (``"auto"``, ``"exact"``, ``"deeplift"``), ``max_exact_players``."""
+    """Exact for few columns, DeepLIFT (rescale) beyond.
+
+    :param method: ``"auto"`` (exact up to ``max_exact_players`` columns, DeepLIFT
+        beyond), ``"exact"`` or ``"deeplift"``.
+    :param max_exact_players: Most original columns enumerated exactly.
+    """
 
     name = "deep"
     supports_response = True
 
-    def explain(
-        self, vertex: Vertex, Z: np.ndarray, Z_background: np.ndarray, *, n_features: int
-    ) -> VertexValues:
-        coefs, intercepts, activation = mlp_layers(vertex.estimator)
-        if coefs[-1].shape[1] != vertex.n_margins:
-            raise UnsupportedModelError(
-                f"{vertex.name}: the network has {coefs[-1].shape[1]} outputs, the vertex "
-                f"{vertex.n_margins} margins"
+    def __init__(
+        self, *, method: str = "auto", max_exact_players: int = DEFAULT_MAX_EXACT_PLAYERS
+    ) -> None:
+        if method not in METHODS:
+            raise InputError(f"method must be one of {METHODS}, got {method!r}")
+        self.method = method
+        self.max_exact_players = checked_max_players(max_exact_players)
+
+    def explain(self, request: VertexRequest) -> VertexValues:
+        vertex = request.vertex
+        layers = self._layers(request)
+        active, _ = players_of(request.origins)
+        if self.method == "exact":
+            check_budget(
+                active.size,
+                self.max_exact_players,
+                what=vertex.name,
+                instead="use method='deeplift'",
             )
-        origins = np.asarray(vertex.origins)
-        active = np.unique(origins[origins >= 0])
-        budget = self.options.get("max_exact_players", DEFAULT_MAX_EXACT_PLAYERS)
-        method = self.options.get("method", "auto")
-        if method not in ("auto", "exact", "deeplift"):
-            raise InputError(f"method must be 'auto', 'exact' or 'deeplift', got {method!r}")
-        if method == "exact" and active.size > budget:
-            raise ExactBudgetError(
-                f"{vertex.name}: exact values over {active.size} columns need "
-                f"2**{active.size} coalitions, above max_exact_players={budget}; raise it "
-                "(cost doubles per column) or use method='deeplift'"
-            )
-        if method == "exact" or (method == "auto" and active.size <= budget):
-            player = np.where(origins >= 0, np.searchsorted(active, origins), -1)
-            respond = vertex.output
-            base = respond(_margin(coefs, intercepts, activation, Z_background)).mean(axis=0)
-            linear = vertex.response is None  # the mean of margins is taken in the kernel
-            per_row = (1 if linear else len(Z_background)) << active.size
-            per_row *= coefs[-1].shape[1]
-            step = max(1, _CHUNK_ELEMENTS // per_row)
-            values = np.zeros((len(Z), n_features, base.shape[0]))
-            for start in range(0, len(Z), step):
-                rows = slice(start, start + step)
-                margins = mlp_coalition_margins(
-                    coefs,
-                    intercepts,
-                    activation,
-                    Z[rows],
-                    Z_background,
-                    player,
-                    active.size,
-                    mean=linear,
-                )
-                v = respond(margins).mean(axis=1)  # (r, 2**P, K_out)
-                values[rows, active] = shapley_from_values(v)
-            return VertexValues(values, base)
+        if self.method == "exact" or (
+            self.method == "auto" and active.size <= self.max_exact_players
+        ):
+            return self._exact(request, layers, interactions=False)
         if vertex.response is not None:
             raise UnsupportedModelError(
                 f"{vertex.name}: DeepLIFT explains the margin only; its parent consumes "
                 f"{vertex.response.name}. Use method='exact' (few columns) or the Kernel "
                 "explainer."
             )
-        phi, base = deeplift_values(coefs, intercepts, activation, Z, Z_background)
-        return VertexValues(group_sum(phi, origins, n_features), base)
+        phi, base = deeplift_values(*layers, request.Z, request.Z_background)
+        return VertexValues(group_sum(phi, request.origins, request.n_features), base)
 
+    def interactions(self, request: VertexRequest) -> np.ndarray:
+        """Exact interaction values ``(n, M, M, K)`` (exact method only)."""
+        if self.method == "deeplift":
+            return super().interactions(request)
+        return self._exact(request, self._layers(request), interactions=True)
 
-def _margin(coefs, intercepts, activation, X):
-    from shapgov.explainers.deeplift import forward
+    def _layers(self, request: VertexRequest) -> tuple[list[np.ndarray], list[np.ndarray], str]:
+        coefs, intercepts, activation = mlp_layers(request.vertex.estimator)
+        if coefs[-1].shape[1] != request.vertex.n_margins:
+            raise UnsupportedModelError(
+                f"{request.vertex.name}: the network has {coefs[-1].shape[1]} outputs, the "
+                f"vertex {request.vertex.n_margins} margins"
+            )
+        return coefs, intercepts, activation
 
-    return forward(coefs, intercepts, activation, np.asarray(X, dtype=float))[1]
+    def _exact(
+        self, request: VertexRequest, layers: tuple[Any, ...], *, interactions: bool
+    ) -> VertexValues | np.ndarray:
+        vertex, Z, Zb = request.vertex, request.Z, request.Z_background
+        coefs, intercepts, activation = layers
+        active, player = players_of(request.origins)
+        respond = vertex.output
+        linear = vertex.response is None  # the mean of margins is taken in the kernel
+
+        def values(rows: slice) -> np.ndarray:
+            margins = mlp_coalition_margins(
+                coefs, intercepts, activation, Z[rows], Zb, player, active.size, mean=linear
+            )
+            return respond(margins).mean(axis=1)  # (r, 2**P, K_out)
+
+        phi = exact_shapley(
+            values,
+            n_rows=len(Z),
+            n_players=active.size,
+            elements_per_row=((1 if linear else len(Zb)) << active.size) * coefs[-1].shape[1],
+            max_players=self.max_exact_players,
+            what=vertex.name,
+            interactions=interactions,
+        )
+        out = scatter_players(phi, active, request.n_features, pairs=interactions)
+        if interactions:
+            return out
+        base = respond(forward(coefs, intercepts, activation, np.asarray(Zb, float))[1])
+        return VertexValues(out, base.mean(axis=0))
 
 
 @hookimpl(trylast=True)

@@ -3,10 +3,8 @@
 Explains any vertex through its margin function (the vertex's own predictions), so it
 serves opaque predict functions, whole black-box models and every vertex without a
 dedicated explainer. Exact by enumeration up to ``max_exact_players`` original columns
-(14), leverage-sampled Kernel SHAP beyond, with standard errors. See
-:mod:`shapgov.explainers.kernelshap` for the algorithms; options are passed through:
-``mode``, ``max_exact_players``, ``n_samples``, ``random_state``, ``n_jobs``,
-``batch_rows``, ``dedupe``, ``progress``, ``n_bootstrap``.
+(14), leverage-sampled Kernel SHAP beyond (Lundberg and Lee 2017; Musco and Witter 2024),
+with standard errors. See :mod:`shapgov.explainers.kernelshap` for the algorithms.
 """
 
 from __future__ import annotations
@@ -17,93 +15,132 @@ from typing import Any
 import numpy as np
 
 from shapgov import hookimpl
-from shapgov.decomposition.blueprint import Vertex
-from shapgov.errors import ModelOutputError, PerformanceWarning, UnsupportedModelError
-from shapgov.explainers.base import Explainer, VertexValues
-from shapgov.explainers.kernelshap import kernel_shap
+from shapgov.errors import InputError, ModelOutputError, PerformanceWarning, UnsupportedModelError
+from shapgov.explainers.base import Explainer, VertexRequest, VertexValues, scatter_players
+from shapgov.explainers.coalitions import DEFAULT_MAX_EXACT_PLAYERS, players_of
+from shapgov.explainers.kernelshap import (
+    DEFAULT_BATCH_ROWS,
+    DEFAULT_N_BOOTSTRAP,
+    KernelValues,
+    kernel_shap,
+)
 
 #: Background size above which the explainer warns (the work grows with it linearly).
 LARGE_BACKGROUND = 500
 #: Model evaluations above which the explainer warns that the work will be slow.
 LARGE_WORK = 10**8
-_OPTIONS = {
-    "mode",
-    "max_exact_players",
-    "n_samples",
-    "random_state",
-    "n_jobs",
-    "batch_rows",
-    "dedupe",
-    "progress",
-    "n_bootstrap",
-}
+MODES = ("auto", "exact", "sampling")
 
 
 class KernelExplainer(Explainer):
-    """Model-agnostic interventional SHAP (exact up to 14 columns, sampled beyond)."""
+    """Model-agnostic interventional SHAP (exact up to 14 columns, sampled beyond).
+
+    :param mode: ``"auto"`` (exact up to ``max_exact_players`` columns), ``"exact"`` or
+        ``"sampling"``.
+    :param max_exact_players: Most original columns enumerated exactly.
+    :param n_samples: Coalitions per row in sampling mode (default ``2 * P + 2048``).
+    :param random_state: Seed of the coalition sampler.
+    :param n_bootstrap: Bootstrap resamples for the standard errors (sampling mode).
+    :param batch_rows: Most hybrid rows per model call.
+    :param n_jobs: Threads calling the model (default: CPU count, at most 4).
+    :param dedupe: Skip hybrids equal to others (exact mode; same values, fewer calls).
+    :param progress: Progress bar (default: above 10**7 model evaluations).
+    """
 
     name = "kernel"
     supports_response = True
 
-    def explain(
-        self, vertex: Vertex, Z: Any, Z_background: Any, *, n_features: int
-    ) -> VertexValues:
+    def __init__(
+        self,
+        *,
+        mode: str = "auto",
+        max_exact_players: int = DEFAULT_MAX_EXACT_PLAYERS,
+        n_samples: int | None = None,
+        random_state: int | None = 0,
+        n_bootstrap: int = DEFAULT_N_BOOTSTRAP,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        n_jobs: int | None = None,
+        dedupe: bool = True,
+        progress: bool | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise InputError(f"mode must be one of {MODES}, got {mode!r}")
+        for what, value in (("max_exact_players", max_exact_players), ("batch_rows", batch_rows)):
+            if not isinstance(value, int) or value < 1:
+                raise InputError(f"{what} must be a positive int, got {value!r}")
+        self.settings = {
+            "mode": mode,
+            "max_exact_players": max_exact_players,
+            "n_samples": n_samples,
+            "random_state": random_state,
+            "n_bootstrap": n_bootstrap,
+            "batch_rows": batch_rows,
+            "n_jobs": n_jobs,
+            "dedupe": dedupe,
+            "progress": progress,
+        }
+
+    def explain(self, request: VertexRequest) -> VertexValues:
+        result, active = self._run(request, interactions=False)
+        values = scatter_players(result.values, active, request.n_features)
+        std_error = None
+        if result.std_error is not None:
+            std_error = scatter_players(result.std_error, active, request.n_features)
+        return VertexValues(values, result.base, std_error=std_error)
+
+    def interactions(self, request: VertexRequest) -> np.ndarray:
+        """Exact interaction values ``(n, M, M, K)`` (exact mode only)."""
+        result, active = self._run(request, interactions=True)
+        return scatter_players(result.interactions, active, request.n_features, pairs=True)
+
+    def _run(self, request: VertexRequest, *, interactions: bool) -> tuple[KernelValues, Any]:
+        vertex, Z, Zb = request.vertex, request.Z, request.Z_background
         if vertex.margin is None:
             raise UnsupportedModelError(
                 f"{vertex.name}: the vertex has no margin function to call; its plugin must "
                 "build it with DecomposeContext.leaf"
             )
-        unknown = set(self.options) - _OPTIONS
-        if unknown:
-            raise UnsupportedModelError(
-                f"unknown Kernel explainer option(s) {sorted(unknown)}; known: {sorted(_OPTIONS)}"
-            )
-        if len(Z_background) > LARGE_BACKGROUND:
-            warnings.warn(
-                PerformanceWarning(
-                    f"{vertex.name}: {len(Z_background)} background rows make Kernel SHAP "
-                    f"work {len(Z_background)}x per coalition; summarize them first, e.g. "
-                    "background=shapgov.summarize_background(X, n=100)"
-                ),
-                stacklevel=4,
-            )
-        origins = np.asarray(vertex.origins)
-        active = np.unique(origins[origins >= 0])
-        player = np.where(origins >= 0, np.searchsorted(active, origins), -1)
-        exact = self.options.get("mode", "auto") == "exact" or (
-            self.options.get("mode", "auto") == "auto"
-            and active.size <= self.options.get("max_exact_players", 14)
-        )
-        per_row = 2**active.size if exact else self.options.get("n_samples") or 2048
-        work = len(Z) * per_row * len(Z_background)
-        if work > LARGE_WORK:
-            warnings.warn(
-                PerformanceWarning(
-                    f"{vertex.name}: Kernel SHAP needs up to {work:.2g} model evaluations "
-                    f"({len(Z)} rows x {per_row} coalitions x {len(Z_background)} background "
-                    "rows); summarize the background (shapgov.summarize_background) or "
-                    "explain fewer rows"
-                ),
-                stacklevel=4,
-            )
+        active, player = players_of(request.origins)
+        self._warn_if_large(vertex.name, len(Z), len(Zb), active.size)
 
         def f(table: Any) -> np.ndarray:
             return vertex.output(vertex.margin(table))
 
-        result = kernel_shap(f, Z, Z_background, player=player, **self.options)
+        result = kernel_shap(f, Z, Zb, player=player, interactions=interactions, **self.settings)
         k = result.values.shape[2]
         if k != vertex.n_outputs:
             raise ModelOutputError(
                 f"{vertex.name}: the model returned {k} outputs per row where {vertex.n_outputs} "
                 "were expected; return one prediction per row (or one per class)"
             )
-        values = np.zeros((len(Z), n_features, k))
-        values[:, active] = result.values
-        std_error = None
-        if result.std_error is not None:
-            std_error = np.zeros_like(values)
-            std_error[:, active] = result.std_error
-        return VertexValues(values, result.base, std_error=std_error)
+        return result, active
+
+    def _warn_if_large(self, name: str, n_rows: int, n_background: int, n_players: int) -> None:
+        if n_background > LARGE_BACKGROUND:
+            warnings.warn(
+                PerformanceWarning(
+                    f"{name}: {n_background} background rows make Kernel SHAP work "
+                    f"{n_background}x per coalition; summarize them first, e.g. "
+                    "background=shapgov.summarize_background(X, n=100)"
+                ),
+                stacklevel=6,
+            )
+        mode = self.settings["mode"]
+        exact = mode == "exact" or (
+            mode == "auto" and n_players <= self.settings["max_exact_players"]
+        )
+        per_row = 2**n_players if exact else self.settings["n_samples"] or 2048
+        work = n_rows * per_row * n_background
+        if work > LARGE_WORK:
+            warnings.warn(
+                PerformanceWarning(
+                    f"{name}: Kernel SHAP needs up to {work:.2g} model evaluations "
+                    f"({n_rows} rows x {per_row} coalitions x {n_background} background "
+                    "rows); summarize the background (shapgov.summarize_background) or "
+                    "explain fewer rows"
+                ),
+                stacklevel=6,
+            )
 
 
 @hookimpl(trylast=True)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from shapgov import hookimpl
-from shapgov.decomposition.blueprint import DecomposeContext, Node
+from shapgov.decomposition.blueprint import Node
+from shapgov.decomposition.context import DecomposeContext
 from shapgov.decomposition.links import IDENTITY, LOG, LOGIT, SOFTMAX, Link
 from shapgov.errors import UnsupportedModelError
-from shapgov.planning.compatibility import class_paths
+from shapgov.planning.compatibility import class_path_set
 
 # objective (LightGBM's canonical names and aliases) -> link
 OBJECTIVE_LINKS: dict[str, Link] = {
@@ -55,7 +56,7 @@ def booster_objective(booster: Any) -> tuple[str, int]:
 
 
 def _is_lightgbm(model: Any) -> bool:
-    paths = {p for cls in type(model).__mro__ for p in class_paths(cls)}
+    paths = class_path_set(model)
     return bool(paths & {"lightgbm.basic.Booster", "lightgbm.sklearn.LGBMModel"})
 
 
@@ -68,11 +69,14 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
     link = objective_link(objective)
     k = n_class if link is SOFTMAX else 1
     prediction = "predict_proba" if hasattr(model, "classes_") else "predict"
+    # LightGBM >= 4.7 classifiers output their raw margin as decision_function (which
+    # scikit-learn's calibration then consumes)
+    raw = "decision_function" if hasattr(model, "classes_") else None
     return context.leaf(
         model,
         n_margins=k,
         link=link,
         prediction=prediction,
-        margin_method=None,
+        margin_method=raw if raw and hasattr(model, raw) else None,
         allow_nan=True,
     )

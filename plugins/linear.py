@@ -2,8 +2,10 @@
 
 In margin space the interventional value function of ``f(z) = coef @ z + c`` gives
 ``phi_t = coef_t (z_t - E_b[z_t])`` per transformed column, summed back to the original
-column it comes from. When the parent consumes a response of the margin (probability,
-exp), values are exact in that space by enumerating coalitions of original columns.
+column it comes from (Lundberg and Lee 2017, linear SHAP with independent features). When
+the parent consumes a response of the margin (probability, exp), values are exact in that
+space through the exact-coalition engine: ``response(c + sum_g h_g(x_g))`` is a GAM
+response, so each coalition's margin is assembled from per-column contributions.
 """
 
 from __future__ import annotations
@@ -13,10 +15,21 @@ from typing import Any
 import numpy as np
 
 from shapgov import hookimpl
-from shapgov.decomposition.blueprint import Vertex
 from shapgov.errors import UnsupportedModelError
-from shapgov.explainers.base import Explainer, VertexValues, group_sum
-from shapgov.explainers.coalitions import DEFAULT_MAX_EXACT_PLAYERS, gam_response_shapley
+from shapgov.explainers.base import (
+    Explainer,
+    VertexRequest,
+    VertexValues,
+    group_sum,
+    scatter_players,
+)
+from shapgov.explainers.coalitions import (
+    DEFAULT_MAX_EXACT_PLAYERS,
+    checked_max_players,
+    coalition_masks,
+    exact_shapley,
+    players_of,
+)
 
 
 def linear_coefficients(estimator: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -34,53 +47,77 @@ def linear_coefficients(estimator: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 class LinearExplainer(Explainer):
-    """Exact interventional SHAP for linear vertices (options: ``max_exact_players``)."""
+    """Exact interventional SHAP for linear vertices.
+
+    :param max_exact_players: Most original columns enumerated when the parent consumes a
+        response of the margin.
+    """
 
     name = "linear"
     supports_response = True
 
-    def explain(
-        self, vertex: Vertex, Z: np.ndarray, Z_background: np.ndarray, *, n_features: int
-    ) -> VertexValues:
+    def __init__(self, *, max_exact_players: int = DEFAULT_MAX_EXACT_PLAYERS) -> None:
+        self.max_exact_players = checked_max_players(max_exact_players)
+
+    def explain(self, request: VertexRequest) -> VertexValues:
+        vertex, Z, Zb = request.vertex, request.Z, request.Z_background
         coef, intercept = linear_coefficients(vertex.estimator)
-        origins = vertex.origins
-        if origins is None:
-            origins = np.arange(Z.shape[1])
         if coef.shape[1] != Z.shape[1]:
             raise UnsupportedModelError(
                 f"{vertex.name}: model has {coef.shape[1]} coefficients but receives "
                 f"{Z.shape[1]} columns"
             )
         if vertex.response is None:
-            mean = Z_background.mean(axis=0)
+            mean = Zb.mean(axis=0)
             contrib = (Z - mean)[:, :, None] * coef.T[None]
-            values = group_sum(contrib, origins, n_features)
+            values = group_sum(contrib, request.origins, request.n_features)
             return VertexValues(values, mean @ coef.T + intercept)
-        # Constant columns (origin -1) belong to the intercept.
-        const = origins < 0
-        intercept = intercept + Z_background[0, const] @ coef[:, const].T
-        active = np.unique(origins[~const])
-        local = np.searchsorted(active, origins[~const])
-        d = group_sum(Z[:, ~const, None] * coef[:, ~const].T[None], local, active.size)
-        e = group_sum(Z_background[:, ~const, None] * coef[:, ~const].T[None], local, active.size)
-        vals, base = gam_response_shapley(
-            d,
-            e,
-            intercept,
-            vertex.response.fn,
-            max_players=self.options.get("max_exact_players", DEFAULT_MAX_EXACT_PLAYERS),
-        )
-        values = np.zeros((Z.shape[0], n_features, vals.shape[2]))
-        values[:, active] = vals
-        return VertexValues(values, base)
+        return self._response_values(request, coef, intercept, interactions=False)
 
-    def interactions(
-        self, vertex: Vertex, Z: np.ndarray, Z_background: np.ndarray, *, n_features: int
-    ) -> np.ndarray:
-        """A margin-linear vertex has no interactions: its values sit on the diagonal."""
-        if vertex.response is not None:
-            return super().interactions(vertex, Z, Z_background, n_features=n_features)
-        values = self.explain(vertex, Z, Z_background, n_features=n_features).values
+    def _response_values(
+        self, request: VertexRequest, coef: np.ndarray, intercept: np.ndarray, *, interactions: bool
+    ) -> VertexValues | np.ndarray:
+        """``response(intercept + sum_g h_g(x_g))``: each player's margin contribution on a
+        row (``d``) or a background row (``e``); coalition S takes players in S from the
+        row and the rest from the background row."""
+        vertex, Z, Zb = request.vertex, request.Z, request.Z_background
+        origins = request.origins
+        const = origins < 0  # constant columns belong to the intercept
+        intercept = intercept + Zb[0, const] @ coef[:, const].T
+        active, player = players_of(origins)
+        live = ~const
+        d = group_sum(Z[:, live, None] * coef[:, live].T[None], player[live], active.size)
+        e = group_sum(Zb[:, live, None] * coef[:, live].T[None], player[live], active.size)
+        e_total = e.sum(axis=1) + intercept  # (B, K)
+        masks = coalition_masks(active.size)  # (S, P)
+        respond = vertex.response.fn
+
+        def values(rows: slice) -> np.ndarray:
+            delta = d[rows, None, :, :] - e[None, :, :, :]  # (r, B, P, K)
+            shifted = np.einsum("sp,rbpk->rsbk", masks, delta, optimize=True)
+            return respond(shifted + e_total[None, None]).mean(axis=2)  # (r, S, K_out)
+
+        base = respond(e_total).mean(axis=0)
+        phi = exact_shapley(
+            values,
+            n_rows=Z.shape[0],
+            n_players=active.size,
+            elements_per_row=(1 << active.size) * Zb.shape[0] * max(d.shape[2], base.shape[0]),
+            max_players=self.max_exact_players,
+            what=f"{vertex.name} ({vertex.response.name})",
+            interactions=interactions,
+        )
+        out = scatter_players(phi, active, request.n_features, pairs=interactions)
+        return out if interactions else VertexValues(out, base)
+
+    def interactions(self, request: VertexRequest) -> np.ndarray:
+        """A margin-linear vertex has no interactions: its values sit on the diagonal. A
+        response of the margin interacts; its values come from the exact-coalition engine."""
+        if request.vertex.response is not None:
+            coef, intercept = linear_coefficients(request.vertex.estimator)
+            return self._response_values(request, coef, intercept, interactions=True)
+        values = self.explain(request).values
+        n_features = request.n_features
         out = np.zeros((values.shape[0], n_features, n_features, values.shape[2]))
         idx = np.arange(n_features)
         out[:, idx, idx] = values

@@ -7,10 +7,11 @@ from dataclasses import replace
 from typing import Any
 
 from shapgov import hookimpl
-from shapgov.decomposition.blueprint import DecomposeContext, Node
+from shapgov.decomposition.blueprint import Node
+from shapgov.decomposition.context import DecomposeContext
 from shapgov.decomposition.links import IDENTITY, LOGIT
 from shapgov.opaque import BlackBox, PredictFunction
-from shapgov.planning.compatibility import class_paths
+from shapgov.planning.compatibility import class_path_set
 
 
 def _as_given(X: Any) -> Any:
@@ -24,7 +25,7 @@ _OPAQUE_CLASSES = {"mlflow.pyfunc.PyFuncModel"}
 
 @hookimpl(trylast=True)
 def shapgov_prepare_model(model: Any) -> Any | None:
-    paths = {p for cls in type(model).__mro__ for p in class_paths(cls)}
+    paths = class_path_set(model)
     if paths & _OPAQUE_CLASSES:
         return BlackBox(model)
     return None
@@ -46,8 +47,8 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
             margin_method=None if logit else prediction,
             allow_nan=True,
         )
-        node.vertices[0] = replace(node.vertices[0], transform=_as_given, estimator=model)
-        return node
+        vertex = replace(node.vertices[0], transform=_as_given, estimator=model)
+        return replace(node, vertices=(vertex,))
     if not isinstance(model, PredictFunction):
         return None
     return context.leaf(

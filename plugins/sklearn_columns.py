@@ -14,13 +14,8 @@ from typing import Any
 import numpy as np
 
 from shapgov import hookimpl
-from shapgov.planning.compatibility import class_paths
-from shapgov.registry import get_plugin_manager
-
-
-def _paths(obj: Any) -> set[str]:
-    return {p for cls in type(obj).__mro__ for p in class_paths(cls)}
-
+from shapgov.decomposition.context import DecomposeContext
+from shapgov.planning.compatibility import class_path_set
 
 _PER_COLUMN = {
     "sklearn.preprocessing.StandardScaler",
@@ -58,15 +53,9 @@ def _origins_by_names(transformer: Any, n_features_in: int) -> np.ndarray | None
     return np.asarray(origins, dtype=np.int64)
 
 
-def _origins(transformer: Any, n_features_in: int) -> np.ndarray | None:
-    if transformer is None or transformer == "passthrough":
-        return np.arange(n_features_in)
-    return get_plugin_manager().hook.shapgov_column_origins(
-        transformer=transformer, n_features_in=n_features_in
-    )
-
-
-def _column_transformer_origins(ct: Any, n_features_in: int) -> np.ndarray | None:
+def _column_transformer_origins(
+    ct: Any, n_features_in: int, ctx: DecomposeContext
+) -> np.ndarray | None:
     total = max((s.stop for s in ct.output_indices_.values()), default=0)
     out = np.full(total, -1, dtype=np.int64)
     for name, trans, _ in ct.transformers_:
@@ -74,18 +63,18 @@ def _column_transformer_origins(ct: Any, n_features_in: int) -> np.ndarray | Non
         if trans == "drop" or sl.stop == sl.start:
             continue
         idx = np.asarray(ct._transformer_to_input_indices[name], dtype=np.int64)
-        sub = _origins(trans, len(idx))
+        sub = ctx.trace_columns(trans, len(idx))
         if sub is None or len(sub) != sl.stop - sl.start:
             return None
         out[sl] = np.where(sub >= 0, idx[np.maximum(sub, 0)], -1)
     return out
 
 
-def _pipeline_origins(pipe: Any, n_features_in: int) -> np.ndarray | None:
+def _pipeline_origins(pipe: Any, n_features_in: int, ctx: DecomposeContext) -> np.ndarray | None:
     origins = np.arange(n_features_in)
     n = n_features_in
     for _, step in pipe.steps:
-        sub = _origins(step, n)
+        sub = ctx.trace_columns(step, n)
         if sub is None:
             return None
         origins = np.where(sub >= 0, origins[np.maximum(sub, 0)], -1)
@@ -94,12 +83,14 @@ def _pipeline_origins(pipe: Any, n_features_in: int) -> np.ndarray | None:
 
 
 @hookimpl(trylast=True)
-def shapgov_column_origins(transformer: Any, n_features_in: int) -> np.ndarray | None:
-    paths = _paths(transformer)
+def shapgov_column_origins(
+    transformer: Any, n_features_in: int, context: DecomposeContext
+) -> np.ndarray | None:
+    paths = class_path_set(transformer)
     if "sklearn.compose.ColumnTransformer" in paths:
-        return _column_transformer_origins(transformer, n_features_in)
+        return _column_transformer_origins(transformer, n_features_in, context)
     if "sklearn.pipeline.Pipeline" in paths:
-        return _pipeline_origins(transformer, n_features_in)
+        return _pipeline_origins(transformer, n_features_in, context)
     if "sklearn.preprocessing.FunctionTransformer" in paths:
         func = transformer.func
         return np.arange(n_features_in) if func is None or isinstance(func, np.ufunc) else None

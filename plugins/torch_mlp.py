@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from shapgov import hookimpl
-from shapgov.decomposition.blueprint import DecomposeContext, Node
+from shapgov.decomposition.blueprint import Node
+from shapgov.decomposition.context import DecomposeContext
 from shapgov.decomposition.links import IDENTITY, LOGIT, SOFTMAX
 from shapgov.errors import UnsupportedModelError
-from shapgov.planning.compatibility import class_paths
+from shapgov.planning.compatibility import class_path_set
 
 AVAILABLE = importlib.util.find_spec("torch") is not None
 
@@ -87,7 +88,7 @@ class TorchMLP:
 
 
 def _is_sequential(model: Any) -> bool:
-    paths = {p for cls in type(model).__mro__ for p in class_paths(cls)}
+    paths = class_path_set(model)
     return "torch.nn.Sequential" in paths or "torch.nn.modules.container.Sequential" in paths
 
 

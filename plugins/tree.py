@@ -1,48 +1,65 @@
 """Built-in plugin: the tree explainer (exact TreeSHAP in numba).
 
 Trees are parsed once per model through the ``shapgov_tree_ensemble`` hook into
-:class:`shapgov.explainers.trees.TreeEnsemble`. Values are in the model's raw margin; where the
-parent consumes a response of the margin (probabilities: ``explain(output="probability")``,
-soft voting), they are exact interventional Shapley values in that space: the raw output
-of every hybrid row is summed from the trees per coalition of original columns, the
-response applied, averaged over the background, and the Shapley formula applied to the
-``2**P`` coalition values (P original columns, up to ``max_exact_players``).
+:class:`shapgov.explainers.trees.TreeEnsemble`. It plays both games:
+
+* ``tree_path_dependent``: linear-time path-dependent TreeSHAP (Gauss-Legendre quadrature
+  of the Shapley integral, after Yu et al. 2022), in the raw margin; interaction values by
+  Lundberg et al.'s (2020) Algorithm 2 conditioned on each feature.
+* ``interventional``: exact against the background (Lundberg et al. 2020), in the raw
+  margin. Where the parent consumes a response of the margin (probabilities, soft voting),
+  and for interaction values, the raw output of every hybrid row is summed from the trees
+  per coalition of original columns (one numba walk), the response applied, averaged over
+  the background, and the coalition values handed to the exact-coalition engine
+  (:mod:`shapgov.explainers.coalitions`): up to ``max_exact_players`` original columns.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from shapgov import hookimpl
-from shapgov.decomposition.blueprint import Vertex
-from shapgov.errors import ExactBudgetError, UnsupportedModelError
-from shapgov.explainers.base import Explainer, VertexValues, group_sum, group_sum_pairs
-from shapgov.explainers.coalitions import DEFAULT_MAX_EXACT_PLAYERS, shapley_from_values
+from shapgov.errors import UnsupportedModelError
+from shapgov.explainers.base import (
+    Explainer,
+    VertexRequest,
+    VertexValues,
+    group_sum,
+    group_sum_pairs,
+    scatter_players,
+)
+from shapgov.explainers.coalitions import (
+    DEFAULT_MAX_EXACT_PLAYERS,
+    checked_max_players,
+    exact_shapley,
+    players_of,
+)
 from shapgov.explainers.kernels.interventional_treeshap import (
     coalition_margins,
     interventional_shap,
     predict_raw,
 )
 from shapgov.explainers.kernels.linear_treeshap import linear_path_dependent_shap
-from shapgov.explainers.kernels.treeshap import path_dependent_interactions, path_dependent_shap
+from shapgov.explainers.kernels.treeshap import path_dependent_interactions
 from shapgov.explainers.trees import TreeEnsemble
-from shapgov.registry import get_plugin_manager
-
-_CHUNK_ELEMENTS = 1 << 22
-
-#: "path_dependent": linear-time TreeSHAP (default, no background); "path_dependent_classic":
-#: Lundberg's Algorithm 2, kept as an independent cross-check; "interventional": exact
-#: against the background rows, the same game as the linear explainer's.
-ALGORITHMS = {
-    "path_dependent": lambda ens, Z, Zb: linear_path_dependent_shap(ens, Z),
-    "path_dependent_classic": lambda ens, Z, Zb: path_dependent_shap(ens, Z),
-    "interventional": interventional_shap,
-}
+from shapgov.planning.game import INTERVENTIONAL, TREE_PATH_DEPENDENT
+from shapgov.registry import PluginCalls, resolve_plugin_manager
 
 
-def tree_ensemble(model: object) -> TreeEnsemble:
-    """The flat trees of ``model``, from whichever plugin can parse it."""
-    ens = get_plugin_manager().hook.shapgov_tree_ensemble(model=model)
+def tree_ensemble(model: object, *, plugin_manager: Any = None) -> TreeEnsemble:
+    """The flat trees of ``model``, from whichever plugin of ``plugin_manager`` (default:
+    the default manager) can parse them.
+
+    :raises UnsupportedModelError: No plugin parses the model.
+    """
+    plugins = PluginCalls(resolve_plugin_manager(plugin_manager))
+    return _parse(model, plugins)
+
+
+def _parse(model: object, plugins: PluginCalls) -> TreeEnsemble:
+    ens = plugins.first("shapgov_tree_ensemble", model=model)
     if ens is None:
         raise UnsupportedModelError(
             f"no plugin can parse the trees of {type(model).__name__}; install one that "
@@ -51,78 +68,83 @@ def tree_ensemble(model: object) -> TreeEnsemble:
     return ens
 
 
+def _vertex_trees(request: VertexRequest) -> TreeEnsemble:
+    """The request's vertex's trees, with as many outputs as the vertex has margins."""
+    vertex = request.vertex
+    ens = _parse(vertex.estimator, request.plugins)
+    if ens.n_outputs != vertex.n_margins:
+        raise UnsupportedModelError(
+            f"{vertex.name}: parsed trees give {ens.n_outputs} outputs, the model "
+            f"{vertex.n_margins}"
+        )
+    return ens
+
+
 class TreeExplainer(Explainer):
-    """Exact TreeSHAP. Options: ``algorithm`` (see ``ALGORITHMS``; a response of the margin
-    needs "interventional", the default then), ``max_exact_players`` (responses only)."""
+    """Exact TreeSHAP in either game.
+
+    :param max_exact_players: Most original columns for the coalition path (a response of
+        the margin, or interaction values in the interventional game).
+    """
 
     name = "tree"
     supports_response = True
+    feature_perturbations = (INTERVENTIONAL, TREE_PATH_DEPENDENT)
 
-    def explain(
-        self, vertex: Vertex, Z: np.ndarray, Z_background: np.ndarray, *, n_features: int
-    ) -> VertexValues:
-        default = "interventional" if vertex.response is not None else "path_dependent"
-        algorithm = self.options.get("algorithm", default)
-        if algorithm not in ALGORITHMS:
-            raise UnsupportedModelError(
-                f"tree algorithm {algorithm!r} is not available; choose one of {list(ALGORITHMS)}"
-            )
-        ens = tree_ensemble(vertex.estimator)
-        if ens.n_outputs != vertex.n_margins:
-            raise UnsupportedModelError(
-                f"{vertex.name}: parsed trees give {ens.n_outputs} outputs, the model "
-                f"{vertex.n_margins}"
-            )
-        if vertex.response is not None:
-            if algorithm != "interventional":
+    def __init__(self, *, max_exact_players: int = DEFAULT_MAX_EXACT_PLAYERS) -> None:
+        self.max_exact_players = checked_max_players(max_exact_players)
+
+    def explain(self, request: VertexRequest) -> VertexValues:
+        ens = _vertex_trees(request)
+        vertex, game = request.vertex, request.game
+        if game.feature_perturbation == TREE_PATH_DEPENDENT:
+            if vertex.response is not None:  # the plan never sends one; a direct call may
                 raise UnsupportedModelError(
-                    f"{vertex.name}: {vertex.response.name} output is explained only by the "
-                    f"interventional algorithm (path-dependent TreeSHAP is defined for the "
-                    f"raw margin); drop algorithm={algorithm!r} or explain the margin."
+                    f"{vertex.name}: {vertex.response.name} output is explained in the "
+                    "interventional game only"
                 )
-            return self._response_values(vertex, ens, Z, Z_background, n_features)
-        phi, base = ALGORITHMS[algorithm](ens, Z, Z_background)
-        return VertexValues(group_sum(phi, vertex.origins, n_features), base)
+            phi, base = linear_path_dependent_shap(ens, request.Z)
+        elif vertex.response is not None:
+            return self._coalition_values(request, ens, interactions=False)
+        else:
+            phi, base = interventional_shap(ens, request.Z, request.Z_background)
+        return VertexValues(group_sum(phi, request.origins, request.n_features), base)
 
-    def interactions(
-        self, vertex: Vertex, Z: np.ndarray, Z_background: np.ndarray, *, n_features: int
-    ) -> np.ndarray:
-        """Path-dependent SHAP interaction values in the margin, ``(n, M, M, K)``."""
-        algorithm = self.options.get("algorithm", "path_dependent")
-        if vertex.response is not None or not algorithm.startswith("path_dependent"):
-            raise UnsupportedModelError(
-                f"{vertex.name}: interaction values are computed by path-dependent TreeSHAP "
-                "in the raw margin only; explain with output='margin' and the default "
-                "algorithm."
-            )
-        inter, _ = path_dependent_interactions(tree_ensemble(vertex.estimator), Z)
-        return group_sum_pairs(inter, vertex.origins, n_features)
+    def interactions(self, request: VertexRequest) -> np.ndarray:
+        """SHAP interaction values ``(n, M, M, K)`` in the request's game."""
+        ens = _vertex_trees(request)
+        if request.game.feature_perturbation == TREE_PATH_DEPENDENT:
+            inter, _ = path_dependent_interactions(ens, request.Z)
+            return group_sum_pairs(inter, request.origins, request.n_features)
+        return self._coalition_values(request, ens, interactions=True)
 
-    def _response_values(
-        self, vertex: Vertex, ens: TreeEnsemble, Z: np.ndarray, Zb: np.ndarray, n_features: int
-    ) -> VertexValues:
-        """Exact interventional values of ``response(raw output)`` (see the module doc)."""
-        origins = vertex.origins
-        active = np.unique(origins[origins >= 0])
-        budget = self.options.get("max_exact_players", DEFAULT_MAX_EXACT_PLAYERS)
-        if active.size > budget:
-            raise ExactBudgetError(
-                f"{vertex.name}: exact {vertex.response.name} values over {active.size} "
-                f"columns need 2**{active.size} coalitions, above the budget of {budget}; "
-                "raise max_exact_players (cost doubles per column) or explain the margin."
-            )
-        player = np.where(origins >= 0, np.searchsorted(active, origins), -1)
-        respond = vertex.response.fn
-        base = respond(predict_raw(ens, Zb)).mean(axis=0)
-        per_row = Zb.shape[0] * (1 << active.size) * ens.n_outputs
-        step = max(1, _CHUNK_ELEMENTS // per_row)
-        values = np.zeros((Z.shape[0], n_features, base.shape[0]))
-        for start in range(0, Z.shape[0], step):
-            rows = slice(start, start + step)
+    def _coalition_values(
+        self, request: VertexRequest, ens: TreeEnsemble, *, interactions: bool
+    ) -> VertexValues | np.ndarray:
+        """Exact interventional values (or interaction values) of the vertex's output,
+        through the exact-coalition engine (see the module doc)."""
+        vertex, Z, Zb = request.vertex, request.Z, request.Z_background
+        active, player = players_of(request.origins)
+        respond = vertex.output
+
+        def values(rows: slice) -> np.ndarray:
             margins = coalition_margins(ens, Z[rows], Zb, player, active.size)
-            v = respond(margins).mean(axis=1)  # (r, 2**P, K_out)
-            values[rows, active] = shapley_from_values(v)
-        return VertexValues(values, base)
+            return respond(margins).mean(axis=1)  # (r, 2**P, K_out)
+
+        phi = exact_shapley(
+            values,
+            n_rows=Z.shape[0],
+            n_players=active.size,
+            elements_per_row=Zb.shape[0] * (1 << active.size) * ens.n_outputs,
+            max_players=self.max_exact_players,
+            what=f"{vertex.name} ({vertex.response.name if vertex.response else 'margin'})",
+            interactions=interactions,
+        )
+        out = scatter_players(phi, active, request.n_features, pairs=interactions)
+        if interactions:
+            return out
+        base = respond(predict_raw(ens, Zb)).mean(axis=0)
+        return VertexValues(out, base)
 
 
 @hookimpl(trylast=True)

@@ -14,7 +14,7 @@ from shapgov.explainers.trees import (
     ZERO_AND_MISSING_DEFAULT,
     TreeEnsemble,
 )
-from shapgov.planning.compatibility import class_paths
+from shapgov.planning.compatibility import class_path_set
 
 _MISSING = {"None": MISSING_AS_ZERO, "NaN": MISSING_DEFAULT, "Zero": ZERO_AND_MISSING_DEFAULT}
 
@@ -128,7 +128,7 @@ def parse_booster(booster: Any) -> TreeEnsemble:
 
 @hookimpl(trylast=True)
 def shapgov_tree_ensemble(model: Any) -> TreeEnsemble | None:
-    paths = {p for cls in type(model).__mro__ for p in class_paths(cls)}
+    paths = class_path_set(model)
     if "lightgbm.basic.Booster" in paths:
         return parse_booster(model)
     if "lightgbm.sklearn.LGBMModel" in paths:

@@ -9,7 +9,7 @@ import numpy as np
 from shapgov import hookimpl
 from shapgov.errors import UnsupportedModelError
 from shapgov.explainers.trees import MISSING_DEFAULT, TreeEnsemble, concatenate
-from shapgov.planning.compatibility import class_paths
+from shapgov.planning.compatibility import class_path_set
 
 
 def parse_tree(
@@ -183,7 +183,7 @@ _PARSERS = {
 
 @hookimpl(trylast=True)
 def shapgov_tree_ensemble(model: Any) -> TreeEnsemble | None:
-    paths = {p for cls in type(model).__mro__ for p in class_paths(cls)}
+    paths = class_path_set(model)
     for path, parse in _PARSERS.items():
         if path in paths:
             return parse(model)

@@ -24,11 +24,12 @@ from typing import Any
 import numpy as np
 
 from shapgov import hookimpl
-from shapgov.decomposition.blueprint import DecomposeContext, Node
+from shapgov.decomposition.blueprint import Node
+from shapgov.decomposition.context import DecomposeContext
 from shapgov.decomposition.links import IDENTITY, LOG, LOGIT, SOFTMAX, Link
 from shapgov.errors import UnsupportedModelError
 from shapgov.explainers.trees import MISSING_DEFAULT, TreeEnsemble
-from shapgov.planning.compatibility import class_paths
+from shapgov.planning.compatibility import class_path_set
 
 AVAILABLE = importlib.util.find_spec("xgboost") is not None
 
@@ -53,7 +54,7 @@ _MARGIN_BASE = {"binary:logitraw", "multi:softprob", "multi:softmax"}
 
 
 def _is(model: Any, *paths: str) -> bool:
-    found = {p for cls in type(model).__mro__ for p in class_paths(cls)}
+    found = class_path_set(model)
     return bool(found & set(paths))
 
 

@@ -2,7 +2,11 @@
 
 Plugins implement these with ``@shapgov.hookimpl`` and are found through the
 ``shapgov`` entry-point group. Built-in implementations are marked
-``trylast=True`` so that a third-party plugin answering the same hook wins.
+``trylast=True`` so that a third-party plugin answering the same hook wins. A hook
+implementation whose name matches no specification here is refused when the plugin
+manager is built (:func:`shapgov.registry.make_plugin_manager` calls ``check_pending``).
+Every explanation records which plugin answered which hook
+(``Explanation.plugins``, the manifest, the compliance report).
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import pluggy
 if TYPE_CHECKING:
     import numpy as np
 
-    from shapgov.decomposition.blueprint import DecomposeContext, Node, Vertex
+    from shapgov.decomposition.blueprint import Node, Vertex
+    from shapgov.decomposition.context import DecomposeContext
     from shapgov.explainers.base import Explainer
     from shapgov.explainers.trees import TreeEnsemble
     from shapgov.planning.compatibility import MatrixRow
@@ -25,6 +30,10 @@ hookspec = pluggy.HookspecMarker("shapgov")
 @hookspec
 def shapgov_explainers() -> list[type[Explainer]]:
     """Register explainer classes.
+
+    An explainer subclasses :class:`shapgov.explainers.base.Explainer`: it takes its
+    options as keyword-only constructor parameters, declares the games it plays
+    (``feature_perturbations``) and implements ``explain(request)``.
 
     :returns: Explainer subclasses, each with a unique ``name``. Two plugins
         registering the same name make the plugin manager raise
@@ -71,11 +80,15 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
 
 
 @hookspec(firstresult=True)
-def shapgov_column_origins(transformer: Any, n_features_in: int) -> np.ndarray | None:
+def shapgov_column_origins(
+    transformer: Any, n_features_in: int, context: DecomposeContext
+) -> np.ndarray | None:
     """Map each output column of a fitted transformer to the input column it comes from.
 
     :param transformer: A fitted preprocessing step.
     :param n_features_in: Number of columns the step receives.
+    :param context: The decomposition context; ``context.trace_columns(step, n)`` asks
+        the plugins about a nested step (a ColumnTransformer's parts).
     :returns: Integer array, one entry per output column: the index of the single
         input column it depends on, or -1 for a constant column. ``None`` when
         this plugin does not know the transformer.

@@ -45,8 +45,8 @@ class Case:
     X: pd.DataFrame
     background: pd.DataFrame
     explained: Callable[[pd.DataFrame], np.ndarray]
-    #: Reference values ``(values (n, M, K), base (K,))`` when the oracle is not
-    #: interventional brute force (path-dependent TreeSHAP); ``None`` for brute force.
+    #: Reference values ``(values (n, M, K), base (K,))`` when the oracle is not brute
+    #: force through ``explained`` (a float32 model); ``None`` for brute force.
     reference: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None
     #: Local accuracy against the model's own output. Models that predict in float32
     #: (XGBoost) cannot match float64 sums closer than float32 rounding.
@@ -206,21 +206,13 @@ def _lightgbm(task: str) -> Case:
     data = {"regression": diabetes_numeric, "binary": cancer, "multiclass": iris}[task]()
     cls = lightgbm.LGBMRegressor if task == "regression" else lightgbm.LGBMClassifier
     model = cls(n_estimators=40, num_leaves=12, min_child_samples=5, verbose=-1)
-    case = _case(model, data, lambda m: lambda d: m.predict(d, raw_score=True))
-    case.reference = lambda: lightgbm_contrib(model, case.X)
-    return case
+    return _case(model, data, lambda m: lambda d: m.predict(d, raw_score=True))
 
 
 def _sklearn_trees(est: Any, data: tuple[pd.DataFrame, pd.Series], explained: Any) -> Case:
-    from oracles import brute_force_path_dependent
-
-    from shapgov_plugins.tree import tree_ensemble
-
-    case = _case(est, data, explained)
-    case.reference = lambda: brute_force_path_dependent(
-        tree_ensemble(est), case.X.to_numpy(dtype=float)
-    )
-    return case
+    """A tree model explained against a background: the interventional game, so the oracle
+    is brute force through the model's own output."""
+    return _case(est, data, explained)
 
 
 @cache
@@ -267,11 +259,22 @@ def _hist_gbm(task: str) -> Case:
 
 def _xgboost(task: str) -> Case:
     import xgboost
+    from naive import predict_reference
+    from oracles import brute_force_shapley
+
+    from shapgov_plugins.tree import tree_ensemble
 
     data = {"regression": diabetes_numeric, "binary": cancer, "multiclass": iris}[task]()
     cls = xgboost.XGBRegressor if task == "regression" else xgboost.XGBClassifier
     model = cls(n_estimators=30, max_depth=4, learning_rate=0.3)
-    case = _sklearn_trees(model, data, lambda m: lambda d: m.predict(d, output_margin=True))
+    case = _case(model, data, lambda m: lambda d: m.predict(d, output_margin=True))
+    # XGBoost predicts in float32: the oracle walks its parsed trees in float64 (plain
+    # Python, tests/naive.py), the same routing, so values compare at 1e-10
+    case.reference = lambda: brute_force_shapley(
+        lambda d: predict_reference(tree_ensemble(model), d.to_numpy(dtype=float)),
+        case.X,
+        case.background,
+    )
     case.output_atol = 64 * float(np.finfo(np.float32).eps) * 30  # float32 margins
     return case
 

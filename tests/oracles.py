@@ -56,7 +56,7 @@ def shapley_by_definition(v: dict[frozenset[int], np.ndarray], m: int) -> np.nda
 
 def tree_conditional_expectation(ens, x: np.ndarray, subset: frozenset[int]) -> np.ndarray:
     """Path-dependent value function: E[f(x) | x_S] with unknown splits averaged by cover."""
-    from shapgov.explainers.trees import goes_left
+    from naive import goes_left
 
     out = ens.base_offset.astype(float).copy()
 
@@ -97,23 +97,39 @@ def brute_force_path_dependent_interactions(ens, X: np.ndarray) -> np.ndarray:
     off the diagonal, and ``Phi_ii = phi_i - sum_{j != i} Phi_ij``."""
     X = ens.check_input(X)
     n, m = X.shape
-    phi, _ = brute_force_path_dependent(ens, X)
     out = np.zeros((n, m, m, ens.n_outputs))
     for r in range(n):
         v = {
-            frozenset(s): tree_conditional_expectation(ens, X[r], frozenset(s))
+            frozenset(s): tree_conditional_expectation(ens, X[r], frozenset(s))[None]
             for size in range(m + 1)
             for s in combinations(range(m), size)
         }
-        for i, j in combinations(range(m), 2):
-            others = [k for k in range(m) if k not in (i, j)]
-            total = 0.0
-            for size in range(len(others) + 1):
-                w = factorial(size) * factorial(m - size - 2) / (2 * factorial(m - 1))
-                for s in combinations(others, size):
-                    S = frozenset(s)
-                    total = total + w * (v[S | {i, j}] - v[S | {i}] - v[S | {j}] + v[S])
-            out[r, i, j] = out[r, j, i] = total
-        for i in range(m):
-            out[r, i, i] = phi[r, i] - out[r, i].sum(axis=0) + out[r, i, i]
+        out[r] = interaction_index(v, m)[0]
     return out
+
+
+def interaction_index(v: dict[frozenset[int], np.ndarray], m: int) -> np.ndarray:
+    """Shapley interaction index ``(n, M, M, K)`` of coalition values ``v`` (each (n, K)):
+    off the diagonal its definition, on it ``phi_i - sum_{j != i} Phi_ij``."""
+    phi = shapley_by_definition(v, m)
+    out = np.zeros((*phi.shape[:-2], m, m, phi.shape[-1]))
+    for i, j in combinations(range(m), 2):
+        others = [k for k in range(m) if k not in (i, j)]
+        total = 0.0
+        for size in range(len(others) + 1):
+            w = factorial(size) * factorial(m - size - 2) / (2 * factorial(m - 1))
+            for s in combinations(others, size):
+                S = frozenset(s)
+                total = total + w * (v[S | {i, j}] - v[S | {i}] - v[S | {j}] + v[S])
+        out[..., i, j, :] = total
+        out[..., j, i, :] = total
+    for i in range(m):
+        out[..., i, i, :] = phi[..., i, :] - out[..., i, :, :].sum(axis=-2)
+    return out
+
+
+def brute_force_interactions(
+    f: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFrame, background: pd.DataFrame
+) -> np.ndarray:
+    """Interventional SHAP interaction values ``(n, M, M, K)`` by the definition."""
+    return interaction_index(coalition_values(f, X, background), X.shape[1])

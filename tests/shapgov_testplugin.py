@@ -17,9 +17,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 
 from shapgov import hookimpl
-from shapgov.decomposition.blueprint import DecomposeContext, Node, Vertex
+from shapgov.decomposition.blueprint import Node
+from shapgov.decomposition.context import DecomposeContext
 from shapgov.decomposition.links import IDENTITY
-from shapgov.explainers.base import Explainer, VertexValues, group_sum
+from shapgov.explainers.base import Explainer, VertexRequest, VertexValues, group_sum
 
 
 class SquaresModel(RegressorMixin, BaseEstimator):
@@ -52,13 +53,12 @@ class ClippedRegressor(RegressorMixin, BaseEstimator):
 class AdditiveSquaresExplainer(Explainer):
     name = "additive-squares"
 
-    def explain(
-        self, vertex: Vertex, Z: np.ndarray, Z_background: np.ndarray, *, n_features: int
-    ) -> VertexValues:
-        coef = vertex.estimator.coef_
-        contrib = coef * Z**2 - (coef * Z_background**2).mean(axis=0)
-        values = group_sum(contrib[:, :, None], vertex.origins, n_features)
-        return VertexValues(values, np.array([(Z_background**2 @ coef).mean()]))
+    def explain(self, request: VertexRequest) -> VertexValues:
+        Z, Zb = request.Z, request.Z_background
+        coef = request.vertex.estimator.coef_
+        contrib = coef * Z**2 - (coef * Zb**2).mean(axis=0)
+        values = group_sum(contrib[:, :, None], request.origins, request.n_features)
+        return VertexValues(values, np.array([(Zb**2 @ coef).mean()]))
 
 
 MATRIX_ROW = {

@@ -53,13 +53,15 @@ def test_pass_tolerance_bounds_the_warn_band(clipped):
     model, X, _ = clipped
     r = _mismatch(model, X)
     e = shapgov.explain(model, X, additivity_threshold=2 * r, pass_tolerance=r)
-    assert e.additivity.status == "pass"
+    assert e.additivity.max_normalized_mismatch == pytest.approx(r, rel=1e-12)
+    assert e.additivity.n_mismatched == 0
 
 
 def test_declared_capping_is_additive(clipped):
     model, X, upper = clipped
     e = shapgov.explain(model, X, capping=(None, upper))
-    assert e.additivity.status == "pass"
+    rebuilt = np.minimum(e.explained_output[:, 0], upper)
+    assert np.max(np.abs(rebuilt - model.predict(X))) <= 1e-10 * upper
     assert e.additivity.applied["capping"] == [None, upper]
 
 
@@ -102,7 +104,9 @@ def test_offset_and_exposure_follow_datarobot_rule(tmp_path):
     offset = np.linspace(-1, 1, len(X))
     exposure = np.linspace(0.5, 2, len(X))
     e = shapgov.explain(model, X, offset=offset, exposure=exposure, capping=(0, 250))
-    assert e.additivity.status == "pass"
+    rebuilt = np.clip((e.explained_output[:, 0] + offset) * exposure, 0, 250)
+    expected = np.clip((model.predict(X) + offset) * exposure, 0, 250)
+    assert np.max(np.abs(rebuilt - expected)) <= 1e-10 * 250
     assert e.additivity.applied == {
         "link": "identity",
         "offset": True,
@@ -188,7 +192,9 @@ def test_isotonic_over_margins_warns_or_fails_exactly_at_threshold(isotonic):
         )
     # the default explains in probability space, where isotonic calibration is exact
     exact = shapgov.explain(model, rows, background=bg)
-    assert exact.additivity.status == "pass" and exact.output_space == "probability"
+    assert exact.output_space == "probability"
+    proba = model.predict_proba(rows)[:, 1]
+    assert np.max(np.abs(exact.explained_output[:, 0] - proba)) <= 1e-12
 
 
 def test_isotonic_over_margin_of_one_fold_is_additive(isotonic):
@@ -197,4 +203,5 @@ def test_isotonic_over_margin_of_one_fold_is_additive(isotonic):
     base, X = isotonic
     model = clone(base).set_params(ensemble=False).fit(X, X.index % 2)
     e = shapgov.explain(model, X.iloc[:30], background=X.iloc[::10], calibration="margin")
-    assert e.additivity.status == "pass"
+    rebuilt = e.link.inverse(e.explained_output)[:, 0]
+    assert np.max(np.abs(rebuilt - model.predict_proba(X.iloc[:30])[:, 1])) <= 1e-12

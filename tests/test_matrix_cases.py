@@ -36,7 +36,8 @@ def test_extra_blueprint_matches_brute_force(name):
 
 
 def _check(case, expected_task=None):
-    e = shapgov.explain(case.model, case.X, background=case.background)
+    e = shapgov.explain(case.model, case.X, background=case.background)  # default options
+    assert e.feature_perturbation == "interventional"  # one game: every vertex plays it
     if expected_task:
         assert e.task == expected_task
     if case.reference is None:
@@ -50,4 +51,29 @@ def _check(case, expected_task=None):
     # local accuracy in the explained space, against the model's own output
     out = np.asarray(case.explained(case.X), dtype=float).reshape(len(case.X), -1)
     assert np.max(np.abs(e.explained_output - out)) <= case.output_atol
-    assert e.additivity.status == "pass"
+
+
+TREE_ROWS = ("lightgbm", "xgboost", "random_forest", "sklearn_gbm", "sklearn_hist_gbm")
+TREE_CELLS = [(r, t) for r, t in SUPPORTED if r in TREE_ROWS]
+
+
+@pytest.mark.parametrize(("row_id", "task"), TREE_CELLS, ids=[f"{r}-{t}" for r, t in TREE_CELLS])
+def test_tree_cell_without_background_plays_the_path_dependent_game(row_id, task):
+    """A pure-tree blueprint explained without a background: tree_path_dependent, equal to
+    the path-dependent value function by brute force (and to LightGBM's own pred_contrib)."""
+    from cases import lightgbm_contrib
+    from oracles import brute_force_path_dependent
+
+    from shapgov_plugins.tree import tree_ensemble
+
+    case = CASES[(row_id, task)]()
+    e = shapgov.explain(case.model, case.X)
+    assert e.feature_perturbation == "tree_path_dependent"
+    assert e.game["n_background"] is None
+    ref, base = brute_force_path_dependent(tree_ensemble(case.model), case.X.to_numpy(float))
+    values = e.values if e.values.ndim == 3 else e.values[:, :, None]
+    assert np.max(np.abs(values - ref)) <= 1e-10
+    assert np.max(np.abs(e.expected_value - base)) <= 1e-10
+    if row_id == "lightgbm":
+        native, _ = lightgbm_contrib(case.model, case.X)
+        assert np.max(np.abs(values - native)) <= 1e-10

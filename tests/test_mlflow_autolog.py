@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import lightgbm
+import mlflow
 import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.linear_model import Ridge
@@ -12,8 +13,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import shapgov.mlflow
-
-mlflow = pytest.importorskip("mlflow")
 
 
 @pytest.fixture

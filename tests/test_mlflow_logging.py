@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import mlflow
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -20,7 +21,6 @@ from shapgov.mlflow.artifacts import MANIFEST, sha256_file
 
 # Requirements declared up front: inferring them loads each model in a subprocess (~5 s).
 SKLEARN = ["scikit-learn"]
-mlflow = pytest.importorskip("mlflow")
 
 
 def _model():

@@ -11,7 +11,9 @@ import threading
 import time
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+import mlflow
 import pytest
+import requests
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
@@ -22,8 +24,6 @@ from shapgov.mlflow.webhook import SignatureError, make_app, verify_signature
 
 # Requirements declared up front: inferring them loads each model in a subprocess (~5 s).
 SKLEARN = ["scikit-learn"]
-mlflow = pytest.importorskip("mlflow")
-requests = pytest.importorskip("requests")
 
 
 def _free_port() -> int:

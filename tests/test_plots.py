@@ -19,9 +19,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import shapgov
-from shapgov import plots
 from shapgov.analyses.impact import mark_redundant, permutation_impact, shap_impact
 from shapgov.errors import InputError
+from shapgov.sinks import plots
 
 DOLLAR = "price in $ (a$b)"
 BAD_MATH = r"a$\undefinedcommand$"  # mathtext would fail to parse this

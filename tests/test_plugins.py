@@ -12,9 +12,9 @@ from oracles import brute_force_shapley
 
 import shapgov
 from shapgov import hookimpl
-from shapgov.errors import DuplicateExplainerError, MatrixError
+from shapgov.errors import DuplicateExplainerError, MatrixError, PluginError
 from shapgov.explainers.base import Explainer
-from shapgov.registry import explainer_classes, get_plugin_manager, make_plugin_manager
+from shapgov.registry import explainer_classes, make_plugin_manager
 
 
 def test_builtins_register_through_entry_points():
@@ -38,25 +38,164 @@ def test_third_party_plugin_adds_explainer_and_model_type(test_plugin):
     assert "test_squares" in set(shapgov.matrix()["id"])
 
 
-def test_third_party_plugin_wins_over_builtin_selection(test_plugin):
+def test_third_party_selection_wins_over_the_builtin_one():
+    """The built-in selection (trylast) would answer "linear" for Ridge; a third party
+    answering the same hook must win, on the manager passed to explain()."""
     from sklearn.linear_model import Ridge
 
     class Chooser:
         @hookimpl
         def shapgov_select_explainer(self, vertex, row, explainers):
-            return "additive-squares" if type(vertex.estimator).__name__ == "SquaresModel" else None
+            return "kernel" if type(vertex.estimator).__name__ == "Ridge" else None
 
-    get_plugin_manager().register(Chooser(), name="chooser")
     X = pd.DataFrame(np.random.default_rng(0).normal(size=(50, 3)), columns=list("abc"))
-    e = shapgov.explain(Ridge().fit(X, X["a"]), X)  # built-in selection still answers for Ridge
-    assert e.explainers == {"ridge": "linear"}
+    model = Ridge().fit(X, X["a"] + X["b"])
+    assert shapgov.explain(model, X).explainers == {"ridge": "linear"}
+    pm = make_plugin_manager()
+    pm.register(Chooser(), name="chooser")
+    e = shapgov.explain(model, X, plugin_manager=pm)
+    assert e.explainers == {"ridge": "kernel"}
+    chooser = next(p for p in e.plugins if p["name"] == "chooser")
+    assert chooser["hooks"] == ["shapgov_select_explainer"]
+    assert "selection" not in {p["name"] for p in e.plugins}  # the built-in was not taken
+    # the default manager never saw the plugin: nothing is fetched from a global
+    assert shapgov.explain(model, X).explainers == {"ridge": "linear"}
+
+
+def test_explanation_records_the_plugins_that_took_part():
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = pd.DataFrame(np.random.default_rng(1).normal(size=(40, 3)), columns=list("abc"))
+    model = make_pipeline(StandardScaler(), Ridge()).fit(X, X["a"])
+    e = shapgov.explain(model, X)
+    hooks = {p["name"]: p["hooks"] for p in e.plugins}
+    assert hooks["sklearn_blueprints"] == ["shapgov_decompose"]
+    assert hooks["sklearn_columns"] == ["shapgov_column_origins"]
+    assert hooks["linear"] == ["shapgov_explainers"]
+    assert hooks["matrix"] == ["shapgov_matrix_rows"]
+    assert all(p["distribution"] == "shapgov" for p in e.plugins)
+    assert "tree" not in hooks and "kernel" not in hooks  # registered, but took no part
+
+
+def test_a_misspelled_hook_is_refused():
+    class Typo:
+        @hookimpl
+        def shapgov_decompse(self, model, context):
+            return None
+
+    pm = make_plugin_manager()
+    pm.register(Typo(), name="typo")
+    X = pd.DataFrame({"a": [1.0, 2.0, 3.0]})
+    with pytest.raises(PluginError, match=r"shapgov_decompse.*shapgov_decompose"):
+        shapgov.explain(lambda d: np.asarray(d)[:, 0], X, plugin_manager=pm)
+    with pytest.raises(PluginError, match=r"plugin_manager must be a pluggy\.PluginManager"):
+        shapgov.explain(lambda d: np.asarray(d)[:, 0], X, plugin_manager=object())
+
+
+class Squash:
+    """An elementwise transformer shapgov's own plugins cannot trace."""
+
+    n_features_in_ = 3
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return np.tanh(np.asarray(X, dtype=float))
+
+
+def test_third_party_column_origins_make_a_pipeline_additive():
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+
+    class Tracer:
+        @hookimpl
+        def shapgov_column_origins(self, transformer, n_features_in, context):
+            return np.arange(n_features_in) if isinstance(transformer, Squash) else None
+
+    X = pd.DataFrame(np.random.default_rng(2).normal(size=(60, 3)), columns=list("abc"))
+    model = make_pipeline(Squash(), Ridge()).fit(X, X["a"] * X["b"])
+    pm = make_plugin_manager()
+    pm.register(Tracer(), name="tracer")
+    e = shapgov.explain(model, X.iloc[:5], background=X.iloc[10:30], plugin_manager=pm)
+    assert e.explainers == {"pipeline/ridge": "linear"}  # decomposed, no fallback
+    assert {"name": "tracer", "hooks": ["shapgov_column_origins"]}.items() <= {
+        k: v for p in e.plugins if p["name"] == "tracer" for k, v in p.items()
+    }.items()
+    ref, _ = brute_force_shapley(model.predict, X.iloc[:5], X.iloc[10:30])
+    assert np.max(np.abs(e.values - ref[:, :, 0])) <= 1e-10
+
+
+def test_third_party_tree_parser_and_model_preparation_are_used():
+    from sklearn.ensemble import RandomForestRegressor
+
+    from shapgov.opaque import PredictFunction
+    from shapgov_plugins.tree_sklearn import shapgov_tree_ensemble as builtin_parse
+
+    X = pd.DataFrame(np.random.default_rng(3).normal(size=(80, 3)), columns=list("abc"))
+    forest = RandomForestRegressor(5, max_depth=3, random_state=0).fit(X, X["a"])
+    parsed = []
+
+    class Parser:
+        @hookimpl
+        def shapgov_tree_ensemble(self, model):
+            parsed.append(type(model).__name__)
+            return builtin_parse(model)
+
+    class Preparer:
+        @hookimpl
+        def shapgov_prepare_model(self, model):
+            if isinstance(model, dict) and "weights" in model:
+                w = np.asarray(model["weights"], dtype=float)
+                return PredictFunction(lambda a: np.asarray(a, dtype=float) @ w)
+            return None
+
+    pm = make_plugin_manager()
+    pm.register(Parser(), name="parser")
+    pm.register(Preparer(), name="preparer")
+    e = shapgov.explain(forest, X.iloc[:4], background=X.iloc[20:40], plugin_manager=pm)
+    assert parsed == ["RandomForestRegressor"]
+    assert "shapgov_tree_ensemble" in next(p for p in e.plugins if p["name"] == "parser")["hooks"]
+    ref, _ = brute_force_shapley(forest.predict, X.iloc[:4], X.iloc[20:40])
+    assert np.max(np.abs(e.values - ref[:, :, 0])) <= 1e-10
+    spec = {"weights": [1.0, -2.0, 0.5]}
+    lin = shapgov.explain(spec, X.iloc[:4], background=X.iloc[20:40], plugin_manager=pm)
+    expected = (X.iloc[:4] - X.iloc[20:40].mean()).to_numpy() * np.array([1.0, -2.0, 0.5])
+    assert np.max(np.abs(lin.values - expected)) <= 1e-10
+
+
+def test_every_hook_is_documented_and_tested():
+    """After datasette's test_plugin_hooks_are_documented: every hook has :param: lines
+    for its arguments and a :returns:, is named in the README, and some test implements
+    it as a third party would."""
+    import inspect
+    from pathlib import Path
+
+    from shapgov import hookspecs
+    from shapgov.registry import hook_names
+
+    root = Path(__file__).parent.parent
+    readme = (root / "README.md").read_text()
+    tests = "\n".join(f.read_text() for f in Path(__file__).parent.glob("*.py"))
+    names = hook_names()
+    assert len(names) == 7
+    for name in names:
+        spec = getattr(hookspecs, name)
+        doc = inspect.getdoc(spec) or ""
+        for arg in inspect.signature(spec).parameters:
+            assert f":param {arg}:" in doc, f"{name} does not document {arg}"
+        assert ":returns:" in doc, f"{name} does not document what it returns"
+        assert f"`{name}`" in readme, f"{name} is not in the README"
+        assert f"def {name}(" in tests, f"no test implements {name}"
 
 
 def test_duplicate_explainer_names_fail_loudly():
     class Impostor(Explainer):
         name = "linear"
 
-        def explain(self, vertex, Z, Z_background, *, n_features):
+        def explain(self, request):
             raise NotImplementedError
 
     class Plugin:
@@ -87,13 +226,11 @@ def test_duplicate_matrix_rows_fail_loudly():
                 }
             ]
 
-    pm = get_plugin_manager()
+    pm = make_plugin_manager()
     pm.register(Plugin(), name="dup-rows")
-    try:
-        with pytest.raises(MatrixError, match="contributed twice"):
-            shapgov.matrix()
-    finally:
-        pm.unregister(name="dup-rows")
+    with pytest.raises(MatrixError, match="contributed twice"):
+        shapgov.matrix(plugin_manager=pm)
+    assert "linear" in set(shapgov.matrix()["id"])  # the default manager is untouched
 
 
 def test_import_is_lazy():

@@ -12,6 +12,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlparse
 
+import mlflow
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes
@@ -26,7 +27,6 @@ from shapgov.sinks.compliance import REPORT, REPORT_RECORD, SECTIONS
 
 # Requirements declared up front: inferring them loads each model in a subprocess (~5 s).
 SKLEARN = ["scikit-learn"]
-mlflow = pytest.importorskip("mlflow")
 
 EVIL = "<script>alert(1)</script>"
 

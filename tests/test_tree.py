@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shap
+from naive import predict_reference
 from oracles import brute_force_path_dependent, brute_force_shapley
 from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestRegressor
@@ -16,7 +17,6 @@ from shapgov.errors import InputError, UnsupportedModelError
 from shapgov.explainers.kernels.interventional_treeshap import interventional_shap
 from shapgov.explainers.kernels.linear_treeshap import linear_path_dependent_shap
 from shapgov.explainers.kernels.treeshap import path_dependent_shap
-from shapgov.explainers.trees import predict_reference
 from shapgov_plugins.tree import tree_ensemble
 
 
@@ -196,9 +196,8 @@ def test_interventional_blender_equals_brute_force_on_its_predict():
         ]
     ).fit(X, y)
     rows, bg = X.iloc[:5], X.iloc[::30]
-    e = shapgov.explain(
-        vote, rows, background=bg, explainer_options={"tree": {"algorithm": "interventional"}}
-    )
+    e = shapgov.explain(vote, rows, background=bg)  # default options: one interventional game
+    assert e.feature_perturbation == "interventional"
     ref, base = brute_force_shapley(vote.predict, rows, bg)
     assert np.max(np.abs(e.values - ref[:, :, 0])) <= 1e-10
     assert np.max(np.abs(e.expected_value - base)) <= 1e-10
@@ -226,11 +225,13 @@ def test_hist_gradient_boosting_with_nan_and_log_link():
     np.testing.assert_allclose(
         predict_reference(ens, rows)[:, 0], model._raw_predict(rows)[:, 0], atol=1e-12
     )
-    ref, _ = brute_force_path_dependent(ens, rows)
+    ref, ref_base = brute_force_path_dependent(ens, rows)
     phi, _ = linear_path_dependent_shap(ens, rows)
     assert np.max(np.abs(phi - ref)) <= 1e-10
-    e = shapgov.explain(model, X[:50])
-    assert e.link.name == "log" and e.additivity.status == "pass"
+    e = shapgov.explain(model, rows)  # a pure tree without background: path-dependent
+    assert e.link.name == "log" and e.feature_perturbation == "tree_path_dependent"
+    assert np.max(np.abs(e.values - ref[:, :, 0])) <= 1e-10
+    assert np.max(np.abs(e.expected_value - ref_base)) <= 1e-10
 
 
 def test_hist_gradient_boosting_with_categories_routes_like_sklearn():
@@ -269,13 +270,10 @@ def test_hist_gradient_boosting_with_string_categories_equals_brute_force():
         max_iter=10, max_leaf_nodes=6, categorical_features="from_dtype", random_state=0
     ).fit(frame, target)
     rows, bg = frame.iloc[:6], frame.iloc[100:130]
-    e = shapgov.explain(
-        model, rows, background=bg, explainer_options={"tree": {"algorithm": "interventional"}}
-    )
+    e = shapgov.explain(model, rows, background=bg)
     ref, base = brute_force_shapley(model.decision_function, rows, bg)
     assert np.max(np.abs(e.values - ref[:, :, 0])) <= 1e-10
     assert np.max(np.abs(e.expected_value - base)) <= 1e-10
-    assert e.additivity.status == "pass"
 
 
 def test_lightgbm_init_score_is_explained_as_an_offset():
@@ -291,12 +289,16 @@ def test_lightgbm_init_score_is_explained_as_an_offset():
         num_boost_round=30,
     )
     rows, offset = X.iloc[:40], np.log(exposure[:40])
-    e = shapgov.explain(booster, rows, background=X, offset=offset)
-    plain = shapgov.explain(booster, rows, background=X)
+    e = shapgov.explain(booster, rows, offset=offset)  # path-dependent: LightGBM's own game
+    plain = shapgov.explain(booster, rows)
     assert np.array_equal(e.values, plain.values)
     contrib = booster.predict(rows, pred_contrib=True)
     assert np.max(np.abs(e.values - contrib[:, :-1])) <= 1e-10
-    assert e.additivity.status == "pass" and e.additivity.applied["offset"] is True
+    assert e.additivity.applied["offset"] is True
+    bg = shapgov.explain(booster, rows, background=X.iloc[::20], offset=offset)
+    plain_bg = shapgov.explain(booster, rows, background=X.iloc[::20])
+    assert bg.feature_perturbation == "interventional"
+    assert np.array_equal(bg.values, plain_bg.values)
     # DataRobot's rule rebuilds the full expected count: exp(base + sum(phi) + offset)
     full = np.exp(booster.predict(rows, raw_score=True) + offset)
     np.testing.assert_allclose(np.exp(e.explained_output[:, 0] + offset), full, rtol=1e-12)

@@ -1,13 +1,12 @@
-"""SHAP interaction values for path-dependent TreeSHAP: brute force, shap, invariants."""
+"""SHAP interaction values of tree vertices in both games: brute force, shap, invariants."""
 
 from __future__ import annotations
 
 import lightgbm
 import numpy as np
-import pandas as pd
 import pytest
 import shap
-from oracles import brute_force_path_dependent_interactions
+from oracles import brute_force_interactions, brute_force_path_dependent_interactions
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.ensemble import RandomForestRegressor, VotingRegressor
@@ -16,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 import shapgov
-from shapgov.errors import UnsupportedModelError
+from shapgov.errors import ExactBudgetError, InputError
 from shapgov.explainers.kernels.treeshap import path_dependent_interactions
 from shapgov_plugins.tree import tree_ensemble
 
@@ -86,23 +85,45 @@ def test_explain_with_interactions_through_a_pipeline_and_a_blender():
     assert np.abs(inter[:, 1, 1]).max() > 0
 
 
+def test_interventional_interactions_equal_the_definition():
+    """With a background every vertex plays the interventional game, interactions too:
+    equal to the Shapley interaction index of that game, margin and prediction space."""
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    X = X.iloc[:, :5].assign(dummy=0.0)
+    model = lightgbm.LGBMRegressor(
+        objective="poisson", n_estimators=15, num_leaves=8, verbose=-1
+    ).fit(X, y)
+    rows, bg = X.iloc[:4], X.iloc[::40]
+    for output, f in (
+        ("margin", lambda d: model.predict(d, raw_score=True)),
+        ("prediction", model.predict),
+    ):
+        e = shapgov.explain(model, rows, background=bg, interactions=True, output=output)
+        assert e.feature_perturbation == "interventional"
+        ref = brute_force_interactions(f, rows, bg)[..., 0]
+        assert np.max(np.abs(e.interaction_values - ref)) <= 1e-10 * max(1.0, np.abs(ref).max())
+        inter = e.interaction_values
+        assert np.max(np.abs(inter - np.swapaxes(inter, 1, 2))) <= 1e-12
+        assert np.max(np.abs(inter.sum(axis=2) - e.values)) <= 1e-10
+        assert np.all(inter[:, 5] == 0.0) and np.all(inter[:, :, 5] == 0.0)  # the dummy
+
+
 def test_interactions_are_refused_where_they_are_not_defined():
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     model = lightgbm.LGBMRegressor(n_estimators=5, verbose=-1).fit(X, y)
-    with pytest.raises(UnsupportedModelError, match="path-dependent"):
+    with pytest.raises(ExactBudgetError, match="max_exact_players"):
         shapgov.explain(
             model,
             X.iloc[:5],
-            background=X,
+            background=X.iloc[:20],
             interactions=True,
-            explainer_options={"tree": {"algorithm": "interventional"}},
+            explainer_options={"tree": {"max_exact_players": 8}},
         )
-    frame = pd.DataFrame(X)
-    with pytest.raises(UnsupportedModelError, match="path-dependent"):
+    with pytest.raises(InputError, match="tree_path_dependent"):
         shapgov.explain(
-            model.set_params(objective="poisson").fit(frame, y),
-            frame.iloc[:5],
-            background=frame.iloc[:40],
+            model.set_params(objective="poisson").fit(X, y),
+            X.iloc[:5],
             interactions=True,
             output="prediction",
+            feature_perturbation="tree_path_dependent",
         )

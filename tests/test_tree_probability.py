@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shap
+from naive import predict_reference
 from oracles import brute_force_shapley
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.ensemble import RandomForestClassifier, VotingClassifier
@@ -19,9 +20,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import shapgov
-from shapgov.errors import ExactBudgetError, InputError, UnsupportedModelError
+from shapgov.errors import ExactBudgetError, InputError
 from shapgov.explainers.kernels.interventional_treeshap import coalition_margins
-from shapgov.explainers.trees import predict_reference
 from shapgov_plugins.tree import tree_ensemble
 
 
@@ -76,7 +76,6 @@ def test_probability_output_equals_brute_force(task):
     assert e.output_space == "probability"
     assert np.max(np.abs(values - ref)) <= 1e-10
     assert np.max(np.abs(e.expected_value - base)) <= 1e-10
-    assert e.additivity.status == "pass"
 
 
 def test_probability_values_are_not_shaps_rescaled_approximation():
@@ -108,10 +107,8 @@ def test_soft_voting_with_boosted_trees_is_exact():
         weights=[2, 1, 1],
     ).fit(X, y)
     rows, bg = X.iloc[::71], X.iloc[::29]
-    # the forest's margin is already a probability; interventional makes every vertex
-    # play the brute-force oracle's game
-    tree = {"tree": {"algorithm": "interventional"}}
-    e = shapgov.explain(vote, rows, background=bg, explainer_options=tree)
+    # default options: with a background every vertex plays the interventional game
+    e = shapgov.explain(vote, rows, background=bg)
     ref, base = brute_force_shapley(lambda d: vote.predict_proba(d)[:, 1], rows, bg)
     assert np.max(np.abs(e.values - ref[:, :, 0])) <= 1e-10
     assert np.max(np.abs(e.expected_value - base)) <= 1e-10
@@ -123,7 +120,11 @@ def test_probability_output_refusals():
     X, y = _cancer()
     model = lightgbm.LGBMClassifier(n_estimators=5, verbose=-1).fit(X, y)
     rows = X.iloc[:5]
-    with pytest.raises(UnsupportedModelError, match="interventional"):
+    with pytest.raises(InputError, match="tree_path_dependent"):
+        shapgov.explain(
+            model, rows, output="probability", feature_perturbation="tree_path_dependent"
+        )
+    with pytest.raises(InputError, match="feature_perturbation="):
         shapgov.explain(
             model,
             rows,

@@ -140,18 +140,20 @@ def xemp(
     max_features: int = DEFAULT_MAX_FEATURES,
     impact: Any = None,
     groups: Mapping[str, Sequence[str]] | None = None,
+    plugin_manager: Any = None,
 ) -> XempExplanation:
     """XEMP strengths of every row of ``X`` for the top ``max_features`` features.
 
     :param training: Rows the exemplar values come from.
-    :param impact: A :class:`shapgov.analyses.impact.FeatureImpact` that ranks the features; needed
-        only when there are more than ``max_features`` of them.
+    :param impact: A :class:`shapgov.analyses.impact.FeatureImpact` that ranks the
+        features; needed only when there are more than ``max_features`` of them.
     :param groups: Columns replaced together under one feature name.
+    :param plugin_manager: The plugin manager that decomposes the model.
     """
     from shapgov.engine import decompose
     from shapgov.validation import as_frame, same_columns
 
-    blueprint = decompose(model)
+    blueprint = decompose(model, plugin_manager=plugin_manager)
     frame = as_frame(X, blueprint.model)
     train = as_frame(training, blueprint.model, what="training")
     same_columns(train, frame)

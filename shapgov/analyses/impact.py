@@ -190,6 +190,7 @@ def permutation_impact(
     n_repeats: int = 5,
     random_state: int | None = 0,
     groups: Mapping[str, Sequence[str]] | None = None,
+    plugin_manager: Any = None,
 ) -> FeatureImpact:
     """Permutation Feature Impact: how much the metric worsens when a feature is shuffled.
 
@@ -203,6 +204,8 @@ def permutation_impact(
         spread.
     :param groups: Columns shuffled together under one name (e.g. the one-hot columns of
         one feature in the input).
+    :param plugin_manager: The plugin manager that decomposes the model (default: the
+        default one).
     """
     from shapgov.engine import decompose
     from shapgov.validation import as_frame
@@ -213,7 +216,7 @@ def permutation_impact(
         raise InputError(f"sample must be between 1 and {MAX_PERMUTATION_SAMPLE}, got {sample}")
     if n_repeats < 1:
         raise InputError(f"n_repeats must be at least 1, got {n_repeats}")
-    blueprint = decompose(model)
+    blueprint = decompose(model, plugin_manager=plugin_manager)
     frame = as_frame(X, blueprint.model)
     y = np.asarray(y)
     if len(y) != len(frame):

@@ -31,6 +31,10 @@ class VertexPart:
     response: str | None
     values: np.ndarray  # (n, M, K)
     base: np.ndarray  # (K,)
+    #: The matrix row's family and its status for the vertex's task, as they were when
+    #: the vertex was explained (approval and the report judge these, not today's matrix).
+    matrix_family: str | None = None
+    matrix_status: str | None = None
 
     def meta(self) -> dict[str, Any]:
         return {
@@ -38,6 +42,8 @@ class VertexPart:
             "estimator_class": self.estimator_class,
             "explainer": self.explainer,
             "matrix_row": self.matrix_row,
+            "matrix_family": self.matrix_family,
+            "matrix_status": self.matrix_status,
             "response": self.response,
             "base": self.base.tolist(),
         }
@@ -68,6 +74,8 @@ class Explanation:
         raw_interactions: np.ndarray | None = None,
         raw_std_error: np.ndarray | None = None,
         raw_prediction: np.ndarray | None = None,
+        game: dict[str, Any] | None = None,
+        plugins: list[dict[str, Any]] | None = None,
     ) -> None:
         if not isinstance(additivity, AdditivityReport) or additivity.status == "fail":
             raise InputError("an Explanation needs a passing additivity report")
@@ -86,6 +94,11 @@ class Explanation:
         self._interactions = raw_interactions
         self._std_error = raw_std_error
         self._prediction = raw_prediction
+        #: The explained game (:meth:`shapgov.planning.game.Game.to_dict`): which value
+        #: function, against which background (row count and SHA-256), in which space.
+        self.game = dict(game or {})
+        #: The plugins that took part: ``[{"name", "distribution", "version", "hooks"}]``.
+        self.plugins = list(plugins or [])
 
     # ------------------------------------------------------------------ views
     @property
@@ -137,6 +150,11 @@ class Explanation:
         return self.expected_value + self._raw.sum(axis=1)
 
     @property
+    def feature_perturbation(self) -> str | None:
+        """``"interventional"`` or ``"tree_path_dependent"``: the game every vertex played."""
+        return self.game.get("feature_perturbation")
+
+    @property
     def explainers(self) -> dict[str, str]:
         return {p.name: p.explainer for p in self.vertices}
 
@@ -169,6 +187,8 @@ class Explanation:
             raw_interactions=None if self._interactions is None else self._interactions[idx],
             raw_std_error=None if self._std_error is None else self._std_error[idx],
             raw_prediction=None if self._prediction is None else self._prediction[idx],
+            game=self.game,
+            plugins=self.plugins,
         )
 
     def to_frame(self) -> pd.DataFrame:
@@ -219,6 +239,8 @@ class Explanation:
             "model_class": self.model_class,
             "composites": self.composites,
             "shapgov_version": self.shapgov_version,
+            "game": self.game,
+            "plugins": self.plugins,
         }
         table = table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
         pq.write_table(table, path)
@@ -267,6 +289,8 @@ class Explanation:
                     response=pm["response"],
                     values=vals,
                     base=np.asarray(pm["base"], dtype=float),
+                    matrix_family=pm.get("matrix_family"),
+                    matrix_status=pm.get("matrix_status"),
                 )
             )
         return cls(
@@ -283,6 +307,8 @@ class Explanation:
             composites=meta["composites"],
             shapgov_version=meta["shapgov_version"],
             raw_prediction=prediction,
+            game=meta.get("game"),
+            plugins=meta.get("plugins"),
         )
 
 

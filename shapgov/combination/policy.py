@@ -13,15 +13,19 @@ typical prediction magnitude: predictions near zero do not blow the ratio up.
 ``normalized <= pass_tolerance`` everywhere: status "pass". Up to ``threshold`` (1% by
 default): "warn", values returned with the diagnostics. Above: "fail", and
 :class:`shapgov.AdditivityError` is raised with the diagnostics only.
+
+The rebuild rule (:func:`rebuild`) and the check of one explanation (:func:`check`) live
+here, beside the policy they serve (DataRobot, "SHAP reference: additivity").
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from shapgov.decomposition.links import Link
 from shapgov.errors import InputError
 
 NORMALIZATION = "max_k |rebuilt - actual| / max(|actual|, mean_rows |actual|, 1e-12)"
@@ -145,3 +149,74 @@ def evaluate(
         applied=dict(applied or {}),
         row_mismatch=tuple(float(x) for x in norm),
     )
+
+
+# ------------------------------------------------------------------ the rebuild rule
+
+#: Pass tolerance for models whose predictions are float32 (XGBoost): 64 float32 ulps.
+FLOAT32_PASS = 64 * float(np.finfo(np.float32).eps)
+
+
+def rebuild(
+    link: Link,
+    values: np.ndarray,
+    offset: np.ndarray | None,
+    exposure: np.ndarray | None,
+    capping: tuple[float | None, float | None] | None,
+    *,
+    margin: bool,
+) -> np.ndarray:
+    """DataRobot's rule: ``cap(link^-1(margin + offset) * exposure)``, ``(n, K)``.
+
+    For the model's own predictions (``margin=False``) the link is undone first, so both
+    sides of the check carry the same offset, exposure and capping.
+    """
+    if not margin and offset is None and exposure is None and capping is None:
+        return values
+    out = values if margin else link.forward(values)
+    if offset is not None:
+        out = out + offset
+    out = link.inverse(out)
+    if exposure is not None:
+        out = out * exposure
+    if capping is not None:
+        lo, hi = capping
+        out = np.clip(out, lo, hi)
+    return out
+
+
+def check(
+    link: Link,
+    prediction: str,
+    explained: np.ndarray,
+    actual: np.ndarray,
+    policy: AdditivityPolicy,
+    *,
+    offset: np.ndarray | None,
+    exposure: np.ndarray | None,
+    capping: tuple[float | None, float | None] | None,
+) -> tuple[AdditivityReport, np.ndarray]:
+    """Rebuild the prediction from ``explained`` (base + sum of values, ``(n, K)``) and
+    judge it against the model's ``actual`` output; returns the report and the governed
+    actual prediction (after offset, exposure and capping).
+
+    A model that predicts in float32 cannot be resolved closer than float32 does: its
+    pass tolerance is raised to :data:`FLOAT32_PASS` (never above the threshold), and the
+    report says so (``applied["model_output_dtype"]``).
+    """
+    rebuilt = rebuild(link, explained, offset, exposure, capping, margin=True)
+    governed = rebuild(link, actual.astype(float), offset, exposure, capping, margin=False)
+    applied: dict[str, Any] = {
+        "link": link.name,
+        "offset": offset is not None,
+        "exposure": exposure is not None,
+        "capping": list(capping) if capping else None,
+        "prediction": prediction,
+    }
+    if actual.dtype == np.float32:
+        applied["model_output_dtype"] = "float32"
+        policy = replace(
+            policy,
+            pass_tolerance=min(policy.threshold, max(policy.pass_tolerance, FLOAT32_PASS)),
+        )
+    return evaluate(rebuilt, governed, policy, applied=applied), governed

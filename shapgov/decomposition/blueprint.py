@@ -14,19 +14,13 @@ columns to the original column it comes from (``origins``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from shapgov.decomposition.links import IDENTITY, Link
-from shapgov.errors import (
-    ModelOutputError,
-    NotFittedModelError,
-    UndecomposableModelError,
-    UnsupportedModelError,
-)
-from shapgov.registry import get_plugin_manager
+from shapgov.errors import UndecomposableModelError, UnsupportedModelError
 
 Transform = Callable[[Any], np.ndarray]
 
@@ -45,9 +39,9 @@ class Response:
     n_outputs: int
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Vertex:
-    """One modeling estimator inside a blueprint."""
+    """One modeling estimator inside a blueprint (immutable: stages hand on new ones)."""
 
     name: str
     estimator: Any
@@ -58,8 +52,6 @@ class Vertex:
     response: Response | None = None
     weight: np.ndarray | None = None
     allow_nan: bool = False
-    explainer: str | None = None
-    matrix_row: str | None = None
     #: The vertex's margin ``(n, n_margins)`` as a function of its input Z, for
     #: model-agnostic explainers (Kernel); set by :meth:`DecomposeContext.leaf`.
     margin: Callable[[Any], np.ndarray] | None = None
@@ -82,7 +74,7 @@ class CompositeRecord:
     matrix_row: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Node:
     """The decomposition of one (sub)model: vertices, intercept, link, and methods.
 
@@ -90,13 +82,13 @@ class Node:
     ``margin_method`` names one that outputs ``explained`` itself, if any.
     """
 
-    vertices: list[Vertex]
+    vertices: tuple[Vertex, ...]
     intercept: np.ndarray
     link: Link
     prediction: str
     margin_method: str | None = None
-    composites: list[CompositeRecord] = field(default_factory=list)
-    steps: list[str] = field(default_factory=list)
+    composites: tuple[CompositeRecord, ...] = ()
+    steps: tuple[str, ...] = ()
 
     @property
     def n_outputs(self) -> int:
@@ -114,7 +106,7 @@ class Node:
                     origins=_compose_origins(origins, v.origins),
                 )
             )
-        return replace(self, vertices=verts, steps=[label, *self.steps])
+        return replace(self, vertices=tuple(verts), steps=(label, *self.steps))
 
     def with_output(self, method: str, *, owner: str) -> Node:
         """This node re-expressed so that its explained output *is* ``method``'s output."""
@@ -133,9 +125,10 @@ class Node:
     def respond(self, fn: Callable[[np.ndarray], np.ndarray], name: str, *, owner: str) -> Node:
         """This single-vertex node with ``fn`` applied to its output, as the vertex's response."""
         if len(self.vertices) != 1:
-            raise UnsupportedModelError(
-                f"{owner}: a nonlinear function ({name}) of several vertices is not additive; "
-                "explain the model as a whole with the Kernel explainer instead."
+            raise UndecomposableModelError(
+                f"{owner}: a nonlinear function ({name}) of several vertices is not additive, "
+                "so the compatibility matrix has no additive rule for it; explain the model "
+                "as a whole with the Kernel explainer (opaque=True)."
             )
         (v,) = self.vertices
         prev, weight, intercept = v.output, _weight(v), self.intercept
@@ -144,7 +137,7 @@ class Node:
         resp = Response(f"{name}({inner})", lambda m: fn(prev(m) @ weight.T + intercept), k)
         return replace(
             self,
-            vertices=[replace(v, response=resp, weight=np.eye(k))],
+            vertices=(replace(v, response=resp, weight=np.eye(k)),),
             intercept=np.zeros(k),
             link=IDENTITY,
         )
@@ -163,7 +156,7 @@ def _compose_origins(outer: np.ndarray, inner: np.ndarray | None) -> np.ndarray:
     return out
 
 
-def combine(
+def combine_nodes(
     parts: list[tuple[Node, np.ndarray]],
     *,
     intercept: np.ndarray,
@@ -184,7 +177,9 @@ def combine(
         vertices.extend(replace(v, weight=A @ _weight(v)) for v in node.vertices)
         composites.extend(node.composites)
         steps.extend(node.steps)
-    return Node(vertices, total, link, prediction, margin_method, composites, steps)
+    return Node(
+        tuple(vertices), total, link, prediction, margin_method, tuple(composites), tuple(steps)
+    )
 
 
 def task_of(estimator: Any) -> str:
@@ -198,114 +193,3 @@ def task_of(estimator: Any) -> str:
 def class_path(obj: Any) -> str:
     cls = type(obj)
     return f"{cls.__module__}.{cls.__qualname__}"
-
-
-class DecomposeContext:
-    """Passed to ``shapgov_decompose`` hooks: naming and recursion helpers."""
-
-    def __init__(
-        self, path: str = "", pm: Any = None, options: dict[str, Any] | None = None
-    ) -> None:
-        self.path = path
-        self.pm = pm or get_plugin_manager()
-        #: Decomposition options, e.g. ``calibration``: "probability" (exact) or "margin".
-        self.options = dict(options or {})
-
-    def child(self, name: str) -> DecomposeContext:
-        path = f"{self.path}/{name}" if self.path else name
-        return DecomposeContext(path, self.pm, self.options)
-
-    def decompose(self, model: Any, name: str | None = None) -> Node:
-        """Decompose ``model`` (a part of the current one) through the plugins."""
-        ctx = self.child(name or type(model).__name__.lower())
-        _check_fitted(model, ctx.path)
-        node = self.pm.hook.shapgov_decompose(model=model, context=ctx)
-        if node is None:
-            raise UndecomposableModelError(
-                f"no plugin can decompose {class_path(model)} (at {ctx.path!r}); explain the "
-                "model as a whole with opaque=True (Kernel explainer), or install a shapgov "
-                "plugin that answers shapgov_decompose for it."
-            )
-        return node
-
-    def column_origins(self, transformer: Any, n_features_in: int, name: str) -> np.ndarray:
-        """Input column of every output column of ``transformer``."""
-        if transformer is None or transformer == "passthrough":
-            return np.arange(n_features_in)
-        _check_fitted(transformer, f"{self.path}/{name}")
-        origins = self.pm.hook.shapgov_column_origins(
-            transformer=transformer, n_features_in=n_features_in
-        )
-        if origins is None:
-            raise UndecomposableModelError(
-                f"{class_path(transformer)} at {self.path}/{name} has outputs that shapgov "
-                "cannot trace to single input columns; SHAP values cannot be reported in the "
-                "original columns. Move it out of the pipeline or add a plugin answering "
-                "shapgov_column_origins."
-            )
-        return np.asarray(origins, dtype=np.int64)
-
-    def leaf(
-        self,
-        estimator: Any,
-        *,
-        n_margins: int,
-        link: Link,
-        prediction: str,
-        margin_method: str | None,
-        allow_nan: bool = False,
-    ) -> Node:
-        """A single modeling vertex taking the original columns as they are."""
-        vertex = Vertex(
-            name=self.path,
-            estimator=estimator,
-            task=task_of(estimator),
-            n_margins=n_margins,
-            allow_nan=allow_nan,
-            margin=margin_function(estimator, n_margins, link, prediction, margin_method),
-        )
-        return Node([vertex], np.zeros(n_margins), link, prediction, margin_method)
-
-
-def margin_function(
-    estimator: Any, n_margins: int, link: Link, prediction: str, margin_method: str | None
-) -> Callable[[Any], np.ndarray]:
-    """The margin of a leaf estimator as a function of its input: its ``margin_method``'s
-    output, else the link applied to its prediction."""
-    names = getattr(estimator, "feature_names_in_", None)
-
-    def margin(Z: Any) -> np.ndarray:
-        if names is not None and isinstance(Z, np.ndarray) and Z.shape[1] == len(names):
-            import pandas as pd
-
-            Z = pd.DataFrame(Z, columns=names)
-        method = margin_method or prediction
-        out = np.asarray(getattr(estimator, method)(Z), dtype=float)
-        if out.ndim > 2:
-            raise ModelOutputError(
-                f"{method}() returned shape {out.shape}; it must return (n,) or (n, K)"
-            )
-        out = out.reshape(len(out), -1)
-        if out.shape[1] == 2 and n_margins == 1 and method == "predict_proba":
-            out = out[:, 1:]
-        return out if margin_method else link.forward(out)
-
-    return margin
-
-
-def _check_fitted(model: Any, where: str) -> None:
-    from sklearn.base import BaseEstimator
-    from sklearn.exceptions import NotFittedError
-    from sklearn.utils.validation import check_is_fitted
-
-    if not isinstance(model, BaseEstimator):
-        return
-    try:
-        check_is_fitted(model)
-    except NotFittedError as err:
-        raise NotFittedModelError(
-            f"{type(model).__name__} at {where!r} is not fitted; call fit(X, y) before "
-            "explaining it."
-        ) from err
-    except TypeError:
-        return

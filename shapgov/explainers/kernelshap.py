@@ -29,12 +29,16 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from shapgov.errors import ExactBudgetError, InputError, ModelOutputError
-from shapgov.explainers.coalitions import coalition_masks, shapley_from_values
+from shapgov.errors import InputError, ModelOutputError
+from shapgov.explainers.coalitions import (
+    DEFAULT_MAX_EXACT_PLAYERS,
+    check_budget,
+    coalition_masks,
+    interactions_from_values,
+    shapley_from_values,
+)
 
 Predict = Callable[[Any], np.ndarray]
-
-DEFAULT_MAX_EXACT_PLAYERS = 14
 DEFAULT_BATCH_ROWS = 1 << 16  # hybrid rows per model call (cache-sized)
 DEFAULT_N_BOOTSTRAP = 32
 
@@ -50,6 +54,8 @@ class KernelValues:
     n_coalitions: int
     n_evaluations: int
     exact: bool
+    #: Exact interaction values ``(n, P, P, K)``, when asked (exact mode only).
+    interactions: np.ndarray | None = None
 
 
 class Hybrids:
@@ -329,6 +335,7 @@ def kernel_shap(
     n_jobs: int | None = None,
     dedupe: bool = True,
     progress: bool | None = None,
+    interactions: bool = False,
 ) -> KernelValues:
     """Interventional SHAP values of ``f`` on ``X`` against ``background``.
 
@@ -345,6 +352,7 @@ def kernel_shap(
     :param dedupe: Exact mode: skip hybrids that equal others because the row and a
         background row agree on a player (same values, fewer model calls).
     :param progress: Show a progress bar (default: when the work exceeds 10**7 rows).
+    :param interactions: Also return exact interaction values (exact mode only).
     """
     if mode not in ("auto", "exact", "sampling"):
         raise InputError(f"mode must be 'auto', 'exact' or 'sampling', got {mode!r}")
@@ -358,11 +366,14 @@ def kernel_shap(
         raise InputError(f"player must give one entry per column ({n_cols}), got {player.shape}")
     n_players = int(player.max(initial=-1)) + 1
     exact = mode == "exact" or (mode == "auto" and n_players <= max_exact_players)
-    if mode == "exact" and n_players > max_exact_players:
-        raise ExactBudgetError(
-            f"exact Kernel SHAP over {n_players} columns needs 2**{n_players} coalitions per "
-            f"row, above max_exact_players={max_exact_players}; raise it (cost doubles per "
-            "column) or use mode='sampling'"
+    if mode == "exact":
+        check_budget(
+            n_players, max_exact_players, what="Kernel SHAP", instead="use mode='sampling'"
+        )
+    if interactions and not exact:
+        raise InputError(
+            "interaction values come from exact Kernel SHAP only; keep the columns within "
+            "max_exact_players or explain without interactions"
         )
     hybrids = Hybrids(X, background, player, dedupe=dedupe)
     rows = np.arange(n_rows)
@@ -381,7 +392,8 @@ def kernel_shap(
                 f, hybrids, n_rows, n_players, batch_rows=batch_rows, n_jobs=jobs, progress=bar
             )
             values = shapley_from_values(v)
-            return KernelValues(values, v[0, 0], None, n_coalitions, spent, True)
+            pairs = interactions_from_values(v) if interactions else None
+            return KernelValues(values, v[0, 0], None, n_coalitions, spent, True, pairs)
         v = coalition_values(
             f, hybrids, rows, masks, batch_rows=batch_rows, n_jobs=jobs, progress=bar
         )

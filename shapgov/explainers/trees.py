@@ -138,38 +138,6 @@ class TreeEnsemble:
         return out
 
 
-def goes_left(ens: TreeEnsemble, i: int, x: float) -> bool:
-    """Reference routing of one value at split node ``i`` (plain Python, for tests)."""
-    if ens.cat_start[i] < ens.cat_end[i]:
-        if np.isnan(x):
-            return bool(ens.missing[i] == MISSING_DEFAULT and ens.default_left[i])
-        if x < 0:
-            return False
-        return int(x) in set(ens.cat_values[ens.cat_start[i] : ens.cat_end[i]].tolist())
-    kind = ens.missing[i]
-    if kind == ZERO_AND_MISSING_DEFAULT and (np.isnan(x) or abs(x) <= ZERO_THRESHOLD):
-        return bool(ens.default_left[i])
-    if kind == MISSING_DEFAULT and np.isnan(x):
-        return bool(ens.default_left[i])
-    if np.isnan(x):
-        x = 0.0
-    return bool(x <= ens.threshold[i])
-
-
-def predict_reference(ens: TreeEnsemble, X: np.ndarray) -> np.ndarray:
-    """Plain-Python prediction (raw margin), ``(n, K)``: the reference for the parsers."""
-    X = ens.check_input(X)
-    out = np.tile(ens.base_offset.astype(float), (X.shape[0], 1))
-    for r, x in enumerate(X):
-        for t, root in enumerate(ens.roots):
-            i = int(root)
-            while ens.left[i] >= 0:
-                i = int(ens.left[i] if goes_left(ens, i, x[ens.feature[i]]) else ens.right[i])
-            o = ens.tree_output[t]
-            out[r, o : o + ens.value.shape[1]] += ens.value[i]
-    return out
-
-
 def concatenate(
     parts: Sequence[TreeEnsemble], *, base_offset: np.ndarray, n_outputs: int
 ) -> TreeEnsemble:

@@ -44,8 +44,6 @@ def check_run(run_id: str, *, allow_warn: bool = False, client: Any = None) -> A
     """Verify the shapgov artifact set of one run (no registry writes)."""
     from mlflow.tracking import MlflowClient
 
-    from shapgov.planning.compatibility import rows
-
     client = client or MlflowClient()
     reasons: list[str] = []
     with tempfile.TemporaryDirectory(prefix="shapgov-approve-") as tmp:
@@ -81,16 +79,14 @@ def check_run(run_id: str, *, allow_warn: bool = False, client: Any = None) -> A
             reasons.append(f"unknown additivity status {status!r}")
         vertices_path = local / "vertices.json"
         if vertices_path.exists():
-            table = {r.id: r for r in rows()}
-            task = _task(local)
+            # judged by the matrix row as it stood when the vertex was explained
             for vertex in _read_json(vertices_path) or []:
-                row = table.get(vertex.get("matrix_row"))
-                if row is None:
+                if vertex.get("matrix_row") is None:
                     reasons.append(f"vertex {vertex['name']} has no compatibility-matrix row")
-                elif task and row.status_for(task) != "supported":
+                elif vertex.get("matrix_status") != "supported":
                     reasons.append(
-                        f"vertex {vertex['name']} is {row.status_for(task)!r} for {task} in "
-                        f"row {row.id!r}"
+                        f"vertex {vertex['name']} is {vertex.get('matrix_status')!r} in "
+                        f"row {vertex['matrix_row']!r}"
                     )
         reasons.extend(_report_reasons(local, run_id))
     return Approval(not reasons, reasons, run_id, manifest_sha)

@@ -30,6 +30,7 @@ import pandas as pd
 from shapgov._version import __version__
 from shapgov.combination.explanation import Explanation
 from shapgov.combination.policy import AdditivityReport
+from shapgov.planning.game import frame_sha256
 from shapgov.versions import library_versions
 
 SET_VERSION = 1
@@ -45,12 +46,8 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def data_hash(frame: pd.DataFrame) -> str:
-    """SHA-256 of the explained rows (values and column names, not the index)."""
-    digest = hashlib.sha256()
-    digest.update(json.dumps([str(c) for c in frame.columns]).encode())
-    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return digest.hexdigest()
+#: SHA-256 of the explained rows (values and column names, not the index).
+data_hash = frame_sha256
 
 
 def _write_json(path: Path, payload: Any) -> None:
@@ -103,6 +100,8 @@ def write_set(
         "rows": len(explanation),
         "data_sha256": data_hash(explanation.data),
         "model_class": explanation.model_class,
+        "game": explanation.game,
+        "plugins": explanation.plugins,
         "environment": library_versions(
             [explanation.model_class, *(p.estimator_class for p in explanation.vertices)]
         ),

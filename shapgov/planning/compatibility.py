@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import tomllib
+import weakref
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -11,7 +12,6 @@ from typing import Any
 import pandas as pd
 
 from shapgov.errors import MatrixError
-from shapgov.registry import get_plugin_manager
 
 TASKS = ("regression", "binary", "multiclass")
 STATUSES = ("supported", "planned", "unsupported", "n/a")
@@ -64,18 +64,42 @@ def load_builtin_rows() -> list[dict[str, Any]]:
     return list(tomllib.loads(text)["rows"])
 
 
-def rows() -> list[MatrixRow]:
-    """All matrix rows, plugin rows first (so they take precedence), ids unique."""
+_ROWS: weakref.WeakKeyDictionary[Any, tuple[frozenset[str], list[MatrixRow], dict[str, str]]]
+_ROWS = weakref.WeakKeyDictionary()
+
+
+def _read_rows(pm: Any) -> tuple[list[MatrixRow], dict[str, str]]:
+    """Rows and the plugin that contributed each, read once per manager (again only
+    after plugins are registered or unregistered)."""
+    key = frozenset(name for name, _ in pm.list_name_plugin())
+    cached = _ROWS.get(pm)
+    if cached is not None and cached[0] == key:
+        return cached[1], cached[2]
     out: list[MatrixRow] = []
-    seen: set[str] = set()
-    for contributed in get_plugin_manager().hook.shapgov_matrix_rows():
-        for data in contributed:
+    providers: dict[str, str] = {}
+    for impl in reversed(pm.hook.shapgov_matrix_rows.get_hookimpls()):
+        for data in impl.function() or ():
             row = MatrixRow.from_mapping(data)
-            if row.id in seen:
+            if row.id in providers:
                 raise MatrixError(f"matrix row id {row.id!r} is contributed twice")
-            seen.add(row.id)
+            providers[row.id] = impl.plugin_name
             out.append(row)
-    return out
+    _ROWS[pm] = (key, out, providers)
+    return out, providers
+
+
+def rows(plugin_manager: Any) -> list[MatrixRow]:
+    """All matrix rows, plugin rows first (so they take precedence), ids unique.
+
+    :param plugin_manager: The manager whose ``shapgov_matrix_rows`` hooks supply them.
+    :raises MatrixError: A row is malformed or two plugins contribute the same id.
+    """
+    return list(_read_rows(plugin_manager)[0])
+
+
+def row_provider(plugin_manager: Any, row_id: str) -> str:
+    """The plugin that contributed matrix row ``row_id``."""
+    return _read_rows(plugin_manager)[1][row_id]
 
 
 def class_paths(cls: type) -> list[str]:
@@ -89,13 +113,17 @@ def class_paths(cls: type) -> list[str]:
     return [f"{'.'.join(parts[:i])}.{cls.__qualname__}" for i in range(len(parts), 0, -1)]
 
 
+def class_path_set(obj: Any) -> set[str]:
+    """Every dotted path of every class in ``obj``'s MRO (see :func:`class_paths`)."""
+    return {p for cls in type(obj).__mro__ for p in class_paths(cls)}
+
+
 def _matches(paths: list[str], patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(p, pat) for p in paths for pat in patterns)
 
 
-def find_row(obj: Any, *, table: list[MatrixRow] | None = None) -> MatrixRow | None:
+def find_row(obj: Any, *, table: list[MatrixRow]) -> MatrixRow | None:
     """The row for ``obj``: the most specific class in its MRO that any row names."""
-    table = rows() if table is None else table
     for cls in type(obj).__mro__:
         paths = class_paths(cls)
         for row in table:
@@ -104,8 +132,14 @@ def find_row(obj: Any, *, table: list[MatrixRow] | None = None) -> MatrixRow | N
     return None
 
 
-def matrix() -> pd.DataFrame:
-    """The compatibility matrix as a DataFrame, one row per model family."""
+def matrix(*, plugin_manager: Any = None) -> pd.DataFrame:
+    """The compatibility matrix as a DataFrame, one row per model family.
+
+    :param plugin_manager: Whose rows to show (default: the default manager, with every
+        installed plugin).
+    """
+    from shapgov.registry import resolve_plugin_manager
+
     records = [
         {
             "id": r.id,
@@ -117,7 +151,7 @@ def matrix() -> pd.DataFrame:
             "classes": ", ".join(r.classes),
             "notes": r.notes,
         }
-        for r in rows()
+        for r in rows(resolve_plugin_manager(plugin_manager))
     ]
     return pd.DataFrame.from_records(records)
 

@@ -126,22 +126,18 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 # ----------------------------------------------------------------------- sections
 def _model_section(aset: ArtifactSet) -> dict[str, Any]:
-    from shapgov.planning.compatibility import rows
-
-    table = {r.id: r for r in rows()}
     e = aset.explanation
     task = e.task if e is not None else None
     vertices = []
     for v in aset.vertices:
-        row = table.get(v.get("matrix_row"))
         vertices.append(
             {
                 "name": v["name"],
                 "estimator_class": v["estimator_class"],
                 "explainer": v["explainer"],
                 "matrix_row": v.get("matrix_row") or "none",
-                "family": row.family if row else "no matrix row",
-                "status": row.status_for(task) if row and task else "unknown",
+                "family": v.get("matrix_family") or "no matrix row",
+                "status": v.get("matrix_status") or "unknown",
                 "response": v.get("response") or "margin",
             }
         )
@@ -153,6 +149,8 @@ def _model_section(aset: ArtifactSet) -> dict[str, Any]:
         "classes": [str(c) for c in e.classes] if e is not None and e.classes else [],
         "composites": e.composites if e is not None else [],
         "vertices": vertices,
+        "game": e.game if e is not None else {},
+        "plugins": e.plugins if e is not None else [],
     }
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from shapgov.errors import InputError
-from shapgov.explainers.kernels.treeshap import _goes_left
+from shapgov.explainers.kernels.routing import goes_left as _goes_left
 from shapgov.explainers.trees import TreeEnsemble
 
 

@@ -3,7 +3,7 @@
 ``path_dependent_shap`` validates and calls ``_path_dependent``, which runs over rows in
 parallel; per row it walks every tree once, carrying the "unique path" of features met
 so far with the fraction of zero (cover-weighted) and one (followed by x) paths. Node
-routing follows :mod:`shapgov.explainers.trees`.
+routing is :func:`shapgov.explainers.kernels.routing.goes_left`.
 
 The kernels take the tree arrays one by one: bundling the routing arrays into a tuple
 made the linear-time kernel 35% slower (benchmarks/bench_tree.py, workload 1).
@@ -14,31 +14,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from shapgov.explainers.kernels.routing import goes_left as _goes_left
 from shapgov.explainers.trees import TreeEnsemble
-
-_ZERO_THRESHOLD = 1e-35
-
-
-@njit(cache=True, inline="always")
-def _goes_left(x, i, threshold, default_left, missing, cat_start, cat_end, cat_values):
-    if cat_start[i] < cat_end[i]:
-        if np.isnan(x):
-            return missing[i] == 1 and default_left[i]
-        if x < 0:
-            return False
-        c = int(x)
-        for k in range(cat_start[i], cat_end[i]):  # noqa: SIM110 (numba: no generators)
-            if cat_values[k] == c:
-                return True
-        return False
-    kind = missing[i]
-    if kind == 2 and (np.isnan(x) or abs(x) <= _ZERO_THRESHOLD):
-        return default_left[i]
-    if kind == 1 and np.isnan(x):
-        return default_left[i]
-    if np.isnan(x):
-        x = 0.0
-    return x <= threshold[i]
 
 
 @njit(cache=True)

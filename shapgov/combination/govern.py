@@ -1,0 +1,89 @@
+"""Stage 5: :func:`govern` checks the combined values against the model's own predictions
+and builds the :class:`~shapgov.combination.explanation.Explanation`, or withholds it."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shapgov._version import __version__
+from shapgov.combination.combine import Combined
+from shapgov.combination.explanation import Explanation
+from shapgov.combination.policy import AdditivityPolicy, check
+from shapgov.decomposition.blueprint import Node, class_path
+from shapgov.errors import AdditivityError, AdditivityWarning
+from shapgov.explainers.stage import model_input
+from shapgov.planning.plan import Plan
+from shapgov.registry import PluginCalls
+
+
+def govern(
+    plan: Plan,
+    combined: Combined,
+    frame: pd.DataFrame,
+    policy: AdditivityPolicy,
+    *,
+    plugins: PluginCalls,
+    offset: np.ndarray | None = None,
+    exposure: np.ndarray | None = None,
+    capping: tuple[float | None, float | None] | None = None,
+) -> Explanation:
+    """The additivity policy on ``combined``: an :class:`Explanation` when it passes (with
+    an :class:`~shapgov.errors.AdditivityWarning` in the warn band).
+
+    :raises AdditivityError: The mismatch is above the threshold; it carries the report
+        only, never the values.
+    """
+    blueprint = plan.blueprint
+    node = blueprint.node
+    actual = blueprint.predict(model_input(frame, blueprint.model))
+    report, governed = check(
+        node.link,
+        node.prediction,
+        combined.explained,
+        actual,
+        policy,
+        offset=offset,
+        exposure=exposure,
+        capping=capping,
+    )
+    if report.status == "fail":
+        raise AdditivityError(report) from None
+    if report.status == "warn":
+        warnings.warn(AdditivityWarning(report.describe()), stacklevel=3)
+    return Explanation(
+        raw_values=combined.values,
+        expected_value=combined.base,
+        data=frame,
+        output_space=_output_space(node),
+        link=node.link,
+        task=blueprint.task,
+        classes=_classes(blueprint.model),
+        vertices=list(combined.parts),
+        additivity=report,
+        model_class=class_path(blueprint.model),
+        composites=[r.__dict__ for r in node.composites],
+        shapgov_version=__version__,
+        raw_interactions=combined.interactions,
+        raw_std_error=combined.std_error,
+        raw_prediction=np.asarray(governed, dtype=float).reshape(len(frame), -1),
+        game={**plan.game.to_dict(), "fallback_reason": blueprint.fallback_reason},
+        plugins=plugins.participants(),
+    )
+
+
+def _output_space(node: Node) -> str:
+    if node.link.name != "identity":
+        return "margin"
+    return {
+        "predict_proba": "probability",
+        "decision_function": "decision_function",
+    }.get(node.prediction, "raw")
+
+
+def _classes(model: Any) -> list[Any] | None:
+    classes = getattr(model, "classes_", None)
+    return None if classes is None else [c.item() if hasattr(c, "item") else c for c in classes]

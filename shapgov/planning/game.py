@@ -1,0 +1,110 @@
+"""The game: the one value function and background every vertex of an explanation plays.
+
+A blueprint's values are "its SHAP values" only when every vertex is explained in the
+same cooperative game. Two games are offered, with the field's names:
+
+* ``"interventional"``: ``v(S) = mean_b f(x_S, b_rest)`` over the background rows ``b``
+  (Janzing et al. 2020; Lundberg et al. 2020, "interventional" TreeSHAP). Every
+  explainer plays it, so every blueprint can.
+* ``"tree_path_dependent"``: ``v(S) = E[f(x) | x_S]`` with the conditional expectation
+  taken over each tree's training cover (Lundberg et al. 2020, Algorithm 2). Only tree
+  vertices play it, and no background enters.
+
+``"auto"`` picks ``"tree_path_dependent"`` only for a blueprint whose every vertex is a
+tree explained in its raw margin, explained without a background; otherwise
+``"interventional"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from shapgov.errors import InputError
+
+INTERVENTIONAL = "interventional"
+TREE_PATH_DEPENDENT = "tree_path_dependent"
+FEATURE_PERTURBATIONS = ("auto", INTERVENTIONAL, TREE_PATH_DEPENDENT)
+OUTPUTS = ("margin", "prediction", "probability")
+
+
+def frame_sha256(frame: pd.DataFrame) -> str:
+    """SHA-256 of a table's column names and values (not its index)."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([str(c) for c in frame.columns]).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class Game:
+    """The cooperative game of one :func:`shapgov.explain` call, built once, immutable.
+
+    :param feature_perturbation: ``"interventional"`` or ``"tree_path_dependent"``.
+    :param output: The explained space: ``"margin"``, ``"prediction"`` or ``"probability"``.
+    :param background: The background rows in the original columns ``(b, M)``
+        (interventional); ``None`` for the path-dependent game.
+    :param background_source: ``"given"`` (``background=``) or ``"explained rows"``
+        (the default when none is given); ``None`` for the path-dependent game.
+    """
+
+    feature_perturbation: str
+    output: str
+    background: pd.DataFrame | None = field(repr=False)
+    background_source: str | None
+    background_sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.feature_perturbation not in (INTERVENTIONAL, TREE_PATH_DEPENDENT):
+            raise InputError(
+                f"a game is {INTERVENTIONAL!r} or {TREE_PATH_DEPENDENT!r}, got "
+                f"{self.feature_perturbation!r}"
+            )
+        if (self.background is None) != (self.feature_perturbation == TREE_PATH_DEPENDENT):
+            raise InputError(
+                "the interventional game needs background rows; the path-dependent game takes none"
+            )
+        if self.background is not None and self.background_sha256 is None:
+            object.__setattr__(self, "background_sha256", frame_sha256(self.background))
+
+    @property
+    def interventional(self) -> bool:
+        return self.feature_perturbation == INTERVENTIONAL
+
+    @property
+    def n_background(self) -> int | None:
+        return None if self.background is None else len(self.background)
+
+    def describe(self) -> str:
+        """One sentence for reports: which game, against what, in which space."""
+        space = {"margin": "the model's margin (pre-link) space"}.get(
+            self.output, f"{self.output} space"
+        )
+        if not self.interventional:
+            return (
+                "Explained game: path-dependent (tree_path_dependent) Shapley values, "
+                f"conditional expectations over the trees' training cover, in {space}."
+            )
+        source = (
+            "the explained rows themselves"
+            if self.background_source == "explained rows"
+            else "the given background"
+        )
+        return (
+            f"Explained game: interventional Shapley values against {self.n_background} "
+            f"background rows ({source}), SHA-256 {self.background_sha256}, in {space}."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "feature_perturbation": self.feature_perturbation,
+            "output": self.output,
+            "n_background": self.n_background,
+            "background_source": self.background_source,
+            "background_sha256": self.background_sha256,
+            "description": self.describe(),
+        }
