@@ -270,6 +270,7 @@ def explain(
         f"additivity {a.status} (max normalized mismatch {a.max_normalized_mismatch:.2e}); "
         f"explainers {', '.join(sorted(set(e.explainers.values())))}; logged to run {run_id}"
     )
+    click.echo(e.game["description"])
 
 
 @main.command()

@@ -236,6 +236,7 @@ def run_case(case: Case, *, out_dir: Path, progress: Any, echo: Callable[[str], 
         echo(
             f"   {len(e)} rows explained, analysed, reported and logged in {seconds:.1f}s; "
             f"vertices: {vertices}\n"
+            f"   {e.game['description']}\n"
             f"   additivity {a.status} (max normalized mismatch "
             f"{a.max_normalized_mismatch:.1e}, threshold {a.threshold:g}); top features: "
             + ", ".join(

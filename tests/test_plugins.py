@@ -79,6 +79,30 @@ def test_explanation_records_the_plugins_that_took_part():
     assert "tree" not in hooks and "kernel" not in hooks  # registered, but took no part
 
 
+def test_matrix_rows_are_read_once_per_manager():
+    from sklearn.linear_model import Ridge
+
+    calls = []
+
+    class Rows:
+        @hookimpl
+        def shapgov_matrix_rows(self):
+            calls.append(1)
+            return []
+
+    pm = make_plugin_manager()
+    pm.register(Rows(), name="rows")
+    X = pd.DataFrame(np.random.default_rng(4).normal(size=(20, 2)), columns=list("ab"))
+    model = Ridge().fit(X, X["a"])
+    for _ in range(3):
+        shapgov.explain(model, X, plugin_manager=pm)
+    shapgov.matrix(plugin_manager=pm)
+    assert calls == [1]
+    pm.register(Rows(), name="more-rows")  # the plugins changed: read again
+    shapgov.explain(model, X, plugin_manager=pm)
+    assert calls == [1, 1, 1]
+
+
 def test_a_misspelled_hook_is_refused():
     class Typo:
         @hookimpl

@@ -112,6 +112,11 @@ def test_report_has_every_section_and_reads_the_logged_set(approved_version, tmp
         ).read_text()
     )
     assert manifest["data_sha256"] in text
+    # the explained game and the plugins that took part, as the manifest records them
+    assert manifest["game"] == e.game and e.game["description"] in text
+    assert e.game["background_sha256"] in text
+    for plugin in manifest["plugins"]:
+        assert plugin["name"] in text and ", ".join(plugin["hooks"]) in text
     assert "approved" in text and "all checks passed" in text  # the approval section
     assert run_id in text and "cancer" in text
     for part in e.vertices:
