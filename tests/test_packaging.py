@@ -18,7 +18,7 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
     out = tmp_path_factory.mktemp("wheel")
     # build from a clean copy: a stale build/ folder would hide a forgotten subpackage
     src = tmp_path_factory.mktemp("src") / "shapgov"
-    skip = ("build", "dist", ".venv", ".git", "*.egg-info", "__pycache__", "mlruns", "*.db")
+    skip = ("build", "dist", ".venv*", ".git", "*.egg-info", "__pycache__", "mlruns", "*.db")
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(*skip))
     subprocess.run(
         [
