@@ -98,7 +98,9 @@ class DeepExplainer(Explainer):
                 f"{vertex.response.name}. Use method='exact' (few columns) or the Kernel "
                 "explainer."
             )
-        phi, base = deeplift_values(*layers, request.Z, request.Z_background)
+        phi, base = deeplift_values(
+            *layers, request.Z, request.Z_background, weights=request.game.background_weights
+        )
         return VertexValues(group_sum(phi, request.origins, request.n_features), base)
 
     def interactions(self, request: VertexRequest) -> np.ndarray:
@@ -123,13 +125,16 @@ class DeepExplainer(Explainer):
         coefs, intercepts, activation = layers
         active, player = players_of(request.origins)
         respond = vertex.output
-        linear = vertex.response is None  # the mean of margins is taken in the kernel
+        game = request.game
+        # the plain mean of margins is taken in the kernel; a response or weights need
+        # every background row's margin
+        linear = vertex.response is None and game.background_weights is None
 
         def values(rows: slice) -> np.ndarray:
             margins = mlp_coalition_margins(
                 coefs, intercepts, activation, Z[rows], Zb, player, active.size, mean=linear
             )
-            return respond(margins).mean(axis=1)  # (r, 2**P, K_out)
+            return game.average(respond(margins), axis=1)  # (r, 2**P, K_out)
 
         phi = exact_shapley(
             values,
@@ -144,7 +149,7 @@ class DeepExplainer(Explainer):
         if interactions:
             return out
         base = respond(forward(coefs, intercepts, activation, np.asarray(Zb, float))[1])
-        return VertexValues(out, base.mean(axis=0))
+        return VertexValues(out, game.average(base, axis=0))
 
 
 @hookimpl(trylast=True)

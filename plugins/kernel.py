@@ -106,7 +106,15 @@ class KernelExplainer(Explainer):
         def f(table: Any) -> np.ndarray:
             return vertex.output(vertex.margin(table))
 
-        result = kernel_shap(f, Z, Zb, player=player, interactions=interactions, **self.settings)
+        result = kernel_shap(
+            f,
+            Z,
+            Zb,
+            player=player,
+            interactions=interactions,
+            background_weights=request.game.background_weights,
+            **self.settings,
+        )
         k = result.values.shape[2]
         if k != vertex.n_outputs:
             raise ModelOutputError(

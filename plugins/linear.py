@@ -68,7 +68,7 @@ class LinearExplainer(Explainer):
                 f"{Z.shape[1]} columns"
             )
         if vertex.response is None:
-            mean = Zb.mean(axis=0)
+            mean = request.game.average(Zb, axis=0)
             contrib = (Z - mean)[:, :, None] * coef.T[None]
             values = group_sum(contrib, request.origins, request.n_features)
             return VertexValues(values, mean @ coef.T + intercept)
@@ -91,13 +91,14 @@ class LinearExplainer(Explainer):
         e_total = e.sum(axis=1) + intercept  # (B, K)
         masks = coalition_masks(active.size)  # (S, P)
         respond = vertex.response.fn
+        game = request.game
 
         def values(rows: slice) -> np.ndarray:
             delta = d[rows, None, :, :] - e[None, :, :, :]  # (r, B, P, K)
             shifted = np.einsum("sp,rbpk->rsbk", masks, delta, optimize=True)
-            return respond(shifted + e_total[None, None]).mean(axis=2)  # (r, S, K_out)
+            return game.average(respond(shifted + e_total[None, None]), axis=2)  # (r,S,K)
 
-        base = respond(e_total).mean(axis=0)
+        base = game.average(respond(e_total), axis=0)
         phi = exact_shapley(
             values,
             n_rows=Z.shape[0],

@@ -6,9 +6,11 @@ Trees are parsed once per model through the ``shapgov_tree_ensemble`` hook into
 * ``tree_path_dependent``: linear-time path-dependent TreeSHAP (Gauss-Legendre quadrature
   of the Shapley integral, after Yu et al. 2022), in the raw margin; interaction values by
   Lundberg et al.'s (2020) Algorithm 2 conditioned on each feature.
-* ``interventional``: exact against the background (Lundberg et al. 2020), in the raw
-  margin. Where the parent consumes a response of the margin (probabilities, soft voting),
-  and for interaction values, the raw output of every hybrid row is summed from the trees
+* ``interventional``: exact against the background, in the raw margin, in time linear in
+  rows + background rows (:mod:`shapgov.explainers.kernels.background_treeshap`; the
+  rows x background kernel of Lundberg et al. 2020 is kept as a cross-check). Where the
+  parent consumes a response of the margin (probabilities, soft voting), and for
+  interaction values, the raw output of every hybrid row is summed from the trees
   per coalition of original columns (one numba walk), the response applied, averaged over
   the background, and the coalition values handed to the exact-coalition engine
   (:mod:`shapgov.explainers.coalitions`): up to ``max_exact_players`` original columns.
@@ -36,11 +38,8 @@ from shapgov.explainers.coalitions import (
     exact_shapley,
     players_of,
 )
-from shapgov.explainers.kernels.interventional_treeshap import (
-    coalition_margins,
-    interventional_shap,
-    predict_raw,
-)
+from shapgov.explainers.kernels.background_treeshap import background_shap
+from shapgov.explainers.kernels.interventional_treeshap import coalition_margins, predict_raw
 from shapgov.explainers.kernels.linear_treeshap import linear_path_dependent_shap
 from shapgov.explainers.kernels.treeshap import path_dependent_interactions
 from shapgov.explainers.trees import TreeEnsemble
@@ -107,7 +106,8 @@ class TreeExplainer(Explainer):
         elif vertex.response is not None:
             return self._coalition_values(request, ens, interactions=False)
         else:
-            phi, base = interventional_shap(ens, request.Z, request.Z_background)
+            weights = game.background_weights
+            phi, base = background_shap(ens, request.Z, request.Z_background, weights)
         return VertexValues(group_sum(phi, request.origins, request.n_features), base)
 
     def interactions(self, request: VertexRequest) -> np.ndarray:
@@ -126,10 +126,11 @@ class TreeExplainer(Explainer):
         vertex, Z, Zb = request.vertex, request.Z, request.Z_background
         active, player = players_of(request.origins)
         respond = vertex.output
+        game = request.game
 
         def values(rows: slice) -> np.ndarray:
             margins = coalition_margins(ens, Z[rows], Zb, player, active.size)
-            return respond(margins).mean(axis=1)  # (r, 2**P, K_out)
+            return game.average(respond(margins), axis=1)  # (r, 2**P, K_out)
 
         phi = exact_shapley(
             values,
@@ -143,7 +144,7 @@ class TreeExplainer(Explainer):
         out = scatter_players(phi, active, request.n_features, pairs=interactions)
         if interactions:
             return out
-        base = respond(predict_raw(ens, Zb)).mean(axis=0)
+        base = game.average(respond(predict_raw(ens, Zb)), axis=0)
         return VertexValues(out, base)
 
 

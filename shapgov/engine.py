@@ -24,6 +24,7 @@ from shapgov.decomposition.decompose import Blueprint, decompose, decompose_with
 from shapgov.errors import InputError
 from shapgov.explainers.stage import explain_vertices
 from shapgov.opaque import BlackBox
+from shapgov.planning.game import checked_weights
 from shapgov.planning.plan import plan
 from shapgov.registry import PluginCalls, resolve_plugin_manager
 from shapgov.validation import as_frame, per_row, same_columns
@@ -36,6 +37,7 @@ def explain(
     X: Any,
     *,
     background: Any = None,
+    background_weights: Any = None,
     feature_perturbation: str = "auto",
     offset: Any = None,
     exposure: Any = None,
@@ -56,6 +58,10 @@ def explain(
     :param X: Rows to explain, ``(n, M)`` (DataFrame or 2-D array).
     :param background: Rows that define "feature absent" in the interventional game,
         ``(b, M)`` (default: ``X`` itself).
+    :param background_weights: One non-negative weight per background row (e.g. the
+        cluster sizes of ``summarize_background(..., method="kmeans",
+        return_weights=True)``): the game becomes ``v(S) = sum_b w_b f(x_S, z_b) /
+        sum_b w_b``, in every vertex.
     :param feature_perturbation: The game every vertex plays: ``"interventional"``
         (against the background), ``"tree_path_dependent"`` (the trees' training cover; tree
         vertices in their margin only, no background), or ``"auto"``: path-dependent only
@@ -102,6 +108,8 @@ def explain(
     if background is not None:
         bg = as_frame(background, blueprint.model, what="background")
         same_columns(bg, frame)
+    if background_weights is not None:
+        checked_weights(background_weights, bg)
     planned = plan(
         blueprint,
         plugins=plugins,
@@ -110,6 +118,7 @@ def explain(
         feature_perturbation=feature_perturbation,
         explainer_options=explainer_options,
         fallback=fallback,
+        background_weights=background_weights,
     )
     if planned.game.background_source == "explained rows" and len(frame) < 2:
         raise InputError(

@@ -59,11 +59,15 @@ def deeplift_values(
     activation: str,
     X: np.ndarray,
     background: np.ndarray,
+    *,
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-input DeepLIFT values of the margin, ``(n, m, K)``, and the base
-    ``mean_b f(b)`` ``(K,)``; ``base + values.sum(1) == f(x)`` row by row."""
+    ``mean_b f(b)`` ``(K,)``; ``base + values.sum(1) == f(x)`` row by row. ``weights``
+    (summing to one) weight the background rows; default equal."""
     X = np.asarray(X, dtype=float)
     B = np.asarray(background, dtype=float)
+    w = np.full(B.shape[0], 1.0 / B.shape[0]) if weights is None else np.asarray(weights)
     pre_b, out_b = forward(coefs, intercepts, activation, B)
     widest = max(W.shape[1] for W in coefs)
     step = max(1, _CHUNK_ELEMENTS // (B.shape[0] * widest * coefs[-1].shape[1]))
@@ -83,5 +87,5 @@ def deeplift_values(
             )
             G = np.einsum("ih,rbhk->rbik", coefs[layer], mult[..., None] * G, optimize=True)
         diff = X[rows][:, None, :] - B[None, :, :]
-        values[rows] = np.einsum("rbi,rbik->rik", diff, G, optimize=True) / B.shape[0]
-    return values, out_b.mean(axis=0)
+        values[rows] = np.einsum("rbi,rbik,b->rik", diff, G, w, optimize=True)
+    return values, w @ out_b

@@ -66,8 +66,19 @@ class Hybrids:
     that is taken from the row in every coalition.
     """
 
-    def __init__(self, X: Any, background: Any, player: np.ndarray, *, dedupe: bool = True) -> None:
+    def __init__(
+        self,
+        X: Any,
+        background: Any,
+        player: np.ndarray,
+        *,
+        dedupe: bool = True,
+        weights: np.ndarray | None = None,
+    ) -> None:
         self.dedupe = dedupe
+        nb = len(background)
+        #: Background row weights, summing to one.
+        self.weights = np.full(nb, 1.0 / nb) if weights is None else np.asarray(weights)
         self.frame = isinstance(X, pd.DataFrame)
         if self.frame:
             self.columns = list(X.columns)
@@ -201,7 +212,8 @@ def coalition_values(
         pred = checked_output(f(hybrids.build(rr, cc)), n_eval)
         if progress is not None:
             progress.update(n_eval)
-        return pred.reshape(rr.shape[0], cc.shape[0], nb, -1).mean(axis=2)
+        block = pred.reshape(rr.shape[0], cc.shape[0], nb, -1)
+        return np.einsum("rsbk,b->rsk", block, hybrids.weights)
 
     results = _map(run, batches, n_jobs)
     k = results[0].shape[2]
@@ -262,7 +274,8 @@ def exact_values(
         for _, _, cols, members in task:
             size = cols.shape[0] * members.size
             block = pred[start : start + size]
-            out.append(block.reshape(cols.shape[0], members.size, -1).sum(axis=1))
+            block = block.reshape(cols.shape[0], members.size, -1)
+            out.append(np.einsum("smk,m->sk", block, hybrids.weights[members]))
             start += size
         return out
 
@@ -280,7 +293,6 @@ def exact_values(
     for i, plan in enumerate(plans):
         for g, index in enumerate(plan):
             v[i] += np.concatenate(sums[(i, g)])[index]
-    v /= hybrids.n_background
     return v, sum(p[2].shape[0] * p[3].size for p in pieces)
 
 
@@ -336,6 +348,7 @@ def kernel_shap(
     dedupe: bool = True,
     progress: bool | None = None,
     interactions: bool = False,
+    background_weights: np.ndarray | None = None,
 ) -> KernelValues:
     """Interventional SHAP values of ``f`` on ``X`` against ``background``.
 
@@ -353,6 +366,7 @@ def kernel_shap(
         background row agree on a player (same values, fewer model calls).
     :param progress: Show a progress bar (default: when the work exceeds 10**7 rows).
     :param interactions: Also return exact interaction values (exact mode only).
+    :param background_weights: Background row weights summing to one (default equal).
     """
     if mode not in ("auto", "exact", "sampling"):
         raise InputError(f"mode must be 'auto', 'exact' or 'sampling', got {mode!r}")
@@ -375,7 +389,7 @@ def kernel_shap(
             "interaction values come from exact Kernel SHAP only; keep the columns within "
             "max_exact_players or explain without interactions"
         )
-    hybrids = Hybrids(X, background, player, dedupe=dedupe)
+    hybrids = Hybrids(X, background, player, dedupe=dedupe, weights=background_weights)
     rows = np.arange(n_rows)
     jobs = min(os.cpu_count() or 1, 4) if n_jobs is None else int(n_jobs)
     if exact:

@@ -22,6 +22,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from shapgov.errors import InputError
@@ -32,12 +33,35 @@ FEATURE_PERTURBATIONS = ("auto", INTERVENTIONAL, TREE_PATH_DEPENDENT)
 OUTPUTS = ("margin", "prediction", "probability")
 
 
-def frame_sha256(frame: pd.DataFrame) -> str:
-    """SHA-256 of a table's column names and values (not its index)."""
+def frame_sha256(frame: pd.DataFrame, weights: np.ndarray | None = None) -> str:
+    """SHA-256 of a table's column names and values (not its index), and of its row
+    weights when there are any."""
     digest = hashlib.sha256()
     digest.update(json.dumps([str(c) for c in frame.columns]).encode())
     digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    if weights is not None:
+        digest.update(np.ascontiguousarray(weights, dtype="<f8").tobytes())
     return digest.hexdigest()
+
+
+def checked_weights(weights: object, background: pd.DataFrame | None) -> np.ndarray:
+    """Background row weights as a float array summing to one.
+
+    :raises InputError: No background, or not one finite non-negative weight per row with
+        a positive sum.
+    """
+    if background is None:
+        raise InputError("background_weights need background rows; pass background= too")
+    try:
+        w = np.asarray(weights, dtype=float)
+    except (TypeError, ValueError):
+        w = np.full(0, np.nan)
+    if w.shape != (len(background),) or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+        raise InputError(
+            f"background_weights must be {len(background)} finite non-negative numbers (one "
+            "per background row) with a positive sum"
+        )
+    return w / w.sum()
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,6 +74,8 @@ class Game:
         (interventional); ``None`` for the path-dependent game.
     :param background_source: ``"given"`` (``background=``) or ``"explained rows"``
         (the default when none is given); ``None`` for the path-dependent game.
+    :param background_weights: Weights of the background rows ``(b,)``, normalized to sum
+        to one (``v(S) = sum_b w_b f(x_S, z_b)``); ``None`` for equal weights.
     """
 
     feature_perturbation: str
@@ -57,6 +83,7 @@ class Game:
     background: pd.DataFrame | None = field(repr=False)
     background_source: str | None
     background_sha256: str | None = None
+    background_weights: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.feature_perturbation not in (INTERVENTIONAL, TREE_PATH_DEPENDENT):
@@ -68,12 +95,25 @@ class Game:
             raise InputError(
                 "the interventional game needs background rows; the path-dependent game takes none"
             )
+        if self.background_weights is not None:
+            object.__setattr__(
+                self,
+                "background_weights",
+                checked_weights(self.background_weights, self.background),
+            )
         if self.background is not None and self.background_sha256 is None:
-            object.__setattr__(self, "background_sha256", frame_sha256(self.background))
+            digest = frame_sha256(self.background, self.background_weights)
+            object.__setattr__(self, "background_sha256", digest)
 
     @property
     def interventional(self) -> bool:
         return self.feature_perturbation == INTERVENTIONAL
+
+    def average(self, values: np.ndarray, axis: int) -> np.ndarray:
+        """The game's mean over background rows along ``axis`` (weighted when it is)."""
+        if self.background_weights is None:
+            return np.mean(values, axis=axis)
+        return np.average(values, axis=axis, weights=self.background_weights)
 
     @property
     def n_background(self) -> int | None:
@@ -94,9 +134,11 @@ class Game:
             if self.background_source == "explained rows"
             else "the given background"
         )
+        weighted = "weighted " if self.background_weights is not None else ""
         return (
             f"Explained game: interventional Shapley values against {self.n_background} "
-            f"background rows ({source}), SHA-256 {self.background_sha256}, in {space}."
+            f"{weighted}background rows ({source}), SHA-256 {self.background_sha256}, in "
+            f"{space}."
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,5 +148,6 @@ class Game:
             "n_background": self.n_background,
             "background_source": self.background_source,
             "background_sha256": self.background_sha256,
+            "background_weighted": self.background_weights is not None,
             "description": self.describe(),
         }

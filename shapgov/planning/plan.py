@@ -69,6 +69,7 @@ def plan(
     feature_perturbation: str = "auto",
     explainer_options: Mapping[str, Mapping[str, Any]] | None = None,
     fallback: str | None = "kernel",
+    background_weights: Any = None,
 ) -> Plan:
     """Match vertices and composites to matrix rows, pick explainers, fix the game.
 
@@ -78,6 +79,7 @@ def plan(
         ``"tree_path_dependent"`` (see :mod:`shapgov.planning.game`).
     :param explainer_options: Keyword options per explainer name.
     :param fallback: Explainer for vertices without a supported matrix row, or ``None``.
+    :param background_weights: Weights of the background rows (interventional game).
     :raises UnsupportedModelError: A vertex or composite has no supported explainer.
     :raises InputError: Unknown explainer names or options; a game the blueprint cannot
         play.
@@ -136,6 +138,7 @@ def plan(
         output=blueprint.output,
         data=data,
         background=background,
+        background_weights=background_weights,
     )
     return Plan(blueprint, tuple(planned), game)
 
@@ -186,6 +189,7 @@ def resolve_game(
     output: str,
     data: pd.DataFrame,
     background: pd.DataFrame | None,
+    background_weights: Any = None,
 ) -> Game:
     """The game of the explanation (see :mod:`shapgov.planning.game` for ``"auto"``).
 
@@ -228,7 +232,7 @@ def resolve_game(
         return Game(TREE_PATH_DEPENDENT, output, None, None)
     if background is None:
         return Game(INTERVENTIONAL, output, data, "explained rows")
-    return Game(INTERVENTIONAL, output, background, "given")
+    return Game(INTERVENTIONAL, output, background, "given", background_weights=background_weights)
 
 
 def _no_explainer(vertex: Vertex, row: MatrixRow | None, fallback: str | None) -> str:

@@ -1,0 +1,137 @@
+"""Background (interventional) TreeSHAP in linear time: brute force over all coalitions,
+the rows x background kernel it replaces, weights, wide paths and bad input."""
+
+from __future__ import annotations
+
+import lightgbm
+import numpy as np
+import pandas as pd
+import pytest
+from naive import predict_reference
+from oracles import brute_force_shapley
+from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingRegressor
+
+from shapgov.errors import InputError
+from shapgov.explainers.kernels import background_treeshap
+from shapgov.explainers.kernels.background_treeshap import background_shap
+from shapgov.explainers.kernels.interventional_treeshap import interventional_shap
+from shapgov_plugins.tree import tree_ensemble
+
+
+def _lightgbm(seed: int, *, depth: int, nan: float, cat: bool, m: int = 6):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(700, m))
+    if cat:
+        X[:, 0] = rng.integers(0, 6, 700)
+    y = np.sin(X[:, 1]) * X[:, 2] + X[:, 0] * (X[:, 3] > 0) + rng.normal(scale=0.1, size=700)
+    X[rng.random(X.shape) < nan] = np.nan
+    X[:, -1] = 0.0  # never split on: a dummy
+    params = {"num_leaves": 12, "max_depth": depth, "min_data_in_leaf": 5, "verbose": -1}
+    ds = lightgbm.Dataset(X, y, categorical_feature=[0] if cat else "auto")
+    return lightgbm.train(params, ds, num_boost_round=10), X
+
+
+def _brute(ens, rows, bg, weights=None):
+    """Brute force; integer weights repeat background rows (the weighted game's meaning)."""
+    if weights is not None:
+        bg = np.repeat(bg, weights, axis=0)
+    cols = [f"f{j}" for j in range(rows.shape[1])]
+    return brute_force_shapley(
+        lambda d: predict_reference(ens, d.to_numpy(float)),
+        pd.DataFrame(rows, columns=cols),
+        pd.DataFrame(bg, columns=cols),
+    )
+
+
+@pytest.mark.parametrize("depth", [2, 4, -1])
+@pytest.mark.parametrize(("nan", "cat"), [(0.0, False), (0.1, False), (0.05, True)])
+def test_equals_brute_force(depth, nan, cat):
+    booster, X = _lightgbm(depth + 7, depth=depth, nan=nan, cat=cat)
+    ens = tree_ensemble(booster)
+    rows, bg = X[:5], X[300:320]
+    phi, base = background_shap(ens, rows, bg)
+    ref, ref_base = _brute(ens, rows, bg)
+    assert np.max(np.abs(phi - ref)) <= 1e-10
+    assert np.max(np.abs(base - ref_base)) <= 1e-10
+    assert np.all(phi[:, -1] == 0.0)  # the dummy
+    np.testing.assert_allclose(
+        base + phi.sum(1), booster.predict(rows, raw_score=True)[:, None], rtol=0, atol=1e-10
+    )
+
+
+def test_weighted_background_equals_repeated_rows():
+    booster, X = _lightgbm(3, depth=4, nan=0.05, cat=True)
+    ens = tree_ensemble(booster)
+    rows, bg = X[:4], X[300:315]
+    counts = np.random.default_rng(3).integers(1, 4, len(bg))
+    phi, base = background_shap(ens, rows, bg, counts.astype(float))
+    ref, ref_base = _brute(ens, rows, bg, counts)
+    assert np.max(np.abs(phi - ref)) <= 1e-10
+    assert np.max(np.abs(base - ref_base)) <= 1e-10
+    # a zero weight removes the row; scaling all weights changes nothing
+    zero = np.ones(len(bg))
+    zero[::3] = 0.0
+    a, _ = background_shap(ens, rows, bg, zero)
+    b, _ = background_shap(ens, rows, bg[zero > 0])
+    c, _ = background_shap(ens, rows, bg, 7.5 * zero)
+    assert np.max(np.abs(a - b)) <= 1e-12 and np.max(np.abs(a - c)) <= 1e-12
+
+
+def test_equals_the_rows_by_background_kernel_on_a_large_model():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4000, 20))
+    X[rng.random(X.shape) < 0.02] = np.nan
+    y = np.nan_to_num(X[:, 0] * X[:, 1]) + np.nan_to_num(X[:, 2:8]).sum(1)
+    model = lightgbm.LGBMRegressor(n_estimators=60, num_leaves=63, verbose=-1).fit(X, y)
+    ens = tree_ensemble(model)
+    rows, bg = X[:300], X[2000:2150]
+    ours, base = background_shap(ens, rows, bg)
+    ref, ref_base = interventional_shap(ens, rows, bg)
+    assert np.max(np.abs(ours - ref)) <= 1e-9 * np.abs(ref).max()
+    assert np.max(np.abs(base - ref_base)) <= 1e-9 * np.abs(ref).max()
+
+
+def test_multi_output_leaves_and_sklearn_categories():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(500, 5))
+    labels = np.digitize(X[:, 0] + X[:, 1] * X[:, 2], [-0.5, 0.5])
+    forest = ExtraTreesClassifier(n_estimators=6, max_depth=5, random_state=0).fit(X, labels)
+    ens = tree_ensemble(forest)
+    phi, base = background_shap(ens, X[:4], X[200:215])
+    ref, ref_base = _brute(ens, X[:4], X[200:215])
+    assert phi.shape == (4, 5, 3)
+    assert np.max(np.abs(phi - ref)) <= 1e-10 and np.max(np.abs(base - ref_base)) <= 1e-10
+    Xc = X.copy()
+    Xc[:, 1] = rng.integers(0, 9, 500)
+    Xc[rng.random(Xc.shape) < 0.05] = np.nan
+    hgb = HistGradientBoostingRegressor(max_iter=8, categorical_features=[1]).fit(
+        Xc, np.nan_to_num(Xc[:, 1] % 3) + np.nan_to_num(Xc[:, 0])
+    )
+    ens = tree_ensemble(hgb)
+    Z = hgb._preprocessor.transform(Xc)
+    phi, _ = background_shap(ens, Z[:4], Z[100:112])
+    ref, _ = _brute(ens, Z[:4], Z[100:112])
+    assert np.max(np.abs(phi - ref)) <= 1e-10
+
+
+def test_wide_paths_take_the_pairing_route_with_the_same_values(monkeypatch):
+    booster, X = _lightgbm(11, depth=-1, nan=0.05, cat=True)
+    ens = tree_ensemble(booster)
+    rows, bg = X[:30], X[300:360]
+    dense, base = background_shap(ens, rows, bg)
+    monkeypatch.setattr(background_treeshap, "DENSE_MAX_FEATURES", 0)  # every leaf pairs
+    paired, paired_base = background_shap(ens, rows, bg)
+    assert np.max(np.abs(dense - paired)) <= 1e-12
+    assert np.max(np.abs(base - paired_base)) <= 1e-12
+
+
+def test_bad_input_is_a_typed_error():
+    booster, X = _lightgbm(5, depth=3, nan=0.0, cat=False)
+    ens = tree_ensemble(booster)
+    with pytest.raises(InputError, match="background is empty"):
+        background_shap(ens, X[:3], X[:0])
+    for weights in ([1.0, 2.0], -np.ones(5), np.zeros(5), [np.nan] * 5):
+        with pytest.raises(InputError, match="weights must be 5"):
+            background_shap(ens, X[:3], X[:5], np.asarray(weights, dtype=float))
+    with pytest.raises(InputError, match="takes 6 columns"):
+        background_shap(ens, X[:3, :4], X[:5])
