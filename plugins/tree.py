@@ -8,12 +8,13 @@ Trees are parsed once per model through the ``shapgov_tree_ensemble`` hook into
   Lundberg et al.'s (2020) Algorithm 2 conditioned on each feature.
 * ``interventional``: exact against the background, in the raw margin, in time linear in
   rows + background rows (:mod:`shapgov.explainers.kernels.background_treeshap`; the
-  rows x background kernel of Lundberg et al. 2020 is kept as a cross-check). Where the
-  parent consumes a response of the margin (probabilities, soft voting), and for
-  interaction values, the raw output of every hybrid row is summed from the trees
-  per coalition of original columns (one numba walk), the response applied, averaged over
-  the background, and the coalition values handed to the exact-coalition engine
-  (:mod:`shapgov.explainers.coalitions`): up to ``max_exact_players`` original columns.
+  rows x background kernel of Lundberg et al. 2020 is kept as a cross-check), interaction
+  values too (:mod:`shapgov.explainers.kernels.background_interactions`). Where the
+  parent consumes a response of the margin (probabilities, soft voting), the raw output
+  of every hybrid row is summed from the trees per coalition of original columns (one
+  numba walk), the response applied, averaged over the background, and the coalition
+  values handed to the exact-coalition engine (:mod:`shapgov.explainers.coalitions`): up
+  to ``max_exact_players`` original columns.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from shapgov.explainers.coalitions import (
     exact_shapley,
     players_of,
 )
+from shapgov.explainers.kernels.background_interactions import background_interactions
 from shapgov.explainers.kernels.background_treeshap import background_shap
 from shapgov.explainers.kernels.interventional_treeshap import coalition_margins, predict_raw
 from shapgov.explainers.kernels.linear_treeshap import linear_path_dependent_shap
@@ -115,8 +117,12 @@ class TreeExplainer(Explainer):
         ens = _vertex_trees(request)
         if request.game.feature_perturbation == TREE_PATH_DEPENDENT:
             inter, _ = path_dependent_interactions(ens, request.Z)
-            return group_sum_pairs(inter, request.origins, request.n_features)
-        return self._coalition_values(request, ens, interactions=True)
+        elif request.vertex.response is None:  # linear time, any number of columns
+            weights = request.game.background_weights
+            inter = background_interactions(ens, request.Z, request.Z_background, weights)
+        else:
+            return self._coalition_values(request, ens, interactions=True)
+        return group_sum_pairs(inter, request.origins, request.n_features)
 
     def _coalition_values(
         self, request: VertexRequest, ens: TreeEnsemble, *, interactions: bool

@@ -135,3 +135,62 @@ def test_bad_input_is_a_typed_error():
             background_shap(ens, X[:3], X[:5], np.asarray(weights, dtype=float))
     with pytest.raises(InputError, match="takes 6 columns"):
         background_shap(ens, X[:3, :4], X[:5])
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_interactions_equal_the_interaction_index_by_brute_force(dense, monkeypatch):
+    from oracles import brute_force_interactions
+
+    from shapgov.explainers.kernels import background_interactions as module
+
+    if not dense:
+        monkeypatch.setattr(module, "DENSE_MAX_FEATURES", 0)  # every leaf pairs
+    booster, X = _lightgbm(21, depth=-1, nan=0.08, cat=True, m=5)
+    ens = tree_ensemble(booster)
+    rows, bg = X[:4], X[300:316]
+    counts = np.random.default_rng(21).integers(1, 3, len(bg))
+    ours = module.background_interactions(ens, rows, bg, counts.astype(float))
+    cols = list("abcde")
+    ref = brute_force_interactions(
+        lambda d: predict_reference(ens, d.to_numpy(float)),
+        pd.DataFrame(rows, columns=cols),
+        pd.DataFrame(np.repeat(bg, counts, axis=0), columns=cols),
+    )
+    assert np.max(np.abs(ours - ref)) <= 1e-10
+    assert np.max(np.abs(ours - np.swapaxes(ours, 1, 2))) <= 1e-14
+    phi, _ = background_shap(ens, rows, bg, counts.astype(float))
+    assert np.max(np.abs(ours.sum(axis=2) - phi)) <= 1e-12
+    assert np.all(ours[:, 4] == 0.0) and np.all(ours[:, :, 4] == 0.0)  # the dummy
+
+
+def test_interactions_beyond_the_exact_budget_through_explain():
+    """20 columns: past the coalition engine's 14, the linear-time kernel still gives the
+    interventional interaction values; on 10 columns both routes agree."""
+    import shapgov
+
+    rng = np.random.default_rng(8)
+    X = pd.DataFrame(rng.normal(size=(800, 20)), columns=[f"c{j}" for j in range(20)])
+    y = X["c0"] * X["c1"] + np.sin(X["c2"]) * X["c3"] + X.iloc[:, 4:].sum(axis=1)
+    model = lightgbm.LGBMRegressor(n_estimators=25, num_leaves=12, verbose=-1).fit(X, y)
+    rows, bg = X.iloc[:6], X.iloc[400:440]
+    e = shapgov.explain(model, rows, background=bg, interactions=True)
+    inter = e.interaction_values
+    assert inter.shape == (6, 20, 20)
+    assert np.max(np.abs(inter.sum(axis=2) - e.values)) <= 1e-10
+    assert np.max(np.abs(inter - np.swapaxes(inter, 1, 2))) <= 1e-12
+    small = lightgbm.LGBMRegressor(n_estimators=15, num_leaves=8, verbose=-1).fit(X.iloc[:, :10], y)
+    ens = tree_ensemble(small)
+    fast = module_interactions(ens, rows.iloc[:, :10].to_numpy(), bg.iloc[:, :10].to_numpy())
+    from shapgov.explainers.coalitions import interactions_from_values
+    from shapgov.explainers.kernels.interventional_treeshap import coalition_margins
+
+    v = coalition_margins(
+        ens, rows.iloc[:, :10].to_numpy(), bg.iloc[:, :10].to_numpy(), np.arange(10), 10
+    ).mean(axis=1)
+    assert np.max(np.abs(fast - interactions_from_values(v))) <= 1e-10
+
+
+def module_interactions(ens, rows, bg):
+    from shapgov.explainers.kernels.background_interactions import background_interactions
+
+    return background_interactions(ens, rows, bg)

@@ -295,6 +295,28 @@ def _background_shap(
     return phi.sum(axis=0), reach.sum(axis=0)
 
 
+def checked_background(
+    ensemble: TreeEnsemble, X: np.ndarray, background: np.ndarray, weights: np.ndarray | None
+) -> tuple[TreeEnsemble, np.ndarray, np.ndarray, np.ndarray]:
+    """The validated trees, rows and background as the kernels take them, and the weights
+    normalized to sum to one.
+
+    :raises InputError: Empty background, bad weights, or columns that do not fit.
+    """
+    ens = ensemble.validate()
+    X = ens.check_input(X)
+    Z = ens.check_input(background)
+    if Z.shape[0] == 0:
+        raise InputError("the background is empty; pass at least one background row")
+    w = np.ones(Z.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (Z.shape[0],) or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+        raise InputError(
+            f"background weights must be {Z.shape[0]} finite non-negative numbers with a "
+            "positive sum"
+        )
+    return ens, X, Z, np.ascontiguousarray(w / w.sum())
+
+
 def background_shap(
     ensemble: TreeEnsemble,
     X: np.ndarray,
@@ -314,18 +336,7 @@ def background_shap(
     :raises InputError: Empty background, bad weights, or columns that do not fit.
     :raises UnsupportedModelError: A path tests more than 62 distinct features.
     """
-    ens = ensemble.validate()
-    X = ens.check_input(X)
-    Z = ens.check_input(background)
-    if Z.shape[0] == 0:
-        raise InputError("the background is empty; pass at least one background row")
-    w = np.ones(Z.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
-    if w.shape != (Z.shape[0],) or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
-        raise InputError(
-            f"background weights must be {Z.shape[0]} finite non-negative numbers with a "
-            "positive sum"
-        )
-    w = np.ascontiguousarray(w / w.sum())
+    ens, X, Z, w = checked_background(ensemble, X, background, weights)
     paths = _leaf_paths(ens.left, ens.right, ens.feature, ens.roots)
     widest = int(np.diff(paths[6]).max(initial=0))
     if widest > MAX_PATH_FEATURES:
