@@ -190,30 +190,30 @@ def _pair_from_one(xp, zp, d, weight, waa, wbb, wab, out):
 
 @njit(cache=True, parallel=True)
 def _background_pairs(
-    X, Z, w, left, right, feature, threshold, default_left, missing, cat_start, cat_end,
+    Xt, Zt, w, left, right, feature, threshold, default_left, missing, cat_start, cat_end,
     cat_values, value, roots, tree_output, n_outputs, leaf_node, leaf_tree, path_ptr,
     path_node, path_left, path_slot, feat_ptr, feats, leaf_ptr, waa, wbb, wab, dense_max,
     n_chunks,
 ):  # fmt: skip
-    n, m = X.shape
+    m, n = Xt.shape
     n_trees = roots.shape[0]
     out = np.zeros((n_chunks, n, m, m, n_outputs))
     for c in prange(n_chunks):
         for t in range(c, n_trees, n_chunks):
             first, last = leaf_ptr[t], leaf_ptr[t + 1]
             xpats = _tree_patterns(
-                X, t, roots, left, feature, threshold, default_left, missing, cat_start,
+                Xt, t, roots, left, feature, threshold, default_left, missing, cat_start,
                 cat_end, cat_values, first, last, path_ptr, path_node, path_left, path_slot,
                 feat_ptr,
             )  # fmt: skip
             zpats = _tree_patterns(
-                Z, t, roots, left, feature, threshold, default_left, missing, cat_start,
+                Zt, t, roots, left, feature, threshold, default_left, missing, cat_start,
                 cat_end, cat_values, first, last, path_ptr, path_node, path_left, path_slot,
                 feat_ptr,
             )  # fmt: skip
             for L in range(first, last):
                 _leaf_pairs(
-                    L, xpats[:, L - first], zpats[:, L - first], w, value, tree_output,
+                    L, xpats[L - first], zpats[L - first], w, value, tree_output,
                     leaf_node, leaf_tree, feat_ptr, feats, waa, wbb, wab, dense_max, out[c],
                 )  # fmt: skip
     return out.sum(axis=0)
@@ -237,8 +237,8 @@ def background_interactions(
     waa, wbb, wab = _pair_weights(max(widest, 2))
     leaf_ptr = np.searchsorted(paths[1], np.arange(ens.n_trees + 1)).astype(np.int64)
     out = _background_pairs(
-        X,
-        Z,
+        np.ascontiguousarray(X.T),
+        np.ascontiguousarray(Z.T),
         w,
         *ens.structure(),
         ens.value,

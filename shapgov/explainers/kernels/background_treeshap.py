@@ -36,6 +36,8 @@ from shapgov.explainers.trees import TreeEnsemble
 DENSE_MAX_FEATURES = 18
 #: Patterns are int64 bitmasks.
 MAX_PATH_FEATURES = 62
+#: Rows explained per kernel call: per-thread accumulators are (M, K, block) floats.
+ROW_BLOCK = 1 << 15
 
 
 def _shapley_weights(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -121,29 +123,37 @@ def _leaf_paths(left, right, feature, roots):
 
 @njit(cache=True)
 def _tree_patterns(
-    D, t, roots, left, feature, threshold, default_left, missing, cat_start, cat_end,
+    Dt, t, roots, left, feature, threshold, default_left, missing, cat_start, cat_end,
     cat_values, leaf_first, leaf_last, path_ptr, path_node, path_left, path_slot, feat_ptr,
 ):  # fmt: skip
-    """Patterns ``(rows, leaves of tree t)`` of every row of ``D``: each split of the tree
-    is evaluated once per row, then every leaf reads its path's decisions."""
+    """Patterns ``(leaves of tree t, rows)`` of the rows of ``Dt`` (the data transposed,
+    ``(M, rows)``): each split is evaluated once per row, then every leaf clears the bit
+    of each path node its rows do not follow. Loops run over rows innermost, on
+    contiguous memory, so they vectorize."""
     root = roots[t]
     end = roots[t + 1] if t + 1 < roots.shape[0] else left.shape[0]
-    dec = np.empty(end - root, np.bool_)
-    out = np.empty((D.shape[0], leaf_last - leaf_first), np.int64)
-    for r in range(D.shape[0]):
-        row = D[r]
-        for i in range(root, end):
-            if left[i] >= 0:
-                dec[i - root] = goes_left(
-                    row[feature[i]], i, threshold, default_left, missing, cat_start, cat_end,
-                    cat_values,
-                )  # fmt: skip
-        for L in range(leaf_first, leaf_last):
-            p = (np.int64(1) << (feat_ptr[L + 1] - feat_ptr[L])) - 1
-            for q in range(path_ptr[L], path_ptr[L + 1]):
-                if dec[path_node[q] - root] != path_left[q]:
-                    p &= ~(np.int64(1) << path_slot[q])
-            out[r, L - leaf_first] = p
+    n = Dt.shape[1]
+    dec = np.zeros((end - root, n), np.bool_)
+    for i in range(root, end):
+        if left[i] >= 0:
+            col = Dt[feature[i]]
+            di = dec[i - root]
+            for r in range(n):
+                di[r] = goes_left(
+                    col[r], i, threshold, default_left, missing, cat_start, cat_end, cat_values
+                )
+    out = np.empty((leaf_last - leaf_first, n), np.int64)
+    for L in range(leaf_first, leaf_last):
+        row = out[L - leaf_first]
+        full = (np.int64(1) << (feat_ptr[L + 1] - feat_ptr[L])) - 1
+        for r in range(n):
+            row[r] = full
+        for q in range(path_ptr[L], path_ptr[L + 1]):
+            clear = ~(np.int64(1) << path_slot[q])
+            want = path_left[q]
+            di = dec[path_node[q] - root]
+            for r in range(n):
+                row[r] &= clear | -np.int64(di[r] == want)
     return out
 
 
@@ -195,7 +205,7 @@ def _leaf_values(
     L, xpat, zpat, w, value, tree_output, leaf_node, leaf_tree, feat_ptr, feats, wa, wb,
     dense_max, phi, reach,
 ):  # fmt: skip
-    """Add leaf ``L``'s Shapley values to ``phi`` ``(n, M, K)`` and its weighted reach
+    """Add leaf ``L``'s Shapley values to ``phi`` ``(M, K, n)`` and its weighted reach
     times its value to ``reach`` ``(K,)``, from the rows' patterns ``xpat`` ``(n,)`` and
     the background's ``zpat`` ``(b,)``."""
     n = xpat.shape[0]
@@ -216,7 +226,9 @@ def _leaf_values(
         if d == 0:
             return
         marker = np.full(np.int64(1) << d, -1, np.int64)
-        table = np.empty((min(n, np.int64(1) << d), d))
+        table = np.empty((d, min(n, np.int64(1) << d)))
+        coef = np.empty(d)
+        row_idx = np.empty(n, np.int64)
         used = 0
         for r in range(n):
             xp = xpat[r]
@@ -224,14 +236,19 @@ def _leaf_values(
             if idx < 0:
                 idx = used
                 marker[xp] = idx
-                _coefficients(xp, d, counts, wa, wb, table[idx])
+                _coefficients(xp, d, counts, wa, wb, coef)
+                for j in range(d):
+                    table[j, idx] = coef[j]
                 used += 1
-            for j in range(d):
-                c = table[idx, j]
-                if c != 0.0:
-                    f = feats[fbase + j]
-                    for k in range(n_values):
-                        phi[r, f, o + k] += c * value[leaf, k]
+            row_idx[r] = idx
+        for j in range(d):  # rows innermost: contiguous adds into phi[f, output]
+            f = feats[fbase + j]
+            tj = table[j]
+            for k in range(n_values):
+                v = value[leaf, k]
+                dst = phi[f, o + k]
+                for r in range(n):
+                    dst[r] += tj[row_idx[r]] * v
     else:  # deep path: pair rows and background rows for this leaf only
         for r in range(nz):
             if zpat[r] == full:
@@ -258,37 +275,37 @@ def _leaf_values(
                     if c != 0.0:
                         f = feats[fbase + j]
                         for k in range(n_values):
-                            phi[r, f, o + k] += c * value[leaf, k]
+                            phi[f, o + k, r] += c * value[leaf, k]
 
 
 @njit(cache=True, parallel=True)
 def _background_shap(
-    X, Z, w, left, right, feature, threshold, default_left, missing, cat_start, cat_end,
+    Xt, Zt, w, left, right, feature, threshold, default_left, missing, cat_start, cat_end,
     cat_values, value, roots, tree_output, n_outputs, leaf_node, leaf_tree, path_ptr,
     path_node, path_left, path_slot, feat_ptr, feats, leaf_ptr, wa, wb, dense_max, n_chunks,
 ):  # fmt: skip
-    n, m = X.shape
+    m, n = Xt.shape
     n_trees = roots.shape[0]
     # one accumulator per chunk of trees (trees c, c + n_chunks, ...): no two threads
     # ever add into the same one
-    phi = np.zeros((n_chunks, n, m, n_outputs))
+    phi = np.zeros((n_chunks, m, n_outputs, n))
     reach = np.zeros((n_chunks, n_outputs))
     for c in prange(n_chunks):
         for t in range(c, n_trees, n_chunks):
             first, last = leaf_ptr[t], leaf_ptr[t + 1]
             xpats = _tree_patterns(
-                X, t, roots, left, feature, threshold, default_left, missing, cat_start,
+                Xt, t, roots, left, feature, threshold, default_left, missing, cat_start,
                 cat_end, cat_values, first, last, path_ptr, path_node, path_left, path_slot,
                 feat_ptr,
             )  # fmt: skip
             zpats = _tree_patterns(
-                Z, t, roots, left, feature, threshold, default_left, missing, cat_start,
+                Zt, t, roots, left, feature, threshold, default_left, missing, cat_start,
                 cat_end, cat_values, first, last, path_ptr, path_node, path_left, path_slot,
                 feat_ptr,
             )  # fmt: skip
             for L in range(first, last):
                 _leaf_values(
-                    L, xpats[:, L - first], zpats[:, L - first], w, value, tree_output,
+                    L, xpats[L - first], zpats[L - first], w, value, tree_output,
                     leaf_node, leaf_tree, feat_ptr, feats, wa, wb, dense_max, phi[c],
                     reach[c],
                 )  # fmt: skip
@@ -345,20 +362,27 @@ def background_shap(
         )
     wa, wb = _shapley_weights(max(widest, 1))
     leaf_ptr = np.searchsorted(paths[1], np.arange(ens.n_trees + 1)).astype(np.int64)
-    phi, reach = _background_shap(
-        X,
-        Z,
-        w,
-        *ens.structure(),
-        ens.value,
-        ens.roots,
-        ens.tree_output,
-        ens.n_outputs,
-        *paths,
-        leaf_ptr,
-        wa,
-        wb,
-        DENSE_MAX_FEATURES,
-        max(1, min(numba.get_num_threads() * 4, ens.n_trees)),
-    )
+    Zt = np.ascontiguousarray(Z.T)
+    chunks = max(1, min(numba.get_num_threads(), ens.n_trees))
+    phi = np.empty((X.shape[0], X.shape[1], ens.n_outputs))
+    reach = np.zeros(ens.n_outputs)
+    for start in range(0, max(X.shape[0], 1), ROW_BLOCK):  # bounds memory for large X
+        rows = slice(start, start + ROW_BLOCK)
+        block, reach = _background_shap(
+            np.ascontiguousarray(X[rows].T),
+            Zt,
+            w,
+            *ens.structure(),
+            ens.value,
+            ens.roots,
+            ens.tree_output,
+            ens.n_outputs,
+            *paths,
+            leaf_ptr,
+            wa,
+            wb,
+            DENSE_MAX_FEATURES,
+            chunks,
+        )
+        phi[rows] = block.transpose(2, 0, 1)
     return phi, reach + ens.base_offset
