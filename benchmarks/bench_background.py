@@ -6,7 +6,9 @@ Workloads of issue 13 (2 threads each):
   background rows of 1,000 x 100, 2,000 x 1,000 and 10,000 x 10,000;
 * XGBoost 200 trees of depth 8 on 50 features, 5,000 x 1,000 (``--xgboost``).
 
-Peers: WOODELF (``pip install woodelf-explainer``), shap's interventional TreeExplainer
+Peers: WOODELF (``pip install woodelf-explainer``), shapiq's interventional TreeExplainer
+(shapiq 1.8 needs Python >= 3.12: run the script in a 3.12 venv with ``pip install -e .
+shapiq woodelf-explainer shap``), shap's interventional TreeExplainer
 (only up to ``--shap-max`` rows x background rows, it is quadratic), and shapgov's own
 rows x background kernel (``interventional_shap``, up to ``--old-max``). Agreement
 (max |diff| / max |value|) is checked before any ratio is printed; a peer that disagrees
@@ -86,6 +88,15 @@ def run(name, model, X, sizes, args) -> None:
     except ImportError:
         woodelf = None
         print("  WOODELF not installed (pip install woodelf-explainer): no WOODELF column")
+    try:
+        import shapiq  # 1.8 needs Python >= 3.12
+    except ImportError:
+        shapiq = None
+        print("  shapiq not installed (Python >= 3.12: pip install shapiq): no shapiq column")
+    try:
+        import shap
+    except ImportError:
+        shap = None
     for n, b in sizes:
         rows, bg = X[:n], X[len(X) - b :]
         t_ours, (phi, base) = timed(lambda rows=rows, bg=bg: background_shap(ens, rows, bg))
@@ -114,9 +125,21 @@ def run(name, model, X, sizes, args) -> None:
                 )
             else:
                 line += f" | WOODELF {t_w:7.2f}s ({t_w / t_ours:5.1f}x, agree {dis:.1e})"
-        if n * b <= args.shap_max:
-            import shap
+        if shapiq is not None:
 
+            def run_shapiq(rows=rows, bg=bg):
+                explainer = shapiq.TreeExplainer(
+                    model, mode="interventional", reference_dataset=bg, max_order=1, index="SV"
+                )
+                batch = explainer.explain_X(rows)
+                return np.column_stack([batch.values[(j,)] for j in range(rows.shape[1])])
+
+            t_q, theirs = timed(run_shapiq)
+            dis = agreement(phi[:, :, 0], theirs)
+            if dis > 1e-6:
+                raise SystemExit(f"shapiq disagrees: {dis:.2e}")
+            line += f" | shapiq {t_q:7.2f}s ({t_q / t_ours:5.1f}x, agree {dis:.1e})"
+        if n * b <= args.shap_max and shap is not None:
             # shap's default masker keeps 100 background rows: ask for all of them
             masker = shap.maskers.Independent(bg, max_samples=len(bg))
             explainer = shap.TreeExplainer(model, masker, feature_perturbation="interventional")

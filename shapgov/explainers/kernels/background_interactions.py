@@ -251,7 +251,7 @@ def background_interactions(
         wbb,
         wab,
         DENSE_MAX_FEATURES,
-        max(1, min(numba.get_num_threads() * 4, ens.n_trees)),
+        max(1, min(numba.get_num_threads(), ens.n_trees)),
     )
     phi, _ = background_shap(ens, X, Z, w)
     idx = np.arange(X.shape[1])
