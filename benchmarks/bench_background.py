@@ -53,6 +53,24 @@ def model_margin(model, X: np.ndarray) -> np.ndarray:
     return np.asarray(model.predict(X, raw_score=True), dtype=float)
 
 
+def judged(name, seconds, theirs, their_base, phi, base, model, rows) -> str:
+    """A peer's column: its time and agreement; where it disagrees beyond 1e-6, the model's
+    own raw output on the worst rows says who is right (a wrong shapgov stops the run)."""
+    dis = agreement(phi[:, :, 0], theirs)
+    if dis <= 1e-6:
+        return f" | {name} {seconds:6.2f}s, agree {dis:.1e}"
+    worst = np.argsort(np.abs(phi[:, :, 0] - theirs).max(axis=1))[-20:]
+    own = model_margin(model, rows[worst])
+    ours_miss = np.abs(base[0] + phi[worst, :, 0].sum(1) - own).max()
+    their_miss = np.abs(their_base + theirs[worst].sum(1) - own).max()
+    if ours_miss > 1e-4 * max(1.0, np.abs(own).max()):
+        raise SystemExit(f"shapgov misses the model's output by {ours_miss:.2e}")
+    return (
+        f" | {name} {seconds:6.2f}s, DISAGREES by {dis:.1e} (on those rows its base + sum"
+        f" misses the model's own output by {their_miss:.1e}, shapgov's by {ours_miss:.1e})"
+    )
+
+
 def lightgbm_model(seed: int = 0):
     import lightgbm
 
@@ -108,23 +126,9 @@ def run(name, model, X, sizes, args) -> None:
             frame, bgf = pd.DataFrame(rows, columns=cols), pd.DataFrame(bg, columns=cols)
             explainer = woodelf.WoodelfExplainer(model, bgf)
             t_w, theirs = timed(lambda e=explainer, f=frame: e.shap_values(f, verbose=False))
-            dis = agreement(phi[:, :, 0], np.asarray(theirs))
-            if dis > 1e-6:  # who is right? the model's own prediction on the worst rows
-                theirs = np.asarray(theirs)
-                worst = np.argsort(np.abs(phi[:, :, 0] - theirs).max(axis=1))[-20:]
-                own = model_margin(model, rows[worst])
-                ours_miss = np.abs(base[0] + phi[worst, :, 0].sum(1) - own).max()
-                w_base = np.ravel(explainer.expected_value)[0]
-                their_miss = np.abs(w_base + theirs[worst].sum(1) - own).max()
-                if ours_miss > 1e-4 * max(1.0, np.abs(own).max()):
-                    raise SystemExit(f"shapgov misses the model's output by {ours_miss:.2e}")
-                line += (
-                    f" | WOODELF {t_w:7.2f}s ({t_w / t_ours:5.1f}x; it DISAGREES by {dis:.1e}:"
-                    f" on those rows base + sum misses the model's own output by"
-                    f" {their_miss:.1e}, shapgov's by {ours_miss:.1e})"
-                )
-            else:
-                line += f" | WOODELF {t_w:7.2f}s ({t_w / t_ours:5.1f}x, agree {dis:.1e})"
+            w_base = np.ravel(explainer.expected_value)[0]
+            line += judged("WOODELF", t_w, np.asarray(theirs), w_base, phi, base, model, rows)
+            line += f" ({t_w / t_ours:.1f}x slower)"
         if shapiq is not None:
 
             def run_shapiq(rows=rows, bg=bg):
@@ -132,13 +136,12 @@ def run(name, model, X, sizes, args) -> None:
                     model, mode="interventional", reference_dataset=bg, max_order=1, index="SV"
                 )
                 batch = explainer.explain_X(rows)
-                return np.column_stack([batch.values[(j,)] for j in range(rows.shape[1])])
+                values = [batch.values[(j,)] for j in range(rows.shape[1])]
+                return np.column_stack(values), float(np.ravel(batch.baseline_value)[0])
 
-            t_q, theirs = timed(run_shapiq)
-            dis = agreement(phi[:, :, 0], theirs)
-            if dis > 1e-6:
-                raise SystemExit(f"shapiq disagrees: {dis:.2e}")
-            line += f" | shapiq {t_q:7.2f}s ({t_q / t_ours:5.1f}x, agree {dis:.1e})"
+            t_q, (theirs, q_base) = timed(run_shapiq)
+            line += judged("shapiq", t_q, theirs, q_base, phi, base, model, rows)
+            line += f" ({t_q / t_ours:.1f}x slower)"
         if n * b <= args.shap_max and shap is not None:
             # shap's default masker keeps 100 background rows: ask for all of them
             masker = shap.maskers.Independent(bg, max_samples=len(bg))
