@@ -7,8 +7,8 @@ Workloads of issue 13 (2 threads each):
 * XGBoost 200 trees of depth 8 on 50 features, 5,000 x 1,000 (``--xgboost``).
 
 Peers: WOODELF (``pip install woodelf-explainer``), shapiq's interventional TreeExplainer
-(shapiq 1.8 needs Python >= 3.12: run the script in a 3.12 venv with ``pip install -e .
-shapiq woodelf-explainer shap``), shap's interventional TreeExplainer
+(shapiq 1.8 needs Python >= 3.12: run the script in a 3.12 venv with
+``pip install -e ".[bench]"``), shap's interventional TreeExplainer
 (only up to ``--shap-max`` rows x background rows, it is quadratic), and shapgov's own
 rows x background kernel (``interventional_shap``, up to ``--old-max``). Agreement
 (max |diff| / max |value|) is checked before any ratio is printed; a peer that disagrees
