@@ -101,7 +101,8 @@ class DeepExplainer(Explainer):
         phi, base = deeplift_values(
             *layers, request.Z, request.Z_background, weights=request.game.background_weights
         )
-        return VertexValues(group_sum(phi, request.origins, request.n_features), base)
+        values = group_sum(phi, request.origins, request.n_features)
+        return VertexValues(values, base, method="approximate")
 
     def interactions(self, request: VertexRequest) -> np.ndarray:
         """Exact interaction values ``(n, M, M, K)`` (exact method only)."""

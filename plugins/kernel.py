@@ -86,7 +86,8 @@ class KernelExplainer(Explainer):
         std_error = None
         if result.std_error is not None:
             std_error = scatter_players(result.std_error, active, request.n_features)
-        return VertexValues(values, result.base, std_error=std_error)
+        method = "exact" if result.exact else "sampled"
+        return VertexValues(values, result.base, std_error=std_error, method=method)
 
     def interactions(self, request: VertexRequest) -> np.ndarray:
         """Exact interaction values ``(n, M, M, K)`` (exact mode only)."""

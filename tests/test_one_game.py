@@ -230,3 +230,34 @@ def test_deep_and_kernel_vertices_give_interventional_interactions():
     ref = brute_force_interactions(vote.predict, rows, bg)[..., 0]
     assert np.max(np.abs(e.interaction_values - ref)) <= 1e-10 * np.abs(ref).max()
     assert np.max(np.abs(e.interaction_values.sum(axis=2) - e.values)) <= 1e-9
+
+
+def test_each_vertex_says_how_its_values_were_computed(tmp_path):
+    """One game, but not always its exact values: DeepLIFT approximates them, sampled
+    Kernel SHAP estimates them; every part says which, through parquet too."""
+    from sklearn.svm import SVR
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    X = X.iloc[:, :4]
+    vote = VotingRegressor(
+        [
+            (
+                "mlp",
+                make_pipeline(
+                    StandardScaler(),
+                    MLPRegressor(hidden_layer_sizes=(4,), max_iter=2000, random_state=0),
+                ),
+            ),
+            ("svr", make_pipeline(StandardScaler(), SVR())),
+            ("ridge", Ridge()),
+        ]
+    ).fit(X, y)
+    rows, bg = X.iloc[:3], X.iloc[::50]
+    exact = shapgov.explain(vote, rows, background=bg)
+    assert {p.method for p in exact.vertices} == {"exact"}
+    options = {"deep": {"method": "deeplift"}, "kernel": {"mode": "sampling", "n_samples": 30}}
+    e = shapgov.explain(vote, rows, background=bg, explainer_options=options)
+    methods = {p.name.split("/")[1]: p.method for p in e.vertices}
+    assert methods == {"mlp": "approximate", "svr": "sampled", "ridge": "exact"}
+    back = shapgov.Explanation.read_parquet(e.to_parquet(tmp_path / "v.parquet"))
+    assert [p.method for p in back.vertices] == [p.method for p in e.vertices]

@@ -75,6 +75,7 @@ def combine_values(plan: Plan, results: tuple[VertexResult, ...]) -> Combined:
                 base=vbase,
                 matrix_family=row.family if row else None,
                 matrix_status=row.status_for(vertex.task or task) if row else None,
+                method=vv.method,
             )
         )
     if total is None:

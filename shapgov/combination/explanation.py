@@ -35,6 +35,8 @@ class VertexPart:
     #: the vertex was explained (approval and the report judge these, not today's matrix).
     matrix_family: str | None = None
     matrix_status: str | None = None
+    #: How the explainer computed the values: "exact", "sampled" or "approximate".
+    method: str = "exact"
 
     def meta(self) -> dict[str, Any]:
         return {
@@ -44,6 +46,7 @@ class VertexPart:
             "matrix_row": self.matrix_row,
             "matrix_family": self.matrix_family,
             "matrix_status": self.matrix_status,
+            "method": self.method,
             "response": self.response,
             "base": self.base.tolist(),
         }
@@ -291,6 +294,7 @@ class Explanation:
                     base=np.asarray(pm["base"], dtype=float),
                     matrix_family=pm.get("matrix_family"),
                     matrix_status=pm.get("matrix_status"),
+                    method=pm.get("method", "exact"),
                 )
             )
         return cls(

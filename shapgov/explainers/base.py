@@ -29,6 +29,9 @@ class VertexValues:
     base: np.ndarray
     #: Standard errors of sampled values, ``(n, M, K)``; ``None`` when exact.
     std_error: np.ndarray | None = None
+    #: ``"exact"`` (the game's Shapley values), ``"sampled"`` (an unbiased estimate with
+    #: ``std_error``) or ``"approximate"`` (e.g. DeepLIFT: locally accurate, not exact).
+    method: str = "exact"
 
 
 @dataclass(frozen=True, eq=False)

@@ -139,6 +139,7 @@ def _model_section(aset: ArtifactSet) -> dict[str, Any]:
                 "family": v.get("matrix_family") or "no matrix row",
                 "status": v.get("matrix_status") or "unknown",
                 "response": v.get("response") or "margin",
+                "method": v.get("method", "exact"),
             }
         )
     return {
