@@ -27,7 +27,7 @@ from numba import njit, prange
 from shapgov.explainers.kernels.background_treeshap import (
     _leaf_paths,
     _popcount,
-    _tree_patterns,
+    _row_and_background_patterns,
     background_shap,
     checked_background,
 )
@@ -201,13 +201,8 @@ def _background_pairs(
     for c in prange(n_chunks):
         for t in range(c, n_trees, n_chunks):
             first, last = leaf_ptr[t], leaf_ptr[t + 1]
-            xpats = _tree_patterns(
-                Xt, t, roots, left, feature, threshold, default_left, missing, cat_start,
-                cat_end, cat_values, first, last, path_ptr, path_node, path_left, path_slot,
-                feat_ptr,
-            )  # fmt: skip
-            zpats = _tree_patterns(
-                Zt, t, roots, left, feature, threshold, default_left, missing, cat_start,
+            xpats, zpats = _row_and_background_patterns(
+                Xt, Zt, t, roots, left, feature, threshold, default_left, missing, cat_start,
                 cat_end, cat_values, first, last, path_ptr, path_node, path_left, path_slot,
                 feat_ptr,
             )  # fmt: skip

@@ -157,6 +157,23 @@ def _tree_patterns(
     return out
 
 
+@njit(cache=True)
+def _row_and_background_patterns(
+    Xt, Zt, t, roots, left, feature, threshold, default_left, missing, cat_start, cat_end,
+    cat_values, leaf_first, leaf_last, path_ptr, path_node, path_left, path_slot, feat_ptr,
+):  # fmt: skip
+    """:func:`_tree_patterns` of the rows and of the background, for tree ``t``."""
+    xpats = _tree_patterns(
+        Xt, t, roots, left, feature, threshold, default_left, missing, cat_start, cat_end,
+        cat_values, leaf_first, leaf_last, path_ptr, path_node, path_left, path_slot, feat_ptr,
+    )  # fmt: skip
+    zpats = _tree_patterns(
+        Zt, t, roots, left, feature, threshold, default_left, missing, cat_start, cat_end,
+        cat_values, leaf_first, leaf_last, path_ptr, path_node, path_left, path_slot, feat_ptr,
+    )  # fmt: skip
+    return xpats, zpats
+
+
 @njit(cache=True, inline="always")
 def _popcount(v):
     c = 0
@@ -293,13 +310,8 @@ def _background_shap(
     for c in prange(n_chunks):
         for t in range(c, n_trees, n_chunks):
             first, last = leaf_ptr[t], leaf_ptr[t + 1]
-            xpats = _tree_patterns(
-                Xt, t, roots, left, feature, threshold, default_left, missing, cat_start,
-                cat_end, cat_values, first, last, path_ptr, path_node, path_left, path_slot,
-                feat_ptr,
-            )  # fmt: skip
-            zpats = _tree_patterns(
-                Zt, t, roots, left, feature, threshold, default_left, missing, cat_start,
+            xpats, zpats = _row_and_background_patterns(
+                Xt, Zt, t, roots, left, feature, threshold, default_left, missing, cat_start,
                 cat_end, cat_values, first, last, path_ptr, path_node, path_left, path_slot,
                 feat_ptr,
             )  # fmt: skip
