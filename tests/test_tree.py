@@ -83,6 +83,26 @@ def test_large_lightgbm_matches_pred_contrib():
         np.testing.assert_allclose(base, contrib[0, -1], atol=1e-9 * scale)
 
 
+def test_path_dependent_blocks_give_the_same_values(monkeypatch):
+    """Rows are walked in blocks (a short last block, padded; fewer rows per block when a
+    tree's scratch would be too large): every block size gives the same values."""
+    from shapgov.explainers.kernels import linear_treeshap
+
+    X, y = _data(4, n=2000, m=8, nan=0.05)
+    model = RandomForestRegressor(n_estimators=3, max_depth=12, random_state=0).fit(X, y)
+    ens, rows = tree_ensemble(model), X[:131]  # 2 full blocks of 64, then 3 rows
+    ref, _ = path_dependent_shap(ens, rows)
+    sizes, block_rows = [], linear_treeshap._block_rows
+    monkeypatch.setattr(
+        linear_treeshap, "_block_rows", lambda *a: sizes.append(block_rows(*a)) or sizes[-1]
+    )
+    for scratch in (64 << 20, 2_000_000, 1):  # 64, a few, then 1 row per block
+        monkeypatch.setattr(linear_treeshap, "_SCRATCH_BYTES", scratch)
+        phi, _ = linear_path_dependent_shap(ens, rows)
+        assert np.max(np.abs(phi - ref)) <= 1e-12 * np.abs(ref).max()
+    assert sizes[0] == 64 and 1 < sizes[1] < 64 and sizes[2] == 1, sizes
+
+
 def test_multiclass_lightgbm_per_class_values():
     X, y = _data(3, n=900)
     labels = np.digitize(y, np.quantile(y, [0.33, 0.66]))
