@@ -8,6 +8,9 @@ Workloads of issue 13 (2 threads each):
 * LightGBM 100 trees x 31 leaves on 50 features trained on 20,000 rows, 10,000 rows:
   ``pred_contrib``.
 
+Peers on both: shapiq 1.8's path-dependent TreeExplainer (its QuadratureTreeSHAP,
+Python >= 3.12, ``pip install -e ".[bench]"``), where it installs.
+
 Agreement (max |diff| / max |value|) is checked before any ratio is printed.
 Run: python benchmarks/bench_path_dependent.py [--skip-xgboost] [--skip-lightgbm]
 """
@@ -41,6 +44,18 @@ def data(n: int, m: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
+def shapiq_values(model, rows: np.ndarray) -> np.ndarray | None:
+    """shapiq's path-dependent Shapley values ``(n, M)``, or ``None`` if not installed."""
+    try:
+        import shapiq  # 1.8 needs Python >= 3.12
+    except ImportError:
+        return None
+    explainer = shapiq.TreeExplainer(model, mode="pathdependent", max_order=1, index="SV")
+    batch = explainer.explain_X(rows)
+    zero = np.zeros(len(rows))  # a feature no tree splits on has no entry
+    return np.column_stack([batch.values.get((j,), zero) for j in range(rows.shape[1])])
+
+
 def compare(name: str, model, rows: np.ndarray, native) -> None:
     from shapgov.explainers.kernels.linear_treeshap import linear_path_dependent_shap
     from shapgov_plugins.tree import tree_ensemble
@@ -53,11 +68,18 @@ def compare(name: str, model, rows: np.ndarray, native) -> None:
     dis = np.abs(phi[:, :, 0] - theirs).max() / np.abs(theirs).max()
     if dis > 1e-5:  # XGBoost's native kernel is float32
         raise SystemExit(f"{name}: disagreement {dis:.2e}")
-    print(
+    line = (
         f"{name}: shapgov {t_ours:.2f}s, native {t_native:.2f}s -> {t_native / t_ours:.2f}x "
-        f"(agree {dis:.1e}, max depth {ens.max_depth})",
-        flush=True,
+        f"(agree {dis:.1e}, max depth {ens.max_depth})"
     )
+    shapiq_values(model, rows[:2])  # its first call sets up
+    t_q, q = best_of(lambda: shapiq_values(model, rows), repeats=1)
+    if q is not None:
+        dis_q = np.abs(phi[:, :, 0] - q).max() / np.abs(q).max()
+        if dis_q > 1e-5:
+            raise SystemExit(f"{name}: shapiq disagrees by {dis_q:.2e}")
+        line += f"; shapiq {t_q:.2f}s -> {t_q / t_ours:.2f}x (agree {dis_q:.1e})"
+    print(line, flush=True)
 
 
 def main() -> None:
