@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from shapgov import hookimpl
 from shapgov.decomposition.blueprint import Node
 from shapgov.decomposition.context import DecomposeContext
+from shapgov.decomposition.encoding import Transform, as_float_matrix, category_codes
 from shapgov.decomposition.links import IDENTITY, LOG, LOGIT, SOFTMAX, Link
-from shapgov.errors import UnsupportedModelError
+from shapgov.errors import InputError, UnsupportedModelError
 from shapgov.planning.compatibility import class_path_set
 
 # objective (LightGBM's canonical names and aliases) -> link
@@ -72,7 +76,7 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
     # LightGBM >= 4.7 classifiers output their raw margin as decision_function (which
     # scikit-learn's calibration then consumes)
     raw = "decision_function" if hasattr(model, "classes_") else None
-    return context.leaf(
+    node = context.leaf(
         model,
         n_margins=k,
         link=link,
@@ -80,3 +84,30 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
         margin_method=raw if raw and hasattr(model, raw) else None,
         allow_nan=True,
     )
+    stored = getattr(booster, "pandas_categorical", None)
+    if not stored:
+        return node
+    n = booster.num_feature()
+    return node.under(pandas_categorical_codes(stored), np.arange(n), "categories")
+
+
+def pandas_categorical_codes(stored: list[list[Any]]) -> Transform:
+    """LightGBM's own encoding of a DataFrame: its 'category' columns, in order, take the
+    codes of the categories stored at fit (``pandas_categorical``); unseen labels and
+    missing values become NaN (LightGBM's ``_data_from_pandas``)."""
+
+    def encode(X: Any) -> np.ndarray:
+        if not isinstance(X, pd.DataFrame):
+            return as_float_matrix(X)
+        cat_cols = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+        if len(cat_cols) != len(stored):
+            raise InputError(
+                f"the LightGBM model was fitted with {len(stored)} pandas 'category' "
+                f"column(s) but X has {len(cat_cols)} ({cat_cols}); give X the dtypes it "
+                "had at fit (X[col] = X[col].astype('category'))"
+            )
+        per_column = dict(zip(cat_cols, stored, strict=True))
+        categories = [per_column.get(c) for c in X.columns]
+        return category_codes(categories, unseen="missing", library="LightGBM")(X)
+
+    return encode

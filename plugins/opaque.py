@@ -51,7 +51,7 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
         return replace(node, vertices=(vertex,))
     if not isinstance(model, PredictFunction):
         return None
-    return context.leaf(
+    node = context.leaf(
         model,
         n_margins=1,
         link=IDENTITY,
@@ -59,3 +59,5 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
         margin_method="predict",
         allow_nan=True,
     )
+    vertex = replace(node.vertices[0], transform=_as_given)  # hybrids keep X's dtypes
+    return replace(node, vertices=(vertex,))

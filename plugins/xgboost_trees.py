@@ -26,6 +26,7 @@ import numpy as np
 from shapgov import hookimpl
 from shapgov.decomposition.blueprint import Node
 from shapgov.decomposition.context import DecomposeContext
+from shapgov.decomposition.encoding import Transform, category_codes, frame_codes
 from shapgov.decomposition.links import IDENTITY, LOG, LOGIT, SOFTMAX, Link
 from shapgov.errors import UnsupportedModelError
 from shapgov.explainers.trees import MISSING_DEFAULT, TreeEnsemble
@@ -217,6 +218,23 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
     if link is SOFTMAX and n_class < 2:
         raise UnsupportedModelError("XGBoost softmax model without num_class")
     prediction = "predict_proba" if hasattr(model, "classes_") else "predict"
-    return context.leaf(
+    node = context.leaf(
         model, n_margins=k, link=link, prediction=prediction, margin_method=None, allow_nan=True
     )
+    booster = model.get_booster()
+    if "c" not in (booster.feature_types or []):
+        return node
+    n = len(booster.feature_types)
+    return node.under(categorical_encoding(booster), np.arange(n), "categories")
+
+
+def categorical_encoding(booster: Any) -> Transform:
+    """XGBoost's own encoding of 'category' columns: XGBoost >= 3.1 stores the training
+    categories and re-codes the input by label (unseen labels are rejected); older
+    versions use the input column's own codes."""
+    try:
+        stored = booster.get_categories(export_to_arrow=True).to_arrow()
+    except (AttributeError, TypeError, ImportError):
+        return frame_codes
+    categories = [None if arr is None else arr.to_pylist() for _, arr in stored]
+    return category_codes(categories, unseen="error", library="XGBoost")

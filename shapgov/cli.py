@@ -225,6 +225,7 @@ def explain(
     from shapgov.mlflow import explain_and_log
     from shapgov.mlflow.evaluator import native_model
     from shapgov.mlflow.sampling import sample_xy
+    from shapgov.mlflow.signature import conform_to_schema, input_schema
 
     data = _read_table(data_path)
     background = data if background_path is None else _read_table(background_path)
@@ -235,7 +236,12 @@ def explain(
         y, data = data[target], data.drop(columns=[target])
         background = background.drop(columns=[target], errors="ignore")
     try:
-        model = native_model(mlflow.pyfunc.load_model(model_uri))
+        loaded = mlflow.pyfunc.load_model(model_uri)
+        schema = input_schema(loaded)
+        if schema is not None:  # lossless casts to the signature, or exit 2 naming the column
+            data = conform_to_schema(data, schema, what=str(data_path))
+            background = conform_to_schema(background, schema, what="the background")
+        model = native_model(loaded)
         if run_id is None:
             run_id = _target_run(model_uri)
         else:

@@ -23,7 +23,7 @@ from shapgov.combination.policy import AdditivityPolicy
 from shapgov.decomposition.decompose import Blueprint, decompose, decompose_with
 from shapgov.errors import InputError
 from shapgov.explainers.stage import explain_vertices
-from shapgov.opaque import BlackBox
+from shapgov.opaque import BlackBox, PredictFunction
 from shapgov.planning.game import checked_weights
 from shapgov.planning.plan import plan
 from shapgov.registry import PluginCalls, resolve_plugin_manager
@@ -99,14 +99,19 @@ def explain(
     blueprint = decompose_with(
         model, plugins, calibration=calibration, output=output, opaque=opaque, fallback=fallback
     )
-    if isinstance(blueprint.model, BlackBox) and isinstance(X, pd.DataFrame):
+    if isinstance(blueprint.model, BlackBox | PredictFunction) and isinstance(X, pd.DataFrame):
         blueprint.model.takes_frame(X.columns)  # the black box gets rows as the user gave them
     frame = as_frame(X, blueprint.model)
+    conform = getattr(blueprint.model, "conform", None)  # a logged model's signature
+    if conform is not None:
+        frame = conform(frame)
     offset = per_row(offset, len(frame), "offset")
     exposure = per_row(exposure, len(frame), "exposure")
     bg = None
     if background is not None:
         bg = as_frame(background, blueprint.model, what="background")
+        if conform is not None:
+            bg = conform(bg, what="background")
         same_columns(bg, frame)
     if background_weights is not None:
         checked_weights(background_weights, bg)

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from shapgov.errors import InputError, UnsupportedModelError
+from shapgov.errors import InputError, ModelOutputError, UnsupportedModelError
 
 
 class PredictFunction:
@@ -18,11 +19,52 @@ class PredictFunction:
         if n_features is not None:
             self.n_features_in_ = n_features
 
+    def takes_frame(self, columns: Any) -> None:
+        """Call the function on DataFrames with these columns (as the user's X was)."""
+        self.feature_names_in_ = np.asarray(columns, dtype=object)
+
     def predict(self, X: Any) -> np.ndarray:
-        return np.asarray(self.fn(X))
+        return checked_predictions(calling(self.fn, X, f"{self!r}"), len(X), repr(self))
 
     def __repr__(self) -> str:
         return f"PredictFunction({getattr(self.fn, '__name__', self.fn)!r})"
+
+
+def calling(fn: Callable[[Any], Any], X: Any, what: str) -> Any:
+    """``fn(X)``; a failure inside the model is reported with its first line, never with
+    the (hybrid) rows some libraries print into their messages.
+
+    :raises ModelOutputError: ``fn`` raised; the original exception is chained.
+    """
+    try:
+        return fn(X)
+    except Exception as err:
+        message = (str(getattr(err, "message", err)).splitlines() or [""])[0][:300]
+        raise ModelOutputError(
+            f"{what} failed on {len(X)} rows: {type(err).__name__}: {message}. The model "
+            "gets rows as X was given (a DataFrame keeps its columns and dtypes)"
+        ) from err
+
+
+def checked_predictions(out: Any, n_rows: int, what: str) -> np.ndarray:
+    """A predict function's output as a float array ``(n,)`` or ``(n, K)``.
+
+    :raises ModelOutputError: ``None``, ragged, non-numeric or wrongly sized output.
+    """
+    if out is None:
+        raise ModelOutputError(f"{what} returned None; it must return one prediction per row")
+    try:
+        arr = np.asarray(out, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ModelOutputError(
+            f"{what} returned {type(out).__name__} that is not a numeric array ({err}); "
+            "return one number per row, (n,), or per row and output, (n, K)"
+        ) from err
+    if arr.ndim == 0 or arr.ndim > 2 or arr.shape[0] != n_rows:
+        raise ModelOutputError(
+            f"{what} returned shape {arr.shape} for {n_rows} rows; return (n,) or (n, K)"
+        )
+    return arr
 
 
 class BlackBox:
@@ -58,11 +100,25 @@ class BlackBox:
         if not hasattr(self, "feature_names_in_"):
             self.feature_names_in_ = np.asarray(columns, dtype=object)
 
+    def conform(self, frame: pd.DataFrame, *, what: str = "X") -> pd.DataFrame:
+        """``frame`` cast to the model's MLflow signature where lossless (a pyfunc model
+        enforces it on every call); other models take it as it is.
+
+        :raises InputError: A column cannot be cast without changing a value.
+        """
+        from shapgov.mlflow.signature import conform_to_schema, input_schema
+
+        schema = input_schema(self.model)
+        return frame if schema is None else conform_to_schema(frame, schema, what=what)
+
     def predict(self, X: Any) -> np.ndarray:
-        return np.asarray(getattr(self.model, self.method)(X))
+        return checked_predictions(self._call(self.method, X), len(X), repr(self))
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        return np.asarray(self.model.predict_proba(X))
+        return checked_predictions(self._call("predict_proba", X), len(X), repr(self))
+
+    def _call(self, method: str, X: Any) -> Any:
+        return calling(getattr(self.model, method), X, f"{self!r}.{method}")
 
     def __repr__(self) -> str:
         return f"BlackBox({type(self.model).__name__})"

@@ -159,4 +159,8 @@ def test_bad_predict_functions_through_explain():
     with pytest.raises(ModelOutputError, match="shape"):
         shapgov.explain(lambda a: np.zeros((len(a), 2, 2)), X.iloc[:3], background=X.iloc[:9])
     with pytest.raises(ModelOutputError, match="NaN"):
-        shapgov.explain(lambda a: np.log(a[:, 0] * 0 - 1), X.iloc[:3], background=X.iloc[:9])
+        shapgov.explain(
+            lambda a: np.log(a.to_numpy()[:, 0] * 0 - 1), X.iloc[:3], background=X.iloc[:9]
+        )
+    with pytest.raises(ModelOutputError, match=r"failed on .* rows: .*Error"):  # X is a frame
+        shapgov.explain(lambda a: a[:, 0], X.iloc[:3], background=X.iloc[:9])

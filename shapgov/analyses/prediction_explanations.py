@@ -10,7 +10,7 @@ import pandas as pd
 from shapgov.combination.explanation import Explanation
 from shapgov.errors import InputError
 
-COLUMNS = ["row", "output", "prediction", "rank", "feature", "value", "shap", "others"]
+COLUMNS = ["row", "output", "prediction", "rank", "feature", "value", "dtype", "shap", "others"]
 
 
 def prediction_explanations(
@@ -24,7 +24,8 @@ def prediction_explanations(
 
     Columns: ``row`` (position in the explanation), ``output`` (class label for multiclass,
     else None), ``prediction`` (in the model's prediction space), ``rank`` (1 = largest
-    |SHAP|), ``feature``, ``value`` (the row's feature value), ``shap`` (in the explained
+    |SHAP|), ``feature``, ``value`` (the row's feature value; missing: NaN, ``None`` or ``pd.NA`` as
+    the column holds it), ``dtype`` (the column's pandas dtype), ``shap`` (in the explained
     space) and ``others`` (the summed SHAP of the features outside the top k).
 
     :param low: Only rows whose prediction is below ``low`` ...
@@ -39,6 +40,7 @@ def prediction_explanations(
     raw = explanation._raw
     prediction = explanation.link.inverse(explanation.explained_output)
     labels = explanation.classes if explanation.n_outputs > 1 else None
+    dtypes = [str(t) for t in explanation.data.dtypes]
     lines = []
     for o in range(explanation.n_outputs):
         values = raw[:, :, o]
@@ -63,6 +65,7 @@ def prediction_explanations(
                         rank,
                         explanation.feature_names[j],
                         _plain(explanation.data.iloc[i, j]),
+                        dtypes[j],
                         float(values[i, j]),
                         others,
                     )
@@ -75,7 +78,9 @@ def _plain(value: Any) -> Any:
 
 
 def as_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """JSON-ready: one record per explained row (and output) with its top features."""
+    """One record per explained row (and output) with its top features; write it with
+    :func:`shapgov.sinks.strict_json.dumps` (missing values become ``null``, their
+    column's ``dtype`` beside them)."""
     out = []
     for (row, output), group in frame.groupby(["row", "output"], dropna=False, sort=True):
         out.append(
@@ -85,8 +90,10 @@ def as_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
                 "prediction": float(group["prediction"].iloc[0]),
                 "others": float(group["others"].iloc[0]),
                 "features": [
-                    {"feature": f, "value": _plain(v), "shap": float(s)}
-                    for f, v, s in zip(group["feature"], group["value"], group["shap"], strict=True)
+                    {"feature": f, "value": _plain(v), "dtype": t, "shap": float(s)}
+                    for f, v, t, s in zip(
+                        group["feature"], group["value"], group["dtype"], group["shap"], strict=True
+                    )
                 ],
             }
         )

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 from shapgov.combination.policy import AdditivityReport
 from shapgov.decomposition.links import Link
 from shapgov.errors import InputError
+from shapgov.sinks import strict_json
 
 _META_KEY = b"shapgov"
 FORMAT_VERSION = 1
@@ -105,8 +106,9 @@ class Explanation:
 
     # ------------------------------------------------------------------ views
     @property
-    def feature_names(self) -> list[str]:
-        return [str(c) for c in self.data.columns]
+    def feature_names(self) -> list[Any]:
+        """The original column labels, as given (integer labels stay integers)."""
+        return list(self.data.columns)
 
     @property
     def n_outputs(self) -> int:
@@ -215,8 +217,8 @@ class Explanation:
         """Write values, data, per-vertex parts and the audit metadata to one parquet file."""
         path = Path(path)
         cols: dict[str, Any] = {}
-        for j, name in enumerate(self.feature_names):
-            cols[f"data::{j}"] = self.data[name].to_numpy()
+        for j in range(self.data.shape[1]):  # pyarrow keeps nulls, categories and dtypes
+            cols[f"data::{j}"] = pa.array(self.data.iloc[:, j], from_pandas=True)
         k_range = range(self.n_outputs)
         for j in range(len(self.feature_names)):
             for k in k_range:
@@ -231,7 +233,8 @@ class Explanation:
         table = pa.table(cols)
         meta = {
             "format_version": FORMAT_VERSION,
-            "feature_names": self.feature_names,
+            "feature_names": [_jsonable(c) for c in self.feature_names],
+            "data_dtypes": [str(t) for t in self.data.dtypes],
             "expected_value": self.expected_value.tolist(),
             "output_space": self.output_space,
             "link": self.link.to_dict(),
@@ -245,7 +248,7 @@ class Explanation:
             "game": self.game,
             "plugins": self.plugins,
         }
-        table = table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
+        table = table.replace_schema_metadata({_META_KEY: strict_json.dumps(meta).encode()})
         pq.write_table(table, path)
         return path
 
@@ -259,7 +262,11 @@ class Explanation:
         frame = table.to_pandas()
         names = meta["feature_names"]
         m, k = len(names), len(meta["expected_value"])
-        data = pd.DataFrame({name: frame[f"data::{j}"] for j, name in enumerate(names)})
+        data = pd.DataFrame({j: frame[f"data::{j}"] for j in range(m)})
+        data.columns = pd.Index(names)
+        for j, dtype in enumerate(meta.get("data_dtypes", [])):
+            if str(data.dtypes.iloc[j]) != dtype:  # nullable dtypes come back as float/object
+                data.isetitem(j, data.iloc[:, j].astype(dtype))
         raw = np.stack(
             [
                 np.stack([frame[f"shap::{j}::{kk}"].to_numpy() for kk in range(k)], -1)

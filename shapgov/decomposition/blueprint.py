@@ -19,15 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from shapgov.decomposition.encoding import Transform, as_float_matrix
 from shapgov.decomposition.links import IDENTITY, Link
 from shapgov.errors import UndecomposableModelError, UnsupportedModelError
-
-Transform = Callable[[Any], np.ndarray]
-
-
-def as_float_matrix(X: Any) -> np.ndarray:
-    """Original data as a 2-D float array (the identity preprocessing)."""
-    return np.asarray(X, dtype=float).reshape(len(X), -1)
 
 
 @dataclass(frozen=True)

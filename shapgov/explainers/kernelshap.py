@@ -37,6 +37,7 @@ from shapgov.explainers.coalitions import (
     interactions_from_values,
     shapley_from_values,
 )
+from shapgov.opaque import checked_predictions
 
 Predict = Callable[[Any], np.ndarray]
 DEFAULT_BATCH_ROWS = 1 << 16  # hybrid rows per model call (cache-sized)
@@ -159,20 +160,9 @@ class Hybrids:
 
 def checked_output(out: Any, n_rows: int) -> np.ndarray:
     """A predict function's output as ``(n_rows, K)`` floats, or a typed error."""
-    try:
-        arr = np.asarray(out, dtype=float)
-    except (TypeError, ValueError) as err:
-        raise ModelOutputError(
-            f"the model returned output that is not numeric ({err}); return predictions or "
-            "probabilities as numbers"
-        ) from err
+    arr = checked_predictions(out, n_rows, "the model")
     if arr.ndim == 1:
         arr = arr[:, None]
-    if arr.ndim != 2 or arr.shape[0] != n_rows:
-        raise ModelOutputError(
-            f"the model returned shape {np.shape(out)} for {n_rows} rows; it must return "
-            "one prediction per row, (n,) or (n, K)"
-        )
     if not np.isfinite(arr).all():
         raise ModelOutputError(
             "the model returned NaN or inf for some rows; Kernel SHAP needs finite outputs "

@@ -20,7 +20,6 @@ manifest is logged last, so an interrupted upload leaves a set that approval rej
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from shapgov._version import __version__
 from shapgov.combination.explanation import Explanation
 from shapgov.combination.policy import AdditivityReport
 from shapgov.planning.game import frame_sha256
+from shapgov.sinks import strict_json
 from shapgov.versions import library_versions
 
 SET_VERSION = 1
@@ -51,7 +51,7 @@ data_hash = frame_sha256
 
 
 def _write_json(path: Path, payload: Any) -> None:
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True, allow_nan=False))
+    path.write_text(strict_json.dumps(payload, indent=2, sort_keys=True))
 
 
 def write_set(

@@ -28,6 +28,7 @@ from shapgov._version import __version__
 from shapgov.combination.explanation import Explanation
 from shapgov.combination.policy import AdditivityReport
 from shapgov.errors import InputError
+from shapgov.sinks import strict_json
 
 REPORT = "report.html"
 MAX_SUMMARIES = 4  # summary plots per report (one per class); the rest are named, not drawn
@@ -122,6 +123,14 @@ def _fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, float | np.floating):
         return f"{value:.{digits}g}"
     return str(value)
+
+
+def _feature_value(value: Any) -> str:
+    """A row's feature value for the reader: missing markers (NaN, None, pd.NA, NaT) read
+    "missing"."""
+    if value is None or (np.ndim(value) == 0 and pd.isna(value)):
+        return "missing"
+    return _fmt(_plain(value))
 
 
 # ----------------------------------------------------------------------- sections
@@ -336,7 +345,7 @@ def _predictions_section(
             features.append(
                 {
                     "name": name,
-                    "value": _fmt(_plain(e.data.iloc[i, j])),
+                    "value": _feature_value(e.data.iloc[i, j]),
                     "shap": f"{phi[j]:+.4g}",
                     "strength": "–" if x is None else f"{x['strength']:+.4g}",
                     "symbol": "" if x is None else (x.get("symbol") or ""),
@@ -535,5 +544,5 @@ def write_report(
         if model_version is None
         else {"name": model_version.name, "version": str(model_version.version)},
     }
-    (directory / REPORT_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True))
+    (directory / REPORT_RECORD).write_text(strict_json.dumps(record, indent=2, sort_keys=True))
     return record
