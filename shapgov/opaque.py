@@ -57,7 +57,7 @@ def checked_predictions(out: Any, n_rows: int, what: str) -> np.ndarray:
         arr = np.asarray(out, dtype=float)
     except (TypeError, ValueError) as err:
         raise ModelOutputError(
-            f"{what} returned {type(out).__name__} that is not a numeric array ({err}); "
+            f"{what} returned {type(out).__name__} output that is not numeric ({err}); "
             "return one number per row, (n,), or per row and output, (n, K)"
         ) from err
     if arr.ndim == 0 or arr.ndim > 2 or arr.shape[0] != n_rows:

@@ -176,7 +176,7 @@ def test_a_predict_function_gets_dataframes_like_x():
 
 @pytest.mark.parametrize(
     ("output", "says"),
-    [(None, "returned None"), ("text", "not a numeric"), ([[1.0], [2.0, 3.0]], "not a numeric")],
+    [(None, "returned None"), ("text", "not numeric"), ([[1.0], [2.0, 3.0]], "not numeric")],
 )
 def test_a_predict_function_with_bad_output_raises_model_output_error(output, says):
     df, _ = _credit()

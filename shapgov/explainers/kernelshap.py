@@ -106,10 +106,7 @@ class Hybrids:
                 x, b = self.x_cols[c][row], self.b_cols[c]
             else:
                 x, b = self.X[row, c], self.B[:, c]
-            eq = np.asarray(b == x, dtype=bool)
-            if pd.isna(x):
-                eq = eq | np.asarray(pd.isna(b), dtype=bool)
-            same[:, p] &= eq
+            same[:, p] &= _same_values(b, x)
         return same
 
     def build_one(self, row: int, cols: np.ndarray, background_rows: np.ndarray) -> Any:
@@ -156,6 +153,17 @@ class Hybrids:
             bc = self.b_cols[c][None, None, :]
             data[name] = np.where(take, xc, bc).reshape(-1)
         return self._typed(pd.DataFrame(data))
+
+
+def _same_values(b: np.ndarray, x: Any) -> np.ndarray:
+    """Whether each of ``b`` equals ``x``; missing markers (NaN, None, pd.NA, NaT) equal
+    each other and nothing else."""
+    absent = np.asarray(pd.isna(b), dtype=bool)
+    if pd.isna(x):
+        return absent
+    eq = np.zeros(b.shape[0], dtype=bool)
+    eq[~absent] = np.asarray(b[~absent] == x, dtype=bool)
+    return eq
 
 
 def checked_output(out: Any, n_rows: int) -> np.ndarray:

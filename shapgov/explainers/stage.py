@@ -26,8 +26,16 @@ class VertexResult:
 
 
 def model_input(frame: pd.DataFrame, model: Any) -> Any:
-    """What the model takes: the frame when it was fitted on named columns, else an array."""
-    return frame if hasattr(model, "feature_names_in_") else frame.to_numpy()
+    """What the model takes: the frame when it was fitted on named columns or when its
+    columns are more than plain numpy numbers (nullable, category, object: the model's
+    own predict gets them so), else an array."""
+    if hasattr(model, "feature_names_in_"):
+        return frame
+    if any(
+        getattr(t, "kind", "O") not in "biuf" or not isinstance(t, np.dtype) for t in frame.dtypes
+    ):
+        return frame
+    return frame.to_numpy()
 
 
 def explain_vertices(
