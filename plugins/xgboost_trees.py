@@ -26,7 +26,12 @@ import numpy as np
 from shapgov import hookimpl
 from shapgov.decomposition.blueprint import Node
 from shapgov.decomposition.context import DecomposeContext
-from shapgov.decomposition.encoding import Transform, category_codes, frame_codes
+from shapgov.decomposition.encoding import (
+    Transform,
+    as_float_matrix,
+    category_codes,
+    frame_codes,
+)
 from shapgov.decomposition.links import IDENTITY, LOG, LOGIT, SOFTMAX, Link
 from shapgov.errors import UnsupportedModelError
 from shapgov.explainers.trees import MISSING_DEFAULT, TreeEnsemble
@@ -222,10 +227,25 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
         model, n_margins=k, link=link, prediction=prediction, margin_method=None, allow_nan=True
     )
     booster = model.get_booster()
-    if "c" not in (booster.feature_types or []):
-        return node
-    n = len(booster.feature_types)
-    return node.under(categorical_encoding(booster), np.arange(n), "categories")
+    n = booster.num_features()
+    marker = getattr(model, "missing", np.nan)
+    if marker is not None and not np.isnan(marker):
+        node = node.under(missing_marker(float(marker)), np.arange(n), f"missing={marker:g}")
+    if "c" in (booster.feature_types or []):
+        node = node.under(categorical_encoding(booster), np.arange(n), "categories")
+    return node
+
+
+def missing_marker(marker: float) -> Transform:
+    """XGBoost's ``missing=`` value: inputs equal to it (in float32, as XGBoost compares)
+    are missing, i.e. NaN for the trees."""
+
+    def encode(Z: Any) -> np.ndarray:
+        Z = as_float_matrix(Z).copy()
+        Z[Z.astype(np.float32) == np.float32(marker)] = np.nan
+        return Z
+
+    return encode
 
 
 def categorical_encoding(booster: Any) -> Transform:

@@ -263,3 +263,66 @@ def test_a_pyfunc_model_is_explained_after_the_cast_and_equals_brute_force(store
     _check(e, lambda d: loaded.predict(d.astype(cast)), rows.astype(cast), bg.astype(cast))
     with pytest.raises(InputError, match="'a'"):
         shapgov.explain(loaded, rows.astype({"a": float}) + 0.5, background=bg)
+
+
+def test_a_table_of_every_dtype_is_logged_whole_with_integer_names(store, tmp_path):
+    """Nullable Int64/Float64/boolean with pd.NA, categories with missing labels, integer
+    column names: explained, logged with permutation impact, XEMP and the report."""
+    rng = np.random.default_rng(5)
+    n = 800
+    sex = rng.choice(["M", "F"], n).astype(object)
+    sex[rng.random(n) < 0.1] = None
+    X = pd.DataFrame(
+        {
+            0: pd.array(rng.integers(0, 10, n), dtype="Int64"),
+            1: pd.array(rng.normal(size=n), dtype="Float64"),
+            2: pd.Categorical(sex),
+            3: pd.array(rng.random(n) > 0.5, dtype="boolean"),
+        }
+    )
+    X.loc[rng.random(n) < 0.1, 0] = pd.NA
+    X.loc[rng.random(n) < 0.1, 3] = pd.NA
+    y = (X[1].astype(float).fillna(0) + (X[2] == "M").astype(float) > 0.5).astype(int)
+    model = lightgbm.LGBMClassifier(n_estimators=20, verbose=-1).fit(X, y)
+    rows, bg = X[:6], X[400:420].reset_index(drop=True)
+    e = shapgov.explain(model, rows, background=bg)
+    _check(e, lambda d: model.predict(d, raw_score=True), rows, bg)
+    with mlflow.start_run() as run:
+        shapgov.mlflow.explain_and_log(model, X[:300], y=y[:300], background=X[400:500])
+    out = mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="shapgov", dst_path=str(tmp_path / "set")
+    )
+    logged = Explanation.read_parquet(f"{out}/values.parquet")
+    assert logged.feature_names == [0, 1, 2, 3]
+    pd.testing.assert_frame_equal(logged.data, X[:300].reset_index(drop=True))
+    report = (tmp_path / "set" / "shapgov" / "report.html").read_text()
+    assert "<td>missing</td>" in report
+
+
+def test_xgboost_missing_marker_is_missing_for_the_trees():
+    xgboost = pytest.importorskip("xgboost")
+    rng = np.random.default_rng(6)
+    n = 1000
+    X = pd.DataFrame(rng.normal(size=(n, 3)), columns=["a", "b", "c"])
+    y = X["a"] * 2 + X["b"] + rng.normal(scale=0.1, size=n)
+    X.loc[rng.random(n) < 0.2, "a"] = -999.0  # the bank's "unknown" code
+    model = xgboost.XGBRegressor(n_estimators=10, max_depth=3, missing=-999.0).fit(X, y)
+    rows, bg = X[:6], X[200:220].reset_index(drop=True)
+    assert (rows["a"] == -999).any() and (bg["a"] == -999).any()
+    e = shapgov.explain(model, rows, background=bg)
+    _check(e, lambda d: model.predict(d, output_margin=True), rows, bg, float32_trees=10)
+
+
+@pytest.mark.parametrize("params", [{"zero_as_missing": True}, {"use_missing": False}])
+def test_lightgbm_missing_settings_route_as_its_predict(params):
+    rng = np.random.default_rng(7)
+    n = 1500
+    X = pd.DataFrame(rng.normal(size=(n, 3)), columns=["a", "b", "c"])
+    X.loc[rng.random(n) < 0.2, "a"] = 0.0
+    X.loc[rng.random(n) < 0.2, "b"] = np.nan
+    y = X["a"].fillna(1) * 2 + X["b"].fillna(-1) + rng.normal(scale=0.1, size=n)
+    model = lightgbm.LGBMRegressor(n_estimators=10, verbose=-1, **params).fit(X, y)
+    rows = pd.DataFrame({"a": [0.0, np.nan, 0.5, 0.0], "b": [np.nan, 0.0, 1.0, 0.2], "c": 0.1})
+    bg = X[200:230].reset_index(drop=True)
+    e = shapgov.explain(model, rows, background=bg)
+    _check(e, lambda d: model.predict(d, raw_score=True), rows, bg)

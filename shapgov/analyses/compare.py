@@ -129,7 +129,7 @@ def compare_shap_xemp(
 
 def _grouped_shap(explanation: Explanation, xemp: XempExplanation) -> np.ndarray:
     """SHAP values summed into XEMP's features (a group's columns add up)."""
-    names = explanation.feature_names
+    names = [str(c) for c in explanation.feature_names]  # XEMP names units by str(column)
     out = np.zeros((len(explanation), len(xemp.evaluated), explanation.n_outputs))
     groups = xemp.params.get("groups", {})
     for j, feature in enumerate(xemp.evaluated):

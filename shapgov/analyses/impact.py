@@ -70,11 +70,14 @@ def shap_impact(explanation: Explanation) -> FeatureImpact:
     """Mean |SHAP| per feature over the explained rows.
 
     Multiclass: one column ``impact_<class>`` per class, and ``impact`` their mean.
+    Features are named by their column label as text, as in :func:`permutation_impact`
+    (whose groups are named by text) and the report.
     """
     if len(explanation) == 0:
         raise InputError("the explanation has no rows; explain a non-empty sample")
     raw = np.abs(explanation._raw).mean(axis=0)  # (M, K)
-    frame = pd.DataFrame({"feature": explanation.feature_names, "impact": raw.mean(axis=1)})
+    names = [str(c) for c in explanation.feature_names]
+    frame = pd.DataFrame({"feature": names, "impact": raw.mean(axis=1)})
     if explanation.n_outputs > 1:
         labels = explanation.classes or list(range(explanation.n_outputs))
         for k, label in enumerate(labels):
@@ -208,6 +211,7 @@ def permutation_impact(
         default one).
     """
     from shapgov.engine import decompose
+    from shapgov.explainers.stage import model_input
     from shapgov.validation import as_frame
 
     if y is None:
@@ -234,7 +238,7 @@ def permutation_impact(
     units.update({str(c): [c] for c in frame.columns if c not in grouped})
 
     def score(data: pd.DataFrame) -> float:
-        return scorer.fn(y, blueprint.predict(_input(data, blueprint.model)))
+        return scorer.fn(y, blueprint.predict(model_input(data, blueprint.model)))
 
     actual = score(frame)
     rng = np.random.default_rng(random_state)
@@ -244,7 +248,8 @@ def permutation_impact(
         for _ in range(n_repeats):
             shuffled = frame.copy()
             order = rng.permutation(len(frame))
-            shuffled[cols] = frame[cols].to_numpy()[order]
+            for c in cols:  # column by column: each keeps its dtype (category, nullable)
+                shuffled[c] = frame[c].iloc[order].reset_index(drop=True)
             permuted = score(shuffled)
             drops.append(actual - permuted if scorer.greater_is_better else permuted - actual)
         rows.append(
@@ -264,10 +269,6 @@ def permutation_impact(
         "random_state": random_state,
     }
     return FeatureImpact("permutation", frame_out, params)
-
-
-def _input(frame: pd.DataFrame, model: Any) -> Any:
-    return frame if hasattr(model, "feature_names_in_") else frame.to_numpy()
 
 
 def compare_impacts(first: FeatureImpact, second: FeatureImpact) -> pd.DataFrame:

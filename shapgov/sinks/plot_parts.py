@@ -281,13 +281,17 @@ def _by_feature(frame: pd.DataFrame, column: str) -> pd.Series:
     return pd.Series(values, index=index)
 
 
-def _feature_index(names: list[str], feature: Any, what: str) -> int:
-    if not isinstance(feature, str) or feature not in names:
+def _feature_index(names: list[Any], feature: Any, what: str) -> int:
+    """Position of ``feature``, given as the column label or as its text."""
+    keys = [str(n) for n in names]
+    if feature in names and not isinstance(feature, bool):
+        return names.index(feature)
+    if not isinstance(feature, str) or feature not in keys:
         shown = ", ".join(repr(n) for n in names[:10]) + (", ..." if len(names) > 10 else "")
         raise InputError(
             f"unknown {what} {feature!r}; pass one of the explanation's features: {shown}"
         )
-    return names.index(feature)
+    return keys.index(feature)
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
