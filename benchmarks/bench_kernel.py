@@ -169,6 +169,7 @@ def deeplift(quick: bool) -> None:
 
     from shapgov.explainers.deeplift import deeplift_values
     from shapgov.explainers.kernelshap import kernel_shap
+    from shapgov.explainers.network import Network
 
     rng = np.random.default_rng(1)
     X = rng.normal(size=(4000, 50))
@@ -177,10 +178,9 @@ def deeplift(quick: bool) -> None:
     n = 200 if quick else 1000
     rows, bg = X[:n], X[2000:2100]
     print(f"\n3. DeepLIFT: MLP 50 -> 64 -> 64 -> 1 (relu), {n} rows, {len(bg)} background rows")
-    deeplift_values(mlp.coefs_, mlp.intercepts_, mlp.activation, rows[:2], bg)
-    (phi, _), t = timed(
-        lambda: deeplift_values(mlp.coefs_, mlp.intercepts_, mlp.activation, rows, bg)
-    )
+    network = Network.from_sklearn(mlp)
+    deeplift_values(network, rows[:2], bg)
+    (phi, _), t = timed(lambda: deeplift_values(network, rows, bg))
     print(f"   {t:.2f}s, {n / t:,.0f} rows/s")
     kernel = kernel_shap(
         mlp.predict,

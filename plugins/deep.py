@@ -36,26 +36,25 @@ from shapgov.explainers.coalitions import (
     exact_shapley,
     players_of,
 )
-from shapgov.explainers.deeplift import deeplift_values, forward
-from shapgov.explainers.kernels.mlp import ACTIVATIONS, mlp_coalition_margins
+from shapgov.explainers.deeplift import deeplift_values
+from shapgov.explainers.kernels.mlp import mlp_coalition_margins
+from shapgov.explainers.network import Network
 
 METHODS = ("auto", "exact", "deeplift")
 
 
-def mlp_layers(estimator: Any) -> tuple[list[np.ndarray], list[np.ndarray], str]:
-    """``(coefs, intercepts, hidden activation)`` of a fitted MLP: a scikit-learn MLP or
-    any object with the same ``coefs_``, ``intercepts_`` and ``activation`` (e.g. the
-    PyTorch plugin's adapter)."""
+def network_of(estimator: Any) -> Network:
+    """The :class:`~shapgov.explainers.network.Network` of a fitted network vertex: its
+    ``network_`` (the PyTorch and Keras readers set one), or a scikit-learn MLP's layers."""
+    network = getattr(estimator, "network_", None)
+    if isinstance(network, Network):
+        return network
     if not all(hasattr(estimator, a) for a in ("coefs_", "intercepts_", "activation")):
         raise UnsupportedModelError(
-            f"the Deep explainer reads MLP layers (coefs_, intercepts_, activation); "
-            f"{type(estimator).__name__} has none"
+            f"the Deep explainer reads network layers (a network_, or coefs_, intercepts_ and "
+            f"activation); {type(estimator).__name__} has none"
         )
-    if estimator.activation not in ACTIVATIONS:
-        raise UnsupportedModelError(f"MLP activation {estimator.activation!r} is not supported")
-    coefs = [np.asarray(c, dtype=float) for c in estimator.coefs_]
-    intercepts = [np.asarray(c, dtype=float) for c in estimator.intercepts_]
-    return coefs, intercepts, estimator.activation
+    return Network.from_sklearn(estimator)
 
 
 class DeepExplainer(Explainer):
@@ -79,7 +78,7 @@ class DeepExplainer(Explainer):
 
     def explain(self, request: VertexRequest) -> VertexValues:
         vertex = request.vertex
-        layers = self._layers(request)
+        network = self._network(request)
         active, _ = players_of(request.origins)
         if self.method == "exact":
             check_budget(
@@ -91,7 +90,7 @@ class DeepExplainer(Explainer):
         if self.method == "exact" or (
             self.method == "auto" and active.size <= self.max_exact_players
         ):
-            return self._exact(request, layers, interactions=False)
+            return self._exact(request, network, interactions=False)
         if vertex.response is not None:
             raise UnsupportedModelError(
                 f"{vertex.name}: DeepLIFT explains the margin only; its parent consumes "
@@ -99,7 +98,7 @@ class DeepExplainer(Explainer):
                 "explainer."
             )
         phi, base = deeplift_values(
-            *layers, request.Z, request.Z_background, weights=request.game.background_weights
+            network, request.Z, request.Z_background, weights=request.game.background_weights
         )
         values = group_sum(phi, request.origins, request.n_features)
         return VertexValues(values, base, method="approximate")
@@ -108,22 +107,21 @@ class DeepExplainer(Explainer):
         """Exact interaction values ``(n, M, M, K)`` (exact method only)."""
         if self.method == "deeplift":
             return super().interactions(request)
-        return self._exact(request, self._layers(request), interactions=True)
+        return self._exact(request, self._network(request), interactions=True)
 
-    def _layers(self, request: VertexRequest) -> tuple[list[np.ndarray], list[np.ndarray], str]:
-        coefs, intercepts, activation = mlp_layers(request.vertex.estimator)
-        if coefs[-1].shape[1] != request.vertex.n_margins:
+    def _network(self, request: VertexRequest) -> Network:
+        network = network_of(request.vertex.estimator)
+        if network.n_outputs != request.vertex.n_margins:
             raise UnsupportedModelError(
-                f"{request.vertex.name}: the network has {coefs[-1].shape[1]} outputs, the "
+                f"{request.vertex.name}: the network has {network.n_outputs} outputs, the "
                 f"vertex {request.vertex.n_margins} margins"
             )
-        return coefs, intercepts, activation
+        return network
 
     def _exact(
-        self, request: VertexRequest, layers: tuple[Any, ...], *, interactions: bool
+        self, request: VertexRequest, network: Network, *, interactions: bool
     ) -> VertexValues | np.ndarray:
         vertex, Z, Zb = request.vertex, request.Z, request.Z_background
-        coefs, intercepts, activation = layers
         active, player = players_of(request.origins)
         respond = vertex.output
         game = request.game
@@ -132,16 +130,14 @@ class DeepExplainer(Explainer):
         linear = vertex.response is None and game.background_weights is None
 
         def values(rows: slice) -> np.ndarray:
-            margins = mlp_coalition_margins(
-                coefs, intercepts, activation, Z[rows], Zb, player, active.size, mean=linear
-            )
+            margins = mlp_coalition_margins(network, Z[rows], Zb, player, active.size, mean=linear)
             return game.average(respond(margins), axis=1)  # (r, 2**P, K_out)
 
         phi = exact_shapley(
             values,
             n_rows=len(Z),
             n_players=active.size,
-            elements_per_row=((1 if linear else len(Zb)) << active.size) * coefs[-1].shape[1],
+            elements_per_row=((1 if linear else len(Zb)) << active.size) * network.n_outputs,
             max_players=self.max_exact_players,
             what=vertex.name,
             interactions=interactions,
@@ -149,7 +145,7 @@ class DeepExplainer(Explainer):
         out = scatter_players(phi, active, request.n_features, pairs=interactions)
         if interactions:
             return out
-        base = respond(forward(coefs, intercepts, activation, np.asarray(Zb, float))[1])
+        base = respond(network.margin(np.asarray(Zb, float)))
         return VertexValues(out, game.average(base, axis=0))
 
 

@@ -16,8 +16,9 @@ from sklearn.preprocessing import StandardScaler
 import shapgov
 from shapgov.errors import ExactBudgetError, ModelOutputError, UnsupportedModelError
 from shapgov.explainers.coalitions import coalition_masks
-from shapgov.explainers.deeplift import deeplift_values, forward
+from shapgov.explainers.deeplift import deeplift_values
 from shapgov.explainers.kernels.mlp import mlp_coalition_margins
+from shapgov.explainers.network import Network
 
 
 def _diabetes(columns: int = 7):
@@ -41,7 +42,7 @@ def naive_margins(mlp, X, B, player, n_players):
         take = np.where(player >= 0, mask[np.maximum(player, 0)] > 0, True)
         for i, x in enumerate(X):
             hybrid = np.where(take, x, B)
-            out[i, :, s] = forward(mlp.coefs_, mlp.intercepts_, mlp.activation, hybrid)[1]
+            out[i, :, s] = mlp.predict(hybrid).reshape(len(hybrid), -1)  # its own forward
     return out
 
 
@@ -50,9 +51,7 @@ def test_coalition_margin_kernel_matches_the_numpy_reference(activation):
     model, X = _mlp(activation)
     mlp, Z = model[-1], model[0].transform(X)
     player = np.array([0, 1, 1, 2, 3, -1, 4])
-    ours = mlp_coalition_margins(
-        mlp.coefs_, mlp.intercepts_, activation, Z[:3], Z[50:60], player, 5
-    )
+    ours = mlp_coalition_margins(Network.from_sklearn(mlp), Z[:3], Z[50:60], player, 5)
     ref = naive_margins(mlp, Z[:3], Z[50:60], player, 5)
     assert np.max(np.abs(ours - ref)) <= 1e-12 * max(1.0, np.abs(ref).max())
 
@@ -88,10 +87,11 @@ def test_exact_probability_output_of_a_classifier():
 def test_deeplift_is_locally_accurate_against_the_background_mean(activation):
     model, X = _mlp(activation, hidden=(16, 8))
     mlp, Z = model[-1], model[0].transform(X)
-    phi, base = deeplift_values(mlp.coefs_, mlp.intercepts_, activation, Z[:40], Z[::10])
-    f = forward(mlp.coefs_, mlp.intercepts_, activation, Z[:40])[1]
+    network = Network.from_sklearn(mlp)
+    phi, base = deeplift_values(network, Z[:40], Z[::10])
+    f = mlp.predict(Z[:40])[:, None]  # the model's own output
     assert np.max(np.abs(base + phi.sum(axis=1) - f)) <= 1e-10
-    assert np.allclose(base, forward(mlp.coefs_, mlp.intercepts_, activation, Z[::10])[1].mean(0))
+    assert np.allclose(base, mlp.predict(Z[::10]).mean())
 
 
 def test_deeplift_is_exact_on_a_linear_network_and_through_explain():

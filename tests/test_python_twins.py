@@ -30,7 +30,9 @@ from shapgov.explainers.kernels.interventional_treeshap import (
     interventional_shap,
 )
 from shapgov.explainers.kernels.linear_treeshap import linear_path_dependent_shap
+from shapgov.explainers.kernels.activations import Activation
 from shapgov.explainers.kernels.mlp import mlp_coalition_margins
+from shapgov.explainers.network import Network
 from shapgov.explainers.kernels.treeshap import path_dependent_interactions, path_dependent_shap
 from shapgov.explainers.coalitions import shapley_from_values
 from shapgov_plugins.tree import tree_ensemble
@@ -64,7 +66,8 @@ def net(d):
     a = np.tanh(np.asarray(d, float) @ W[0] + c[0])
     return a @ W[1] + c[1]
 mref, _ = brute_force_shapley(net, pd.DataFrame(Z), pd.DataFrame(Zb))
-v = mlp_coalition_margins(W, c, "tanh", Z, Zb, np.arange(4), 4).mean(axis=1)
+tanh = Network((W[0], W[1]), (c[0], c[1]), (Activation("tanh"),))
+v = mlp_coalition_margins(tanh, Z, Zb, np.arange(4), 4).mean(axis=1)
 err["mlp_coalition_margins"] = float(np.abs(shapley_from_values(v) - mref).max())
 print(json.dumps({"jit_disabled": bool(numba.config.DISABLE_JIT), "errors": err}))
 """

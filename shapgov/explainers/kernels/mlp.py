@@ -13,32 +13,16 @@ import numpy as np
 from numba import njit, prange
 
 from shapgov.errors import InputError
-
-#: Activation codes shared with the wrappers.
-ACTIVATIONS = {"identity": 0, "logistic": 1, "tanh": 2, "relu": 3}
-
-
-@njit(cache=True)
-def _activate(z, code, rows):
-    """Hidden activation, in place over the first ``rows`` rows of a C-ordered block."""
-    flat = z.reshape(-1)[: rows * z.shape[1]]
-    if code == 1:
-        for i in range(flat.shape[0]):
-            flat[i] = 1.0 / (1.0 + np.exp(-flat[i]))
-    elif code == 2:
-        for i in range(flat.shape[0]):
-            flat[i] = np.tanh(flat[i])
-    elif code == 3:
-        for i in range(flat.shape[0]):
-            if flat[i] < 0.0:
-                flat[i] = 0.0
+from shapgov.explainers.kernels.activations import activate_in_place
+from shapgov.explainers.network import Network
 
 
 @njit(cache=True, parallel=True)
-def _mlp_coalition_margins(X, B, player, n_players, W1, b1, Ws, bs, sizes, code, mean):
+def _mlp_coalition_margins(X, B, player, n_players, W1, b1, Ws, bs, sizes, codes, p0s, p1s, mean):
     """Margins ``(n, nb, 2**P, K)`` of every hybrid, or with ``mean`` their background
     mean ``(n, 1, 2**P, K)``; ``Ws``/``bs`` hold layers 2.. packed (flattened weights, and
-    ``sizes`` = widths of every layer incl. input and output). Each (row, background row)
+    ``sizes`` = widths of every layer incl. input and output; ``codes``/``p0s``/``p1s``
+    the hidden activations, one per hidden layer). Each (row, background row)
     runs the network on the coalitions of the players it differs on, layer by layer, as
     dense blocks; the other coalitions share those values."""
     n, m = X.shape
@@ -98,7 +82,7 @@ def _mlp_coalition_margins(X, B, player, n_players, W1, b1, Ws, bs, sizes, code,
             w_off = 0
             b_off = 0
             for layer in range(1, n_layers):
-                _activate(a, code, nq)
+                activate_in_place(a, nq, codes[layer - 1], p0s[layer - 1], p1s[layer - 1])
                 fan_in, fan_out = sizes[layer], sizes[layer + 1]
                 z = blocks[layer]
                 for c in range(nq):
@@ -132,9 +116,7 @@ def _mlp_coalition_margins(X, B, player, n_players, W1, b1, Ws, bs, sizes, code,
 
 
 def mlp_coalition_margins(
-    coefs: list[np.ndarray],
-    intercepts: list[np.ndarray],
-    activation: str,
+    network: Network,
     X: np.ndarray,
     background: np.ndarray,
     player: np.ndarray,
@@ -145,12 +127,9 @@ def mlp_coalition_margins(
     """Output-layer pre-activations (the margin) of every hybrid row, ``(n, b, 2**P, K)``;
     with ``mean=True`` averaged over the background in the kernel, ``(n, 1, 2**P, K)``.
 
-    ``coefs``/``intercepts`` are the layers as scikit-learn stores them; hidden layers
-    use ``activation``, the last layer is linear. ``player[j]`` is input j's player
-    (-1: taken from the row in every coalition).
+    ``player[j]`` is input j's player (-1: taken from the row in every coalition).
     """
-    if activation not in ACTIVATIONS:
-        raise InputError(f"activation {activation!r} is not one of {sorted(ACTIVATIONS)}")
+    coefs, intercepts = network.coefs, network.intercepts
     X = np.ascontiguousarray(X, dtype=np.float64)
     B = np.ascontiguousarray(background, dtype=np.float64)
     player = np.ascontiguousarray(player, dtype=np.int64)
@@ -166,6 +145,10 @@ def mlp_coalition_margins(
     bs = np.concatenate([np.ravel(b) for b in intercepts[1:]] or [np.zeros(0)]).astype(float)
     W1 = np.ascontiguousarray(coefs[0], dtype=np.float64)
     b1 = np.ascontiguousarray(intercepts[0], dtype=np.float64)
+    triples = [a.triple for a in network.activations] or [(0, 0.0, 0.0)]
+    codes = np.array([t[0] for t in triples], dtype=np.int64)
+    p0s = np.array([t[1] for t in triples], dtype=np.float64)
+    p1s = np.array([t[2] for t in triples], dtype=np.float64)
     return _mlp_coalition_margins(
-        X, B, player, n_players, W1, b1, Ws, bs, sizes, ACTIVATIONS[activation], mean
+        X, B, player, n_players, W1, b1, Ws, bs, sizes, codes, p0s, p1s, mean
     )
