@@ -14,21 +14,15 @@ Run: python benchmarks/bench_linear.py
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 import pandas as pd
+from timing import best_of
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
-def _time(fn, repeat: int = 3):
-    best, out = np.inf, None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
+_time = best_of
 
 
 def margin_workload() -> None:

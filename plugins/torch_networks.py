@@ -13,7 +13,9 @@ op by op:
 
 Anything else (an Embedding, a residual connection, a ReLU6) makes the network
 undecomposable: it is explained as a whole by the Kernel explainer with a
-``FallbackWarning``, as every unsupported vertex is. The module stays the model of record:
+``FallbackWarning``, as every unsupported vertex is. skorch's ``NeuralNetRegressor`` inside a
+scikit-learn pipeline is read through its fitted ``module_``. The module stays the model of
+record:
 predictions come from its own forward pass.
 """
 
@@ -30,7 +32,7 @@ from shapgov.decomposition.context import DecomposeContext
 from shapgov.decomposition.links import IDENTITY, LOGIT, SOFTMAX
 from shapgov.errors import InputError, UndecomposableModelError
 from shapgov.explainers.kernels.activations import Activation
-from shapgov.explainers.network import Affine, Network
+from shapgov.explainers.network import SOFTMAX_HEAD, Affine, NetworkModel, batch_norm
 from shapgov.planning.compatibility import class_path_set
 
 AVAILABLE = importlib.util.find_spec("torch") is not None
@@ -62,40 +64,21 @@ _FUNCTIONS = {
 _SKIPPED = {"Dropout", "AlphaDropout", "Identity", "Flatten"}
 
 
-class TorchNetwork:
-    """A PyTorch module with scikit-learn-like attributes (``predict``, ``classes_``,
-    ``n_features_in_``) and, when it could be read, its ``network_``."""
+class TorchNetwork(NetworkModel):
+    """A PyTorch module with scikit-learn-like attributes and, when it could be read, its
+    ``network_`` (see :class:`~shapgov.explainers.network.NetworkModel`)."""
 
-    def __init__(self, module: Any) -> None:
+    def __init__(self, module: Any, *, eval_mode: bool = False) -> None:
         self.module = module
-        self.network_: Network | None = None
-        self.reason_: str | None = None
-        self.out_activation_ = "identity"
-        try:
-            steps = _chain(module)
-        except UndecomposableModelError as err:
-            steps, self.reason_ = None, str(err)
-        if steps is not None:
-            last = steps[-1] if steps else None
-            if last is not None and _name(last) in ("Sigmoid", "Softmax", "sigmoid", "softmax"):
-                self.out_activation_ = "logistic" if "igmoid" in _name(last) else "softmax"
-                steps = steps[:-1]
-            try:
-                ops, n_inputs = _ops(steps)
-                self.network_ = Network.from_ops(ops, n_inputs)
-                self.n_features_in_ = n_inputs
-            except UndecomposableModelError as err:
-                self.reason_ = str(err)
-        if self.network_ is not None:
-            k = self.network_.n_outputs
-            if self.out_activation_ == "logistic" and k == 1:
-                self.classes_ = np.array([0, 1])
-            elif self.out_activation_ == "softmax":
-                self.classes_ = np.arange(k)
+        #: put the module in eval mode before each forward (what skorch's predict does)
+        self.eval_mode = eval_mode
+        self._read(lambda: _ops(_chain(module)))
 
     def _forward(self, X: Any) -> np.ndarray:
         import torch
 
+        if self.eval_mode:
+            self.module.eval()
         if self.module.training:
             raise InputError(
                 "the PyTorch module is in training mode (dropout and batch statistics make "
@@ -105,14 +88,6 @@ class TorchNetwork:
         with torch.no_grad():
             t = torch.as_tensor(np.asarray(X, dtype=float), dtype=param.dtype)
             return self.module(t).cpu().numpy()
-
-    def predict(self, X: Any) -> np.ndarray:
-        out = self._forward(X)
-        return out[:, 0] if out.shape[1] == 1 else out
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        out = self._forward(X)
-        return np.column_stack([1 - out[:, 0], out[:, 0]]) if out.shape[1] == 1 else out
 
 
 def _name(step: Any) -> str:
@@ -175,6 +150,8 @@ def _ops(steps: list[Any]) -> tuple[list[Any], int]:
             n_inputs = step.num_features if n_inputs is None else n_inputs
         elif name in _SKIPPED:
             continue
+        elif name in ("Softmax", "softmax"):
+            ops.append(SOFTMAX_HEAD)
         elif name in _MODULES:
             act, params = _MODULES[name]
             ops.append(Activation(act, *(float(getattr(step, p)) for p in params)))
@@ -195,15 +172,12 @@ def _ops(steps: list[Any]) -> tuple[list[Any], int]:
 def _batch_norm(bn: Any) -> Affine:
     if bn.running_mean is None:
         raise UndecomposableModelError("a BatchNorm1d without running statistics")
-    mean = bn.running_mean.detach().cpu().double().numpy()
-    var = bn.running_var.detach().cpu().double().numpy()
-    scale = 1.0 / np.sqrt(var + bn.eps)
-    shift = -mean * scale
-    if bn.affine:
-        gamma = bn.weight.detach().cpu().double().numpy()
-        beta = bn.bias.detach().cpu().double().numpy()
-        scale, shift = scale * gamma, shift * gamma + beta
-    return Affine(np.diag(scale), shift)
+
+    def values(t: Any) -> np.ndarray:
+        return t.detach().cpu().double().numpy()
+
+    affine = (values(bn.weight), values(bn.bias)) if bn.affine else (None, None)
+    return batch_norm(values(bn.running_mean), values(bn.running_var), bn.eps, *affine)
 
 
 def _is_module(model: Any) -> bool:
@@ -219,9 +193,11 @@ def shapgov_prepare_model(model: Any) -> Any | None:
 
 @hookimpl(trylast=True)
 def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
-    if not isinstance(model, TorchNetwork):
-        return None
-    return network_leaf(model, context)
+    if isinstance(model, TorchNetwork):
+        return network_leaf(model, context)
+    if AVAILABLE and "skorch.regressor.NeuralNetRegressor" in class_path_set(model):
+        return network_leaf(TorchNetwork(model.module_, eval_mode=True), context)
+    return None
 
 
 def network_leaf(model: Any, context: DecomposeContext) -> Node:

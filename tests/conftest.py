@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("KERAS_BACKEND", "torch")  # Keras 3 on PyTorch: no TensorFlow needed
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
 

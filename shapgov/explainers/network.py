@@ -90,3 +90,76 @@ class Network:
 
     def margin(self, X: np.ndarray) -> np.ndarray:
         return self.forward(X)[1]
+
+
+def batch_norm(
+    mean: np.ndarray,
+    var: np.ndarray,
+    eps: float,
+    gamma: np.ndarray | None = None,
+    beta: np.ndarray | None = None,
+) -> Affine:
+    """A batch normalization in inference mode as the affine map it is:
+    ``(x - mean) / sqrt(var + eps) * gamma + beta``."""
+    scale = 1.0 / np.sqrt(np.asarray(var, dtype=float) + eps)
+    shift = -np.asarray(mean, dtype=float) * scale
+    if gamma is not None:
+        scale, shift = scale * gamma, shift * gamma
+    if beta is not None:
+        shift = shift + beta
+    return Affine(np.diag(scale), shift)
+
+
+#: the head operation of a classifier network: a final softmax
+SOFTMAX_HEAD = "softmax"
+
+
+class NetworkModel:
+    """Base of the framework adapters (PyTorch, Keras): a fitted network with
+    scikit-learn-like attributes (``predict``, ``predict_proba``, ``classes_``,
+    ``n_features_in_``) and, when its layers could be read, its ``network_``.
+
+    Subclasses call :meth:`_read` with a function returning ``(ops, n_inputs)`` (affine
+    maps, activations and possibly :data:`SOFTMAX_HEAD` last) and implement ``_forward``.
+    A final logistic activation or softmax is the output head (logit link or per-class
+    margins); what cannot be read leaves ``network_`` ``None`` and the reason in
+    ``reason_``.
+    """
+
+    network_: Network | None = None
+    reason_: str | None = None
+    out_activation_: str = "identity"
+
+    def _read(self, read: Any) -> None:
+        from shapgov.errors import UndecomposableModelError
+
+        try:
+            ops, n_inputs = read()
+            head = ops[-1] if ops else None
+            if head == SOFTMAX_HEAD:
+                self.out_activation_, ops = "softmax", ops[:-1]
+            elif isinstance(head, Activation) and head.name == "logistic":
+                self.out_activation_, ops = "logistic", ops[:-1]
+            if SOFTMAX_HEAD in [op for op in ops if isinstance(op, str)]:
+                raise UndecomposableModelError("a softmax is only read as the output head")
+            self.network_ = Network.from_ops(ops, n_inputs)
+            self.n_features_in_ = n_inputs
+        except UndecomposableModelError as err:
+            self.reason_ = str(err)
+            return
+        k = self.network_.n_outputs
+        if self.out_activation_ == "logistic" and k == 1:
+            self.classes_ = np.array([0, 1])
+        elif self.out_activation_ == "softmax":
+            self.classes_ = np.arange(k)
+
+    def _forward(self, X: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, X: Any) -> np.ndarray:
+        out = self._forward(X)
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        out = self._forward(X)
+        return np.column_stack([1 - out[:, 0], out[:, 0]]) if out.shape[1] == 1 else out

@@ -84,15 +84,12 @@ def _mlp_coalition_margins(X, B, player, n_players, W1, b1, Ws, bs, sizes, codes
             for layer in range(1, n_layers):
                 activate_in_place(a, nq, codes[layer - 1], p0s[layer - 1], p1s[layer - 1])
                 fan_in, fan_out = sizes[layer], sizes[layer + 1]
+                W = Ws[w_off : w_off + fan_in * fan_out].reshape((fan_in, fan_out))
                 z = blocks[layer]
+                z[:nq] = np.dot(np.ascontiguousarray(a[:nq]), W)  # BLAS on the block
                 for c in range(nq):
                     for v in range(fan_out):
-                        z[c, v] = bs[b_off + v]
-                    for u in range(fan_in):
-                        x_cu = a[c, u]
-                        row = w_off + u * fan_out
-                        for v in range(fan_out):
-                            z[c, v] += x_cu * Ws[row + v]
+                        z[c, v] += bs[b_off + v]
                 w_off += fan_in * fan_out
                 b_off += fan_out
                 a = z
