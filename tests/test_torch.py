@@ -199,3 +199,17 @@ def test_the_seeds_selu_and_swish_networks_pass_where_shaps_deep_explainer_misse
     print(f"{act.__name__}: shap DeepExplainer gap {gap.max():.3g}, shapgov {ours.max():.2g}")
     if act is nn.SiLU:
         assert gap.max() > 100 * ours.max()  # the seed's failure, reproduced
+
+
+def test_a_multi_output_regression_head_is_explained_per_output():
+    torch.manual_seed(6)
+    X, y = _diabetes()
+    target = np.column_stack([y, y**2])
+    net = nn.Sequential(nn.Linear(6, 8), nn.SiLU(), nn.Linear(8, 2)).double()
+    net = _fit(net, X, target, nn.MSELoss())
+    rows, bg = X[:4], X[::30]
+    e = shapgov.explain(net, rows, background=bg)
+    assert e.values.shape == (4, 6, 2) and e.additivity.status == "pass"
+    ref, base = brute_force_shapley(_own(net), pd.DataFrame(rows), pd.DataFrame(bg))
+    assert np.max(np.abs(e.values - ref)) <= 1e-10
+    assert np.max(np.abs(e.expected_value - base)) <= 1e-10
