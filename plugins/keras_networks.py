@@ -1,12 +1,13 @@
 """Built-in plugin: Keras 3 networks (any backend; PyTorch's needs no TensorFlow), read into
 :class:`~shapgov.explainers.network.Network` for the Deep explainer.
 
-Active only when keras is importable. A ``keras.Sequential`` of ``Dense`` layers (with any
-activation the Deep explainer reads), ``BatchNormalization`` (moving statistics, folded),
-``Dropout``, ``Activation``, ``ReLU``/``LeakyReLU``/``ELU`` layers and a final sigmoid or
-softmax is read op by op; scikeras' ``KerasRegressor`` inside a scikit-learn pipeline is
-read through its fitted ``model_``. Anything else is explained as a whole by the Kernel
-explainer with a ``FallbackWarning``. The model stays the model of record: predictions
+Active only when keras is importable. A ``keras.Sequential``, or a functional model that
+is a chain of layers, of ``Dense`` layers (with any activation the Deep explainer reads),
+``BatchNormalization`` (moving statistics, folded), ``Dropout``, ``Activation``,
+``ReLU``/``LeakyReLU``/``ELU`` layers and a final sigmoid or softmax is read op by op;
+scikeras' ``KerasRegressor`` inside a scikit-learn pipeline is read through its fitted
+``model_``. Anything else is explained as a whole by the Kernel explainer with a
+``FallbackWarning``. The model stays the model of record: predictions
 come from its own forward pass (``training=False``).
 
 Keras activation names map onto the shared table: ``linear`` -> identity, ``swish`` ->
@@ -90,14 +91,34 @@ class KerasNetwork(NetworkModel):
         return np.asarray(keras.ops.convert_to_numpy(out))
 
 
+def _chain(model: Any) -> list[Any]:
+    """The model's layers, if they form a chain: a Sequential, or a functional model with
+    one input and one output whose every layer takes exactly the previous one's output."""
+    paths = class_path_set(model)
+    if "keras.src.models.sequential.Sequential" in paths:
+        return list(model.layers)
+    if "keras.src.models.functional.Functional" in paths and len(model.inputs) == 1:
+        layers = list(model.layers)
+        previous = None
+        for layer in layers:
+            nodes = getattr(layer, "_inbound_nodes", [])
+            sources = [t._keras_history.operation for t in nodes[0].input_tensors] if nodes else []
+            if len(nodes) != 1 or sources != ([previous] if previous is not None else []):
+                break
+            previous = layer
+        else:
+            if len(model.outputs) == 1:
+                return layers
+    raise UndecomposableModelError(
+        f"{type(model).__name__}: the Deep explainer reads keras.Sequential models and "
+        "functional models that are a chain of layers (one input, one output, no branches)"
+    )
+
+
 def _ops(model: Any) -> tuple[list[Any], int]:
-    if "keras.src.models.sequential.Sequential" not in class_path_set(model):
-        raise UndecomposableModelError(
-            f"{type(model).__name__}: the Deep explainer reads keras.Sequential models"
-        )
     ops: list[Any] = []
     n_inputs = None
-    for layer in model.layers:
+    for layer in _chain(model):
         name = type(layer).__name__
         if name == "Dense":
             W = _numpy(layer.kernel)

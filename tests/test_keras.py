@@ -103,6 +103,19 @@ def test_keras_sigmoid_head_is_the_logit_link_and_deeplift_is_additive():
     assert d.additivity.status == "pass"
 
 
+def test_a_functional_chain_is_read_like_a_sequential():
+    X, y = _diabetes()
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dense(8, activation="swish")(inputs)
+    hidden = keras.layers.BatchNormalization()(hidden)
+    model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Dense(8, "gelu")(hidden)))
+    model = _fit(model, X, y)
+    e = shapgov.explain(model, X[:4], background=X[::30])
+    assert e.explainers == {"kerasnetwork": "deep"}
+    ref, _ = brute_force_shapley(_own(model), pd.DataFrame(X[:4]), pd.DataFrame(X[::30]))
+    assert np.max(np.abs(e.values - ref[:, :, 0])) <= KERAS_TOL * max(1.0, np.abs(ref).max())
+
+
 def test_an_unreadable_keras_model_falls_back_to_kernel():
     X, y = _diabetes(4)
     inputs = keras.Input((4,))
