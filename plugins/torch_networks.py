@@ -9,9 +9,13 @@ op by op:
   neighbours; ``Dropout``/``AlphaDropout``/``Identity``/``Flatten`` -> nothing (eval mode);
 * elementwise activations, as modules or functions: ReLU, LeakyReLU, ELU, SELU, CELU,
   SiLU (Swish), GELU (exact or tanh), Mish, Softplus, Hardswish, Sigmoid, Tanh;
-* a final ``Sigmoid`` (binary: logit link) or ``Softmax`` (multiclass: per-class margins).
+* a final ``Sigmoid`` (binary: logit link) or ``Softmax`` (multiclass: per-class margins);
+* entity embeddings: a ``forward`` that concatenates numeric columns ``x[:, idx]`` and
+  ``Embedding(x[:, j].long())`` lookups of code columns, then runs a chain. Each code
+  column's first-layer contribution is its embedding row times its block of the first
+  layer, so exact values stay exact and are reported per original column.
 
-Anything else (an Embedding, a residual connection, a ReLU6) makes the network
+Anything else (a residual connection, a ReLU6, an EmbeddingBag) makes the network
 undecomposable: it is explained as a whole by the Kernel explainer with a
 ``FallbackWarning``, as every unsupported vertex is. skorch's ``NeuralNetRegressor`` inside a
 scikit-learn pipeline is read through its fitted ``module_``. The module stays the model of
@@ -72,7 +76,7 @@ class TorchNetwork(NetworkModel):
         self.module = module
         #: put the module in eval mode before each forward (what skorch's predict does)
         self.eval_mode = eval_mode
-        self._read(lambda: _ops(_chain(module)))
+        self._read(lambda: _read_module(module))
 
     def _forward(self, X: Any) -> np.ndarray:
         import torch
@@ -88,6 +92,101 @@ class TorchNetwork(NetworkModel):
         with torch.no_grad():
             t = torch.as_tensor(np.asarray(X, dtype=float), dtype=param.dtype)
             return self.module(t).cpu().numpy()
+
+
+def _read_module(module: Any) -> tuple[Any, ...]:
+    """``(ops, n_inputs)`` of a chain, or ``(ops, n_inputs, layout)`` of entity
+    embeddings concatenated with numeric columns in front of a chain."""
+    try:
+        return _ops(_chain(module))
+    except UndecomposableModelError as chain_error:
+        try:
+            layout, rest = _embedded_chain(module)
+        except UndecomposableModelError:
+            raise chain_error from None
+        width = sum(1 if kind == "number" else len(where) for kind, _, where in layout)
+        ops, _ = _ops(rest, n_inputs=width)
+        return ops, width, layout
+
+
+def _embedded_chain(module: Any) -> tuple[list[tuple[str, Any, Any]], list[Any]]:
+    """Entity embeddings: ``forward`` concatenates numeric columns ``x[:, idx]`` and
+    ``Embedding(x[:, j].long())`` lookups, then runs a chain. Returns the layout of the
+    concatenated input per original column (see ``Network.with_embeddings``) and the
+    chain's steps."""
+    import torch
+
+    try:
+        nodes = list(torch.fx.symbolic_trace(module).graph.nodes)
+    except Exception as err:
+        raise UndecomposableModelError(f"not traceable ({err})") from err
+    cats = [n for n in nodes if n.op == "call_function" and n.target in (torch.cat, torch.concat)]
+    if len(cats) != 1 or nodes[0].op != "placeholder":
+        raise UndecomposableModelError("no single concatenation of embeddings and columns")
+    x, cat = nodes[0], cats[0]
+    dim = cat.args[1] if len(cat.args) > 1 else cat.kwargs.get("dim", 0)
+    if dim not in (1, -1):
+        raise UndecomposableModelError("the concatenation is not along the features")
+    columns: dict[int, tuple[str, Any, Any]] = {}
+    position = 0
+    for part in cat.args[0]:
+        source, embedding = part, None
+        if part.op == "call_module":
+            embedding = module.get_submodule(part.target)
+            if type(embedding).__name__ != "Embedding" or embedding.max_norm is not None:
+                raise UndecomposableModelError("only plain Embedding lookups are read")
+            source = part.args[0]
+            while source.op == "call_method" and source.target in ("long", "int", "to"):
+                source = source.args[0]
+        picked = _picked_columns(source, x)
+        if embedding is not None:
+            if len(picked) != 1:
+                raise UndecomposableModelError("an Embedding must look up one column")
+            table = embedding.weight.detach().cpu().double().numpy()
+            width = table.shape[1]
+            columns[picked[0]] = ("embedding", table, list(range(position, position + width)))
+            position += width
+        else:
+            for j in picked:
+                columns[j] = ("number", position, None)
+                position += 1
+    m = max(columns) + 1
+    layout = [columns.get(j, ("number", None, None)) for j in range(m)]
+    if any(kind == "number" and where is None for kind, where, _ in layout):
+        raise UndecomposableModelError("a column between the used ones is never read")
+    after = nodes[nodes.index(cat) + 1 :]
+    steps: list[Any] = []
+    previous = cat
+    for node in after:
+        if node.op == "output":
+            break
+        if [a for a in node.args if hasattr(a, "op")] != [previous]:
+            raise UndecomposableModelError("after the concatenation the layers are not a chain")
+        if node.op == "call_module":
+            steps.extend(_chain(module.get_submodule(node.target)))
+        else:
+            steps.append(getattr(node.target, "__name__", str(node.target)))
+        previous = node
+    return layout, steps
+
+
+def _picked_columns(node: Any, x: Any) -> list[int]:
+    """The columns of ``x`` a ``x[:, idx]`` node selects."""
+    import operator
+
+    if node.op != "call_function" or node.target is not operator.getitem or node.args[0] is not x:
+        raise UndecomposableModelError("a part of the concatenation is not x[:, columns]")
+    index = node.args[1]
+    if not (isinstance(index, tuple) and len(index) == 2 and index[0] == slice(None)):
+        raise UndecomposableModelError("a part of the concatenation is not x[:, columns]")
+    cols = index[1]
+    if isinstance(cols, int):
+        return [cols]
+    if isinstance(cols, slice) and cols.stop is not None:
+        return list(range(cols.start or 0, cols.stop, cols.step or 1))
+    if isinstance(cols, list | tuple) and all(isinstance(c, int) for c in cols):
+        return list(cols)
+    raise UndecomposableModelError("a part of the concatenation selects columns dynamically")
 
 
 def _name(step: Any) -> str:
@@ -133,10 +232,9 @@ def _chain(module: Any) -> list[Any]:
     return steps
 
 
-def _ops(steps: list[Any]) -> tuple[list[Any], int]:
+def _ops(steps: list[Any], n_inputs: int | None = None) -> tuple[list[Any], int]:
     """Affine maps and activations of a chain, and its input width."""
     ops: list[Any] = []
-    n_inputs = None
     for step in steps:
         name = _name(step)
         if name == "Linear":

@@ -213,3 +213,48 @@ def test_a_multi_output_regression_head_is_explained_per_output():
     ref, base = brute_force_shapley(_own(net), pd.DataFrame(rows), pd.DataFrame(bg))
     assert np.max(np.abs(e.values - ref)) <= 1e-10
     assert np.max(np.abs(e.expected_value - base)) <= 1e-10
+
+
+class _EntityEmbeddingNet(nn.Module):
+    """Columns 1 and 3 hold category codes, looked up in embeddings; 0, 2, 4 are numbers."""
+
+    def __init__(self, activation):
+        super().__init__()
+        self.region = nn.Embedding(4, 3)
+        self.product = nn.Embedding(5, 2)
+        self.body = nn.Sequential(nn.Linear(8, 16), activation(), nn.Linear(16, 1))
+
+    def forward(self, x):
+        parts = [x[:, [0, 2, 4]], self.region(x[:, 1].long()), self.product(x[:, 3].long())]
+        return self.body(torch.cat(parts, dim=1))
+
+
+def _coded(n=600, seed=7):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    X[:, 1] = rng.integers(0, 4, n)
+    X[:, 3] = rng.integers(0, 5, n)
+    y = X[:, 0] + np.sin(X[:, 1]) + X[:, 2] * (X[:, 3] > 2) + rng.normal(scale=0.1, size=n)
+    return X, y
+
+
+@pytest.mark.parametrize("act", [nn.ReLU, nn.SELU, nn.SiLU])
+def test_entity_embeddings_exact_per_original_column_and_deeplift_additive(act):
+    torch.manual_seed(7)
+    X, y = _coded()
+    net = _fit(_EntityEmbeddingNet(act).double(), X, y[:, None], nn.MSELoss())
+    rows, bg = X[:5], X[300:330]
+    e = shapgov.explain(net, rows, background=bg)
+    assert e.explainers == {"torchnetwork": "deep"} and e.values.shape == (5, 5)
+    ref, base = brute_force_shapley(_own(net), pd.DataFrame(rows), pd.DataFrame(bg))
+    assert np.max(np.abs(e.values - ref[:, :, 0])) <= 1e-10
+    assert np.max(np.abs(e.expected_value - base)) <= 1e-10
+    d = shapgov.explain(
+        net, X[:40], background=bg, explainer_options={"deep": {"method": "deeplift"}}
+    )
+    out = _own(net)(pd.DataFrame(X[:40]))[:, 0]
+    assert np.max(np.abs(d.values.sum(1) + d.expected_value - out)) <= 1e-10
+    bad = rows.copy()
+    bad[0, 1] = 9  # not a code of the region embedding
+    with pytest.raises(InputError, match="embedding of 4 codes"):
+        shapgov.explain(net, bad, background=bg)

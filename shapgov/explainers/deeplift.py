@@ -40,6 +40,9 @@ def deeplift_values(
     act_b = [activate(z, a) for z, a in zip(pre_b, network.activations, strict=True)]
     k = network.n_outputs
     widest = max(W.shape[0] for W in network.coefs)
+    if network.embeddings:  # the (row, reference, column, unit) differences
+        first_b = network.first_contributions(B)
+        widest = max(widest, X.shape[1] * network.coefs[0].shape[1])
     step = max(1, _CHUNK_ELEMENTS // (nb * widest * k))
     values = np.empty((X.shape[0], X.shape[1], k))
     for start in range(0, X.shape[0], step):
@@ -48,18 +51,34 @@ def deeplift_values(
         pre_x, _ = network.forward(rows)
         # G[r, b, k, h]: d(margin k)/d(unit h of the layer input) under the rescale rule
         G = np.broadcast_to(network.coefs[-1].T, (r, nb, k, network.coefs[-1].shape[0]))
-        for layer in range(len(network.coefs) - 2, -1, -1):
-            act = network.activations[layer]
-            zx, zb = pre_x[layer][:, None, :], pre_b[layer][None, :, :]
-            dz = zx - zb
-            da = activate(pre_x[layer], act)[:, None, :] - act_b[layer][None, :, :]
-            close = np.abs(dz) <= _EPS
-            mult = da / np.where(close, 1.0, dz)
-            if close.any():
-                mult = np.where(close, slope(np.broadcast_to(zx, dz.shape), act), mult)
+        last = 0 if not network.embeddings else 1  # embeddings: stop at the first layer
+        for layer in range(len(network.coefs) - 2, last - 1, -1):
+            mult = _rescaled(network, layer, pre_x, pre_b, act_b)
             W = network.coefs[layer]
             scaled = (mult[:, :, None, :] * G).reshape(-1, W.shape[1])
             G = (scaled @ W.T).reshape(r, nb, k, W.shape[0])
+        if network.embeddings:  # G at the first pre-activation; columns add c_j(x) - c_j(b)
+            if len(network.coefs) > 1:
+                G = _rescaled(network, 0, pre_x, pre_b, act_b)[:, :, None, :] * G
+            else:  # no hidden layer: the first pre-activation is the margin
+                G = np.broadcast_to(np.eye(k), (r, nb, k, k))
+            delta = network.first_contributions(rows)[:, None] - first_b[None]
+            values[start : start + r] = np.einsum("rbkh,rbjh,b->rjk", G, delta, w, optimize=True)
+            continue
         diff = rows[:, None, :] - B[None, :, :]
         values[start : start + r] = np.einsum("rbi,rbki,b->rik", diff, G, w, optimize=True)
     return values, w @ out_b
+
+
+def _rescaled(network: Network, layer: int, pre_x: list, pre_b: list, act_b: list) -> np.ndarray:
+    """The rescale rule's multipliers of hidden layer ``layer``, ``(r, b, h)``:
+    ``(a(z_x) - a(z_b)) / (z_x - z_b)``, the slope where the two coincide."""
+    act = network.activations[layer]
+    zx, zb = pre_x[layer][:, None, :], pre_b[layer][None, :, :]
+    dz = zx - zb
+    da = activate(pre_x[layer], act)[:, None, :] - act_b[layer][None, :, :]
+    close = np.abs(dz) <= _EPS
+    mult = da / np.where(close, 1.0, dz)
+    if close.any():
+        mult = np.where(close, slope(np.broadcast_to(zx, dz.shape), act), mult)
+    return mult

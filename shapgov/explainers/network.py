@@ -39,6 +39,10 @@ class Network:
     coefs: tuple[np.ndarray, ...]
     intercepts: tuple[np.ndarray, ...]
     activations: tuple[Activation, ...]
+    #: Entity embeddings: ``(column, table)`` pairs; the column holds integer codes and
+    #: adds ``table[code]`` ``(h1,)`` (its embedding times its block of the first layer)
+    #: to the first pre-activation; its row of ``coefs[0]`` is zero.
+    embeddings: tuple[tuple[int, np.ndarray], ...] = ()
 
     @property
     def n_inputs(self) -> int:
@@ -78,18 +82,66 @@ class Network:
         intercepts = tuple(np.asarray(c, dtype=float) for c in estimator.intercepts_)
         return cls(coefs, intercepts, (act,) * (len(coefs) - 1))
 
+    def with_embeddings(self, layout: list[tuple[str, Any, Any]]) -> Network:
+        """This network (whose input is the concatenation of numeric columns and
+        embedding vectors) as a network of the original columns. ``layout`` has one entry
+        per original column: ``("number", position, None)`` or ``("embedding", table,
+        positions)`` with the embedding table ``(cardinality, d)`` and its ``d`` positions
+        in the concatenated input."""
+        W = self.coefs[0]
+        first = np.zeros((len(layout), W.shape[1]))
+        embeddings = []
+        for j, (kind, what, where) in enumerate(layout):
+            if kind == "number":
+                first[j] = W[what]
+            else:
+                embeddings.append((j, np.asarray(what, dtype=float) @ W[list(where)]))
+        return Network(
+            (first, *self.coefs[1:]), self.intercepts, self.activations, tuple(embeddings)
+        )
+
+    def first_contributions(self, X: np.ndarray) -> np.ndarray:
+        """Every column's contribution to the first pre-activation, ``(n, m, h1)``.
+
+        :raises InputError: An embedding column holds a value that is not one of its codes.
+        """
+        X = np.asarray(X, dtype=float)
+        out = X[:, :, None] * self.coefs[0][None, :, :]
+        for j, table in self.embeddings:
+            out[:, j, :] = table[_codes(X[:, j], len(table), j)]
+        return out
+
     def forward(self, X: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
         """Hidden pre-activations per layer and the margin ``(n, K)``."""
         pre = []
         a = np.asarray(X, dtype=float)
-        for W, c, act in zip(self.coefs[:-1], self.intercepts[:-1], self.activations, strict=True):
-            z = a @ W + c
+        for layer, act in enumerate(self.activations):
+            z = self._affine(layer, a)
             pre.append(z)
             a = activate(z, act)
-        return pre, a @ self.coefs[-1] + self.intercepts[-1]
+        return pre, self._affine(len(self.coefs) - 1, a)
+
+    def _affine(self, layer: int, a: np.ndarray) -> np.ndarray:
+        if layer == 0 and self.embeddings:
+            return self.first_contributions(a).sum(axis=1) + self.intercepts[0]
+        return a @ self.coefs[layer] + self.intercepts[layer]
 
     def margin(self, X: np.ndarray) -> np.ndarray:
         return self.forward(X)[1]
+
+
+def _codes(column: np.ndarray, cardinality: int, j: int) -> np.ndarray:
+    from shapgov.errors import InputError
+
+    codes = np.asarray(column)
+    ok = np.isfinite(codes) & (codes == np.round(codes)) & (codes >= 0) & (codes < cardinality)
+    if not ok.all():
+        bad = codes[~ok][0]
+        raise InputError(
+            f"column {j} feeds an embedding of {cardinality} codes but holds {bad!r}; pass "
+            "the integer codes the network was trained on (0 .. cardinality - 1)"
+        )
+    return codes.astype(np.int64)
 
 
 def batch_norm(
@@ -120,7 +172,9 @@ class NetworkModel:
     ``n_features_in_``) and, when its layers could be read, its ``network_``.
 
     Subclasses call :meth:`_read` with a function returning ``(ops, n_inputs)`` (affine
-    maps, activations and possibly :data:`SOFTMAX_HEAD` last) and implement ``_forward``.
+    maps, activations and possibly :data:`SOFTMAX_HEAD` last), or ``(ops, n_inputs,
+    layout)`` when embeddings feed the first layer (see :meth:`Network.with_embeddings`),
+    and implement ``_forward``.
     A final logistic activation or softmax is the output head (logit link or per-class
     margins); what cannot be read leaves ``network_`` ``None`` and the reason in
     ``reason_``.
@@ -134,7 +188,7 @@ class NetworkModel:
         from shapgov.errors import UndecomposableModelError
 
         try:
-            ops, n_inputs = read()
+            ops, n_inputs, *layout = read()
             head = ops[-1] if ops else None
             if head == SOFTMAX_HEAD:
                 self.out_activation_, ops = "softmax", ops[:-1]
@@ -143,7 +197,9 @@ class NetworkModel:
             if SOFTMAX_HEAD in [op for op in ops if isinstance(op, str)]:
                 raise UndecomposableModelError("a softmax is only read as the output head")
             self.network_ = Network.from_ops(ops, n_inputs)
-            self.n_features_in_ = n_inputs
+            if layout:  # entity embeddings in front of the first layer
+                self.network_ = self.network_.with_embeddings(layout[0])
+            self.n_features_in_ = self.network_.n_inputs
         except UndecomposableModelError as err:
             self.reason_ = str(err)
             return

@@ -1,10 +1,12 @@
 """Exact interventional Shapley values of multilayer perceptrons (numba).
 
-The first layer is linear, so for a row x, a background row b and a coalition S the
-first pre-activation of the hybrid (x_S, b_rest) is ``h(b) + sum_{p in S} D_p`` with
-``D_p = sum_{j in p} W1[j] (x_j - b_j)``. All ``2**P`` of them follow from one addition
-each (S from S minus its lowest player), then the rest of the network runs on them: no
-hybrid rows are built and the first layer is never recomputed.
+The first layer adds one contribution per column (``x_j W1[j]`` for a number, the
+embedding row times its block of W1 for a category), so for a row x, a background row b
+and a coalition S the first pre-activation of the hybrid (x_S, b_rest) is
+``h(b) + sum_{p in S} D_p`` with ``D_p = sum_{j in p} c_j(x_j) - c_j(b_j)``. All ``2**P``
+of them follow from one addition each (S from S minus its lowest player), then the rest
+of the network runs on them: no hybrid rows are built and the first layer is never
+recomputed.
 """
 
 from __future__ import annotations
@@ -18,17 +20,20 @@ from shapgov.explainers.network import Network
 
 
 @njit(cache=True, parallel=True)
-def _mlp_coalition_margins(X, B, player, n_players, W1, b1, Ws, bs, sizes, codes, p0s, p1s, mean):
+def _mlp_coalition_margins(
+    X, B, Cx, Cb, player, n_players, b1, Ws, bs, sizes, codes, p0s, p1s, mean
+):
     """Margins ``(n, nb, 2**P, K)`` of every hybrid, or with ``mean`` their background
     mean ``(n, 1, 2**P, K)``; ``Ws``/``bs`` hold layers 2.. packed (flattened weights, and
     ``sizes`` = widths of every layer incl. input and output; ``codes``/``p0s``/``p1s``
-    the hidden activations, one per hidden layer). Each (row, background row)
+    the hidden activations, one per hidden layer; ``Cx``/``Cb`` every column's
+    first-layer contribution for the rows and the background rows). Each (row, background row)
     runs the network on the coalitions of the players it differs on, layer by layer, as
     dense blocks; the other coalitions share those values."""
     n, m = X.shape
     nb = B.shape[0]
     n_coal = 1 << n_players
-    h1 = W1.shape[1]
+    h1 = Cx.shape[2]
     n_layers = sizes.shape[0] - 1  # weight matrices
     k = sizes[n_layers]
     out = np.zeros((n, 1 if mean else nb, n_coal, k))
@@ -55,14 +60,16 @@ def _mlp_coalition_margins(X, B, player, n_players, W1, b1, Ws, bs, sizes, codes
             moved = 0  # players whose columns differ between the row and this reference
             for j in range(m):
                 p = player[j]
-                src = B[bi, j] if p >= 0 else X[r, j]
-                d = X[r, j] - B[bi, j]
-                for u in range(h1):
-                    pre[0, u] += src * W1[j, u]
-                if p >= 0 and d != 0.0:
+                if p >= 0:
+                    for u in range(h1):
+                        pre[0, u] += Cb[bi, j, u]
+                else:
+                    for u in range(h1):
+                        pre[0, u] += Cx[r, j, u]
+                if p >= 0 and X[r, j] != B[bi, j]:
                     moved |= 1 << p
                     for u in range(h1):
-                        delta[p, u] += W1[j, u] * d
+                        delta[p, u] += Cx[r, j, u] - Cb[bi, j, u]
             # Only coalitions of the moved players give distinct hybrids: run those.
             q = 0
             for p in range(n_players):
@@ -140,12 +147,13 @@ def mlp_coalition_margins(
     sizes = np.array([coefs[0].shape[0]] + [c.shape[1] for c in coefs], dtype=np.int64)
     Ws = np.concatenate([np.ravel(c) for c in coefs[1:]] or [np.zeros(0)]).astype(float)
     bs = np.concatenate([np.ravel(b) for b in intercepts[1:]] or [np.zeros(0)]).astype(float)
-    W1 = np.ascontiguousarray(coefs[0], dtype=np.float64)
+    Cx = np.ascontiguousarray(network.first_contributions(X))
+    Cb = np.ascontiguousarray(network.first_contributions(B))
     b1 = np.ascontiguousarray(intercepts[0], dtype=np.float64)
     triples = [a.triple for a in network.activations] or [(0, 0.0, 0.0)]
     codes = np.array([t[0] for t in triples], dtype=np.int64)
     p0s = np.array([t[1] for t in triples], dtype=np.float64)
     p1s = np.array([t[2] for t in triples], dtype=np.float64)
     return _mlp_coalition_margins(
-        X, B, player, n_players, W1, b1, Ws, bs, sizes, codes, p0s, p1s, mean
+        X, B, Cx, Cb, player, n_players, b1, Ws, bs, sizes, codes, p0s, p1s, mean
     )
