@@ -20,6 +20,7 @@ import lightgbm
 import numpy as np
 import pandas as pd
 import pytest
+import xgboost
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from oracles import brute_force_shapley
@@ -123,8 +124,6 @@ class Family:
                 n_estimators=8, num_leaves=6, min_child_samples=5, verbose=-1
             ).fit(X, y)
         if self.name == "xgboost":
-            import xgboost
-
             return xgboost.XGBRegressor(
                 n_estimators=8, max_depth=3, enable_categorical=True, n_jobs=1
             ).fit(X, y)
@@ -169,12 +168,7 @@ FAMILIES = [
     Family("gbm", tuple(k for k in KINDS if k in NUMERIC)),
     Family("bare ridge", tuple(k for k in KINDS if k in NUMERIC)),
 ]
-try:
-    import xgboost  # noqa: F401
-
-    FAMILIES.append(Family("xgboost", _TREE_KINDS))
-except ImportError:  # pragma: no cover - optional at run time
-    pass
+FAMILIES.append(Family("xgboost", _TREE_KINDS))  # XGBoost is in the test extra
 
 #: What the run met: outcomes per family, and the typed errors' first words.
 SEEN: Counter[str] = Counter()

@@ -3,9 +3,13 @@ exact against brute force through the models' own predict."""
 
 from __future__ import annotations
 
+import keras  # keras, scikeras, skorch and torch come with the test extra
 import numpy as np
 import pandas as pd
 import pytest
+import scikeras.wrappers
+import skorch
+import torch
 from oracles import brute_force_shapley
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_diabetes
@@ -14,8 +18,6 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import shapgov
 from shapgov.errors import FallbackWarning
-
-keras = pytest.importorskip("keras")
 
 #: Keras 3.15 on the PyTorch backend computes Dense layers in float32 even under a float64
 #: policy: ``keras.src.backend.common.dtypes.result_type(torch.float64, torch.float64)``
@@ -146,7 +148,6 @@ def _columns():
 
 
 def test_a_scikeras_network_behind_a_column_transformer_explains_original_columns():
-    scikeras = pytest.importorskip("scikeras.wrappers")
     X, y = _frame()
 
     def build():
@@ -154,7 +155,7 @@ def test_a_scikeras_network_behind_a_column_transformer_explains_original_column
             [keras.Input((7,)), keras.layers.Dense(8, activation="silu"), keras.layers.Dense(1)]
         )
 
-    reg = scikeras.KerasRegressor(model=build, loss="mse", epochs=3, verbose=0)
+    reg = scikeras.wrappers.KerasRegressor(model=build, loss="mse", epochs=3, verbose=0)
     pipe = make_pipeline(_columns(), reg).fit(X, y.to_numpy())
     rows, bg = X[:4], X[100:130]
     e = shapgov.explain(pipe, rows, background=bg)
@@ -166,8 +167,6 @@ def test_a_scikeras_network_behind_a_column_transformer_explains_original_column
 
 
 def test_a_skorch_network_behind_a_column_transformer_explains_original_columns():
-    skorch = pytest.importorskip("skorch")
-    torch = pytest.importorskip("torch")
     X, y = _frame()
     module = torch.nn.Sequential(
         torch.nn.Linear(7, 8), torch.nn.GELU(), torch.nn.Linear(8, 1)

@@ -107,6 +107,10 @@ def test_background_summaries_keep_real_rows():
     kmeans = shapgov.summarize_background(X, n=15, method="kmeans")
     # the real row nearest each of the 15 centres: two centres may share one, so at most 15
     assert 1 <= len(kmeans) <= 15 and kmeans.index.isin(X.index).all()
+    # ... and each kept row carries its clusters' sizes: the weights count every row once
+    rows, weights = shapgov.summarize_background(X, n=15, method="kmeans", return_weights=True)
+    assert rows.index.equals(kmeans.index) and not rows.index.duplicated().any()
+    assert weights.shape == (len(rows),) and (weights > 0).all() and weights.sum() == len(X)
     assert shapgov.summarize_background(X.to_numpy(), n=10).shape == (10, 6)
     mixed = X.assign(sex=np.where(X["sex"] > 0, "m", "f"))
     with pytest.raises(shapgov.errors.InputError, match="method='sample'"):

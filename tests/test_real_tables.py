@@ -11,6 +11,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import xgboost  # declared in the test extra: a missing install fails, never skips
 from click.testing import CliRunner
 from oracles import brute_force_shapley
 from sklearn.compose import ColumnTransformer
@@ -107,7 +108,6 @@ def _nullable(n=1200, seed=1):
 
 
 def test_nullable_dtypes_with_pd_na_lightgbm_and_xgboost():
-    xgboost = pytest.importorskip("xgboost")
     X = _nullable()
     assert str(X.dtypes["a"]) == "Int64" and str(X.dtypes["b"]) == "Float64"
     target = (X["c"].astype(float) + X["a"].astype(float).fillna(3) / 5 > 0).astype(int)
@@ -143,7 +143,6 @@ def test_category_columns_use_the_categories_lightgbm_stored_at_fit(labels):
 
 
 def test_xgboost_categories_follow_its_stored_encoding():
-    xgboost = pytest.importorskip("xgboost")
     rng = np.random.default_rng(3)
     n = 1500
     X = pd.DataFrame(
@@ -300,7 +299,6 @@ def test_a_table_of_every_dtype_is_logged_whole_with_integer_names(store, tmp_pa
 
 
 def test_xgboost_missing_marker_is_missing_for_the_trees():
-    xgboost = pytest.importorskip("xgboost")
     rng = np.random.default_rng(6)
     n = 1000
     X = pd.DataFrame(rng.normal(size=(n, 3)), columns=["a", "b", "c"])

@@ -8,13 +8,14 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import shap
+import torch  # torch, keras, skorch, scikeras and shap come with the test extra
 from oracles import brute_force_shapley
 from sklearn.datasets import load_breast_cancer, load_diabetes
 
 import shapgov
 from shapgov.errors import FallbackWarning, InputError
 
-torch = pytest.importorskip("torch")
 nn = torch.nn
 
 #: every activation the Deep explainer reads, as PyTorch modules
@@ -176,7 +177,6 @@ def test_the_seeds_selu_and_swish_networks_pass_where_shaps_deep_explainer_misse
     fail additivity. shapgov's DeepLIFT (20 columns: beyond the exact budget) keeps
     summation-to-delta for every activation; shap's DeepExplainer (test-only oracle)
     misses on the same float32 network when it does not know the activation."""
-    shap = pytest.importorskip("shap")
     torch.manual_seed(5)
     rng = np.random.default_rng(5)
     X = rng.normal(size=(400, 20)).astype(np.float32)
