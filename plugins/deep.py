@@ -1,8 +1,9 @@
 """Built-in plugin: the Deep explainer for neural networks (the matrix's Keras row).
 
-scikit-learn MLPs are explained in their margin (the output layer's pre-activation;
-logistic and softmax outputs become logit and softmax links). Two methods, both for the
-interventional game:
+Networks (scikit-learn MLPs, and the :class:`~shapgov.explainers.network.Network` that the
+PyTorch and Keras readers build) are explained in their margin (the output layer's
+pre-activation; logistic and softmax outputs become logit and softmax links). Two
+methods, both for the interventional game:
 
 * ``"exact"`` (default up to ``max_exact_players`` original columns, 14): exact
   interventional Shapley values, from :mod:`shapgov.explainers.kernels.mlp` — every
@@ -11,7 +12,8 @@ interventional game:
 * ``"deeplift"``: DeepLIFT with the rescale rule (:mod:`shapgov.explainers.deeplift`;
   Shrikumar et al. 2017), averaged over the background: an approximation of the same
   game's Shapley values (DeepSHAP, Lundberg and Lee 2017), locally accurate, exact for
-  linear networks, measured against exact values in ``benchmarks/bench_kernel.py``.
+  linear networks, measured against exact values per activation in
+  ``benchmarks/bench_deep.py``.
 """
 
 from __future__ import annotations
