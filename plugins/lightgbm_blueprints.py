@@ -53,8 +53,9 @@ def objective_link(objective: str) -> Link:
 
 
 def booster_objective(booster: Any) -> tuple[str, int]:
-    """(objective, number of classes) of a fitted ``lightgbm.Booster``."""
-    dump = booster.dump_model(num_iteration=0)
+    """(objective, number of classes) of a fitted ``lightgbm.Booster`` (from the dump's
+    header: only the first iteration's trees are dumped with it)."""
+    dump = booster.dump_model(num_iteration=1)
     params = dump.get("objective", "regression")
     return str(params), int(dump.get("num_class", 1))
 

@@ -10,6 +10,9 @@ shapgov fetches it: :func:`shapgov.explain` takes ``plugin_manager=`` and hands 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -21,6 +24,41 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "shapgov"
 hookimpl = pluggy.HookimplMarker("shapgov")
+
+
+#: Hooks whose answers :func:`shared_parses` keeps: parsing a model's trees is pure
+#: (the same model gives the same trees) and costly (LightGBM's dump_model).
+SHARED_HOOKS = frozenset({"shapgov_tree_ensemble"})
+_SHARED: ContextVar[dict[tuple[int, str, int], Any] | None] = ContextVar(
+    "shapgov_shared_parses", default=None
+)
+
+
+@contextmanager
+def shared_parses() -> Iterator[None]:
+    """Within the block, each model object's trees are parsed once and shared by every
+    stage and analysis (explain, XEMP, permutation impact): the block holds the models, so
+    the objects are not mutated under it. Blocks nest (the outermost one keeps the
+    parses); leaving it drops them."""
+    if _SHARED.get() is not None:
+        yield
+        return
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def sharing_parses(fn: Any) -> Any:
+    """Run ``fn`` inside :func:`shared_parses`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with shared_parses():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def hook_names() -> list[str]:
@@ -130,21 +168,37 @@ class PluginCalls:
         """Call a ``firstresult`` hook in pluggy's order (last registered and ``tryfirst``
         first, ``trylast`` last) and record the plugin whose answer was taken. With a
         wrapper registered on the hook, pluggy calls it and every implementation is
-        recorded (which one answered cannot be seen through a wrapper)."""
+        recorded (which one answered cannot be seen through a wrapper).
+
+        Inside :func:`shared_parses`, the answers of :data:`SHARED_HOOKS` are kept per
+        model object and handed out again (with the same plugins recorded)."""
+        memo = _SHARED.get()
+        shared = memo is not None and hook in SHARED_HOOKS and set(kwargs) == {"model"}
+        key = (id(self.plugin_manager), hook, id(kwargs.get("model")))
+        hit = memo.get(key) if shared else None
+        if hit is not None and hit[0] is kwargs["model"]:
+            result, names = hit[1], hit[2]
+        else:
+            result, names = self._first(hook, **kwargs)
+            if shared:
+                memo[key] = (kwargs["model"], result, names)
+        for name in names:
+            self.record(name, hook)
+        return result
+
+    def _first(self, hook: str, **kwargs: Any) -> tuple[Any, list[str]]:
+        """The answer and the plugins to record for it."""
         caller = getattr(self.plugin_manager.hook, hook)
         impls = caller.get_hookimpls()
         if any(i.hookwrapper or i.wrapper for i in impls):
             result = caller(**kwargs)
-            if result is not None:
-                for impl in impls:
-                    self.record(impl.plugin_name, hook)
-            return result
+            names = [impl.plugin_name for impl in impls] if result is not None else []
+            return result, names
         for impl in reversed(impls):
             result = impl.function(*(kwargs[a] for a in impl.argnames))
             if result is not None:
-                self.record(impl.plugin_name, hook)
-                return result
-        return None
+                return result, [impl.plugin_name]
+        return None, []
 
     def record(self, plugin_name: str, hook: str) -> None:
         self._answered.setdefault(plugin_name, set()).add(hook)

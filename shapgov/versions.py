@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Iterable
+from functools import lru_cache
 from importlib import metadata
 
 CORE = (
@@ -40,10 +41,21 @@ def library_versions(extra_classes: Iterable[str] = ()) -> dict[str, str]:
         top = str(path).split(".")[0]
         if top and top not in modules and top != "builtins":
             modules.append(top)
-    owners = metadata.packages_distributions()
     out = {"python": platform.python_version()}
     for module in modules:
-        version = _version(module, owners)
+        version = _module_version(module)
         if version is not None:
             out[module] = version
     return out
+
+
+@lru_cache(maxsize=256)
+def _module_version(module: str) -> str | None:
+    """Cached per process: reading every installed distribution's metadata takes a third
+    of a second, and the installed versions do not change under a running process."""
+    return _version(module, _owners())
+
+
+@lru_cache(maxsize=1)
+def _owners() -> dict[str, list[str]]:
+    return metadata.packages_distributions()

@@ -13,6 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import shapgov.mlflow
+from shapgov.errors import InputError
 
 
 @pytest.fixture
@@ -47,6 +48,32 @@ def test_lgbm_classifier_fit_inside_an_active_run(store):
         lightgbm.LGBMClassifier(n_estimators=10, verbose=-1).fit(X, y)
     tags = mlflow.get_run(run.info.run_id).data.tags
     assert tags["shapgov.status"] == "pass" and tags["shapgov.explainers.base"] == "tree"
+
+
+def _set_files(run_id: str) -> set[str]:
+    return {
+        f.path.rsplit("/", 1)[-1] for f in mlflow.MlflowClient().list_artifacts(run_id, "shapgov")
+    }
+
+
+def test_autolog_adds_only_the_cheap_analyses_unless_asked(store):
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    shapgov.mlflow.autolog(sample=30, background=30)
+    with mlflow.start_run() as light:
+        lightgbm.LGBMClassifier(n_estimators=10, verbose=-1).fit(X, y)
+    files = _set_files(light.info.run_id)
+    assert {"values.parquet", "prediction_explanations.parquet", "report.html"} <= files
+    assert not files & {"xemp.parquet", "comparison.parquet", "permutation_impact.json"}
+    shapgov.mlflow.autolog(sample=30, background=30, analyses=("xemp", "comparison"))
+    with mlflow.start_run() as asked:
+        lightgbm.LGBMClassifier(n_estimators=10, verbose=-1).fit(X, y)
+    files = _set_files(asked.info.run_id)
+    assert {"xemp.parquet", "xemp.json", "comparison.parquet", "comparison.json"} <= files
+    assert "permutation_impact.json" not in files
+    with pytest.raises(InputError, match="needs XEMP"):
+        shapgov.mlflow.autolog(analyses=("comparison",))
+    with pytest.raises(InputError, match="unknown analyses"):
+        shapgov.mlflow.autolog(analyses=("shapley",))
 
 
 def test_a_failing_explanation_never_breaks_fit(store):

@@ -54,6 +54,8 @@ def test_every_artifact_is_present_parses_round_trips_and_matches_its_hash(store
             json.loads((local / name).read_text())
         elif name.endswith(".csv"):
             assert len(pd.read_csv(local / name)) > 0
+        elif name.endswith(".parquet"):
+            assert len(pd.read_parquet(local / name)) > 0
     back = Explanation.read_parquet(local / "values.parquet")
     assert np.array_equal(back.values, e.values) and back.additivity == e.additivity
     impact = json.loads((local / "feature_impact.json").read_text())
@@ -76,8 +78,14 @@ def test_additivity_failure_logs_diagnostics_and_no_values(store, tmp_path, test
 
     local = Path(_download(run.info.run_id, tmp_path))
     files = {p.name for p in local.iterdir()}
-    assert files == {"additivity.json", MANIFEST, "report.html", "report.json"}
+    expected = {"additivity.json", "additivity.parquet", MANIFEST, "report.html", "report.json"}
+    assert files == expected
     assert json.loads((local / "additivity.json").read_text())["status"] == "fail"
+    import pandas as pd
+
+    rows = pd.read_parquet(local / "additivity.parquet")  # diagnostics only, never values
+    assert list(rows.columns) == ["row", "normalized_mismatch"] and len(rows) == len(X)
+    assert rows["normalized_mismatch"].max() > 0.01
     assert mlflow.get_run(run.info.run_id).data.tags["shapgov.status"] == "fail"
 
 

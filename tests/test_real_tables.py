@@ -80,11 +80,19 @@ def test_missing_values_are_explained_logged_reported_and_approved(store, tmp_pa
     out = mlflow.artifacts.download_artifacts(
         run_id=run.info.run_id, artifact_path="shapgov", dst_path=str(tmp_path / "set")
     )
-    records = json.loads(
+    pe = pd.read_parquet(tmp_path / "set" / "shapgov" / "prediction_explanations.parquet")
+    missing = pe[pe["value"].isna()]
+    assert len(missing) and (missing["dtype"] == "float64").all()
+    assert set(missing["feature"]) == {"income"}
+    present = pe[pe["feature"] == "income"].dropna(subset=["value"])
+    assert all(
+        float(v) == df[:500]["income"].iloc[r]
+        for v, r in zip(present["value"], present["row"], strict=True)
+    )
+    summary = json.loads(
         (tmp_path / "set" / "shapgov" / "prediction_explanations.json").read_text()
     )
-    missing = [f for r in records for f in r["features"] if f["value"] is None]
-    assert missing and all(f["dtype"] == "float64" for f in missing)
+    assert summary["rows"] == 500 and sum(f["first_rows"] for f in summary["features"]) == 500
     values = Explanation.read_parquet(f"{out}/values.parquet")
     assert values.data["income"].isna().sum() == df[:500]["income"].isna().sum()
     from shapgov.mlflow.approval import approve

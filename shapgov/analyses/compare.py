@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import kendalltau, spearmanr
+from numba import njit, prange
+from scipy.stats import kendalltau, rankdata, spearmanr
 
 from shapgov.analyses.exemplars import XempExplanation
 from shapgov.analyses.impact import FeatureImpact, json_records
@@ -27,6 +28,9 @@ from shapgov.errors import InputError
 
 @dataclass(frozen=True)
 class Comparison:
+    """``rows``: one line per (output, row); ``global_agreement``: rank agreement of the
+    global rankings, pair by pair."""
+
     rows: pd.DataFrame
     global_agreement: pd.DataFrame
     params: dict[str, Any] = field(default_factory=dict)
@@ -35,18 +39,119 @@ class Comparison:
     def flagged(self) -> pd.DataFrame:
         return self.rows[self.rows["flagged"]]
 
+    def summary(self) -> dict[str, Any]:
+        """Counts and means over the rows, bounded whatever the row count."""
+        rows = self.rows
+        reasons = rows["reason"][rows["flagged"]]
+        return {
+            "n_rows": len(rows),
+            "n_flagged": int(rows["flagged"].sum()),
+            "mean_overlap": _mean(rows["overlap"]),
+            "mean_spearman": _mean(rows["spearman"]),
+            "mean_kendall": _mean(rows["kendall"]),
+            "mean_sign_agreement": _mean(rows["sign_agreement"]),
+            "flagged_by": {
+                "overlap": int(reasons.str.contains("overlap", regex=False).sum()),
+                "spearman": int(reasons.str.contains("Spearman", regex=False).sum()),
+                "sign": int(reasons.str.contains("sign of", regex=False).sum()),
+            },
+        }
+
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (the per-row lines go to parquet: :attr:`rows`)."""
         return {
             "params": self.params,
-            "rows": json_records(self.rows),
+            "summary": self.summary(),
             "global": json_records(self.global_agreement),
         }
+
+
+def _mean(column: pd.Series) -> float | None:
+    values = column.to_numpy(dtype=float)
+    values = values[~np.isnan(values)]
+    return float(values.mean()) if values.size else None
 
 
 def _corr(fn: Any, a: np.ndarray, b: np.ndarray) -> float:
     if len(a) < 2 or np.all(a == a[0]) or np.all(b == b[0]):
         return float("nan")
     return float(fn(a, b).statistic)
+
+
+def row_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman's rho of every row of ``a`` against the same row of ``b`` ``(n, F)``:
+    Pearson's r of the average ranks; NaN where a row is constant, has NaN or F < 2
+    (as :func:`scipy.stats.spearmanr`).
+
+    Computed from integer sums of doubled ranks, so the only roundings are one square
+    root and one division: a rho that is exactly a threshold (0.5 with ties) comes out
+    exactly, where scipy's floating-point covariance can land one ulp below it.
+    """
+    out = np.full(a.shape[0], np.nan)
+    ok = _varies(a) & _varies(b)
+    if not ok.any():
+        return out
+    n = a.shape[1]
+    ra = np.rint(2 * rankdata(a[ok], axis=1))  # average ranks are multiples of 1/2
+    rb = np.rint(2 * rankdata(b[ok], axis=1))
+    sa, sb = ra.sum(axis=1), rb.sum(axis=1)
+    num = n * (ra * rb).sum(axis=1) - sa * sb
+    var_a = n * (ra * ra).sum(axis=1) - sa * sa
+    var_b = n * (rb * rb).sum(axis=1) - sb * sb
+    exact = var_a * var_b < 2.0**53  # the product is an exact integer
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(
+            exact,
+            num / np.sqrt(var_a * var_b),
+            num / np.sqrt(var_a) / np.sqrt(var_b),
+        )
+    out[ok] = np.clip(r, -1.0, 1.0)
+    return out
+
+
+def row_kendall(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Kendall's tau-b of every row of ``a`` against the same row of ``b`` ``(n, F)``,
+    from the signs of all pairwise differences (the formula of
+    :func:`scipy.stats.kendalltau`); NaN where a row is constant, has NaN or F < 2."""
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    b = np.ascontiguousarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 2:
+        raise InputError(
+            f"row_kendall needs two (n, F) arrays of one shape, got {a.shape}, {b.shape}"
+        )
+    out = np.full(a.shape[0], np.nan)
+    ok = np.flatnonzero(_varies(a) & _varies(b))
+    _kendall_rows(a, b, ok, out)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _kendall_rows(a, b, rows, out):
+    f = a.shape[1]
+    total = f * (f - 1) // 2
+    for r in prange(rows.shape[0]):
+        i = rows[r]
+        con_minus_dis = 0
+        pairs_a = 0
+        pairs_b = 0
+        for p in range(f):
+            for q in range(p + 1, f):
+                sa = np.sign(a[i, p] - a[i, q])
+                sb = np.sign(b[i, p] - b[i, q])
+                con_minus_dis += int(sa * sb)
+                pairs_a += int(sa != 0)
+                pairs_b += int(sb != 0)
+        x_tie = total - pairs_a
+        y_tie = total - pairs_b
+        tau = con_minus_dis / np.sqrt(total - x_tie) / np.sqrt(total - y_tie)
+        out[i] = min(1.0, max(-1.0, tau))
+
+
+def _varies(a: np.ndarray) -> np.ndarray:
+    """Rows with at least two columns, no NaN and not all equal."""
+    if a.shape[1] < 2:
+        return np.zeros(a.shape[0], dtype=bool)
+    return ~np.isnan(a).any(axis=1) & (a != a[:, :1]).any(axis=1)
 
 
 def compare_shap_xemp(
@@ -60,8 +165,14 @@ def compare_shap_xemp(
 ) -> Comparison:
     """Compare SHAP values and XEMP strengths of the same rows (see the module doc).
 
+    Every per-row figure is an array operation over all rows (ranks taken once per row
+    block, pairwise signs for Kendall's tau-b).
+
     :param impacts: Feature impacts (SHAP, permutation, ...) whose rankings join mean
         |XEMP strength| in the global agreement table.
+    :returns: A :class:`Comparison` with one line per (output, row).
+    :raises InputError: The explanation and XEMP cover different rows or outputs, or
+        ``k`` is out of range.
     """
     if len(explanation) != xemp.strengths.shape[0]:
         raise InputError(
@@ -76,55 +187,98 @@ def compare_shap_xemp(
     shap = _grouped_shap(explanation, xemp)  # (n, F, K) over XEMP's features
     idx = [xemp.features.index(f) for f in features]
     strengths = xemp.strengths[:, idx]
-    lines = []
+    names = np.array([str(f) for f in features], dtype=object)
+    n = len(explanation)
+    parts = []
     for o in range(explanation.n_outputs):
-        for i in range(len(explanation)):
-            s, x = shap[i, :, o], strengths[i, :, o]
-            top_s = np.argsort(-np.abs(s), kind="stable")[:k]
-            top_x = np.argsort(-np.abs(x), kind="stable")[:k]
-            overlap = len(set(top_s) & set(top_x)) / k
-            rho = _corr(spearmanr, np.abs(s), np.abs(x))
-            tau = _corr(kendalltau, np.abs(s), np.abs(x))
-            signs = np.sign(s[top_s]) == np.sign(x[top_s])
-            reasons = []
-            if overlap < min_overlap:
-                reasons.append(f"top-{k} overlap {overlap:.2f} < {min_overlap:.2f}")
-            if not np.isnan(rho) and rho < min_rank_correlation:
-                reasons.append(f"Spearman {rho:.2f} < {min_rank_correlation:.2f}")
-            for j in top_s[~signs]:
-                reasons.append(f"sign of {features[j]} differs")
-            lines.append(
+        s, x = shap[:, :, o], strengths[:, :, o]
+        a, b = np.abs(s), np.abs(x)
+        top_s = np.argsort(-a, axis=1, kind="stable")[:, :k]
+        top_x = np.argsort(-b, axis=1, kind="stable")[:, :k]
+        overlap = (top_s[:, :, None] == top_x[:, None, :]).any(axis=2).sum(axis=1) / k
+        rho = row_spearman(a, b)
+        tau = row_kendall(a, b)
+        signs = np.sign(np.take_along_axis(s, top_s, 1)) == np.sign(np.take_along_axis(x, top_s, 1))
+        reason = _reasons(
+            overlap,
+            rho,
+            signs,
+            names[top_s],
+            k=k,
+            min_overlap=min_overlap,
+            min_rank_correlation=min_rank_correlation,
+        )
+        output = None if xemp.classes is None else xemp.classes[o]
+        parts.append(
+            pd.DataFrame(
                 {
-                    "row": i,
-                    "output": None if xemp.classes is None else xemp.classes[o],
-                    "top_shap": [features[j] for j in top_s],
-                    "top_xemp": [features[j] for j in top_x],
+                    "row": np.arange(n),
+                    "output": np.full(n, output, dtype=object),
+                    "top_shap": names[top_s].tolist(),
+                    "top_xemp": names[top_x].tolist(),
                     "overlap": overlap,
                     "spearman": rho,
                     "kendall": tau,
-                    "sign_agreement": float(signs.mean()),
-                    "flagged": bool(reasons),
-                    "reason": "; ".join(reasons),
+                    "sign_agreement": signs.mean(axis=1),
+                    "flagged": reason != "",
+                    "reason": reason.astype(object),
                 }
             )
+        )
     rankings = {"xemp": pd.Series(np.nanmean(np.abs(strengths), axis=(0, 2)), index=features)}
     for imp in impacts or []:
         rankings[imp.method] = imp.frame.set_index("feature")["impact"].reindex(features)
     rankings.setdefault("shap", pd.Series(np.abs(shap).mean(axis=(0, 2)), index=features))
     table = []
-    for a, b in combinations(sorted(rankings), 2):
-        x, y = rankings[a].to_numpy(dtype=float), rankings[b].to_numpy(dtype=float)
-        ok = ~(np.isnan(x) | np.isnan(y))
+    for first, second in combinations(sorted(rankings), 2):
+        u, v = rankings[first].to_numpy(dtype=float), rankings[second].to_numpy(dtype=float)
+        ok = ~(np.isnan(u) | np.isnan(v))
         table.append(
             {
-                "first": a,
-                "second": b,
-                "spearman": _corr(spearmanr, x[ok], y[ok]),
-                "kendall": _corr(kendalltau, x[ok], y[ok]),
+                "first": first,
+                "second": second,
+                "spearman": _corr(spearmanr, u[ok], v[ok]),
+                "kendall": _corr(kendalltau, u[ok], v[ok]),
             }
         )
     params = {"k": k, "min_overlap": min_overlap, "min_rank_correlation": min_rank_correlation}
-    return Comparison(pd.DataFrame(lines), pd.DataFrame(table), params)
+    rows = pd.concat(parts, ignore_index=True)
+    return Comparison(rows, pd.DataFrame(table), params)
+
+
+def _reasons(
+    overlap: np.ndarray,
+    rho: np.ndarray,
+    signs: np.ndarray,
+    top_names: np.ndarray,
+    *,
+    k: int,
+    min_overlap: float,
+    min_rank_correlation: float,
+) -> np.ndarray:
+    """Why each row is flagged (``""`` when it is not), as ``"; "``-joined clauses, built
+    column by column with numpy's string operations."""
+    n = overlap.shape[0]
+    clauses = [
+        np.where(
+            overlap < min_overlap,
+            np.char.add(np.char.mod(f"top-{k} overlap %.2f", overlap), f" < {min_overlap:.2f}"),
+            "",
+        ),
+        np.where(
+            ~np.isnan(rho) & (rho < min_rank_correlation),
+            np.char.add(np.char.mod("Spearman %.2f", rho), f" < {min_rank_correlation:.2f}"),
+            "",
+        ),
+    ]
+    for p in range(signs.shape[1]):
+        named = np.char.add(np.char.add("sign of ", top_names[:, p].astype(str)), " differs")
+        clauses.append(np.where(~signs[:, p], named, ""))
+    out = np.full(n, "", dtype=object).astype(str)
+    for clause in clauses:
+        joined = np.char.add(np.char.add(out, "; "), clause)
+        out = np.where(out == "", clause, np.where(clause == "", out, joined))
+    return out
 
 
 def _grouped_shap(explanation: Explanation, xemp: XempExplanation) -> np.ndarray:

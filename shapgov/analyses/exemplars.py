@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shapgov.errors import InputError
+from shapgov.errors import InputError, UnsupportedModelError
+from shapgov.registry import sharing_parses
 
 TRIVIAL = 0.001
 DEFAULT_EXEMPLARS = 20
@@ -40,23 +41,41 @@ def cut_points(n_features: int) -> dict[str, float]:
     return {"strong": 0.75 * 2 / m, "medium": 0.25 * 2 / m, "trivial": TRIVIAL}
 
 
-def symbols(q: np.ndarray, n_features: int) -> np.ndarray:
-    """``+++ ++ + trivial - -- ---`` for normalized strengths ``q``."""
+SYMBOLS = ("+++", "++", "+", "trivial", "-", "--", "---")
+
+
+#: Symbols by code (:func:`symbol_codes`): ``""`` marks a feature XEMP did not evaluate.
+SYMBOL_TEXT = ("", "+++", "++", "+", "trivial", "-", "--", "---")
+
+
+def symbol_codes(q: np.ndarray, n_features: int) -> np.ndarray:
+    """Indexes into :data:`SYMBOL_TEXT` for normalized strengths ``q`` (0 where NaN)."""
     c = cut_points(n_features)
-    out = np.full(q.shape, "trivial", dtype=object)
-    out[q >= c["trivial"]] = "+"
-    out[q > c["medium"]] = "++"
-    out[q > c["strong"]] = "+++"
-    out[q <= -c["trivial"]] = "-"
-    out[q < -c["medium"]] = "--"
-    out[q < -c["strong"]] = "---"
-    out[np.isnan(q)] = ""
-    return out
+    with np.errstate(invalid="ignore"):
+        conditions = [
+            np.isnan(q),
+            q > c["strong"],
+            q > c["medium"],
+            q >= c["trivial"],
+            q < -c["strong"],
+            q < -c["medium"],
+            q <= -c["trivial"],
+        ]
+    return np.select(conditions, [0, 1, 2, 3, 7, 6, 5], default=4).astype(np.int8)
+
+
+def symbols(q: np.ndarray, n_features: int) -> np.ndarray:
+    """``+++ ++ + trivial - -- ---`` for normalized strengths ``q`` (``""`` where NaN)."""
+    return np.asarray(SYMBOL_TEXT, dtype=object)[symbol_codes(q, n_features)]
 
 
 @dataclass(frozen=True)
 class XempExplanation:
-    """Strengths ``(n, F, K)`` for the evaluated features (others NaN), in prediction space."""
+    """Strengths ``(n, F, K)`` for the evaluated features (others NaN), in prediction space.
+
+    ``params["method"]`` says how the ICE values were computed: ``"trees"`` (walking the
+    trees, no predict calls) or ``"predict"`` (the model's predict on exemplar grids).
+    """
 
     strengths: np.ndarray
     q: np.ndarray
@@ -67,38 +86,86 @@ class XempExplanation:
     classes: list[Any] | None
     params: dict[str, Any] = field(default_factory=dict)
 
-    def to_frame(self) -> pd.DataFrame:
-        """Long format: row, output, feature, value, strength, q, symbol (evaluated only)."""
+    def to_frame(self, *, values: bool = True) -> pd.DataFrame:
+        """Long format, one line per (output, row, evaluated feature) in that order: row,
+        output, feature, value (the row's value; left out with ``values=False``),
+        strength, q, symbol."""
+        n, _, k = self.strengths.shape
+        cols = [self.features.index(f) for f in self.features if f in self.evaluated]
+        names = np.array([self.features[j] for j in cols], dtype=object)
+        m = len(cols)
+        sym = symbols(self.q[:, cols, :], len(self.evaluated))  # (n, m, K)
+        rows = np.tile(np.repeat(np.arange(n), m), k)
+        out: dict[str, Any] = {"row": rows}
+        if self.classes is None:
+            out["output"] = np.full(n * m * k, None, dtype=object)
+        else:
+            out["output"] = np.repeat(np.asarray(self.classes, dtype=object), n * m)
+        out["feature"] = np.tile(names, n * k)
+        if values:
+            cells = np.full((n, m), None, dtype=object)
+            for pos, j in enumerate(cols):
+                name = self.features[j]
+                if name in self.data.columns:
+                    cells[:, pos] = self.data[name].to_numpy(dtype=object)
+            out["value"] = np.tile(cells.ravel(), k)
+        out["strength"] = self.strengths[:, cols, :].transpose(2, 0, 1).ravel()
+        out["q"] = self.q[:, cols, :].transpose(2, 0, 1).ravel()
+        out["symbol"] = sym.transpose(2, 0, 1).ravel()
+        return pd.DataFrame(out)
+
+    def stored_frame(self) -> pd.DataFrame:
+        """:meth:`to_frame` without values, as parquet stores it: ``output``, ``feature``
+        and ``symbol`` are categorical (built from codes: no Python object per line)."""
+        n, _, k = self.strengths.shape
+        cols = [self.features.index(f) for f in self.features if f in self.evaluated]
+        m = len(cols)
+        q = self.q[:, cols, :].transpose(2, 0, 1).ravel()
+        codes = symbol_codes(q, len(self.evaluated))
+        if self.classes is None:
+            output = pd.Categorical.from_codes(np.full(n * m * k, -1), categories=["None"])
+        else:
+            labels = [str(c) for c in self.classes]
+            output = pd.Categorical.from_codes(np.repeat(np.arange(k), n * m), categories=labels)
+        names = [str(self.features[j]) for j in cols]
+        return pd.DataFrame(
+            {
+                "row": np.tile(np.repeat(np.arange(n), m), k),
+                "output": output,
+                "feature": pd.Categorical.from_codes(np.tile(np.arange(m), n * k), names),
+                "strength": self.strengths[:, cols, :].transpose(2, 0, 1).ravel(),
+                "q": q,
+                "symbol": pd.Categorical.from_codes(codes, list(SYMBOL_TEXT)),
+            }
+        )
+
+    def summary(self) -> pd.DataFrame:
+        """Per evaluated feature (and output): mean |strength| and the share of rows per
+        symbol; bounded by the number of features whatever the row count."""
+        cols = [self.features.index(f) for f in self.evaluated]
+        sym = symbols(self.q[:, cols, :], len(self.evaluated))
         lines = []
-        n_eval = len(self.evaluated)
         for o in range(self.strengths.shape[2]):
-            sym = symbols(self.q[:, :, o], n_eval)
-            for i in range(self.strengths.shape[0]):
-                for j, name in enumerate(self.features):
-                    if name not in self.evaluated:
-                        continue
-                    lines.append(
-                        {
-                            "row": i,
-                            "output": None if self.classes is None else self.classes[o],
-                            "feature": name,
-                            "value": _plain(self.data.iloc[i][name])
-                            if name in self.data.columns
-                            else None,
-                            "strength": float(self.strengths[i, j, o]),
-                            "q": float(self.q[i, j, o]),
-                            "symbol": sym[i, j],
-                        }
-                    )
+            for pos, j in enumerate(cols):
+                line = {
+                    "output": None if self.classes is None else self.classes[o],
+                    "feature": self.features[j],
+                    "mean_abs_strength": float(np.nanmean(np.abs(self.strengths[:, j, o]))),
+                }
+                for s in SYMBOLS:
+                    line[f"share_{s}"] = float(np.mean(sym[:, pos, o] == s))
+                lines.append(line)
         return pd.DataFrame(lines)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (per-row strengths go to parquet: :meth:`to_frame`)."""
         from shapgov.analyses.impact import json_records
 
         return {
             "params": self.params,
             "cut_points": cut_points(len(self.evaluated)),
-            "rows": json_records(self.to_frame()),
+            "evaluated": list(self.evaluated),
+            "features": json_records(self.summary()),
         }
 
 
@@ -112,9 +179,10 @@ def exemplars(column: pd.DataFrame, n_exemplars: int) -> tuple[pd.DataFrame, np.
         raise InputError(f"n_exemplars must be at least 1, got {n_exemplars}")
     if len(column) == 0:
         raise InputError("the training data is empty; exemplars need training rows")
-    counts = column.value_counts(dropna=False, normalize=True, sort=True)
     numeric = column.shape[1] == 1 and pd.api.types.is_numeric_dtype(column.iloc[:, 0])
-    if len(counts) <= n_exemplars or not numeric:
+    few = not numeric or column.iloc[:, 0].nunique(dropna=False) <= n_exemplars
+    if few:  # every distinct value (the most frequent n_exemplars) weighted by frequency
+        counts = column.value_counts(dropna=False, normalize=True, sort=True)
         top = counts.iloc[:n_exemplars]
         values = pd.DataFrame(list(top.index), columns=column.columns)
         return values, (top / top.sum()).to_numpy()
@@ -131,6 +199,7 @@ def exemplars(column: pd.DataFrame, n_exemplars: int) -> tuple[pd.DataFrame, np.
     return pd.DataFrame({column.columns[0]: vals}), w / w.sum()
 
 
+@sharing_parses
 def xemp(
     model: Any,
     X: pd.DataFrame,
@@ -141,15 +210,28 @@ def xemp(
     impact: Any = None,
     groups: Mapping[str, Sequence[str]] | None = None,
     plugin_manager: Any = None,
+    method: str = "auto",
 ) -> XempExplanation:
     """XEMP strengths of every row of ``X`` for the top ``max_features`` features.
+
+    Cost: for a model made of trees shapgov parses, the ICE values come from walking the
+    trees (:mod:`shapgov.analyses.tree_walks`; about one prediction pass or less per
+    feature, no predict calls beyond one of ``X``); otherwise one predict call per feature
+    and block of rows, on every (row, exemplar) pair of the block.
 
     :param training: Rows the exemplar values come from.
     :param impact: A :class:`shapgov.analyses.impact.FeatureImpact` that ranks the
         features; needed only when there are more than ``max_features`` of them.
     :param groups: Columns replaced together under one feature name.
     :param plugin_manager: The plugin manager that decomposes the model.
+    :param method: ``"auto"`` (walk the trees when the model is made of trees and the
+        walk reproduces its predictions, else predict), ``"trees"`` (raise
+        :class:`UnsupportedModelError` when the trees cannot be walked) or ``"predict"``.
+    :returns: The strengths ``(n, F, K)``, in the model's prediction space.
+    :raises InputError: Bad data, groups or options.
     """
+    if method not in ("auto", "trees", "predict"):
+        raise InputError(f"method must be 'auto', 'trees' or 'predict', got {method!r}")
     from shapgov.engine import decompose
     from shapgov.validation import as_frame, same_columns
 
@@ -185,24 +267,27 @@ def xemp(
 
     base = predict(frame)  # (n, K)
     n, k = base.shape
+    chosen = {name: units[name] for name in evaluated}
+    tables = [exemplars(train[cols], n_exemplars) for cols in chosen.values()]
     strengths = np.full((n, len(names), k), np.nan)
-    for name in evaluated:
-        cols = units[name]
-        values, weights = exemplars(train[cols], n_exemplars)
-        e = len(values)
-        step = max(1, _BATCH_ROWS // e)
-        for start in range(0, n, step):
-            rows = frame.iloc[start : start + step]
-            grid = rows.loc[rows.index.repeat(e)].reset_index(drop=True)
-            for c in cols:
-                grid[c] = np.tile(values[c].to_numpy(), len(rows))
-                grid[c] = grid[c].astype(frame[c].dtype, errors="ignore")
-            pred = predict(grid).reshape(len(rows), e, k)
-            own = base[start : start + len(rows)]
-            # f(x) - sum_e w_e f_e, summed as differences: exactly 0 for a dummy feature
-            strengths[start : start + len(rows), names.index(name)] = -np.einsum(
-                "rek,e->rk", pred - own[:, None, :], weights
-            )
+    positions = [names.index(name) for name in chosen]
+    used, reason = "predict", None
+    if method in ("auto", "trees") and chosen:
+        from shapgov.analyses.tree_walks import exemplar_route
+        from shapgov.registry import PluginCalls, resolve_plugin_manager
+
+        plugins = PluginCalls(resolve_plugin_manager(plugin_manager))
+        routed = exemplar_route(blueprint, frame, chosen, tables, plugins, base)
+        if isinstance(routed, str):
+            if method == "trees":
+                raise UnsupportedModelError(f"XEMP cannot walk the trees: {routed}")
+            reason = routed
+        else:
+            base, strengths[:, positions] = routed
+            used = "trees"
+    if used == "predict":
+        for pos, cols, (values, weights) in zip(positions, chosen.values(), tables, strict=True):
+            strengths[:, pos] = _predicted_strengths(predict, frame, base, cols, values, weights)
     top10 = np.sort(np.nan_to_num(np.abs(strengths)), axis=1)[:, ::-1][:, :10].sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         q = np.where(top10[:, None, :] > 0, strengths / top10[:, None, :], 0.0)
@@ -221,5 +306,37 @@ def xemp(
             "max_features": max_features,
             "rows": n,
             "groups": {name: [str(c) for c in cols] for name, cols in groups.items()},
+            "method": used,
+            **({"fallback_reason": reason} if reason else {}),
         },
     )
+
+
+def _predicted_strengths(
+    predict: Any,
+    frame: pd.DataFrame,
+    base: np.ndarray,
+    cols: Sequence[Any],
+    values: pd.DataFrame,
+    weights: np.ndarray,
+) -> np.ndarray:
+    """Strengths ``(n, K)`` of one feature from the model's predictions of every
+    (row, exemplar) pair, one call per block of rows."""
+    n, k = base.shape
+    e = len(values)
+    out = np.empty((n, k))
+    step = max(1, _BATCH_ROWS // e)
+    for start in range(0, n, step):
+        rows = frame.iloc[start : start + step]
+        grid = rows.iloc[np.repeat(np.arange(len(rows)), e)].reset_index(drop=True)
+        for c in cols:
+            column = pd.Series(np.tile(values[c].to_numpy(dtype=object), len(rows)))
+            try:
+                grid[c] = column.astype(frame[c].dtype)
+            except (ValueError, TypeError):
+                grid[c] = column.infer_objects()
+        pred = predict(grid).reshape(len(rows), e, k)
+        own = base[start : start + len(rows)]
+        # f(x) - sum_e w_e f_e, summed as differences: exactly 0 for a dummy feature
+        out[start : start + len(rows)] = -np.einsum("rek,e->rk", pred - own[:, None, :], weights)
+    return out

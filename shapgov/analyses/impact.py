@@ -15,13 +15,16 @@ import numpy as np
 import pandas as pd
 
 from shapgov.combination.explanation import Explanation
-from shapgov.errors import InputError
+from shapgov.errors import InputError, UnsupportedModelError
+from shapgov.registry import sharing_parses
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
 DEFAULT_SHAP_SAMPLE = 5000
 DEFAULT_PERMUTATION_SAMPLE = 2500
 MAX_PERMUTATION_SAMPLE = 100_000
+#: Most cells (rows x columns) of shuffled data predicted in one call.
+MAX_BATCH_CELLS = 1 << 23
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,7 @@ def _scorer(metric: str | Metric | None, task: str, classes: Sequence[Any] | Non
     return _Scorer(metric, _LOSSES[metric], False)
 
 
+@sharing_parses
 def permutation_impact(
     model: Any,
     X: pd.DataFrame,
@@ -194,8 +198,14 @@ def permutation_impact(
     random_state: int | None = 0,
     groups: Mapping[str, Sequence[str]] | None = None,
     plugin_manager: Any = None,
+    method: str = "auto",
 ) -> FeatureImpact:
     """Permutation Feature Impact: how much the metric worsens when a feature is shuffled.
+
+    Cost: for a model made of trees shapgov parses, the shuffled predictions come from
+    walking the trees (:mod:`shapgov.analyses.tree_walks`: only the trees whose path for a
+    row meets the shuffled feature are walked again); otherwise as many shuffles per
+    predict call as fit in :data:`MAX_BATCH_CELLS` cells.
 
     :param metric: ``"rmse"`` (default), ``"mae"`` or ``"r2"`` for regression;
         ``"log_loss"`` (default) or ``"auc"`` for classification; or a callable
@@ -209,7 +219,14 @@ def permutation_impact(
         one feature in the input).
     :param plugin_manager: The plugin manager that decomposes the model (default: the
         default one).
+    :param method: ``"auto"`` (walk the trees when the model is made of trees and the walk
+        reproduces its predictions, else predict), ``"trees"`` (raise
+        :class:`UnsupportedModelError` when it cannot) or ``"predict"``.
+    :returns: A :class:`FeatureImpact` (``params["method"]`` says which route ran).
+    :raises InputError: Bad data, target, metric or options.
     """
+    if method not in ("auto", "trees", "predict"):
+        raise InputError(f"method must be 'auto', 'trees' or 'predict', got {method!r}")
     from shapgov.engine import decompose
     from shapgov.explainers.stage import model_input
     from shapgov.validation import as_frame
@@ -237,29 +254,52 @@ def permutation_impact(
     units = {name: list(cols) for name, cols in groups.items()}
     units.update({str(c): [c] for c in frame.columns if c not in grouped})
 
-    def score(data: pd.DataFrame) -> float:
-        return scorer.fn(y, blueprint.predict(model_input(data, blueprint.model)))
-
-    actual = score(frame)
+    own = blueprint.predict(model_input(frame, blueprint.model))
     rng = np.random.default_rng(random_state)
-    rows = []
-    for name, cols in units.items():
-        drops = []
-        for _ in range(n_repeats):
-            shuffled = frame.copy()
-            order = rng.permutation(len(frame))
-            for c in cols:  # column by column: each keeps its dtype (category, nullable)
-                shuffled[c] = frame[c].iloc[order].reset_index(drop=True)
-            permuted = score(shuffled)
-            drops.append(actual - permuted if scorer.greater_is_better else permuted - actual)
-        rows.append(
-            {
-                "feature": name,
-                "impact": float(np.mean(drops)),
-                "impact_std": float(np.std(drops, ddof=1)) if n_repeats > 1 else 0.0,
-                "columns": list(cols),
-            }
+    # the shuffles, drawn in the order (feature, repeat): the same draws whatever the route
+    orders = np.array([rng.permutation(len(frame)) for _ in units for _ in range(n_repeats)])
+    shuffles = [
+        (cols, order)
+        for cols, order in zip(
+            [c for c in units.values() for _ in range(n_repeats)], orders, strict=True
         )
+    ]
+    route, reason = "predict", None
+    batches: Any = None
+    if method in ("auto", "trees"):
+        from shapgov.analyses.tree_walks import shuffle_route
+        from shapgov.registry import PluginCalls, resolve_plugin_manager
+
+        plugins = PluginCalls(resolve_plugin_manager(plugin_manager))
+        routed = shuffle_route(
+            blueprint, frame, units, orders.reshape(-1, len(frame)), plugins, own
+        )
+        if isinstance(routed, str):
+            if method == "trees":
+                raise UnsupportedModelError(f"permutation impact cannot walk the trees: {routed}")
+            reason = routed
+        else:
+            own, walked = routed
+            batches = ((first, list(p.transpose(1, 0, 2))) for first, p in walked)
+            route = "trees"
+    if batches is None:
+        batches = _shuffled_predictions(blueprint, frame, shuffles)
+    actual = scorer.fn(y, own)
+    drops = np.empty(len(shuffles))
+    for first, predictions in batches:
+        for b, pred in enumerate(predictions, start=first):
+            permuted = scorer.fn(y, pred)
+            drops[b] = actual - permuted if scorer.greater_is_better else permuted - actual
+    drops = drops.reshape(len(units), n_repeats)
+    rows = [
+        {
+            "feature": name,
+            "impact": float(np.mean(d)),
+            "impact_std": float(np.std(d, ddof=1)) if n_repeats > 1 else 0.0,
+            "columns": list(cols),
+        }
+        for (name, cols), d in zip(units.items(), drops, strict=True)
+    ]
     frame_out = _ranked(pd.DataFrame(rows))
     params = {
         "metric": scorer.name,
@@ -267,8 +307,38 @@ def permutation_impact(
         "sample": len(frame),
         "n_repeats": n_repeats,
         "random_state": random_state,
+        "method": route,
+        **({"fallback_reason": reason} if reason else {}),
     }
     return FeatureImpact("permutation", frame_out, params)
+
+
+def _shuffled_predictions(
+    blueprint: Any, frame: pd.DataFrame, shuffles: list[tuple[list[Any], np.ndarray]]
+) -> Any:
+    """Predictions ``(n, K)`` of ``frame`` with each shuffle's columns permuted, as
+    ``(index of the first shuffle, [predictions...])`` per batch: as many shuffles per
+    predict call as fit in :data:`MAX_BATCH_CELLS` cells. Columns are gathered with
+    ``take``, so every column keeps its dtype (category, nullable)."""
+    from shapgov.explainers.stage import model_input
+
+    n, m = frame.shape
+    per_call = max(1, MAX_BATCH_CELLS // max(n * m, 1))
+    for first in range(0, len(shuffles), per_call):
+        batch = shuffles[first : first + per_call]
+        rows = np.tile(np.arange(n), len(batch))
+        columns = {}
+        for c in frame.columns:
+            take = rows
+            for b, (cols, order) in enumerate(batch):
+                if c in cols:
+                    if take is rows:
+                        take = rows.copy()
+                    take[b * n : (b + 1) * n] = order
+            columns[c] = frame[c].take(take).reset_index(drop=True)
+        big = pd.DataFrame(columns, columns=frame.columns)
+        pred = blueprint.predict(model_input(big, blueprint.model))
+        yield first, [pred[b * n : (b + 1) * n] for b in range(len(batch))]
 
 
 def compare_impacts(first: FeatureImpact, second: FeatureImpact) -> pd.DataFrame:

@@ -40,8 +40,10 @@ def prediction_explanations(
     raw = explanation._raw
     prediction = explanation.link.inverse(explanation.explained_output)
     labels = explanation.classes if explanation.n_outputs > 1 else None
-    dtypes = [str(t) for t in explanation.data.dtypes]
-    lines = []
+    names = np.empty(n_features, dtype=object)
+    names[:] = list(explanation.feature_names)
+    dtypes = np.array([str(t) for t in explanation.data.dtypes], dtype=object)
+    parts = []
     for o in range(explanation.n_outputs):
         values = raw[:, :, o]
         order = np.argsort(-np.abs(values), axis=1, kind="stable")[:, :k]
@@ -53,24 +55,39 @@ def prediction_explanations(
                 keep |= pred < low
             if high is not None:
                 keep |= pred > high
-        for i in np.flatnonzero(keep):
-            top = order[i]
-            others = float(values[i].sum() - values[i, top].sum())
-            for rank, j in enumerate(top, start=1):
-                lines.append(
-                    (
-                        int(i),
-                        None if labels is None else labels[o],
-                        float(pred[i]),
-                        rank,
-                        explanation.feature_names[j],
-                        _plain(explanation.data.iloc[i, j]),
-                        dtypes[j],
-                        float(values[i, j]),
-                        others,
-                    )
-                )
-    return pd.DataFrame(lines, columns=COLUMNS)
+        rows = np.flatnonzero(keep)
+        top = order[rows]  # (r, k)
+        shap = np.take_along_axis(values[rows], top, axis=1)
+        others = values[rows].sum(axis=1) - shap.sum(axis=1)
+        features = top.ravel()
+        row = np.repeat(rows, k)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "row": row,
+                    "output": np.full(row.size, None if labels is None else labels[o], object),
+                    "prediction": np.repeat(pred[rows], k),
+                    "rank": np.tile(np.arange(1, k + 1), rows.size),
+                    "feature": names[features],
+                    "value": _cells(explanation.data, row, features),
+                    "dtype": dtypes[features],
+                    "shap": shap.ravel(),
+                    "others": np.repeat(others, k),
+                },
+                columns=COLUMNS,
+            )
+        )
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+
+
+def _cells(data: pd.DataFrame, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """``data.iloc[rows[i], columns[i]]`` for every i, as Python values (missing values as
+    the column holds them), gathered column by column."""
+    out = np.empty(rows.size, dtype=object)
+    for j in np.unique(columns):
+        pick = columns == j
+        out[pick] = data.iloc[:, j].to_numpy(dtype=object)[rows[pick]]
+    return out
 
 
 def _plain(value: Any) -> Any:

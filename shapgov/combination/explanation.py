@@ -230,6 +230,8 @@ class Explanation:
             for j in range(len(self.feature_names)):
                 for k in range(part.values.shape[2]):
                     cols[f"vertex::{v}::{j}::{k}"] = part.values[:, j, k]
+        if len(self.additivity.row_mismatch) == len(self):
+            cols["additivity::mismatch"] = np.asarray(self.additivity.row_mismatch, dtype=float)
         table = pa.table(cols)
         meta = {
             "format_version": FORMAT_VERSION,
@@ -241,7 +243,7 @@ class Explanation:
             "task": self.task,
             "classes": None if self.classes is None else [_jsonable(c) for c in self.classes],
             "vertices": [p.meta() for p in self.vertices],
-            "additivity": self.additivity.to_dict(),
+            "additivity": self.additivity.to_dict(rows=False),
             "model_class": self.model_class,
             "composites": self.composites,
             "shapgov_version": self.shapgov_version,
@@ -313,7 +315,12 @@ class Explanation:
             task=meta["task"],
             classes=meta["classes"],
             vertices=parts,
-            additivity=AdditivityReport.from_dict(meta["additivity"]),
+            additivity=AdditivityReport.from_dict(
+                meta["additivity"],
+                row_mismatch=frame["additivity::mismatch"].to_numpy()
+                if "additivity::mismatch" in frame.columns
+                else None,
+            ),
             model_class=meta["model_class"],
             composites=meta["composites"],
             shapgov_version=meta["shapgov_version"],

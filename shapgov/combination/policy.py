@@ -88,17 +88,28 @@ class AdditivityReport:
             )
         return text
 
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+    def to_dict(self, *, rows: bool = True) -> dict[str, Any]:
+        """JSON-ready; ``rows=False`` leaves out ``row_mismatch`` (one number per row), so
+        the size is bounded whatever the row count (artifact sets keep the per-row
+        mismatch in parquet)."""
+        out = asdict(replace(self, row_mismatch=()))  # asdict copies element by element
         out["mismatched_rows"] = list(self.mismatched_rows)
-        out["row_mismatch"] = list(self.row_mismatch)
+        if rows:
+            out["row_mismatch"] = list(self.row_mismatch)
+        else:
+            del out["row_mismatch"]
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AdditivityReport:
+    def from_dict(cls, data: dict[str, Any], *, row_mismatch: Any = None) -> AdditivityReport:
+        """The report of :meth:`to_dict`; ``row_mismatch`` supplies the per-row mismatch
+        when the dict was written without it."""
         data = dict(data)
         data["mismatched_rows"] = tuple(data["mismatched_rows"])
-        data["row_mismatch"] = tuple(data.get("row_mismatch", ()))
+        if row_mismatch is not None:
+            data["row_mismatch"] = tuple(np.asarray(row_mismatch, dtype=float).tolist())
+        else:
+            data["row_mismatch"] = tuple(data.get("row_mismatch", ()))
         return cls(**data)
 
 
@@ -147,7 +158,7 @@ def evaluate(
         threshold=policy.threshold,
         pass_tolerance=policy.pass_tolerance,
         applied=dict(applied or {}),
-        row_mismatch=tuple(float(x) for x in norm),
+        row_mismatch=tuple(norm.tolist()),
     )
 
 

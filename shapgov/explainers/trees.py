@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -68,7 +69,7 @@ class TreeEnsemble:
     def n_trees(self) -> int:
         return int(self.roots.shape[0])
 
-    @property
+    @cached_property
     def max_depth(self) -> int:
         depth = np.zeros(self.left.shape[0], dtype=np.int64)
         best = 0

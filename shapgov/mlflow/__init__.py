@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from shapgov.mlflow.artifacts import MANIFEST, write_failure, write_set
 ARTIFACT_PATH = "shapgov"
 
 __all__ = [
+    "ANALYSES",
     "ARTIFACT_PATH",
     "autolog",
     "explain_and_log",
@@ -158,6 +160,33 @@ def log_failure(
     return manifest
 
 
+#: The analyses :func:`explain_and_log` can add to a set (each beyond SHAP Feature Impact
+#: and Prediction Explanations, which every set holds).
+ANALYSES = ("permutation", "xemp", "comparison")
+
+
+def chosen_analyses(analyses: bool | Collection[str]) -> frozenset[str]:
+    """``True``: all of :data:`ANALYSES`; ``False``: none; else the names given.
+
+    :raises InputError: An unknown name, or the comparison without XEMP.
+    """
+    from shapgov.errors import InputError
+
+    if analyses is True:
+        return frozenset(ANALYSES)
+    if analyses is False or analyses is None:
+        return frozenset()
+    if isinstance(analyses, str):
+        analyses = [analyses]
+    chosen = frozenset(analyses)
+    unknown = chosen - set(ANALYSES)
+    if unknown:
+        raise InputError(f"unknown analyses {sorted(unknown)}; choose from {list(ANALYSES)}")
+    if "comparison" in chosen and "xemp" not in chosen:
+        raise InputError("the SHAP-vs-XEMP comparison needs XEMP; add 'xemp' to analyses")
+    return chosen
+
+
 def explain_and_log(
     model: Any,
     X: Any,
@@ -165,7 +194,7 @@ def explain_and_log(
     run_id: str | None = None,
     y: Any = None,
     training: Any = None,
-    analyses: bool = True,
+    analyses: bool | Collection[str] = True,
     top_k: int = 3,
     random_state: int = 0,
     report: bool = True,
@@ -174,13 +203,52 @@ def explain_and_log(
     """:func:`shapgov.explain` ``X`` and log the whole set; on an additivity failure, log
     the diagnostics (no values) and re-raise :class:`shapgov.AdditivityError`.
 
-    With ``analyses`` (default), the set also holds permutation impact with redundancy
-    marks (when ``y`` is given), XEMP strengths of the explained rows with exemplars from
-    ``training`` (default: the background, else ``X``) and the SHAP-vs-XEMP comparison.
+    Every set holds the values, SHAP Feature Impact and Prediction Explanations. The
+    analyses (``True``: all; ``False``: none; or some of :data:`ANALYSES`) add
+    ``"permutation"`` impact with redundancy marks (when ``y`` is given; a seeded sample,
+    predicted in batches), ``"xemp"`` strengths of the explained rows with exemplars from
+    ``training`` (default: the background, else ``X``; tree models are walked, others
+    predicted) and the SHAP-vs-XEMP ``"comparison"``.
+
+    Cost (``python benchmarks/bench_governance.py``): for a LightGBM model on 10,000 x 50
+    rows the whole call takes a few times the bare explanation; for models that are not
+    trees, XEMP's predict calls dominate (rows x features x exemplars predictions).
 
     :param options: Passed to :func:`shapgov.explain` (``background=``, ``output=``, ...).
     :returns: The :class:`shapgov.Explanation`.
+    :raises InputError: Bad options (an unknown analysis, ...).
     """
+    from shapgov.registry import shared_parses
+
+    chosen = chosen_analyses(analyses)
+    with shared_parses():  # each model's trees are parsed once for every stage
+        return _explain_and_log(
+            model,
+            X,
+            run_id=run_id,
+            y=y,
+            training=training,
+            chosen=chosen,
+            top_k=top_k,
+            random_state=random_state,
+            report=report,
+            options=options,
+        )
+
+
+def _explain_and_log(
+    model: Any,
+    X: Any,
+    *,
+    run_id: str | None,
+    y: Any,
+    training: Any,
+    chosen: frozenset[str],
+    top_k: int,
+    random_state: int,
+    report: bool,
+    options: dict[str, Any],
+) -> Any:
     from shapgov.analyses.compare import compare_shap_xemp
     from shapgov.analyses.exemplars import xemp
     from shapgov.analyses.impact import mark_redundant, permutation_impact, shap_impact
@@ -194,19 +262,20 @@ def explain_and_log(
         log_failure(err.report, run_id=run_id, with_report=report)
         raise
     permutation = strengths = comparison = None
-    if analyses:
-        frame = e.data
-        if y is not None:
-            permutation = permutation_impact(model, frame, y, random_state=random_state)
-            permutation = mark_redundant(permutation, frame)
+    frame = e.data
+    if "permutation" in chosen and y is not None:
+        permutation = permutation_impact(model, frame, y, random_state=random_state)
+        permutation = mark_redundant(permutation, frame)
+    if "xemp" in chosen:
         if training is None:
             training = options.get("background")
         impact = shap_impact(e)
         training = frame if training is None else training
         strengths = xemp(model, frame, training=training, impact=impact)
-        impacts = [impact] + ([permutation] if permutation is not None else [])
-        k = min(top_k, len(strengths.evaluated))
-        comparison = compare_shap_xemp(e, strengths, k=k, impacts=impacts)
+        if "comparison" in chosen:
+            impacts = [impact] + ([permutation] if permutation is not None else [])
+            k = min(top_k, len(strengths.evaluated))
+            comparison = compare_shap_xemp(e, strengths, k=k, impacts=impacts)
     log_explanation(
         e,
         run_id=run_id,

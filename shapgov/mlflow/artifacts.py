@@ -1,13 +1,17 @@
 """The shapgov artifact set: files written to a directory, hashed into a manifest.
 
-Layout (under the run's ``shapgov/`` artifact path)::
+Layout (under the run's ``shapgov/`` artifact path). Per-row data is parquet; every JSON
+file is a summary whose size does not grow with the row count::
 
-    values.parquet            SHAP values, base values, data, per-vertex parts, metadata
+    values.parquet            SHAP values, base values, data, per-vertex parts, per-row
+                              additivity mismatch, metadata
     vertices.json             explainer and matrix row per vertex
-    additivity.json           the additivity report
+    additivity.json           the additivity report (its per-row mismatch: additivity.parquet)
     feature_impact.json/.csv  SHAP Feature Impact, and feature_impact.png (bar chart)
-    permutation_impact.json/.csv, prediction_explanations.json/.csv,
-    xemp.json, comparison.json                               (when given)
+    prediction_explanations.parquet/.json   top-k features of every row / counts per feature
+    permutation_impact.json/.csv                                         (when given)
+    xemp.parquet/.json        XEMP strengths and symbols per row / summary per feature
+    comparison.parquet/.json  SHAP vs XEMP per row / counts, means, global agreement
     manifest.json             SHA-256 of every file above and of the explained data,
                               library versions
     report.html, report.json  the compliance report (shapgov.sinks.compliance) and the record
@@ -24,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from shapgov._version import __version__
@@ -33,7 +38,7 @@ from shapgov.planning.game import frame_sha256
 from shapgov.sinks import strict_json
 from shapgov.versions import library_versions
 
-SET_VERSION = 1
+SET_VERSION = 2  # 2: per-row data in parquet, JSON summaries
 MANIFEST = "manifest.json"
 REQUIRED = ("values.parquet", "vertices.json", "additivity.json", "feature_impact.json")
 
@@ -68,28 +73,34 @@ def write_set(
     manifest (also written, last). ``run_id`` names the run the set is for: approval
     refuses a set that was copied into another run."""
     from shapgov.analyses.impact import shap_impact
-    from shapgov.analyses.prediction_explanations import as_records, prediction_explanations
+    from shapgov.analyses.prediction_explanations import prediction_explanations
 
     directory.mkdir(parents=True, exist_ok=True)
     explanation.to_parquet(directory / "values.parquet")
     _write_json(directory / "vertices.json", [p.meta() for p in explanation.vertices])
-    _write_json(directory / "additivity.json", explanation.additivity.to_dict())
+    _write_additivity(directory, explanation.additivity)
     impact = shap_impact(explanation)
     _write_json(directory / "feature_impact.json", impact.to_dict())
     impact.frame.to_csv(directory / "feature_impact.csv", index=False)
-    _bar_chart(impact.frame, directory / "feature_impact.png")
+    _bar_chart(
+        impact.frame,
+        None if permutation is None else permutation.frame,
+        directory / "feature_impact.png",
+    )
     k = min(top_k, len(explanation.feature_names))
     pe = prediction_explanations(explanation, k=k)
-    _write_json(directory / "prediction_explanations.json", as_records(pe))
-    pe.to_csv(directory / "prediction_explanations.csv", index=False)
+    write_parquet(directory / "prediction_explanations.parquet", as_stored(pe))
+    _write_json(directory / "prediction_explanations.json", pe_summary(pe, k, len(explanation)))
     if permutation is not None:
         _write_json(directory / "permutation_impact.json", permutation.to_dict())
         permutation.frame.drop(columns=["columns"], errors="ignore").to_csv(
             directory / "permutation_impact.csv", index=False
         )
     if xemp is not None:
+        write_parquet(directory / "xemp.parquet", xemp.stored_frame())
         _write_json(directory / "xemp.json", xemp.to_dict())
     if comparison is not None:
+        write_parquet(directory / "comparison.parquet", comparison.rows)
         _write_json(directory / "comparison.json", comparison.to_dict())
     manifest = {
         "set_version": SET_VERSION,
@@ -118,7 +129,7 @@ def write_failure(
 ) -> dict[str, Any]:
     """The set of a failed additivity check: the diagnostics only, never values."""
     directory.mkdir(parents=True, exist_ok=True)
-    _write_json(directory / "additivity.json", report.to_dict())
+    _write_additivity(directory, report)
     manifest = {
         "set_version": SET_VERSION,
         "shapgov_version": __version__,
@@ -126,13 +137,74 @@ def write_failure(
         "run_id": run_id,
         "status": "fail",
         "environment": library_versions(),
-        "artifacts": {"additivity.json": sha256_file(directory / "additivity.json")},
+        "artifacts": {
+            p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.name != MANIFEST
+        },
     }
     _write_json(directory / MANIFEST, manifest)
     return manifest
 
 
-def _bar_chart(frame: pd.DataFrame, path: Path, top: int = 20) -> None:
+def write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    """One parquet file of ``frame`` (no index), in one row group per 1M rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(table, path, row_group_size=1 << 20)
+
+
+def _write_additivity(directory: Path, report: AdditivityReport) -> None:
+    """The additivity summary as JSON, its per-row mismatch as parquet (diagnostics, not
+    values: a failed set keeps them too)."""
+    _write_json(directory / "additivity.json", report.to_dict(rows=False))
+    if report.row_mismatch:
+        mismatch = np.asarray(report.row_mismatch, dtype=float)
+        write_parquet(
+            directory / "additivity.parquet",
+            pd.DataFrame({"row": np.arange(mismatch.size), "normalized_mismatch": mismatch}),
+        )
+
+
+def as_stored(pe: pd.DataFrame) -> pd.DataFrame:
+    """Prediction Explanations as parquet keeps them: ``value`` as text (one column holds
+    every feature's values, of many types; the column's dtype is beside it), missing
+    values as null."""
+    out = pe.copy()
+    value = out["value"].to_numpy(dtype=object)
+    missing = pd.isna(out["value"]).to_numpy()
+    text = np.empty(len(value), dtype=object)
+    text[~missing] = value[~missing].astype(str)
+    out["value"] = text
+    return out
+
+
+def pe_summary(pe: pd.DataFrame, k: int, rows: int) -> dict[str, Any]:
+    """How often each feature is among a row's top ``k`` (and first), per output."""
+    from shapgov.analyses.impact import json_records
+
+    counts = (
+        pe.assign(first=pe["rank"] == 1, output=pe["output"].astype(object).fillna("None"))
+        .groupby(["output", "feature"], sort=False)
+        .agg(
+            top_k_rows=("row", "size"),
+            first_rows=("first", "sum"),
+            mean_abs_shap=("shap", lambda s: float(np.abs(s).mean())),
+        )
+        .reset_index()
+        .sort_values(["output", "top_k_rows"], ascending=[True, False], kind="stable")
+    )
+    counts["feature"] = counts["feature"].map(str)
+    return {"k": k, "rows": rows, "features": json_records(counts)}
+
+
+#: Features drawn in feature_impact.png; the compliance report embeds that file (drawn
+#: once) when it shows the same number of features.
+IMPACT_TOP = 15
+
+
+def _bar_chart(frame: pd.DataFrame, permutation: pd.DataFrame | None, path: Path) -> None:
+    """SHAP Feature Impact (and permutation impact beside it, when given) as a PNG."""
     from shapgov.sinks.plots import impact_bar, to_png
 
-    path.write_bytes(to_png(impact_bar(frame, max_display=top)))
+    path.write_bytes(to_png(impact_bar(frame, permutation, max_display=IMPACT_TOP)))

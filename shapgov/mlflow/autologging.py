@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 import time
 import warnings
+from collections.abc import Collection
 from typing import Any
 
 from mlflow.utils.autologging_utils import autologging_integration, autologging_is_disabled
@@ -53,7 +54,7 @@ def autolog(
     background: int = 200,
     random_state: int = 0,
     explain_options: dict[str, Any] | None = None,
-    analyses: bool = True,
+    analyses: bool | Collection[str] = False,
     disable: bool = False,
     silent: bool = False,
 ) -> None:
@@ -62,11 +63,18 @@ def autolog(
     :param sample: Training rows explained (seeded).
     :param background: Training rows used as the background (seeded).
     :param explain_options: Passed to :func:`shapgov.explain`.
-    :param analyses: Also log permutation impact (on the fit's targets), XEMP and the
-        SHAP-vs-XEMP comparison.
+    :param analyses: Analyses added to every fit's set beyond the values, SHAP Feature
+        Impact, Prediction Explanations and the report (see
+        :func:`shapgov.mlflow.explain_and_log`): ``False`` by default, so a fit pays the
+        explanation and the report only; ``True`` for permutation impact (on the fit's
+        targets), XEMP and the SHAP-vs-XEMP comparison, or some of them by name
+        (``("xemp", "comparison")``: cheap for tree models, which XEMP walks).
     :param disable: Turn shapgov autologging off.
     :param silent: Suppress shapgov's autologging warnings.
     """
+    from shapgov.mlflow import chosen_analyses
+
+    chosen_analyses(analyses)  # a typo fails here, not as a warning after every fit
     config = {
         "sample": sample,
         "background": background,

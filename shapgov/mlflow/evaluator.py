@@ -76,7 +76,7 @@ class ShapgovEvaluator(ModelEvaluator):
                 run_id=run_id,
                 y=labels if config.get("permutation", True) else None,
                 background=background,
-                analyses=bool(config.get("analyses", True)),
+                analyses=config.get("analyses", True),
                 top_k=int(config.get("top_k", 3)),
                 random_state=seed,
                 **options,

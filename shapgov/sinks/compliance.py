@@ -32,6 +32,7 @@ from shapgov.sinks import strict_json
 
 REPORT = "report.html"
 MAX_SUMMARIES = 4  # summary plots per report (one per class); the rest are named, not drawn
+MAX_POINTS = 2000  # rows drawn in summary and dependence plots (a seeded sample beyond)
 REPORT_RECORD = "report.json"
 SECTIONS = (
     ("model", "Model and blueprint"),
@@ -94,10 +95,13 @@ class ArtifactSet:
             raise InputError(f"the manifest in {directory} lists no additivity.json")
         impact, permutation = load("feature_impact.json"), load("permutation_impact.json")
         values = directory / "values.parquet"
+        mismatch = None
+        if "additivity.parquet" in listed:
+            mismatch = _read_parquet(directory / "additivity.parquet")["normalized_mismatch"]
         return cls(
             directory=directory,
             manifest=manifest,
-            additivity=AdditivityReport.from_dict(load("additivity.json")),
+            additivity=AdditivityReport.from_dict(load("additivity.json"), row_mismatch=mismatch),
             explanation=Explanation.read_parquet(values) if values.name in listed else None,
             vertices=load("vertices.json") or [],
             shap_impact=None if impact is None else pd.DataFrame(impact["features"]),
@@ -105,6 +109,19 @@ class ArtifactSet:
             xemp=load("xemp.json"),
             comparison=load("comparison.json"),
         )
+
+    def table(self, name: str, filters: Any = None) -> pd.DataFrame | None:
+        """A parquet file of the set (``None`` when the manifest does not list it), read
+        with pyarrow ``filters`` so that only the rows asked for are kept."""
+        if name not in self.manifest.get("artifacts", {}):
+            return None
+        return _read_parquet(self.directory / name, filters)
+
+
+def _read_parquet(path: Path, filters: Any = None) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path, filters=filters).to_pandas()
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -256,7 +273,14 @@ def _impact_section(aset: ArtifactSet, top: int) -> dict[str, Any] | None:
                 "redundant_with": _text(rec.get("redundant_with")),
             }
         )
-    figure = _png(impact_bar(aset.shap_impact, aset.permutation, max_display=top))
+    from shapgov.mlflow.artifacts import IMPACT_TOP
+
+    drawn = aset.directory / "feature_impact.png"
+    same = top == IMPACT_TOP and aset.manifest.get("set_version", 1) >= 2
+    if same and drawn.name in aset.manifest.get("artifacts", {}):
+        figure = "data:image/png;base64," + base64.b64encode(drawn.read_bytes()).decode("ascii")
+    else:
+        figure = _png(impact_bar(aset.shap_impact, aset.permutation, max_display=top))
     return {"rows": lines, "figure": figure, "rank_agreement": _fmt(agreement, 3)}
 
 
@@ -266,13 +290,18 @@ def _summary_section(aset: ArtifactSet, n_dependence: int) -> dict[str, Any] | N
     e = aset.explanation
     if e is None:
         return None
+    drawn = len(e)
+    if len(e) > MAX_POINTS:  # the figures' cost stays flat whatever the row count
+        rng = np.random.default_rng(0)
+        e = e[np.sort(rng.choice(len(e), size=MAX_POINTS, replace=False))]
     outputs = list(range(min(e.n_outputs, MAX_SUMMARIES)))
     labels = _output_labels(e)
     summaries = [{"label": labels[k], "figure": _png(summary(e, output=k))} for k in outputs]
     names = top_features(e, min(n_dependence, len(e.feature_names)))
     plots = [{"feature": f, "figure": _png(dependence(e, f))} for f in names]
     omitted = labels[len(outputs) :]
-    return {"summaries": summaries, "dependence": plots, "omitted": omitted}
+    sample = None if drawn == len(e) else {"points": len(e), "rows": drawn}
+    return {"summaries": summaries, "dependence": plots, "omitted": omitted, "sample": sample}
 
 
 def _output_labels(e: Explanation) -> list[str]:
@@ -282,10 +311,36 @@ def _output_labels(e: Explanation) -> list[str]:
     return [f"class {c}" for c in labels]
 
 
-def _xemp_lookup(aset: ArtifactSet) -> dict[tuple[int, str, str], dict[str, Any]]:
+def _xemp_lookup(aset: ArtifactSet, rows: list[int]) -> dict[tuple[int, str, str], dict[str, Any]]:
+    """XEMP strength and symbol of ``rows``, keyed by (row, output as text, feature)."""
     if aset.xemp is None:
         return {}
-    return {(int(r["row"]), str(r["output"]), str(r["feature"])): r for r in aset.xemp["rows"]}
+    if "rows" in aset.xemp:  # sets of version 1 kept every row in xemp.json
+        records = aset.xemp["rows"]
+    else:
+        frame = aset.table("xemp.parquet", filters=[("row", "in", sorted(set(rows)))])
+        records = [] if frame is None else frame.to_dict(orient="records")
+    return {(int(r["row"]), _label(r["output"]), str(r["feature"])): r for r in records}
+
+
+def _label(output: Any) -> str:
+    """An output label as text; a single output (stored as None or null) is "None"."""
+    return "None" if output is None or (np.ndim(output) == 0 and pd.isna(output)) else str(output)
+
+
+def _flagged(aset: ArtifactSet) -> pd.DataFrame:
+    """The comparison's flagged rows, in row order."""
+    c = aset.comparison
+    if c is None:
+        return pd.DataFrame(columns=["row", "output", "overlap", "spearman", "flagged", "reason"])
+    if "rows" in c:  # version 1
+        rows = pd.DataFrame(c["rows"])
+        return rows[rows["flagged"]] if len(rows) else rows
+    frame = aset.table("comparison.parquet", filters=[("flagged", "==", True)])
+    if frame is None:
+        return pd.DataFrame(columns=["row", "output", "overlap", "spearman", "flagged", "reason"])
+    frame["output"] = frame["output"].astype(object).where(frame["output"].notna(), None)
+    return frame
 
 
 def _output_index(e: Explanation, label: Any) -> int:
@@ -305,7 +360,7 @@ def _chosen_rows(aset: ArtifactSet, n_rows: int, random_state: int) -> list[tupl
     picked = sorted(rng.choice(len(e), size=min(n_rows, len(e)), replace=False).tolist())
     chosen = [(int(i), int(np.argmax(e.explained_output[i])), "sampled") for i in picked]
     if aset.comparison is not None:
-        flagged = [r for r in aset.comparison["rows"] if r.get("flagged")]
+        flagged = _flagged(aset).to_dict(orient="records")
         flagged.sort(key=lambda r: (r["overlap"], _sortable(r.get("spearman")), r["row"]))
         for r in flagged:
             if sum(why != "sampled" for _, _, why in chosen) == 3:
@@ -330,11 +385,13 @@ def _predictions_section(
         return None
     if n_rows < 0 or k < 1:
         raise InputError(f"rows must be >= 0 and top_k >= 1, got rows={n_rows}, top_k={k}")
-    xemp = _xemp_lookup(aset)
-    same_rows = bool(xemp) and max(i for i, _, _ in xemp) + 1 == len(e)
+    chosen = _chosen_rows(aset, n_rows, random_state)
+    xemp = _xemp_lookup(aset, [i for i, _, _ in chosen])
+    rows_of_xemp = (aset.xemp or {}).get("params", {}).get("rows")
+    same_rows = bool(xemp) and rows_of_xemp in (None, len(e))
     predictions = e.link.inverse(e.explained_output)
     out = []
-    for i, o, why in _chosen_rows(aset, n_rows, random_state):
+    for i, o, why in chosen:
         label = "None" if e.n_outputs == 1 or e.classes is None else str(e.classes[o])
         phi = e._raw[i, :, o]
         order = np.argsort(-np.abs(phi), kind="stable")[:k]
@@ -382,16 +439,22 @@ def _agreement_section(aset: ArtifactSet) -> dict[str, Any] | None:
     c = aset.comparison
     if c is None:
         return None
-    rows = pd.DataFrame(c["rows"])
-    flagged = rows[rows["flagged"]] if len(rows) else rows
+    flagged = _flagged(aset)
+    if "rows" in c:  # version 1: the summary is computed from the rows
+        rows = pd.DataFrame(c["rows"])
+        summary = {
+            "n_rows": len(rows),
+            "mean_overlap": float(rows["overlap"].mean()) if len(rows) else None,
+            "mean_spearman": float(rows["spearman"].astype(float).mean()) if len(rows) else None,
+        }
+    else:
+        summary = c["summary"]
     return {
         "params": c.get("params", {}),
-        "n_rows": len(rows),
+        "n_rows": summary["n_rows"],
         "n_flagged": len(flagged),
-        "mean_overlap": _fmt(float(rows["overlap"].mean()), 3) if len(rows) else "–",
-        "mean_spearman": _fmt(float(rows["spearman"].astype(float).mean()), 3)
-        if len(rows)
-        else "–",
+        "mean_overlap": _fmt(summary["mean_overlap"], 3),
+        "mean_spearman": _fmt(summary["mean_spearman"], 3),
         "global": [
             {k: _fmt(v, 3) if isinstance(v, float) else v for k, v in g.items()}
             for g in c.get("global", [])

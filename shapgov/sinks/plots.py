@@ -81,6 +81,10 @@ __all__ = [
     "waterfall",
 ]
 
+#: Scatter plots with more points than this are rasterized inside vector output (SVG,
+#: PDF), so their size and drawing time stay flat.
+RASTER_POINTS = 1000
+
 # ----------------------------------------------------------------------------- public
 
 
@@ -137,7 +141,15 @@ def summary(
     for i, (key, _, x, colors) in enumerate(rows):
         y = (n_rows - 1 - i) + _jitter(x, rng)
         ax.scatter(
-            x, y, c=colors, s=14, linewidths=0, alpha=0.85, label=key, gid=f"shapgov-row-{i}"
+            x,
+            y,
+            c=colors,
+            s=14,
+            linewidths=0,
+            alpha=0.85,
+            label=key,
+            gid=f"shapgov-row-{i}",
+            rasterized=len(x) > RASTER_POINTS,
         )
     ax.axvline(0.0, color="#555555", linewidth=0.8, zorder=0)
     _set_yticks(ax, np.arange(n_rows - 1, -1, -1), [r[1] for r in rows])
@@ -462,9 +474,18 @@ def dependence(
 
     fig = _figure(7.5, 4.8)
     ax = fig.subplots()
+    many = int(keep.sum()) > RASTER_POINTS
     title = f"dependence of {_short(feature)}"
     if k is None:
-        ax.scatter(x[keep], shap_j[keep], s=14, color=SHAP_COLOR, linewidths=0, gid="points")
+        ax.scatter(
+            x[keep],
+            shap_j[keep],
+            s=14,
+            color=SHAP_COLOR,
+            linewidths=0,
+            gid="points",
+            rasterized=many,
+        )
     else:
         other = explanation.data.iloc[:, k]
         title += f", coloured by {_short(names[k])}"
@@ -484,6 +505,7 @@ def dependence(
                 c=np.array([to_rgba(c) for c in colors])[keep],
                 linewidths=0,
                 gid="points",
+                rasterized=many,
             )
             handles = [
                 ax.scatter([], [], s=14, color=palette[c], label=_short(ocats[c]))
@@ -501,7 +523,15 @@ def dependence(
             cmap = _cmap()
             rgba = cmap(np.nan_to_num(q, nan=0.0))
             rgba[np.isnan(q)] = to_rgba(NEUTRAL_COLOR)
-            ax.scatter(x[keep], shap_j[keep], s=14, c=rgba[keep], linewidths=0, gid="points")
+            ax.scatter(
+                x[keep],
+                shap_j[keep],
+                s=14,
+                c=rgba[keep],
+                linewidths=0,
+                gid="points",
+                rasterized=many,
+            )
             numeric = other.to_numpy(dtype=float, na_value=np.nan)
             cbar = fig.colorbar(
                 ScalarMappable(norm=Normalize(0.0, 1.0), cmap=cmap),

@@ -1,0 +1,245 @@
+"""The vectorized governance analyses (issue 16) give the values the per-row versions gave.
+
+``tests/legacy_governance.py`` keeps the per-row implementations: one predict call per
+(row, feature) for XEMP, one scipy call per row for the comparison, one predict call per
+(feature, shuffle) for permutation impact, one tuple per (row, rank) for Prediction
+Explanations. Every case compares value by value: 1e-12 where the model computes in
+float64; XGBoost (float32 predictions) to the float32 rounding of its trees.
+"""
+
+from __future__ import annotations
+
+import lightgbm
+import numpy as np
+import pandas as pd
+import pytest
+from cases import CASES, cancer, diabetes, iris
+from legacy_governance import compare_rows, permutation_drops, xemp_frame, xemp_strengths
+from legacy_governance import prediction_explanations as legacy_pe
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+import shapgov
+from shapgov.analyses.compare import _grouped_shap, compare_shap_xemp, row_kendall, row_spearman
+from shapgov.analyses.exemplars import xemp
+from shapgov.analyses.impact import _scorer, permutation_impact
+from shapgov.analyses.prediction_explanations import prediction_explanations
+from shapgov.demo import cases as demo_cases
+from shapgov.engine import decompose
+from shapgov.errors import UnsupportedModelError
+
+F32 = float(np.finfo(np.float32).eps)
+TREE_ROWS = {"lightgbm", "xgboost", "random_forest", "sklearn_gbm", "sklearn_hist_gbm"}
+
+
+def _legacy_xemp(model, frame, training, n_exemplars=20, groups=None):
+    """Strengths through the model's own predict, one call per (row, feature)."""
+    blueprint = decompose(model)
+    groups = dict(groups or {})
+    grouped = {c for cols in groups.values() for c in cols}
+    units = {**groups, **{str(c): [c] for c in frame.columns if c not in grouped}}
+
+    def predict(d):
+        inp = d if hasattr(blueprint.model, "feature_names_in_") else d.to_numpy()
+        return blueprint.predict(inp)
+
+    return xemp_strengths(model, frame, training, units, list(units), n_exemplars, predict)
+
+
+def _tolerance(model, scale: float) -> float:
+    float32 = "xgboost" in type(model).__module__
+    return (200 * F32 if float32 else 1e-12) * max(scale, 1.0)
+
+
+def _check_xemp(model, rows, training, *, method, groups=None, n_exemplars=20):
+    result = xemp(model, rows, training=training, groups=groups, n_exemplars=n_exemplars)
+    assert result.params["method"] == method, result.params
+    reference = _legacy_xemp(model, rows, training, n_exemplars, groups)
+    scale = float(np.nanmax(np.abs(reference)))
+    np.testing.assert_allclose(result.strengths, reference, rtol=0, atol=_tolerance(model, scale))
+    old = xemp_frame(result)
+    new = result.to_frame(values=False)
+    pd.testing.assert_frame_equal(new.reset_index(drop=True), old, check_dtype=False)
+    stored = result.stored_frame()  # what xemp.parquet holds
+    for column in ("row", "strength", "q"):
+        np.testing.assert_array_equal(stored[column].to_numpy(), old[column].to_numpy())
+    assert stored["feature"].astype(str).tolist() == [str(f) for f in old["feature"]]
+    assert stored["symbol"].astype(str).tolist() == old["symbol"].tolist()
+    outputs = stored["output"].astype(object).where(stored["output"].notna(), None)
+    assert outputs.tolist() == [None if o is None else str(o) for o in old["output"]]
+    return result
+
+
+@pytest.mark.parametrize("key", sorted(CASES), ids="-".join)
+def test_xemp_matches_the_per_row_predict_reference_on_every_matrix_case(key):
+    case = CASES[key]()
+    rows = case.X.iloc[:6]
+    method = "trees" if key[0] in TREE_ROWS else "predict"
+    _check_xemp(case.model, rows, case.background, method=method)
+
+
+@pytest.mark.parametrize("case", demo_cases(), ids=lambda c: c.name)
+def test_demo_models_keep_every_value(case):
+    from shapgov.demo import _fit
+
+    _fit(case)
+    rows, training = case.X_test.iloc[:25], case.X_train
+    e = shapgov.explain(case.model, rows, background=training.iloc[:60])
+    method = "trees" if "lightgbm" in case.name else "predict"
+    result = _check_xemp(case.model, rows, training, method=method)
+    _check_comparison(e, result)
+    _check_permutation(case.model, rows, case.y_test.iloc[:25], method=method)
+    _check_prediction_explanations(e)
+
+
+def _check_comparison(e, result, k=3):
+    new = compare_shap_xemp(e, result, k=k)
+    idx = [result.features.index(f) for f in result.evaluated]
+    old = compare_rows(
+        _grouped_shap(e, result),
+        result.strengths[:, idx],
+        result.evaluated,
+        result.classes,
+        k=k,
+        min_overlap=2 / 3,
+        min_rank_correlation=0.5,
+    )
+    for column in ("row", "top_shap", "top_xemp"):
+        assert new.rows[column].tolist() == old[column].tolist(), column
+    # scipy's Spearman can land one ulp below a threshold it equals exactly (ties), and
+    # the old rule flagged such rows; shapgov's rho is exact there and does not
+    differ = np.flatnonzero(new.rows["reason"].to_numpy() != old["reason"].to_numpy())
+    for i in differ:
+        assert new.rows["spearman"].iloc[i] == 0.5 > old["spearman"].iloc[i], i
+        kept = [c for c in old["reason"].iloc[i].split("; ") if not c.startswith("Spearman")]
+        assert new.rows["reason"].iloc[i] == "; ".join(kept)
+    assert (new.rows["flagged"] == (new.rows["reason"] != "")).all()
+    assert new.rows["output"].tolist() == old["output"].tolist()
+    for column in ("overlap", "spearman", "kendall", "sign_agreement"):
+        np.testing.assert_allclose(
+            new.rows[column].to_numpy(float), old[column].to_numpy(float), rtol=0, atol=1e-12
+        )
+    return new
+
+
+def _check_permutation(model, rows, y, *, method, n_repeats=3):
+    new = permutation_impact(model, rows, y, n_repeats=n_repeats, random_state=5)
+    assert new.params["method"] == method, new.params
+    blueprint = decompose(model)
+    frame = rows.reset_index(drop=True)
+    classes = getattr(blueprint.model, "classes_", None)
+    scorer = _scorer(None, blueprint.task, None if classes is None else list(classes))
+    from shapgov.explainers.stage import model_input
+
+    drops = permutation_drops(
+        lambda d: scorer.fn(np.asarray(y), blueprint.predict(model_input(d, blueprint.model))),
+        frame,
+        {str(c): [c] for c in frame.columns},
+        n_repeats,
+        5,
+        scorer.greater_is_better,
+    )
+    got = new.frame.set_index("feature")
+    for name, values in drops.items():
+        assert got.loc[name, "impact"] == pytest.approx(np.mean(values), abs=1e-12)
+        assert got.loc[name, "impact_std"] == pytest.approx(np.std(values, ddof=1), abs=1e-12)
+
+
+def _check_prediction_explanations(e, k=3):
+    new = prediction_explanations(e, k=k)
+    old = legacy_pe(e, k)
+    for column in ("row", "output", "rank", "feature"):
+        assert new[column].tolist() == old[column].tolist(), column
+    for column in ("prediction", "shap", "others"):
+        np.testing.assert_allclose(new[column], old[column], rtol=0, atol=1e-12)
+    expected = [e.data.iloc[i][f] for i, f in zip(new["row"], new["feature"], strict=True)]
+    assert [str(v) for v in new["value"]] == [str(v) for v in expected]
+
+
+def _workload(n: int = 600, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, 50)), columns=[f"x{j}" for j in range(50)])
+    X.iloc[::9, 4] = np.nan
+    y = X["x0"] * X["x1"] + np.sin(3 * X["x2"]) + (X.iloc[:, 3:10] ** 2).sum(axis=1) * 0.2
+    model = lightgbm.LGBMRegressor(n_estimators=60, num_leaves=31, verbose=-1).fit(X, y)
+    return model, X, y
+
+
+def test_the_benchmark_workload_keeps_every_value():
+    model, X, y = _workload()
+    rows = X.iloc[:40]
+    e = shapgov.explain(model, rows)
+    result = _check_xemp(model, rows, X, method="trees")
+    _check_comparison(e, result)
+    _check_permutation(model, rows, y.iloc[:40], method="trees")
+    _check_prediction_explanations(e)
+
+
+def test_multiclass_forest_and_grouped_one_hot_columns_walk_the_trees():
+    X, y = diabetes()
+    label = pd.cut(y, [0, 100, 180, 400], labels=["low", "mid", "high"]).astype(str)
+    onehot = ColumnTransformer(
+        [("cat", OneHotEncoder(), ["sex"])], remainder="passthrough", sparse_threshold=0
+    )
+    model = make_pipeline(onehot, RandomForestClassifier(n_estimators=6, max_depth=5)).fit(X, label)
+    groups = {"sex and bmi": ["sex", "bmi"]}
+    result = _check_xemp(model, X.iloc[:12], X, method="trees", groups=groups)
+    assert result.strengths.shape[2] == 3
+    e = shapgov.explain(model, X.iloc[:12], background=X.iloc[:40])
+    _check_comparison(e, result, k=2)
+    _check_permutation(model, X.iloc[:80], label.iloc[:80], method="trees")
+
+
+def test_categorical_splits_missing_values_and_more_than_64_exemplars():
+    rng = np.random.default_rng(3)
+    n = 3000
+    X = pd.DataFrame(
+        {
+            "city": pd.Categorical(rng.integers(0, 90, n).astype(str)),
+            "income": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
+            "age": rng.integers(18, 90, n).astype(float),
+        }
+    )
+    y = X["city"].cat.codes % 7 + np.nan_to_num(X["income"]) * 2 + X["age"] / 30
+    model = lightgbm.LGBMRegressor(n_estimators=30, num_leaves=15, verbose=-1).fit(X, y)
+    _check_xemp(model, X.iloc[:10], X, method="trees", n_exemplars=80)
+    _check_permutation(model, X.iloc[:300], y.iloc[:300], method="trees")
+
+
+def test_a_dummy_feature_gets_exactly_zero_and_the_binary_link_is_kept():
+    X, y = cancer()
+    X = X.iloc[:, :6].assign(dummy=0.5)
+    model = lightgbm.LGBMClassifier(n_estimators=30, num_leaves=8, verbose=-1).fit(X, y)
+    result = _check_xemp(model, X.iloc[:20], X, method="trees")
+    assert np.all(result.strengths[:, -1] == 0.0)
+    assert np.all((result.prediction > 0) & (result.prediction < 1))  # probabilities
+
+
+def test_method_trees_refuses_a_model_that_is_not_trees():
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = iris()
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    with pytest.raises(UnsupportedModelError, match="not a tree model"):
+        xemp(model, X.iloc[:5], training=X, method="trees")
+    assert xemp(model, X.iloc[:5], training=X).params["fallback_reason"]
+
+
+def test_row_rank_correlations_match_scipy_with_ties_and_constant_rows():
+    from scipy.stats import kendalltau, spearmanr
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 4, size=(300, 7)).astype(float)
+    b = rng.integers(0, 4, size=(300, 7)).astype(float)
+    a[0] = 1.0  # constant: NaN
+    b[1, 2] = np.nan
+    rho, tau = row_spearman(a, b), row_kendall(a, b)
+    for i in range(len(a)):
+        if np.all(a[i] == a[i, 0]) or np.all(b[i] == b[i, 0]) or np.isnan(b[i]).any():
+            assert np.isnan(rho[i]) and np.isnan(tau[i])
+            continue
+        assert rho[i] == pytest.approx(spearmanr(a[i], b[i]).statistic, abs=1e-12)
+        assert tau[i] == pytest.approx(kendalltau(a[i], b[i]).statistic, abs=1e-12)
+    assert np.isnan(rho[:2]).all()
