@@ -199,3 +199,32 @@ def prediction_explanations(explanation: Any, k: int) -> pd.DataFrame:
     return pd.DataFrame(
         lines, columns=["row", "output", "prediction", "rank", "feature", "shap", "others"]
     )
+
+
+def redundant_with(
+    frame: pd.DataFrame,
+    X: pd.DataFrame,
+    correlation: float = 0.9,
+    noise: float = 2.0,
+    floor: float = 0.01,
+) -> list:
+    """``redundant_with`` of a permutation impact frame, from pandas' pairwise Spearman."""
+    single = frame[frame["columns"].map(len) == 1]
+    codes = {}
+    for name, cols in zip(single["feature"], single["columns"], strict=True):
+        col = X[cols[0]]
+        if not pd.api.types.is_numeric_dtype(col):
+            col = col.astype("category").cat.codes.replace(-1, np.nan)
+        codes[name] = col.astype(float)
+    corr = pd.DataFrame(codes).rank().corr().abs()
+    top = float(frame["impact"].max())
+    out = []
+    for pos, row in frame.iterrows():
+        j, found = row["feature"], None
+        if j in corr.index and row["impact"] <= max(noise * row["impact_std"], floor * top):
+            for i in frame["feature"].iloc[:pos]:
+                if i in corr.index and corr.loc[i, j] >= correlation:
+                    found = i
+                    break
+        out.append(found)
+    return out

@@ -14,7 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from cases import CASES, cancer, diabetes, iris
-from legacy_governance import compare_rows, permutation_drops, xemp_frame, xemp_strengths
+from legacy_governance import (
+    compare_rows,
+    permutation_drops,
+    redundant_with,
+    xemp_frame,
+    xemp_strengths,
+)
 from legacy_governance import prediction_explanations as legacy_pe
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
@@ -22,10 +28,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 import shapgov
-from shapgov.analyses.compare import _grouped_shap, compare_shap_xemp, row_kendall, row_spearman
+from shapgov.analyses.compare import _grouped_shap, compare_shap_xemp
 from shapgov.analyses.exemplars import xemp
-from shapgov.analyses.impact import _scorer, permutation_impact
+from shapgov.analyses.impact import _scorer, mark_redundant, permutation_impact
 from shapgov.analyses.prediction_explanations import prediction_explanations
+from shapgov.analyses.row_ranks import row_kendall, row_spearman, top_k
 from shapgov.demo import cases as demo_cases
 from shapgov.engine import decompose
 from shapgov.errors import UnsupportedModelError
@@ -141,6 +148,9 @@ def _check_permutation(model, rows, y, *, method, n_repeats=3):
         5,
         scorer.greater_is_better,
     )
+    marked = mark_redundant(new, frame)
+    got_marks = [None if pd.isna(m) else m for m in marked.frame["redundant_with"]]
+    assert got_marks == redundant_with(new.frame, frame)
     got = new.frame.set_index("feature")
     for name, values in drops.items():
         assert got.loc[name, "impact"] == pytest.approx(np.mean(values), abs=1e-12)
@@ -243,3 +253,17 @@ def test_row_rank_correlations_match_scipy_with_ties_and_constant_rows():
         assert rho[i] == pytest.approx(spearmanr(a[i], b[i]).statistic, abs=1e-12)
         assert tau[i] == pytest.approx(kendalltau(a[i], b[i]).statistic, abs=1e-12)
     assert np.isnan(rho[:2]).all()
+    c = np.abs(rng.normal(size=(200, 9))).round(1)  # many ties
+    np.testing.assert_array_equal(top_k(c, 4), np.argsort(-c, axis=1, kind="stable")[:, :4])
+
+
+def test_redundancy_marks_match_the_pairwise_reference_with_a_near_copy():
+    model, X, y = _workload(n=800)
+    X = X.assign(twin=X["x0"] + 1e-3 * np.random.default_rng(1).normal(size=len(X)))
+    X["x4"] = X["x4"].fillna(0.0)
+    model = lightgbm.LGBMRegressor(n_estimators=40, num_leaves=15, verbose=-1).fit(X, y)
+    perm = permutation_impact(model, X, y, n_repeats=4)
+    marked = mark_redundant(perm, X)
+    expected = redundant_with(perm.frame, X)
+    assert [None if pd.isna(m) else m for m in marked.frame["redundant_with"]] == expected
+    assert any(m is not None for m in expected)

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from numba import njit, prange
-from scipy.stats import kendalltau, rankdata, spearmanr
+from scipy.stats import kendalltau, spearmanr
 
 from shapgov.analyses.exemplars import XempExplanation
 from shapgov.analyses.impact import FeatureImpact, json_records
+from shapgov.analyses.row_ranks import row_kendall, row_spearman, top_k
 from shapgov.combination.explanation import Explanation
 from shapgov.errors import InputError
 
@@ -78,82 +78,6 @@ def _corr(fn: Any, a: np.ndarray, b: np.ndarray) -> float:
     return float(fn(a, b).statistic)
 
 
-def row_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Spearman's rho of every row of ``a`` against the same row of ``b`` ``(n, F)``:
-    Pearson's r of the average ranks; NaN where a row is constant, has NaN or F < 2
-    (as :func:`scipy.stats.spearmanr`).
-
-    Computed from integer sums of doubled ranks, so the only roundings are one square
-    root and one division: a rho that is exactly a threshold (0.5 with ties) comes out
-    exactly, where scipy's floating-point covariance can land one ulp below it.
-    """
-    out = np.full(a.shape[0], np.nan)
-    ok = _varies(a) & _varies(b)
-    if not ok.any():
-        return out
-    n = a.shape[1]
-    ra = np.rint(2 * rankdata(a[ok], axis=1))  # average ranks are multiples of 1/2
-    rb = np.rint(2 * rankdata(b[ok], axis=1))
-    sa, sb = ra.sum(axis=1), rb.sum(axis=1)
-    num = n * (ra * rb).sum(axis=1) - sa * sb
-    var_a = n * (ra * ra).sum(axis=1) - sa * sa
-    var_b = n * (rb * rb).sum(axis=1) - sb * sb
-    exact = var_a * var_b < 2.0**53  # the product is an exact integer
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.where(
-            exact,
-            num / np.sqrt(var_a * var_b),
-            num / np.sqrt(var_a) / np.sqrt(var_b),
-        )
-    out[ok] = np.clip(r, -1.0, 1.0)
-    return out
-
-
-def row_kendall(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Kendall's tau-b of every row of ``a`` against the same row of ``b`` ``(n, F)``,
-    from the signs of all pairwise differences (the formula of
-    :func:`scipy.stats.kendalltau`); NaN where a row is constant, has NaN or F < 2."""
-    a = np.ascontiguousarray(a, dtype=np.float64)
-    b = np.ascontiguousarray(b, dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 2:
-        raise InputError(
-            f"row_kendall needs two (n, F) arrays of one shape, got {a.shape}, {b.shape}"
-        )
-    out = np.full(a.shape[0], np.nan)
-    ok = np.flatnonzero(_varies(a) & _varies(b))
-    _kendall_rows(a, b, ok, out)
-    return out
-
-
-@njit(cache=True, parallel=True)
-def _kendall_rows(a, b, rows, out):
-    f = a.shape[1]
-    total = f * (f - 1) // 2
-    for r in prange(rows.shape[0]):
-        i = rows[r]
-        con_minus_dis = 0
-        pairs_a = 0
-        pairs_b = 0
-        for p in range(f):
-            for q in range(p + 1, f):
-                sa = np.sign(a[i, p] - a[i, q])
-                sb = np.sign(b[i, p] - b[i, q])
-                con_minus_dis += int(sa * sb)
-                pairs_a += int(sa != 0)
-                pairs_b += int(sb != 0)
-        x_tie = total - pairs_a
-        y_tie = total - pairs_b
-        tau = con_minus_dis / np.sqrt(total - x_tie) / np.sqrt(total - y_tie)
-        out[i] = min(1.0, max(-1.0, tau))
-
-
-def _varies(a: np.ndarray) -> np.ndarray:
-    """Rows with at least two columns, no NaN and not all equal."""
-    if a.shape[1] < 2:
-        return np.zeros(a.shape[0], dtype=bool)
-    return ~np.isnan(a).any(axis=1) & (a != a[:, :1]).any(axis=1)
-
-
 def compare_shap_xemp(
     explanation: Explanation,
     xemp: XempExplanation,
@@ -165,8 +89,8 @@ def compare_shap_xemp(
 ) -> Comparison:
     """Compare SHAP values and XEMP strengths of the same rows (see the module doc).
 
-    Every per-row figure is an array operation over all rows (ranks taken once per row
-    block, pairwise signs for Kendall's tau-b).
+    Every per-row figure is computed for all rows at once
+    (:mod:`shapgov.analyses.row_ranks`).
 
     :param impacts: Feature impacts (SHAP, permutation, ...) whose rankings join mean
         |XEMP strength| in the global agreement table.
@@ -193,8 +117,7 @@ def compare_shap_xemp(
     for o in range(explanation.n_outputs):
         s, x = shap[:, :, o], strengths[:, :, o]
         a, b = np.abs(s), np.abs(x)
-        top_s = np.argsort(-a, axis=1, kind="stable")[:, :k]
-        top_x = np.argsort(-b, axis=1, kind="stable")[:, :k]
+        top_s, top_x = top_k(a, k), top_k(b, k)
         overlap = (top_s[:, :, None] == top_x[:, None, :]).any(axis=2).sum(axis=1) / k
         rho = row_spearman(a, b)
         tau = row_kendall(a, b)

@@ -386,7 +386,13 @@ def mark_redundant(
             col = col.astype("category").cat.codes.replace(-1, np.nan)
         codes[name] = col.astype(float)
     ranked = pd.DataFrame(codes).rank()
-    corr = ranked.corr().abs()
+    values = ranked.to_numpy()
+    if len(values) > 1 and not np.isnan(values).any():  # one BLAS product, not pairwise
+        with np.errstate(invalid="ignore", divide="ignore"):
+            matrix = np.abs(np.corrcoef(values, rowvar=False))
+        corr = pd.DataFrame(np.atleast_2d(matrix), index=ranked.columns, columns=ranked.columns)
+    else:  # pairwise over the rows both columns have
+        corr = ranked.corr().abs()
     top = float(frame["impact"].max())
     redundant: list[str | None] = []
     for pos, row in frame.iterrows():
