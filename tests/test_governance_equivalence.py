@@ -76,6 +76,12 @@ def _check_xemp(model, rows, training, *, method, groups=None, n_exemplars=20):
     assert stored["symbol"].astype(str).tolist() == old["symbol"].tolist()
     outputs = stored["output"].astype(object).where(stored["output"].notna(), None)
     assert outputs.tolist() == [None if o is None else str(o) for o in old["output"]]
+    summary = result.summary().set_index(["output", "feature"])  # what xemp.json holds
+    for (output, feature), lines in old.groupby(["output", "feature"], dropna=False):
+        line = summary.loc[(output, feature)]
+        assert line["mean_abs_strength"] == pytest.approx(lines["strength"].abs().mean(), 1e-12)
+        for symbol in ("+++", "++", "+", "trivial", "-", "--", "---"):
+            assert line[f"share_{symbol}"] == pytest.approx((lines["symbol"] == symbol).mean())
     return result
 
 

@@ -41,9 +41,6 @@ def cut_points(n_features: int) -> dict[str, float]:
     return {"strong": 0.75 * 2 / m, "medium": 0.25 * 2 / m, "trivial": TRIVIAL}
 
 
-SYMBOLS = ("+++", "++", "+", "trivial", "-", "--", "---")
-
-
 #: Symbols by code (:func:`symbol_codes`): ``""`` marks a feature XEMP did not evaluate.
 SYMBOL_TEXT = ("", "+++", "++", "+", "trivial", "-", "--", "---")
 
@@ -143,19 +140,28 @@ class XempExplanation:
         """Per evaluated feature (and output): mean |strength| and the share of rows per
         symbol; bounded by the number of features whatever the row count."""
         cols = [self.features.index(f) for f in self.evaluated]
-        sym = symbols(self.q[:, cols, :], len(self.evaluated))
-        lines = []
-        for o in range(self.strengths.shape[2]):
-            for pos, j in enumerate(cols):
-                line = {
-                    "output": None if self.classes is None else self.classes[o],
-                    "feature": self.features[j],
-                    "mean_abs_strength": float(np.nanmean(np.abs(self.strengths[:, j, o]))),
-                }
-                for s in SYMBOLS:
-                    line[f"share_{s}"] = float(np.mean(sym[:, pos, o] == s))
-                lines.append(line)
-        return pd.DataFrame(lines)
+        n, _, k = self.strengths.shape
+        codes = symbol_codes(self.q[:, cols, :], len(self.evaluated))  # (n, m, K)
+        m = len(cols)
+        # counts[o, j, c]: rows of output o whose feature j has symbol code c
+        flat = (np.arange(k)[None, None, :] * m + np.arange(m)[None, :, None]) * 8 + codes
+        counts = np.bincount(flat.ravel(), minlength=k * m * 8).reshape(k, m, 8) / n
+        with np.errstate(invalid="ignore"):
+            mean_abs = np.nanmean(np.abs(self.strengths[:, cols, :]), axis=0)  # (m, K)
+        frame = pd.DataFrame(
+            {
+                "output": np.repeat(
+                    np.asarray([None] if self.classes is None else self.classes, dtype=object),
+                    m,
+                ),
+                "feature": np.tile(np.asarray([self.features[j] for j in cols], object), k),
+                "mean_abs_strength": mean_abs.T.ravel(),
+            }
+        )
+        for code, text in enumerate(SYMBOL_TEXT):
+            if text:
+                frame[f"share_{text}"] = counts[:, :, code].ravel()
+        return frame
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (per-row strengths go to parquet: :meth:`to_frame`)."""
@@ -180,23 +186,32 @@ def exemplars(column: pd.DataFrame, n_exemplars: int) -> tuple[pd.DataFrame, np.
     if len(column) == 0:
         raise InputError("the training data is empty; exemplars need training rows")
     numeric = column.shape[1] == 1 and pd.api.types.is_numeric_dtype(column.iloc[:, 0])
-    few = not numeric or column.iloc[:, 0].nunique(dropna=False) <= n_exemplars
-    if few:  # every distinct value (the most frequent n_exemplars) weighted by frequency
-        counts = column.value_counts(dropna=False, normalize=True, sort=True)
-        top = counts.iloc[:n_exemplars]
-        values = pd.DataFrame(list(top.index), columns=column.columns)
-        return values, (top / top.sum()).to_numpy()
-    col = column.iloc[:, 0]
-    present = col.dropna().sort_values().to_numpy()
-    bins = np.array_split(present, n_exemplars)
-    vals = [float(np.median(b)) for b in bins if len(b)]
-    weights = [len(b) / len(col) for b in bins if len(b)]
-    missing = col.isna().mean()
-    if missing > 0:
-        vals.append(np.nan)
-        weights.append(missing)
-    w = np.asarray(weights)
-    return pd.DataFrame({column.columns[0]: vals}), w / w.sum()
+    if numeric and not pd.api.types.is_bool_dtype(column.iloc[:, 0]):
+        col = column.iloc[:, 0]
+        values = col.to_numpy(dtype=float, na_value=np.nan)
+        missing = np.isnan(values)
+        present = np.sort(values[~missing])
+        distinct = int(present.size > 0) + int((present[1:] != present[:-1]).sum())
+        if distinct + int(missing.any()) > n_exemplars:  # medians of equal-frequency bins
+            bins = np.array_split(present, n_exemplars)
+            vals = [_median_sorted(b) for b in bins if len(b)]
+            weights = [len(b) / len(col) for b in bins if len(b)]
+            if missing.any():
+                vals.append(np.nan)
+                weights.append(missing.mean())
+            w = np.asarray(weights)
+            return pd.DataFrame({column.columns[0]: vals}), w / w.sum()
+    # every distinct value (the most frequent n_exemplars) weighted by its frequency
+    counts = column.value_counts(dropna=False, normalize=True, sort=True)
+    top = counts.iloc[:n_exemplars]
+    values = pd.DataFrame(list(top.index), columns=column.columns)
+    return values, (top / top.sum()).to_numpy()
+
+
+def _median_sorted(b: np.ndarray) -> float:
+    """``np.median`` of a sorted array: the middle value, or the mean of the middle two."""
+    m = len(b)
+    return float(b[m // 2]) if m % 2 else float((b[m // 2 - 1] + b[m // 2]) / 2)
 
 
 @sharing_parses
