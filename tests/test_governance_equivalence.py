@@ -273,3 +273,34 @@ def test_redundancy_marks_match_the_pairwise_reference_with_a_near_copy():
     expected = redundant_with(perm.frame, X)
     assert [None if pd.isna(m) else m for m in marked.frame["redundant_with"]] == expected
     assert any(m is not None for m in expected)
+
+
+def test_ensembles_of_tree_vertices_walk_every_vertex():
+    from sklearn.ensemble import (
+        ExtraTreesRegressor,
+        RandomForestClassifier,
+        VotingClassifier,
+        VotingRegressor,
+    )
+
+    X, y = diabetes()
+    X = X.drop(columns=["sex"])
+    reg = VotingRegressor(
+        [
+            ("lgbm", lightgbm.LGBMRegressor(n_estimators=20, num_leaves=8, verbose=-1)),
+            ("trees", ExtraTreesRegressor(n_estimators=5, max_depth=4, random_state=0)),
+        ],
+        weights=[0.3, 0.7],
+    ).fit(X, y)
+    _check_xemp(reg, X.iloc[:15], X, method="trees")  # affine: margin changes add up
+    _check_permutation(reg, X.iloc[:120], y.iloc[:120], method="trees")
+    label = (y > 140).astype(int)
+    clf = VotingClassifier(
+        [
+            ("lgbm", lightgbm.LGBMClassifier(n_estimators=20, num_leaves=8, verbose=-1)),
+            ("forest", RandomForestClassifier(n_estimators=5, max_depth=4, random_state=0)),
+        ],
+        voting="soft",
+    ).fit(X, label)
+    _check_xemp(clf, X.iloc[:15], X, method="trees")  # probabilities: composed per exemplar
+    _check_permutation(clf, X.iloc[:120], label.iloc[:120], method="trees")

@@ -110,18 +110,24 @@ def exemplar_route(
     n = frame.shape[0]
     prediction = np.empty((n, blueprint.node.n_outputs))
     strengths = np.empty((n, len(tables), blueprint.node.n_outputs))
+    linear = _linear(blueprint, vertices)
     for start in range(0, n, ROW_BLOCK):
         rows = slice(start, min(start + ROW_BLOCK, n))
-        moved, mine = [], []
+        moved, mine, change = [], [], None
         for v in vertices:
             delta, margin = exemplar_deltas(v.ensemble, v.Z[rows], v.unit_of, v.replaced, counts)
-            moved.append(margin[:, None, None, :] + delta)
             mine.append(margin[:, None, None, :])
-        ice = _compose(blueprint, vertices, moved)  # (b, U, E, K)
-        own_ice = _compose(blueprint, vertices, mine)  # (b, 1, 1, K), computed the same way
+            if linear:  # f_e - f(x) is the weighted margin change itself
+                part = np.einsum("buem,km->buek", delta, _weight(v))
+                change = part if change is None else change + part
+            else:
+                moved.append(margin[:, None, None, :] + delta)
+        own_ice = _compose(blueprint, vertices, mine)  # (b, 1, 1, K)
+        if not linear:  # computed the same way as f(x): equal margins give equal outputs
+            change = _compose(blueprint, vertices, moved) - own_ice
         prediction[rows] = own_ice[:, 0, 0]
         # f(x) - sum_e w_e f_e, summed as differences: exactly 0 for a dummy feature
-        strengths[rows] = -np.einsum("buek,ue->buk", ice - own_ice, weights)
+        strengths[rows] = -np.einsum("buek,ue->buk", change, weights)
     if not _agrees(prediction, own, sum(v.ensemble.n_trees for v in vertices)):
         return "the trees do not reproduce the model's predictions"
     return prediction, strengths
@@ -245,6 +251,17 @@ def _compose(blueprint: Any, vertices: list[_TreeVertex], margins: list[np.ndarr
                     explained[..., k] += weight[k, j] * out[..., j]
     flat = explained.reshape(-1, node.n_outputs)
     return node.link.inverse(flat).reshape(*lead, -1)
+
+
+def _linear(blueprint: Any, vertices: list[_TreeVertex]) -> bool:
+    """The prediction is affine in the vertices' margins (identity link, no responses)."""
+    return blueprint.node.link.name == "identity" and all(
+        v.vertex.response is None for v in vertices
+    )
+
+
+def _weight(v: _TreeVertex) -> np.ndarray:
+    return v.vertex.weight if v.vertex.weight is not None else np.eye(v.vertex.n_margins)
 
 
 def _agrees(prediction: np.ndarray, own: np.ndarray, n_trees: int) -> bool:
