@@ -304,3 +304,27 @@ def test_ensembles_of_tree_vertices_walk_every_vertex():
     ).fit(X, label)
     _check_xemp(clf, X.iloc[:15], X, method="trees")  # probabilities: composed per exemplar
     _check_permutation(clf, X.iloc[:120], label.iloc[:120], method="trees")
+
+
+def test_tree_walk_kernels_refuse_bad_shapes_with_typed_errors():
+    from shapgov.errors import InputError
+    from shapgov.explainers.kernels.exemplar_trees import donor_deltas, exemplar_deltas
+    from shapgov_plugins.tree import tree_ensemble
+
+    model, X, _ = _workload(n=200)
+    ens = tree_ensemble(model)
+    Z = X.to_numpy()
+    unit_of = np.arange(50)
+    with pytest.raises(InputError, match="exemplar values"):
+        exemplar_deltas(ens, Z, unit_of, np.zeros((50, 3, 49)), np.full(50, 3))
+    with pytest.raises(InputError, match="at most E"):
+        exemplar_deltas(ens, Z, unit_of, np.zeros((50, 3, 50)), np.full(50, 4))
+    orders = np.tile(np.arange(200), (50, 1))
+    with pytest.raises(InputError, match="outside X"):
+        donor_deltas(ens, Z, unit_of, orders + 1, np.arange(50), np.ones(50))
+    with pytest.raises(InputError, match="index the rows"):
+        donor_deltas(ens, Z, unit_of, orders, np.arange(50), np.full(50, 2))
+    # identity shuffles change nothing: every margin change is exactly zero
+    delta, margin = donor_deltas(ens, Z, unit_of, orders, np.arange(50), np.ones(50))
+    assert np.all(delta == 0.0)
+    np.testing.assert_allclose(margin[:, 0], model.predict(X), rtol=0, atol=1e-12)

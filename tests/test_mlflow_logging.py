@@ -7,6 +7,7 @@ import json
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from sklearn.datasets import load_diabetes
@@ -224,7 +225,6 @@ def test_four_processes_log_into_one_sqlite_store_at_once(store, tmp_path):
 @pytest.mark.parametrize("flavor", ["sklearn", "lightgbm", "pyfunc"])
 def test_evaluate_with_the_shapgov_evaluator_logs_the_set(store, tmp_path, flavor):
     import lightgbm
-    import pandas as pd
 
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     X = X.iloc[:, :6]
@@ -310,3 +310,42 @@ def test_approval_rejects_a_failed_additivity_run(store, test_plugin):
     assert not result.approved
     assert any("additivity status is 'fail'" in r for r in result.reasons)
     assert approve("clipped", mv.version).reasons == result.reasons
+
+
+def test_json_artifacts_stay_small_whatever_the_row_count(tmp_path):
+    """Per-row data is parquet; every JSON file of the set is a summary (issue 16)."""
+    import lightgbm
+    from sklearn.datasets import make_regression
+
+    from shapgov.analyses.compare import compare_shap_xemp
+    from shapgov.analyses.exemplars import xemp
+    from shapgov.analyses.impact import permutation_impact
+    from shapgov.mlflow.artifacts import write_set
+
+    X, y = make_regression(n_samples=3000, n_features=8, random_state=0)
+    X = pd.DataFrame(X, columns=[f"f{j}" for j in range(8)])
+    model = lightgbm.LGBMRegressor(n_estimators=20, verbose=-1).fit(X, y)
+    sizes = {}
+    for n in (150, 3000):
+        rows = X.iloc[:n]
+        e = shapgov.explain(model, rows)
+        strengths = xemp(model, rows, training=X)
+        manifest = write_set(
+            tmp_path / str(n),
+            e,
+            permutation=permutation_impact(model, rows, y[:n]),
+            xemp=strengths,
+            comparison=compare_shap_xemp(e, strengths),
+        )
+        sizes[n] = {
+            name: (tmp_path / str(n) / name).stat().st_size
+            for name in manifest["artifacts"]
+            if name.endswith(".json")
+        }
+        assert {"xemp.parquet", "comparison.parquet", "additivity.parquet"} <= set(
+            manifest["artifacts"]
+        )
+        assert len(pd.read_parquet(tmp_path / str(n) / "comparison.parquet")) == n
+    assert set(sizes[150]) == set(sizes[3000])
+    for name, small in sizes[150].items():
+        assert sizes[3000][name] <= small + 600, name  # digits, not rows
