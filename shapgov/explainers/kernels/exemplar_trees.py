@@ -283,7 +283,10 @@ def exemplar_deltas(
         part = np.ascontiguousarray(values[:, first : first + MASK_BITS])
         part_count = np.clip(count - first, 0, MASK_BITS)
         go_left = _left_masks(*_routing(ens), ens.left, unit_of, part, part_count)
-        block = np.zeros((X.shape[0], n_units, part.shape[1], ens.n_outputs))
+        if n_ex <= MASK_BITS:  # one slice: the kernel writes into the result itself
+            block = out
+        else:
+            block = np.zeros((X.shape[0], n_units, part.shape[1], ens.n_outputs))
         own = np.zeros_like(margin)
         if X.shape[0]:
             _exemplar_deltas(
@@ -299,7 +302,8 @@ def exemplar_deltas(
                 block,
                 own,
             )
-        out[:, :, first : first + MASK_BITS] = block
+        if block is not out:
+            out[:, :, first : first + MASK_BITS] = block
         margin = own
     return out, margin + ens.base_offset
 
