@@ -30,7 +30,7 @@ from sklearn.preprocessing import OneHotEncoder
 import shapgov
 from shapgov.analyses.compare import _grouped_shap, compare_shap_xemp
 from shapgov.analyses.exemplars import xemp
-from shapgov.analyses.impact import _scorer, mark_redundant, permutation_impact
+from shapgov.analyses.impact import _scorer, mark_redundant, permutation_impact, shap_impact
 from shapgov.analyses.prediction_explanations import prediction_explanations
 from shapgov.analyses.row_ranks import row_kendall, row_spearman, top_k
 from shapgov.demo import cases as demo_cases
@@ -41,7 +41,7 @@ F32 = float(np.finfo(np.float32).eps)
 TREE_ROWS = {"lightgbm", "xgboost", "random_forest", "sklearn_gbm", "sklearn_hist_gbm"}
 
 
-def _legacy_xemp(model, frame, training, n_exemplars=20, groups=None):
+def _legacy_xemp(model, frame, training, n_exemplars=20, groups=None, evaluated=None):
     """Strengths through the model's own predict, one call per (row, feature)."""
     blueprint = decompose(model)
     groups = dict(groups or {})
@@ -52,7 +52,8 @@ def _legacy_xemp(model, frame, training, n_exemplars=20, groups=None):
         inp = d if hasattr(blueprint.model, "feature_names_in_") else d.to_numpy()
         return blueprint.predict(inp)
 
-    return xemp_strengths(model, frame, training, units, list(units), n_exemplars, predict)
+    chosen = list(units) if evaluated is None else evaluated
+    return xemp_strengths(model, frame, training, units, chosen, n_exemplars, predict)
 
 
 def _tolerance(model, scale: float) -> float:
@@ -60,10 +61,10 @@ def _tolerance(model, scale: float) -> float:
     return (200 * F32 if float32 else 1e-12) * max(scale, 1.0)
 
 
-def _check_xemp(model, rows, training, *, method, groups=None, n_exemplars=20):
-    result = xemp(model, rows, training=training, groups=groups, n_exemplars=n_exemplars)
+def _check_xemp(model, rows, training, *, method, groups=None, n_exemplars=20, **options):
+    result = xemp(model, rows, training=training, groups=groups, n_exemplars=n_exemplars, **options)
     assert result.params["method"] == method, result.params
-    reference = _legacy_xemp(model, rows, training, n_exemplars, groups)
+    reference = _legacy_xemp(model, rows, training, n_exemplars, groups, result.evaluated)
     scale = float(np.nanmax(np.abs(reference)))
     np.testing.assert_allclose(result.strengths, reference, rtol=0, atol=_tolerance(model, scale))
     old = xemp_frame(result)
@@ -191,6 +192,10 @@ def test_the_benchmark_workload_keeps_every_value():
     _check_comparison(e, result)
     _check_permutation(model, rows, y.iloc[:40], method="trees")
     _check_prediction_explanations(e)
+    # the top 12 features by SHAP impact, in impact order (not column order)
+    ranked = _check_xemp(model, rows, X, method="trees", max_features=12, impact=shap_impact(e))
+    assert ranked.evaluated != sorted(ranked.evaluated, key=ranked.features.index)
+    _check_comparison(e, ranked)
 
 
 def test_multiclass_forest_and_grouped_one_hot_columns_walk_the_trees():
@@ -328,3 +333,14 @@ def test_tree_walk_kernels_refuse_bad_shapes_with_typed_errors():
     delta, margin = donor_deltas(ens, Z, unit_of, orders, np.arange(50), np.ones(50))
     assert np.all(delta == 0.0)
     np.testing.assert_allclose(margin[:, 0], model.predict(X), rtol=0, atol=1e-12)
+
+
+def test_column_ranks_are_pandas_average_ranks_with_ties_and_missing_values():
+    from shapgov.analyses.row_ranks import column_ranks
+
+    rng = np.random.default_rng(4)
+    a = rng.integers(0, 6, size=(500, 5)).astype(float)
+    a[rng.random(a.shape) < 0.1] = np.nan
+    a[:, 4] = np.nan  # a column with nothing to rank
+    expected = pd.DataFrame(a).rank().to_numpy()
+    np.testing.assert_array_equal(column_ranks(a), expected)

@@ -144,7 +144,7 @@ def compare_shap_xemp(
                     "kendall": tau,
                     "sign_agreement": signs.mean(axis=1),
                     "flagged": reason != "",
-                    "reason": reason.astype(object),
+                    "reason": reason,
                 }
             )
         )
@@ -182,14 +182,26 @@ def _reasons(
     """Why each row is flagged (``""`` when it is not), as ``"; "``-joined clauses, built
     column by column with numpy's string operations."""
     n = overlap.shape[0]
+    by_overlap = overlap < min_overlap
+    by_rank = ~np.isnan(rho) & (rho < min_rank_correlation)
+    flagged = np.flatnonzero(by_overlap | by_rank | ~signs.all(axis=1))
+    out = np.full(n, "", dtype=object)
+    if not flagged.size:
+        return out
+    overlap, rho, signs, top_names = (
+        overlap[flagged],
+        rho[flagged],
+        signs[flagged],
+        top_names[flagged],
+    )
     clauses = [
         np.where(
-            overlap < min_overlap,
+            by_overlap[flagged],
             np.char.add(np.char.mod(f"top-{k} overlap %.2f", overlap), f" < {min_overlap:.2f}"),
             "",
         ),
         np.where(
-            ~np.isnan(rho) & (rho < min_rank_correlation),
+            by_rank[flagged],
             np.char.add(np.char.mod("Spearman %.2f", rho), f" < {min_rank_correlation:.2f}"),
             "",
         ),
@@ -197,10 +209,11 @@ def _reasons(
     for p in range(signs.shape[1]):
         named = np.char.add(np.char.add("sign of ", top_names[:, p].astype(str)), " differs")
         clauses.append(np.where(~signs[:, p], named, ""))
-    out = np.full(n, "", dtype=object).astype(str)
-    for clause in clauses:
-        joined = np.char.add(np.char.add(out, "; "), clause)
-        out = np.where(out == "", clause, np.where(clause == "", out, joined))
+    reasons = clauses[0]
+    for clause in clauses[1:]:
+        joined = np.char.add(np.char.add(reasons, "; "), clause)
+        reasons = np.where(reasons == "", clause, np.where(clause == "", reasons, joined))
+    out[flagged] = reasons.astype(object)
     return out
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -111,6 +112,11 @@ class XempExplanation:
         out["symbol"] = sym.transpose(2, 0, 1).ravel()
         return pd.DataFrame(out)
 
+    @cached_property
+    def _codes(self) -> np.ndarray:
+        """Symbol codes ``(n, F, K)`` of every feature (0, no symbol, where not evaluated)."""
+        return symbol_codes(self.q, len(self.evaluated))
+
     def stored_frame(self) -> pd.DataFrame:
         """:meth:`to_frame` without values, as parquet stores it: ``output``, ``feature``
         and ``symbol`` are categorical (built from codes: no Python object per line)."""
@@ -118,7 +124,7 @@ class XempExplanation:
         cols = [self.features.index(f) for f in self.features if f in self.evaluated]
         m = len(cols)
         q = self.q[:, cols, :].transpose(2, 0, 1).ravel()
-        codes = symbol_codes(q, len(self.evaluated))
+        codes = self._codes[:, cols, :].transpose(2, 0, 1).ravel()
         if self.classes is None:
             output = pd.Categorical.from_codes(np.full(n * m * k, -1), categories=["None"])
         else:
@@ -141,7 +147,7 @@ class XempExplanation:
         symbol; bounded by the number of features whatever the row count."""
         cols = [self.features.index(f) for f in self.evaluated]
         n, _, k = self.strengths.shape
-        codes = symbol_codes(self.q[:, cols, :], len(self.evaluated))  # (n, m, K)
+        codes = self._codes[:, cols, :]  # (n, m, K) in evaluated order
         m = len(cols)
         # counts[o, j, c]: rows of output o whose feature j has symbol code c
         flat = (np.arange(k)[None, None, :] * m + np.arange(m)[None, :, None]) * 8 + codes

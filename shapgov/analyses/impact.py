@@ -385,7 +385,10 @@ def mark_redundant(
         if not pd.api.types.is_numeric_dtype(col):
             col = col.astype("category").cat.codes.replace(-1, np.nan)
         codes[name] = col.astype(float)
-    ranked = pd.DataFrame(codes).rank()
+    from shapgov.analyses.row_ranks import column_ranks
+
+    coded = pd.DataFrame(codes)
+    ranked = pd.DataFrame(column_ranks(coded.to_numpy(dtype=float)), columns=coded.columns)
     values = ranked.to_numpy()
     if len(values) > 1 and not np.isnan(values).any():  # one BLAS product, not pairwise
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -138,3 +138,28 @@ def _top_k_rows(a, out):
         order = np.argsort(-a[i], kind="mergesort")
         for j in range(k):
             out[i, j] = order[j]
+
+
+def column_ranks(a: np.ndarray) -> np.ndarray:
+    """Average ranks (1-based) within each column of ``a`` ``(n, F)``, NaN kept as NaN
+    and left out of the ranking: ``pandas.DataFrame.rank()``.
+
+    :raises InputError: ``a`` is not two-dimensional.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim != 2:
+        raise InputError(f"column_ranks needs an (n, F) array, got shape {a.shape}")
+    out = np.empty(a.shape)
+    _column_ranks(np.asfortranarray(a), out)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _column_ranks(a, out):
+    for j in prange(a.shape[1]):
+        column = a[:, j]
+        keep = np.flatnonzero(~np.isnan(column))
+        ranks = _doubled_ranks(column[keep]) / 2.0
+        out[:, j] = np.nan
+        for p in range(keep.shape[0]):
+            out[keep[p], j] = ranks[p]
