@@ -54,6 +54,8 @@ def _tree_vertices(
 ) -> list[_TreeVertex] | str:
     """Every vertex's trees, preprocessed rows and preprocessed replacing values (each
     unit's ``tables[u]``), or the reason the blueprint cannot be walked."""
+    if len(frame) < 2:  # the preprocessing check compares two rows
+        return "one row: too few to check the preprocessing (its predict calls are cheap)"
     grid, starts = _exemplar_grid(frame, units, tables)
     col_pos = {c: j for j, c in enumerate(frame.columns)}
     unit_index = np.full(frame.shape[1], -1, dtype=np.int64)

@@ -72,6 +72,15 @@ def _own_path(
 
 #: Exemplars walked together as the bits of one mask; more are walked in slices.
 MASK_BITS = 64
+#: The index of a mask's lowest set bit without a loop over the bits below it: multiplying
+#: the isolated bit by a de Bruijn sequence puts a distinct 6-bit pattern in the top bits
+#: (Leiserson, Prokop and Randall, "Using de Bruijn sequences to index a 1 in a computer
+#: word", 1998).
+_DE_BRUIJN = np.uint64(0x03F79D71B4CB0A89)
+_SHIFT = np.uint64(58)
+_BIT_INDEX = np.zeros(64, dtype=np.int64)
+for _bit in range(64):  # Python ints, wrapped to 64 bits as the kernel's uint64 product is
+    _BIT_INDEX[(((1 << _bit) * int(_DE_BRUIJN)) & (2**64 - 1)) >> 58] = _bit
 
 
 @njit(cache=True)
@@ -228,13 +237,12 @@ def _exemplar_deltas(
                                     nd = left[nd]
                                 else:
                                     nd = right[nd]
-                            e = 0
-                            while mask != 0:
-                                if mask & one:
-                                    for v in range(n_values):
-                                        out[i, u, e, o + v] += value[nd, v] - value[own, v]
-                                mask >>= one
-                                e += 1
+                            while mask != 0:  # one step per exemplar in the mask
+                                low = mask & (~mask + one)
+                                e = _BIT_INDEX[(low * _DE_BRUIJN) >> _SHIFT]
+                                for v in range(n_values):
+                                    out[i, u, e, o + v] += value[nd, v] - value[own, v]
+                                mask ^= low
                         if along == 0:
                             break
     return out, own_margin
