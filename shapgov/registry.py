@@ -35,15 +35,16 @@ _SHARED: ContextVar[dict[tuple[int, str, int], Any] | None] = ContextVar(
 
 
 @contextmanager
-def shared_parses() -> Iterator[None]:
+def shared_parses(memo: dict[Any, Any] | None = None) -> Iterator[None]:
     """Within the block, each model object's trees are parsed once and shared by every
     stage and analysis (explain, XEMP, permutation impact): the block holds the models, so
     the objects are not mutated under it. Blocks nest (the outermost one keeps the
-    parses); leaving it drops them."""
+    parses); leaving it drops them, unless ``memo`` (a dict the caller keeps, e.g. a
+    served model that owns its fitted model) carries them from block to block."""
     if _SHARED.get() is not None:
         yield
         return
-    token = _SHARED.set({})
+    token = _SHARED.set({} if memo is None else memo)
     try:
         yield
     finally:

@@ -1,0 +1,14 @@
+"""The explaining model's code, logged as an MLflow "model from code": no pickle.
+
+MLflow saves this file with the model and runs it on load; its state comes from the
+logged artifacts only (``config.json``, ``background.parquet`` and the original model's
+own flavor files). See :mod:`shapgov.mlflow.serving`.
+"""
+
+from __future__ import annotations
+
+import mlflow
+
+from shapgov.mlflow.serving import ExplainingModel
+
+mlflow.models.set_model(ExplainingModel())

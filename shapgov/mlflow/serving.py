@@ -1,0 +1,218 @@
+"""Explaining models: MLflow pyfunc models that return governed explanations with every
+prediction (DataRobot's "prediction servers" column of the compatibility matrix).
+
+:func:`log_explaining_model` wraps a registered, approved model version: the original
+model (loaded through its own flavor), the approved set's game (background, explained
+space, feature perturbation) and the manifest SHA-256 the approval judged. Its ``predict``
+runs :class:`shapgov.serving.ServedExplainer`: the additivity policy per row, so one row
+never fails a request. ``mlflow models serve -m models:/NAME@champion --env-manager local``
+serves it as any pyfunc model.
+
+Nothing of shapgov's is pickled: the model is logged "from code"
+(:mod:`shapgov.mlflow.explaining_model`), its state is ``config.json``,
+``background.parquet`` and the original model's directory.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.pyfunc import PythonModel
+
+from shapgov.errors import InputError, ShapgovError
+
+CONFIG = "config.json"
+BACKGROUND = "background.parquet"
+MODEL = "model"
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/]+))$")
+
+
+class UnapprovedModelError(ShapgovError, PermissionError):
+    """The model version has no approved shapgov verdict (or not for its current set)."""
+
+
+def _version(model_uri: str, client: Any) -> Any:
+    match = _MODELS_URI.match(model_uri)
+    if match is None:
+        raise InputError(
+            f"{model_uri!r} is not a registered model version; pass models:/NAME/VERSION or "
+            "models:/NAME@ALIAS (approval is recorded on registered versions)"
+        )
+    if match["version"]:
+        return client.get_model_version(match["name"], match["version"])
+    return client.get_model_version_by_alias(match["name"], match["alias"])
+
+
+def _approved_set(mv: Any, client: Any, tmp: Path, allow_unapproved: bool) -> dict[str, Any]:
+    """The manifest of the version's set, checked against the approval's hash."""
+    from shapgov.mlflow.artifacts import MANIFEST, sha256_file
+
+    tags = dict(mv.tags or {})
+    verdict = tags.get("shapgov.approval")
+    approved_sha = tags.get("shapgov.approval.manifest_sha256")
+    try:
+        local = Path(client.download_artifacts(mv.run_id, f"shapgov/{MANIFEST}", str(tmp)))
+    except Exception as err:
+        raise UnapprovedModelError(
+            f"{mv.name} v{mv.version}: its run holds no shapgov artifact set ({err}); log and "
+            "approve one first"
+        ) from err
+    manifest_sha = sha256_file(local)
+    approved = verdict == "approved" and approved_sha == manifest_sha
+    if not approved and not allow_unapproved:
+        why = (
+            f"its verdict is {verdict!r}"
+            if verdict != "approved"
+            else "its set changed after the approval (manifest hash differs)"
+        )
+        raise UnapprovedModelError(
+            f"{mv.name} v{mv.version} is not approved ({why}); run 'shapgov approve "
+            f"{mv.name} {mv.version}' or pass allow_unapproved=True (recorded in the model)"
+        )
+    manifest = json.loads(local.read_text())
+    return {"manifest": manifest, "manifest_sha256": manifest_sha, "approved": approved}
+
+
+def _background(
+    game: dict[str, Any], background: Any, mv: Any, client: Any, tmp: Path
+) -> pd.DataFrame:
+    """The approved game's background rows: ``background`` checked against its hash, or
+    the explained rows when the game used them."""
+    from shapgov.combination.explanation import Explanation
+    from shapgov.planning.game import frame_sha256
+
+    if background is None:
+        if game.get("background_source") != "explained rows":
+            raise InputError(
+                "the approved set's background is not stored with it; pass background= (the "
+                f"rows with SHA-256 {game.get('background_sha256')})"
+            )
+        path = client.download_artifacts(mv.run_id, "shapgov/values.parquet", str(tmp))
+        return Explanation.read_parquet(path).data
+    frame = background if isinstance(background, pd.DataFrame) else pd.DataFrame(background)
+    expected = game.get("background_sha256")
+    if expected and frame_sha256(frame) != expected:
+        raise InputError(
+            "this background is not the one the approved set was explained with (SHA-256 "
+            f"{frame_sha256(frame)[:12]}... against {expected[:12]}...); pass that background"
+        )
+    return frame
+
+
+def log_explaining_model(
+    model_uri: str,
+    *,
+    name: str = "explaining_model",
+    background: Any = None,
+    top_k: int = 3,
+    allow_unapproved: bool = False,
+    registered_model_name: str | None = None,
+) -> Any:
+    """Log (to the active run) a pyfunc model that serves governed explanations of the
+    approved model version ``model_uri``.
+
+    :param model_uri: ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``.
+    :param name: The logged model's name in the run.
+    :param background: The approved set's background rows; not needed when that set
+        explained its rows against themselves (they are in its ``values.parquet``).
+    :param top_k: Prediction Explanations per served row (0: none).
+    :param allow_unapproved: Log for a version without an approved verdict (recorded in
+        the model's config as ``"approved": false``).
+    :param registered_model_name: Also register the logged model under this name.
+    :returns: MLflow's ``ModelInfo`` of the logged model.
+    :raises UnapprovedModelError: The version is not approved, or its set changed since.
+    :raises InputError: A bad URI, or a background that is not the approved one.
+    """
+    from mlflow.tracking import MlflowClient
+
+    from shapgov._version import __version__
+
+    client = MlflowClient()
+    mv = _version(model_uri, client)
+    with tempfile.TemporaryDirectory(prefix="shapgov-serving-") as tmp:
+        tmp = Path(tmp)
+        approved = _approved_set(mv, client, tmp, allow_unapproved)
+        manifest = approved["manifest"]
+        game = manifest.get("game") or {}
+        bg = _background(game, background, mv, client, tmp)
+        model_dir = mlflow.artifacts.download_artifacts(mv.source, dst_path=str(tmp / MODEL))
+        bg.to_parquet(tmp / BACKGROUND, index=False)
+        config = {
+            "model_uri": model_uri,
+            "model_name": mv.name,
+            "model_version": str(mv.version),
+            "manifest_sha256": approved["manifest_sha256"],
+            "approved": approved["approved"],
+            "game": game,
+            "plugins": manifest.get("plugins"),
+            "feature_perturbation": game.get("feature_perturbation", "auto"),
+            "output": game.get("output", "margin"),
+            "top_k": int(top_k),
+            "shapgov_version": __version__,
+        }
+        (tmp / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True))
+        served = _served(model_dir, bg, config)  # built once here: its output is the schema
+        sample = served.explain(bg.iloc[: min(len(bg), 5)])
+        input_schema = mlflow.models.get_model_info(mv.source).signature
+        signature = mlflow.models.infer_signature(bg.iloc[:5], sample)
+        if input_schema is not None and input_schema.inputs is not None:
+            signature = mlflow.models.ModelSignature(input_schema.inputs, signature.outputs)
+        info = mlflow.pyfunc.log_model(
+            name=name,
+            python_model=str(Path(__file__).with_name("explaining_model.py")),
+            artifacts={
+                MODEL: model_dir,
+                CONFIG: str(tmp / CONFIG),
+                BACKGROUND: str(tmp / BACKGROUND),
+            },
+            signature=signature,
+            pip_requirements=[f"shapgov=={__version__}"],
+            registered_model_name=registered_model_name,
+        )
+    client.set_tag(
+        mlflow.active_run().info.run_id if mlflow.active_run() else info.run_id,
+        f"shapgov.explaining_model.{name}",
+        json.dumps({"model_uri": model_uri, "manifest_sha256": approved["manifest_sha256"]}),
+    )
+    return info
+
+
+def _served(model_dir: str, background: pd.DataFrame, config: dict[str, Any]) -> Any:
+    from shapgov.mlflow.evaluator import native_model
+    from shapgov.serving import ServedExplainer
+
+    model = native_model(mlflow.pyfunc.load_model(model_dir))
+    return ServedExplainer(
+        model,
+        background=background,
+        feature_perturbation=config["feature_perturbation"],
+        output=config["output"],
+        top_k=config["top_k"],
+    )
+
+
+class ExplainingModel(PythonModel):
+    """The pyfunc model :func:`log_explaining_model` logs (see the module doc)."""
+
+    def load_context(self, context: Any) -> None:
+        config = json.loads(Path(context.artifacts[CONFIG]).read_text())
+        background = pd.read_parquet(context.artifacts[BACKGROUND])
+        self.config = config
+        self.served = _served(context.artifacts[MODEL], background, config)
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
+        """Prediction, SHAP values, base value, additivity status and normalized mismatch
+        per row (see :meth:`shapgov.serving.ServedExplainer.explain`)."""
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+        try:
+            return self.served.explain(model_input)
+        except InputError as err:  # a bad request: a 4xx that says what to fix
+            raise MlflowException(str(err), error_code=INVALID_PARAMETER_VALUE) from err

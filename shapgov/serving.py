@@ -1,0 +1,218 @@
+"""Explanations served with predictions: decompose and plan once, explain every request in
+the same game, judge every row on its own.
+
+:class:`ServedExplainer` is what a prediction server runs (``shapgov.mlflow.serving``
+wraps it as an MLflow pyfunc model). The five stages are those of
+:func:`shapgov.explain`; only the last differs. A served request must never fail as a
+whole because one of its rows does, so the additivity policy is applied per row: a row
+whose normalized mismatch is above the threshold gets status ``"fail"`` and null values
+(never numbers), the others ``"pass"`` or ``"warn"`` with their values.
+
+The normalization of a row's mismatch must not depend on the rows it was sent with: where
+:func:`shapgov.explain` scales by the mean |prediction| of the explained rows, a served row
+is scaled by the mean |prediction| of the background (fixed when the model is loaded):
+
+    normalized = max_k |rebuilt_k - actual_k| / max(|actual_k|, mean_background |actual_k|, 1e-12)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shapgov.combination.combine import combine_values
+from shapgov.combination.policy import rebuild
+from shapgov.decomposition.decompose import decompose_with
+from shapgov.errors import InputError
+from shapgov.explainers.stage import explain_vertices, model_input
+from shapgov.planning.plan import plan
+from shapgov.registry import PluginCalls, resolve_plugin_manager, shared_parses
+from shapgov.validation import as_frame, same_columns
+
+STATUS = "additivity_status"
+MISMATCH = "normalized_mismatch"
+
+
+class ServedExplainer:
+    """A model's explanation, prepared once and served row by row.
+
+    :param model: The fitted model (as :func:`shapgov.explain` takes it).
+    :param background: The background rows ``(b, M)`` of the interventional game (the
+        approved set's); ``None`` only for the path-dependent game of a pure-tree model.
+    :param feature_perturbation: ``"auto"``, ``"interventional"`` or
+        ``"tree_path_dependent"`` (see :func:`shapgov.explain`).
+    :param output: The explained space (``"margin"``, ``"prediction"``, ``"probability"``).
+    :param additivity_threshold: Normalized mismatch above which a row's values are withheld.
+    :param pass_tolerance: Normalized mismatch up to which a row passes silently.
+    :param top_k: Prediction Explanations per row (0: none): columns ``pe_<r>_feature`` and
+        ``pe_<r>_shap`` for r = 1..k, of the predicted class for multiclass models.
+    :param plugin_manager: The plugins that decompose and explain (default: the default).
+    :raises InputError: Bad background or options.
+    :raises UnsupportedModelError: No plugin or explainer covers the model.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        background: Any = None,
+        background_weights: Any = None,
+        feature_perturbation: str = "auto",
+        output: str = "margin",
+        additivity_threshold: float = 0.01,
+        pass_tolerance: float = 1e-6,
+        fallback: str | None = "kernel",
+        explainer_options: Mapping[str, Mapping[str, Any]] | None = None,
+        top_k: int = 0,
+        plugin_manager: Any = None,
+    ) -> None:
+        if not 0.0 <= pass_tolerance <= additivity_threshold:
+            raise InputError("need 0 <= pass_tolerance <= additivity_threshold")
+        self._plugins = PluginCalls(resolve_plugin_manager(plugin_manager))
+        # the model is fitted and owned here: its parsed trees are kept for every request
+        self._parses: dict[Any, Any] = {}
+        with shared_parses(self._parses):
+            self._prepare(
+                model,
+                background=background,
+                background_weights=background_weights,
+                feature_perturbation=feature_perturbation,
+                output=output,
+                fallback=fallback,
+                explainer_options=explainer_options,
+            )
+        self.threshold_ = float(additivity_threshold)
+        self.pass_tolerance_ = float(pass_tolerance)
+        n_features = len(self.columns_)
+        if not 0 <= top_k <= n_features:
+            raise InputError(f"top_k must be between 0 and {n_features}, got {top_k}")
+        self.top_k_ = int(top_k)
+        classes = getattr(self.blueprint_.model, "classes_", None)
+        k = self.blueprint_.node.n_outputs
+        self.labels_ = None if classes is None or k == 1 else [str(c) for c in classes]
+        self.game_ = self.plan_.game.to_dict()
+
+    def _prepare(
+        self,
+        model: Any,
+        *,
+        background: Any,
+        background_weights: Any,
+        feature_perturbation: str,
+        output: str,
+        fallback: str | None,
+        explainer_options: Mapping[str, Mapping[str, Any]] | None,
+    ) -> None:
+        self.blueprint_ = decompose_with(
+            model,
+            self._plugins,
+            calibration="probability",
+            output=output,
+            opaque=False,
+            fallback=fallback,
+        )
+        if background is None:
+            raise InputError(
+                "a served explanation needs its background rows (the approved set's); pass "
+                "background="
+            )
+        bg = as_frame(background, self.blueprint_.model, what="background")
+        self.plan_ = plan(
+            self.blueprint_,
+            plugins=self._plugins,
+            data=bg,
+            background=bg,
+            feature_perturbation=feature_perturbation,
+            explainer_options=explainer_options,
+            fallback=fallback,
+            background_weights=background_weights,
+        )
+        self.columns_ = list(bg.columns)
+        self.dtypes_ = bg.dtypes
+        self._scale = np.maximum(np.abs(self._actual(bg)).mean(axis=0), 1e-12)  # (K,)
+
+    # ------------------------------------------------------------------ columns
+    def output_columns(self) -> list[str]:
+        """The columns :meth:`explain` returns, in order."""
+        suffixes = [""] if self.labels_ is None else [f"_{c}" for c in self.labels_]
+        cols = [f"prediction{s}" for s in suffixes]
+        cols += [f"base_value{s}" for s in suffixes]
+        cols += [f"shap_{f}{s}" for f in self.columns_ for s in suffixes]
+        cols += [STATUS, MISMATCH]
+        for r in range(1, self.top_k_ + 1):
+            cols += [f"pe_{r}_feature", f"pe_{r}_shap"]
+        return cols
+
+    # ------------------------------------------------------------------ explain
+    def explain(self, X: Any) -> pd.DataFrame:
+        """Predictions, SHAP values, base values, and each row's additivity status and
+        normalized mismatch, one line per row of ``X`` (see :meth:`output_columns`).
+
+        :raises InputError: ``X`` has other columns than the background, or is empty.
+        """
+        frame = as_frame(X, self.blueprint_.model)
+        if len(frame) == 0:
+            raise InputError("no rows to explain; send at least one row")
+        same_columns(pd.DataFrame(columns=self.columns_), frame)
+        with shared_parses(self._parses):
+            results = explain_vertices(self.plan_, frame, plugins=self._plugins)
+        combined = combine_values(self.plan_, results)
+        node = self.blueprint_.node
+        actual = self._actual(frame)
+        rebuilt = rebuild(node.link, combined.explained, None, None, None, margin=True)
+        mismatch = self._mismatch(rebuilt, actual)
+        status = np.where(
+            mismatch > self.threshold_,
+            "fail",
+            np.where(mismatch > self.pass_tolerance_, "warn", "pass"),
+        )
+        values = np.array(combined.values, dtype=float, copy=True)  # (n, M, K)
+        values[status == "fail"] = np.nan  # withheld: never numbers
+        return self._frame(actual, combined.base, values, status, mismatch)
+
+    def _actual(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.blueprint_.predict(model_input(frame, self.blueprint_.model)).astype(float)
+
+    def _mismatch(self, rebuilt: np.ndarray, actual: np.ndarray) -> np.ndarray:
+        rebuilt = np.asarray(rebuilt, dtype=float).reshape(len(actual), -1)
+        denom = np.maximum(np.abs(actual), self._scale[None, :])
+        with np.errstate(invalid="ignore"):
+            ratio = np.abs(rebuilt - actual) / denom
+        ratio[~np.isfinite(ratio)] = np.inf
+        return ratio.max(axis=1)
+
+    def _frame(
+        self,
+        actual: np.ndarray,
+        base: np.ndarray,
+        values: np.ndarray,
+        status: np.ndarray,
+        mismatch: np.ndarray,
+    ) -> pd.DataFrame:
+        n, _, k = values.shape
+        suffixes = [""] if self.labels_ is None else [f"_{c}" for c in self.labels_]
+        out: dict[str, Any] = {}
+        for o, s in enumerate(suffixes):
+            out[f"prediction{s}"] = actual[:, o]
+        for o, s in enumerate(suffixes):
+            out[f"base_value{s}"] = np.full(n, float(base[o]))
+        for j, f in enumerate(self.columns_):
+            for o, s in enumerate(suffixes):
+                out[f"shap_{f}{s}"] = values[:, j, o]
+        out[STATUS] = status.astype(object)
+        out[MISMATCH] = mismatch
+        if self.top_k_:
+            chosen = np.argmax(actual, axis=1) if k > 1 else np.zeros(n, dtype=np.int64)
+            phi = values[np.arange(n), :, chosen]  # (n, M)
+            order = np.argsort(-np.abs(np.nan_to_num(phi)), axis=1, kind="stable")
+            names = np.asarray([str(c) for c in self.columns_], dtype=object)
+            failed = status == "fail"
+            for r in range(self.top_k_):
+                feature = names[order[:, r]].copy()
+                feature[failed] = None
+                out[f"pe_{r + 1}_feature"] = feature
+                out[f"pe_{r + 1}_shap"] = phi[np.arange(n), order[:, r]]
+        return pd.DataFrame(out, columns=self.output_columns())
