@@ -22,8 +22,8 @@ import pandas as pd
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_governance import workload  # noqa: E402
-from timing import best_of  # noqa: E402
+from bench_governance import workload
+from timing import best_of
 
 
 def naive(model, X: pd.DataFrame, training: pd.DataFrame, n_exemplars: int) -> np.ndarray:
@@ -70,8 +70,7 @@ def main() -> None:
     diff_naive = np.abs(walked.strengths[:few, :, 0] - ref).max()
     print(f"  shapgov.explain (path-dependent) : {t_explain:6.2f}s")
     print(
-        f"  XEMP, tree walk                  : {t_trees:6.2f}s  "
-        f"{t_trees / t_explain:.2f}x explain"
+        f"  XEMP, tree walk                  : {t_trees:6.2f}s  {t_trees / t_explain:.2f}x explain"
     )
     print(
         f"  XEMP, batched predict calls      : {t_batched:6.2f}s  "

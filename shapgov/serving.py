@@ -192,16 +192,13 @@ class ServedExplainer:
         status: np.ndarray,
         mismatch: np.ndarray,
     ) -> pd.DataFrame:
-        n, _, k = values.shape
-        suffixes = [""] if self.labels_ is None else [f"_{c}" for c in self.labels_]
-        out: dict[str, Any] = {}
-        for o, s in enumerate(suffixes):
-            out[f"prediction{s}"] = actual[:, o]
-        for o, s in enumerate(suffixes):
-            out[f"base_value{s}"] = np.full(n, float(base[o]))
-        for j, f in enumerate(self.columns_):
-            for o, s in enumerate(suffixes):
-                out[f"shap_{f}{s}"] = values[:, j, o]
+        n, m, k = values.shape
+        # the numbers as one block, in output_columns() order: predictions, base values,
+        # then per feature its value for each output
+        numbers = np.concatenate(
+            [actual, np.broadcast_to(base, (n, k)), values.reshape(n, m * k)], axis=1
+        )
+        out = pd.DataFrame(numbers, columns=self.output_columns()[: numbers.shape[1]])
         out[STATUS] = status.astype(object)
         out[MISMATCH] = mismatch
         if self.top_k_:
@@ -215,4 +212,4 @@ class ServedExplainer:
                 feature[failed] = None
                 out[f"pe_{r + 1}_feature"] = feature
                 out[f"pe_{r + 1}_shap"] = phi[np.arange(n), order[:, r]]
-        return pd.DataFrame(out, columns=self.output_columns())
+        return out

@@ -247,3 +247,27 @@ def test_concurrent_clients_lose_nothing_and_every_answer_is_additive(server):
         rebuilt = frame["base_value"] + frame[[f"shap_x{j}" for j in range(6)]].sum(axis=1)
         assert frame["additivity_status"].iloc[0] == "pass"
         assert abs(rebuilt.iloc[0] - model.predict(X.iloc[[i]])[0]) <= 1e-9
+
+
+def test_multiclass_columns_are_named_per_class_and_rebuild_the_probabilities():
+    from scipy.special import softmax
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    labels = y.map({0: "setosa", 1: "versicolor", 2: "virginica"})
+    model = lightgbm.LGBMClassifier(n_estimators=20, num_leaves=6, verbose=-1).fit(X, labels)
+    served = ServedExplainer(model, background=X.iloc[::5], top_k=2)
+    out = served.explain(X.iloc[:12])
+    assert list(out.columns) == served.output_columns()
+    assert "shap_petal length (cm)_virginica" in out.columns
+    classes = ["setosa", "versicolor", "virginica"]
+    margins = np.column_stack(
+        [out[f"base_value_{c}"] + out.filter(regex=f"^shap_.*_{c}$").sum(axis=1) for c in classes]
+    )
+    probabilities = out[[f"prediction_{c}" for c in classes]].to_numpy()
+    np.testing.assert_allclose(softmax(margins, axis=1), probabilities, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(probabilities, model.predict_proba(X.iloc[:12]), atol=1e-15)
+    e = shapgov.explain(model, X.iloc[:12], background=X.iloc[::5])
+    for o, c in enumerate(classes):
+        shap = out[[f"shap_{f}_{c}" for f in X.columns]].to_numpy()
+        np.testing.assert_allclose(shap, e.values[:, :, o], rtol=0, atol=1e-12)

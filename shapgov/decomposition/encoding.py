@@ -33,6 +33,8 @@ def as_float_matrix(X: Any) -> np.ndarray:
         the message names it and says how to encode it.
     """
     if isinstance(X, pd.DataFrame):
+        if all(isinstance(t, np.dtype) and t.kind in "biuf" for t in X.dtypes):
+            return X.to_numpy(dtype=float).reshape(len(X), -1)  # plain numbers: one copy
         return np.column_stack([_float_column(X[c], c) for c in X.columns]).reshape(len(X), -1)
     arr = np.asarray(X)
     if arr.dtype.kind in "biuf":
