@@ -10,7 +10,7 @@ Workload: LightGBM 100 trees x 31 leaves on 30 features, 100-row background
 3. MLflow's own ``mlflow.shap.log_explainer`` with a TreeExplainer when it can be logged
    (it says so when it cannot), its latency per row and whether its values are additive.
 
-Run: python benchmarks/bench_serving.py [--requests N]
+Run: python benchmarks/bench_serving.py [--requests N] [--workers W]
 """
 
 from __future__ import annotations
@@ -87,7 +87,9 @@ def _post(port: int, rows: pd.DataFrame) -> dict:
         return json.loads(response.read())
 
 
-def served(model, X: pd.DataFrame, background: pd.DataFrame, requests: int, tmp: Path) -> None:
+def served(
+    model, X: pd.DataFrame, background: pd.DataFrame, requests: int, tmp: Path, workers: int
+) -> None:
     import mlflow
 
     import shapgov
@@ -113,7 +115,7 @@ def served(model, X: pd.DataFrame, background: pd.DataFrame, requests: int, tmp:
     env = {**os.environ, "MLFLOW_TRACKING_URI": store, "MLFLOW_REGISTRY_URI": store}
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/bench-x@champion",
-         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
+         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", str(workers)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -146,7 +148,10 @@ def served(model, X: pd.DataFrame, background: pd.DataFrame, requests: int, tmp:
             t.join()
         wall = time.perf_counter() - start
         lat = np.asarray(latencies)
-        print("mlflow models serve (localhost, one row per request, 4 concurrent clients):")
+        print(
+            f"mlflow models serve (localhost, {workers} worker(s), one row per request, "
+            "4 concurrent clients):"
+        )
         print(
             f"  {len(lat)} requests: p50 {1e3 * np.median(lat):.1f} ms, p99 "
             f"{1e3 * np.quantile(lat, 0.99):.1f} ms, {len(lat) / wall:.0f} requests/s; "
@@ -190,6 +195,7 @@ def mlflow_shap(model, X: pd.DataFrame, background: pd.DataFrame, tmp: Path) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200, help="per client")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     args = parser.parse_args()
     model, X = workload()
     background = X.iloc[-100:]
@@ -197,7 +203,7 @@ def main() -> None:
     in_process(model, X, background)
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)
-        served(model, X, background, args.requests, Path(tmp))
+        served(model, X, background, args.requests, Path(tmp), args.workers)
         mlflow_shap(model, X, background, Path(tmp))
 
 
