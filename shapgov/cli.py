@@ -334,9 +334,19 @@ def report(
 @click.argument("version")
 @click.option("--alias", default=None, help="Alias to set on approval (e.g. champion).")
 @click.option("--allow-warn", is_flag=True, help="Accept additivity status 'warn'.")
+@click.option(
+    "--require-explaining-model",
+    is_flag=True,
+    help="Reject unless an explaining model carries this version's manifest hash.",
+)
 @_tracking_option
 def approve(
-    name: str, version: str, alias: str | None, allow_warn: bool, tracking_uri: str | None
+    name: str,
+    version: str,
+    alias: str | None,
+    allow_warn: bool,
+    require_explaining_model: bool,
+    tracking_uri: str | None,
 ) -> None:
     """Approve or reject registered model NAME at VERSION; exits 1 on rejection."""
     from mlflow.exceptions import MlflowException
@@ -345,7 +355,13 @@ def approve(
 
     _use_store(tracking_uri)
     try:
-        result = run_approval(name, version, alias=alias, allow_warn=allow_warn)
+        result = run_approval(
+            name,
+            version,
+            alias=alias,
+            allow_warn=allow_warn,
+            require_explaining_model=require_explaining_model,
+        )
     except MlflowException as err:
         raise InputProblem(f"{name} version {version}: {err.message}") from err
     click.echo(f"{name} version {version}: {result.verdict}")

@@ -80,3 +80,8 @@ class PerformanceWarning(UserWarning):
 
 class FallbackWarning(UserWarning):
     """A model could not be decomposed and is explained as a whole by the Kernel explainer."""
+
+
+class UnapprovedModelError(ShapgovError, PermissionError):
+    """A registered model version has no approved shapgov verdict for its current set;
+    approve it (``shapgov approve NAME VERSION``) first."""

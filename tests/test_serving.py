@@ -271,3 +271,22 @@ def test_multiclass_columns_are_named_per_class_and_rebuild_the_probabilities():
     for o, c in enumerate(classes):
         shap = out[[f"shap_{f}_{c}" for f in X.columns]].to_numpy()
         np.testing.assert_allclose(shap, e.values[:, :, o], rtol=0, atol=1e-12)
+
+
+def test_approval_can_require_an_explaining_model_and_the_report_lists_it(store, tmp_path):
+    from shapgov.mlflow.approval import approve
+
+    _, X, background, info = _explaining(store)
+    verdict = approve("reg", "1", require_explaining_model=True)
+    assert verdict.approved, verdict.reasons
+    page = shapgov.report(model="reg", version="1", out=tmp_path / "r.html").read_text()
+    assert "Explaining models" in page and info.model_uri in page
+    # a second version of the same model has none yet: the requirement rejects it
+    with mlflow.start_run():
+        model = lightgbm.LGBMRegressor(n_estimators=5, verbose=-1).fit(X, X["x0"])
+        shapgov.mlflow.explain_and_log(model, X.iloc[:50], background=background)
+        logged = mlflow.lightgbm.log_model(model, name="model", input_example=X.iloc[:3])
+    mv = mlflow.register_model(logged.model_uri, "reg")
+    verdict = approve("reg", mv.version, require_explaining_model=True)
+    assert not verdict.approved
+    assert "no explaining model carries" in verdict.reasons[0]

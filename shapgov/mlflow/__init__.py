@@ -21,6 +21,7 @@ __all__ = [
     "ARTIFACT_PATH",
     "autolog",
     "explain_and_log",
+    "log_explaining_model",
     "log_explanation",
     "log_failure",
     "report",
@@ -32,6 +33,13 @@ def autolog(**options: Any) -> None:
     from shapgov.mlflow.autologging import autolog as _autolog
 
     _autolog(**options)
+
+
+def log_explaining_model(model_uri: str, **options: Any) -> Any:
+    """See :func:`shapgov.mlflow.serving.log_explaining_model`."""
+    from shapgov.mlflow.serving import log_explaining_model as _log
+
+    return _log(model_uri, **options)
 
 
 def report(**options: Any) -> Any:

@@ -134,15 +134,37 @@ def _task(local: Path) -> str | None:
     return None
 
 
+#: Model-version tag listing the explaining models logged for the version (JSON list of
+#: ``{"model_uri", "manifest_sha256", "registered_model_name"}``).
+EXPLAINING_MODELS_TAG = "shapgov.explaining_models"
+
+
+def explaining_models(model_version: Any) -> list[dict[str, Any]]:
+    """The explaining models recorded on a model version (see
+    :func:`shapgov.mlflow.serving.log_explaining_model`)."""
+    raw = dict(model_version.tags or {}).get(EXPLAINING_MODELS_TAG)
+    try:
+        listed = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    return [m for m in listed if isinstance(m, dict)]
+
+
 def approve(
     name: str,
     version: str | int,
     *,
     alias: str | None = None,
     allow_warn: bool = False,
+    require_explaining_model: bool = False,
     client: Any = None,
 ) -> Approval:
-    """Check a registered model version and record the verdict on it (see the module)."""
+    """Check a registered model version and record the verdict on it (see the module).
+
+    :param require_explaining_model: Also require an explaining model (logged with
+        :func:`shapgov.mlflow.serving.log_explaining_model`) that carries the manifest
+        SHA-256 of the set being approved: the version is served with this very game.
+    """
     from mlflow.tracking import MlflowClient
 
     from shapgov._version import __version__
@@ -153,6 +175,18 @@ def approve(
         result = Approval(False, ["the model version has no source run"], None)
     else:
         result = check_run(mv.run_id, allow_warn=allow_warn, client=client)
+    if require_explaining_model and result.approved:
+        carried = {m.get("manifest_sha256") for m in explaining_models(mv)}
+        if result.manifest_sha256 not in carried:
+            result = Approval(
+                False,
+                [
+                    "no explaining model carries this version's manifest hash; log one with "
+                    "shapgov.mlflow.log_explaining_model and approve again"
+                ],
+                result.run_id,
+                result.manifest_sha256,
+            )
     tags = {
         "shapgov.approval": result.verdict,
         "shapgov.approval.reasons": "; ".join(result.reasons) or "all checks passed",

@@ -25,16 +25,15 @@ import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from shapgov.errors import InputError, ShapgovError
+from shapgov.errors import InputError, UnapprovedModelError
+from shapgov.mlflow.approval import EXPLAINING_MODELS_TAG, explaining_models
 
 CONFIG = "config.json"
 BACKGROUND = "background.parquet"
 MODEL = "model"
+__all__ = ["ExplainingModel", "UnapprovedModelError", "log_explaining_model"]
+
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/]+))$")
-
-
-class UnapprovedModelError(ShapgovError, PermissionError):
-    """The model version has no approved shapgov verdict (or not for its current set)."""
 
 
 def _version(model_uri: str, client: Any) -> Any:
@@ -175,10 +174,19 @@ def log_explaining_model(
             pip_requirements=[f"shapgov=={__version__}"],
             registered_model_name=registered_model_name,
         )
+    record = {
+        "model_uri": info.model_uri,
+        "manifest_sha256": approved["manifest_sha256"],
+        "registered_model_name": registered_model_name,
+    }
     client.set_tag(
-        mlflow.active_run().info.run_id if mlflow.active_run() else info.run_id,
+        info.run_id,
         f"shapgov.explaining_model.{name}",
         json.dumps({"model_uri": model_uri, "manifest_sha256": approved["manifest_sha256"]}),
+    )
+    listed = [m for m in explaining_models(mv) if m.get("model_uri") != info.model_uri]
+    client.set_model_version_tag(
+        mv.name, str(mv.version), EXPLAINING_MODELS_TAG, json.dumps([*listed, record])[:5000]
     )
     return info
 

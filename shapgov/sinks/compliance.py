@@ -488,7 +488,22 @@ def _approval_section(model_version: Any) -> dict[str, Any] | None:
         "time": tags.get("shapgov.approval.time", "–"),
         "by_version": tags.get("shapgov.approval.version", "–"),
         "aliases": list(getattr(model_version, "aliases", []) or []),
+        "explaining_models": _explaining_models(model_version),
     }
+
+
+def _explaining_models(model_version: Any) -> list[dict[str, Any]]:
+    from shapgov.mlflow.approval import explaining_models
+
+    approved = dict(model_version.tags or {}).get("shapgov.approval.manifest_sha256")
+    return [
+        {
+            "uri": str(m.get("model_uri", "")),
+            "manifest": str(m.get("manifest_sha256", "")),
+            "current": m.get("manifest_sha256") == approved,
+        }
+        for m in explaining_models(model_version)
+    ]
 
 
 def _provenance_section(aset: ArtifactSet, run: Any, model_version: Any) -> dict[str, Any]:
