@@ -31,6 +31,9 @@ import numpy as np
 import pandas as pd
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# as a serving process runs (see shapgov/mlflow/explaining_model.py): OpenMP threads sleep
+# between requests instead of spinning on the cores numba's kernels need
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).parent))
 from timing import best_of
 

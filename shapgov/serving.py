@@ -13,6 +13,10 @@ The normalization of a row's mismatch must not depend on the rows it was sent wi
 is scaled by the mean |prediction| of the background (fixed when the model is loaded):
 
     normalized = max_k |rebuilt_k - actual_k| / max(|actual_k|, mean_background |actual_k|, 1e-12)
+
+Latency: a process that serves small requests should set ``OMP_WAIT_POLICY=PASSIVE``
+before the model's library loads (the explaining model does): OpenMP threads spinning
+after the model's own predict otherwise slow the next request's kernels several-fold.
 """
 
 from __future__ import annotations

@@ -194,3 +194,32 @@ def module_interactions(ens, rows, bg):
     from shapgov.explainers.kernels.background_interactions import background_interactions
 
     return background_interactions(ens, rows, bg)
+
+
+def test_background_preparations_are_reused_only_for_the_same_trees_and_background():
+    """The per-(trees, background) cache skips work and never changes a value."""
+    import lightgbm
+    import pandas as pd
+
+    from shapgov.explainers.kernels import background_treeshap as bt
+    from shapgov.explainers.kernels.interventional_treeshap import interventional_shap
+    from shapgov_plugins.tree import tree_ensemble
+
+    rng = np.random.default_rng(7)
+    X = pd.DataFrame(rng.normal(size=(600, 5)))
+    model = lightgbm.LGBMRegressor(n_estimators=15, num_leaves=8, verbose=-1).fit(
+        X, X[0] * X[1] + X[2]
+    )
+    ens = tree_ensemble(model)
+    Z = X.to_numpy()
+    rows, first, second = Z[:7], Z[100:140].copy(), Z[200:230].copy()
+    bt._PREPARED.clear()
+    for background in (first, second, first):
+        phi, _ = bt.background_shap(ens, rows, background)
+        ref, _ = interventional_shap(ens, rows, background)
+        np.testing.assert_allclose(phi, ref, rtol=0, atol=1e-12)
+    assert len(bt._PREPARED) == 2
+    first[3, 0] += 1.0  # the same array object, changed: a new preparation
+    phi, _ = bt.background_shap(ens, rows, first)
+    np.testing.assert_allclose(phi, interventional_shap(ens, rows, first)[0], rtol=0, atol=1e-12)
+    assert len(bt._PREPARED) == 3

@@ -7,6 +7,13 @@ own flavor files). See :mod:`shapgov.mlflow.serving`.
 
 from __future__ import annotations
 
+import os
+
+# OpenMP threads that spin after the model's predict (LightGBM, scikit-learn) steal the
+# cores numba's kernels need on the next small request; a serving process wants them to
+# sleep. Read when the OpenMP runtime starts, so set before the model's library loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import mlflow
 
 from shapgov.mlflow.serving import ExplainingModel

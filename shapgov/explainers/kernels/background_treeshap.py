@@ -16,13 +16,17 @@ only), and each row adds its pattern's coefficients (work: rows x path length). 
 decision-pattern idea is that of WOODELF (Nadel and Wettenstein, AAAI-26,
 arXiv:2511.09376); this is our own formulation and code.
 
-Leaves with more than :data:`DENSE_MAX_FEATURES` distinct path features fall back to
-pairing rows and background rows for that leaf alone (still exact).
+Leaves with more than :data:`DENSE_MAX_FEATURES` distinct path features, and leaves whose
+``2**d`` tables would cost more than pairing the rows with the background rows directly
+(rows x background rows < ``2**d``: one served row, say), pair them for that leaf alone
+(still exact).
 """
 
 from __future__ import annotations
 
+import hashlib
 from math import comb
+from typing import Any
 
 import numba
 import numpy as np
@@ -174,6 +178,23 @@ def _row_and_background_patterns(
     return xpats, zpats
 
 
+@njit(cache=True, parallel=True)
+def _background_patterns(
+    Zt, roots, left, feature, threshold, default_left, missing, cat_start, cat_end,
+    cat_values, leaf_ptr, path_ptr, path_node, path_left, path_slot, feat_ptr,
+):  # fmt: skip
+    """:func:`_tree_patterns` of the background for every leaf ``(leaves, b)``: they
+    depend on the trees and the background only, so a served model computes them once."""
+    out = np.empty((leaf_ptr[-1], Zt.shape[1]), np.int64)
+    for t in prange(roots.shape[0]):
+        out[leaf_ptr[t] : leaf_ptr[t + 1]] = _tree_patterns(
+            Zt, t, roots, left, feature, threshold, default_left, missing, cat_start, cat_end,
+            cat_values, leaf_ptr[t], leaf_ptr[t + 1], path_ptr, path_node, path_left,
+            path_slot, feat_ptr,
+        )  # fmt: skip
+    return out
+
+
 @njit(cache=True, inline="always")
 def _popcount(v):
     c = 0
@@ -233,7 +254,8 @@ def _leaf_values(
     leaf = leaf_node[L]
     o = tree_output[leaf_tree[L]]
     fbase = feat_ptr[L]
-    if d <= dense_max:
+    # the tables cost 2**d per leaf whatever the row count; few rows pair faster
+    if d <= dense_max and n * nz >= (np.int64(1) << d):
         counts = np.zeros(np.int64(1) << d)
         for r in range(nz):
             zp = zpat[r]
@@ -266,7 +288,7 @@ def _leaf_values(
                 dst = phi[f, o + k]
                 for r in range(n):
                     dst[r] += tj[row_idx[r]] * v
-    else:  # deep path: pair rows and background rows for this leaf only
+    else:  # deep path, or few rows (a served request): pair rows and background rows
         for r in range(nz):
             if zpat[r] == full:
                 for k in range(n_values):
@@ -297,9 +319,10 @@ def _leaf_values(
 
 @njit(cache=True, parallel=True)
 def _background_shap(
-    Xt, Zt, w, left, right, feature, threshold, default_left, missing, cat_start, cat_end,
-    cat_values, value, roots, tree_output, n_outputs, leaf_node, leaf_tree, path_ptr,
-    path_node, path_left, path_slot, feat_ptr, feats, leaf_ptr, wa, wb, dense_max, n_chunks,
+    Xt, zpat_all, w, left, right, feature, threshold, default_left, missing, cat_start,
+    cat_end, cat_values, value, roots, tree_output, n_outputs, leaf_node, leaf_tree,
+    path_ptr, path_node, path_left, path_slot, feat_ptr, feats, leaf_ptr, wa, wb, dense_max,
+    n_chunks,
 ):  # fmt: skip
     m, n = Xt.shape
     n_trees = roots.shape[0]
@@ -310,14 +333,14 @@ def _background_shap(
     for c in prange(n_chunks):
         for t in range(c, n_trees, n_chunks):
             first, last = leaf_ptr[t], leaf_ptr[t + 1]
-            xpats, zpats = _row_and_background_patterns(
-                Xt, Zt, t, roots, left, feature, threshold, default_left, missing, cat_start,
+            xpats = _tree_patterns(
+                Xt, t, roots, left, feature, threshold, default_left, missing, cat_start,
                 cat_end, cat_values, first, last, path_ptr, path_node, path_left, path_slot,
                 feat_ptr,
             )  # fmt: skip
             for L in range(first, last):
                 _leaf_values(
-                    L, xpats[L - first], zpats[L - first], w, value, tree_output,
+                    L, xpats[L - first], zpat_all[L], w, value, tree_output,
                     leaf_node, leaf_tree, feat_ptr, feats, wa, wb, dense_max, phi[c],
                     reach[c],
                 )  # fmt: skip
@@ -366,15 +389,7 @@ def background_shap(
     :raises UnsupportedModelError: A path tests more than 62 distinct features.
     """
     ens, X, Z, w = checked_background(ensemble, X, background, weights)
-    paths = _leaf_paths(ens.left, ens.right, ens.feature, ens.roots)
-    widest = int(np.diff(paths[6]).max(initial=0))
-    if widest > MAX_PATH_FEATURES:
-        raise UnsupportedModelError(
-            f"a tree path tests {widest} distinct features, more than {MAX_PATH_FEATURES}"
-        )
-    wa, wb = _shapley_weights(max(widest, 1))
-    leaf_ptr = np.searchsorted(paths[1], np.arange(ens.n_trees + 1)).astype(np.int64)
-    Zt = np.ascontiguousarray(Z.T)
+    paths, leaf_ptr, wa, wb, zpat_all = _prepared(ens, Z, w)
     chunks = max(1, min(numba.get_num_threads(), ens.n_trees))
     phi = np.empty((X.shape[0], X.shape[1], ens.n_outputs))
     reach = np.zeros(ens.n_outputs)
@@ -382,7 +397,7 @@ def background_shap(
         rows = slice(start, start + ROW_BLOCK)
         block, reach = _background_shap(
             np.ascontiguousarray(X[rows].T),
-            Zt,
+            zpat_all,
             w,
             *ens.structure(),
             ens.value,
@@ -398,3 +413,56 @@ def background_shap(
         )
         phi[rows] = block.transpose(2, 0, 1)
     return phi, reach + ens.base_offset
+
+
+#: Background preparations kept per process (most recent first), for models explained
+#: request after request against the same background (a served model).
+_PREPARED: list[tuple[TreeEnsemble, bytes, tuple[Any, ...]]] = []
+_PREPARED_MAX = 8
+
+
+def _prepared(ens: TreeEnsemble, Z: np.ndarray, w: np.ndarray) -> tuple[Any, ...]:
+    """Leaf paths, Shapley weights and the background's patterns per leaf, computed once
+    per (trees, background, weights): a pure function of them, so a cache cannot change a
+    value, only skip work. Keyed by the ensemble object and a digest of the background."""
+    key = (
+        hashlib.sha256(
+            np.ascontiguousarray(Z).tobytes() + np.ascontiguousarray(w).tobytes()
+        ).digest()
+        + str(Z.shape).encode()
+    )
+    for i, (cached_ens, cached_key, prepared) in enumerate(_PREPARED):
+        if cached_ens is ens and cached_key == key:
+            if i:
+                _PREPARED.insert(0, _PREPARED.pop(i))
+            return prepared
+    paths = _leaf_paths(ens.left, ens.right, ens.feature, ens.roots)
+    widest = int(np.diff(paths[6]).max(initial=0))
+    if widest > MAX_PATH_FEATURES:
+        raise UnsupportedModelError(
+            f"a tree path tests {widest} distinct features, more than {MAX_PATH_FEATURES}"
+        )
+    wa, wb = _shapley_weights(max(widest, 1))
+    leaf_ptr = np.searchsorted(paths[1], np.arange(ens.n_trees + 1)).astype(np.int64)
+    zpat_all = _background_patterns(
+        np.ascontiguousarray(Z.T),
+        ens.roots,
+        ens.left,
+        ens.feature,
+        ens.threshold,
+        ens.default_left,
+        ens.missing,
+        ens.cat_start,
+        ens.cat_end,
+        ens.cat_values,
+        leaf_ptr,
+        paths[2],
+        paths[3],
+        paths[4],
+        paths[5],
+        paths[6],
+    )
+    prepared = (paths, leaf_ptr, wa, wb, zpat_all)
+    _PREPARED.insert(0, (ens, key, prepared))
+    del _PREPARED[_PREPARED_MAX:]
+    return prepared
