@@ -138,6 +138,10 @@ class ServedExplainer:
         self.dtypes_ = bg.dtypes
         self._scale = np.maximum(np.abs(self._actual(bg)).mean(axis=0), 1e-12)  # (K,)
 
+    def plugins(self) -> list[dict[str, Any]]:
+        """The plugins that took part so far (as an explanation's ``plugins`` lists them)."""
+        return self._plugins.participants()
+
     # ------------------------------------------------------------------ columns
     def output_columns(self) -> list[str]:
         """The columns :meth:`explain` returns, in order."""

@@ -290,3 +290,17 @@ def test_approval_can_require_an_explaining_model_and_the_report_lists_it(store,
     verdict = approve("reg", mv.version, require_explaining_model=True)
     assert not verdict.approved
     assert "no explaining model carries" in verdict.reasons[0]
+
+
+def test_serving_refuses_plugins_the_approval_did_not_see():
+    from shapgov.errors import PluginError
+    from shapgov.mlflow.serving import check_plugins
+
+    used = [{"name": "shapgov.tree", "version": "0.1.0"}]
+    check_plugins(
+        [{"name": "shapgov.tree", "version": "0.1.0"}, {"name": "x", "version": "1"}], used
+    )
+    with pytest.raises(PluginError, match=r"approved set was explained with 0\.0\.9"):
+        check_plugins([{"name": "shapgov.tree", "version": "0.0.9"}], used)
+    with pytest.raises(PluginError, match="not used"):
+        check_plugins([], used)

@@ -191,6 +191,26 @@ def log_explaining_model(
     return info
 
 
+def check_plugins(approved: list[dict[str, Any]], used: list[dict[str, Any]]) -> None:
+    """Refuse to serve with plugins other than the approved set's (name and version).
+
+    :raises PluginError: A plugin the served route uses is missing from the approved list
+        or has another version.
+    """
+    from shapgov.errors import PluginError
+
+    allowed = {(p.get("name"), p.get("version")) for p in approved}
+    names = {p.get("name"): p.get("version") for p in approved}
+    for plugin in used:
+        if (plugin.get("name"), plugin.get("version")) not in allowed:
+            was = names.get(plugin.get("name"), "not used")
+            raise PluginError(
+                f"plugin {plugin.get('name')!r} {plugin.get('version')} serves this model, but "
+                f"the approved set was explained with {was}; install the approved plugins or "
+                "log a new explaining model from a version approved with these"
+            )
+
+
 def _served(model_dir: str, background: pd.DataFrame, config: dict[str, Any]) -> Any:
     from shapgov.mlflow.evaluator import native_model
     from shapgov.serving import ServedExplainer
@@ -213,6 +233,8 @@ class ExplainingModel(PythonModel):
         background = pd.read_parquet(context.artifacts[BACKGROUND])
         self.config = config
         self.served = _served(context.artifacts[MODEL], background, config)
+        self.served.explain(background.iloc[:1])  # every plugin of the route takes part
+        check_plugins(config.get("plugins") or [], self.served.plugins())
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
         """Prediction, SHAP values, base value, additivity status and normalized mismatch
