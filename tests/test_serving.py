@@ -65,8 +65,8 @@ def _explaining(store, **options):
             **options,
         )
     client = mlflow.MlflowClient()
-    version = client.get_latest_versions("reg-explained")[0].version
-    client.set_registered_model_alias("reg-explained", "champion", version)
+    version = max(int(v.version) for v in client.search_model_versions("name='reg-explained'"))
+    client.set_registered_model_alias("reg-explained", "champion", str(version))
     return model, X, background, info
 
 

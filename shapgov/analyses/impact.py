@@ -348,7 +348,7 @@ def compare_impacts(first: FeatureImpact, second: FeatureImpact) -> pd.DataFrame
 
     a = first.frame.set_index("feature")[["normalized", "rank"]]
     b = second.frame.set_index("feature")[["normalized", "rank"]]
-    both = a.join(b, lsuffix=f"_{first.method}", rsuffix=f"_{second.method}", how="inner")
+    both = a.join(b, suffixes=(f"_{first.method}", f"_{second.method}"), how="inner")
     ranks = both[[f"rank_{first.method}", f"rank_{second.method}"]].to_numpy()
     if len(both) > 1:
         both.attrs["spearman"] = float(spearmanr(ranks[:, 0], ranks[:, 1]).statistic)
