@@ -333,6 +333,15 @@ def xemp(
     )
 
 
+def cast_like(column: pd.Series, reference: pd.Series) -> pd.Series:
+    """Replacing values (an object column) in the explained column's dtype when they fit
+    it (category, nullable, numbers), else as pandas infers them."""
+    try:
+        return column.astype(reference.dtype)
+    except (ValueError, TypeError):
+        return column.infer_objects()
+
+
 def _predicted_strengths(
     predict: Any,
     frame: pd.DataFrame,
@@ -352,10 +361,7 @@ def _predicted_strengths(
         grid = rows.iloc[np.repeat(np.arange(len(rows)), e)].reset_index(drop=True)
         for c in cols:
             column = pd.Series(np.tile(values[c].to_numpy(dtype=object), len(rows)))
-            try:
-                grid[c] = column.astype(frame[c].dtype)
-            except (ValueError, TypeError):
-                grid[c] = column.infer_objects()
+            grid[c] = cast_like(column, frame[c])
         pred = predict(grid).reshape(len(rows), e, k)
         own = base[start : start + len(rows)]
         # f(x) - sum_e w_e f_e, summed as differences: exactly 0 for a dummy feature

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shapgov.analyses.exemplars import cast_like
 from shapgov.explainers.kernels.exemplar_trees import ROW_BLOCK, donor_deltas, exemplar_deltas
 from shapgov.explainers.stage import model_input
 
@@ -201,17 +202,9 @@ def _exemplar_grid(
             for c in cols:
                 column = grid[c].to_numpy(dtype=object, copy=True)
                 column[start : start + len(values)] = values[c].to_numpy(dtype=object)
-                grid[c] = _like(pd.Series(column), frame[c])
+                grid[c] = cast_like(pd.Series(column), frame[c])
         grids.append(grid)
     return grids, starts
-
-
-def _like(column: pd.Series, reference: pd.Series) -> pd.Series:
-    """``column`` in ``reference``'s dtype when it fits (as the predict route casts)."""
-    try:
-        return column.astype(reference.dtype)
-    except (ValueError, TypeError):
-        return column.infer_objects()
 
 
 def _separable(

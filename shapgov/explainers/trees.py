@@ -65,6 +65,18 @@ class TreeEnsemble:
             self.cat_values,
         )
 
+    def routing(self) -> tuple[np.ndarray, ...]:
+        """The arrays :func:`~shapgov.explainers.kernels.routing.goes_left` reads after the
+        node index (threshold to categories), splatted in that order."""
+        return (
+            self.threshold,
+            self.default_left,
+            self.missing,
+            self.cat_start,
+            self.cat_end,
+            self.cat_values,
+        )
+
     @property
     def n_trees(self) -> int:
         return int(self.roots.shape[0])

@@ -290,7 +290,7 @@ def exemplar_deltas(
     for first in range(0, max(n_ex, 1), MASK_BITS):
         part = np.ascontiguousarray(values[:, first : first + MASK_BITS])
         part_count = np.clip(count - first, 0, MASK_BITS)
-        go_left = _left_masks(*_routing(ens), ens.left, unit_of, part, part_count)
+        go_left = _left_masks(ens.feature, *ens.routing(), ens.left, unit_of, part, part_count)
         if n_ex <= MASK_BITS:  # one slice: the kernel writes into the result itself
             block = out
         else:
@@ -314,18 +314,6 @@ def exemplar_deltas(
             out[:, :, first : first + MASK_BITS] = block
         margin = own
     return out, margin + ens.base_offset
-
-
-def _routing(ens: TreeEnsemble) -> tuple[np.ndarray, ...]:
-    return (
-        ens.feature,
-        ens.threshold,
-        ens.default_left,
-        ens.missing,
-        ens.cat_start,
-        ens.cat_end,
-        ens.cat_values,
-    )
 
 
 @njit(cache=True, parallel=True)
