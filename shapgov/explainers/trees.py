@@ -53,17 +53,7 @@ class TreeEnsemble:
     def structure(self) -> tuple[np.ndarray, ...]:
         """Children, split features and routing arrays, in the order the kernels take them
         (splatted: numba kernels get the arrays one by one, which keeps them fast)."""
-        return (
-            self.left,
-            self.right,
-            self.feature,
-            self.threshold,
-            self.default_left,
-            self.missing,
-            self.cat_start,
-            self.cat_end,
-            self.cat_values,
-        )
+        return (self.left, self.right, self.feature, *self.routing())
 
     def routing(self) -> tuple[np.ndarray, ...]:
         """The arrays :func:`~shapgov.explainers.kernels.routing.goes_left` reads after the
