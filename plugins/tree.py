@@ -29,7 +29,6 @@ from shapgov.explainers.base import (
     Explainer,
     VertexRequest,
     VertexValues,
-    group_sum,
     group_sum_pairs,
     scatter_players,
 )
@@ -104,25 +103,39 @@ class TreeExplainer(Explainer):
                     f"{vertex.name}: {vertex.response.name} output is explained in the "
                     "interventional game only"
                 )
-            phi, base = linear_path_dependent_shap(ens, request.Z)
         elif vertex.response is not None:
             return self._coalition_values(request, ens, interactions=False)
+        # the kernels play the game of the original columns (several input columns of one
+        # original column enter and leave coalitions together), not of the input columns
+        active, player = players_of(request.origins)
+        if game.feature_perturbation == TREE_PATH_DEPENDENT:
+            phi, base = linear_path_dependent_shap(ens, request.Z, players=player)
         else:
             weights = game.background_weights
-            phi, base = background_shap(ens, request.Z, request.Z_background, weights)
-        return VertexValues(group_sum(phi, request.origins, request.n_features), base)
+            phi, base = background_shap(
+                ens, request.Z, request.Z_background, weights, players=player
+            )
+        return VertexValues(scatter_players(phi, active, request.n_features), base)
 
     def interactions(self, request: VertexRequest) -> np.ndarray:
-        """SHAP interaction values ``(n, M, M, K)`` in the request's game."""
+        """SHAP interaction values ``(n, M, M, K)`` in the request's game.
+
+        Path-dependent interaction values are computed per input column and summed into
+        original columns; where an original column feeds several input columns (one-hot)
+        its pairs are those sums (the diagonal still makes rows add up to the values).
+        """
         ens = _vertex_trees(request)
         if request.game.feature_perturbation == TREE_PATH_DEPENDENT:
             inter, _ = path_dependent_interactions(ens, request.Z)
-        elif request.vertex.response is None:  # linear time, any number of columns
-            weights = request.game.background_weights
-            inter = background_interactions(ens, request.Z, request.Z_background, weights)
-        else:
+            return group_sum_pairs(inter, request.origins, request.n_features)
+        if request.vertex.response is not None:
             return self._coalition_values(request, ens, interactions=True)
-        return group_sum_pairs(inter, request.origins, request.n_features)
+        active, player = players_of(request.origins)  # linear time, any number of columns
+        weights = request.game.background_weights
+        inter = background_interactions(
+            ens, request.Z, request.Z_background, weights, players=player
+        )
+        return scatter_players(inter, active, request.n_features, pairs=True)
 
     def _coalition_values(
         self, request: VertexRequest, ens: TreeEnsemble, *, interactions: bool

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from shapgov.combination.explanation import Explanation
     from shapgov.engine import decompose, explain
     from shapgov.errors import AdditivityError
+    from shapgov.grouped import explain_groups
     from shapgov.mlflow.approval import approve
     from shapgov.mlflow.autologging import autolog
     from shapgov.mlflow.reporting import report
@@ -35,6 +36,7 @@ __all__ = [
     "compare_shap_xemp",
     "decompose",
     "explain",
+    "explain_groups",
     "feature_impact",
     "hookimpl",
     "matrix",
@@ -48,6 +50,7 @@ __all__ = [
 _LAZY = {
     "explain": "shapgov.engine",
     "decompose": "shapgov.engine",
+    "explain_groups": "shapgov.grouped",
     "matrix": "shapgov.planning.compatibility",
     "Explanation": "shapgov.combination.explanation",
     "AdditivityError": "shapgov.errors",

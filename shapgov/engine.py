@@ -12,11 +12,13 @@ The plugin manager is passed through every stage (``plugin_manager=``), never fe
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from shapgov.combination.combine import combine_values
+from shapgov.combination.combine import Combined, combine_values
 from shapgov.combination.explanation import Explanation
 from shapgov.combination.govern import govern
 from shapgov.combination.policy import AdditivityPolicy
@@ -25,11 +27,12 @@ from shapgov.errors import InputError
 from shapgov.explainers.stage import explain_vertices
 from shapgov.opaque import BlackBox, PredictFunction
 from shapgov.planning.game import checked_weights
-from shapgov.planning.plan import plan
+from shapgov.planning.plan import Plan, plan
+from shapgov.planning.players import Players
 from shapgov.registry import PluginCalls, resolve_plugin_manager
 from shapgov.validation import as_frame, per_row, same_columns
 
-__all__ = ["Blueprint", "decompose", "explain"]
+__all__ = ["Blueprint", "Stages", "decompose", "explain", "run_stages"]
 
 
 def explain(
@@ -90,6 +93,72 @@ def explain(
     :raises InputError: Bad data or options (subclasses name the problem).
     :raises UnsupportedModelError: No plugin or explainer covers the model.
     """
+    run = run_stages(
+        model,
+        X,
+        background=background,
+        background_weights=background_weights,
+        feature_perturbation=feature_perturbation,
+        offset=offset,
+        exposure=exposure,
+        additivity_threshold=additivity_threshold,
+        pass_tolerance=pass_tolerance,
+        fallback=fallback,
+        calibration=calibration,
+        output=output,
+        interactions=interactions,
+        opaque=opaque,
+        explainer_options=explainer_options,
+        plugin_manager=plugin_manager,
+    )
+    return govern(
+        run.plan,
+        run.combined,
+        run.frame,
+        run.policy,
+        plugins=run.plugins,
+        offset=run.offset,
+        exposure=run.exposure,
+        capping=capping,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Stages:
+    """What the first four stages hand the governance stage: the plan, the combined values
+    and the checked inputs (rows ``(n, M)``, per-row offset and exposure, the policy)."""
+
+    plan: Plan
+    combined: Combined
+    frame: pd.DataFrame
+    policy: AdditivityPolicy
+    plugins: PluginCalls
+    offset: np.ndarray | None
+    exposure: np.ndarray | None
+
+
+def run_stages(
+    model: Any,
+    X: Any,
+    *,
+    background: Any,
+    background_weights: Any,
+    feature_perturbation: str,
+    offset: Any,
+    exposure: Any,
+    additivity_threshold: float,
+    pass_tolerance: float,
+    fallback: str | None,
+    calibration: str,
+    output: str,
+    interactions: bool,
+    opaque: bool,
+    explainer_options: Mapping[str, Mapping[str, Any]] | None,
+    plugin_manager: Any,
+    players: Mapping[str, Any] | None = None,
+) -> Stages:
+    """Decompose, plan, explain and combine (see :func:`explain` for the parameters);
+    ``players`` groups original columns into players (:mod:`shapgov.planning.players`)."""
     policy = AdditivityPolicy(threshold=additivity_threshold, pass_tolerance=pass_tolerance)
     if offset is not None and output != "margin":
         raise InputError(
@@ -124,6 +193,7 @@ def explain(
         explainer_options=explainer_options,
         fallback=fallback,
         background_weights=background_weights,
+        players=Players.resolve(frame.columns, players),
     )
     if planned.game.background_source == "explained rows" and len(frame) < 2:
         raise InputError(
@@ -132,13 +202,4 @@ def explain(
         )
     results = explain_vertices(planned, frame, plugins=plugins, interactions=interactions)
     combined = combine_values(planned, results)
-    return govern(
-        planned,
-        combined,
-        frame,
-        policy,
-        plugins=plugins,
-        offset=offset,
-        exposure=exposure,
-        capping=capping,
-    )
+    return Stages(planned, combined, frame, policy, plugins, offset, exposure)

@@ -133,3 +133,52 @@ def brute_force_interactions(
 ) -> np.ndarray:
     """Interventional SHAP interaction values ``(n, M, M, K)`` by the definition."""
     return interaction_index(coalition_values(f, X, background), X.shape[1])
+
+
+def group_coalition_values(
+    f: Callable[[pd.DataFrame], np.ndarray],
+    X: pd.DataFrame,
+    background: pd.DataFrame,
+    groups: list[list[int]],
+) -> dict[frozenset[int], np.ndarray]:
+    """v(T) per row over coalitions T of groups: the columns of every group in T from the
+    row, the rest from each background row, averaged; each ``(n, K)``."""
+    n, nb, g = len(X), len(background), len(groups)
+    from_x = {c: X[c].to_numpy()[np.repeat(np.arange(n), nb)] for c in X.columns}
+    from_b = {c: background[c].to_numpy()[np.tile(np.arange(nb), n)] for c in X.columns}
+    dtypes = X.dtypes.to_dict()
+    values = {}
+    for size in range(g + 1):
+        for subset in combinations(range(g), size):
+            cols = {j for k in subset for j in groups[k]}
+            data = {c: (from_x if j in cols else from_b)[c] for j, c in enumerate(X.columns)}
+            out = np.asarray(f(pd.DataFrame(data).astype(dtypes)), dtype=float)
+            values[frozenset(subset)] = out.reshape(n, nb, -1).mean(axis=1)
+    return values
+
+
+def brute_force_group_shapley(
+    f: Callable[[pd.DataFrame], np.ndarray],
+    X: pd.DataFrame,
+    background: pd.DataFrame,
+    groups: list[list[int]],
+) -> np.ndarray:
+    """Interventional Shapley values ``(n, G, K)`` of the game whose players are the
+    groups (lists of column positions), by the definition."""
+    return shapley_by_definition(group_coalition_values(f, X, background, groups), len(groups))
+
+
+def brute_force_group_path_dependent(ens, X: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """Path-dependent Shapley values ``(n, G, K)`` of the game whose players are groups of
+    the trees' input columns, by enumerating coalitions of groups."""
+    X = ens.check_input(X)
+    g = len(groups)
+    phi = np.zeros((len(X), g, ens.n_outputs))
+    for r in range(len(X)):
+        v = {}
+        for size in range(g + 1):
+            for subset in combinations(range(g), size):
+                cols = frozenset(j for k in subset for j in groups[k])
+                v[frozenset(subset)] = tree_conditional_expectation(ens, X[r], cols)[None]
+        phi[r] = shapley_by_definition(v, g)[0]
+    return phi

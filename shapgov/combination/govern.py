@@ -12,7 +12,7 @@ import pandas as pd
 from shapgov._version import __version__
 from shapgov.combination.combine import Combined
 from shapgov.combination.explanation import Explanation
-from shapgov.combination.policy import AdditivityPolicy, check
+from shapgov.combination.policy import AdditivityPolicy, AdditivityReport, check
 from shapgov.decomposition.blueprint import Node, class_path
 from shapgov.errors import AdditivityError, AdditivityWarning
 from shapgov.explainers.stage import model_input
@@ -37,23 +37,11 @@ def govern(
     :raises AdditivityError: The mismatch is above the threshold; it carries the report
         only, never the values.
     """
+    report, governed = judge(
+        plan, combined, frame, policy, offset=offset, exposure=exposure, capping=capping
+    )
     blueprint = plan.blueprint
     node = blueprint.node
-    actual = blueprint.predict(model_input(frame, blueprint.model))
-    report, governed = check(
-        node.link,
-        node.prediction,
-        combined.explained,
-        actual,
-        policy,
-        offset=offset,
-        exposure=exposure,
-        capping=capping,
-    )
-    if report.status == "fail":
-        raise AdditivityError(report) from None
-    if report.status == "warn":
-        warnings.warn(AdditivityWarning(report.describe()), stacklevel=3)
     return Explanation(
         raw_values=combined.values,
         expected_value=combined.base,
@@ -69,10 +57,44 @@ def govern(
         shapgov_version=__version__,
         raw_interactions=combined.interactions,
         raw_std_error=combined.std_error,
-        raw_prediction=np.asarray(governed, dtype=float).reshape(len(frame), -1),
+        raw_prediction=governed,
         game={**plan.game.to_dict(), "fallback_reason": blueprint.fallback_reason},
         plugins=plugins.participants(),
     )
+
+
+def judge(
+    plan: Plan,
+    combined: Combined,
+    frame: pd.DataFrame,
+    policy: AdditivityPolicy,
+    *,
+    offset: np.ndarray | None,
+    exposure: np.ndarray | None,
+    capping: tuple[float | None, float | None] | None,
+) -> tuple[AdditivityReport, np.ndarray]:
+    """The additivity check of ``combined`` against the model's own predictions of
+    ``frame``: the report and the governed prediction ``(n, K)``; warns in the warn band.
+
+    :raises AdditivityError: Above the threshold (the report only, never the values).
+    """
+    node = plan.blueprint.node
+    actual = plan.blueprint.predict(model_input(frame, plan.blueprint.model))
+    report, governed = check(
+        node.link,
+        node.prediction,
+        combined.explained,
+        actual,
+        policy,
+        offset=offset,
+        exposure=exposure,
+        capping=capping,
+    )
+    if report.status == "fail":
+        raise AdditivityError(report) from None
+    if report.status == "warn":
+        warnings.warn(AdditivityWarning(report.describe()), stacklevel=4)
+    return report, np.asarray(governed, dtype=float).reshape(len(frame), -1)
 
 
 def _output_space(node: Node) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,9 +54,9 @@ def explain_vertices(
     results = []
     for planned in plan.vertices:
         vertex = planned.vertex
-        Z = vertex_inputs(vertex, X_in, frame)
-        Zb = None if bg_in is None else vertex_inputs(vertex, bg_in, game.background)
-        request = VertexRequest(vertex, Z, Zb, frame.shape[1], game, plugins)
+        Z = vertex_inputs(vertex, X_in, plan.players.names)
+        Zb = None if bg_in is None else vertex_inputs(vertex, bg_in, plan.players.names)
+        request = VertexRequest(vertex, Z, Zb, len(plan.players), game, plugins)
         explainer = planned.make_explainer()
         values = explainer.explain(request)
         pairs = explainer.interactions(request) if interactions else None
@@ -63,8 +64,9 @@ def explain_vertices(
     return tuple(results)
 
 
-def vertex_inputs(vertex: Vertex, X_in: Any, frame: pd.DataFrame) -> Any:
-    """The vertex's preprocessed input ``Z`` ``(n, m)``, checked for missing values."""
+def vertex_inputs(vertex: Vertex, X_in: Any, players: Sequence[str]) -> Any:
+    """The vertex's preprocessed input ``Z`` ``(n, m)``, checked for missing values
+    (``players`` name what the vertex's ``origins`` point at)."""
     try:
         Z = vertex.transform(X_in)
     except ValueError as err:
@@ -72,7 +74,7 @@ def vertex_inputs(vertex: Vertex, X_in: Any, frame: pd.DataFrame) -> Any:
     if not vertex.allow_nan:
         bad = ~np.isfinite(Z).all(axis=0)
         if bad.any():
-            cols = sorted({str(frame.columns[o]) for o in vertex.origins[bad] if o >= 0})
+            cols = sorted({players[o] for o in vertex.origins[bad] if o >= 0})
             raise MissingValueError(
                 f"{vertex.name}: {class_path(vertex.estimator)} cannot take missing values, "
                 f"but NaN/inf reach it from column(s) {cols}; impute them (e.g. a SimpleImputer "

@@ -23,6 +23,7 @@ from shapgov.planning.game import (
     TREE_PATH_DEPENDENT,
     Game,
 )
+from shapgov.planning.players import Players
 from shapgov.registry import PluginCalls
 
 
@@ -53,11 +54,13 @@ class PlannedVertex:
 
 @dataclass(frozen=True, eq=False)
 class Plan:
-    """What the explain stage runs: the blueprint, its planned vertices and the game."""
+    """What the explain stage runs: the blueprint, its planned vertices, the game and its
+    players (every vertex's ``origins`` map its input columns to them)."""
 
     blueprint: Blueprint
     vertices: tuple[PlannedVertex, ...]
     game: Game
+    players: Players
 
 
 def plan(
@@ -70,6 +73,7 @@ def plan(
     explainer_options: Mapping[str, Mapping[str, Any]] | None = None,
     fallback: str | None = "kernel",
     background_weights: Any = None,
+    players: Players | None = None,
 ) -> Plan:
     """Match vertices and composites to matrix rows, pick explainers, fix the game.
 
@@ -80,6 +84,8 @@ def plan(
     :param explainer_options: Keyword options per explainer name.
     :param fallback: Explainer for vertices without a supported matrix row, or ``None``.
     :param background_weights: Weights of the background rows (interventional game).
+    :param players: The game's players (:class:`~shapgov.planning.players.Players` over
+        ``data``'s columns); default: every original column.
     :raises UnsupportedModelError: A vertex or composite has no supported explainer.
     :raises InputError: Unknown explainer names or options; a game the blueprint cannot
         play.
@@ -98,6 +104,8 @@ def plan(
         if row is not None:
             plugins.record(row_provider(pm, row.id), "shapgov_matrix_rows")
     m = data.shape[1]
+    if players is None:
+        players = Players.resolve(data.columns)
     planned = []
     for vertex in blueprint.vertices:
         row = find_row(vertex.estimator, table=table)
@@ -123,6 +131,7 @@ def plan(
             )
         plugins.use_explainer(name)
         origins = np.arange(m) if vertex.origins is None else np.asarray(vertex.origins)
+        origins = players.compose(origins)
         planned.append(
             PlannedVertex(
                 replace(vertex, origins=origins),
@@ -140,7 +149,7 @@ def plan(
         background=background,
         background_weights=background_weights,
     )
-    return Plan(blueprint, tuple(planned), game)
+    return Plan(blueprint, tuple(planned), game, players)
 
 
 def checked_options(

@@ -30,6 +30,7 @@ from shapgov.explainers.kernels.background_treeshap import (
     _row_and_background_patterns,
     background_shap,
     checked_background,
+    node_players,
 )
 from shapgov.explainers.trees import TreeEnsemble
 
@@ -193,9 +194,9 @@ def _background_pairs(
     Xt, Zt, w, left, right, feature, threshold, default_left, missing, cat_start, cat_end,
     cat_values, value, roots, tree_output, n_outputs, leaf_node, leaf_tree, path_ptr,
     path_node, path_left, path_slot, feat_ptr, feats, leaf_ptr, waa, wbb, wab, dense_max,
-    n_chunks,
+    n_chunks, m,
 ):  # fmt: skip
-    m, n = Xt.shape
+    n = Xt.shape[1]
     n_trees = roots.shape[0]
     out = np.zeros((n_chunks, n, m, m, n_outputs))
     for c in prange(n_chunks):
@@ -219,15 +220,21 @@ def background_interactions(
     X: np.ndarray,
     background: np.ndarray,
     weights: np.ndarray | None = None,
+    *,
+    players: np.ndarray | None = None,
 ) -> np.ndarray:
-    """SHAP interaction values of the interventional game, ``(n, M, M, K)``, in the raw
+    """SHAP interaction values of the interventional game, ``(n, P, P, K)``, in the raw
     margin: symmetric, each row summing to the row's SHAP values (:func:`background_shap`).
 
     :param weights: Background row weights ``(b,)``; default equal.
-    :raises InputError: Empty background, bad weights, or columns that do not fit.
+    :param players: The player of each input column (see :func:`background_shap`);
+        default: every column its own player (``P = M``).
+    :raises InputError: Empty background, bad weights or players, or columns that do not
+        fit.
     """
     ens, X, Z, w = checked_background(ensemble, X, background, weights)
-    paths = _leaf_paths(ens.left, ens.right, ens.feature, ens.roots)
+    node_player, n_players = node_players(ens, players)
+    paths = _leaf_paths(ens.left, ens.right, node_player, ens.roots)
     widest = int(np.diff(paths[6]).max(initial=0))
     waa, wbb, wab = _pair_weights(max(widest, 2))
     leaf_ptr = np.searchsorted(paths[1], np.arange(ens.n_trees + 1)).astype(np.int64)
@@ -247,8 +254,9 @@ def background_interactions(
         wab,
         DENSE_MAX_FEATURES,
         max(1, min(numba.get_num_threads(), ens.n_trees)),
-    )
-    phi, _ = background_shap(ens, X, Z, w)
-    idx = np.arange(X.shape[1])
+        n_players + 1,  # + 1: the constants' slot
+    )[:, :n_players, :n_players]
+    phi, _ = background_shap(ens, X, Z, w, players=players)
+    idx = np.arange(n_players)
     out[:, idx, idx] = phi - out.sum(axis=2)
     return out

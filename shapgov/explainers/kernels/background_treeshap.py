@@ -322,9 +322,9 @@ def _background_shap(
     Xt, zpat_all, w, left, right, feature, threshold, default_left, missing, cat_start,
     cat_end, cat_values, value, roots, tree_output, n_outputs, leaf_node, leaf_tree,
     path_ptr, path_node, path_left, path_slot, feat_ptr, feats, leaf_ptr, wa, wb, dense_max,
-    n_chunks,
+    n_chunks, m,
 ):  # fmt: skip
-    m, n = Xt.shape
+    n = Xt.shape[1]
     n_trees = roots.shape[0]
     # one accumulator per chunk of trees (trees c, c + n_chunks, ...): no two threads
     # ever add into the same one
@@ -374,6 +374,8 @@ def background_shap(
     X: np.ndarray,
     background: np.ndarray,
     weights: np.ndarray | None = None,
+    *,
+    players: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact interventional TreeSHAP, linear in rows + background rows.
 
@@ -382,16 +384,24 @@ def background_shap(
     :param background: Background rows, ``(b, M)``.
     :param weights: Background row weights ``(b,)`` (non-negative, positive sum); default
         equal. The game is ``v(S) = sum_b w_b f(x_S, z_b) / sum_b w_b``.
-    :returns: ``(values (n, M, K), base (K,))`` in the raw margin; ``base`` is the
-        weighted background mean of the raw output, so ``base + values.sum(1)`` is the
-        raw output of each row.
-    :raises InputError: Empty background, bad weights, or columns that do not fit.
-    :raises UnsupportedModelError: A path tests more than 62 distinct features.
+    :param players: The player of each input column, ``(M,)`` ints in ``0..P-1``, or -1
+        for a column that is the same in every row and background row (a constant);
+        default: every column its own player. Columns of one player enter and leave a
+        coalition together, so the values are the exact Shapley values of the game whose
+        players these are (one-hot columns of one original column, or a declared group),
+        not sums of per-column values: a leaf's path conditions are grouped by player.
+    :returns: ``(values (n, P, K), base (K,))`` in the raw margin (``P = M`` without
+        ``players``); ``base`` is the weighted background mean of the raw output, so
+        ``base + values.sum(1)`` is the raw output of each row.
+    :raises InputError: Empty background, bad weights or players, or columns that do not
+        fit.
+    :raises UnsupportedModelError: A path tests more than 62 distinct players.
     """
     ens, X, Z, w = checked_background(ensemble, X, background, weights)
-    paths, leaf_ptr, wa, wb, zpat_all = _prepared(ens, Z, w)
+    node_player, n_players = node_players(ens, players)
+    paths, leaf_ptr, wa, wb, zpat_all = _prepared(ens, Z, w, node_player)
     chunks = max(1, min(numba.get_num_threads(), ens.n_trees))
-    phi = np.empty((X.shape[0], X.shape[1], ens.n_outputs))
+    phi = np.empty((X.shape[0], n_players + 1, ens.n_outputs))  # + 1: the constants' slot
     reach = np.zeros(ens.n_outputs)
     for start in range(0, max(X.shape[0], 1), ROW_BLOCK):  # bounds memory for large X
         rows = slice(start, start + ROW_BLOCK)
@@ -410,9 +420,30 @@ def background_shap(
             wb,
             DENSE_MAX_FEATURES,
             chunks,
+            n_players + 1,
         )
         phi[rows] = block.transpose(2, 0, 1)
-    return phi, reach + ens.base_offset
+    return phi[:, :n_players], reach + ens.base_offset
+
+
+def node_players(ens: TreeEnsemble, players: np.ndarray | None) -> tuple[np.ndarray, int]:
+    """``(player of every node's split (-1 at leaves), P)``. Constant columns (player -1)
+    share the extra slot ``P``: rows and background agree on them, so it gets 0.
+
+    :raises InputError: ``players`` is not one int >= -1 per input column.
+    """
+    if players is None:
+        return ens.feature, ens.n_features
+    p = np.asarray(players)
+    if p.shape != (ens.n_features,) or p.dtype.kind not in "iu" or (p < -1).any():
+        raise InputError(
+            f"players must give one int >= -1 per input column ({ens.n_features}), got "
+            f"{p.dtype} of shape {p.shape}"
+        )
+    n_players = int(p.max(initial=-1)) + 1
+    slot = np.where(p >= 0, p, n_players).astype(np.int64)
+    node = np.where(ens.feature >= 0, slot[np.maximum(ens.feature, 0)], -1)
+    return np.ascontiguousarray(node, dtype=np.int64), n_players
 
 
 #: Background preparations kept per process (most recent first), for models explained
@@ -421,13 +452,18 @@ _PREPARED: list[tuple[TreeEnsemble, bytes, tuple[Any, ...]]] = []
 _PREPARED_MAX = 8
 
 
-def _prepared(ens: TreeEnsemble, Z: np.ndarray, w: np.ndarray) -> tuple[Any, ...]:
-    """Leaf paths, Shapley weights and the background's patterns per leaf, computed once
-    per (trees, background, weights): a pure function of them, so a cache cannot change a
-    value, only skip work. Keyed by the ensemble object and a digest of the background."""
+def _prepared(
+    ens: TreeEnsemble, Z: np.ndarray, w: np.ndarray, node_player: np.ndarray
+) -> tuple[Any, ...]:
+    """Leaf paths (grouped by ``node_player``), Shapley weights and the background's
+    patterns per leaf, computed once per (trees, background, weights, players): a pure
+    function of them, so a cache cannot change a value, only skip work. Keyed by the
+    ensemble object and a digest of the rest."""
     key = (
         hashlib.sha256(
-            np.ascontiguousarray(Z).tobytes() + np.ascontiguousarray(w).tobytes()
+            np.ascontiguousarray(Z).tobytes()
+            + np.ascontiguousarray(w).tobytes()
+            + np.ascontiguousarray(node_player).tobytes()
         ).digest()
         + str(Z.shape).encode()
     )
@@ -436,7 +472,7 @@ def _prepared(ens: TreeEnsemble, Z: np.ndarray, w: np.ndarray) -> tuple[Any, ...
             if i:
                 _PREPARED.insert(0, _PREPARED.pop(i))
             return prepared
-    paths = _leaf_paths(ens.left, ens.right, ens.feature, ens.roots)
+    paths = _leaf_paths(ens.left, ens.right, node_player, ens.roots)
     widest = int(np.diff(paths[6]).max(initial=0))
     if widest > MAX_PATH_FEATURES:
         raise UnsupportedModelError(

@@ -145,6 +145,8 @@ def _linear_path_dependent(
     factor,
     term,
     block,
+    node_player,
+    n_slots,
 ):
     n, m = X.shape
     n_nodes = left.shape[0]
@@ -155,7 +157,7 @@ def _linear_path_dependent(
         end = roots[t + 1] if t + 1 < roots.shape[0] else n_nodes
         widest = max(widest, end - roots[t])
         qmax = max(qmax, tree_q[t])
-    phi = np.zeros((n, m, n_outputs))
+    phi = np.zeros((n, n_slots, n_outputs))
     n_blocks = (n + block - 1) // block
     for blk in prange(n_blocks):
         r0 = blk * block
@@ -171,7 +173,7 @@ def _linear_path_dependent(
         state = np.empty((widest, block), dtype=np.int8)  # 0 cold, 1 hot, 2 dead feature
         goes = np.empty(block, dtype=np.bool_)
         acc = np.empty(block)
-        phi_b = np.zeros((m, n_outputs, block))
+        phi_b = np.zeros((n_slots, n_outputs, block))
         for t in range(roots.shape[0]):
             root = roots[t]
             end = roots[t + 1] if t + 1 < roots.shape[0] else n_nodes
@@ -234,7 +236,7 @@ def _linear_path_dependent(
                                 S[ci, v, k, b] = S[li, v, k, b] + S[ri, v, k, b]
                 if c == root:
                     continue
-                j = feature[parent[c]]
+                j = node_player[parent[c]]
                 o = offset[c]
                 for v in range(nv):
                     acc[:] = 0.0
@@ -246,7 +248,7 @@ def _linear_path_dependent(
                     for b in range(block):
                         phi_b[j, out + v, b] += acc[b]
         for b in range(nb):
-            for j in range(m):
+            for j in range(n_slots):
                 for v in range(n_outputs):
                     phi[r0 + b, j, v] = phi_b[j, v, b]
     return phi
@@ -259,16 +261,27 @@ def _block_rows(n_rows: int, widest: int, qmax: int, n_values: int) -> int:
 
 
 def linear_path_dependent_shap(
-    ensemble: TreeEnsemble, X: np.ndarray
+    ensemble: TreeEnsemble, X: np.ndarray, *, players: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact path-dependent TreeSHAP, linear in tree size: ``(values (n, M, K), base (K,))``."""
+    """Exact path-dependent TreeSHAP, linear in tree size: ``(values (n, P, K), base (K,))``.
+
+    :param players: The player of each input column, ``(M,)`` (see
+        :func:`~shapgov.explainers.kernels.background_treeshap.background_shap`); columns
+        of one player are known or unknown together, as repeated splits on one feature
+        are; default: every column its own player (``P = M``).
+    :raises UnsupportedModelError: Zero covers, or nodes out of order.
+    :raises InputError: Bad players, or columns that do not fit.
+    """
+    from shapgov.explainers.kernels.background_treeshap import node_players
+
     ens = ensemble.validate()
     X = ens.check_input(X)
     n_nodes = ens.left.shape[0]
     if (ens.cover[ens.left < 0] <= 0).any():
         raise UnsupportedModelError("a leaf has zero cover; path-dependent TreeSHAP needs counts")
+    node_player, n_players = node_players(ens, players)
     parent, prev, share, tree_q, ok = _structure(
-        ens.left, ens.right, ens.feature, ens.cover, ens.roots, n_nodes
+        ens.left, ens.right, node_player, ens.cover, ens.roots, n_nodes
     )
     if not ok:
         raise UnsupportedModelError("tree nodes must follow their parents in the flat arrays")
@@ -294,5 +307,7 @@ def linear_path_dependent_shap(
             int(tree_q.max()),
             ens.value.shape[1],
         ),
+        np.where(node_player >= 0, node_player, n_players),  # -1 at leaves: never read
+        n_players + 1,  # + 1: the constants' slot
     )
-    return phi, ens.expected_value()
+    return phi[:, :n_players], ens.expected_value()
