@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from shapgov.analyses.compare import compare_shap_xemp
     from shapgov.analyses.exemplars import xemp
     from shapgov.analyses.impact import feature_impact, permutation_impact
+    from shapgov.analyses.over_time import over_time
     from shapgov.analyses.prediction_explanations import prediction_explanations
     from shapgov.combination.explanation import Explanation
     from shapgov.engine import decompose, explain
@@ -40,6 +41,7 @@ __all__ = [
     "feature_impact",
     "hookimpl",
     "matrix",
+    "over_time",
     "permutation_impact",
     "prediction_explanations",
     "report",
@@ -60,6 +62,7 @@ _LAZY = {
     "permutation_impact": "shapgov.analyses.impact",
     "prediction_explanations": "shapgov.analyses.prediction_explanations",
     "xemp": "shapgov.analyses.exemplars",
+    "over_time": "shapgov.analyses.over_time",
     "compare_shap_xemp": "shapgov.analyses.compare",
     "approve": "shapgov.mlflow.approval",
     "autolog": "shapgov.mlflow.autologging",

@@ -32,6 +32,7 @@ class GroupedExplanation:
         over columns, added up (``None`` when not asked).
     :param additivity: The additivity report of ``values``.
     :param game: The explained game (:meth:`shapgov.planning.game.Game.to_dict`).
+    :param explanation: The explanation by column that gave ``member_sums``.
     """
 
     values: np.ndarray
@@ -40,6 +41,7 @@ class GroupedExplanation:
     additivity: AdditivityReport
     game: dict[str, Any] = field(default_factory=dict)
     member_sums: np.ndarray | None = None
+    explanation: Any = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
@@ -167,7 +169,7 @@ def explain_groups(
         exposure=run.exposure,
         capping=capping,
     )
-    sums = None
+    sums = by_column = None
     if member_sums:
         by_column = explain(model, run.frame, capping=capping, **options)
         sums = run.plan.players.sum_members(by_column._raw)
@@ -180,4 +182,5 @@ def explain_groups(
         additivity=report,
         game=run.plan.game.to_dict(),
         member_sums=None if sums is None else (sums[:, :, 0] if k == 1 else sums),
+        explanation=by_column,
     )

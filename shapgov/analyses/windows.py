@@ -1,0 +1,179 @@
+"""Time windows of a table: which rows fall in which window, in time order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shapgov.errors import InputError
+
+
+@dataclass(frozen=True, eq=False)
+class Windows:
+    """Non-empty windows in time order.
+
+    :param labels: One label per window (``"2024-03"`` for a monthly period).
+    :param bounds: ``(start, end)`` timestamps per window (periods: both inclusive;
+        edges: ``[start, end)``).
+    :param order: ``(N,)`` positions of the windowed rows in the input, window by window
+        (stable: input order inside a window).
+    :param starts: ``(W + 1,)`` offsets into ``order``: window ``w`` is
+        ``order[starts[w]:starts[w+1]]``.
+    :param reference: Index of the reference window.
+    :param rows_outside: Input rows in no window (no time, or outside the edges).
+    :param empty: Labels of windows left out because no row falls in them.
+    :param freq: The period alias, or ``None`` for edges.
+    """
+
+    labels: list[str]
+    bounds: list[tuple[pd.Timestamp, pd.Timestamp]]
+    order: np.ndarray
+    starts: np.ndarray
+    reference: int
+    rows_outside: int
+    empty: list[str]
+    freq: str | None
+
+    def describe(self) -> str:
+        how = f"periods of frequency {self.freq!r}" if self.freq else "the given edges"
+        return f"{len(self.labels)} windows by {how}"
+
+
+def split_time(
+    model: Any, X: Any, *, time: Any, y: Any, time_is_feature: bool | None
+) -> tuple[pd.DataFrame, pd.Series, Any]:
+    """``(features, timestamps, targets)``: the time (and a target named by label) taken
+    out of ``X`` unless the model uses the column.
+
+    :raises InputError: ``X`` is not a table, or the time or target does not fit.
+    """
+    if not isinstance(X, pd.DataFrame):
+        X = pd.DataFrame(np.asarray(X))
+    frame = X
+    if isinstance(y, str) or (y is not None and np.ndim(y) == 0):
+        if y not in X.columns:
+            raise InputError(f"y names column {y!r}, which the data does not have")
+        y, frame = X[y].to_numpy(), frame.drop(columns=[y])
+    elif y is not None and len(y) != len(X):
+        raise InputError(f"y has {len(y)} values for {len(X)} rows")
+    if isinstance(time, str) or np.ndim(time) == 0:
+        if time not in X.columns:
+            raise InputError(
+                f"time names column {time!r}, which the data does not have; pass a column "
+                "label or one timestamp per row"
+            )
+        stamps = X[time]
+        if time_is_feature is None:
+            names = getattr(model, "feature_names_in_", None)
+            time_is_feature = names is not None and time in list(names)
+        if not time_is_feature:
+            frame = frame.drop(columns=[time])
+    else:
+        stamps = pd.Series(np.asarray(time))
+        if len(stamps) != len(X):
+            raise InputError(f"time has {len(stamps)} values for {len(X)} rows")
+    stamps = pd.Series(np.asarray(stamps) if not isinstance(stamps, pd.Series) else stamps)
+    if not pd.api.types.is_numeric_dtype(stamps):  # numbers (a period index) stay numbers
+        try:
+            stamps = pd.to_datetime(stamps, utc=False)
+        except (ValueError, TypeError) as err:
+            raise InputError(f"the time values are not timestamps: {err}") from err
+        if getattr(stamps.dt, "tz", None) is not None:
+            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    return frame.reset_index(drop=True), stamps.reset_index(drop=True), y
+
+
+def time_windows(
+    stamps: pd.Series,
+    *,
+    freq: str | None,
+    windows: Sequence[Any] | None,
+    reference: int | str | None,
+) -> Windows:
+    """The non-empty windows of ``stamps`` by ``freq`` or by edges ``windows``.
+
+    :raises InputError: Neither or both of ``freq`` and ``windows``, a bad alias, edges
+        that do not increase, no row in any window, or an unknown reference.
+    """
+    if (freq is None) == (windows is None):
+        raise InputError("give either freq= (e.g. 'M' for months) or windows= (edges), not both")
+    known = stamps.notna().to_numpy()
+    numeric = pd.api.types.is_numeric_dtype(stamps)
+    if freq is not None:
+        if numeric:
+            raise InputError("freq= needs timestamps; numeric times take windows= (edges)")
+        try:
+            periods = stamps.dt.to_period(freq)
+        except (ValueError, TypeError) as err:
+            raise InputError(
+                f"freq {freq!r} is not a pandas period alias ('D', 'W', 'M', 'Q', 'Y'): {err}"
+            ) from err
+        codes_all, uniques = pd.factorize(periods, sort=True)
+        codes = np.where(known, codes_all, -1)
+        labels = [str(u) for u in uniques]
+        bounds = [(u.start_time, u.end_time) for u in uniques]
+    else:
+        edges = _edges(windows, numeric)
+        e = edges.to_numpy()
+        codes = np.searchsorted(e, stamps.to_numpy(), side="right") - 1
+        codes = np.where(known & (codes >= 0) & (codes < len(e) - 1), codes, -1)
+        text = [str(v) if numeric else f"{v:%Y-%m-%d %H:%M:%S}" for v in edges]
+        labels = [f"[{text[i]}, {text[i + 1]})" for i in range(len(e) - 1)]
+        bounds = [(edges[i], edges[i + 1]) for i in range(len(e) - 1)]
+    counts = np.bincount(codes[codes >= 0], minlength=len(labels))
+    keep = np.flatnonzero(counts > 0)
+    if keep.size == 0:
+        raise InputError("no row falls in any window; check the time column and the windows")
+    empty = [labels[i] for i in np.flatnonzero(counts == 0)]
+    remap = np.full(len(labels), -1, dtype=np.int64)
+    remap[keep] = np.arange(keep.size)
+    codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1)
+    inside = codes >= 0
+    if bool((np.diff(codes[inside]) >= 0).all()):  # already in time order: no sort
+        order = np.flatnonzero(inside)
+    else:
+        order = np.flatnonzero(inside)[np.argsort(codes[inside], kind="stable")]
+    starts = np.concatenate([[0], np.cumsum(counts[keep])]).astype(np.int64)
+    labels = [labels[i] for i in keep]
+    bounds = [bounds[i] for i in keep]
+    return Windows(
+        labels=labels,
+        bounds=bounds,
+        order=order,
+        starts=starts,
+        reference=_reference(reference, labels),
+        rows_outside=int((~inside).sum()),
+        empty=empty,
+        freq=freq,
+    )
+
+
+def _edges(windows: Sequence[Any], numeric: bool) -> pd.Series:
+    """Window edges as timestamps (or numbers, for numeric times), checked."""
+    try:
+        edges = pd.Series(list(windows))
+        edges = pd.to_numeric(edges) if numeric else pd.to_datetime(edges)
+    except (ValueError, TypeError) as err:
+        kind = "numbers" if numeric else "timestamps"
+        raise InputError(f"windows must be {kind}, as the time values are: {err}") from err
+    if len(edges) < 2 or not edges.is_monotonic_increasing or edges.duplicated().any():
+        raise InputError("windows must be at least two strictly increasing edges")
+    return edges
+
+
+def _reference(reference: int | str | None, labels: list[str]) -> int:
+    if reference is None:
+        return 0
+    if isinstance(reference, str):
+        if reference not in labels:
+            raise InputError(f"reference window {reference!r} is not one of {labels}")
+        return labels.index(reference)
+    if isinstance(reference, bool) or not isinstance(reference, int | np.integer):
+        raise InputError(f"reference must be a window index or label, got {reference!r}")
+    if not -len(labels) <= reference < len(labels):
+        raise InputError(f"reference window {reference} is out of range ({len(labels)} windows)")
+    return int(reference) % len(labels)
