@@ -146,6 +146,40 @@ def _target_run(model_uri: str) -> str | None:
     return None if "manifest.json" in names else run_id
 
 
+def _windowing(
+    data: Any,
+    data_path: Path,
+    time_column: str | None,
+    freq: str | None,
+    windows: str | None,
+    players_json: str | None,
+) -> dict[str, Any] | None:
+    """The over_time options of ``shapgov explain``, checked (exit 2 on a bad one)."""
+    import json
+
+    if time_column is None:
+        if freq or windows or players_json:
+            raise click.BadParameter("needs --time-column", param_hint="--freq/--windows/--players")
+        return None
+    if time_column not in data.columns:
+        raise click.BadParameter(
+            f"{data_path} has no column {time_column!r}", param_hint="--time-column"
+        )
+    if (freq is None) == (windows is None):
+        raise click.BadParameter("give one of --freq and --windows", param_hint="--freq")
+    options: dict[str, Any] = {"time": time_column}
+    if freq is not None:
+        options["freq"] = freq
+    else:
+        options["windows"] = [w.strip() for w in windows.split(",") if w.strip()]
+    if players_json is not None:
+        try:
+            options["players"] = json.loads(players_json)
+        except ValueError as err:
+            raise click.BadParameter(f"not JSON: {err}", param_hint="--players") from err
+    return options
+
+
 @main.command()
 @click.option(
     "--model-uri",
@@ -199,6 +233,24 @@ def _target_run(model_uri: str) -> str | None:
     show_default=True,
     help="Also log XEMP and the SHAP-vs-XEMP comparison.",
 )
+@click.option(
+    "--time-column",
+    default=None,
+    help="Column of --data with each row's time: also explain by time window (drift "
+    "flagged); it is not a feature unless the model uses it.",
+)
+@click.option("--freq", default=None, help="Windows by period: M (months), W, Q, D, Y.")
+@click.option(
+    "--windows",
+    default=None,
+    help="Windows by edges instead: comma-separated increasing times (2024-01-01,2024-04-01,...).",
+)
+@click.option(
+    "--players",
+    "players_json",
+    default=None,
+    help='Columns explained as one player, as JSON: \'{"sales": ["lag_1", "lag_7"]}\'.',
+)
 @_tracking_option
 def explain(
     model_uri: str,
@@ -211,6 +263,10 @@ def explain(
     run_id: str | None,
     experiment: str,
     analyses: bool,
+    time_column: str | None,
+    freq: str | None,
+    windows: str | None,
+    players_json: str | None,
     tracking_uri: str | None,
 ) -> None:
     """Explain a logged or registered model on a data file and log the artifact set.
@@ -228,6 +284,7 @@ def explain(
     from shapgov.mlflow.signature import conform_to_schema, input_schema
 
     data = _read_table(data_path)
+    windowed = _windowing(data, data_path, time_column, freq, windows, players_json)
     background = data if background_path is None else _read_table(background_path)
     y = None
     if target is not None:
@@ -235,6 +292,9 @@ def explain(
             raise click.BadParameter(f"{data_path} has no column {target!r}", param_hint="--target")
         y, data = data[target], data.drop(columns=[target])
         background = background.drop(columns=[target], errors="ignore")
+    if windowed is not None:
+        stamps = data.pop(time_column)
+        background = background.drop(columns=[time_column], errors="ignore")
     try:
         loaded = mlflow.pyfunc.load_model(model_uri)
         schema = input_schema(loaded)
@@ -246,6 +306,8 @@ def explain(
             run_id = _target_run(model_uri)
         else:
             mlflow.MlflowClient().get_run(run_id)  # it must exist
+        if windowed is not None:  # the time travels with the sampled rows
+            data = data.assign(**{time_column: stamps})
         rows, labels = sample_xy(data, y, sample, random_state)
         bg, _ = sample_xy(background, None, background_size, random_state + 1)
         if run_id is None:
@@ -262,6 +324,7 @@ def explain(
             training=bg,
             analyses=analyses,
             random_state=random_state,
+            over_time=windowed,
         )
     except AdditivityError as err:
         click.echo(f"additivity failed; values withheld, diagnostics logged to run {run_id}")
@@ -277,6 +340,14 @@ def explain(
         f"explainers {', '.join(sorted(set(e.explainers.values())))}; logged to run {run_id}"
     )
     click.echo(e.game["description"])
+    if windowed is not None:
+        client = mlflow.MlflowClient()
+        flagged = client.get_metric_history(run_id, "shapgov.window.flagged")
+        hits = [m.step for m in flagged if m.value > 0]
+        click.echo(
+            f"explained over {len(flagged)} time windows; drift flagged in windows "
+            f"{hits or 'none'} (steps of shapgov.window.* metrics)"
+        )
 
 
 @main.command()
@@ -339,6 +410,13 @@ def report(
     is_flag=True,
     help="Reject unless an explaining model carries this version's manifest hash.",
 )
+@click.option(
+    "--max-impact-drift",
+    type=click.FloatRange(min=0.0, max=2.0),
+    default=None,
+    help="Reject when a window's impact drift (L1 of impact shares against the reference "
+    "window, 0..2) exceeds this, or when the set has no explanations over time.",
+)
 @_tracking_option
 def approve(
     name: str,
@@ -346,6 +424,7 @@ def approve(
     alias: str | None,
     allow_warn: bool,
     require_explaining_model: bool,
+    max_impact_drift: float | None,
     tracking_uri: str | None,
 ) -> None:
     """Approve or reject registered model NAME at VERSION; exits 1 on rejection."""
@@ -361,6 +440,7 @@ def approve(
             alias=alias,
             allow_warn=allow_warn,
             require_explaining_model=require_explaining_model,
+            max_impact_drift=max_impact_drift,
         )
     except MlflowException as err:
         raise InputProblem(f"{name} version {version}: {err.message}") from err

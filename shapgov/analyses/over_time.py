@@ -63,6 +63,8 @@ class OverTime:
         column), in time order.
     :param grouped: The :class:`~shapgov.grouped.GroupedExplanation` when ``players``
         groups columns, else ``None``.
+    :param positions: ``(N,)`` the position in the input of every explained row (rows of
+        :attr:`explanation`), to align other per-row data with it.
     """
 
     windows: pd.DataFrame
@@ -72,6 +74,7 @@ class OverTime:
     rules: dict[str, Any] = field(default_factory=dict)
     explanation: Any = field(default=None, repr=False)
     grouped: Any = field(default=None, repr=False)
+    positions: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def flagged_windows(self) -> list[str]:
@@ -238,7 +241,7 @@ def over_time(
         "compared window's (reference or previous) with Holm-adjusted p <= alpha and a "
         "Wasserstein distance >= the min_effect rule",
     }
-    return OverTime(table, impact, drift, player_drift, rules, e, grouped)
+    return OverTime(table, impact, drift, player_drift, rules, e, grouped, win.order)
 
 
 def _game_background(e: Any) -> dict[str, Any]:

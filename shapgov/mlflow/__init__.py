@@ -6,8 +6,8 @@
 from __future__ import annotations
 
 import tempfile
-import time
-from collections.abc import Collection
+import time as clock
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,7 @@ def log_explanation(
     permutation: Any = None,
     xemp: Any = None,
     comparison: Any = None,
+    over_time: Any = None,
     seconds: float | None = None,
     top_k: int = 3,
     report: bool = True,
@@ -104,6 +105,10 @@ def log_explanation(
     with the manifest last. Then metrics (``shapgov.max_normalized_mismatch``,
     ``shapgov.mean_normalized_mismatch``, ``shapgov.rows``, ``shapgov.seconds``) and tags
     (``shapgov.status``, ``shapgov.explainers.base``, ``shapgov.version``) in one batch.
+    With ``over_time`` (an :class:`~shapgov.analyses.over_time.OverTime` of the same
+    explanation) the set holds its tables, and every window's figures are logged as step
+    metrics (step = window index, timestamp = window end; see
+    :func:`shapgov.mlflow.timeline.window_metrics`), so ``mlflow ui`` charts them.
 
     :returns: The manifest.
     """
@@ -120,13 +125,14 @@ def log_explanation(
             permutation=permutation,
             xemp=xemp,
             comparison=comparison,
+            over_time=over_time,
             top_k=top_k,
             run_id=rid,
         )
         _write_report(Path(tmp), rid, report)
         _upload(rid, Path(tmp))
     additivity = explanation.additivity
-    now = int(time.time() * 1000)
+    now = int(clock.time() * 1000)
     metrics = [
         Metric("shapgov.max_normalized_mismatch", additivity.max_normalized_mismatch, now, 0),
         Metric("shapgov.mean_normalized_mismatch", additivity.mean_normalized_mismatch, now, 0),
@@ -140,7 +146,12 @@ def log_explanation(
         RunTag("shapgov.explainers.base", ",".join(explainers)),
         RunTag("shapgov.version", __version__),
     ]
-    MlflowClient().log_batch(rid, metrics=metrics, tags=tags)
+    client = MlflowClient()
+    client.log_batch(rid, metrics=metrics, tags=tags)
+    if over_time is not None:
+        from shapgov.mlflow.timeline import log_window_metrics
+
+        log_window_metrics(client, rid, over_time)
     return manifest
 
 
@@ -159,7 +170,7 @@ def log_failure(
         manifest = write_failure(Path(tmp), report, run_id=rid)
         _write_report(Path(tmp), rid, with_report)
         _upload(rid, Path(tmp))
-    now = int(time.time() * 1000)
+    now = int(clock.time() * 1000)
     MlflowClient().log_batch(
         rid,
         metrics=[Metric("shapgov.max_normalized_mismatch", report.max_normalized_mismatch, now, 0)],
@@ -206,6 +217,7 @@ def explain_and_log(
     top_k: int = 3,
     random_state: int = 0,
     report: bool = True,
+    over_time: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> Any:
     """:func:`shapgov.explain` ``X`` and log the whole set; on an additivity failure, log
@@ -222,6 +234,10 @@ def explain_and_log(
     rows the whole call takes a few times the bare explanation; for models that are not
     trees, XEMP's predict calls dominate (rows x features x exemplars predictions).
 
+    :param over_time: Options of :func:`shapgov.over_time` (``{"time": "month", "freq":
+        "M"}``, plus ``windows``, ``reference``, ``players``, ``alpha``, ...): the rows are
+        explained once through it, the set gains its tables and the run its per-window
+        step metrics. The explained rows are then those in a window, in time order.
     :param options: Passed to :func:`shapgov.explain` (``background=``, ``output=``, ...).
     :returns: The :class:`shapgov.Explanation`.
     :raises InputError: Bad options (an unknown analysis, ...).
@@ -241,6 +257,7 @@ def explain_and_log(
             random_state=random_state,
             report=report,
             options=options,
+            windowed=over_time,
         )
 
 
@@ -256,16 +273,30 @@ def _explain_and_log(
     random_state: int,
     report: bool,
     options: dict[str, Any],
+    windowed: Mapping[str, Any] | None,
 ) -> Any:
+    import numpy as np
+
     from shapgov.analyses.compare import compare_shap_xemp
     from shapgov.analyses.exemplars import xemp
     from shapgov.analyses.impact import mark_redundant, permutation_impact, shap_impact
     from shapgov.engine import explain
     from shapgov.errors import AdditivityError
 
-    start = time.perf_counter()
+    start = clock.perf_counter()
+    by_window = None
     try:
-        e = explain(model, X, **options)
+        if windowed is not None:
+            from shapgov.analyses.over_time import over_time
+
+            labels = y if "permutation" in chosen else None
+            by_window = over_time(
+                model, X, **dict(windowed), y=labels, random_state=random_state, **options
+            )
+            e = by_window.explanation
+            y = None if y is None else np.asarray(y)[by_window.positions]
+        else:
+            e = explain(model, X, **options)
     except AdditivityError as err:
         log_failure(err.report, run_id=run_id, with_report=report)
         raise
@@ -290,7 +321,8 @@ def _explain_and_log(
         permutation=permutation,
         xemp=strengths,
         comparison=comparison,
-        seconds=time.perf_counter() - start,
+        over_time=by_window,
+        seconds=clock.perf_counter() - start,
         top_k=top_k,
         report=report,
     )

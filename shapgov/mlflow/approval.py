@@ -8,11 +8,15 @@ Checks, on the artifact set of the version's source run:
 3. the additivity status is ``pass`` (``warn`` only with ``allow_warn=True``);
 4. every vertex was explained through a matrix row that supports its task;
 5. the compliance report is there, matches its recorded hash, and was built from this
-   very manifest.
+   very manifest;
+6. with ``max_impact_drift``: the set holds explanations over time
+   (``over_time.json``) and no window's impact L1 distance to the reference window
+   (:mod:`shapgov.analyses.over_time`) exceeds it.
 
 The verdict is written as model-version tags (``shapgov.approval`` = approved | rejected,
 ``shapgov.approval.reasons``, ``shapgov.approval.time``, ``shapgov.approval.version``,
-and ``shapgov.approval.manifest_sha256``: which set the verdict is about); an alias is
+``shapgov.approval.manifest_sha256``: which set the verdict is about, and
+``shapgov.approval.rules``: the optional rules it applied, as JSON); an alias is
 set only on approval. Re-running gives the same verdict (idempotent).
 """
 
@@ -40,7 +44,13 @@ class Approval:
         return "approved" if self.approved else "rejected"
 
 
-def check_run(run_id: str, *, allow_warn: bool = False, client: Any = None) -> Approval:
+def check_run(
+    run_id: str,
+    *,
+    allow_warn: bool = False,
+    max_impact_drift: float | None = None,
+    client: Any = None,
+) -> Approval:
     """Verify the shapgov artifact set of one run (no registry writes)."""
     from mlflow.tracking import MlflowClient
 
@@ -89,7 +99,34 @@ def check_run(run_id: str, *, allow_warn: bool = False, client: Any = None) -> A
                         f"row {vertex['matrix_row']!r}"
                     )
         reasons.extend(_report_reasons(local, run_id))
+        if max_impact_drift is not None:
+            listed = "over_time.json" in manifest.get("artifacts", {})
+            reasons.extend(_drift_reasons(local, max_impact_drift, listed))
     return Approval(not reasons, reasons, run_id, manifest_sha)
+
+
+def _drift_reasons(local: Path, limit: float, listed: bool) -> list[str]:
+    """The ``max_impact_drift`` rule on the set's explanations over time."""
+    result = _read_json(local / "over_time.json") if listed else None
+    if not isinstance(result, dict):
+        return [
+            "no explanations over time in the set, so --max-impact-drift cannot be judged; "
+            "log the set with a time column (explain_and_log(over_time=...) or "
+            "'shapgov explain --time-column')"
+        ]
+    worst = [
+        (r.get("impact_l1") or 0.0, r.get("window"))
+        for r in result.get("drift", [])
+        if r.get("against") == "reference"
+    ]
+    over = sorted((d, w) for d, w in worst if d > limit)
+    if not over:
+        return []
+    d, w = over[-1]
+    return [
+        f"impact drift {d:.3f} (L1 of impact shares against the reference window) in window "
+        f"{w} exceeds max_impact_drift {limit:g}; {len(over)} window(s) over"
+    ]
 
 
 def _read_json(path: Path) -> Any:
@@ -157,9 +194,14 @@ def approve(
     alias: str | None = None,
     allow_warn: bool = False,
     require_explaining_model: bool = False,
+    max_impact_drift: float | None = None,
     client: Any = None,
 ) -> Approval:
     """Check a registered model version and record the verdict on it (see the module).
+
+    :param max_impact_drift: Reject when a window's impact drift (L1 distance of impact
+        shares to the reference window, in [0, 2]) exceeds it, or when the set holds no
+        explanations over time.
 
     :param require_explaining_model: Also require an explaining model (logged with
         :func:`shapgov.mlflow.serving.log_explaining_model`) that carries the manifest
@@ -174,7 +216,9 @@ def approve(
     if not mv.run_id:
         result = Approval(False, ["the model version has no source run"], None)
     else:
-        result = check_run(mv.run_id, allow_warn=allow_warn, client=client)
+        result = check_run(
+            mv.run_id, allow_warn=allow_warn, max_impact_drift=max_impact_drift, client=client
+        )
     if require_explaining_model and result.approved:
         carried = {m.get("manifest_sha256") for m in explaining_models(mv)}
         if result.manifest_sha256 not in carried:
@@ -193,6 +237,14 @@ def approve(
         "shapgov.approval.time": datetime.now(UTC).isoformat(),
         "shapgov.approval.version": __version__,
         "shapgov.approval.manifest_sha256": result.manifest_sha256 or "none",
+        "shapgov.approval.rules": json.dumps(
+            {
+                "allow_warn": allow_warn,
+                "require_explaining_model": require_explaining_model,
+                "max_impact_drift": max_impact_drift,
+            },
+            sort_keys=True,
+        ),
     }
     for key, value in tags.items():
         client.set_model_version_tag(name, str(version), key, value[:5000])

@@ -12,6 +12,9 @@ file is a summary whose size does not grow with the row count::
     permutation_impact.json/.csv                                         (when given)
     xemp.parquet/.json        XEMP strengths and symbols per row / summary per feature
     comparison.parquet/.json  SHAP vs XEMP per row / counts, means, global agreement
+    over_time.json/.parquet/.png  explanations over time windows (when a time column was
+                              given): every table and rule / one row per window and
+                              player / the impact of the top players per window
     manifest.json             SHA-256 of every file above and of the explained data,
                               library versions
     report.html, report.json  the compliance report (shapgov.sinks.compliance) and the record
@@ -66,12 +69,14 @@ def write_set(
     permutation: Any = None,
     xemp: Any = None,
     comparison: Any = None,
+    over_time: Any = None,
     top_k: int = 3,
     run_id: str | None = None,
 ) -> dict[str, Any]:
     """Write a complete artifact set for ``explanation`` into ``directory``; returns the
     manifest (also written, last). ``run_id`` names the run the set is for: approval
-    refuses a set that was copied into another run."""
+    refuses a set that was copied into another run. ``over_time`` is an
+    :class:`~shapgov.analyses.over_time.OverTime` of the same explanation."""
     from shapgov.analyses.impact import shap_impact
     from shapgov.analyses.prediction_explanations import prediction_explanations
 
@@ -102,6 +107,8 @@ def write_set(
     if comparison is not None:
         write_parquet(directory / "comparison.parquet", comparison.rows)
         _write_json(directory / "comparison.json", comparison.to_dict())
+    if over_time is not None:
+        _write_over_time(directory, over_time)
     manifest = {
         "set_version": SET_VERSION,
         "shapgov_version": __version__,
@@ -196,6 +203,21 @@ def pe_summary(pe: pd.DataFrame, k: int, rows: int) -> dict[str, Any]:
     )
     counts["feature"] = counts["feature"].map(str)
     return {"k": k, "rows": rows, "features": json_records(counts)}
+
+
+def _write_over_time(directory: Path, result: Any) -> None:
+    from shapgov.sinks.plots import to_png
+    from shapgov.sinks.time_plots import impact_over_time
+
+    _write_json(directory / "over_time.json", result.to_dict())
+    frame = result.to_frame()
+    for c in ("start", "end"):
+        frame[c] = frame[c].map(str)  # timestamps or numbers: one text column
+    write_parquet(directory / "over_time.parquet", frame)
+    figure = impact_over_time(
+        result.impact, result.windows["window"].tolist(), flagged=result.flagged_windows
+    )
+    (directory / "over_time.png").write_bytes(to_png(figure))
 
 
 #: Features drawn in feature_impact.png; the compliance report embeds that file (drawn

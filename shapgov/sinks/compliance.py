@@ -29,6 +29,7 @@ from shapgov.combination.explanation import Explanation
 from shapgov.combination.policy import AdditivityReport
 from shapgov.errors import InputError
 from shapgov.sinks import strict_json
+from shapgov.sinks.over_time_section import over_time_section
 
 REPORT = "report.html"
 MAX_SUMMARIES = 4  # summary plots per report (one per class); the rest are named, not drawn
@@ -42,6 +43,7 @@ SECTIONS = (
     ("summary", "SHAP summary and dependence"),
     ("predictions", "Prediction Explanations"),
     ("agreement", "SHAP and XEMP agreement"),
+    ("over_time", "Explanations over time"),
     ("approval", "Approval"),
     ("provenance", "Versions and provenance"),
 )
@@ -60,6 +62,7 @@ class ArtifactSet:
     permutation: pd.DataFrame | None
     xemp: dict[str, Any] | None
     comparison: dict[str, Any] | None
+    over_time: dict[str, Any] | None = None
 
     @classmethod
     def read(cls, directory: str | Path) -> ArtifactSet:
@@ -108,6 +111,7 @@ class ArtifactSet:
             permutation=None if permutation is None else pd.DataFrame(permutation["features"]),
             xemp=load("xemp.json"),
             comparison=load("comparison.json"),
+            over_time=load("over_time.json"),
         )
 
     def table(self, name: str, filters: Any = None) -> pd.DataFrame | None:
@@ -129,6 +133,7 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def _png(fig: Any) -> str:
+    """``fig`` as a PNG data URI."""
     from shapgov.sinks.plots import to_png
 
     return "data:image/png;base64," + base64.b64encode(to_png(fig)).decode("ascii")
@@ -572,6 +577,7 @@ def build_context(
         "summary": _summary_section(aset, n_dependence),
         "predictions": _predictions_section(aset, rows, top_k, random_state),
         "agreement": _agreement_section(aset),
+        "over_time": over_time_section(aset),
         "approval": _approval_section(model_version),
         "provenance": _provenance_section(aset, run, model_version),
     }
