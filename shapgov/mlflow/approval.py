@@ -246,8 +246,11 @@ def approve(
             sort_keys=True,
         ),
     }
+    verdict = tags.pop("shapgov.approval")
     for key, value in tags.items():
         client.set_model_version_tag(name, str(version), key, value[:5000])
     if result.approved and alias:
         client.set_registered_model_alias(name, alias, str(version))
+    # the verdict tag last: whoever sees it sees the details and the alias already set
+    client.set_model_version_tag(name, str(version), "shapgov.approval", verdict)
     return result
