@@ -2,9 +2,13 @@
 
 Three blueprints on data that ships with scikit-learn — the KernelExplainer tutorial's
 diabetes MLP, a LightGBM classifier on the breast cancer data, and a blender (LightGBM,
-Ridge and an MLP behind a ColumnTransformer) — each fitted, explained, checked by the
-additivity policy, logged with Feature Impact, XEMP and their comparison, reported,
-registered and put through the approval check.
+Ridge and an MLP behind a ColumnTransformer) — and a time-aware one on daily store sales
+the demo generates (seeded): each fitted, explained, checked by the additivity policy,
+logged with Feature Impact, XEMP and their comparison, reported, registered and put
+through the approval check. The sales model is trained on 2023 and explained month by
+month over 2023-2024 (out-of-time), its lags and rolling mean one player; the price
+spread triples from July 2024, and the drift shows in the report's "Explanations over
+time".
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ class Case:
     y_train: Any
     y_test: Any
     flavor: str  # "sklearn" or "lightgbm": how the model is logged to MLflow
+    #: Options of shapgov.over_time for a time-aware case (X_test carries the time).
+    over_time: dict[str, Any] | None = None
 
 
 def _diabetes(categorical_sex: bool = False) -> tuple[Any, ...]:
@@ -48,6 +54,62 @@ def _diabetes(categorical_sex: bool = False) -> tuple[Any, ...]:
         X = X.copy()
         X["sex"] = np.where(X["sex"] > 0, "male", "female")
     return tuple(train_test_split(X, y, test_size=0.33, random_state=42))
+
+
+#: The day the generated sales data shifts: the price spread triples.
+SALES_SHIFT = "2024-07-01"
+SALES_PLAYERS = {
+    "sales history": ["sales_lag_1", "sales_lag_7", "sales_roll_28"],
+    "calendar": ["day_of_week", "month"],
+}
+
+
+def daily_sales(seed: int = 0, stores: int = 6) -> tuple[Any, Any]:
+    """Seeded daily sales of ``stores`` stores over 2023-2024: features (lags and a
+    28-day rolling mean of the store's sales, price, promotion, calendar parts, and the
+    ``date``) and the day's sales. From :data:`SALES_SHIFT` the price spread triples."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    days = pd.date_range("2023-01-01", "2024-12-31", freq="D")
+    frames = []
+    for store in range(stores):
+        n = len(days) + 28
+        level = 20 + 5 * store
+        season = 3 * np.sin(2 * np.pi * np.arange(n) / 7)
+        price = 1 + 0.1 * rng.normal(size=n)
+        shifted = np.r_[np.zeros(28, bool), days >= pd.Timestamp(SALES_SHIFT)]
+        price[shifted] = 1 + 0.3 * rng.normal(size=int(shifted.sum()))
+        promo = (rng.uniform(size=n) < 0.15).astype(float)
+        sales = np.empty(n)
+        sales[0] = level
+        for t in range(1, n):
+            sales[t] = (
+                level
+                + 0.6 * (sales[t - 1] - level)
+                + season[t]
+                + promo[t] * (6 - 8 * (price[t] - 1))
+                - 10 * (price[t] - 1)
+                + rng.normal()
+            )
+        s = pd.Series(sales)
+        frame = pd.DataFrame(
+            {
+                "date": days,
+                "sales_lag_1": s.shift(1).to_numpy()[28:],
+                "sales_lag_7": s.shift(7).to_numpy()[28:],
+                "sales_roll_28": s.shift(1).rolling(28).mean().to_numpy()[28:],
+                "price": price[28:],
+                "promo": promo[28:],
+                "day_of_week": days.dayofweek.to_numpy().astype(float),
+                "month": days.month.to_numpy().astype(float),
+                "sales": sales[28:],
+            }
+        )
+        frames.append(frame)
+    data = pd.concat(frames, ignore_index=True).sort_values("date", kind="stable")
+    data = data.reset_index(drop=True)
+    return data.drop(columns="sales"), data["sales"]
 
 
 def tutorial_mlp() -> Any:
@@ -130,7 +192,26 @@ def cases() -> list[Case]:
             yd_test,
             flavor="sklearn",
         ),
+        _sales_case(LGBMRegressor),
     ]
+
+
+def _sales_case(regressor: Any) -> Case:
+    """Trained on 2023 (without the date), explained over 2023-2024 by month."""
+    X, y = daily_sales()
+    train = (X["date"] < "2024-01-01").to_numpy()
+    return Case(
+        "daily-sales-over-time",
+        "Time-aware: LightGBM on daily store sales, trained on 2023, explained by month "
+        "over 2023-2024 (lags and rolling mean as one player)",
+        regressor(n_estimators=100, num_leaves=15, verbose=-1),
+        X[train].drop(columns="date"),
+        X,
+        y[train],
+        y,
+        flavor="lightgbm",
+        over_time={"time": "date", "freq": "M", "players": SALES_PLAYERS},
+    )
 
 
 def _fit(case: Case) -> None:
@@ -211,6 +292,7 @@ def run_case(case: Case, *, out_dir: Path, progress: Any, echo: Callable[[str], 
                 y=case.y_test,
                 background=case.X_train,
                 training=case.X_train,
+                over_time=case.over_time,
             )
         except AdditivityError as err:
             e = None
@@ -243,12 +325,27 @@ def run_case(case: Case, *, out_dir: Path, progress: Any, echo: Callable[[str], 
                 f"{f} ({v:.0f})" for f, v in zip(top["feature"], top["normalized"], strict=True)
             )
         )
+    if e is not None and case.over_time is not None:
+        _echo_over_time(run.info.run_id, echo)
     echo(
         f"   run {run.info.run_id}; model {mv.name} v{mv.version}: {verdict.verdict}"
         + (", alias 'champion'" if verdict.approved else f" ({'; '.join(verdict.reasons)})")
         + f"\n   report: {path.resolve()}"
     )
     return verdict
+
+
+def _echo_over_time(run_id: str, echo: Callable[[str], None]) -> None:
+    import mlflow
+
+    result = mlflow.artifacts.load_dict(f"runs:/{run_id}/shapgov/over_time.json")
+    flagged = result["flagged_windows"]
+    echo(
+        f"   explained over {len(result['windows'])} monthly windows against one background; "
+        f"drift flagged from {flagged[0] if flagged else 'no window'} "
+        f"({len(flagged)} windows); largest impact drift {result['max_impact_drift']:.3f} "
+        "(shapgov approve --max-impact-drift judges it)"
+    )
 
 
 def tutorial_check(case: Case, *, rows: int, echo: Callable[[str], None]) -> float:

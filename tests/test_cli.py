@@ -52,12 +52,22 @@ def test_demo_runs_end_to_end_on_the_embedded_store(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["demo", "--rows", "2"])
     assert result.exit_code == 0, result.output
     assert "both exact" in result.output
-    assert result.output.count("approved, alias 'champion'") == 3
-    assert result.output.count("additivity pass") == 3
+    assert result.output.count("approved, alias 'champion'") == 4
+    assert result.output.count("additivity pass") == 4
+    # the time-aware case: the generated shift is flagged from its first month on
+    assert "explained over 24 monthly windows" in result.output
+    assert "drift flagged from 2024-07" in result.output
     assert "mlflow ui --backend-store-uri sqlite:///mlflow.db" in result.output
     assert (tmp_path / "mlflow.db").exists()
     reports = sorted(p.name for p in (tmp_path / "shapgov-reports").iterdir())
-    assert reports == ["breast-cancer-lightgbm.html", "diabetes-blender.html", "diabetes-mlp.html"]
+    assert reports == [
+        "breast-cancer-lightgbm.html",
+        "daily-sales-over-time.html",
+        "diabetes-blender.html",
+        "diabetes-mlp.html",
+    ]
+    sales = (tmp_path / "shapgov-reports" / "daily-sales-over-time.html").read_text()
+    assert "Explanations over time" in sales and "sales history = sales_lag_1" in sales
     blender = (tmp_path / "shapgov-reports" / "diabetes-blender.html").read_text()
     for vertex in ("pipeline/blend/lgbm", "pipeline/blend/ridge", "pipeline/blend/mlp"):
         assert vertex in blender
