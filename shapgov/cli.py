@@ -167,16 +167,30 @@ def _windowing(
         )
     if (freq is None) == (windows is None):
         raise click.BadParameter("give one of --freq and --windows", param_hint="--freq")
+    from shapgov.analyses.windows import _single_period
+    from shapgov.errors import InputError
+    from shapgov.planning.players import Players
+
     options: dict[str, Any] = {"time": time_column}
-    if freq is not None:
+    if freq is not None:  # checked before any run is created
+        import pandas as pd
+
+        try:
+            _single_period(freq)
+            pd.Period("2024-01-01", freq=freq)
+        except (InputError, ValueError, TypeError) as err:
+            raise click.BadParameter(
+                f"{freq!r} is not one period alias (D, W, M, Q, Y): {err}", param_hint="--freq"
+            ) from err
         options["freq"] = freq
     else:
         options["windows"] = [w.strip() for w in windows.split(",") if w.strip()]
     if players_json is not None:
         try:
             options["players"] = json.loads(players_json)
+            Players.resolve([c for c in data.columns if c != time_column], options["players"])
         except ValueError as err:
-            raise click.BadParameter(f"not JSON: {err}", param_hint="--players") from err
+            raise click.BadParameter(str(err), param_hint="--players") from err
     return options
 
 
@@ -341,12 +355,12 @@ def explain(
     )
     click.echo(e.game["description"])
     if windowed is not None:
-        client = mlflow.MlflowClient()
-        flagged = client.get_metric_history(run_id, "shapgov.window.flagged")
-        hits = [m.step for m in flagged if m.value > 0]
+        result = mlflow.artifacts.load_dict(f"runs:/{run_id}/shapgov/over_time.json")
+        flagged = result["flagged_windows"]
         click.echo(
-            f"explained over {len(flagged)} time windows; drift flagged in windows "
-            f"{hits or 'none'} (steps of shapgov.window.* metrics)"
+            f"explained over {len(result['windows'])} time windows; drift flagged in windows "
+            f"{', '.join(flagged) or 'none'}; largest impact drift "
+            f"{result['max_impact_drift']:.3f} (per-window figures: shapgov.window.* metrics)"
         )
 
 

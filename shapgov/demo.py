@@ -101,7 +101,7 @@ def daily_sales(seed: int = 0, stores: int = 6) -> tuple[Any, Any]:
                 "sales_roll_28": s.shift(1).rolling(28).mean().to_numpy()[28:],
                 "price": price[28:],
                 "promo": promo[28:],
-                "day_of_week": days.dayofweek.to_numpy().astype(float),
+                "day_of_week": days.day_of_week.to_numpy().astype(float),
                 "month": days.month.to_numpy().astype(float),
                 "sales": sales[28:],
             }

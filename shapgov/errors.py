@@ -78,6 +78,10 @@ class PerformanceWarning(UserWarning):
     """The requested work is large enough to be slow; the message says how to shrink it."""
 
 
+class SmallWindowWarning(UserWarning):
+    """Time windows too small for their statistics to mean much (a handful of rows)."""
+
+
 class FallbackWarning(UserWarning):
     """A model could not be decomposed and is explained as a whole by the Kernel explainer."""
 

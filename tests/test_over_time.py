@@ -229,3 +229,91 @@ def test_permutation_impact_per_window_when_y_is_given(trained):
     assert len(result.windows) == 4
     assert result.impact["permutation_impact"].notna().all()
     assert "y" not in set(result.impact["player"])
+
+
+def test_one_window_gives_empty_drift_tables_and_still_a_frame(trained):
+    model, train = trained
+    data = _months(9, shift=False)
+    result = shapgov.over_time(model, data, time="when", freq="Y", background=train.iloc[:50])
+    assert len(result.windows) == 1 and result.flagged_windows == []
+    assert result.drift.empty and list(result.drift.columns)[:2] == ["window", "against"]
+    assert len(result.to_frame()) == len(FEATURES)
+    assert result.max_impact_drift() == 0.0
+    json.dumps(result.to_dict())
+
+
+def test_zoned_times_are_windowed_in_their_own_wall_clock_time(trained):
+    model, train = trained
+    data = _months(10, shift=False).iloc[:1200]
+    local = pd.DatetimeIndex(data["when"]).tz_localize("America/New_York") + pd.Timedelta("22h")
+    zoned = data.assign(when=local)
+    result = shapgov.over_time(model, zoned, time="when", freq="M", background=train.iloc[:50])
+    expected = pd.Series(local.tz_localize(None)).dt.to_period("M").value_counts().sort_index()
+    assert result.windows["rows"].tolist() == expected.tolist()  # local months, not UTC ones
+    # as text, a daylight-saving zone has two UTC offsets: read in UTC
+    text = zoned.assign(when=[t.isoformat() for t in local])
+    mixed = shapgov.over_time(model, text, time="when", freq="M", background=train.iloc[:50])
+    assert mixed.windows["rows"].sum() == len(data)
+    # zoned edges are their zone's wall-clock time too
+    edges = ["2024-01-01T00:00-05:00", "2024-02-01T00:00-05:00", "2024-03-01T00:00-05:00"]
+    by_edges = shapgov.over_time(
+        model, zoned, time="when", windows=edges, background=train.iloc[:50]
+    )
+    assert by_edges.windows["rows"].tolist() == expected.tolist()[:2]
+
+
+def test_options_the_game_and_targets_are_checked(trained):
+    model, train = trained
+    data = _months(11, shift=False)
+    with pytest.raises(InputError, match="multiple of a period"):
+        shapgov.over_time(model, data, time="when", freq="2M")
+    with pytest.raises(InputError, match="one string"):
+        shapgov.over_time(model, data, time="when", windows="2024-01-01,2024-03-01")
+    with pytest.raises(InputError, match="same column"):
+        shapgov.over_time(model, data, time="when", freq="M", y="when")
+    with pytest.raises(InputError, match="alpha must be a number"):
+        shapgov.over_time(model, data, time="when", freq="M", alpha="0.1")
+    with pytest.raises(InputError, match="interaction values"):
+        shapgov.over_time(model, data, time="when", freq="M", interactions=True)
+    y = (data.x0 + data.x1).to_numpy().copy()
+    y[5] = np.nan
+    with pytest.raises(InputError, match="1 missing values"):
+        shapgov.over_time(model, data, time="when", freq="M", y=y)
+    # the path-dependent game takes no background: none is sampled
+    path = shapgov.over_time(
+        model, data, time="when", freq="Q", feature_perturbation="tree_path_dependent"
+    )
+    assert path.rules["game"]["feature_perturbation"] == "tree_path_dependent"
+    # the training rows with their time column serve as the background
+    dated = _months(12, shift=False).iloc[:100]
+    result = shapgov.over_time(model, data, time="when", freq="Q", background=dated)
+    assert result.rules["background"]["n_background"] == 100
+
+
+def test_small_windows_are_warned_about(trained):
+    from shapgov.errors import SmallWindowWarning
+
+    model, train = trained
+    data = _months(13, shift=False).iloc[::20]  # 20 rows a month
+    with pytest.warns(SmallWindowWarning, match="12 of 12 windows have fewer than 30 rows"):
+        shapgov.over_time(model, data, time="when", freq="M", background=train.iloc[:50])
+
+
+def test_metric_keys_stay_distinct_when_names_collide():
+    from shapgov.mlflow.timeline import player_keys
+
+    assert player_keys(["rate%", "rate#", "rate_", "ok"]) == {
+        "rate%": "rate_",
+        "rate#": "rate__2",
+        "rate_": "rate__3",
+        "ok": "ok",
+    }
+
+
+def test_player_groups_take_any_list_like_and_name_repeats():
+    from shapgov.planning.players import Players
+
+    p = Players.resolve(["a", "b", "c"], {"g": pd.Index(["a", "b"])})
+    assert p.names == ("g", "c")
+    with pytest.raises(InputError, match="lists column 'a' twice"):
+        Players.resolve(["a", "b"], {"g": ["a", "a"]})

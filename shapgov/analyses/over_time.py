@@ -45,8 +45,10 @@ class OverTime:
     """The result of :func:`over_time`.
 
     :param windows: One row per window: ``window`` (label), ``start``, ``end``, ``rows``,
-        ``mean_prediction`` (first output), ``additivity_status``,
-        ``max_normalized_mismatch``, ``rows_over_pass_tolerance``, ``flagged``.
+        ``mean_prediction`` (the model's prediction as the additivity check saw it, e.g. a
+        probability; first output), ``base_value`` (in the explained space, e.g. the
+        margin; first output), ``additivity_status``, ``max_normalized_mismatch``,
+        ``rows_over_pass_tolerance``, ``flagged``.
     :param impact: One row per (window, player): ``impact`` (mean |SHAP|, the explained
         space's units), ``normalized`` (top = 100), ``share`` (of the window's total),
         ``rank``, ``mean_shap``; ``impact_member_sum`` for groups; ``permutation_impact``
@@ -167,24 +169,32 @@ def over_time(
     :raises InputError: No or bad time column, windows or options.
     :raises AdditivityError: The explanation failed the additivity policy.
     """
-    for name, value, lo, hi in (
-        ("alpha", alpha, 0.0, 1.0),
-        ("min_effect", min_effect, 0.0, np.inf),
-        ("share_threshold", share_threshold, 0.0, 2.0),
-    ):
-        if not (lo <= float(value) <= hi) or (name == "alpha" and value in (0.0, 1.0)):
-            raise InputError(f"{name} must be in [{lo}, {hi}], got {value}")
+    _check_levels(alpha=alpha, min_effect=min_effect, share_threshold=share_threshold)
     if "background_weights" in explain_options and background is None:
         raise InputError("background_weights need background rows; pass background= too")
-    frame, stamps, target = split_time(model, X, time=time, y=y, time_is_feature=time_is_feature)
+    if "interactions" in explain_options:
+        raise InputError(
+            "over_time aggregates SHAP values; interaction values are not aggregated (use "
+            "shapgov.explain(..., interactions=True) on a window's rows)"
+        )
+    frame, stamps, target, column = split_time(
+        model, X, time=time, y=y, time_is_feature=time_is_feature
+    )
     win = time_windows(stamps, freq=freq, windows=windows, reference=reference)
+    _warn_small(win)
+    dated = isinstance(background, pd.DataFrame) and column in background.columns
+    if dated and column not in frame.columns:  # the training rows with their time column
+        background = background.drop(columns=[column])
     if np.array_equal(win.order, np.arange(len(frame))):
         rows = frame  # already in time order, every row windowed: no copy
     else:
         rows = frame.iloc[win.order].reset_index(drop=True)
     labels = None if target is None else np.asarray(target)[win.order]
     bg_source = "given"
-    if background is None:
+    path_dependent = explain_options.get("feature_perturbation") == "tree_path_dependent"
+    if path_dependent and background is None:
+        bg_source = "none: the path-dependent game has no background"
+    elif background is None:
         ref_rows = rows.iloc[win.starts[win.reference] : win.starts[win.reference + 1]]
         background = sample_rows(ref_rows, background_size, random_state, what="background")
         bg_source = f"{len(background)} rows sampled from the reference window"
@@ -216,7 +226,7 @@ def over_time(
         win, names, values, impact, alpha=alpha, min_effect=min_effect, threshold=share_threshold
     )
     flagged = drift.groupby("window", sort=False)["flagged"].any()
-    table["flagged"] = table["window"].map(flagged).fillna(False).astype(bool)
+    table["flagged"] = table["window"].map(flagged).astype(object).fillna(False).astype(bool)
     rules = {
         "windows": win.describe(),
         "reference_window": win.labels[win.reference],
@@ -242,6 +252,45 @@ def over_time(
         "Wasserstein distance >= the min_effect rule",
     }
     return OverTime(table, impact, drift, player_drift, rules, e, grouped, win.order)
+
+
+#: Windows with fewer rows get a :class:`~shapgov.errors.SmallWindowWarning`.
+MIN_WINDOW_ROWS = 30
+
+
+def _check_levels(*, alpha: Any, min_effect: Any, share_threshold: Any) -> None:
+    for name, value, lo, hi in (
+        ("alpha", alpha, 0.0, 1.0),
+        ("min_effect", min_effect, 0.0, np.inf),
+        ("share_threshold", share_threshold, 0.0, 2.0),
+    ):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = np.nan
+        if isinstance(value, str | bool) or not (lo <= number <= hi):
+            raise InputError(f"{name} must be a number in [{lo}, {hi}], got {value!r}")
+        if name == "alpha" and number in (0.0, 1.0):
+            raise InputError(f"alpha must be strictly between 0 and 1, got {value!r}")
+
+
+def _warn_small(win: Windows) -> None:
+    import warnings
+
+    from shapgov.errors import SmallWindowWarning
+
+    sizes = np.diff(win.starts)
+    small = [label for label, n in zip(win.labels, sizes, strict=True) if n < MIN_WINDOW_ROWS]
+    if small:
+        ref = " (the reference window among them)" if sizes[win.reference] < MIN_WINDOW_ROWS else ""
+        warnings.warn(
+            SmallWindowWarning(
+                f"{len(small)} of {len(win.labels)} windows have fewer than {MIN_WINDOW_ROWS} "
+                f"rows{ref}: {', '.join(small[:10])}{' ...' if len(small) > 10 else ''}; their "
+                "impact and drift figures are noisy (use longer windows)"
+            ),
+            stacklevel=3,
+        )
 
 
 def _game_background(e: Any) -> dict[str, Any]:
@@ -352,21 +401,30 @@ def _drift_tables(
     threshold: float,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every window against the reference and against the previous window."""
-    from scipy.stats import kendalltau, spearmanr
 
     n_win, n_players = len(win.labels), len(names)
     k = values.shape[2]
     pairs = [(w, win.reference, "reference") for w in range(n_win) if w != win.reference]
     pairs += [(w, w - 1, "previous") for w in range(1, n_win)]
-    index = np.array([[a, b] for a, b, _ in pairs], dtype=np.int64).reshape(-1, 2)
+    if not pairs:  # one window: nothing to compare
+        return (
+            pd.DataFrame(columns=DRIFT_COLUMNS).astype({"flagged": bool}),
+            pd.DataFrame(columns=PLAYER_DRIFT_COLUMNS),
+        )
+    # a pair compared twice (the window after the reference, against both) is one test
+    unique = sorted({(a, b) for a, b, _ in pairs})
+    slot = {pair: i for i, pair in enumerate(unique)}
+    index = np.array(unique, dtype=np.int64).reshape(-1, 2)
     stats = window_drift(values.reshape(len(values), -1), win.starts, index)
-    stats = stats.reshape(len(pairs), n_players, k, 2)
+    stats = stats.reshape(len(unique), n_players, k, 2)
     sizes = np.diff(win.starts)
-    d = stats[..., 0]
-    p_all = ks_pvalue(d, sizes[index[:, 0]][:, None, None], sizes[index[:, 1]][:, None, None])
-    p = p_all.min(axis=2)  # a player's smallest p over outputs; Holm counts every output
-    p_adj = holm(p_all).min(axis=2)
-    w1 = stats[..., 1].max(axis=2)
+    d_all = stats[..., 0]
+    p_all = ks_pvalue(d_all, sizes[index[:, 0]][:, None, None], sizes[index[:, 1]][:, None, None])
+    take = np.array([slot[(a, b)] for a, b, _ in pairs])
+    d = d_all[take]
+    p = p_all.min(axis=2)[take]  # a player's smallest p over outputs; Holm counts every output
+    p_adj = holm(p_all).min(axis=2)[take]
+    w1 = stats[..., 1].max(axis=2)[take]
     shares = impact.pivot(index="window", columns="player", values="share")
     shares = shares.loc[win.labels, names].to_numpy()
     impacts = impact.pivot(index="window", columns="player", values="impact")
@@ -378,9 +436,7 @@ def _drift_tables(
         change = shares[w] - shares[v]
         moved = [names[j] for j in np.flatnonzero(np.abs(change) > threshold)]
         flagged_players = [names[j] for j in np.flatnonzero(shifted[q])]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rho = spearmanr(impacts[w], impacts[v]).statistic if n_players > 1 else np.nan
-            tau = kendalltau(impacts[w], impacts[v]).statistic if n_players > 1 else np.nan
+        rho, tau = _rank_agreement(impacts[w], impacts[v])
         drift_rows.append(
             {
                 "window": win.labels[w],
@@ -412,7 +468,26 @@ def _drift_tables(
                     "shifted": bool(shifted[q, j]),
                 }
             )
-    drift_cols = ["window", "against", "compared_window", "spearman", "kendall", "impact_l1"]
-    drift_cols += ["max_wasserstein", "min_p_adjusted", "flagged", "shifted", "moved"]
-    drift = pd.DataFrame.from_records(drift_rows, columns=drift_cols)
-    return drift, pd.DataFrame.from_records(player_rows)
+    drift = pd.DataFrame.from_records(drift_rows, columns=DRIFT_COLUMNS)
+    return drift, pd.DataFrame.from_records(player_rows, columns=PLAYER_DRIFT_COLUMNS)
+
+
+DRIFT_COLUMNS = ["window", "against", "compared_window", "spearman", "kendall", "impact_l1"]
+DRIFT_COLUMNS += ["max_wasserstein", "min_p_adjusted", "flagged", "shifted", "moved"]
+PLAYER_DRIFT_COLUMNS = ["window", "against", "player", "wasserstein", "ks_statistic"]
+PLAYER_DRIFT_COLUMNS += ["p_value", "p_adjusted", "share", "share_compared", "share_change"]
+PLAYER_DRIFT_COLUMNS += ["shifted"]
+
+
+def _rank_agreement(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Spearman's rho and Kendall's tau-b of two impact vectors; NaN where one is
+    constant (no ranking to agree with) or there is one player."""
+    import warnings
+
+    from scipy.stats import kendalltau, spearmanr
+
+    if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return np.nan, np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(spearmanr(a, b).statistic), float(kendalltau(a, b).statistic)

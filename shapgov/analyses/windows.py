@@ -45,27 +45,27 @@ class Windows:
 
 def split_time(
     model: Any, X: Any, *, time: Any, y: Any, time_is_feature: bool | None
-) -> tuple[pd.DataFrame, pd.Series, Any]:
-    """``(features, timestamps, targets)``: the time (and a target named by label) taken
-    out of ``X`` unless the model uses the column.
+) -> tuple[pd.DataFrame, pd.Series, Any, str | None]:
+    """``(features, timestamps, targets, time column)``: the time (and a target named by
+    label) taken out of ``X`` unless the model uses the column. Time-zone-aware times are
+    windowed in their own zone's wall-clock time (a month is the local month); strings
+    with mixed UTC offsets (a daylight-saving zone written as text) are read in UTC;
+    pandas periods stand for their start.
 
-    :raises InputError: ``X`` is not a table, or the time or target does not fit.
+    :raises InputError: ``X`` is not a table, the time or target does not fit, or the
+        target has missing values.
     """
     if not isinstance(X, pd.DataFrame):
         X = pd.DataFrame(np.asarray(X))
     frame = X
-    if isinstance(y, str) or (y is not None and np.ndim(y) == 0):
-        if y not in X.columns:
-            raise InputError(f"y names column {y!r}, which the data does not have")
-        y, frame = X[y].to_numpy(), frame.drop(columns=[y])
-    elif y is not None and len(y) != len(X):
-        raise InputError(f"y has {len(y)} values for {len(X)} rows")
+    column = None
     if isinstance(time, str) or np.ndim(time) == 0:
         if time not in X.columns:
             raise InputError(
                 f"time names column {time!r}, which the data does not have; pass a column "
                 "label or one timestamp per row"
             )
+        column = time
         stamps = X[time]
         if time_is_feature is None:
             names = getattr(model, "feature_names_in_", None)
@@ -76,15 +76,43 @@ def split_time(
         stamps = pd.Series(np.asarray(time))
         if len(stamps) != len(X):
             raise InputError(f"time has {len(stamps)} values for {len(X)} rows")
-    stamps = pd.Series(np.asarray(stamps) if not isinstance(stamps, pd.Series) else stamps)
-    if not pd.api.types.is_numeric_dtype(stamps):  # numbers (a period index) stay numbers
-        try:
-            stamps = pd.to_datetime(stamps, utc=False)
-        except (ValueError, TypeError) as err:
-            raise InputError(f"the time values are not timestamps: {err}") from err
-        if getattr(stamps.dt, "tz", None) is not None:
-            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-    return frame.reset_index(drop=True), stamps.reset_index(drop=True), y
+    if isinstance(y, str) or (y is not None and np.ndim(y) == 0):
+        if y == column:
+            raise InputError(f"y and time name the same column {y!r}; pass the target column")
+        if y not in X.columns:
+            raise InputError(f"y names column {y!r}, which the data does not have")
+        y, frame = X[y].to_numpy(), frame.drop(columns=[y], errors="ignore")
+    elif y is not None:
+        if len(y) != len(X):
+            raise InputError(f"y has {len(y)} values for {len(X)} rows")
+        y = np.asarray(y)
+    if y is not None and pd.isna(y).any():
+        raise InputError(
+            f"y has {int(pd.isna(y).sum())} missing values; drop those rows (or leave y out: "
+            "it only adds permutation impact)"
+        )
+    return frame.reset_index(drop=True), _timestamps(stamps), y, column
+
+
+def _timestamps(stamps: Any) -> pd.Series:
+    """Naive wall-clock timestamps, or numbers (a period index) as they are."""
+    stamps = pd.Series(stamps).reset_index(drop=True)
+    if isinstance(stamps.dtype, pd.PeriodDtype):
+        return stamps.dt.to_timestamp()
+    if pd.api.types.is_numeric_dtype(stamps) and not pd.api.types.is_bool_dtype(stamps):
+        return stamps
+    try:
+        parsed = pd.to_datetime(stamps)
+    except (ValueError, TypeError) as first:
+        try:  # mixed UTC offsets: one instant each, read in UTC
+            parsed = pd.to_datetime(stamps, utc=True)
+        except (ValueError, TypeError):
+            raise InputError(f"the time values are not timestamps: {first}") from first
+    if not pd.api.types.is_datetime64_any_dtype(parsed):
+        raise InputError("the time values are not timestamps of one kind; pass datetimes")
+    if parsed.dt.tz is not None:
+        parsed = parsed.dt.tz_localize(None)  # the zone's wall-clock time
+    return parsed
 
 
 def time_windows(
@@ -106,6 +134,7 @@ def time_windows(
     if freq is not None:
         if numeric:
             raise InputError("freq= needs timestamps; numeric times take windows= (edges)")
+        _single_period(freq)
         try:
             periods = stamps.dt.to_period(freq)
         except (ValueError, TypeError) as err:
@@ -152,12 +181,28 @@ def time_windows(
     )
 
 
+def _single_period(freq: str) -> None:
+    """Refuse a multiple (``"2M"``): pandas periods of it would overlap."""
+    try:
+        n = pd.Period("2024-01-01", freq=freq).freq.n
+    except (ValueError, TypeError, AttributeError):
+        return  # to_period names the problem
+    if n != 1:
+        raise InputError(
+            f"freq {freq!r} is a multiple of a period; give windows= edges for windows of "
+            "several periods"
+        )
+
+
 def _edges(windows: Sequence[Any], numeric: bool) -> pd.Series:
-    """Window edges as timestamps (or numbers, for numeric times), checked."""
+    """Window edges as timestamps (or numbers, for numeric times), checked; zoned edges
+    become their zone's wall-clock time, as the times do."""
+    if isinstance(windows, str):
+        raise InputError("windows must be a list of edges, not one string")
     try:
         edges = pd.Series(list(windows))
-        edges = pd.to_numeric(edges) if numeric else pd.to_datetime(edges)
-    except (ValueError, TypeError) as err:
+        edges = pd.to_numeric(edges) if numeric else _timestamps(edges)
+    except (ValueError, TypeError, InputError) as err:
         kind = "numbers" if numeric else "timestamps"
         raise InputError(f"windows must be {kind}, as the time values are: {err}") from err
     if len(edges) < 2 or not edges.is_monotonic_increasing or edges.duplicated().any():

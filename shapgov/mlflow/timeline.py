@@ -21,6 +21,22 @@ def metric_key(name: str) -> str:
     return _UNSAFE.sub("_", str(name))[:250]
 
 
+def player_keys(players: list[str]) -> dict[str, str]:
+    """A distinct metric key per player: ``metric_key``, with ``_2``, ``_3``, ... added
+    where two names map to the same key (``rate%`` and ``rate#``)."""
+    keys: dict[str, str] = {}
+    taken: set[str] = set()
+    for player in players:
+        base = key = metric_key(player)
+        n = 1
+        while key in taken:
+            n += 1
+            key = f"{base}_{n}"
+        taken.add(key)
+        keys[player] = key
+    return keys
+
+
 def _millis(end: Any, fallback: int) -> int:
     if isinstance(end, pd.Timestamp | np.datetime64) and not pd.isna(end):
         return int(pd.Timestamp(end).value // 1_000_000)
@@ -33,13 +49,14 @@ def window_metrics(result: Any, *, now_ms: int) -> list[Any]:
 
     ``shapgov.window.rows``, ``.mean_prediction``, ``.max_normalized_mismatch``,
     ``.flagged`` (0/1), ``.impact_l1`` and ``.spearman`` (against the reference window),
-    and ``shapgov.window.impact.<player>`` (mean |SHAP|) for every player.
+    and ``shapgov.window.impact.<player>`` (mean |SHAP|) for every player (keys from
+    :func:`player_keys`).
     """
     from mlflow.entities import Metric
 
     drift = result.drift[result.drift["against"] == "reference"].set_index("window")
     impact = result.impact.set_index(["window", "player"])["impact"]
-    players = result.impact["player"].drop_duplicates().tolist()
+    players = player_keys(result.impact["player"].drop_duplicates().tolist())
     out = []
     for step, rec in enumerate(result.windows.to_dict(orient="records")):
         stamp = _millis(rec["end"], now_ms)
@@ -53,8 +70,8 @@ def window_metrics(result: Any, *, now_ms: int) -> list[Any]:
         if label in drift.index:
             figures["impact_l1"] = drift.at[label, "impact_l1"]
             figures["spearman"] = drift.at[label, "spearman"]
-        for player in players:
-            figures[f"impact.{metric_key(player)}"] = impact.at[(label, player)]
+        for player, key in players.items():
+            figures[f"impact.{key}"] = impact.at[(label, player)]
         for key, value in figures.items():
             if value is not None and np.isfinite(float(value)):
                 out.append(Metric(PREFIX + key, float(value), stamp, step))

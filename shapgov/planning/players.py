@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from shapgov.errors import InputError
 
@@ -56,6 +57,8 @@ class Players:
                 "{'sales': ['sales_lag_1', 'sales_lag_7']}"
             )
         for g, (name, member_labels) in enumerate((groups or {}).items()):
+            if isinstance(member_labels, np.ndarray | pd.Index | pd.Series):
+                member_labels = list(member_labels)
             if isinstance(member_labels, str) or not isinstance(member_labels, Sequence):
                 raise InputError(f"players[{name!r}] must be a list of column labels")
             if not member_labels:
@@ -67,6 +70,8 @@ class Players:
                         f"players[{name!r}] names column {label!r}, which the data does not have"
                     )
                 j = position[label]
+                if owner[j] == g:
+                    raise InputError(f"players[{name!r}] lists column {label!r} twice")
                 if owner[j] >= 0:
                     raise InputError(f"column {label!r} is in two player groups")
                 owner[j] = g

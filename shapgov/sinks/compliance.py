@@ -492,9 +492,22 @@ def _approval_section(model_version: Any) -> dict[str, Any] | None:
         "reasons": [r for r in reasons.split("; ") if r],
         "time": tags.get("shapgov.approval.time", "–"),
         "by_version": tags.get("shapgov.approval.version", "–"),
+        "rules": _approval_rules(tags.get("shapgov.approval.rules")),
         "aliases": list(getattr(model_version, "aliases", []) or []),
         "explaining_models": _explaining_models(model_version),
     }
+
+
+def _approval_rules(raw: str | None) -> str:
+    """The optional rules the verdict applied, as text ("–" before they were recorded)."""
+    try:
+        rules = json.loads(raw) if raw else None
+    except ValueError:
+        return "unreadable"
+    if not isinstance(rules, dict):
+        return "–"
+    on = [f"{k} = {v}" for k, v in sorted(rules.items()) if v not in (None, False)]
+    return ", ".join(on) or "none beyond the required checks"
 
 
 def _explaining_models(model_version: Any) -> list[dict[str, Any]]:
