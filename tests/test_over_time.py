@@ -263,7 +263,7 @@ def test_zoned_times_are_windowed_in_their_own_wall_clock_time(trained):
 
 
 def test_options_the_game_and_targets_are_checked(trained):
-    model, train = trained
+    model, _ = trained
     data = _months(11, shift=False)
     with pytest.raises(InputError, match="multiple of a period"):
         shapgov.over_time(model, data, time="when", freq="2M")
