@@ -1,0 +1,153 @@
+"""What every Spark task runs: one batch of rows explained, governed row by row.
+
+Pure pandas and shapgov, no Spark: :class:`BatchExplainer` is pickled once into a
+broadcast variable and called by ``mapInPandas`` on the Arrow batches of each partition.
+Every batch plays the same game (the model and background travel with it), so a row's
+values are those of :func:`shapgov.explain` on that row, whichever batch it falls in.
+Unlike :func:`shapgov.explain` a batch never raises on additivity: each row carries its
+normalized mismatch and status, and the driver judges the whole table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: Output columns beside the keys and the SHAP columns.
+MISMATCH = "additivity_mismatch"
+STATUS = "additivity_status"
+STATUSES = ("pass", "warn", "fail")
+
+
+def shap_column(feature: Any, output: Any = None) -> str:
+    """The output column of ``feature``'s SHAP value (``output``: the class, several
+    outputs)."""
+    return f"shap_{feature}" if output is None else f"shap_{feature}__{output}"
+
+
+@dataclass(frozen=True, eq=False)
+class BatchExplainer:
+    """Explains batches of rows in one game.
+
+    :param model: The fitted blueprint.
+    :param features: The model's input columns, in order.
+    :param keys: Columns copied through to the output (row identifiers).
+    :param background: Background rows ``(b, M)`` (``None``: the path-dependent game).
+    :param options: Keyword options of :func:`shapgov.explain` (``output=``, ...).
+    :param capping: As in :func:`shapgov.explain`.
+    :param labels: Output labels (classes) when the model has several outputs.
+    """
+
+    model: Any
+    features: tuple[Any, ...]
+    keys: tuple[str, ...]
+    background: pd.DataFrame | None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    capping: tuple[float | None, float | None] | None = None
+    labels: tuple[Any, ...] | None = None
+
+    def columns(self) -> list[str]:
+        """Output column names, in order: keys, SHAP values, base values, predictions,
+        mismatch, status."""
+        out = list(self.keys)
+        outputs = self.labels or (None,)
+        out += [shap_column(f, k) for f in self.features for k in outputs]
+        suffix = [""] if self.labels is None else [f"__{k}" for k in self.labels]
+        out += [f"base_value{s}" for s in suffix] + [f"prediction{s}" for s in suffix]
+        return [*out, MISMATCH, STATUS]
+
+    def stages(self, batch: pd.DataFrame) -> Any:
+        """The first four stages on ``batch``'s features (:func:`shapgov.engine.run_stages`)."""
+        from shapgov.engine import run_stages
+
+        return run_stages(
+            self.model,
+            batch[list(self.features)],
+            background=self.background,
+            interactions=False,
+            **_stage_defaults(self.options),
+        )
+
+    def explain(self, batch: pd.DataFrame) -> pd.DataFrame:
+        """One batch: ``(r, keys + features)`` in, :meth:`columns` out."""
+        from shapgov.combination.policy import check
+        from shapgov.explainers.stage import model_input
+
+        run = self.stages(batch)
+        X = run.frame
+        blueprint, node = run.plan.blueprint, run.plan.blueprint.node
+        actual = blueprint.predict(model_input(run.frame, blueprint.model))
+        report, governed = check(
+            node.link,
+            node.prediction,
+            run.combined.explained,
+            actual,
+            run.policy,
+            offset=run.offset,
+            exposure=run.exposure,
+            capping=self.capping,
+        )
+        values = run.combined.values  # (r, M, K)
+        k = values.shape[2]
+        if k != len(self.labels or (None,)):
+            from shapgov.errors import InputError
+
+            raise InputError(f"the model has {k} outputs; the explainer was built for another")
+        data: dict[str, Any] = {key: batch[key].to_numpy() for key in self.keys}
+        outputs = self.labels or (None,)
+        for j, f in enumerate(self.features):
+            for o, label in enumerate(outputs):
+                data[shap_column(f, label)] = values[:, j, o]
+        suffix = [""] if self.labels is None else [f"__{lab}" for lab in self.labels]
+        governed = np.asarray(governed, dtype=float).reshape(len(X), -1)
+        for o in range(k):
+            data[f"base_value{suffix[o]}"] = np.full(len(X), run.combined.base[o])
+        for o in range(k):
+            data[f"prediction{suffix[o]}"] = governed[:, o]
+        mismatch = np.asarray(report.row_mismatch, dtype=float)
+        data[MISMATCH] = mismatch
+        status = np.where(mismatch > report.pass_tolerance, "warn", "pass")
+        data[STATUS] = np.where(mismatch > report.threshold, "fail", status)
+        return pd.DataFrame(data, columns=self.columns())
+
+    def __call__(self, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        """``mapInPandas``'s function: the model's trees are parsed once per task."""
+        from shapgov.registry import shared_parses
+
+        with shared_parses():
+            for batch in batches:
+                if len(batch):
+                    yield self.explain(batch)
+
+
+def _stage_defaults(options: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`shapgov.engine.run_stages`'s keywords: ``options`` over explain's defaults."""
+    import inspect
+
+    from shapgov.engine import explain
+
+    params = inspect.signature(explain).parameters
+    skip = {"model", "X", "background", "capping", "interactions"}
+    out = {n: p.default for n, p in params.items() if n not in skip}
+    unknown = sorted(set(options) - set(out))
+    if unknown:
+        from shapgov.errors import InputError
+
+        raise InputError(f"unknown explain option(s) {unknown}; valid: {sorted(out)}")
+    out.update(options)
+    return out
+
+
+def check_keys(keys: Sequence[str], columns: Sequence[str]) -> tuple[str, ...]:
+    """Key columns, checked against the table's columns."""
+    from shapgov.errors import InputError
+
+    keys = (keys,) if isinstance(keys, str) else tuple(keys)
+    missing = [k for k in keys if k not in columns]
+    if missing:
+        raise InputError(f"key column(s) {missing} are not in the table; columns: {list(columns)}")
+    return keys

@@ -1,0 +1,107 @@
+"""``shapgov.spark.explain``: SHAP values of a Spark table, one game, by ``mapInPandas``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from shapgov.errors import InputError
+from shapgov.spark.batches import MISMATCH, STATUS, BatchExplainer, check_keys
+
+
+def explain(
+    model: Any,
+    sdf: Any,
+    *,
+    background: Any = None,
+    keys: Sequence[str] = (),
+    capping: tuple[float | None, float | None] | None = None,
+    **options: Any,
+) -> Any:
+    """Explain every row of the Spark DataFrame ``sdf``; returns a (lazy) Spark DataFrame.
+
+    The model, the background and the options are pickled once into a broadcast variable;
+    each task explains its partition's Arrow batches with them (:mod:`shapgov.spark.batches`),
+    so every row plays the same game and its values equal :func:`shapgov.explain` on that
+    row. Nothing is collected to the driver but two rows, explained there first to check
+    the model and options and to learn the outputs.
+
+    :param model: A fitted blueprint :func:`shapgov.explain` takes.
+    :param sdf: Rows ``(n, keys + M)``: every column that is not a key is a feature, in the
+        model's order.
+    :param background: The background rows (pandas, or a small Spark DataFrame collected
+        once), required unless ``feature_perturbation="tree_path_dependent"``: a batch's
+        own rows would make every batch another game.
+    :param keys: Columns copied to the output to identify rows.
+    :param options: Keyword options of :func:`shapgov.explain` (``output=``,
+        ``feature_perturbation=``, ``additivity_threshold=``, ...).
+    :returns: Spark DataFrame: the keys, ``shap_<feature>`` (``shap_<feature>__<class>``
+        with several outputs) in the explained space, ``base_value``, ``prediction`` (the
+        model's, after link, offset, exposure and capping), ``additivity_mismatch``
+        (normalized) and ``additivity_status`` (``pass``/``warn``/``fail`` per row; the
+        governed :func:`shapgov.spark.explain_and_log` withholds a table with any
+        ``fail``).
+    :raises InputError: Unknown keys or options, no background for the interventional
+        game, or a model the driver cannot explain on two rows.
+    """
+    from pyspark.sql import types as T
+
+    keys = check_keys(keys, sdf.columns)
+    features = tuple(c for c in sdf.columns if c not in keys)
+    if not features:
+        raise InputError("the table has no feature columns beside the keys")
+    if options.get("offset") is not None or options.get("exposure") is not None:
+        raise InputError("per-row offset and exposure are not taken on Spark yet; fold them in")
+    bg = _background(background, features, options)
+    probe = sdf.select(*keys, *features).limit(2).toPandas()
+    if probe.empty:
+        raise InputError("the table has no rows")
+    batch = BatchExplainer(model, features, keys, bg, dict(options), capping)
+    labels = _labels(batch, probe)
+    batch = BatchExplainer(model, features, keys, bg, dict(options), capping, labels)
+    batch.explain(probe)  # fails here, on the driver, with shapgov's message
+    fields = [sdf.schema[k] for k in keys]
+    for name in batch.columns()[len(keys) :]:
+        kind = T.StringType() if name == STATUS else T.DoubleType()
+        fields.append(T.StructField(name, kind, nullable=name == MISMATCH))
+    spark = sdf.sparkSession
+    shared = spark.sparkContext.broadcast(batch)
+
+    def run(batches: Any) -> Any:
+        return shared.value(batches)
+
+    return sdf.select(*keys, *features).mapInPandas(run, T.StructType(fields))
+
+
+def _background(background: Any, features: tuple[Any, ...], options: dict[str, Any]) -> Any:
+    if background is None:
+        if options.get("feature_perturbation") != "tree_path_dependent":
+            raise InputError(
+                "pass background= (for example a sample of the training rows): on Spark "
+                "every batch must play the same game, and a batch's own rows would make "
+                "each batch another one; or explain trees with "
+                "feature_perturbation='tree_path_dependent'"
+            )
+        return None
+    if hasattr(background, "toPandas"):
+        background = background.toPandas()
+    if not isinstance(background, pd.DataFrame):
+        raise InputError("background must be a pandas or Spark DataFrame with the features")
+    missing = [f for f in features if f not in background.columns]
+    if missing:
+        raise InputError(f"the background lacks feature column(s) {missing}")
+    return background[list(features)].reset_index(drop=True)
+
+
+def _labels(batch: BatchExplainer, probe: pd.DataFrame) -> tuple[Any, ...] | None:
+    """The output labels (classes) of a model with several outputs, else ``None``."""
+    from shapgov.combination.govern import _classes
+
+    run = batch.stages(probe)
+    k = run.combined.values.shape[2]
+    if k == 1:
+        return None
+    classes = _classes(run.plan.blueprint.model)
+    return tuple(classes) if classes and len(classes) == k else tuple(range(k))
