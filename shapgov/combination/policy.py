@@ -113,11 +113,19 @@ class AdditivityReport:
         return cls(**data)
 
 
-def normalized_mismatch(rebuilt: np.ndarray, actual: np.ndarray) -> np.ndarray:
-    """Per-row normalized mismatch (see the module docstring), ``(n,)``."""
+def normalized_mismatch(
+    rebuilt: np.ndarray, actual: np.ndarray, *, scale: np.ndarray | None = None
+) -> np.ndarray:
+    """Per-row normalized mismatch (see the module docstring), ``(n,)``.
+
+    :param scale: ``mean_rows |actual|`` per output ``(K,)`` when the rows are a part of
+        the judged table (a Spark batch): the table's, not the part's.
+    """
     rebuilt = np.asarray(rebuilt, dtype=float).reshape(len(rebuilt), -1)
     actual = np.asarray(actual, dtype=float).reshape(len(actual), -1)
-    scale = np.maximum(np.abs(actual).mean(axis=0, keepdims=True), 1e-12)
+    if scale is None:
+        scale = np.abs(actual).mean(axis=0, keepdims=True)
+    scale = np.maximum(np.asarray(scale, dtype=float).reshape(1, -1), 1e-12)
     denom = np.maximum(np.abs(actual), scale)
     with np.errstate(invalid="ignore"):
         ratio = np.abs(rebuilt - actual) / denom
@@ -131,9 +139,11 @@ def evaluate(
     policy: AdditivityPolicy,
     *,
     applied: dict[str, Any] | None = None,
+    scale: np.ndarray | None = None,
 ) -> AdditivityReport:
-    """Compare rebuilt and actual predictions under ``policy``."""
-    norm = normalized_mismatch(rebuilt, actual)
+    """Compare rebuilt and actual predictions under ``policy`` (``scale``: see
+    :func:`normalized_mismatch`)."""
+    norm = normalized_mismatch(rebuilt, actual, scale=scale)
     abs_mismatch = np.abs(
         np.asarray(rebuilt, float) - np.asarray(actual, float).reshape(rebuilt.shape)
     )
@@ -206,6 +216,7 @@ def check(
     offset: np.ndarray | None,
     exposure: np.ndarray | None,
     capping: tuple[float | None, float | None] | None,
+    scale: np.ndarray | None = None,
 ) -> tuple[AdditivityReport, np.ndarray]:
     """Rebuild the prediction from ``explained`` (base + sum of values, ``(n, K)``) and
     judge it against the model's ``actual`` output; returns the report and the governed
@@ -230,4 +241,4 @@ def check(
             policy,
             pass_tolerance=min(policy.threshold, max(policy.pass_tolerance, FLOAT32_PASS)),
         )
-    return evaluate(rebuilt, governed, policy, applied=applied), governed
+    return evaluate(rebuilt, governed, policy, applied=applied, scale=scale), governed

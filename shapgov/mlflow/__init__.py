@@ -94,6 +94,7 @@ def log_explanation(
     xemp: Any = None,
     comparison: Any = None,
     over_time: Any = None,
+    attachments: dict[str, Any] | None = None,
     seconds: float | None = None,
     top_k: int = 3,
     report: bool = True,
@@ -126,6 +127,7 @@ def log_explanation(
             xemp=xemp,
             comparison=comparison,
             over_time=over_time,
+            attachments=attachments,
             top_k=top_k,
             run_id=rid,
         )

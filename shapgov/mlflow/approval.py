@@ -99,10 +99,49 @@ def check_run(
                         f"row {vertex['matrix_row']!r}"
                     )
         reasons.extend(_report_reasons(local, run_id))
+        if "spark.json" in manifest.get("artifacts", {}):
+            reasons.extend(_table_reasons(local / "spark.json", allow_warn))
         if max_impact_drift is not None:
             listed = "over_time.json" in manifest.get("artifacts", {})
             reasons.extend(_drift_reasons(local, max_impact_drift, listed))
     return Approval(not reasons, reasons, run_id, manifest_sha)
+
+
+def _table_reasons(document_path: Path, allow_warn: bool) -> list[str]:
+    """A table explained on Spark: its verdict, and every published Parquet part present,
+    unaltered and counted as listed, with no part the document does not list."""
+    import pyarrow.parquet as pq
+
+    document = _read_json(document_path)
+    if not isinstance(document, dict) or not isinstance(document.get("parts"), list):
+        return ["spark.json is not a valid table document"]
+    reasons = []
+    status = (document.get("additivity") or {}).get("status")
+    if status == "fail" or (status == "warn" and not allow_warn) or status not in ("pass", "warn"):
+        reasons.append(f"the table's additivity status is {status!r}")
+    directory = Path(str(document.get("path")))
+    if not directory.is_dir():
+        return [*reasons, f"the published table {directory} is missing"]
+    listed = {p.get("name"): p for p in document["parts"] if isinstance(p, dict)}
+    for name, part in sorted(listed.items()):
+        path = directory / str(name)
+        if not path.exists():
+            reasons.append(f"table part {name} is listed but missing")
+        elif sha256_file(path) != part.get("sha256"):
+            reasons.append(f"table part {name} does not match its hash (altered)")
+        elif int(pq.read_metadata(path).num_rows) != part.get("rows"):
+            reasons.append(f"table part {name} does not hold its {part.get('rows')} rows")
+    allowed = set(listed) | {"_SUCCESS"}
+    for path in sorted(directory.iterdir()):
+        crc_of = (
+            path.name[1:-4] if path.name.startswith(".") and path.name.endswith(".crc") else None
+        )
+        if path.name not in allowed and crc_of not in allowed:
+            reasons.append(f"table file {path.name} is not listed (an extra part)")
+    rows = sum(int(p.get("rows", 0)) for p in listed.values())
+    if rows != document.get("rows"):
+        reasons.append(f"the parts hold {rows} rows, the table {document.get('rows')}")
+    return reasons
 
 
 def _drift_reasons(local: Path, limit: float, listed: bool) -> list[str]:

@@ -70,13 +70,16 @@ def write_set(
     xemp: Any = None,
     comparison: Any = None,
     over_time: Any = None,
+    attachments: dict[str, Any] | None = None,
     top_k: int = 3,
     run_id: str | None = None,
 ) -> dict[str, Any]:
     """Write a complete artifact set for ``explanation`` into ``directory``; returns the
     manifest (also written, last). ``run_id`` names the run the set is for: approval
     refuses a set that was copied into another run. ``over_time`` is an
-    :class:`~shapgov.analyses.over_time.OverTime` of the same explanation."""
+    :class:`~shapgov.analyses.over_time.OverTime` of the same explanation;
+    ``attachments`` are more JSON documents by file name (``spark.json``: the parts of a
+    table explained on Spark), hashed into the manifest like every file."""
     from shapgov.analyses.impact import shap_impact
     from shapgov.analyses.prediction_explanations import prediction_explanations
 
@@ -109,6 +112,8 @@ def write_set(
         _write_json(directory / "comparison.json", comparison.to_dict())
     if over_time is not None:
         _write_over_time(directory, over_time)
+    for name, payload in (attachments or {}).items():
+        _write_json(directory / name, payload)
     manifest = {
         "set_version": SET_VERSION,
         "shapgov_version": __version__,

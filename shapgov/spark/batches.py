@@ -19,6 +19,7 @@ import pandas as pd
 
 #: Output columns beside the keys and the SHAP columns.
 MISMATCH = "additivity_mismatch"
+ABS_MISMATCH = "additivity_abs_mismatch"
 STATUS = "additivity_status"
 STATUSES = ("pass", "warn", "fail")
 
@@ -40,6 +41,8 @@ class BatchExplainer:
     :param options: Keyword options of :func:`shapgov.explain` (``output=``, ...).
     :param capping: As in :func:`shapgov.explain`.
     :param labels: Output labels (classes) when the model has several outputs.
+    :param scale: ``mean |prediction|`` per output over the whole table: rows are
+        normalized against the table, as :func:`shapgov.explain` on all rows would.
     """
 
     model: Any
@@ -49,6 +52,7 @@ class BatchExplainer:
     options: Mapping[str, Any] = field(default_factory=dict)
     capping: tuple[float | None, float | None] | None = None
     labels: tuple[Any, ...] | None = None
+    scale: tuple[float, ...] | None = None
 
     def columns(self) -> list[str]:
         """Output column names, in order: keys, SHAP values, base values, predictions,
@@ -58,7 +62,7 @@ class BatchExplainer:
         out += [shap_column(f, k) for f in self.features for k in outputs]
         suffix = [""] if self.labels is None else [f"__{k}" for k in self.labels]
         out += [f"base_value{s}" for s in suffix] + [f"prediction{s}" for s in suffix]
-        return [*out, MISMATCH, STATUS]
+        return [*out, MISMATCH, ABS_MISMATCH, STATUS]
 
     def stages(self, batch: pd.DataFrame) -> Any:
         """The first four stages on ``batch``'s features (:func:`shapgov.engine.run_stages`)."""
@@ -90,6 +94,7 @@ class BatchExplainer:
             offset=run.offset,
             exposure=run.exposure,
             capping=self.capping,
+            scale=None if self.scale is None else np.asarray(self.scale),
         )
         values = run.combined.values  # (r, M, K)
         k = values.shape[2]
@@ -110,9 +115,33 @@ class BatchExplainer:
             data[f"prediction{suffix[o]}"] = governed[:, o]
         mismatch = np.asarray(report.row_mismatch, dtype=float)
         data[MISMATCH] = mismatch
+        rebuilt = _rebuilt(run, node.link, self.capping)
+        data[ABS_MISMATCH] = np.abs(rebuilt - governed).max(axis=1)
         status = np.where(mismatch > report.pass_tolerance, "warn", "pass")
         data[STATUS] = np.where(mismatch > report.threshold, "fail", status)
         return pd.DataFrame(data, columns=self.columns())
+
+    def prediction_sums(self, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        """``mapInPandas``'s function of the scale pass: per batch, the row count and the
+        sum of |governed prediction| per output (``n``, ``s0``, ``s1``, ...)."""
+        from shapgov.combination.policy import rebuild
+        from shapgov.decomposition.decompose import decompose
+        from shapgov.explainers.stage import model_input
+        from shapgov.validation import as_frame
+
+        chosen = ("calibration", "output", "opaque", "fallback", "plugin_manager")
+        settings = {"fallback": "kernel"} | {k: v for k, v in self.options.items() if k in chosen}
+        blueprint = decompose(self.model, **settings)
+        for batch in batches:
+            if not len(batch):
+                continue
+            frame = as_frame(batch[list(self.features)], blueprint.model)
+            actual = np.asarray(blueprint.predict(model_input(frame, blueprint.model)), float)
+            governed = rebuild(
+                blueprint.node.link, actual, None, None, self.capping, margin=False
+            ).reshape(len(frame), -1)
+            sums = np.abs(governed).sum(axis=0)
+            yield pd.DataFrame({"n": [len(frame)], **{f"s{k}": [v] for k, v in enumerate(sums)}})
 
     def __call__(self, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         """``mapInPandas``'s function: the model's trees are parsed once per task."""
@@ -122,6 +151,14 @@ class BatchExplainer:
             for batch in batches:
                 if len(batch):
                     yield self.explain(batch)
+
+
+def _rebuilt(run: Any, link: Any, capping: Any) -> np.ndarray:
+    """The prediction rebuilt from base + values (DataRobot's rule), ``(r, K)``."""
+    from shapgov.combination.policy import rebuild
+
+    explained = run.combined.explained
+    return rebuild(link, explained, run.offset, run.exposure, capping, margin=True)
 
 
 def _stage_defaults(options: Mapping[str, Any]) -> dict[str, Any]:

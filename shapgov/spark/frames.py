@@ -62,6 +62,8 @@ def explain(
     labels = _labels(batch, probe)
     batch = BatchExplainer(model, features, keys, bg, dict(options), capping, labels)
     batch.explain(probe)  # fails here, on the driver, with shapgov's message
+    scale = table_scale(sdf.select(*features), batch, 1 if labels is None else len(labels))
+    batch = BatchExplainer(model, features, keys, bg, dict(options), capping, labels, scale)
     fields = [sdf.schema[k] for k in keys]
     for name in batch.columns()[len(keys) :]:
         kind = T.StringType() if name == STATUS else T.DoubleType()
@@ -73,6 +75,28 @@ def explain(
         return shared.value(batches)
 
     return sdf.select(*keys, *features).mapInPandas(run, T.StructType(fields))
+
+
+def table_scale(sdf: Any, batch: BatchExplainer, k: int) -> tuple[float, ...]:
+    """``mean |prediction|`` per output over the whole table, by one predict pass in Spark:
+    the additivity policy normalizes every row against the table's typical prediction."""
+    from pyspark.sql import functions as F
+
+    schema = "n long, " + ", ".join(f"s{o} double" for o in range(k))
+    shared = sdf.sparkSession.sparkContext.broadcast(batch)
+
+    def sums(batches: Any) -> Any:
+        return shared.value.prediction_sums(batches)
+
+    row = (
+        sdf.mapInPandas(sums, schema)
+        .agg(*(F.sum(c).alias(c) for c in ["n", *[f"s{o}" for o in range(k)]]))
+        .collect()[0]
+    )
+    n = int(row["n"] or 0)
+    if n == 0:
+        raise InputError("the table has no rows")
+    return tuple(float(row[f"s{o}"]) / n for o in range(k))
 
 
 def _background(background: Any, features: tuple[Any, ...], options: dict[str, Any]) -> Any:
