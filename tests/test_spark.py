@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import lightgbm as lgb
 import mlflow
@@ -203,7 +202,8 @@ model = lgb.LGBMRegressor(n_estimators=100, num_leaves=31, verbose=-1).fit(X.ilo
 mlflow.set_tracking_uri(sys.argv[2])
 with mlflow.start_run() as run:
     print(run.info.run_id, flush=True)
-    shapgov.spark.explain_and_log(model, spark.createDataFrame(X).repartition(8), background=X.iloc[:50], path=sys.argv[1])
+    table = spark.createDataFrame(X).repartition(8)
+    shapgov.spark.explain_and_log(model, table, background=X.iloc[:50], path=sys.argv[1])
 print("finished", flush=True)
 """
 
