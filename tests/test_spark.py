@@ -230,3 +230,18 @@ def test_a_job_killed_half_way_publishes_nothing_and_logs_no_set(store, tmp_path
     assert client.list_artifacts(run_id, "shapgov") == []  # no set, not even a part of one
     leftovers = list(tmp_path.glob(".killed.staging-*"))
     assert leftovers and all(not (p / "_SUCCESS").exists() for p in leftovers)
+
+
+def test_the_explaining_model_runs_through_spark_udf(spark, store):
+    """The explaining model of issue 13, as MLflow's own Spark UDF: every row's values
+    equal shapgov.explain against the served background."""
+    from test_serving import _explaining
+
+    model, X, background, info = _explaining(store, top_k=0)
+    rows = X.iloc[300:420].reset_index(drop=True)
+    udf = mlflow.pyfunc.spark_udf(spark, info.model_uri, env_manager="local")
+    sdf = spark.createDataFrame(rows)
+    got = sdf.withColumn("served", udf(*rows.columns)).select("served.*").toPandas()
+    e = shapgov.explain(model, rows, background=background)
+    for j, c in enumerate(rows.columns):
+        np.testing.assert_allclose(got[f"shap_{c}"], e.values[:, j], rtol=0, atol=1e-12)
