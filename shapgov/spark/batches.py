@@ -144,13 +144,29 @@ class BatchExplainer:
             yield pd.DataFrame({"n": [len(frame)], **{f"s{k}": [v] for k, v in enumerate(sums)}})
 
     def __call__(self, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        """``mapInPandas``'s function: the model's trees are parsed once per task."""
+        """``mapInPandas``'s function: the model's trees are parsed once per task, and the
+        kernels use the task's cores (``spark.task.cpus``), not every core of the machine:
+        Spark's task slots are the parallelism."""
         from shapgov.registry import shared_parses
 
+        _use_task_cpus()
         with shared_parses():
             for batch in batches:
                 if len(batch):
                     yield self.explain(batch)
+
+
+def _use_task_cpus() -> None:
+    import numba
+
+    try:
+        from pyspark import TaskContext
+    except ImportError:  # called outside Spark
+        return
+    ctx = TaskContext.get()
+    cpus = ctx.cpus() if ctx is not None else None
+    if cpus:
+        numba.set_num_threads(max(1, min(int(cpus), numba.config.NUMBA_NUM_THREADS)))
 
 
 def _rebuilt(run: Any, link: Any, capping: Any) -> np.ndarray:
