@@ -223,3 +223,24 @@ def test_background_preparations_are_reused_only_for_the_same_trees_and_backgrou
     phi, _ = bt.background_shap(ens, rows, first)
     np.testing.assert_allclose(phi, interventional_shap(ens, rows, first)[0], rtol=0, atol=1e-12)
     assert len(bt._PREPARED) == 3
+
+
+def test_values_are_the_same_floats_on_any_number_of_threads():
+    """Trees are summed in fixed chunks: one thread (a Spark task) and every core give
+    bitwise the same values, so results reproduce across machines."""
+    import numba
+    from sklearn.datasets import make_regression
+
+    X, y = make_regression(n_samples=600, n_features=8, random_state=3)
+    model = lightgbm.LGBMRegressor(n_estimators=37, num_leaves=15, verbose=-1).fit(X, y)
+    ens = tree_ensemble(model)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one, base_one = background_shap(ens, X[:200], X[300:400])
+        numba.set_num_threads(before)
+        many, base_many = background_shap(ens, X[:200], X[300:400])
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(one, many)
+    np.testing.assert_array_equal(base_one, base_many)

@@ -123,6 +123,9 @@ def test_a_governed_table_is_published_hashed_logged_and_approved(spark, table, 
     assert len(on_disk) == ROWS and not list(tmp_path.glob("published/.scores.staging-*"))
     document = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/shapgov/spark.json")
     assert document["parts"] == published.parts and document["rows"] == ROWS
+    # a small table is uploaded beside the set, a large one referenced: both by hash
+    table_uri = f"runs:/{run.info.run_id}/shapgov-table/"
+    assert all(p["uri"].startswith(table_uri) for p in published.parts)
     manifest = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/shapgov/manifest.json")
     assert "spark.json" in manifest["artifacts"]
     # Feature Impact of the whole table, aggregated in Spark

@@ -101,6 +101,7 @@ def check_run(
         reasons.extend(_report_reasons(local, run_id))
         if "spark.json" in manifest.get("artifacts", {}):
             reasons.extend(_table_reasons(local / "spark.json", allow_warn))
+            reasons.extend(_uploaded_part_reasons(client, run_id, local / "spark.json", tmp))
         if max_impact_drift is not None:
             listed = "over_time.json" in manifest.get("artifacts", {})
             reasons.extend(_drift_reasons(local, max_impact_drift, listed))
@@ -141,6 +142,29 @@ def _table_reasons(document_path: Path, allow_warn: bool) -> list[str]:
     rows = sum(int(p.get("rows", 0)) for p in listed.values())
     if rows != document.get("rows"):
         reasons.append(f"the parts hold {rows} rows, the table {document.get('rows')}")
+    return reasons
+
+
+def _uploaded_part_reasons(client: Any, run_id: str, document_path: Path, tmp: str) -> list[str]:
+    """Parts a small table uploaded to the run: each present and equal to its hash."""
+    document = _read_json(document_path)
+    parts = document.get("parts", []) if isinstance(document, dict) else []
+    prefix = f"runs:/{run_id}/"
+    uploaded = [p for p in parts if str(p.get("uri", "")).startswith(prefix)]
+    if not uploaded:
+        return []
+    folder = str(uploaded[0]["uri"])[len(prefix) :].rsplit("/", 1)[0]
+    try:
+        local = Path(client.download_artifacts(run_id, folder, tmp))
+    except Exception as err:
+        return [f"the table's uploaded parts cannot be read ({err})"]
+    reasons = []
+    for part in uploaded:
+        path = local / str(part["name"])
+        if not path.exists():
+            reasons.append(f"uploaded table part {part['name']} is missing from the run")
+        elif sha256_file(path) != part.get("sha256"):
+            reasons.append(f"uploaded table part {part['name']} does not match its hash")
     return reasons
 
 

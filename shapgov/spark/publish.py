@@ -39,6 +39,10 @@ from shapgov.spark.batches import ABS_MISMATCH, MISMATCH, STATUS
 
 #: The set's document of a table explained on Spark.
 SPARK_DOCUMENT = "spark.json"
+#: Where a small table's parts are uploaded in the run, beside the set.
+TABLE_ARTIFACTS = "shapgov-table"
+#: Tables up to this many bytes are uploaded to the run too; larger ones are referenced.
+UPLOAD_LIMIT = 64 << 20
 _LISTED_KEYS = 20
 
 
@@ -86,6 +90,7 @@ def explain_and_log(
     random_state: int = 0,
     capping: tuple[float | None, float | None] | None = None,
     report: bool = True,
+    upload_limit: int = UPLOAD_LIMIT,
     **options: Any,
 ) -> PublishedTable:
     """Explain every row of ``sdf`` on Spark and publish the values only if the additivity
@@ -96,6 +101,9 @@ def explain_and_log(
     :param sample: Rows explained in the driver for the set (Prediction Explanations,
         XEMP with the background as exemplars, the report); seeded by ``random_state``.
     :param analyses: Also XEMP and the SHAP-vs-XEMP comparison on the sample.
+    :param upload_limit: A table of at most this many bytes is also uploaded to the run
+        (``shapgov-table/``, each part's ``uri`` a ``runs:/`` URI); a larger one is
+        referenced by its ``file://`` URIs. Either way every part's SHA-256 is listed.
     :param options: As in :func:`shapgov.spark.explain` (``background=``, ``keys=``,
         ``output=``, ``additivity_threshold=``, ...).
     :returns: :class:`PublishedTable`.
@@ -127,6 +135,16 @@ def explain_and_log(
         _log_refusal(figures, rid, report)
     os.rename(staging, target)  # publish: one rename
     parts = part_list(target)
+    if sum(p["bytes"] for p in parts) <= upload_limit:
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient()
+        for p in parts:  # before the set: a set's manifest is always the last upload
+            client.log_artifact(rid, str(target / p["name"]), TABLE_ARTIFACTS)
+            p["uri"] = f"runs:/{rid}/{TABLE_ARTIFACTS}/{p['name']}"
+    else:
+        for p in parts:
+            p["uri"] = (target / p["name"]).as_uri()
     e, extras = _sample_set(
         model,
         sdf,

@@ -28,7 +28,6 @@ import hashlib
 from math import comb
 from typing import Any
 
-import numba
 import numpy as np
 from numba import njit, prange
 
@@ -40,8 +39,14 @@ from shapgov.explainers.trees import TreeEnsemble
 DENSE_MAX_FEATURES = 18
 #: Patterns are int64 bitmasks.
 MAX_PATH_FEATURES = 62
-#: Rows explained per kernel call: per-thread accumulators are (M, K, block) floats.
+#: Rows explained per kernel call, at most: per-chunk accumulators are (M, K, block)
+#: floats, and a block's accumulators stay under ``ACCUMULATOR_BYTES``.
 ROW_BLOCK = 1 << 15
+ACCUMULATOR_BYTES = 64 << 20
+#: Trees are summed in this many fixed chunks (trees c, c + 8, ...), whatever the number
+#: of threads: a row's values are the same floats on 1 core, 2 or 64 (a Spark task with
+#: one thread, a laptop, a server), not merely equal to rounding.
+TREE_CHUNKS = 8
 
 
 def _shapley_weights(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -400,11 +405,13 @@ def background_shap(
     ens, X, Z, w = checked_background(ensemble, X, background, weights)
     node_player, n_players = node_players(ens, players)
     paths, leaf_ptr, wa, wb, zpat_all = _prepared(ens, Z, w, node_player)
-    chunks = max(1, min(numba.get_num_threads(), ens.n_trees))
+    chunks = max(1, min(TREE_CHUNKS, ens.n_trees))
     phi = np.empty((X.shape[0], n_players + 1, ens.n_outputs))  # + 1: the constants' slot
     reach = np.zeros(ens.n_outputs)
-    for start in range(0, max(X.shape[0], 1), ROW_BLOCK):  # bounds memory for large X
-        rows = slice(start, start + ROW_BLOCK)
+    per_row = 8 * chunks * (n_players + 1) * ens.n_outputs
+    block = max(256, min(ROW_BLOCK, ACCUMULATOR_BYTES // per_row))
+    for start in range(0, max(X.shape[0], 1), block):  # bounds memory for large X
+        rows = slice(start, start + block)
         block, reach = _background_shap(
             np.ascontiguousarray(X[rows].T),
             zpat_all,
