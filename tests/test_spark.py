@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import lightgbm as lgb
 import mlflow
@@ -25,9 +26,15 @@ from shapgov.errors import AdditivityError, InputError
 ROWS = 3000
 
 
+TESTS = Path(__file__).parent
+
+
 @pytest.fixture(scope="module")
 def spark():
     os.environ["PYSPARK_PYTHON"] = sys.executable  # workers run this interpreter
+    # workers import the test plugin (shapgov_testplugin) by name, as the driver does
+    paths = [str(TESTS), *filter(None, [os.environ.get("PYTHONPATH")])]
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths)
     from pyspark.sql import SparkSession
 
     session = (
@@ -189,6 +196,43 @@ def test_a_table_over_the_threshold_publishes_nothing(spark, table, store, tmp_p
         for f in mlflow.MlflowClient().list_artifacts(run.info.run_id, "shapgov")
     }
     assert "values.parquet" not in names and "additivity.json" in names
+
+
+def test_a_model_whose_additivity_fails_on_known_rows_publishes_nothing(
+    spark, table, store, tmp_path
+):
+    """ClippedRegressor caps its predictions; its test plugin decomposes it without the
+    cap, so exactly the capped rows fail. The plugin manager travels with the broadcast."""
+    import shapgov_testplugin
+
+    from shapgov.registry import make_plugin_manager
+
+    _, X, bg = table
+    Xf = X.fillna(0.0)
+    y = Xf.x0 + Xf.x1 * Xf.x2
+    inner = lgb.LGBMRegressor(n_estimators=30, num_leaves=15, verbose=-1)
+    upper = float(np.quantile(inner.fit(Xf, y).predict(Xf), 0.99))
+    model = shapgov_testplugin.ClippedRegressor(inner, upper=upper).fit(Xf, y)
+    capped = set(np.flatnonzero(model.regressor_.predict(Xf) > upper).tolist())
+    pm = make_plugin_manager()
+    pm.register(shapgov_testplugin)
+    target = tmp_path / "clipped"
+    with mlflow.start_run(), pytest.raises(AdditivityError) as info:
+        shapgov.spark.explain_and_log(
+            model,
+            _sdf(spark, Xf),
+            background=bg.fillna(0.0),
+            keys=["id"],
+            path=target,
+            plugin_manager=pm,
+        )
+    report = info.value.report
+    worst = {r["id"] for r in report.applied["worst_rows"]}
+    assert 0 < report.n_over_threshold <= len(capped) and worst <= capped
+    assert not target.exists() and not list(tmp_path.glob(".clipped.staging-*"))
+    with pytest.raises(AdditivityError) as local:  # the same verdict in one process
+        shapgov.explain(model, Xf, background=bg.fillna(0.0), plugin_manager=pm)
+    assert local.value.report.n_over_threshold == report.n_over_threshold
 
 
 KILLED = """

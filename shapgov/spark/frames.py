@@ -68,13 +68,36 @@ def explain(
     for name in batch.columns()[len(keys) :]:
         kind = T.StringType() if name == STATUS else T.DoubleType()
         fields.append(T.StructField(name, kind, nullable=name == MISMATCH))
-    spark = sdf.sparkSession
-    shared = spark.sparkContext.broadcast(batch)
+    shared = share(sdf.sparkSession, batch)
 
     def run(batches: Any) -> Any:
-        return shared.value(batches)
+        return shared_value(shared)(batches)
 
     return sdf.select(*keys, *features).mapInPandas(run, T.StructType(fields))
+
+
+def share(spark: Any, batch: BatchExplainer) -> Any:
+    """``batch`` as a broadcast variable, serialized with cloudpickle (a plugin manager or
+    a model class defined in a script travels too; Spark's broadcast uses plain pickle)."""
+    import uuid
+
+    from pyspark import cloudpickle
+
+    return spark.sparkContext.broadcast((uuid.uuid4().hex, cloudpickle.dumps(batch)))
+
+
+_LOADED: dict[str, BatchExplainer] = {}
+
+
+def shared_value(shared: Any) -> BatchExplainer:
+    """The broadcast :class:`BatchExplainer`, unpickled once per Python worker."""
+    import pickle
+
+    key, payload = shared.value
+    if key not in _LOADED:
+        _LOADED.clear()  # one job's explainer at a time per worker
+        _LOADED[key] = pickle.loads(payload)
+    return _LOADED[key]
 
 
 def table_scale(sdf: Any, batch: BatchExplainer, k: int) -> tuple[float, ...]:
@@ -83,10 +106,10 @@ def table_scale(sdf: Any, batch: BatchExplainer, k: int) -> tuple[float, ...]:
     from pyspark.sql import functions as F
 
     schema = "n long, " + ", ".join(f"s{o} double" for o in range(k))
-    shared = sdf.sparkSession.sparkContext.broadcast(batch)
+    shared = share(sdf.sparkSession, batch)
 
     def sums(batches: Any) -> Any:
-        return shared.value.prediction_sums(batches)
+        return shared_value(shared).prediction_sums(batches)
 
     row = (
         sdf.mapInPandas(sums, schema)
