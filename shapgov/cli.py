@@ -466,6 +466,37 @@ def approve(
 
 
 @main.command()
+@click.argument("name")
+@click.argument("version")
+@_tracking_option
+def verify(name: str, version: str, tracking_uri: str | None) -> None:
+    """Verify the signed verdict of registered model NAME at VERSION and that its set is
+    still the one approved; exits 1 when it does not verify (key: SHAPGOV_APPROVAL_KEY)."""
+    from mlflow.exceptions import MlflowException
+
+    from shapgov.errors import ShapgovError
+    from shapgov.mlflow.signing import verify_version
+
+    _use_store(tracking_uri)
+    try:
+        result = verify_version(name, version)
+    except MlflowException as err:
+        raise InputProblem(f"{name} version {version}: {err.message}") from err
+    except ShapgovError as err:
+        raise InputProblem(str(err)) from err
+    if result.verified:
+        click.echo(
+            f"{name} version {version}: {result.verdict}, signed by the approval key "
+            f"(approver {result.approver}); the set is the one approved"
+        )
+        return
+    click.echo(f"{name} version {version}: NOT verified")
+    for reason in result.reasons:
+        click.echo(f"  - {reason}")
+    sys.exit(EXIT_REFUSED)
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5055, show_default=True, type=int)
 @click.option("--secret", envvar="SHAPGOV_WEBHOOK_SECRET", default=None, help="Webhook secret.")

@@ -16,7 +16,10 @@ Checks, on the artifact set of the version's source run:
 The verdict is written as model-version tags (``shapgov.approval`` = approved | rejected,
 ``shapgov.approval.reasons``, ``shapgov.approval.time``, ``shapgov.approval.version``,
 ``shapgov.approval.manifest_sha256``: which set the verdict is about, and
-``shapgov.approval.rules``: the optional rules it applied, as JSON); an alias is
+``shapgov.approval.rules``: the optional rules it applied, as JSON;
+``shapgov.approval.report_sha256`` and ``shapgov.approval.approver``; and, with an
+approval key configured, ``shapgov.approval.signature`` over all of them, see
+:mod:`shapgov.mlflow.signing`); an alias is
 set only on approval. Re-running gives the same verdict (idempotent).
 """
 
@@ -38,6 +41,7 @@ class Approval:
     reasons: list[str] = field(default_factory=list)
     run_id: str | None = None
     manifest_sha256: str | None = None  # of the set the verdict is about
+    report_sha256: str | None = None  # of its compliance report
 
     @property
     def verdict(self) -> str:
@@ -99,13 +103,15 @@ def check_run(
                         f"row {vertex['matrix_row']!r}"
                     )
         reasons.extend(_report_reasons(local, run_id))
+        report_path = local / "report.html"
+        report_sha = sha256_file(report_path) if report_path.exists() else None
         if "spark.json" in manifest.get("artifacts", {}):
             reasons.extend(_table_reasons(local / "spark.json", allow_warn))
             reasons.extend(_uploaded_part_reasons(client, run_id, local / "spark.json", tmp))
         if max_impact_drift is not None:
             listed = "over_time.json" in manifest.get("artifacts", {})
             reasons.extend(_drift_reasons(local, max_impact_drift, listed))
-    return Approval(not reasons, reasons, run_id, manifest_sha)
+    return Approval(not reasons, reasons, run_id, manifest_sha, report_sha)
 
 
 def _table_reasons(document_path: Path, allow_warn: bool) -> list[str]:
@@ -265,7 +271,6 @@ def approve(
     :param max_impact_drift: Reject when a window's impact drift (L1 distance of impact
         shares to the reference window, in [0, 2]) exceeds it, or when the set holds no
         explanations over time.
-
     :param require_explaining_model: Also require an explaining model (logged with
         :func:`shapgov.mlflow.serving.log_explaining_model`) that carries the manifest
         SHA-256 of the set being approved: the version is served with this very game.
@@ -293,13 +298,18 @@ def approve(
                 ],
                 result.run_id,
                 result.manifest_sha256,
+                result.report_sha256,
             )
+    from shapgov.mlflow import signing
+
     tags = {
         "shapgov.approval": result.verdict,
         "shapgov.approval.reasons": "; ".join(result.reasons) or "all checks passed",
         "shapgov.approval.time": datetime.now(UTC).isoformat(),
         "shapgov.approval.version": __version__,
         "shapgov.approval.manifest_sha256": result.manifest_sha256 or "none",
+        "shapgov.approval.report_sha256": result.report_sha256 or "none",
+        "shapgov.approval.approver": signing.approver(),
         "shapgov.approval.rules": json.dumps(
             {
                 "allow_warn": allow_warn,
@@ -309,9 +319,14 @@ def approve(
             sort_keys=True,
         ),
     }
+    tags = {k: v[:5000] for k, v in tags.items()}
+    key = signing.signing_key()
+    if key is not None:  # signed over the tags exactly as they are stored
+        tags[signing.KEY_ID_TAG] = signing.key_id(key)
+        tags[signing.SIGNATURE_TAG] = signing.sign(key, name, version, tags)
     verdict = tags.pop("shapgov.approval")
-    for key, value in tags.items():
-        client.set_model_version_tag(name, str(version), key, value[:5000])
+    for key_name, value in tags.items():
+        client.set_model_version_tag(name, str(version), key_name, value)
     if result.approved and alias:
         client.set_registered_model_alias(name, alias, str(version))
     # the verdict tag last: whoever sees it sees the details and the alias already set

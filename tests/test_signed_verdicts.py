@@ -1,0 +1,98 @@
+"""Signed verdicts: a verdict verifies only when the approval key signed it and the set is
+still the one approved (a hand-set tag, a copied verdict, a changed set all fail)."""
+
+from __future__ import annotations
+
+import mlflow
+import pytest
+from click.testing import CliRunner
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import shapgov
+import shapgov.mlflow
+from shapgov.cli import main
+from shapgov.mlflow.signing import SIGNATURE_TAG, verify_version
+
+KEY = "k" * 32
+OTHER = "o" * 32
+
+
+def _version(name="signed"):
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    model = make_pipeline(StandardScaler(), Ridge()).fit(X, y)
+    with mlflow.start_run() as run:
+        shapgov.mlflow.explain_and_log(
+            model, X.iloc[:40], background=X.iloc[100:200], analyses=False
+        )
+        info = mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
+    return mlflow.register_model(info.model_uri, name), run.info.run_id, model, X
+
+
+@pytest.fixture
+def key(monkeypatch):
+    monkeypatch.setenv("SHAPGOV_APPROVAL_KEY", KEY)
+    monkeypatch.setenv("SHAPGOV_APPROVER", "risk-reviewer")
+    monkeypatch.delenv("SHAPGOV_APPROVAL_OLD_KEYS_FILE", raising=False)
+
+
+def test_a_signed_verdict_verifies_and_names_its_approver(store, key):
+    mv, *_ = _version()
+    assert shapgov.approve("signed", mv.version).approved
+    result = verify_version("signed", mv.version)
+    assert result.verified, result.reasons
+    assert result.verdict == "approved" and result.approver == "risk-reviewer"
+    ran = CliRunner().invoke(main, ["verify", "signed", str(mv.version), "--tracking-uri", store])
+    assert ran.exit_code == 0 and "risk-reviewer" in ran.output
+
+
+def test_hand_set_and_copied_verdicts_do_not_verify(store, key):
+    mv, *_ = _version()
+    assert shapgov.approve("signed", mv.version).approved
+    client = mlflow.MlflowClient()
+    second = mlflow.register_model(f"models:/signed/{mv.version}", "signed")
+    client.set_model_version_tag("signed", second.version, "shapgov.approval", "approved")
+    hand = verify_version("signed", second.version)
+    assert not hand.verified and "not signed" in hand.reasons[0]
+    for tag, value in client.get_model_version("signed", mv.version).tags.items():
+        if tag.startswith("shapgov.approval"):  # the whole signed verdict, copied
+            client.set_model_version_tag("signed", second.version, tag, value)
+    copied = verify_version("signed", second.version)
+    assert not copied.verified and "does not match" in copied.reasons[0]
+    ran = CliRunner().invoke(
+        main, ["verify", "signed", str(second.version), "--tracking-uri", store]
+    )
+    assert ran.exit_code == 1 and "NOT verified" in ran.output
+    # a reason edited by hand breaks the signature too
+    client.set_model_version_tag("signed", mv.version, "shapgov.approval.reasons", "fine")
+    assert not verify_version("signed", mv.version).verified
+
+
+def test_a_set_changed_after_approval_does_not_verify(store, key):
+    mv, run_id, model, X = _version()
+    assert shapgov.approve("signed", mv.version).approved
+    shapgov.mlflow.explain_and_log(
+        model, X.iloc[:30], background=X.iloc[100:200], run_id=run_id, analyses=False
+    )
+    result = verify_version("signed", mv.version)
+    assert not result.verified and any("manifest.json changed" in r for r in result.reasons)
+
+
+def test_unsigned_verdicts_and_key_rotation(store, monkeypatch, tmp_path):
+    monkeypatch.delenv("SHAPGOV_APPROVAL_KEY", raising=False)
+    monkeypatch.delenv("SHAPGOV_APPROVAL_KEY_FILE", raising=False)
+    mv, *_ = _version()
+    assert shapgov.approve("signed", mv.version).approved
+    tags = mlflow.MlflowClient().get_model_version("signed", mv.version).tags
+    assert SIGNATURE_TAG not in tags
+    monkeypatch.setenv("SHAPGOV_APPROVAL_KEY", KEY)
+    assert "not signed" in verify_version("signed", mv.version).reasons[0]
+    assert shapgov.approve("signed", mv.version).approved  # signed with KEY now
+    monkeypatch.setenv("SHAPGOV_APPROVAL_KEY", OTHER)  # rotated
+    assert "not held" in verify_version("signed", mv.version).reasons[0]
+    old = tmp_path / "old-keys"
+    old.write_text(KEY + "\n")
+    monkeypatch.setenv("SHAPGOV_APPROVAL_OLD_KEYS_FILE", str(old))
+    assert verify_version("signed", mv.version).verified
