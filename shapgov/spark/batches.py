@@ -10,6 +10,7 @@ normalized mismatch and status, and the driver judges the whole table.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -177,15 +178,21 @@ def _rebuilt(run: Any, link: Any, capping: Any) -> np.ndarray:
     return rebuild(link, explained, run.offset, run.exposure, capping, margin=True)
 
 
-def _stage_defaults(options: Mapping[str, Any]) -> dict[str, Any]:
-    """:func:`shapgov.engine.run_stages`'s keywords: ``options`` over explain's defaults."""
+@functools.cache
+def _explain_defaults() -> tuple[tuple[str, Any], ...]:
+    """:func:`shapgov.explain`'s keyword defaults that the stages take (read once)."""
     import inspect
 
     from shapgov.engine import explain
 
-    params = inspect.signature(explain).parameters
     skip = {"model", "X", "background", "capping", "interactions"}
-    out = {n: p.default for n, p in params.items() if n not in skip}
+    params = inspect.signature(explain).parameters.items()
+    return tuple((n, p.default) for n, p in params if n not in skip)
+
+
+def _stage_defaults(options: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`shapgov.engine.run_stages`'s keywords: ``options`` over explain's defaults."""
+    out = dict(_explain_defaults())
     unknown = sorted(set(options) - set(out))
     if unknown:
         from shapgov.errors import InputError

@@ -22,7 +22,6 @@ no set either. ``path`` must be on a file system this process can read and renam
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import time
@@ -35,6 +34,7 @@ from typing import Any
 import pandas as pd
 
 from shapgov.errors import AdditivityError, InputError
+from shapgov.mlflow.artifacts import sha256_file
 from shapgov.spark.batches import ABS_MISMATCH, MISMATCH, STATUS
 
 #: The set's document of a table explained on Spark.
@@ -255,20 +255,12 @@ def part_list(directory: Path) -> list[dict[str, Any]]:
         out.append(
             {
                 "name": part.name,
-                "sha256": _sha256(part),
+                "sha256": sha256_file(part),
                 "rows": int(pq.read_metadata(part).num_rows),
                 "bytes": part.stat().st_size,
             }
         )
     return out
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _sample_set(
