@@ -19,6 +19,7 @@ from shapgov._version import __version__
 DEFAULT_STORE = "sqlite:///mlflow.db"
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
+EXIT_RETRY = 75  # sysexits' EX_TEMPFAIL: a temporary failure, try again
 
 
 class InputProblem(click.ClickException):
@@ -63,13 +64,30 @@ def _read_table(path: Path) -> Any:
     raise click.BadParameter(f"{path} is neither .csv nor .parquet", param_hint="--data")
 
 
-@click.group()
+class _Commands(click.Group):
+    """Errors every command can meet on a shared tracking server, each its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from shapgov.errors import ApprovalPermissionError, TrackingUnavailableError
+
+        try:
+            return super().invoke(ctx)
+        except ApprovalPermissionError as err:
+            click.echo(f"Error: {err}", err=True)
+            sys.exit(EXIT_REFUSED)
+        except TrackingUnavailableError as err:
+            click.echo(f"Error: {err}", err=True)
+            sys.exit(EXIT_RETRY)
+
+
+@click.group(cls=_Commands)
 @click.version_option(__version__, prog_name="shapgov")
 def main() -> None:
     """SHAP governance for MLflow: exact explanations, an additivity policy, audit trails.
 
     Exit codes: 0 done, 1 a governance check said no (additivity failed, approval
-    rejected), 2 bad usage or input.
+    rejected, approving without EDIT permission), 2 bad usage or input, 75 the tracking
+    server did not answer (retry; nothing incomplete is ever approved).
     """
 
 
@@ -291,7 +309,12 @@ def explain(
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from shapgov.errors import AdditivityError, ShapgovError
+    from shapgov.errors import (
+        AdditivityError,
+        ApprovalPermissionError,
+        ShapgovError,
+        TrackingUnavailableError,
+    )
     from shapgov.mlflow import explain_and_log
     from shapgov.mlflow.evaluator import native_model
     from shapgov.mlflow.sampling import sample_xy
@@ -344,6 +367,8 @@ def explain(
         click.echo(f"additivity failed; values withheld, diagnostics logged to run {run_id}")
         click.echo(f"  {err.report.describe()}", err=True)
         sys.exit(EXIT_REFUSED)
+    except (ApprovalPermissionError, TrackingUnavailableError):
+        raise  # their own exit codes (see main)
     except ShapgovError as err:
         raise InputProblem(str(err)) from err
     except MlflowException as err:
@@ -402,13 +427,15 @@ def report(
     if (run_id is None) == (model_name is None) or (model_name is None) != (model_version is None):
         raise click.UsageError("pass either --run-id RUN or both --model NAME and --version N")
     _use_store(tracking_uri)
-    from shapgov.errors import ShapgovError
+    from shapgov.errors import ApprovalPermissionError, ShapgovError, TrackingUnavailableError
     from shapgov.mlflow.reporting import report as write
 
     try:
         path = write(
             run_id=run_id, model=model_name, version=model_version, out=out, log=log, rows=rows
         )
+    except (ApprovalPermissionError, TrackingUnavailableError):
+        raise  # their own exit codes (see main)
     except ShapgovError as err:
         raise InputProblem(str(err)) from err
     click.echo(f"report written to {path.resolve()}" + (" and logged to the run" if log else ""))
@@ -474,7 +501,7 @@ def verify(name: str, version: str, tracking_uri: str | None) -> None:
     still the one approved; exits 1 when it does not verify (key: SHAPGOV_APPROVAL_KEY)."""
     from mlflow.exceptions import MlflowException
 
-    from shapgov.errors import ShapgovError
+    from shapgov.errors import ApprovalPermissionError, ShapgovError, TrackingUnavailableError
     from shapgov.mlflow.signing import verify_version
 
     _use_store(tracking_uri)
@@ -482,6 +509,8 @@ def verify(name: str, version: str, tracking_uri: str | None) -> None:
         result = verify_version(name, version)
     except MlflowException as err:
         raise InputProblem(f"{name} version {version}: {err.message}") from err
+    except (ApprovalPermissionError, TrackingUnavailableError):
+        raise  # their own exit codes (see main)
     except ShapgovError as err:
         raise InputProblem(str(err)) from err
     if result.verified:

@@ -89,3 +89,18 @@ class FallbackWarning(UserWarning):
 class UnapprovedModelError(ShapgovError, PermissionError):
     """A registered model version has no approved shapgov verdict for its current set;
     approve it (``shapgov approve NAME VERSION``) first."""
+
+
+class ApprovalPermissionError(ShapgovError, PermissionError):
+    """The tracking server refused a write the approval needs (the user lacks EDIT on the
+    registered model); nothing was recorded."""
+
+
+class ApprovalConflictError(ShapgovError, RuntimeError):
+    """Concurrent approvals of one version kept overwriting each other's verdict tags;
+    nothing consistent could be recorded. Approve again."""
+
+
+class TrackingUnavailableError(ShapgovError, ConnectionError):
+    """The tracking server did not answer (down, restarting, or unreachable). Whatever was
+    being written is incomplete and approval rejects it; retry the same call."""

@@ -146,8 +146,10 @@ def test_explain_report_approve_from_the_command_line(store, tmp_path):
     )
     assert reported.exit_code == 0, reported.output
     assert out.exists() and "approved" in out.read_text()
-    record = mlflow.artifacts.download_artifacts(
-        run_id=mv.run_id, artifact_path="shapgov/report.json", dst_path=str(tmp_path / "dl")
+    record = mlflow.artifacts.download_artifacts(  # beside the set, whose report was approved
+        run_id=mv.run_id,
+        artifact_path=f"shapgov-approval/v{mv.version}/report.json",
+        dst_path=str(tmp_path / "dl"),
     )
     assert json.loads(Path(record).read_text())["model"] == {
         "name": "ridge",

@@ -148,14 +148,24 @@ def test_the_report_is_logged_and_bound_to_its_manifest(approved_version, tmp_pa
     from shapgov.mlflow.artifacts import sha256_file
 
     run_id, mv, _ = approved_version
-    shapgov.report(model="cancer", version=mv.version, out=tmp_path / "r.html")
-    local = Path(
-        mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path="shapgov", dst_path=str(tmp_path / "dl")
+
+    def download(path: str, into: str) -> Path:
+        return Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=path, dst_path=str(tmp_path / into)
+            )
         )
-    )
-    record = json.loads((local / REPORT_RECORD).read_text())
-    assert record["report_sha256"] == sha256_file(local / REPORT)
+
+    approved = sha256_file(download("shapgov", "before") / REPORT)
+    tags = mlflow.MlflowClient().get_model_version("cancer", mv.version).tags
+    assert approved == tags["shapgov.approval.report_sha256"]
+    shapgov.report(model="cancer", version=mv.version, out=tmp_path / "r.html")
+    local = download("shapgov", "dl")
+    # the version's report goes beside the set; the approved report stays as signed
+    assert sha256_file(local / REPORT) == approved
+    beside = download(f"shapgov-approval/v{mv.version}", "beside")
+    record = json.loads((beside / REPORT_RECORD).read_text())
+    assert record["report_sha256"] == sha256_file(beside / REPORT)
     assert record["manifest_sha256"] == sha256_file(local / "manifest.json")
     assert record["model"] == {"name": "cancer", "version": str(mv.version)}
     assert (local / REPORT).read_bytes() == (tmp_path / "r.html").read_bytes()

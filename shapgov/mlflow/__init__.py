@@ -13,6 +13,7 @@ from typing import Any
 
 from shapgov.combination.policy import AdditivityReport
 from shapgov.mlflow.artifacts import MANIFEST, write_failure, write_set
+from shapgov.mlflow.failures import tracking_errors
 
 ARTIFACT_PATH = "shapgov"
 
@@ -60,6 +61,13 @@ def _run_id(run_id: str | None) -> str:
 
         raise InputError("no active MLflow run; start one (mlflow.start_run()) or pass run_id=")
     return run.info.run_id
+
+
+def _retry(run_id: str) -> str:
+    return (
+        f"call it again with run_id={run_id!r}: the retry uploads the whole set again, "
+        "manifest last, over what is there (no cleanup needed)"
+    )
 
 
 def _upload(run_id: str, directory: Path) -> None:
@@ -112,6 +120,8 @@ def log_explanation(
     :func:`shapgov.mlflow.timeline.window_metrics`), so ``mlflow ui`` charts them.
 
     :returns: The manifest.
+    :raises TrackingUnavailableError: The tracking server did not answer; call again with
+        the same ``run_id`` (the set is uploaded whole again, manifest last).
     """
     from mlflow.entities import Metric, RunTag
     from mlflow.tracking import MlflowClient
@@ -119,41 +129,42 @@ def log_explanation(
     from shapgov._version import __version__
 
     rid = _run_id(run_id)
-    with tempfile.TemporaryDirectory(prefix="shapgov-") as tmp:
-        manifest = write_set(
-            Path(tmp),
-            explanation,
-            permutation=permutation,
-            xemp=xemp,
-            comparison=comparison,
-            over_time=over_time,
-            attachments=attachments,
-            top_k=top_k,
-            run_id=rid,
-        )
-        _write_report(Path(tmp), rid, report)
-        _upload(rid, Path(tmp))
-    additivity = explanation.additivity
-    now = int(clock.time() * 1000)
-    metrics = [
-        Metric("shapgov.max_normalized_mismatch", additivity.max_normalized_mismatch, now, 0),
-        Metric("shapgov.mean_normalized_mismatch", additivity.mean_normalized_mismatch, now, 0),
-        Metric("shapgov.rows", float(len(explanation)), now, 0),
-    ]
-    if seconds is not None:
-        metrics.append(Metric("shapgov.seconds", float(seconds), now, 0))
-    explainers = sorted(set(explanation.explainers.values()))
-    tags = [
-        RunTag("shapgov.status", additivity.status),
-        RunTag("shapgov.explainers.base", ",".join(explainers)),
-        RunTag("shapgov.version", __version__),
-    ]
-    client = MlflowClient()
-    client.log_batch(rid, metrics=metrics, tags=tags)
-    if over_time is not None:
-        from shapgov.mlflow.timeline import log_window_metrics
+    with tracking_errors(f"logging the shapgov set to run {rid}", retry=_retry(rid)):
+        with tempfile.TemporaryDirectory(prefix="shapgov-") as tmp:
+            manifest = write_set(
+                Path(tmp),
+                explanation,
+                permutation=permutation,
+                xemp=xemp,
+                comparison=comparison,
+                over_time=over_time,
+                attachments=attachments,
+                top_k=top_k,
+                run_id=rid,
+            )
+            _write_report(Path(tmp), rid, report)
+            _upload(rid, Path(tmp))
+        additivity = explanation.additivity
+        now = int(clock.time() * 1000)
+        metrics = [
+            Metric("shapgov.max_normalized_mismatch", additivity.max_normalized_mismatch, now, 0),
+            Metric("shapgov.mean_normalized_mismatch", additivity.mean_normalized_mismatch, now, 0),
+            Metric("shapgov.rows", float(len(explanation)), now, 0),
+        ]
+        if seconds is not None:
+            metrics.append(Metric("shapgov.seconds", float(seconds), now, 0))
+        explainers = sorted(set(explanation.explainers.values()))
+        tags = [
+            RunTag("shapgov.status", additivity.status),
+            RunTag("shapgov.explainers.base", ",".join(explainers)),
+            RunTag("shapgov.version", __version__),
+        ]
+        client = MlflowClient()
+        client.log_batch(rid, metrics=metrics, tags=tags)
+        if over_time is not None:
+            from shapgov.mlflow.timeline import log_window_metrics
 
-        log_window_metrics(client, rid, over_time)
+            log_window_metrics(client, rid, over_time)
     return manifest
 
 
@@ -168,16 +179,19 @@ def log_failure(
     from shapgov._version import __version__
 
     rid = _run_id(run_id)
-    with tempfile.TemporaryDirectory(prefix="shapgov-") as tmp:
-        manifest = write_failure(Path(tmp), report, run_id=rid)
-        _write_report(Path(tmp), rid, with_report)
-        _upload(rid, Path(tmp))
-    now = int(clock.time() * 1000)
-    MlflowClient().log_batch(
-        rid,
-        metrics=[Metric("shapgov.max_normalized_mismatch", report.max_normalized_mismatch, now, 0)],
-        tags=[RunTag("shapgov.status", "fail"), RunTag("shapgov.version", __version__)],
-    )
+    with tracking_errors(f"logging the failed check to run {rid}", retry=_retry(rid)):
+        with tempfile.TemporaryDirectory(prefix="shapgov-") as tmp:
+            manifest = write_failure(Path(tmp), report, run_id=rid)
+            _write_report(Path(tmp), rid, with_report)
+            _upload(rid, Path(tmp))
+        now = int(clock.time() * 1000)
+        MlflowClient().log_batch(
+            rid,
+            metrics=[
+                Metric("shapgov.max_normalized_mismatch", report.max_normalized_mismatch, now, 0)
+            ],
+            tags=[RunTag("shapgov.status", "fail"), RunTag("shapgov.version", __version__)],
+        )
     return manifest
 
 
@@ -243,6 +257,9 @@ def explain_and_log(
     :param options: Passed to :func:`shapgov.explain` (``background=``, ``output=``, ...).
     :returns: The :class:`shapgov.Explanation`.
     :raises InputError: Bad options (an unknown analysis, ...).
+    :raises TrackingUnavailableError: The tracking server did not answer while the set was
+        logged; call again with the same ``run_id``: the set is uploaded whole again over
+        the incomplete one (no cleanup), and approval rejects the incomplete one meanwhile.
     """
     from shapgov.registry import shared_parses
 

@@ -19,19 +19,30 @@ The verdict is written as model-version tags (``shapgov.approval`` = approved | 
 ``shapgov.approval.rules``: the optional rules it applied, as JSON;
 ``shapgov.approval.report_sha256`` and ``shapgov.approval.approver``; and, with an
 approval key configured, ``shapgov.approval.signature`` over all of them, see
-:mod:`shapgov.mlflow.signing`); an alias is
-set only on approval. Re-running gives the same verdict (idempotent).
+:mod:`shapgov.mlflow.signing`). Re-running gives the same verdict (idempotent).
+
+On a shared tracking server: the verdict is read back and, when signed, verified before
+an alias moves (concurrent approvals of one version that interleave their tags are
+written again until the stored verdict verifies); an alias is set only on a verdict that
+stands as stored, and a rejection withdraws an alias that points at the version. A user
+without EDIT on the model gets :class:`~shapgov.errors.ApprovalPermissionError` and
+nothing is recorded; a server that does not answer gives
+:class:`~shapgov.errors.TrackingUnavailableError` (retry), never a verdict.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from shapgov.errors import ApprovalConflictError, ApprovalPermissionError
+from shapgov.mlflow import failures
 from shapgov.mlflow.artifacts import MANIFEST, REQUIRED, sha256_file
 
 
@@ -64,6 +75,8 @@ def check_run(
         try:
             local = Path(client.download_artifacts(run_id, "shapgov", tmp))
         except Exception as err:
+            if failures.is_unavailable(err):  # a server that is down decides nothing
+                raise
             return Approval(False, [f"no shapgov artifact set in run {run_id} ({err})"], run_id)
         manifest_path = local / MANIFEST
         if not manifest_path.exists():
@@ -256,31 +269,14 @@ def explaining_models(model_version: Any) -> list[dict[str, Any]]:
     return [m for m in listed if isinstance(m, dict)]
 
 
-def approve(
-    name: str,
-    version: str | int,
-    *,
-    alias: str | None = None,
-    allow_warn: bool = False,
-    require_explaining_model: bool = False,
-    max_impact_drift: float | None = None,
-    client: Any = None,
+def _judge(
+    client: Any,
+    mv: Any,
+    allow_warn: bool,
+    require_explaining_model: bool,
+    max_impact_drift: float | None,
 ) -> Approval:
-    """Check a registered model version and record the verdict on it (see the module).
-
-    :param max_impact_drift: Reject when a window's impact drift (L1 distance of impact
-        shares to the reference window, in [0, 2]) exceeds it, or when the set holds no
-        explanations over time.
-    :param require_explaining_model: Also require an explaining model (logged with
-        :func:`shapgov.mlflow.serving.log_explaining_model`) that carries the manifest
-        SHA-256 of the set being approved: the version is served with this very game.
-    """
-    from mlflow.tracking import MlflowClient
-
-    from shapgov._version import __version__
-
-    client = client or MlflowClient()
-    mv = client.get_model_version(name, str(version))
+    """The verdict on one model version (no writes)."""
     if not mv.run_id:
         result = Approval(False, ["the model version has no source run"], None)
     else:
@@ -300,6 +296,39 @@ def approve(
                 result.manifest_sha256,
                 result.report_sha256,
             )
+    return result
+
+
+def approve(
+    name: str,
+    version: str | int,
+    *,
+    alias: str | None = None,
+    allow_warn: bool = False,
+    require_explaining_model: bool = False,
+    max_impact_drift: float | None = None,
+    client: Any = None,
+) -> Approval:
+    """Check a registered model version and record the verdict on it (see the module).
+
+    :param max_impact_drift: Reject when a window's impact drift (L1 distance of impact
+        shares to the reference window, in [0, 2]) exceeds it, or when the set holds no
+        explanations over time.
+    :param require_explaining_model: Also require an explaining model (logged with
+        :func:`shapgov.mlflow.serving.log_explaining_model`) that carries the manifest
+        SHA-256 of the set being approved: the version is served with this very game.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from shapgov._version import __version__
+
+    client = client or MlflowClient()
+    with failures.tracking_errors(
+        f"checking {name} version {version}", retry="run the approval again"
+    ):
+        mv = client.get_model_version(name, str(version))
+        result = _judge(client, mv, allow_warn, require_explaining_model, max_impact_drift)
     from shapgov.mlflow import signing
 
     tags = {
@@ -324,11 +353,89 @@ def approve(
     if key is not None:  # signed over the tags exactly as they are stored
         tags[signing.KEY_ID_TAG] = signing.key_id(key)
         tags[signing.SIGNATURE_TAG] = signing.sign(key, name, version, tags)
-    verdict = tags.pop("shapgov.approval")
-    for key_name, value in tags.items():
-        client.set_model_version_tag(name, str(version), key_name, value)
-    if result.approved and alias:
-        client.set_registered_model_alias(name, alias, str(version))
-    # the verdict tag last: whoever sees it sees the details and the alias already set
-    client.set_model_version_tag(name, str(version), "shapgov.approval", verdict)
+    with failures.tracking_errors(
+        f"recording the verdict on {name} version {version}",
+        retry="run the approval again (it re-checks the set and rewrites the verdict)",
+    ):
+        try:
+            stored = _record(client, name, str(version), tags, signed=key is not None)
+        except MlflowException as err:
+            if not failures.is_permission_denied(err):
+                raise
+            raise ApprovalPermissionError(
+                f"the tracking server refused to record the verdict on {name} version "
+                f"{version} for user {signing.approver()!r}: approving needs EDIT (or MANAGE) "
+                "permission on the registered model; ask its owner or an admin to grant it "
+                "to the approval service's user. Nothing was recorded."
+            ) from err
+        _move_alias(client, name, str(version), alias, result, stored)
     return result
+
+
+#: How often an approver rewrites its verdict when a concurrent approval of the same
+#: version interleaved with it (read back, the tags did not verify).
+RECORD_ATTEMPTS = 8
+
+
+def _record(
+    client: Any, name: str, version: str, tags: dict[str, str], *, signed: bool
+) -> dict[str, str]:
+    """Write the verdict tags (the verdict itself last) and return the tags as stored.
+
+    MLflow writes tags one by one, so two approvals of one version at once can leave a mix
+    of both: a signature over one approval's time beside the other's. A signed verdict is
+    therefore read back and verified; while it does not verify (an interleaving, not a
+    forgery: both approvers hold the key) it is written again, after a random pause. The
+    last approver to finish reads a verdict that verifies, so the version ends with one.
+    """
+    from shapgov.mlflow import signing
+
+    tags = dict(tags)
+    verdict = tags.pop("shapgov.approval")
+    for attempt in range(RECORD_ATTEMPTS):
+        for key_name, value in tags.items():
+            client.set_model_version_tag(name, version, key_name, value)
+        # the verdict last: whoever sees it sees its details already set
+        client.set_model_version_tag(name, version, "shapgov.approval", verdict)
+        stored = dict(client.get_model_version(name, version).tags or {})
+        if not signed or not signing.verify_tags(name, version, stored):
+            return stored
+        time.sleep(random.uniform(0.05, 0.25) * (attempt + 1))
+    raise ApprovalConflictError(
+        f"{name} version {version}: concurrent approvals kept interleaving their verdict "
+        f"tags ({RECORD_ATTEMPTS} attempts); approve again when the others are done"
+    )
+
+
+def _move_alias(
+    client: Any,
+    name: str,
+    version: str,
+    alias: str | None,
+    result: Approval,
+    stored: dict[str, str],
+) -> None:
+    """Point ``alias`` at the version only on a verdict that stands as stored: approved,
+    about the set just checked, and (with a key) verified. A rejection withdraws the
+    alias when it points at this version: it must never name a version whose set fails."""
+    if not alias:
+        return
+    from mlflow.exceptions import MlflowException
+
+    from shapgov.mlflow import signing
+
+    stands = (
+        result.approved
+        and stored.get("shapgov.approval") == "approved"
+        and stored.get("shapgov.approval.manifest_sha256") == result.manifest_sha256
+        and (signing.signing_key() is None or not signing.verify_tags(name, version, stored))
+    )
+    if stands:
+        client.set_registered_model_alias(name, alias, version)
+        return
+    try:
+        current = client.get_model_version_by_alias(name, alias).version
+    except MlflowException:
+        return  # the alias names no version
+    if str(current) == version and not result.approved:
+        client.delete_registered_model_alias(name, alias)

@@ -10,6 +10,9 @@ from typing import Any
 
 from shapgov.errors import InputError
 
+#: Where the reports of registered model versions are logged in the source run.
+APPROVAL_REPORTS = "shapgov-approval"
+
 
 def resolve(
     *,
@@ -71,8 +74,10 @@ def report(
     **options: Any,
 ) -> Path:
     """Write the compliance report of a run, or of a registered model version (with its
-    approval status), to ``out``; with ``log`` also log it to the run, replacing the
-    run's ``shapgov/report.html`` and ``report.json``.
+    approval status), to ``out``; with ``log`` also log it to the run: a run's report
+    replaces the set's ``shapgov/report.html`` and ``report.json``; a version's goes to
+    ``shapgov-approval/v<version>/`` beside the set, leaving the approved report as it
+    was signed.
 
     :param options: Passed to :func:`shapgov.sinks.compliance.build_context` (``rows``,
         ``top_k``, ``top``, ``n_dependence``, ``random_state``).
@@ -92,6 +97,9 @@ def report(
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(local / REPORT, out)
         if log:
+            # a version's report goes beside the set: the set's own report is the one a
+            # signed verdict names (its SHA-256), and replacing it would void the verdict
+            where = ARTIFACT_PATH if mv is None else f"{APPROVAL_REPORTS}/v{mv.version}"
             for name in (REPORT, REPORT_RECORD):
-                client.log_artifact(run.info.run_id, str(local / name), ARTIFACT_PATH)
+                client.log_artifact(run.info.run_id, str(local / name), where)
     return out

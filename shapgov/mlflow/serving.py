@@ -26,6 +26,7 @@ import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 from shapgov.errors import InputError, UnapprovedModelError
+from shapgov.mlflow import signing
 from shapgov.mlflow.approval import EXPLAINING_MODELS_TAG, explaining_models
 
 CONFIG = "config.json"
@@ -64,18 +65,27 @@ def _approved_set(mv: Any, client: Any, tmp: Path, allow_unapproved: bool) -> di
         ) from err
     manifest_sha = sha256_file(local)
     approved = verdict == "approved" and approved_sha == manifest_sha
-    if not approved and not allow_unapproved:
+    # where the approval key is held, only a signed verdict counts (a tag set by hand,
+    # or copied from another version, does not)
+    forged = signing.verify_tags(mv.name, mv.version, tags) if signing.verifying_keys() else []
+    if (forged or not approved) and not allow_unapproved:
         why = (
             f"its verdict is {verdict!r}"
             if verdict != "approved"
             else "its set changed after the approval (manifest hash differs)"
+            if approved_sha != manifest_sha
+            else f"its verdict does not verify: {forged[0]}"
         )
         raise UnapprovedModelError(
             f"{mv.name} v{mv.version} is not approved ({why}); run 'shapgov approve "
             f"{mv.name} {mv.version}' or pass allow_unapproved=True (recorded in the model)"
         )
     manifest = json.loads(local.read_text())
-    return {"manifest": manifest, "manifest_sha256": manifest_sha, "approved": approved}
+    return {
+        "manifest": manifest,
+        "manifest_sha256": manifest_sha,
+        "approved": approved and not forged,
+    }
 
 
 def _background(

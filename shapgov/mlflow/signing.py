@@ -145,10 +145,12 @@ def verify_version(name: str, version: str | int, *, client: Any = None) -> Veri
     from mlflow.tracking import MlflowClient
 
     from shapgov.mlflow.artifacts import MANIFEST, sha256_file
+    from shapgov.mlflow.failures import is_unavailable, tracking_errors, unavailable
     from shapgov.sinks.compliance import REPORT
 
     client = client or MlflowClient()
-    mv = client.get_model_version(name, str(version))
+    with tracking_errors(f"verifying {name} version {version}", retry="verify again"):
+        mv = client.get_model_version(name, str(version))
     tags = dict(mv.tags or {})
     reasons = verify_tags(name, version, tags)
     if not reasons and mv.run_id:
@@ -157,7 +159,9 @@ def verify_version(name: str, version: str | int, *, client: Any = None) -> Veri
                 try:
                     local = client.download_artifacts(mv.run_id, f"shapgov/{file}", tmp)
                     digest = sha256_file(Path(local))
-                except Exception:
+                except Exception as err:
+                    if is_unavailable(err):  # a server that is down verifies nothing
+                        raise unavailable(err, f"verifying {name}", "verify again") from err
                     digest = "none"
                 if digest != tags.get(f"shapgov.approval.{tag}"):
                     reasons.append(f"the set's {file} changed after the verdict was signed")

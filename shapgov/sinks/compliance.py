@@ -27,7 +27,7 @@ import pandas as pd
 from shapgov._version import __version__
 from shapgov.combination.explanation import Explanation
 from shapgov.combination.policy import AdditivityReport
-from shapgov.errors import InputError
+from shapgov.errors import InputError, ShapgovError
 from shapgov.sinks import strict_json
 from shapgov.sinks.over_time_section import over_time_section
 
@@ -491,11 +491,34 @@ def _approval_section(model_version: Any) -> dict[str, Any] | None:
         "verdict": tags.get("shapgov.approval", "not checked"),
         "reasons": [r for r in reasons.split("; ") if r],
         "time": tags.get("shapgov.approval.time", "–"),
+        "approver": tags.get("shapgov.approval.approver", "–"),
+        "signature": _signature_status(model_version.name, model_version.version, tags),
         "by_version": tags.get("shapgov.approval.version", "–"),
         "rules": _approval_rules(tags.get("shapgov.approval.rules")),
         "aliases": list(getattr(model_version, "aliases", []) or []),
         "explaining_models": _explaining_models(model_version),
     }
+
+
+def _signature_status(name: str, version: str, tags: dict[str, str]) -> dict[str, Any]:
+    """Whether the verdict's signature verifies here (with the keys this process holds)."""
+    from shapgov.mlflow import signing
+
+    if "shapgov.approval" not in tags:
+        return {"status": "unchecked", "text": "no verdict"}
+    key = tags.get(signing.KEY_ID_TAG)
+    if not tags.get(signing.SIGNATURE_TAG):
+        return {"status": "not verified", "text": "not signed: set by hand or without a key"}
+    try:
+        held = signing.verifying_keys()
+    except ShapgovError as err:
+        return {"status": "unchecked", "text": f"key {key}: not checked ({err})"}
+    if not held:
+        return {"status": "unchecked", "text": f"signed with key {key}; no key here to check it"}
+    problems = signing.verify_tags(name, version, tags)
+    if problems:
+        return {"status": "not verified", "text": problems[0]}
+    return {"status": "verified", "text": f"HMAC-SHA256 with key {key}"}
 
 
 def _approval_rules(raw: str | None) -> str:

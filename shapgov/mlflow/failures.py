@@ -1,0 +1,85 @@
+"""Tracking-server failures, told apart and typed.
+
+MLflow's client raises one :class:`mlflow.exceptions.MlflowException` for everything: a
+refused permission, a missing run, a server that is restarting. Callers here need to
+know which, to say what to do: a refused write is a
+:class:`~shapgov.errors.ApprovalPermissionError` (ask for EDIT), an unreachable server a
+:class:`~shapgov.errors.TrackingUnavailableError` (retry; nothing half-written is ever
+approved, because a set without its manifest, or with files that do not match it, is
+rejected).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from shapgov.errors import ShapgovError, TrackingUnavailableError
+
+#: HTTP statuses of a server that is restarting or overloaded (a proxy in front of it).
+RETRYABLE_STATUS = (502, 503, 504)
+#: MLflow error codes with the same meaning.
+RETRYABLE_CODES = ("TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED")
+
+
+def _chain(err: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        err = err.__cause__ or err.__context__
+
+
+def is_unavailable(err: BaseException) -> bool:
+    """Whether ``err`` (or what caused it) says the server could not be reached or is
+    temporarily unable to answer: connection refused or reset, a timeout, 502/503/504."""
+    import requests
+
+    for link in _chain(err):
+        if isinstance(link, requests.ConnectionError | requests.Timeout | ConnectionError):
+            return True
+        if isinstance(link, requests.exceptions.ChunkedEncodingError):
+            return True
+        if getattr(link, "error_code", None) in RETRYABLE_CODES:
+            return True
+        response = getattr(link, "response", None)
+        if getattr(response, "status_code", None) in RETRYABLE_STATUS:
+            return True
+    return False
+
+
+def is_permission_denied(err: BaseException) -> bool:
+    """Whether the server refused the request for lack of permission (HTTP 401/403)."""
+    for link in _chain(err):
+        if getattr(link, "error_code", None) in ("PERMISSION_DENIED", "UNAUTHENTICATED"):
+            return True
+        response = getattr(link, "response", None)
+        if getattr(response, "status_code", None) in (401, 403):
+            return True
+    return False
+
+
+def unavailable(err: BaseException, action: str, retry: str) -> TrackingUnavailableError:
+    """The typed error for ``err``, an unreachable server met while doing ``action``."""
+    import mlflow
+
+    return TrackingUnavailableError(
+        f"{action}: the tracking server {mlflow.get_tracking_uri()} did not answer "
+        f"({type(err).__name__}: {str(err)[:300]}). What was being written is incomplete, "
+        f"and approval rejects an incomplete set; {retry}"
+    )
+
+
+@contextmanager
+def tracking_errors(action: str, *, retry: str) -> Iterator[None]:
+    """Turn an unreachable tracking server inside the block into
+    :class:`~shapgov.errors.TrackingUnavailableError` naming ``action`` and saying how to
+    ``retry``; shapgov's own errors and every other error pass unchanged."""
+    try:
+        yield
+    except ShapgovError:
+        raise
+    except Exception as err:
+        if not is_unavailable(err):
+            raise
+        raise unavailable(err, action, retry) from err
