@@ -168,7 +168,7 @@ def test_the_report_is_logged_and_bound_to_its_manifest(approved_version, tmp_pa
     assert record["report_sha256"] == sha256_file(beside / REPORT)
     assert record["manifest_sha256"] == sha256_file(local / "manifest.json")
     assert record["model"] == {"name": "cancer", "version": str(mv.version)}
-    assert (local / REPORT).read_bytes() == (tmp_path / "r.html").read_bytes()
+    assert (beside / REPORT).read_bytes() == (tmp_path / "r.html").read_bytes()
     assert shapgov.approve("cancer", mv.version).approved  # still approved, idempotent
 
 
