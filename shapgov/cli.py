@@ -68,11 +68,11 @@ class _Commands(click.Group):
     """Errors every command can meet on a shared tracking server, each its exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from shapgov.errors import ApprovalPermissionError, TrackingUnavailableError
+        from shapgov.errors import TrackingPermissionError, TrackingUnavailableError
 
         try:
             return super().invoke(ctx)
-        except ApprovalPermissionError as err:
+        except TrackingPermissionError as err:
             click.echo(f"Error: {err}", err=True)
             sys.exit(EXIT_REFUSED)
         except TrackingUnavailableError as err:
@@ -311,8 +311,8 @@ def explain(
 
     from shapgov.errors import (
         AdditivityError,
-        ApprovalPermissionError,
         ShapgovError,
+        TrackingPermissionError,
         TrackingUnavailableError,
     )
     from shapgov.mlflow import explain_and_log
@@ -367,7 +367,7 @@ def explain(
         click.echo(f"additivity failed; values withheld, diagnostics logged to run {run_id}")
         click.echo(f"  {err.report.describe()}", err=True)
         sys.exit(EXIT_REFUSED)
-    except (ApprovalPermissionError, TrackingUnavailableError):
+    except (TrackingPermissionError, TrackingUnavailableError):
         raise  # their own exit codes (see main)
     except ShapgovError as err:
         raise InputProblem(str(err)) from err
@@ -427,14 +427,14 @@ def report(
     if (run_id is None) == (model_name is None) or (model_name is None) != (model_version is None):
         raise click.UsageError("pass either --run-id RUN or both --model NAME and --version N")
     _use_store(tracking_uri)
-    from shapgov.errors import ApprovalPermissionError, ShapgovError, TrackingUnavailableError
+    from shapgov.errors import ShapgovError, TrackingPermissionError, TrackingUnavailableError
     from shapgov.mlflow.reporting import report as write
 
     try:
         path = write(
             run_id=run_id, model=model_name, version=model_version, out=out, log=log, rows=rows
         )
-    except (ApprovalPermissionError, TrackingUnavailableError):
+    except (TrackingPermissionError, TrackingUnavailableError):
         raise  # their own exit codes (see main)
     except ShapgovError as err:
         raise InputProblem(str(err)) from err
@@ -501,7 +501,7 @@ def verify(name: str, version: str, tracking_uri: str | None) -> None:
     still the one approved; exits 1 when it does not verify (key: SHAPGOV_APPROVAL_KEY)."""
     from mlflow.exceptions import MlflowException
 
-    from shapgov.errors import ApprovalPermissionError, ShapgovError, TrackingUnavailableError
+    from shapgov.errors import ShapgovError, TrackingPermissionError, TrackingUnavailableError
     from shapgov.mlflow.signing import verify_version
 
     _use_store(tracking_uri)
@@ -509,7 +509,7 @@ def verify(name: str, version: str, tracking_uri: str | None) -> None:
         result = verify_version(name, version)
     except MlflowException as err:
         raise InputProblem(f"{name} version {version}: {err.message}") from err
-    except (ApprovalPermissionError, TrackingUnavailableError):
+    except (TrackingPermissionError, TrackingUnavailableError):
         raise  # their own exit codes (see main)
     except ShapgovError as err:
         raise InputProblem(str(err)) from err

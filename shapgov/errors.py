@@ -91,7 +91,11 @@ class UnapprovedModelError(ShapgovError, PermissionError):
     approve it (``shapgov approve NAME VERSION``) first."""
 
 
-class ApprovalPermissionError(ShapgovError, PermissionError):
+class TrackingPermissionError(ShapgovError, PermissionError):
+    """The tracking server refused a write for lack of permission (MLflow's auth app)."""
+
+
+class ApprovalPermissionError(TrackingPermissionError):
     """The tracking server refused a write the approval needs (the user lacks EDIT on the
     registered model); nothing was recorded."""
 

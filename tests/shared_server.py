@@ -134,6 +134,9 @@ class TrackingServer:
             "admin_username": ADMIN[0],
             "admin_password": ADMIN[1],
             "authorization_function": "mlflow.server.auth:authenticate_request_basic_auth",
+            # the password hash (PBKDF2, a million rounds) checked once a minute per user
+            # and worker, not on every request: MLflow's own setting for busy servers
+            "auth_cache_ttl_seconds": "60",
         }
         self.config = root / "basic_auth.ini"
         with self.config.open("w") as f:
@@ -190,8 +193,10 @@ class TrackingServer:
 
     def create_user(self, name: str, password: str) -> None:
         """A user of the auth app (by the admin); default permission READ everywhere."""
+        from mlflow.server.auth.routes import CREATE_USER
+
         response = requests.post(
-            f"{self.url}/api/2.0/mlflow/users/create",
+            f"{self.url}{CREATE_USER}",
             json={"username": name, "password": password},
             auth=ADMIN,
             timeout=30,
@@ -200,9 +205,16 @@ class TrackingServer:
 
     def grant_model(self, model: str, user: str, permission: str) -> None:
         """Grant ``permission`` (READ, EDIT, MANAGE) on registered model ``model``."""
+        from mlflow.server.auth.routes import GRANT_USER_PERMISSION
+
         response = requests.post(
-            f"{self.url}/api/2.0/mlflow/registered-models/permissions/create",
-            json={"name": model, "username": user, "permission": permission},
+            f"{self.url}{GRANT_USER_PERMISSION}",
+            json={
+                "username": user,
+                "resource_type": "registered_model",
+                "resource_id": model,
+                "permission": permission,
+            },
             auth=ADMIN,
             timeout=30,
         )

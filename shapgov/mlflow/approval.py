@@ -382,21 +382,28 @@ def _record(
 ) -> dict[str, str]:
     """Write the verdict tags (the verdict itself last) and return the tags as stored.
 
-    MLflow writes tags one by one, so two approvals of one version at once can leave a mix
-    of both: a signature over one approval's time beside the other's. A signed verdict is
-    therefore read back and verified; while it does not verify (an interleaving, not a
-    forgery: both approvers hold the key) it is written again, after a random pause. The
-    last approver to finish reads a verdict that verifies, so the version ends with one.
+    MLflow writes tags one by one (and two first writes of one tag at once can collide in
+    the store: written again, :func:`~shapgov.mlflow.failures.write_retrying`), so two
+    approvals of one version at once can leave a mix of both: a signature over one
+    approval's time beside the other's. A signed verdict is therefore read back and
+    verified; while it does not verify (an interleaving, not a forgery: both approvers
+    hold the key) it is written again, after a random pause. The last approver to finish
+    reads a verdict that verifies, so the version ends with one.
     """
     from shapgov.mlflow import signing
 
     tags = dict(tags)
     verdict = tags.pop("shapgov.approval")
+
+    def write(key_name: str, value: str) -> None:
+        failures.write_retrying(
+            lambda: client.set_model_version_tag(name, version, key_name, value)
+        )
+
     for attempt in range(RECORD_ATTEMPTS):
         for key_name, value in tags.items():
-            client.set_model_version_tag(name, version, key_name, value)
-        # the verdict last: whoever sees it sees its details already set
-        client.set_model_version_tag(name, version, "shapgov.approval", verdict)
+            write(key_name, value)
+        write("shapgov.approval", verdict)  # last: whoever sees it sees its details set
         stored = dict(client.get_model_version(name, version).tags or {})
         if not signed or not signing.verify_tags(name, version, stored):
             return stored

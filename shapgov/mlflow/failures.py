@@ -11,10 +11,13 @@ rejected).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from shapgov.errors import ShapgovError, TrackingUnavailableError
+from shapgov.errors import ShapgovError, TrackingPermissionError, TrackingUnavailableError
 
 #: HTTP statuses of a server that is restarting or overloaded (a proxy in front of it).
 RETRYABLE_STATUS = (502, 503, 504)
@@ -70,16 +73,51 @@ def unavailable(err: BaseException, action: str, retry: str) -> TrackingUnavaila
     )
 
 
+#: What a store says when two clients insert the same row at once (PostgreSQL, MySQL,
+#: sqlite): MLflow's tag writes read, then insert, so concurrent writes of one new tag race.
+CONFLICT_MARKERS = ("IntegrityError", "duplicate key", "UNIQUE constraint", "Duplicate entry")
+
+
+def is_write_conflict(err: BaseException) -> bool:
+    """Whether the server failed a write because a concurrent client wrote the same row
+    first (the same write, tried again, then updates that row)."""
+    return any(m in str(link) for link in _chain(err) for m in CONFLICT_MARKERS)
+
+
+def write_retrying(write: Callable[[], Any], *, attempts: int = 5) -> Any:
+    """``write()``, tried again (after a short random pause) when it lost a race with a
+    concurrent write of the same row (:func:`is_write_conflict`)."""
+    for attempt in range(attempts):
+        try:
+            return write()
+        except Exception as err:
+            if attempt == attempts - 1 or not is_write_conflict(err):
+                raise
+            time.sleep(random.uniform(0.02, 0.1) * (attempt + 1))
+    return None  # pragma: no cover (the loop returns or raises)
+
+
 @contextmanager
 def tracking_errors(action: str, *, retry: str) -> Iterator[None]:
     """Turn an unreachable tracking server inside the block into
     :class:`~shapgov.errors.TrackingUnavailableError` naming ``action`` and saying how to
-    ``retry``; shapgov's own errors and every other error pass unchanged."""
+    ``retry``, and a refused request into :class:`~shapgov.errors.TrackingPermissionError`;
+    shapgov's own errors and every other error pass unchanged."""
     try:
         yield
     except ShapgovError:
         raise
     except Exception as err:
-        if not is_unavailable(err):
-            raise
-        raise unavailable(err, action, retry) from err
+        if is_unavailable(err):
+            raise unavailable(err, action, retry) from err
+        if is_permission_denied(err):
+            import os
+
+            user = os.environ.get("MLFLOW_TRACKING_USERNAME", "(no user)")
+            raise TrackingPermissionError(
+                f"{action}: the tracking server refused it to user {user!r} "
+                f"({str(err)[:200]}). Sign in (MLFLOW_TRACKING_USERNAME and "
+                "MLFLOW_TRACKING_PASSWORD) as a user with the permission it needs: READ to "
+                "read, EDIT to write, MANAGE to move aliases."
+            ) from err
+        raise

@@ -82,10 +82,13 @@ def report(
     :param options: Passed to :func:`shapgov.sinks.compliance.build_context` (``rows``,
         ``top_k``, ``top``, ``n_dependence``, ``random_state``).
     :returns: The path of the written file.
+    :raises TrackingPermissionError: ``log`` without EDIT on the run (the file is written).
     """
     from mlflow.tracking import MlflowClient
 
+    from shapgov.errors import TrackingPermissionError
     from shapgov.mlflow import ARTIFACT_PATH
+    from shapgov.mlflow.failures import is_permission_denied
     from shapgov.sinks.compliance import REPORT, REPORT_RECORD, write_report
 
     client = client or MlflowClient()
@@ -100,6 +103,15 @@ def report(
             # a version's report goes beside the set: the set's own report is the one a
             # signed verdict names (its SHA-256), and replacing it would void the verdict
             where = ARTIFACT_PATH if mv is None else f"{APPROVAL_REPORTS}/v{mv.version}"
-            for name in (REPORT, REPORT_RECORD):
-                client.log_artifact(run.info.run_id, str(local / name), where)
+            try:
+                for name in (REPORT, REPORT_RECORD):
+                    client.log_artifact(run.info.run_id, str(local / name), where)
+            except Exception as err:
+                if not is_permission_denied(err):
+                    raise
+                raise TrackingPermissionError(
+                    f"the report is written to {out}, but the tracking server refused to log "
+                    f"it to run {run.info.run_id}: that needs EDIT on the run's experiment. "
+                    "Ask for it, or pass log=False (shapgov report --no-log)."
+                ) from err
     return out
