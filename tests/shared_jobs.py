@@ -85,7 +85,8 @@ def approver(index: int, env: dict[str, str], name: str, rounds: int, barrier, v
         barrier.wait(timeout=600)
         try:
             result = shapgov.approve(name, version, alias="champion")
-            queue.put(("approver", index, r, result.verdict, "; ".join(result.reasons)))
+            detail = f"{result.writes} {'; '.join(result.reasons)}"
+            queue.put(("approver", index, r, result.verdict, detail))
         except Exception as err:
             queue.put(("approver", index, r, type(err).__name__, traceback.format_exc()))
         barrier.wait(timeout=600)

@@ -20,6 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import shapgov
+from shapgov.mlflow.signing import verify_version
 from shapgov.mlflow.webhook import SignatureError, make_app, verify_signature
 
 # Requirements declared up front: inferring them loads each model in a subprocess (~5 s).
@@ -85,6 +86,9 @@ class _Quiet(WSGIRequestHandler):
 
 def test_webhook_approves_a_new_version_through_a_real_server(server, monkeypatch, tmp_path):
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    # the webhook signs as `shapgov approve` does (the receiver holds the approval key)
+    monkeypatch.setenv("SHAPGOV_APPROVAL_KEY", "webhook-approval-key-0123456789")
+    monkeypatch.setenv("SHAPGOV_APPROVER", "approval-webhook")
     mlflow.set_tracking_uri(server)
     mlflow.set_registry_uri(server)
     mlflow.set_experiment("webhook")
@@ -110,14 +114,16 @@ def test_webhook_approves_a_new_version_through_a_real_server(server, monkeypatc
             info = mlflow.sklearn.log_model(model, name="model", pip_requirements=SKLEARN)
         mv = mlflow.register_model(info.model_uri, "webhooked")
         deadline = time.time() + 60
-        tags = {}
-        while time.time() < deadline:
-            tags = client.get_model_version("webhooked", mv.version).tags
-            if "shapgov.approval" in tags:
+        found = None
+        while time.time() < deadline:  # the alias moves once the stored verdict verifies
+            found = client.get_model_version("webhooked", mv.version)
+            if "champion" in found.aliases or found.tags.get("shapgov.approval") == "rejected":
                 break
             time.sleep(0.5)
-        assert tags.get("shapgov.approval") == "approved", tags
+        assert found.tags.get("shapgov.approval") == "approved", found.tags
         assert client.get_model_version_by_alias("webhooked", "champion").version == mv.version
+        verified = verify_version("webhooked", mv.version)
+        assert verified.verified and verified.approver == "approval-webhook", verified.reasons
         # a forged delivery is refused
         forged = requests.post(
             f"http://127.0.0.1:{port}/",

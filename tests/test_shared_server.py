@@ -225,9 +225,11 @@ def _round_robin(shared, as_user, rounds: int, writers: int = 8, approvers: int 
                 counts["sets lost"] += not whole(_set_dir(shared, run_id))
             for role, _, _, outcome, detail in reports:
                 if role == "approver":
+                    writes, why = detail.split(" ", 1)
                     counts[f"verdicts {outcome}"] += 1
+                    counts["verdicts rewritten after an interleaving"] += int(writes) > 1
                     if outcome != "approved":
-                        reasons[detail] += 1
+                        reasons[why] += 1
             as_user("reader", key=True)
             verdict = verify_version(model_name, version)
             assert verdict.verified, verdict.reasons

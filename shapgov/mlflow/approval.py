@@ -36,7 +36,7 @@ import json
 import random
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,9 @@ class Approval:
     run_id: str | None = None
     manifest_sha256: str | None = None  # of the set the verdict is about
     report_sha256: str | None = None  # of its compliance report
+    #: How many times the verdict was written: more than 1 when a concurrent approval of
+    #: the same version interleaved its tags (see :func:`_record`).
+    writes: int = 1
 
     @property
     def verdict(self) -> str:
@@ -358,7 +361,7 @@ def approve(
         retry="run the approval again (it re-checks the set and rewrites the verdict)",
     ):
         try:
-            stored = _record(client, name, str(version), tags, signed=key is not None)
+            stored, writes = _record(client, name, str(version), tags, signed=key is not None)
         except MlflowException as err:
             if not failures.is_permission_denied(err):
                 raise
@@ -369,7 +372,7 @@ def approve(
                 "to the approval service's user. Nothing was recorded."
             ) from err
         _move_alias(client, name, str(version), alias, result, stored)
-    return result
+    return replace(result, writes=writes)
 
 
 #: How often an approver rewrites its verdict when a concurrent approval of the same
@@ -379,8 +382,9 @@ RECORD_ATTEMPTS = 8
 
 def _record(
     client: Any, name: str, version: str, tags: dict[str, str], *, signed: bool
-) -> dict[str, str]:
-    """Write the verdict tags (the verdict itself last) and return the tags as stored.
+) -> tuple[dict[str, str], int]:
+    """Write the verdict tags (the verdict itself last); returns the tags as stored and
+    how many times they were written.
 
     MLflow writes tags one by one (and two first writes of one tag at once can collide in
     the store: written again, :func:`~shapgov.mlflow.failures.write_retrying`), so two
@@ -406,7 +410,7 @@ def _record(
         write("shapgov.approval", verdict)  # last: whoever sees it sees its details set
         stored = dict(client.get_model_version(name, version).tags or {})
         if not signed or not signing.verify_tags(name, version, stored):
-            return stored
+            return stored, attempt + 1
         time.sleep(random.uniform(0.05, 0.25) * (attempt + 1))
     raise ApprovalConflictError(
         f"{name} version {version}: concurrent approvals kept interleaving their verdict "
