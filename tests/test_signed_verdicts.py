@@ -96,3 +96,40 @@ def test_unsigned_verdicts_and_key_rotation(store, monkeypatch, tmp_path):
     old.write_text(KEY + "\n")
     monkeypatch.setenv("SHAPGOV_APPROVAL_OLD_KEYS_FILE", str(old))
     assert verify_version("signed", mv.version).verified
+
+
+def test_an_alias_moves_only_on_a_stored_verdict_that_verifies(store, key):
+    from shapgov.mlflow.approval import _move_alias, check_run
+
+    mv, run_id, *_ = _version()
+    client = mlflow.MlflowClient()
+    result = check_run(run_id)
+    assert result.approved
+    client.set_model_version_tag("signed", mv.version, "shapgov.approval", "approved")
+    client.set_model_version_tag(
+        "signed", mv.version, "shapgov.approval.manifest_sha256", result.manifest_sha256
+    )
+    stored = client.get_model_version("signed", mv.version).tags  # approved, but unsigned
+    _move_alias(client, "signed", str(mv.version), "champion", result, stored)
+    assert "champion" not in client.get_model_version("signed", mv.version).aliases
+    # signed by this process's key: the alias moves
+    approval = shapgov.approve("signed", mv.version, alias="champion")
+    assert approval.approved and approval.writes == 1
+    assert client.get_model_version_by_alias("signed", "champion").version == mv.version
+
+
+def test_a_rejection_withdraws_the_alias_from_its_version(store, key):
+    from shapgov.mlflow.approval import check_run
+
+    mv, run_id, *_ = _version()
+    client = mlflow.MlflowClient()
+    assert shapgov.approve("signed", mv.version, alias="champion").approved
+    # the set altered on the store after approval: the next check rejects it ...
+    root = mlflow.get_run(run_id).info.artifact_uri.removeprefix("file://")
+    with open(f"{root}/shapgov/feature_impact.json", "a") as f:
+        f.write(" ")
+    assert not check_run(run_id).approved
+    rejected = shapgov.approve("signed", mv.version, alias="champion")
+    assert not rejected.approved and "feature_impact.json" in " ".join(rejected.reasons)
+    # ... and the alias no longer names the version
+    assert "champion" not in client.get_model_version("signed", mv.version).aliases
