@@ -1,8 +1,9 @@
 """The ``shapgov`` command line.
 
 Exit codes: 0 done; 1 a governance check said no (additivity failed and the values were
-withheld, or approval rejected the version); 2 bad usage or input (the message says what
-to fix).
+withheld, approval rejected the version, a verdict did not verify, or the tracking server
+refused the user); 2 bad usage or input (the message says what to fix); 75 the tracking
+server did not answer (retry).
 """
 
 from __future__ import annotations
@@ -39,6 +40,15 @@ def _use_store(tracking_uri: str | None) -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
+
+
+def _tracking_problem(err: Exception, action: str) -> Exception:
+    """A typed error for an unreachable server or a refused request (their own exit
+    codes, see main), else a usage problem with MLflow's message."""
+    from shapgov.mlflow.failures import typed
+
+    problem = typed(err, action, retry="run the command again", writing=False)
+    return problem or InputProblem(f"{action}: {getattr(err, 'message', err)}")
 
 
 def _tracking_option(fn: Any) -> Any:
@@ -372,7 +382,7 @@ def explain(
     except ShapgovError as err:
         raise InputProblem(str(err)) from err
     except MlflowException as err:
-        raise InputProblem(f"{model_uri}: {err.message}") from err
+        raise _tracking_problem(err, f"explaining {model_uri}") from err
     a = e.additivity
     click.echo(
         f"additivity {a.status} (max normalized mismatch {a.max_normalized_mismatch:.2e}); "
@@ -469,22 +479,39 @@ def approve(
     tracking_uri: str | None,
 ) -> None:
     """Approve or reject registered model NAME at VERSION; exits 1 on rejection."""
+    import warnings
+
     from mlflow.exceptions import MlflowException
 
+    from shapgov.errors import (
+        ShapgovError,
+        TrackingPermissionError,
+        TrackingUnavailableError,
+        UnsignedVerdictWarning,
+    )
     from shapgov.mlflow.approval import approve as run_approval
 
     _use_store(tracking_uri)
     try:
-        result = run_approval(
-            name,
-            version,
-            alias=alias,
-            allow_warn=allow_warn,
-            require_explaining_model=require_explaining_model,
-            max_impact_drift=max_impact_drift,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UnsignedVerdictWarning)
+            result = run_approval(
+                name,
+                version,
+                alias=alias,
+                allow_warn=allow_warn,
+                require_explaining_model=require_explaining_model,
+                max_impact_drift=max_impact_drift,
+            )
+        unsigned = [w for w in caught if issubclass(w.category, UnsignedVerdictWarning)]
     except MlflowException as err:
-        raise InputProblem(f"{name} version {version}: {err.message}") from err
+        raise _tracking_problem(err, f"approving {name} version {version}") from err
+    except ShapgovError as err:  # a malformed approval key, ...
+        if isinstance(err, TrackingPermissionError | TrackingUnavailableError):
+            raise
+        raise InputProblem(str(err)) from err
+    for warning in unsigned:
+        click.echo(f"note: {warning.message}")
     click.echo(f"{name} version {version}: {result.verdict}")
     for reason in result.reasons:
         click.echo(f"  - {reason}")
@@ -508,7 +535,7 @@ def verify(name: str, version: str, tracking_uri: str | None) -> None:
     try:
         result = verify_version(name, version)
     except MlflowException as err:
-        raise InputProblem(f"{name} version {version}: {err.message}") from err
+        raise _tracking_problem(err, f"verifying {name} version {version}") from err
     except (TrackingPermissionError, TrackingUnavailableError):
         raise  # their own exit codes (see main)
     except ShapgovError as err:

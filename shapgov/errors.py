@@ -108,3 +108,8 @@ class ApprovalConflictError(ShapgovError, RuntimeError):
 class TrackingUnavailableError(ShapgovError, ConnectionError):
     """The tracking server did not answer (down, restarting, or unreachable). Whatever was
     being written is incomplete and approval rejects it; retry the same call."""
+
+
+class UnsignedVerdictWarning(UserWarning):
+    """A verdict was recorded without an approval key: nothing tells it from a tag set by
+    hand, so ``shapgov verify`` does not accept it."""

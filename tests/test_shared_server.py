@@ -111,18 +111,26 @@ def whole(folder: Path) -> bool:
     )
 
 
+def _logged(shared: TrackingServer, as_user, name: str) -> tuple[MlflowClient, str]:
+    """As the writer: a run with a whole set in experiment ``name``, and registered model
+    ``name`` (see :func:`_model`); returns the writer's client and the run id."""
+    client = as_user("writer")
+    model, X, background = blueprint()
+    mlflow.set_experiment(experiment_id=_experiment(client, name))
+    with mlflow.start_run() as run:
+        shapgov.mlflow.explain_and_log(model, X, background=background, analyses=False)
+    _model(shared, client, name)
+    return client, run.info.run_id
+
+
 def _cli(args: list[str], env: dict[str, str]):
     return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
 
 
 def test_read_users_cannot_approve_and_hand_set_verdicts_do_not_verify(shared, as_user, tmp_path):
-    client = as_user("writer")
+    client, run_id = _logged(shared, as_user, "perm")
     model, X, background = blueprint()
-    mlflow.set_experiment(experiment_id=_experiment(client, "permissions"))
-    with mlflow.start_run() as run:
-        shapgov.mlflow.explain_and_log(model, X, background=background, analyses=False)
-    _model(shared, client, "perm")
-    v1, v2, v3 = (_register(client, "perm", run.info.run_id) for _ in range(3))
+    v1, v2, v3 = (_register(client, "perm", run_id) for _ in range(3))
 
     # READ: refused, typed, exit 1, and nothing recorded
     reader = client_env(shared.url, "reader", key=True)
@@ -166,10 +174,48 @@ def test_read_users_cannot_approve_and_hand_set_verdicts_do_not_verify(shared, a
     # a set changed after approval: the verdict no longer verifies
     as_user("writer")
     shapgov.mlflow.explain_and_log(
-        model, X.iloc[:20], run_id=run.info.run_id, background=background, analyses=False
+        model, X.iloc[:20], run_id=run_id, background=background, analyses=False
     )
     as_user("reader", key=True)
     assert "changed after" in " ".join(verify_version("perm", v1).reasons)
+    as_user("approver", key=True)
+    page = shapgov.report(model="perm", version=v1, out=out, log=False).read_text()
+    assert "not verified</span> the set&#39;s manifest.json changed after" in page
+
+
+def test_an_edit_only_service_cannot_withdraw_an_alias_and_says_so(shared, as_user, tmp_path):
+    client, run_id = _logged(shared, as_user, "edit-only")
+    version = _register(client, "edit-only", run_id)
+    # the approver signs in through ~/.mlflow/credentials, not the environment
+    home = tmp_path / "home"
+    (home / ".mlflow").mkdir(parents=True)
+    (home / ".mlflow" / "credentials").write_text(
+        f"[mlflow]\nmlflow_tracking_username = editor\n"
+        f"mlflow_tracking_password = {USERS['editor']}\n"
+    )
+    env = client_env(shared.url, "editor", key=True)
+    env.update(HOME=str(home), MLFLOW_TRACKING_USERNAME="", MLFLOW_TRACKING_PASSWORD="")
+    # the key alone is not enough: the ledger belongs to the approval service
+    as_user("approver", key=True)
+    shapgov.approve("edit-only", version)  # the service's ledger exists
+    stolen = _cli(["approve", "edit-only", version], env)
+    assert stolen.exit_code == 1 and "refused user 'editor' a record in the approval ledger" in (
+        stolen.output
+    )
+    assert not verify_version("edit-only", version).verified
+    # an EDIT-only approval service with a ledger of its own
+    env["SHAPGOV_APPROVAL_LEDGER"] = "edit-only-ledger"
+    approved = _cli(["approve", "edit-only", version, "--alias", "champion"], env)
+    assert approved.exit_code == 0, approved.output  # EDIT may set an alias
+    tags = client.get_model_version("edit-only", version).tags
+    assert tags["shapgov.approval.approver"] == "editor"  # the user MLflow signed in as
+    rejected = _cli(
+        ["approve", "edit-only", version, "--alias", "champion", "--max-impact-drift", "0.1"], env
+    )
+    assert rejected.exit_code == 1
+    assert "rejection of edit-only version 1 is recorded" in rejected.output
+    assert "'champion' still names this rejected version" in rejected.output
+    assert client.get_model_version("edit-only", version).tags["shapgov.approval"] == "rejected"
 
 
 def _round_robin(shared, as_user, rounds: int, writers: int = 8, approvers: int = 2):
@@ -382,5 +428,9 @@ def test_typed_errors_name_the_retry(tmp_path, monkeypatch):
         model, X, background = blueprint()
         with pytest.raises(TrackingUnavailableError, match="run_id='abc'"):
             shapgov.mlflow.explain_and_log(model, X, run_id="abc", background=background)
+        down = {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+        for args in (["verify", "m", "1"], ["report", "--run-id", "abc"], ["approve", "m", "1"]):
+            ran = _cli(args, down)
+            assert ran.exit_code == 75 and "did not answer" in ran.output, (args, ran.output)
     finally:
         mlflow.set_tracking_uri(None)

@@ -14,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 import shapgov
 import shapgov.mlflow
 from shapgov.cli import main
+from shapgov.errors import UnsignedVerdictWarning
 from shapgov.mlflow.signing import SIGNATURE_TAG, verify_version
 
 KEY = "k" * 32
@@ -84,7 +85,8 @@ def test_unsigned_verdicts_and_key_rotation(store, monkeypatch, tmp_path):
     monkeypatch.delenv("SHAPGOV_APPROVAL_KEY", raising=False)
     monkeypatch.delenv("SHAPGOV_APPROVAL_KEY_FILE", raising=False)
     mv, *_ = _version()
-    assert shapgov.approve("signed", mv.version).approved
+    with pytest.warns(UnsignedVerdictWarning, match="not signed"):
+        assert shapgov.approve("signed", mv.version).approved
     tags = mlflow.MlflowClient().get_model_version("signed", mv.version).tags
     assert SIGNATURE_TAG not in tags
     monkeypatch.setenv("SHAPGOV_APPROVAL_KEY", KEY)
@@ -129,7 +131,54 @@ def test_a_rejection_withdraws_the_alias_from_its_version(store, key):
     with open(f"{root}/shapgov/feature_impact.json", "a") as f:
         f.write(" ")
     assert not check_run(run_id).approved
+    changed = verify_version("signed", mv.version)  # the signed hashes still match ...
+    assert not changed.verified  # ... but a file the manifest lists does not
+    assert changed.reasons == ["feature_impact.json does not match its manifest hash (changed)"]
     rejected = shapgov.approve("signed", mv.version, alias="champion")
     assert not rejected.approved and "feature_impact.json" in " ".join(rejected.reasons)
     # ... and the alias no longer names the version
     assert "champion" not in client.get_model_version("signed", mv.version).aliases
+
+
+def test_an_older_approval_written_back_over_a_later_rejection_does_not_verify(store, key):
+    mv, *_ = _version()
+    client = mlflow.MlflowClient()
+    assert shapgov.approve("signed", mv.version).approved
+    assert verify_version("signed", mv.version).verified
+    saved = {
+        k: v
+        for k, v in client.get_model_version("signed", mv.version).tags.items()
+        if k.startswith("shapgov.approval")
+    }
+    # a rule the set cannot meet (it holds no explanations over time): a signed rejection
+    assert not shapgov.approve("signed", mv.version, max_impact_drift=0.1).approved
+    refused = verify_version("signed", mv.version)
+    assert not refused.verified and refused.reasons == ["the verdict is 'rejected', not approved"]
+    ran = CliRunner().invoke(main, ["verify", "signed", str(mv.version), "--tracking-uri", store])
+    assert ran.exit_code == 1
+    for name, value in saved.items():  # the old approval, written back by hand
+        client.set_model_version_tag("signed", mv.version, name, value)
+    replayed = verify_version("signed", mv.version)
+    assert not replayed.verified
+    assert replayed.reasons[0].startswith("a later verdict (rejected at ")
+
+
+def test_serving_where_the_key_is_held_needs_a_verdict_that_verifies(store, key):
+    from shapgov.errors import UnapprovedModelError
+    from shapgov.mlflow.serving import log_explaining_model
+
+    mv, run_id, _, X = _version()
+    client = mlflow.MlflowClient()
+    client.set_model_version_tag("signed", mv.version, "shapgov.approval", "approved")
+    client.set_model_version_tag(  # a hand-set verdict naming the right set
+        "signed",
+        mv.version,
+        "shapgov.approval.manifest_sha256",
+        shapgov.mlflow.approval.check_run(run_id).manifest_sha256,
+    )
+    with mlflow.start_run(), pytest.raises(UnapprovedModelError, match="not signed"):
+        log_explaining_model(f"models:/signed/{mv.version}", background=X.iloc[100:200])
+    assert shapgov.approve("signed", mv.version).approved
+    with mlflow.start_run():
+        info = log_explaining_model(f"models:/signed/{mv.version}", background=X.iloc[100:200])
+    assert info.model_uri

@@ -36,12 +36,17 @@ import json
 import random
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shapgov.errors import ApprovalConflictError, ApprovalPermissionError
+from shapgov.errors import (
+    ApprovalConflictError,
+    ApprovalPermissionError,
+    UnsignedVerdictWarning,
+)
 from shapgov.mlflow import failures
 from shapgov.mlflow.artifacts import MANIFEST, REQUIRED, sha256_file
 
@@ -325,14 +330,15 @@ def approve(
     from mlflow.tracking import MlflowClient
 
     from shapgov._version import __version__
+    from shapgov.mlflow import signing
 
     client = client or MlflowClient()
+    key = signing.signing_key()  # a malformed key fails before any work
     with failures.tracking_errors(
-        f"checking {name} version {version}", retry="run the approval again"
+        f"checking {name} version {version}", retry="run the approval again", writing=False
     ):
         mv = client.get_model_version(name, str(version))
         result = _judge(client, mv, allow_warn, require_explaining_model, max_impact_drift)
-    from shapgov.mlflow import signing
 
     tags = {
         "shapgov.approval": result.verdict,
@@ -352,7 +358,6 @@ def approve(
         ),
     }
     tags = {k: v[:5000] for k, v in tags.items()}
-    key = signing.signing_key()
     if key is not None:  # signed over the tags exactly as they are stored
         tags[signing.KEY_ID_TAG] = signing.key_id(key)
         tags[signing.SIGNATURE_TAG] = signing.sign(key, name, version, tags)
@@ -367,11 +372,41 @@ def approve(
                 raise
             raise ApprovalPermissionError(
                 f"the tracking server refused to record the verdict on {name} version "
-                f"{version} for user {signing.approver()!r}: approving needs EDIT (or MANAGE) "
-                "permission on the registered model; ask its owner or an admin to grant it "
-                "to the approval service's user. Nothing was recorded."
+                f"{version} for user {signing.tracking_user() or '(none)'!r}: approving "
+                "needs EDIT (or MANAGE) permission on the registered model; ask its owner or "
+                "an admin to grant it to the approval service's user. Nothing was recorded."
             ) from err
+        if key is not None:
+            try:
+                signing.record_in_ledger(client, name, version, tags)
+            except MlflowException as err:
+                if not failures.is_permission_denied(err):
+                    raise
+                raise ApprovalPermissionError(
+                    f"the verdict tags on {name} version {version} are written, but the "
+                    f"tracking server refused user {signing.tracking_user() or '(none)'!r} "
+                    f"a record in the approval ledger (experiment {signing.ledger_name()!r}), "
+                    "so the verdict will not verify. The approval service's user must be "
+                    "able to write there (it is, when it created the ledger)."
+                ) from err
+        decided = (result.verdict, tags["shapgov.approval.manifest_sha256"])
+        standing = (stored.get("shapgov.approval"), stored.get("shapgov.approval.manifest_sha256"))
+        if standing != decided:
+            raise ApprovalConflictError(
+                f"{name} version {version}: this approval decided {result.verdict!r}, but a "
+                f"concurrent approval recorded {standing[0]!r} after it (on the set "
+                f"{standing[1]}); no alias was moved. Approve again when the other is done."
+            )
         _move_alias(client, name, str(version), alias, result, stored)
+    if key is None:
+        warnings.warn(
+            UnsignedVerdictWarning(
+                f"the verdict on {name} version {version} is not signed (no approval key: "
+                "SHAPGOV_APPROVAL_KEY or SHAPGOV_APPROVAL_KEY_FILE), so 'shapgov verify' and "
+                "serving where a key is held do not accept it"
+            ),
+            stacklevel=2,
+        )
     return replace(result, writes=writes)
 
 
@@ -449,4 +484,15 @@ def _move_alias(
     except MlflowException:
         return  # the alias names no version
     if str(current) == version and not result.approved:
-        client.delete_registered_model_alias(name, alias)
+        try:
+            client.delete_registered_model_alias(name, alias)
+        except MlflowException as err:
+            if not failures.is_permission_denied(err):
+                raise
+            raise ApprovalPermissionError(
+                f"the rejection of {name} version {version} is recorded (signed where a key "
+                f"is held), but the alias {alias!r} still names this rejected version: the "
+                "tracking server refused to withdraw it (deleting an alias needs MANAGE on "
+                "the registered model). Grant MANAGE to the approval service's user, or "
+                "point the alias elsewhere."
+            ) from err

@@ -62,14 +62,40 @@ def is_permission_denied(err: BaseException) -> bool:
     return False
 
 
-def unavailable(err: BaseException, action: str, retry: str) -> TrackingUnavailableError:
+def _cause(err: BaseException) -> str:
+    """The first line of the error, short."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return text if len(text) <= 240 else text[:237].rsplit(" ", 1)[0] + " ..."
+
+
+def unavailable(
+    err: BaseException, action: str, retry: str, *, writing: bool = True
+) -> TrackingUnavailableError:
     """The typed error for ``err``, an unreachable server met while doing ``action``."""
     import mlflow
 
+    after = (
+        "What was being written is incomplete, and approval rejects an incomplete set; "
+        if writing
+        else ""
+    )
     return TrackingUnavailableError(
         f"{action}: the tracking server {mlflow.get_tracking_uri()} did not answer "
-        f"({type(err).__name__}: {str(err)[:300]}). What was being written is incomplete, "
-        f"and approval rejects an incomplete set; {retry}"
+        f"({type(err).__name__}: {_cause(err)}). {after}{retry}. (MLflow's client retried "
+        "first: MLFLOW_HTTP_REQUEST_MAX_RETRIES and MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR "
+        "set how long.)"
+    )
+
+
+def refused(err: BaseException, action: str) -> TrackingPermissionError:
+    """The typed error for ``err``, a request the server refused to this user."""
+    from shapgov.mlflow.signing import tracking_user
+
+    return TrackingPermissionError(
+        f"{action}: the tracking server refused it to user {tracking_user() or '(none)'!r} "
+        f"({_cause(err)}). Sign in (MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, "
+        "or ~/.mlflow/credentials) as a user with the permission it needs in MLflow's auth "
+        "app: READ to read, EDIT to write tags and set aliases, MANAGE to delete aliases."
     )
 
 
@@ -97,8 +123,20 @@ def write_retrying(write: Callable[[], Any], *, attempts: int = 5) -> Any:
     return None  # pragma: no cover (the loop returns or raises)
 
 
+def typed(
+    err: BaseException, action: str, *, retry: str, writing: bool = True
+) -> ShapgovError | None:
+    """The typed error for a tracking failure ``err`` (unreachable server or refused
+    request), or None when it is neither."""
+    if is_unavailable(err):
+        return unavailable(err, action, retry, writing=writing)
+    if is_permission_denied(err):
+        return refused(err, action)
+    return None
+
+
 @contextmanager
-def tracking_errors(action: str, *, retry: str) -> Iterator[None]:
+def tracking_errors(action: str, *, retry: str, writing: bool = True) -> Iterator[None]:
     """Turn an unreachable tracking server inside the block into
     :class:`~shapgov.errors.TrackingUnavailableError` naming ``action`` and saying how to
     ``retry``, and a refused request into :class:`~shapgov.errors.TrackingPermissionError`;
@@ -108,16 +146,7 @@ def tracking_errors(action: str, *, retry: str) -> Iterator[None]:
     except ShapgovError:
         raise
     except Exception as err:
-        if is_unavailable(err):
-            raise unavailable(err, action, retry) from err
-        if is_permission_denied(err):
-            import os
-
-            user = os.environ.get("MLFLOW_TRACKING_USERNAME", "(no user)")
-            raise TrackingPermissionError(
-                f"{action}: the tracking server refused it to user {user!r} "
-                f"({str(err)[:200]}). Sign in (MLFLOW_TRACKING_USERNAME and "
-                "MLFLOW_TRACKING_PASSWORD) as a user with the permission it needs: READ to "
-                "read, EDIT to write, MANAGE to move aliases."
-            ) from err
-        raise
+        error = typed(err, action, retry=retry, writing=writing)
+        if error is None:
+            raise
+        raise error from err

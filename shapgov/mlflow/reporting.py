@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from shapgov.errors import InputError
+from shapgov.mlflow.failures import tracking_errors, typed
 
 #: Where the reports of registered model versions are logged in the source run.
 APPROVAL_REPORTS = "shapgov-approval"
@@ -43,7 +44,8 @@ def resolve(
             run_id = mv.run_id
         run = client.get_run(run_id)
     except MlflowException as err:
-        raise InputError(f"MLflow could not find it: {err.message}") from err
+        error = typed(err, "reading the run", retry="report again", writing=False)
+        raise error or InputError(f"MLflow could not find it: {err.message}") from err
     return run, mv
 
 
@@ -94,7 +96,10 @@ def report(
     client = client or MlflowClient()
     run, mv = resolve(run_id=run_id, model=model, version=version, client=client)
     out = Path(out)
-    with tempfile.TemporaryDirectory(prefix="shapgov-report-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="shapgov-report-") as tmp,
+        tracking_errors(f"reporting run {run.info.run_id}", retry="report again"),
+    ):
         local = download_set(run.info.run_id, Path(tmp), client=client)
         write_report(local, run=run, model_version=mv, **options)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -65,9 +65,12 @@ def _approved_set(mv: Any, client: Any, tmp: Path, allow_unapproved: bool) -> di
         ) from err
     manifest_sha = sha256_file(local)
     approved = verdict == "approved" and approved_sha == manifest_sha
-    # where the approval key is held, only a signed verdict counts (a tag set by hand,
-    # or copied from another version, does not)
-    forged = signing.verify_tags(mv.name, mv.version, tags) if signing.verifying_keys() else []
+    # where the approval key is held, only a verdict that verifies counts: signed (not a
+    # tag set by hand, nor one copied from another version), standing in the ledger, and
+    # over a set whose every file is as approved
+    forged = []
+    if approved and signing.verifying_keys():
+        forged = signing.verify_version(mv.name, mv.version, client=client).reasons
     if (forged or not approved) and not allow_unapproved:
         why = (
             f"its verdict is {verdict!r}"

@@ -85,13 +85,17 @@ def key_id(key: bytes) -> str:
     return hashlib.sha256(key).hexdigest()[:16]
 
 
+def tracking_user() -> str | None:
+    """The MLflow user this process signs in as (``MLFLOW_TRACKING_USERNAME``, else
+    ``~/.mlflow/credentials``, as MLflow's client resolves it), or None."""
+    from mlflow.utils.credentials import read_mlflow_creds
+
+    return read_mlflow_creds().username or None
+
+
 def approver() -> str:
     """Who approves: ``SHAPGOV_APPROVER``, else MLflow's tracking user, else the OS user."""
-    return (
-        os.environ.get("SHAPGOV_APPROVER")
-        or os.environ.get("MLFLOW_TRACKING_USERNAME")
-        or getpass.getuser()
-    )
+    return os.environ.get("SHAPGOV_APPROVER") or tracking_user() or getpass.getuser()
 
 
 def payload(name: str, version: str | int, tags: dict[str, str]) -> bytes:
@@ -137,9 +141,90 @@ def verify_tags(name: str, version: str | int, tags: dict[str, str]) -> list[str
     return []
 
 
+#: The experiment holding the approval ledger: one run per signed verdict (see
+#: :func:`record_in_ledger`); ``SHAPGOV_APPROVAL_LEDGER`` names another.
+LEDGER = "shapgov-approval-ledger"
+
+
+def ledger_name() -> str:
+    return os.environ.get("SHAPGOV_APPROVAL_LEDGER") or LEDGER
+
+
+def _ledger_key(name: str, version: str | int) -> str:
+    """One tag to find a version's entries by (model names may hold any character)."""
+    return hashlib.sha256(f"{name}\0{version}".encode()).hexdigest()[:32]
+
+
+def record_in_ledger(client: Any, name: str, version: str | int, tags: dict[str, str]) -> None:
+    """Append a signed verdict to the approval ledger (a finished run of its own in the
+    :func:`ledger_name` experiment, created on first use).
+
+    The version's tags hold only the newest verdict, and anyone with EDIT on the model can
+    write them back to an older signed one (an approval over a later rejection). The ledger
+    keeps every verdict; :func:`verify_version` rejects a stored verdict when the ledger
+    holds a later one that decided otherwise. Only the approval service should be able to
+    write to the ledger experiment (MLflow's auth app: its creator gets MANAGE, everybody
+    else the default permission, which must be READ).
+    """
+    found = client.get_experiment_by_name(ledger_name())
+    experiment = found.experiment_id if found else client.create_experiment(ledger_name())
+    entry = {
+        "shapgov.ledger.key": _ledger_key(name, version),
+        "shapgov.ledger.model": name[:5000],
+        "shapgov.ledger.version": str(version),
+        "shapgov.ledger.signature": tags[SIGNATURE_TAG],
+        "shapgov.ledger.key_id": tags[KEY_ID_TAG],
+        **{f"shapgov.ledger.{t.removeprefix('shapgov.')}": tags.get(t, "") for t in SIGNED_TAGS},
+    }
+    run = client.create_run(experiment, tags=entry, run_name=f"{name[:80]} v{version}")
+    client.set_terminated(run.info.run_id)
+
+
+def ledger_reasons(client: Any, name: str, version: str | int, tags: dict[str, str]) -> list[str]:
+    """Reasons the stored verdict is not the standing one by the ledger (none: it is)."""
+    found = client.get_experiment_by_name(ledger_name())
+    if found is None:
+        return [f"no approval ledger (experiment {ledger_name()!r}) records this verdict"]
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string=f"tags.`shapgov.ledger.key` = '{_ledger_key(name, version)}'",
+        max_results=10_000,
+    )
+    entries = [r.data.tags for r in runs]
+    signature = tags.get(SIGNATURE_TAG)
+    if not any(e.get("shapgov.ledger.signature") == signature for e in entries):
+        return ["the approval ledger holds no record of this verdict (not written by approve)"]
+
+    def decision(t: dict[str, str], prefix: str) -> tuple[str | None, ...]:
+        return tuple(t.get(f"{prefix}{n}") for n in ("approval", "approval.manifest_sha256"))
+
+    stored_time = tags.get("shapgov.approval.time", "")
+    later = [
+        e
+        for e in entries
+        if e.get("shapgov.ledger.approval.time", "") > stored_time
+        and decision(e, "shapgov.ledger.") != decision(tags, "shapgov.")
+    ]
+    if later:
+        newest = max(later, key=lambda e: e.get("shapgov.ledger.approval.time", ""))
+        return [
+            f"a later verdict ({newest.get('shapgov.ledger.approval')} at "
+            f"{newest.get('shapgov.ledger.approval.time')}) was replaced by this older one"
+        ]
+    return []
+
+
 def verify_version(name: str, version: str | int, *, client: Any = None) -> Verification:
-    """Verify the signed verdict of registered model ``name`` ``version``, and that its
-    source run's set is still the one approved (manifest and report hashes)."""
+    """Verify registered model ``name`` ``version``: its verdict is ``approved``, signed by
+    a held key, the standing one in the approval ledger, and its source run's set is still
+    the one approved (the manifest and report hashes signed, and every file the manifest
+    lists present with its hash).
+
+    :returns: :class:`Verification`; ``verified`` is False with the reasons otherwise.
+    :raises TrackingUnavailableError: The tracking server did not answer.
+    :raises TrackingPermissionError: The server refused to let this user read the version.
+    :raises InputError: The approval key is malformed or its file unreadable.
+    """
     import tempfile
 
     from mlflow.tracking import MlflowClient
@@ -149,22 +234,47 @@ def verify_version(name: str, version: str | int, *, client: Any = None) -> Veri
     from shapgov.sinks.compliance import REPORT
 
     client = client or MlflowClient()
-    with tracking_errors(f"verifying {name} version {version}", retry="verify again"):
+    action = f"verifying {name} version {version}"
+    with tracking_errors(action, retry="verify again", writing=False):
         mv = client.get_model_version(name, str(version))
-    tags = dict(mv.tags or {})
-    reasons = verify_tags(name, version, tags)
+        tags = dict(mv.tags or {})
+        reasons = verify_tags(name, version, tags)
+        if not reasons:
+            reasons = ledger_reasons(client, name, version, tags)
+    if not reasons and tags.get("shapgov.approval") != "approved":
+        reasons = [f"the verdict is {tags.get('shapgov.approval')!r}, not approved"]
     if not reasons and mv.run_id:
         with tempfile.TemporaryDirectory(prefix="shapgov-verify-") as tmp:
+            try:
+                local = Path(client.download_artifacts(mv.run_id, "shapgov", tmp))
+            except Exception as err:
+                if is_unavailable(err):  # a server that is down verifies nothing
+                    raise unavailable(err, action, "verify again", writing=False) from err
+                local = Path(tmp) / "absent"
             for file, tag in ((MANIFEST, "manifest_sha256"), (REPORT, "report_sha256")):
-                try:
-                    local = client.download_artifacts(mv.run_id, f"shapgov/{file}", tmp)
-                    digest = sha256_file(Path(local))
-                except Exception as err:
-                    if is_unavailable(err):  # a server that is down verifies nothing
-                        raise unavailable(err, f"verifying {name}", "verify again") from err
-                    digest = "none"
+                digest = sha256_file(local / file) if (local / file).exists() else "none"
                 if digest != tags.get(f"shapgov.approval.{tag}"):
                     reasons.append(f"the set's {file} changed after the verdict was signed")
+            if not reasons:
+                reasons += file_reasons(local)
     return Verification(
         not reasons, reasons, tags.get("shapgov.approval"), tags.get("shapgov.approval.approver")
     )
+
+
+def file_reasons(local: Path) -> list[str]:
+    """Reasons the set in ``local`` differs from its manifest: a listed file missing or
+    with another SHA-256."""
+    from shapgov.mlflow.artifacts import MANIFEST, sha256_file
+
+    try:
+        listed = json.loads((local / MANIFEST).read_text()).get("artifacts", {})
+    except (OSError, ValueError, AttributeError):
+        return [f"{MANIFEST} is missing or unreadable"]
+    reasons = []
+    for file, digest in sorted(listed.items()):
+        if not (local / file).exists():
+            reasons.append(f"{file} is listed in the manifest but missing")
+        elif sha256_file(local / file) != digest:
+            reasons.append(f"{file} does not match its manifest hash (changed)")
+    return reasons

@@ -501,7 +501,9 @@ def _approval_section(model_version: Any) -> dict[str, Any] | None:
 
 
 def _signature_status(name: str, version: str, tags: dict[str, str]) -> dict[str, Any]:
-    """Whether the verdict's signature verifies here (with the keys this process holds)."""
+    """Whether the verdict verifies here, with the keys this process holds: signed, the
+    standing one in the approval ledger, approved, and the set still the one approved
+    (:func:`shapgov.mlflow.signing.verify_version`)."""
     from shapgov.mlflow import signing
 
     if "shapgov.approval" not in tags:
@@ -510,15 +512,21 @@ def _signature_status(name: str, version: str, tags: dict[str, str]) -> dict[str
     if not tags.get(signing.SIGNATURE_TAG):
         return {"status": "not verified", "text": "not signed: set by hand or without a key"}
     try:
-        held = signing.verifying_keys()
+        if not signing.verifying_keys():
+            return {
+                "status": "unchecked",
+                "text": f"signed with key {key}; no key here to check it",
+            }
+        result = signing.verify_version(name, version)
     except ShapgovError as err:
         return {"status": "unchecked", "text": f"key {key}: not checked ({err})"}
-    if not held:
-        return {"status": "unchecked", "text": f"signed with key {key}; no key here to check it"}
-    problems = signing.verify_tags(name, version, tags)
-    if problems:
-        return {"status": "not verified", "text": problems[0]}
-    return {"status": "verified", "text": f"HMAC-SHA256 with key {key}"}
+    if not result.verified:
+        return {"status": "not verified", "text": "; ".join(result.reasons)}
+    return {
+        "status": "verified",
+        "text": f"HMAC-SHA256 with key {key}; the standing verdict in the approval ledger; "
+        "every file of the set as approved",
+    }
 
 
 def _approval_rules(raw: str | None) -> str:
