@@ -425,6 +425,8 @@ def test_typed_errors_name_the_retry(tmp_path, monkeypatch):
         with pytest.raises(TrackingUnavailableError, match="approval again") as info:
             shapgov.approve("m", 1)
         assert isinstance(info.value, ConnectionError)
+        with pytest.raises(TrackingUnavailableError, match="checking run abc"):
+            check_run("abc")
         model, X, background = blueprint()
         with pytest.raises(TrackingUnavailableError, match="run_id='abc'"):
             shapgov.mlflow.explain_and_log(model, X, run_id="abc", background=background)

@@ -74,7 +74,11 @@ def check_run(
     max_impact_drift: float | None = None,
     client: Any = None,
 ) -> Approval:
-    """Verify the shapgov artifact set of one run (no registry writes)."""
+    """Verify the shapgov artifact set of one run (no registry writes).
+
+    :raises TrackingUnavailableError: The tracking server did not answer.
+    :raises TrackingPermissionError: The server refused this user the run's artifacts.
+    """
     from mlflow.tracking import MlflowClient
 
     client = client or MlflowClient()
@@ -83,8 +87,11 @@ def check_run(
         try:
             local = Path(client.download_artifacts(run_id, "shapgov", tmp))
         except Exception as err:
-            if failures.is_unavailable(err):  # a server that is down decides nothing
-                raise
+            # a server that is down, or refuses this user, decides nothing
+            action = f"checking run {run_id}"
+            error = failures.typed(err, action, retry="check again", writing=False)
+            if error is not None:
+                raise error from err
             return Approval(False, [f"no shapgov artifact set in run {run_id} ({err})"], run_id)
         manifest_path = local / MANIFEST
         if not manifest_path.exists():
