@@ -145,8 +145,8 @@ def matrix(fmt: str) -> None:
 @_tracking_option
 def demo(rows: int, out_dir: Path, tracking_uri: str | None) -> None:
     """The governance loop end to end on data that ships with scikit-learn: fit, explain,
-    log, register, approve and report three blueprints (default store: sqlite:///mlflow.db
-    here)."""
+    log, register, approve (signed) and report four blueprints (default store:
+    sqlite:///mlflow.db here)."""
     uri = _use_store(tracking_uri)
     from shapgov.demo import run
 

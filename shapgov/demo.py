@@ -14,9 +14,11 @@ time".
 from __future__ import annotations
 
 import os
+import secrets
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -327,9 +329,13 @@ def run_case(case: Case, *, out_dir: Path, progress: Any, echo: Callable[[str], 
         )
     if e is not None and case.over_time is not None:
         _echo_over_time(run.info.run_id, echo)
+    from shapgov.mlflow.signing import verify_version
+
+    checked = verify_version(mv.name, mv.version)
     echo(
         f"   run {run.info.run_id}; model {mv.name} v{mv.version}: {verdict.verdict}"
         + (", alias 'champion'" if verdict.approved else f" ({'; '.join(verdict.reasons)})")
+        + (f", signature verified (approver {checked.approver})" if checked.verified else "")
         + f"\n   report: {path.resolve()}"
     )
     return verdict
@@ -367,6 +373,30 @@ def tutorial_check(case: Case, *, rows: int, echo: Callable[[str], None]) -> flo
     return diff
 
 
+@contextmanager
+def _demo_key(out: Path, echo: Callable[[str], None]) -> Iterator[None]:
+    """Sign the demo's verdicts: with the approval key configured, else with a demo key
+    kept beside the reports (a real approval service holds its own, see the README)."""
+    from shapgov.mlflow import signing
+
+    if signing.signing_key() is not None:
+        yield
+        return
+    path = (out / "demo-approval.key").resolve()
+    if not path.exists():
+        path.write_text(secrets.token_hex(32) + "\n")
+        path.chmod(0o600)
+    echo(
+        f"verdicts signed with a demo approval key ({path}); verify one with\n"
+        f"  SHAPGOV_APPROVAL_KEY_FILE={path} shapgov verify shapgov-demo-diabetes-mlp 1"
+    )
+    os.environ["SHAPGOV_APPROVAL_KEY_FILE"] = str(path)
+    try:
+        yield
+    finally:
+        del os.environ["SHAPGOV_APPROVAL_KEY_FILE"]
+
+
 def run(
     *,
     rows: int = 5,
@@ -388,7 +418,10 @@ def run(
     echo(f"shapgov demo on {uri}; reports in {out.resolve()}")
     verdicts = []
     todo = cases()
-    with tqdm(total=len(todo) * len(STEPS), desc="demo", unit="step", leave=False) as progress:
+    with (
+        _demo_key(out, echo),
+        tqdm(total=len(todo) * len(STEPS), desc="demo", unit="step", leave=False) as progress,
+    ):
         for i, case in enumerate(todo, 1):
             echo(f"\n== [{i}/{len(todo)}] {case.title}")
             verdicts.append(run_case(case, out_dir=out, progress=progress, echo=echo))

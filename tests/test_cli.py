@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -49,17 +50,25 @@ def test_demo_runs_end_to_end_on_the_embedded_store(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    for name in ("SHAPGOV_APPROVAL_KEY", "SHAPGOV_APPROVAL_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
     result = CliRunner().invoke(main, ["demo", "--rows", "2"])
     assert result.exit_code == 0, result.output
     assert "both exact" in result.output
     assert result.output.count("approved, alias 'champion'") == 4
+    # signed with a demo key kept beside the reports; shapgov verify accepts them with it
+    assert result.output.count(", signature verified (approver ") == 4
+    key = {"SHAPGOV_APPROVAL_KEY_FILE": str(tmp_path / "shapgov-reports" / "demo-approval.key")}
+    verified = CliRunner().invoke(main, ["verify", "shapgov-demo-diabetes-mlp", "1"], env=key)
+    assert verified.exit_code == 0, verified.output
+    assert "SHAPGOV_APPROVAL_KEY_FILE" not in os.environ  # the demo's key is not left set
     assert result.output.count("additivity pass") == 4
     # the time-aware case: the generated shift is flagged from its first month on
     assert "explained over 24 monthly windows" in result.output
     assert "drift flagged from 2024-07" in result.output
     assert "mlflow ui --backend-store-uri sqlite:///mlflow.db" in result.output
     assert (tmp_path / "mlflow.db").exists()
-    reports = sorted(p.name for p in (tmp_path / "shapgov-reports").iterdir())
+    reports = sorted(p.name for p in (tmp_path / "shapgov-reports").glob("*.html"))
     assert reports == [
         "breast-cancer-lightgbm.html",
         "daily-sales-over-time.html",
