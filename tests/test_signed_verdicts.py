@@ -14,7 +14,7 @@ from sklearn.preprocessing import StandardScaler
 import shapgov
 import shapgov.mlflow
 from shapgov.cli import main
-from shapgov.errors import UnsignedVerdictWarning
+from shapgov.errors import InputError, UnsignedVerdictWarning
 from shapgov.mlflow.signing import SIGNATURE_TAG, verify_version
 
 KEY = "k" * 32
@@ -47,6 +47,8 @@ def test_a_signed_verdict_verifies_and_names_its_approver(store, key):
     assert result.verdict == "approved" and result.approver == "risk-reviewer"
     ran = CliRunner().invoke(main, ["verify", "signed", str(mv.version), "--tracking-uri", store])
     assert ran.exit_code == 0 and "risk-reviewer" in ran.output
+    with pytest.raises(InputError, match="register it first"):  # not a raw MlflowException
+        shapgov.approve("signed", 99)
 
 
 def test_hand_set_and_copied_verdicts_do_not_verify(store, key):

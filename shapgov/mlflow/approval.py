@@ -45,6 +45,7 @@ from typing import Any
 from shapgov.errors import (
     ApprovalConflictError,
     ApprovalPermissionError,
+    InputError,
     UnsignedVerdictWarning,
 )
 from shapgov.mlflow import failures
@@ -344,7 +345,15 @@ def approve(
     with failures.tracking_errors(
         f"checking {name} version {version}", retry="run the approval again", writing=False
     ):
-        mv = client.get_model_version(name, str(version))
+        try:
+            mv = client.get_model_version(name, str(version))
+        except MlflowException as err:
+            if err.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            raise InputError(
+                f"no registered model version {name!r} {version}: register it first "
+                "(mlflow.register_model)"
+            ) from err
         result = _judge(client, mv, allow_warn, require_explaining_model, max_impact_drift)
 
     tags = {
