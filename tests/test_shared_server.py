@@ -360,9 +360,9 @@ def test_a_server_restart_ends_each_writer_whole_or_with_a_typed_retryable_error
     model, X, background = blueprint(800)
     experiment = _experiment(client, "restart")
     _model(shared, client, "restart")
-    # patient clients (MLflow's 7 retries, backoff from 0.5 s doubling) ride the restart
+    # patient clients (MLflow's 7 retries, backoff from 1 s doubling) ride the restart
     # out; impatient ones (one retry, no backoff) meet it
-    patient = client_env(shared.url, "writer", MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR="0.5")
+    patient = client_env(shared.url, "writer", MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR="1")
     impatient = client_env(
         shared.url, "writer", MLFLOW_HTTP_REQUEST_MAX_RETRIES="1",
         MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR="0", MLFLOW_HTTP_REQUEST_TIMEOUT="20",

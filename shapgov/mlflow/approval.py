@@ -351,8 +351,8 @@ def approve(
             if err.error_code != "RESOURCE_DOES_NOT_EXIST":
                 raise
             raise InputError(
-                f"no registered model version {name!r} {version}: register it first "
-                "(mlflow.register_model)"
+                f"{name} version {version} is not a registered model version; register it "
+                "first (mlflow.register_model)"
             ) from err
         result = _judge(client, mv, allow_warn, require_explaining_model, max_impact_drift)
 
