@@ -504,6 +504,9 @@ def approve(
                 max_impact_drift=max_impact_drift,
             )
         unsigned = [w for w in caught if issubclass(w.category, UnsignedVerdictWarning)]
+        for w in caught:  # every other warning is shown as it would have been
+            if w not in unsigned:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     except MlflowException as err:
         raise _tracking_problem(err, f"approving {name} version {version}") from err
     except ShapgovError as err:  # a malformed approval key, ...
