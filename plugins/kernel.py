@@ -3,7 +3,8 @@
 Explains any vertex through its margin function (the vertex's own predictions), so it
 serves opaque predict functions, whole black-box models and every vertex without a
 dedicated explainer. Exact by enumeration up to ``max_exact_players`` original columns
-(14), leverage-sampled Kernel SHAP beyond (Lundberg and Lee 2017; Musco and Witter 2024),
+(14), sampled beyond: paired leverage-score sampling (Musco and Witter 2025) and an odd
+regression on a tree surrogate's strongest interactions (after Fumagalli et al. 2026),
 with standard errors. See :mod:`shapgov.explainers.kernelshap` for the algorithms.
 """
 
@@ -20,7 +21,7 @@ from shapgov.explainers.base import Explainer, VertexRequest, VertexValues, scat
 from shapgov.explainers.coalitions import DEFAULT_MAX_EXACT_PLAYERS, players_of
 from shapgov.explainers.kernelshap import (
     DEFAULT_BATCH_ROWS,
-    DEFAULT_N_BOOTSTRAP,
+    ESTIMATORS,
     KernelValues,
     kernel_shap,
 )
@@ -40,7 +41,10 @@ class KernelExplainer(Explainer):
     :param max_exact_players: Most original columns enumerated exactly.
     :param n_samples: Coalitions per row in sampling mode (default ``2 * P + 2048``).
     :param random_state: Seed of the coalition sampler.
-    :param n_bootstrap: Bootstrap resamples for the standard errors (sampling mode).
+    :param estimator: Sampling mode's estimator: ``"odd"`` (the paired odd regression on
+        the singletons and a tree surrogate's strongest odd interactions) or
+        ``"leverage"`` (paired leverage-score Kernel SHAP); see
+        :func:`shapgov.explainers.kernelshap.kernel_shap`.
     :param batch_rows: Most hybrid rows per model call.
     :param n_jobs: Threads calling the model (default: CPU count, at most 4).
     :param dedupe: Skip hybrids equal to others (exact mode; same values, fewer calls).
@@ -57,7 +61,7 @@ class KernelExplainer(Explainer):
         max_exact_players: int = DEFAULT_MAX_EXACT_PLAYERS,
         n_samples: int | None = None,
         random_state: int | None = 0,
-        n_bootstrap: int = DEFAULT_N_BOOTSTRAP,
+        estimator: str = "odd",
         batch_rows: int = DEFAULT_BATCH_ROWS,
         n_jobs: int | None = None,
         dedupe: bool = True,
@@ -65,6 +69,8 @@ class KernelExplainer(Explainer):
     ) -> None:
         if mode not in MODES:
             raise InputError(f"mode must be one of {MODES}, got {mode!r}")
+        if estimator not in ESTIMATORS:
+            raise InputError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
         for what, value in (("max_exact_players", max_exact_players), ("batch_rows", batch_rows)):
             if not isinstance(value, int) or value < 1:
                 raise InputError(f"{what} must be a positive int, got {value!r}")
@@ -73,7 +79,7 @@ class KernelExplainer(Explainer):
             "max_exact_players": max_exact_players,
             "n_samples": n_samples,
             "random_state": random_state,
-            "n_bootstrap": n_bootstrap,
+            "estimator": estimator,
             "batch_rows": batch_rows,
             "n_jobs": n_jobs,
             "dedupe": dedupe,

@@ -112,17 +112,19 @@ def test_standard_errors_track_the_actual_error():
     assert 0.5 < ratio < 2.0
 
 
-def test_leverage_sample_weights_are_unbiased():
-    """Mean weight per coalition size over many draws equals its kernel weight."""
-    p = 9
-    total = np.zeros(p + 1)
-    reps = 200
-    for seed in range(reps):
-        sample = sample_coalitions(p, 20 + 2 * p, seed)
-        sizes = sample.masks.sum(axis=1).astype(int)
-        np.add.at(total, sizes, sample.weights())
-    kernel = np.array([0.0] + [(p - 1) / (s * (p - s)) for s in range(1, p)] + [0.0])
-    np.testing.assert_allclose(total[1:p] / reps, kernel[1:p], rtol=0.1)
+def test_sample_weights_carry_each_sizes_kernel_mass_exactly():
+    """Fixed pairs per size, weights kernel x (pairs in the size / pairs drawn): each size's
+    weights sum to its Shapley kernel mass ``(p-1) / (s (p-s))`` for every seed."""
+    for p in (9, 10):
+        kernel = np.array([0.0] + [(p - 1) / (s * (p - s)) for s in range(1, p)] + [0.0])
+        for seed in range(20):
+            sample = sample_coalitions(p, 20 + 2 * p, seed)
+            sizes = sample.masks.sum(axis=1).astype(int)
+            total = np.zeros(p + 1)
+            np.add.at(total, sizes, sample.weights)
+            np.testing.assert_allclose(total[1:p], kernel[1:p], rtol=1e-12)
+            assert sample.n_coalitions <= 20 + 2 * p - 2
+            assert len({m.tobytes() for m in sample.masks.astype(bool)}) == sample.n_coalitions
 
 
 def test_bad_model_output_and_budgets_are_typed_errors():

@@ -20,8 +20,6 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import combinations
-from math import comb
 from typing import Any
 
 import numpy as np
@@ -30,6 +28,11 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from shapgov.errors import InputError, ModelOutputError
+from shapgov.explainers.coalition_sampling import (
+    CoalitionSample,
+    constrained_regression,
+    sample_coalitions,
+)
 from shapgov.explainers.coalitions import (
     DEFAULT_MAX_EXACT_PLAYERS,
     check_budget,
@@ -37,11 +40,16 @@ from shapgov.explainers.coalitions import (
     interactions_from_values,
     shapley_from_values,
 )
+from shapgov.explainers.odd_regression import n_support_terms, odd_regression, support
+from shapgov.explainers.surrogate import EncodedColumns, fit_surrogate
 from shapgov.opaque import checked_predictions
 
 Predict = Callable[[Any], np.ndarray]
 DEFAULT_BATCH_ROWS = 1 << 16  # hybrid rows per model call (cache-sized)
-DEFAULT_N_BOOTSTRAP = 32
+#: Sampling-mode estimators (see :func:`kernel_shap`).
+ESTIMATORS = ("odd", "leverage")
+#: Most model rows held at once for one block's surrogate (~32 MiB per output).
+MAX_BLOCK_MODEL_ROWS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,8 @@ class KernelValues:
     exact: bool
     #: Exact interaction values ``(n, P, P, K)``, when asked (exact mode only).
     interactions: np.ndarray | None = None
+    #: Sampling mode: per output, the share of rows whose values are regression-adjusted.
+    surrogate_share: np.ndarray | None = None
 
 
 class Hybrids:
@@ -188,8 +198,10 @@ def coalition_values(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     n_jobs: int = 1,
     progress: tqdm | None = None,
-) -> np.ndarray:
-    """``v(S)`` for ``rows`` and coalitions ``masks`` ``(S, P)``: ``(len(rows), S, K)``.
+    keep_model_rows: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """``v(S)`` for ``rows`` and coalitions ``masks`` ``(S, P)``: ``(len(rows), S, K)``;
+    with ``keep_model_rows`` also the model's outputs ``(len(rows), S, b, K)``.
 
     The hybrid table is cut into batches of at most ``batch_rows`` rows; ``n_jobs``
     threads build and predict batches side by side (numpy and most models release the
@@ -211,14 +223,18 @@ def coalition_values(
         if progress is not None:
             progress.update(n_eval)
         block = pred.reshape(rr.shape[0], cc.shape[0], nb, -1)
-        return np.einsum("rsbk,b->rsk", block, hybrids.weights)
+        return block if keep_model_rows else np.einsum("rsbk,b->rsk", block, hybrids.weights)
 
     results = _map(run, batches, n_jobs)
-    k = results[0].shape[2]
+    k = results[0].shape[-1]
     out = np.empty((rows.shape[0], cols.shape[0], k))
-    for (r0, s0), v in zip(batches, results, strict=True):
-        _place(out, v, r0, s0, k)
-    return out
+    kept = np.empty((rows.shape[0], cols.shape[0], nb, k)) if keep_model_rows else None
+    for (r0, s0), res in zip(batches, results, strict=True):
+        if kept is not None:
+            _place(kept, res, r0, s0, k)
+            res = np.einsum("rsbk,b->rsk", res, hybrids.weights)
+        _place(out, res, r0, s0, k)
+    return out if kept is None else (out, kept)
 
 
 def exact_values(
@@ -322,9 +338,9 @@ def _map(run: Callable[[Any], Any], tasks: list[Any], n_jobs: int) -> list[Any]:
 
 
 def _place(out: np.ndarray, v: np.ndarray, r0: int, s0: int, k: int) -> None:
-    if v.shape[2] != k:
+    if v.shape[-1] != k:
         raise ModelOutputError(
-            f"the model returned {v.shape[2]} outputs per row, earlier {k}; return the same "
+            f"the model returned {v.shape[-1]} outputs per row, earlier {k}; return the same "
             "outputs for every batch"
         )
     out[r0 : r0 + v.shape[0], s0 : s0 + v.shape[1]] = v
@@ -340,7 +356,7 @@ def kernel_shap(
     max_exact_players: int = DEFAULT_MAX_EXACT_PLAYERS,
     n_samples: int | None = None,
     random_state: int | None = 0,
-    n_bootstrap: int = DEFAULT_N_BOOTSTRAP,
+    estimator: str = "odd",
     batch_rows: int = DEFAULT_BATCH_ROWS,
     n_jobs: int | None = None,
     dedupe: bool = True,
@@ -356,7 +372,12 @@ def kernel_shap(
         ``max_exact_players`` players).
     :param n_samples: Coalitions per row in sampling mode (default ``2 * P + 2048``).
     :param random_state: Seed of the coalition sampler (sampling mode).
-    :param n_bootstrap: Bootstrap resamples for the standard errors (sampling mode).
+    :param estimator: Sampling mode's estimator: ``"odd"`` (default: the paired odd
+        regression on the singletons and the strongest odd interactions of a tree
+        surrogate fitted on the evaluated model rows, see
+        :mod:`shapgov.explainers.odd_regression`; per output, the plain regression
+        instead where its estimated variance is smaller) or ``"leverage"`` (the paired
+        leverage-score regression on the singletons alone).
     :param batch_rows: Most hybrid rows per model call (bounds memory).
     :param n_jobs: Threads calling ``f`` side by side (default: the CPU count, at most 4);
         pass 1 for a predict function that is not thread-safe.
@@ -368,6 +389,8 @@ def kernel_shap(
     """
     if mode not in ("auto", "exact", "sampling"):
         raise InputError(f"mode must be 'auto', 'exact' or 'sampling', got {mode!r}")
+    if estimator not in ESTIMATORS:
+        raise InputError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     n_rows, n_cols = X.shape
     if len(background) == 0:
         raise InputError("the background is empty; pass at least one background row")
@@ -388,7 +411,6 @@ def kernel_shap(
             "max_exact_players or explain without interactions"
         )
     hybrids = Hybrids(X, background, player, dedupe=dedupe, weights=background_weights)
-    rows = np.arange(n_rows)
     jobs = min(os.cpu_count() or 1, 4) if n_jobs is None else int(n_jobs)
     if exact:
         n_coalitions = 1 << n_players
@@ -406,142 +428,81 @@ def kernel_shap(
             values = shapley_from_values(v)
             pairs = interactions_from_values(v) if interactions else None
             return KernelValues(values, v[0, 0], None, n_coalitions, spent, True, pairs)
-        v = coalition_values(
-            f, hybrids, rows, masks, batch_rows=batch_rows, n_jobs=jobs, progress=bar
+        return _sampled(
+            f, hybrids, X, background, sample, masks, estimator, random_state, batch_rows, jobs, bar
         )
-    values, se = constrained_regression(
-        sample, v[:, 2:], v[:, 0], v[:, 1], n_bootstrap, random_state
-    )
-    return KernelValues(values, v[0, 0], se, n_coalitions, total, False)
 
 
-@dataclass(frozen=True)
-class CoalitionSample:
-    """Coalitions for the Kernel SHAP regression.
-
-    Row r's regression weight is ``unit[r] * counts[pair[r]]`` for sampled coalitions
-    (``pair[r] >= 0``: the draw that produced it, joined by its complement) and ``unit[r]``
-    for enumerated ones (``pair[r] == -1``); ``draws`` is the number of draws.
-    """
-
-    masks: np.ndarray
-    unit: np.ndarray
-    pair: np.ndarray
-    counts: np.ndarray
-    draws: int
-
-    def weights(self, counts: np.ndarray | None = None) -> np.ndarray:
-        c = self.counts if counts is None else counts
-        scale = np.where(self.pair >= 0, c[np.maximum(self.pair, 0)], 1.0) if c.size else 1.0
-        return self.unit * scale
-
-
-def sample_coalitions(
-    n_players: int, n_samples: int | None, random_state: int | None
-) -> CoalitionSample:
-    """Paired coalitions for the regression, within a budget of ``n_samples`` coalitions.
-
-    Sizes small enough to enumerate (with their complements) within the budget are
-    enumerated with their exact kernel weights, smallest first, as Kernel SHAP does. The
-    rest of the budget is drawn by leverage score: a size uniformly among the remaining
-    ones, a subset uniformly within it, always joined by its complement. A coalition
-    drawn again only raises its count; its weight is kernel weight / draw probability,
-    unbiased for the regression's normal equations.
-    """
-    p = n_players
-    if p < 2:
-        raise InputError("sampling needs at least two players; use mode='exact'")
-    budget = int(n_samples) if n_samples is not None else 2 * p + 2048
-    if budget < 2:
-        raise InputError(f"n_samples must be at least 2, got {n_samples}")
-    rng = np.random.default_rng(random_state)
-    kernel = np.array([0.0] + [(p - 1) / (s * (p - s)) for s in range(1, p)])
-    masks: list[np.ndarray] = []
-    unit: list[float] = []
-    pair: list[int] = []
-    left = budget
-    sizes = list(range(1, p // 2 + 1))
-    enumerated = set()
-    for s in sizes:
-        halves = 1 if 2 * s == p else 2
-        if comb(p, s) * halves > left:
-            break
-        for subset in _subsets(p, s):
-            for m in (subset, ~subset)[:halves]:
-                masks.append(m)
-                unit.append(kernel[int(m.sum())] / comb(p, int(m.sum())))
-                pair.append(-1)
-        enumerated.add(s)
-        left -= comb(p, s) * halves
-    rest = [s for s in sizes if s not in enumerated]
-    draws = left // 2 if rest else 0
-    keys: dict[bytes, int] = {}
-    counts: list[int] = []
-    for s in rng.choice(np.array(rest or [1]), size=draws):
-        subset = np.zeros(p, dtype=bool)
-        subset[rng.choice(p, size=s, replace=False)] = True
-        key = min(subset.tobytes(), (~subset).tobytes())
-        if key in keys:
-            counts[keys[key]] += 1
-            continue
-        keys[key] = len(counts)
-        counts.append(1)
-        prob = (2.0 if 2 * s == p else 1.0) / (len(rest) * comb(p, int(s)))
-        for m in (subset, ~subset):
-            size = int(m.sum())
-            masks.append(m)
-            unit.append(kernel[size] / comb(p, size) / prob / draws)
-            pair.append(keys[key])
-    return CoalitionSample(
-        masks=np.asarray(masks, dtype=float),
-        unit=np.asarray(unit, dtype=float),
-        pair=np.asarray(pair, dtype=np.int64),
-        counts=np.asarray(counts, dtype=float),
-        draws=int(draws),
-    )
-
-
-def _subsets(p: int, s: int):
-    for idx in combinations(range(p), s):
-        m = np.zeros(p, dtype=bool)
-        m[list(idx)] = True
-        yield m
-
-
-def constrained_regression(
+def _sampled(
+    f: Predict,
+    hybrids: Hybrids,
+    X: Any,
+    background: Any,
     sample: CoalitionSample,
-    v: np.ndarray,
-    v_empty: np.ndarray,
-    v_full: np.ndarray,
-    n_bootstrap: int,
+    masks: np.ndarray,
+    estimator: str,
     random_state: int | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted least squares of ``v(S) - v(∅)`` on the masks with ``sum(phi)`` held at
-    ``v(full) - v(∅)``, for every row and output at once: ``(values, std_error)``.
-
-    Standard errors: the draws are resampled (multinomially, pairs kept together) and the
-    regression re-solved; enumerated coalitions are not random and stay as they are.
-    """
-    y = v - v_empty[:, None, :]  # (n, N, K)
-    delta = v_full - v_empty  # (n, K)
-    phi = _solve(sample.masks, sample.weights(), y, delta)
-    if sample.draws == 0 or n_bootstrap < 2:
-        return phi, np.zeros_like(phi)
+    batch_rows: int,
+    jobs: int,
+    bar: tqdm,
+) -> KernelValues:
+    """Sampling mode over blocks of rows (each block's model rows pooled for its surrogate,
+    at most :data:`MAX_BLOCK_MODEL_ROWS`)."""
+    n_rows, nb = len(X), hybrids.n_background
+    n_coalitions = masks.shape[0]
+    if estimator == "leverage":
+        v = coalition_values(
+            f, hybrids, np.arange(n_rows), masks, batch_rows=batch_rows, n_jobs=jobs, progress=bar
+        )
+        values, se = constrained_regression(sample, v[:, 2:], v[:, 0], v[:, 1])
+        return KernelValues(values, v[0, 0], se, n_coalitions, n_rows * n_coalitions * nb, False)
+    encoded = EncodedColumns(X, background)
+    cols = hybrids.column_masks(masks)
+    step = max(1, MAX_BLOCK_MODEL_ROWS // (n_coalitions * nb))
     rng = np.random.default_rng(None if random_state is None else random_state + 1)
-    share = sample.counts / sample.draws
-    boots = np.empty((n_bootstrap, *phi.shape))
-    for b in range(n_bootstrap):
-        counts = rng.multinomial(sample.draws, share).astype(float)
-        boots[b] = _solve(sample.masks, sample.weights(counts), y, delta)
-    return phi, boots.std(axis=0, ddof=1)
-
-
-def _solve(masks: np.ndarray, weights: np.ndarray, y: np.ndarray, delta: np.ndarray):
-    A = masks.T @ (weights[:, None] * masks)  # (P, P)
-    b = np.einsum("sp,s,nsk->npk", masks, weights, y)  # (n, P, K)
-    A_inv = np.linalg.pinv(A)
-    ones = np.ones(A.shape[0])
-    a1 = A_inv @ ones
-    free = np.einsum("pq,nqk->npk", A_inv, b)
-    gap = (free.sum(axis=1) - delta) / (ones @ a1)  # (n, K)
-    return free - a1[None, :, None] * gap[:, None, :]
+    parts = []
+    for r0 in range(0, n_rows, step):
+        rows = np.arange(r0, min(n_rows, r0 + step))
+        v, kept = coalition_values(
+            f,
+            hybrids,
+            rows,
+            masks,
+            batch_rows=batch_rows,
+            n_jobs=jobs,
+            progress=bar,
+            keep_model_rows=True,
+        )
+        plain, plain_se = constrained_regression(sample, v[:, 2:], v[:, 0], v[:, 1])
+        odd, odd_se = np.empty_like(plain), np.empty_like(plain)
+        for k in range(v.shape[2]):
+            ens = fit_surrogate(
+                encoded, rows, cols, np.arange(n_coalitions), kept[..., k], rng, jobs
+            )
+            for i, row in enumerate(rows):
+                terms = support(
+                    ens,
+                    encoded.X[row],
+                    encoded.B,
+                    hybrids.weights,
+                    hybrids.player,
+                    n_support_terms(sample),
+                )
+                odd[i, :, k], odd_se[i, :, k] = odd_regression(
+                    sample, v[i, 2:, k], v[i, 0, k], v[i, 1, k], terms
+                )
+        # per output, the estimate with the smaller estimated variance over the block
+        use = (odd_se**2).sum(axis=(0, 1)) <= (plain_se**2).sum(axis=(0, 1))
+        parts.append((np.where(use, odd, plain), np.where(use, odd_se, plain_se), v[0, 0], use))
+    values = np.concatenate([p[0] for p in parts])
+    se = np.concatenate([p[1] for p in parts])
+    used = np.mean([p[3] for p in parts], axis=0)
+    return KernelValues(
+        values,
+        parts[0][2],
+        se,
+        n_coalitions,
+        n_rows * n_coalitions * nb,
+        False,
+        surrogate_share=used,
+    )

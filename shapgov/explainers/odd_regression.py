@@ -1,0 +1,119 @@
+"""Odd-component Kernel SHAP regression on a surrogate-chosen support.
+
+Paired sampling sees a game through its odd part: for a pair ``(S, S^c)``,
+``y(S) = (v(S) - v(S^c)) / 2 = sum_{|T| odd} beta_T chi_T(S)`` with the Walsh functions
+``chi_T(S) = prod_{j in T} (1 - 2 z_j(S))``, and Shapley values depend on the odd
+coefficients alone: ``phi_i = -2 sum_{T odd, i in T} beta_T / |T|`` (Fumagalli, Butler,
+Kang, Ramchandran and Witter, ICML 2026, "An odd estimator for Shapley values"). Kernel
+SHAP regresses ``y`` on the singletons only; every odd interaction it leaves out is noise
+in that regression. Here the regression also carries the strongest odd interactions of
+order three of a tree surrogate's game (:mod:`shapgov.explainers.surrogate`, its exact
+spectrum from :mod:`shapgov.explainers.kernels.tree_fourier`), fitted on all the model rows
+the sample evaluated. The Shapley kernel weights the pairs; the efficiency constraint
+``-2 sum beta = v(full) - v(∅)`` is held exactly (KKT). With any support that holds the
+singletons, the population solution's values are the Shapley values (the residual of a
+kernel-weighted projection onto a basis with the singletons has Shapley value zero;
+Fumagalli, Witter and Musco, ICLR 2026, "PolySHAP"), so the support changes the variance,
+never the target.
+
+Standard errors: the estimator's linearisation over the sampled pairs (stratified,
+without replacement, finite population correction, as in
+:mod:`shapgov.explainers.coalition_sampling`), with each residual inflated by
+``1 / sqrt(1 - h)`` for its leverage ``h`` in the fit (MacKinnon and White 1985, HC2).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shapgov.explainers.coalition_sampling import CoalitionSample
+from shapgov.explainers.kernels.background_treeshap import node_players
+from shapgov.explainers.kernels.tree_fourier import decode, odd_spectrum
+from shapgov.explainers.trees import TreeEnsemble
+
+#: Interaction terms in the regression per sampled pair (the rest of the pairs' degrees of
+#: freedom stay for the fit).
+TERMS_PER_PAIR = 0.25
+#: Background rows the surrogate's spectrum is ranked over, at most (an even subsample
+#: beyond: the ranking needs the strong terms, not exact coefficients).
+MAX_SPECTRUM_BACKGROUND = 20
+#: Leverage above which a pair's residual inflation is capped.
+MAX_LEVERAGE = 0.99
+
+
+def support(
+    ens: TreeEnsemble,
+    x: np.ndarray,
+    background: np.ndarray,
+    weights: np.ndarray,
+    player: np.ndarray,
+    n_terms: int,
+) -> list[list[int]]:
+    """The ``n_terms`` odd order-3 interactions of largest ``|beta_T|`` in the surrogate's
+    interventional game at ``x`` (encoded row ``(columns,)``, background ``(b, columns)``),
+    as lists of players. A column of player -1 takes the row's value in every hybrid."""
+    if n_terms <= 0:
+        return []
+    n_players = int(player.max()) + 1
+    B = np.array(background, dtype=float)
+    fixed = player < 0
+    B[:, fixed] = x[fixed]
+    w = np.asarray(weights, dtype=float)
+    if B.shape[0] > MAX_SPECTRUM_BACKGROUND:
+        keep = np.linspace(0, B.shape[0] - 1, MAX_SPECTRUM_BACKGROUND).astype(int)
+        B, w = B[keep], w[keep] / w[keep].sum()
+    node_player, _ = node_players(ens, np.where(fixed, -1, player))
+    keys, coef = odd_spectrum(ens, x, B, w, node_player, n_players, 3)
+    top = np.argsort(-np.abs(coef), kind="stable")[:n_terms]
+    return [decode(k, n_players) for k, b in zip(keys[top], coef[top], strict=True) if b != 0.0]
+
+
+def n_support_terms(sample: CoalitionSample) -> int:
+    """Interaction terms the regression carries for this sample."""
+    return int(TERMS_PER_PAIR * sample.stratum.shape[0])
+
+
+def odd_regression(
+    sample: CoalitionSample,
+    v: np.ndarray,
+    v_empty: float,
+    v_full: float,
+    terms: list[list[int]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shapley values of one row and output from the sampled pairs' odd parts.
+
+    :param sample: The paired sample (pairs side by side in ``sample.masks``).
+    :param v: ``(N,)`` the sampled coalitions' values, in the sample's order.
+    :param terms: Interactions (lists of players, odd sizes) beside the singletons.
+    :returns: ``(values (P,), std_error (P,))``; the values sum to ``v_full - v_empty`` to
+        rounding.
+    """
+    Z = sample.masks[0::2]  # each pair's first coalition
+    W = sample.weights[0::2] + sample.weights[1::2]
+    y = (v[0::2] - v[1::2]) / 2.0
+    n_players = Z.shape[1]
+    chi = 1.0 - 2.0 * Z
+    D = np.empty((Z.shape[0], n_players + len(terms)))
+    D[:, :n_players] = chi
+    share = np.zeros((n_players, D.shape[1]))  # values = share @ beta
+    share[np.arange(n_players), np.arange(n_players)] = -2.0
+    for t, T in enumerate(terms):
+        D[:, n_players + t] = np.prod(chi[:, T], axis=1)
+        share[T, n_players + t] = -2.0 / len(T)
+    c = share.sum(axis=0)  # sum of values = c @ beta
+    A = D.T @ (W[:, None] * D)
+    A_inv = np.linalg.pinv(A)
+    ac = A_inv @ c
+    Q = A_inv - np.outer(ac, ac) / (c @ ac)
+    beta = Q @ (D.T @ (W * y)) + ac * (v_full - v_empty) / (c @ ac)
+    resid = y - D @ beta
+    lever = np.clip(W * np.einsum("ij,jk,ik->i", D, Q, D), 0.0, MAX_LEVERAGE)
+    g = ((W * resid / np.sqrt(1.0 - lever))[:, None] * D) @ Q.T @ share.T  # (pairs, P)
+    var = np.zeros(n_players)
+    for h in range(sample.drawn.shape[0]):
+        kh, nh = int(sample.drawn[h]), float(sample.population[h])
+        if kh >= nh or kh < 2:
+            continue
+        gh = g[sample.stratum == h]
+        var += (1 - kh / nh) * kh / (kh - 1) * ((gh - gh.mean(axis=0)) ** 2).sum(axis=0)
+    return share @ beta, np.sqrt(var)
