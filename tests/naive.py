@@ -83,3 +83,16 @@ def naive_interactions(v: np.ndarray) -> np.ndarray:
     for i in range(p):
         out[i, i] = phi[i] - out[i].sum()
     return out
+
+
+def naive_walsh(v: np.ndarray, n_players: int) -> dict[tuple[int, ...], float]:
+    """Walsh coefficients ``beta_T = 2**-P sum_S v(S) chi_T(S)`` of a game given on all
+    ``2**P`` coalitions (bit j of the index = player j), ``chi_T(S) = (-1)**|S ∩ T|``."""
+    ids = np.arange(1 << n_players)
+    z = (ids[:, None] >> np.arange(n_players)) & 1
+    out = {}
+    for size in range(n_players + 1):
+        for T in combinations(range(n_players), size):
+            chi = np.prod(1 - 2 * z[:, list(T)], axis=1) if T else np.ones(ids.size)
+            out[T] = float(v @ chi) / ids.size
+    return out

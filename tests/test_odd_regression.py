@@ -1,0 +1,186 @@
+"""The sampling estimator beyond the exact budget: the tree Walsh spectrum against the
+definition, the odd regression's invariants (efficiency, exactness on games in its span
+and on a full enumeration, the plain regression as its special case) and the whole path
+on tables with categories and missing values."""
+
+from __future__ import annotations
+
+import lightgbm
+import numpy as np
+import pandas as pd
+import pytest
+from naive import naive_walsh
+from oracles import brute_force_shapley
+
+from shapgov.errors import InputError
+from shapgov.explainers.coalition_sampling import (
+    constrained_regression,
+    minimum_samples,
+    sample_coalitions,
+)
+from shapgov.explainers.kernels.background_treeshap import node_players
+from shapgov.explainers.kernels.tree_fourier import decode, odd_spectrum
+from shapgov.explainers.kernelshap import kernel_shap
+from shapgov.explainers.lightgbm_trees import parse_booster
+from shapgov.explainers.odd_regression import odd_regression, support
+from shapgov.explainers.surrogate import EncodedColumns
+
+
+def _game_on_all(f, x, B, player):
+    """v(S) on all coalitions of the players (bit j = player j), by the definition."""
+    n_players = int(player.max()) + 1
+    out = np.empty(1 << n_players)
+    for s in range(out.size):
+        take = np.array([(s >> p) & 1 if p >= 0 else 1 for p in player], dtype=bool)
+        out[s] = f(np.where(take, x, B)).mean()
+    return out
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_tree_spectrum_equals_the_walsh_transform_by_definition(grouped):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 8))
+    X[rng.random(X.shape) < 0.1] = np.nan  # missing values follow the trees' defaults
+    y = np.nan_to_num(X[:, 0] * X[:, 1] * X[:, 2] + np.sin(X[:, 3] * X[:, 4]) + X[:, 5])
+    model = lightgbm.LGBMRegressor(n_estimators=40, num_leaves=15, verbose=-1).fit(X, y)
+    ens = parse_booster(model.booster_)
+    player = np.array([0, 1, 2, 3, 3, 4, -1, 5]) if grouped else np.arange(8)
+    n_players = int(player.max()) + 1
+    x, B = X[0], X[1:5].copy()
+    B[:, player < 0] = x[player < 0]  # a never-varied column takes the row's value
+    w = np.array([0.1, 0.2, 0.3, 0.4])
+    node_player, _ = node_players(ens, player)
+    keys, coef = odd_spectrum(ens, x, B, w, node_player, n_players, 5)
+    got = {tuple(decode(k, n_players)): c for k, c in zip(keys, coef, strict=True)}
+    v = _game_on_all(lambda h: model.predict(h) @ w, x, B, player)
+    want = naive_walsh(v, n_players)
+    odd = [T for T in want if len(T) in (3, 5)]
+    assert max(abs(want[T] - got.get(T, 0.0)) for T in odd) <= 1e-12
+    assert set(got) <= set(odd)
+    assert sum(abs(want[T]) > 1e-6 for T in odd) >= 2  # the check has something to check
+
+
+def _shapley(v, n_players):
+    """Shapley values from all coalition values (bit j = player j), by the definition."""
+    from math import factorial
+
+    phi = np.zeros(n_players)
+    for s in range(v.size):
+        size = bin(s).count("1")
+        for j in range(n_players):
+            if not (s >> j) & 1:
+                w = factorial(size) * factorial(n_players - size - 1) / factorial(n_players)
+                phi[j] += w * (v[s | (1 << j)] - v[s])
+    return phi
+
+
+def _values_of(sample, v_all):
+    idx = (sample.masks.astype(np.int64) << np.arange(sample.masks.shape[1])).sum(axis=1)
+    return v_all[idx]
+
+
+def test_odd_regression_is_exact_on_games_in_its_span_and_keeps_efficiency():
+    rng = np.random.default_rng(3)
+    p = 9
+    ids = np.arange(1 << p)
+    z = (ids[:, None] >> np.arange(p)) & 1
+    # linear + pairwise (even: no Shapley effect beyond the singletons) + two odd triples
+    v_all = z @ rng.normal(size=p) + 0.7 * z[:, 1] * z[:, 4] - 1.3 * z[:, 0] * z[:, 2] * z[:, 5]
+    v_all = v_all + 0.9 * z[:, 3] * z[:, 6] * z[:, 8]
+    exact = _shapley(v_all, p)
+    sample = sample_coalitions(p, 60, 0)
+    v = _values_of(sample, v_all)
+    got, se = odd_regression(sample, v, v_all[0], v_all[-1], [[0, 2, 5], [3, 6, 8], [1, 2, 3]])
+    assert np.max(np.abs(got - exact)) <= 1e-10
+    assert np.max(se) <= 1e-8  # nothing left to sample
+    plain, _ = odd_regression(sample, v, v_all[0], v_all[-1], [])
+    assert np.max(np.abs(plain - exact)) > 1e-3  # the triples are what made it exact
+    assert abs(plain.sum() - (v_all[-1] - v_all[0])) <= 1e-12
+
+
+def test_odd_regression_without_terms_is_paired_kernel_shap_and_exact_when_enumerated():
+    rng = np.random.default_rng(4)
+    p = 8
+    v_all = np.sin(rng.normal(size=1 << p) * 3)
+    v_all[0] = 0.0
+    sample = sample_coalitions(p, 90, 1)
+    v = _values_of(sample, v_all)
+    odd, _ = odd_regression(sample, v, v_all[0], v_all[-1], [])
+    kern, _ = constrained_regression(
+        sample, v[None, :, None], np.array([[v_all[0]]]), np.array([[v_all[-1]]])
+    )
+    assert np.max(np.abs(odd - kern[0, :, 0])) <= 1e-10
+    full = sample_coalitions(p, 1 << p, 0)
+    assert full.n_coalitions == (1 << p) - 2 and full.enumerated.all()
+    got, se = odd_regression(full, _values_of(full, v_all), v_all[0], v_all[-1], [[0, 1, 2]])
+    assert np.max(np.abs(got - _shapley(v_all, p))) <= 1e-10
+    assert np.max(se) == 0.0
+
+
+def test_the_budget_is_never_exceeded_and_too_small_ones_are_refused():
+    for p, budget in ((30, 600), (50, 4800), (100, 600), (11, 3000)):
+        sample = sample_coalitions(p, budget, 0)
+        assert sample.n_coalitions + 2 <= budget
+    with pytest.raises(InputError, match="at least"):
+        sample_coalitions(100, minimum_samples(100) - 1, 0)
+    X = np.zeros((2, 20))
+    with pytest.raises(InputError, match="estimator"):
+        kernel_shap(lambda d: np.zeros(len(d)), X, X, mode="sampling", estimator="fast")
+
+
+def _table(n, seed=0):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({f"x{j}": rng.normal(size=n) for j in range(10)})
+    frame["region"] = pd.Categorical(rng.choice(["north", "south", "east"], size=n))
+    frame["income"] = pd.array(rng.integers(1, 9, size=n), dtype="Int64")
+    frame.loc[rng.random(n) < 0.2, "income"] = pd.NA
+    frame.loc[rng.random(n) < 0.2, "x3"] = np.nan
+    return frame
+
+
+def _table_model(frame):
+    coef = np.linspace(-1, 1, 10)
+    region = {"north": 1.0, "south": -0.5, "east": 0.2}
+
+    def f(d):
+        x = d[[f"x{j}" for j in range(10)]].to_numpy(dtype=float)
+        x = np.nan_to_num(x)
+        inc = d["income"].astype("Float64").fillna(4).to_numpy(dtype=float)
+        r = d["region"].astype(object).map(region).to_numpy(dtype=float)
+        return x @ coef + x[:, 0] * x[:, 1] * x[:, 2] + r * inc * 0.3 + np.tanh(x[:, 4] * x[:, 5])
+
+    return f
+
+
+def test_odd_estimator_on_a_table_with_categories_and_missing_values():
+    frame = _table(300)
+    f = _table_model(frame)
+    rows, bg = frame.iloc[:6], frame.iloc[100:108]
+    got = kernel_shap(f, rows, bg, mode="sampling", n_samples=300, random_state=0)
+    lev = kernel_shap(
+        f, rows, bg, mode="sampling", n_samples=300, random_state=0, estimator="leverage"
+    )
+    total = f(rows) - np.mean(f(bg))
+    assert np.max(np.abs(got.values[:, :, 0].sum(axis=1) - total)) <= 1e-10
+    assert got.n_coalitions <= 300 and got.n_evaluations == 6 * got.n_coalitions * 8
+    encoded = EncodedColumns(rows, bg)
+    assert encoded.categorical == [10]  # the category; the nullable integer stays numeric
+    assert np.isnan(encoded.X[:, 11]).any() or np.isnan(encoded.B[:, 11]).any()
+    # 12 players: the exact values by the definition (2**12 coalitions, 8 background rows)
+    exact, _ = brute_force_shapley(f, rows.iloc[:2], bg)
+    err_odd = np.abs(got.values[:2, :, 0] - exact[:, :, 0]).mean()
+    err_lev = np.abs(lev.values[:2, :, 0] - exact[:, :, 0]).mean()
+    assert err_odd < err_lev
+    assert np.mean(np.abs(got.values[:2] - exact) <= 2 * got.std_error[:2] + 1e-12) >= 0.8
+
+
+def test_support_is_the_surrogates_strongest_odd_triples():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(4000, 10))
+    y = 2 * X[:, 0] * X[:, 1] * X[:, 2] + X[:, 3] + 0.3 * X[:, 4] * X[:, 5] * X[:, 6]
+    model = lightgbm.LGBMRegressor(n_estimators=200, num_leaves=31, verbose=-1).fit(X, y)
+    ens = parse_booster(model.booster_)
+    x = np.array([1.5, 1.5, 1.5, 0, 1.5, 1.5, 1.5, 0, 0, 0])
+    B = -np.ones((3, 10))
+    terms = support(ens, x, B, np.full(3, 1 / 3), np.arange(10), 2)
+    assert terms == [[0, 1, 2], [4, 5, 6]]
