@@ -295,14 +295,17 @@ def _round_robin(shared, as_user, rounds: int, writers: int = 8, approvers: int 
 
 
 @pytest.mark.parametrize(
-    "rounds",
-    [pytest.param(1, id="1-round"), pytest.param(20, id="20-rounds", marks=pytest.mark.load)],
+    ("rounds", "writers"),
+    [
+        pytest.param(1, 4, id="1-round"),  # the short variant of the default run
+        pytest.param(20, 8, id="20-rounds", marks=pytest.mark.load),
+    ],
 )
 def test_concurrent_writers_and_approvers_leave_only_whole_sets_and_verified_verdicts(
-    shared, as_user, rounds
+    shared, as_user, rounds, writers
 ):
-    counts = _round_robin(shared, as_user, rounds)
-    assert counts["sets written"] == 8 * rounds and counts["sets lost"] == 0
+    counts = _round_robin(shared, as_user, rounds, writers=writers)
+    assert counts["sets written"] == writers * rounds and counts["sets lost"] == 0
     assert counts["verdicts approved"] == 2 * rounds
     assert counts["verdicts verified"] == rounds
 
@@ -369,8 +372,8 @@ def test_a_server_restart_ends_each_writer_whole_or_with_a_typed_retryable_error
     )  # fmt: skip
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    runs = [client.create_run(experiment).info.run_id for _ in range(4)]
-    envs = [patient, impatient, patient, impatient]
+    runs = [client.create_run(experiment).info.run_id for _ in range(2)]
+    envs = [patient, impatient]
     jobs = [
         ctx.Process(target=one_set, args=(env, rid, 800, queue))
         for env, rid in zip(envs, runs, strict=True)

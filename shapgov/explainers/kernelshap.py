@@ -6,12 +6,15 @@ columns (several input columns can belong to one player). Two modes:
 
 * **exact**: all ``2**P`` coalitions are evaluated and the Shapley formula applied
   (:func:`shapgov.explainers.coalitions.shapley_from_values`): equal to brute force.
-* **sampling**: paired coalitions drawn by their leverage scores (Musco and Witter, 2024:
-  every coalition size equally likely, then a uniform subset of that size, always with
-  its complement) and the Shapley kernel regression solved with the efficiency
-  constraint held exactly. All rows share the same coalitions, so one factorization
-  serves every row. Standard errors come from a bootstrap over the sampled pairs
-  (no further model calls).
+* **sampling**: paired coalitions, stratified by size with leverage-score shares and
+  drawn without replacement (:mod:`shapgov.explainers.coalition_sampling`; Musco and
+  Witter, ICLR 2025), within ``n_samples`` coalitions per row (empty and full included).
+  The default estimator (``"odd"``) regresses each pair's odd part on the singletons and
+  the strongest odd interactions of a LightGBM surrogate fitted on the model rows already
+  evaluated (:mod:`shapgov.explainers.odd_regression`); ``"leverage"`` on the singletons
+  alone. The efficiency constraint is held exactly; standard errors are the estimator's
+  linearisation over the sampled pairs (no further model calls). All rows share the same
+  coalitions.
 """
 
 from __future__ import annotations
