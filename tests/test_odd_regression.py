@@ -22,7 +22,12 @@ from shapgov.explainers.kernels.background_treeshap import node_players
 from shapgov.explainers.kernels.tree_fourier import decode, odd_spectrum
 from shapgov.explainers.kernelshap import kernel_shap
 from shapgov.explainers.lightgbm_trees import parse_booster
-from shapgov.explainers.odd_regression import odd_regression, support
+from shapgov.explainers.odd_regression import (
+    coalition_support,
+    merged_support,
+    odd_regression,
+    support,
+)
 from shapgov.explainers.surrogate import EncodedColumns
 
 
@@ -184,3 +189,18 @@ def test_support_is_the_surrogates_strongest_odd_triples():
     B = -np.ones((3, 10))
     terms = support(ens, x, B, np.full(3, 1 / 3), np.arange(10), 2)
     assert terms == [[0, 1, 2], [4, 5, 6]]
+
+
+def test_the_rows_own_surrogate_finds_a_planted_triple_and_the_supports_merge():
+    rng = np.random.default_rng(6)
+    p = 12
+    ids = np.arange(1 << p)
+    z = (ids[:, None] >> np.arange(p)) & 1
+    v_all = z @ rng.normal(size=p) + 2.0 * z[:, 1] * z[:, 4] * z[:, 9]
+    sample = sample_coalitions(p, 1000, 0)
+    own = coalition_support(sample, _values_of(sample, v_all), 3, seed=0, n_jobs=1)
+    assert own[0] == [1, 4, 9]
+    pooled = [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    assert merged_support(pooled, own, 3, 0.0) == pooled
+    merged = merged_support(pooled, [[3, 4, 5], [1, 4, 9]], 3, 0.5)
+    assert merged == [[0, 1, 2], [3, 4, 5], [1, 4, 9]]  # a duplicate is not taken twice

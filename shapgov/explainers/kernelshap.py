@@ -43,7 +43,14 @@ from shapgov.explainers.coalitions import (
     interactions_from_values,
     shapley_from_values,
 )
-from shapgov.explainers.odd_regression import n_support_terms, odd_regression, support
+from shapgov.explainers.odd_regression import (
+    coalition_share,
+    coalition_support,
+    merged_support,
+    n_support_terms,
+    odd_regression,
+    support,
+)
 from shapgov.explainers.surrogate import EncodedColumns, fit_surrogate
 from shapgov.opaque import checked_predictions
 
@@ -482,6 +489,7 @@ def _sampled(
             ens = fit_surrogate(
                 encoded, rows, cols, np.arange(n_coalitions), kept[..., k], rng, jobs
             )
+            n_terms, share = n_support_terms(sample), coalition_share(sample)
             for i, row in enumerate(rows):
                 terms = support(
                     ens,
@@ -489,8 +497,12 @@ def _sampled(
                     encoded.B,
                     hybrids.weights,
                     hybrids.player,
-                    n_support_terms(sample),
+                    n_terms,
                 )
+                if share > 0:
+                    seed = int(rng.integers(2**31 - 1))
+                    own = coalition_support(sample, v[i, 2:, k], n_terms, seed, jobs)
+                    terms = merged_support(terms, own, n_terms, share)
                 odd[i, :, k], odd_se[i, :, k] = odd_regression(
                     sample, v[i, 2:, k], v[i, 0, k], v[i, 1, k], terms
                 )
