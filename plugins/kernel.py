@@ -39,7 +39,9 @@ class KernelExplainer(Explainer):
     :param mode: ``"auto"`` (exact up to ``max_exact_players`` columns), ``"exact"`` or
         ``"sampling"``.
     :param max_exact_players: Most original columns enumerated exactly.
-    :param n_samples: Coalitions per row in sampling mode (default ``2 * P + 2048``).
+    :param n_samples: Coalitions per row in sampling mode, the empty and full ones included
+        (default ``2 * P + 2048``); never exceeded. Below two pairs per coalition size:
+        ``InputError``.
     :param random_state: Seed of the coalition sampler.
     :param estimator: Sampling mode's estimator: ``"odd"`` (the paired odd regression on
         the singletons and a tree surrogate's strongest odd interactions) or

@@ -65,7 +65,8 @@ MAX_BLOCK_MODEL_ROWS = 1 << 22
 @dataclass(frozen=True)
 class KernelValues:
     """Kernel SHAP values ``(n, P, K)`` over the players, base ``(K,)`` and, for the
-    sampling mode, bootstrap standard errors ``(n, P, K)``."""
+    sampling mode, standard errors ``(n, P, K)`` (the estimator's linearisation over the
+    sampled pairs)."""
 
     values: np.ndarray
     base: np.ndarray
@@ -380,7 +381,9 @@ def kernel_shap(
     :param player: Player of each column (default: one per column); -1 = never varied.
     :param mode: ``"exact"``, ``"sampling"`` or ``"auto"`` (exact up to
         ``max_exact_players`` players).
-    :param n_samples: Coalitions per row in sampling mode (default ``2 * P + 2048``).
+    :param n_samples: Coalitions per row in sampling mode, the empty and full ones included
+        (default ``2 * P + 2048``); never exceeded. Below two pairs per coalition size:
+        ``InputError``.
     :param random_state: Seed of the coalition sampler (sampling mode).
     :param estimator: Sampling mode's estimator: ``"odd"`` (default: the paired odd
         regression on the singletons and the strongest odd interactions of a tree
@@ -396,6 +399,11 @@ def kernel_shap(
     :param progress: Show a progress bar (default: when the work exceeds 10**7 rows).
     :param interactions: Also return exact interaction values (exact mode only).
     :param background_weights: Background row weights summing to one (default equal).
+    :returns: :class:`KernelValues`: values ``(n, P, K)`` in the units of ``f``'s output,
+        base ``(K,)``; base + values summed over players = ``f(x)`` to rounding.
+    :raises InputError: Bad mode, estimator, players, budget or an empty background.
+    :raises ExactBudgetError: ``mode="exact"`` beyond ``max_exact_players``.
+    :raises ModelOutputError: ``f`` returned the wrong shape, non-numbers, NaN or inf.
     """
     if mode not in ("auto", "exact", "sampling"):
         raise InputError(f"mode must be 'auto', 'exact' or 'sampling', got {mode!r}")
