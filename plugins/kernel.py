@@ -73,6 +73,10 @@ class KernelExplainer(Explainer):
             raise InputError(f"mode must be one of {MODES}, got {mode!r}")
         if estimator not in ESTIMATORS:
             raise InputError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+        if n_samples is not None and (
+            not isinstance(n_samples, int) or isinstance(n_samples, bool)
+        ):
+            raise InputError(f"n_samples must be an int (coalitions per row), got {n_samples!r}")
         for what, value in (("max_exact_players", max_exact_players), ("batch_rows", batch_rows)):
             if not isinstance(value, int) or value < 1:
                 raise InputError(f"{what} must be a positive int, got {value!r}")
@@ -146,7 +150,7 @@ class KernelExplainer(Explainer):
         exact = mode == "exact" or (
             mode == "auto" and n_players <= self.settings["max_exact_players"]
         )
-        per_row = 2**n_players if exact else self.settings["n_samples"] or 2048
+        per_row = 2**n_players if exact else self.settings["n_samples"] or 2 * n_players + 2048
         work = n_rows * per_row * n_background
         if work > LARGE_WORK:
             warnings.warn(

@@ -79,6 +79,14 @@ def _shapley(v, n_players):
     return phi
 
 
+def _odd(sample, v, v_all, terms, null=None):
+    """One output through ``odd_regression``: ``(values (P,), std_error (P,))``."""
+    got, se = odd_regression(
+        sample, v[:, None], v_all[:1], v_all[-1:], terms, None if null is None else null
+    )
+    return got[:, 0], se[:, 0]
+
+
 def _values_of(sample, v_all):
     idx = (sample.masks.astype(np.int64) << np.arange(sample.masks.shape[1])).sum(axis=1)
     return v_all[idx]
@@ -95,10 +103,10 @@ def test_odd_regression_is_exact_on_games_in_its_span_and_keeps_efficiency():
     exact = _shapley(v_all, p)
     sample = sample_coalitions(p, 60, 0)
     v = _values_of(sample, v_all)
-    got, se = odd_regression(sample, v, v_all[0], v_all[-1], [[0, 2, 5], [3, 6, 8], [1, 2, 3]])
+    got, se = _odd(sample, v, v_all, [[0, 2, 5], [3, 6, 8], [1, 2, 3]])
     assert np.max(np.abs(got - exact)) <= 1e-10
     assert np.max(se) <= 1e-8  # nothing left to sample
-    plain, _ = odd_regression(sample, v, v_all[0], v_all[-1], [])
+    plain, _ = _odd(sample, v, v_all, [])
     assert np.max(np.abs(plain - exact)) > 1e-3  # the triples are what made it exact
     assert abs(plain.sum() - (v_all[-1] - v_all[0])) <= 1e-12
 
@@ -110,14 +118,14 @@ def test_odd_regression_without_terms_is_paired_kernel_shap_and_exact_when_enume
     v_all[0] = 0.0
     sample = sample_coalitions(p, 90, 1)
     v = _values_of(sample, v_all)
-    odd, _ = odd_regression(sample, v, v_all[0], v_all[-1], [])
+    odd, _ = _odd(sample, v, v_all, [])
     kern, _ = constrained_regression(
         sample, v[None, :, None], np.array([[v_all[0]]]), np.array([[v_all[-1]]])
     )
     assert np.max(np.abs(odd - kern[0, :, 0])) <= 1e-10
     full = sample_coalitions(p, 1 << p, 0)
     assert full.n_coalitions == (1 << p) - 2 and full.enumerated.all()
-    got, se = odd_regression(full, _values_of(full, v_all), v_all[0], v_all[-1], [[0, 1, 2]])
+    got, se = _odd(full, _values_of(full, v_all), v_all, [[0, 1, 2]])
     assert np.max(np.abs(got - _shapley(v_all, p))) <= 1e-10
     assert np.max(se) == 0.0
 
@@ -129,8 +137,17 @@ def test_the_budget_is_never_exceeded_and_too_small_ones_are_refused():
     with pytest.raises(InputError, match="at least"):
         sample_coalitions(100, minimum_samples(100) - 1, 0)
     X = np.zeros((2, 20))
+    zero = lambda d: np.zeros(len(d))  # noqa: E731
     with pytest.raises(InputError, match="estimator"):
-        kernel_shap(lambda d: np.zeros(len(d)), X, X, mode="sampling", estimator="fast")
+        kernel_shap(zero, X, X, mode="sampling", estimator="fast")
+    for bad in ("300", True, 300.5):
+        with pytest.raises(InputError, match="n_samples must be an int"):
+            kernel_shap(zero, X, X, mode="sampling", n_samples=bad)
+    for bad in (-3, 0.5, "a"):
+        with pytest.raises(InputError, match="random_state"):
+            kernel_shap(zero, X, X, mode="sampling", random_state=bad)
+    with pytest.raises(InputError, match="group columns"):
+        sample_coalitions(1030, None, 0)
 
 
 def _table(n, seed=0):
@@ -198,9 +215,28 @@ def test_the_rows_own_surrogate_finds_a_planted_triple_and_the_supports_merge():
     z = (ids[:, None] >> np.arange(p)) & 1
     v_all = z @ rng.normal(size=p) + 2.0 * z[:, 1] * z[:, 4] * z[:, 9]
     sample = sample_coalitions(p, 1000, 0)
-    own = coalition_support(sample, _values_of(sample, v_all), 3, seed=0, n_jobs=1)
+    own = coalition_support(sample, _values_of(sample, v_all), 3, seed=0)
     assert own[0] == [1, 4, 9]
     pooled = [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
     assert merged_support(pooled, own, 3, 0.0) == pooled
     merged = merged_support(pooled, [[3, 4, 5], [1, 4, 9]], 3, 0.5)
     assert merged == [[0, 1, 2], [3, 4, 5], [1, 4, 9]]  # a duplicate is not taken twice
+
+
+def test_null_players_get_zero_and_class_probabilities_still_sum_to_zero():
+    rng = np.random.default_rng(7)
+    X, B = rng.normal(size=(4, 20)), rng.normal(size=(10, 20))
+    X[:, 19] = B[:, 19] = 1.0  # the row and every background row agree: a null player
+    W = rng.normal(size=(20, 3))
+
+    def softmax(d):
+        z = np.asarray(d) @ W + np.asarray(d)[:, :1] * np.asarray(d)[:, 1:2] * np.asarray(d)[:, 2:3]
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    got = kernel_shap(softmax, X, B, mode="sampling", n_samples=400, random_state=0, n_jobs=1)
+    assert np.all(got.surrogate_share == 1.0)  # the odd estimator was chosen
+    assert np.all(got.values[:, 19] == 0.0)
+    assert np.max(np.abs(got.values.sum(axis=2))) <= 1e-12
+    total = softmax(X) - softmax(B).mean(axis=0)
+    assert np.max(np.abs(got.values.sum(axis=1) - total)) <= 1e-10

@@ -26,8 +26,11 @@ import numpy as np
 
 from shapgov.errors import InputError
 
-#: Fewest sampled pairs per coalition size: a size's variance needs two.
+#: Fewest sampled pairs per coalition size: a size's variance needs two (the middle size
+#: of an even player count, with half the share, then makes the others hold four).
 MIN_PAIRS_PER_SIZE = 2
+#: Most players sampled (coalition counts stay finite floats; beyond, group columns).
+MAX_SAMPLED_PLAYERS = 1000
 
 
 @dataclass(frozen=True)
@@ -120,11 +123,17 @@ def sample_coalitions(
     p = int(n_players)
     if p < 2:
         raise InputError("sampling needs at least two players; use mode='exact'")
+    if p > MAX_SAMPLED_PLAYERS:
+        raise InputError(
+            f"sampling handles at most {MAX_SAMPLED_PLAYERS} players, got {p}; group columns "
+            "into players (player=..., or players= in shapgov.explain)"
+        )
     budget = int(n_samples) if n_samples is not None else 2 * p + 2048
     if budget < minimum_samples(p):
         raise InputError(
             f"n_samples={n_samples} is too small for {p} players: sampling needs at least "
-            f"{minimum_samples(p)} coalitions per row (two pairs of every coalition size); "
+            f"{minimum_samples(p)} coalitions per row (two or more pairs of every coalition "
+            "size); "
             "raise n_samples or group columns into fewer players"
         )
     rng = np.random.default_rng(random_state)

@@ -46,6 +46,7 @@ from shapgov.explainers.coalitions import (
 from shapgov.explainers.odd_regression import (
     coalition_share,
     coalition_support,
+    interleaved,
     merged_support,
     n_support_terms,
     odd_regression,
@@ -409,6 +410,16 @@ def kernel_shap(
         raise InputError(f"mode must be 'auto', 'exact' or 'sampling', got {mode!r}")
     if estimator not in ESTIMATORS:
         raise InputError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    if n_samples is not None and (
+        not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, bool)
+    ):
+        raise InputError(f"n_samples must be an int (coalitions per row), got {n_samples!r}")
+    if random_state is not None and (
+        not isinstance(random_state, (int, np.integer))
+        or isinstance(random_state, bool)
+        or random_state < 0
+    ):
+        raise InputError(f"random_state must be None or an int >= 0, got {random_state!r}")
     n_rows, n_cols = X.shape
     if len(background) == 0:
         raise InputError("the background is empty; pass at least one background row")
@@ -493,33 +504,31 @@ def _sampled(
         )
         plain, plain_se = constrained_regression(sample, v[:, 2:], v[:, 0], v[:, 1])
         odd, odd_se = np.empty_like(plain), np.empty_like(plain)
-        for k in range(v.shape[2]):
-            ens = fit_surrogate(
-                encoded, rows, cols, np.arange(n_coalitions), kept[..., k], rng, jobs
-            )
-            n_terms, share = n_support_terms(sample), coalition_share(sample)
-            for i, row in enumerate(rows):
-                terms = support(
-                    ens,
-                    encoded.X[row],
-                    encoded.B,
-                    hybrids.weights,
-                    hybrids.player,
-                    n_terms,
-                )
+        n_terms, share = n_support_terms(sample), coalition_share(sample)
+        surrogates = [
+            fit_surrogate(encoded, rows, cols, np.arange(n_coalitions), kept[..., k], rng, jobs)
+            for k in range(v.shape[2])
+        ]
+        for i, row in enumerate(rows):
+            per_output = []
+            for k, ens in enumerate(surrogates):
+                x_row, B, w = encoded.X[row], encoded.B, hybrids.weights
+                terms = support(ens, x_row, B, w, hybrids.player, n_terms)
                 if share > 0:
-                    seed = int(rng.integers(2**31 - 1))
-                    own = coalition_support(sample, v[i, 2:, k], n_terms, seed, jobs)
+                    own = coalition_support(sample, v[i, 2:, k], n_terms, int(rng.integers(2**31)))
                     terms = merged_support(terms, own, n_terms, share)
-                odd[i, :, k], odd_se[i, :, k] = odd_regression(
-                    sample, v[i, 2:, k], v[i, 0, k], v[i, 1, k], terms
-                )
-        # per output, the estimate with the smaller estimated variance over the block
-        use = (odd_se**2).sum(axis=(0, 1)) <= (plain_se**2).sum(axis=(0, 1))
+                per_output.append(terms)
+            null = hybrids.agreement(row).all(axis=0)
+            odd[i], odd_se[i] = odd_regression(
+                sample, v[i, 2:], v[i, 0], v[i, 1], interleaved(per_output, n_terms), null
+            )
+        # the estimate with the smaller estimated variance over the block (all outputs on
+        # one design, so probabilities' values still sum to zero across classes)
+        use = (odd_se**2).sum() <= (plain_se**2).sum()
         parts.append((np.where(use, odd, plain), np.where(use, odd_se, plain_se), v[0, 0], use))
     values = np.concatenate([p[0] for p in parts])
     se = np.concatenate([p[1] for p in parts])
-    used = np.mean([p[3] for p in parts], axis=0)
+    used = np.full(values.shape[2], np.mean([p[3] for p in parts]))
     return KernelValues(
         values,
         parts[0][2],

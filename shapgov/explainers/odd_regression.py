@@ -35,6 +35,16 @@ from shapgov.explainers.kernels.tree_fourier import decode, odd_spectrum
 from shapgov.explainers.lightgbm_trees import parse_booster
 from shapgov.explainers.trees import TreeEnsemble
 
+__all__ = [
+    "coalition_share",
+    "coalition_support",
+    "interleaved",
+    "merged_support",
+    "n_support_terms",
+    "odd_regression",
+    "support",
+]
+
 #: Interaction terms in the regression per sampled pair (the rest of the pairs' degrees of
 #: freedom stay for the fit).
 TERMS_PER_PAIR = 0.25
@@ -87,7 +97,7 @@ def coalition_share(sample: CoalitionSample) -> float:
 
 
 def coalition_support(
-    sample: CoalitionSample, v: np.ndarray, n_terms: int, seed: int, n_jobs: int
+    sample: CoalitionSample, v: np.ndarray, n_terms: int, seed: int
 ) -> list[list[int]]:
     """The ``n_terms`` odd interactions (orders 3 and 5) of largest ``|beta_T|`` of a
     LightGBM model of the row's own odd targets over the coalitions (each pair as
@@ -104,7 +114,7 @@ def coalition_support(
         num_leaves=15,
         learning_rate=0.1,
         min_child_samples=5,
-        n_jobs=n_jobs,
+        n_jobs=1,  # a few thousand rows: threads only cost
         random_state=seed,
         deterministic=True,
         force_row_wise=True,
@@ -119,6 +129,18 @@ def coalition_support(
     keys, coef = odd_spectrum(ens, np.ones(p), np.zeros((1, p)), np.ones(1), node_player, p, 5)
     top = np.argsort(-np.abs(coef), kind="stable")[:n_terms]
     return [decode(k, p) for k, b in zip(keys[top], coef[top], strict=True) if b != 0.0]
+
+
+def interleaved(lists: list[list[list[int]]], n_terms: int) -> list[list[int]]:
+    """Round-robin over several outputs' supports, without repeats, up to ``n_terms``."""
+    out: list[list[int]] = []
+    seen: set[tuple[int, ...]] = set()
+    for rank in range(max((len(x) for x in lists), default=0)):
+        for terms in lists:
+            if rank < len(terms) and tuple(terms[rank]) not in seen and len(out) < n_terms:
+                seen.add(tuple(terms[rank]))
+                out.append(terms[rank])
+    return out
 
 
 def merged_support(
@@ -140,44 +162,56 @@ def merged_support(
 def odd_regression(
     sample: CoalitionSample,
     v: np.ndarray,
-    v_empty: float,
-    v_full: float,
+    v_empty: np.ndarray,
+    v_full: np.ndarray,
     terms: list[list[int]],
+    null: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Shapley values of one row and output from the sampled pairs' odd parts.
+    """Shapley values of one row from the sampled pairs' odd parts, every output on the
+    same design (so values that sum to a constant across outputs, like class
+    probabilities, keep doing so).
 
     :param sample: The paired sample (pairs side by side in ``sample.masks``).
-    :param v: ``(N,)`` the sampled coalitions' values, in the sample's order.
+    :param v: ``(N, K)`` the sampled coalitions' values, in the sample's order.
+    :param v_empty: ``(K,)``; ``v_full``: ``(K,)``.
     :param terms: Interactions (lists of players, odd sizes) beside the singletons.
-    :returns: ``(values (P,), std_error (P,))``; the values sum to ``v_full - v_empty`` to
-        rounding.
+    :param null: ``(P,)`` players that cannot change this row's hybrids (the row and every
+        background row agree on them): value exactly 0, left out of the regression with
+        every term that holds them.
+    :returns: ``(values (P, K), std_error (P, K))``; the values sum to
+        ``v_full - v_empty`` to rounding.
     """
     Z = sample.masks[0::2]  # each pair's first coalition
     W = sample.weights[0::2] + sample.weights[1::2]
-    y = (v[0::2] - v[1::2]) / 2.0
+    y = (v[0::2] - v[1::2]) / 2.0  # (pairs, K)
     n_players = Z.shape[1]
+    null = np.zeros(n_players, dtype=bool) if null is None else np.asarray(null, dtype=bool)
+    active = np.flatnonzero(~null)
+    terms = [t for t in terms if not null[t].any()]
     chi = 1.0 - 2.0 * Z
-    D = np.empty((Z.shape[0], n_players + len(terms)))
-    D[:, :n_players] = chi
+    D = np.empty((Z.shape[0], active.size + len(terms)))
+    D[:, : active.size] = chi[:, active]
     share = np.zeros((n_players, D.shape[1]))  # values = share @ beta
-    share[np.arange(n_players), np.arange(n_players)] = -2.0
+    share[active, np.arange(active.size)] = -2.0
     for t, T in enumerate(terms):
-        D[:, n_players + t] = np.prod(chi[:, T], axis=1)
-        share[T, n_players + t] = -2.0 / len(T)
+        D[:, active.size + t] = np.prod(chi[:, T], axis=1)
+        share[T, active.size + t] = -2.0 / len(T)
     c = share.sum(axis=0)  # sum of values = c @ beta
     A = D.T @ (W[:, None] * D)
     A_inv = np.linalg.pinv(A)
     ac = A_inv @ c
     Q = A_inv - np.outer(ac, ac) / (c @ ac)
-    beta = Q @ (D.T @ (W * y)) + ac * (v_full - v_empty) / (c @ ac)
-    resid = y - D @ beta
-    lever = np.clip(W * np.einsum("ij,jk,ik->i", D, Q, D), 0.0, MAX_LEVERAGE)
-    g = ((W * resid / np.sqrt(1.0 - lever))[:, None] * D) @ Q.T @ share.T  # (pairs, P)
-    var = np.zeros(n_players)
+    beta = Q @ (D.T @ (W[:, None] * y)) + np.outer(ac, v_full - v_empty) / (c @ ac)
+    resid = y - D @ beta  # (pairs, K)
+    lever = np.clip(W * ((D @ Q) * D).sum(axis=1), 0.0, MAX_LEVERAGE)
+    scaled = (W / np.sqrt(1.0 - lever))[:, None] * resid  # (pairs, K)
+    influence = D @ Q.T @ share.T  # (pairs, P): a pair's pull on each value per unit
+    var = np.zeros((n_players, y.shape[1]))
     for h in range(sample.drawn.shape[0]):
         kh, nh = int(sample.drawn[h]), float(sample.population[h])
         if kh >= nh or kh < 2:
             continue
-        gh = g[sample.stratum == h]
-        var += (1 - kh / nh) * kh / (kh - 1) * ((gh - gh.mean(axis=0)) ** 2).sum(axis=0)
+        members = sample.stratum == h
+        g = influence[members][:, :, None] * scaled[members][:, None, :]  # (k, P, K)
+        var += (1 - kh / nh) * kh / (kh - 1) * ((g - g.mean(axis=0)) ** 2).sum(axis=0)
     return share @ beta, np.sqrt(var)
