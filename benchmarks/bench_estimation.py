@@ -109,7 +109,7 @@ def _mlp(n_permutations: int, seed: int = 0) -> Workload:
     n, d = 4000, 30
     X = rng.normal(size=(n, d))
     y = X[:, :8] @ rng.normal(size=8) + np.tanh(X[:, 0] * X[:, 1]) + X[:, 2] * X[:, 3] * X[:, 4]
-    model = MLPRegressor((64, 32), max_iter=300, random_state=0).fit(X, y)
+    model = MLPRegressor(hidden_layer_sizes=(64, 32), max_iter=300, random_state=0).fit(X, y)
     rows = X[rng.choice(n, N_ROWS, replace=False)]
     bg = X[rng.choice(n, N_BACKGROUND, replace=False)]
     truth, se = _antithetic_permutations(model.predict, rows, bg, n_permutations, rng)
