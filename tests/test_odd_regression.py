@@ -146,6 +146,9 @@ def test_the_budget_is_never_exceeded_and_too_small_ones_are_refused():
     for bad in (-3, 0.5, "a"):
         with pytest.raises(InputError, match="random_state"):
             kernel_shap(zero, X, X, mode="sampling", random_state=bad)
+    for bad in (np.ones(3), np.full(2, np.nan), np.array([1.0, -1.0]), 1.0):
+        with pytest.raises(InputError, match="background_weights"):
+            kernel_shap(zero, X, X, mode="sampling", background_weights=bad)
     with pytest.raises(InputError, match="group columns"):
         sample_coalitions(1030, None, 0)
 

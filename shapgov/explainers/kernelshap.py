@@ -439,6 +439,19 @@ def kernel_shap(
             "interaction values come from exact Kernel SHAP only; keep the columns within "
             "max_exact_players or explain without interactions"
         )
+    if background_weights is not None:
+        w = np.asarray(background_weights, dtype=float) if np.ndim(background_weights) else None
+        if (
+            w is None
+            or w.shape != (len(background),)
+            or not np.isfinite(w).all()
+            or ((w < 0).any() or w.sum() <= 0)
+        ):
+            raise InputError(
+                f"background_weights must be {len(background)} finite non-negative numbers "
+                "(one per background row) with a positive sum"
+            )
+        background_weights = w / w.sum()
     hybrids = Hybrids(X, background, player, dedupe=dedupe, weights=background_weights)
     jobs = min(os.cpu_count() or 1, 4) if n_jobs is None else int(n_jobs)
     if exact:
