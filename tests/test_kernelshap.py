@@ -14,7 +14,8 @@ from sklearn.neighbors import KNeighborsRegressor
 from sklearn.svm import SVR
 
 from shapgov.errors import ExactBudgetError, InputError, ModelOutputError
-from shapgov.explainers.kernelshap import kernel_shap, sample_coalitions
+from shapgov.explainers.coalition_sampling import sample_coalitions
+from shapgov.explainers.kernelshap import kernel_shap
 
 
 def _diabetes(columns: int = 8):

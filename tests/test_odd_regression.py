@@ -22,12 +22,7 @@ from shapgov.explainers.kernels.background_treeshap import node_players
 from shapgov.explainers.kernels.tree_fourier import decode, odd_spectrum
 from shapgov.explainers.kernelshap import kernel_shap
 from shapgov.explainers.lightgbm_trees import parse_booster
-from shapgov.explainers.odd_regression import (
-    coalition_support,
-    merged_support,
-    odd_regression,
-    support,
-)
+from shapgov.explainers.odd_regression import odd_regression, support
 from shapgov.explainers.surrogate import EncodedColumns
 
 
@@ -211,19 +206,50 @@ def test_support_is_the_surrogates_strongest_odd_triples():
     assert terms == [[0, 1, 2], [4, 5, 6]]
 
 
-def test_the_rows_own_surrogate_finds_a_planted_triple_and_the_supports_merge():
+def test_one_game_per_background_row_is_exact_when_each_enumerates():
+    """With a budget that covers every coalition, each background row's game is enumerated:
+    the weighted average of their values is the interventional game's, by brute force."""
     rng = np.random.default_rng(6)
-    p = 12
-    ids = np.arange(1 << p)
-    z = (ids[:, None] >> np.arange(p)) & 1
-    v_all = z @ rng.normal(size=p) + 2.0 * z[:, 1] * z[:, 4] * z[:, 9]
-    sample = sample_coalitions(p, 1000, 0)
-    own = coalition_support(sample, _values_of(sample, v_all), 3, seed=0)
-    assert own[0] == [1, 4, 9]
-    pooled = [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
-    assert merged_support(pooled, own, 3, 0.0) == pooled
-    merged = merged_support(pooled, [[3, 4, 5], [1, 4, 9]], 3, 0.5)
-    assert merged == [[0, 1, 2], [3, 4, 5], [1, 4, 9]]  # a duplicate is not taken twice
+    X, B = pd.DataFrame(rng.normal(size=(3, 8))), pd.DataFrame(rng.normal(size=(5, 8)))
+    B.iloc[1, :4] = X.iloc[0, :4]  # players 0-3: dummies of row 0's game with background 1
+
+    def f(d):
+        d = np.asarray(d)
+        return d @ np.linspace(-1, 1, 8) + d[:, 0] * d[:, 1] * d[:, 2] + np.sin(d[:, 3] * d[:, 5])
+
+    w = np.array([0.1, 0.3, 0.2, 0.25, 0.15])
+    for estimator in ("odd", "leverage"):
+        got = kernel_shap(
+            f, X, B, mode="sampling", n_samples=256, estimator=estimator, background_weights=w
+        )
+        parts = [brute_force_shapley(f, X, B.iloc[b : b + 1]) for b in range(5)]
+        exact = sum(wb * phi for wb, (phi, _) in zip(w, parts, strict=True))
+        base = sum(wb * b0 for wb, (_, b0) in zip(w, parts, strict=True))
+        assert got.n_coalitions == 256 and got.n_evaluations == 3 * 256 * 5
+        assert np.max(np.abs(got.values - exact)) <= 1e-10
+        assert np.max(got.std_error) == 0.0
+        assert np.max(np.abs(got.base - base)) <= 1e-12
+
+
+def test_background_rows_get_independent_coalitions_and_groups_share_a_surrogate(monkeypatch):
+    from shapgov.explainers import sampled_kernel
+
+    samples = sampled_kernel.sample_per_background(20, 300, 0, 3)
+    assert not np.array_equal(samples[0].masks, samples[1].masks)
+    again = sampled_kernel.sample_per_background(20, 300, 0, 3)
+    assert all(np.array_equal(a.masks, b.masks) for a, b in zip(samples, again, strict=True))
+    frame = _table(300)
+    f = _table_model(frame)
+    rows, bg = frame.iloc[:3], frame.iloc[100:107]
+    one_each = kernel_shap(f, rows, bg, mode="sampling", n_samples=300, random_state=1)
+    monkeypatch.setattr(sampled_kernel, "MAX_SURROGATES", 2)  # 7 background rows, 2 groups
+    grouped = kernel_shap(f, rows, bg, mode="sampling", n_samples=300, random_state=1)
+    exact, _ = brute_force_shapley(f, rows.iloc[:1], bg)
+    total = f(rows) - np.mean(f(bg))
+    for got in (one_each, grouped):
+        assert np.max(np.abs(got.values[:, :, 0].sum(axis=1) - total)) <= 1e-10
+        assert np.abs(got.values[:1] - exact).mean() <= 0.02 * np.abs(exact).mean()
+    assert not np.array_equal(one_each.values, grouped.values)
 
 
 def test_null_players_get_zero_and_class_probabilities_still_sum_to_zero():

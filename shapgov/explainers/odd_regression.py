@@ -7,16 +7,16 @@ coefficients alone: ``phi_i = -2 sum_{T odd, i in T} beta_T / |T|`` (Fumagalli, 
 Kang, Ramchandran and Witter, ICML 2026, "An odd estimator for Shapley values"). Kernel
 SHAP regresses ``y`` on the singletons only; every odd interaction it leaves out is noise
 in that regression. Here the regression also carries the strongest odd interactions of
-order three of a tree surrogate's game (:mod:`shapgov.explainers.surrogate`, its exact
-spectrum from :mod:`shapgov.explainers.kernels.tree_fourier`), fitted on all the model rows
-the sample evaluated, pooled over the explained rows; with many pairs per player, also
-those (orders 3 and 5) of a tree model of the row's own odd targets, as OddSHAP chooses
-its support. The Shapley kernel weights the pairs; the efficiency constraint
-``-2 sum beta = v(full) - v(∅)`` is held exactly (KKT). With any support that holds the
-singletons, the population solution's values are the Shapley values (the residual of a
-kernel-weighted projection onto a basis with the singletons has Shapley value zero;
-Fumagalli, Witter and Musco, ICLR 2026, "PolySHAP"), so the support changes the variance,
-never the target.
+orders three and five of a tree surrogate's game (:mod:`shapgov.explainers.surrogate`, its
+exact spectrum from :mod:`shapgov.explainers.kernels.tree_fourier`), fitted on the model
+rows the sample already evaluated. The Shapley kernel weights the pairs; the efficiency
+constraint ``-2 sum beta = v(full) - v(∅)`` is held exactly (KKT). With any support that
+holds the singletons, the population solution's values are the Shapley values (the
+residual of a kernel-weighted projection onto a basis with the singletons has Shapley
+value zero; Fumagalli, Witter and Musco, ICLR 2026, "PolySHAP"), so the support changes
+the variance, never the target. The support is chosen from model rows of many explained
+rows (the surrogate's), not from the row's own pairs alone, so it is nearly independent of
+the noise it is fitted on and the standard errors stay honest.
 
 Standard errors: the estimator's linearisation over the sampled pairs (stratified,
 without replacement, finite population correction, as in
@@ -26,20 +26,15 @@ without replacement, finite population correction, as in
 
 from __future__ import annotations
 
-import lightgbm
 import numpy as np
 
 from shapgov.explainers.coalition_sampling import CoalitionSample
 from shapgov.explainers.kernels.background_treeshap import node_players
 from shapgov.explainers.kernels.tree_fourier import decode, odd_spectrum
-from shapgov.explainers.lightgbm_trees import parse_booster
 from shapgov.explainers.trees import TreeEnsemble
 
 __all__ = [
-    "coalition_share",
-    "coalition_support",
     "interleaved",
-    "merged_support",
     "n_support_terms",
     "odd_regression",
     "support",
@@ -48,6 +43,9 @@ __all__ = [
 #: Interaction terms in the regression per sampled pair (the rest of the pairs' degrees of
 #: freedom stay for the fit).
 TERMS_PER_PAIR = 0.25
+#: Highest order of the support's interactions (orders 3 and 5 compete by ``|beta_T|``;
+#: chosen on ``benchmarks/bench_estimation.py``).
+SUPPORT_ORDER = 5
 #: Background rows the surrogate's spectrum is ranked over, at most (an even subsample
 #: beyond: the ranking needs the strong terms, not exact coefficients).
 MAX_SPECTRUM_BACKGROUND = 20
@@ -63,9 +61,10 @@ def support(
     player: np.ndarray,
     n_terms: int,
 ) -> list[list[int]]:
-    """The ``n_terms`` odd order-3 interactions of largest ``|beta_T|`` in the surrogate's
-    interventional game at ``x`` (encoded row ``(columns,)``, background ``(b, columns)``),
-    as lists of players. A column of player -1 takes the row's value in every hybrid."""
+    """The ``n_terms`` odd interactions (orders 3 to :data:`SUPPORT_ORDER`) of largest
+    ``|beta_T|`` in the surrogate's interventional game at ``x`` (encoded row
+    ``(columns,)``, background ``(b, columns)``), as lists of players. A column of player
+    -1 takes the row's value in every hybrid."""
     if n_terms <= 0:
         return []
     n_players = int(player.max()) + 1
@@ -77,7 +76,7 @@ def support(
         keep = np.linspace(0, B.shape[0] - 1, MAX_SPECTRUM_BACKGROUND).astype(int)
         B, w = B[keep], w[keep] / w[keep].sum()
     node_player, _ = node_players(ens, np.where(fixed, -1, player))
-    keys, coef = odd_spectrum(ens, x, B, w, node_player, n_players, 3)
+    keys, coef = odd_spectrum(ens, x, B, w, node_player, n_players, SUPPORT_ORDER)
     top = np.argsort(-np.abs(coef), kind="stable")[:n_terms]
     return [decode(k, n_players) for k, b in zip(keys[top], coef[top], strict=True) if b != 0.0]
 
@@ -85,50 +84,6 @@ def support(
 def n_support_terms(sample: CoalitionSample) -> int:
     """Interaction terms the regression carries for this sample."""
     return int(TERMS_PER_PAIR * sample.stratum.shape[0])
-
-
-def coalition_share(sample: CoalitionSample) -> float:
-    """Share of the support taken from the row's own coalition-space surrogate: none below
-    8 pairs per player, rising to half at 40 (with few pairs per player the pooled
-    feature-space surrogate ranks better; with many, the row's own data adds the terms
-    it misses; chosen on ``benchmarks/bench_estimation.py``)."""
-    per_player = sample.stratum.shape[0] / sample.masks.shape[1]
-    return 0.5 * float(np.clip((per_player - 8.0) / 32.0, 0.0, 1.0))
-
-
-def coalition_support(
-    sample: CoalitionSample, v: np.ndarray, n_terms: int, seed: int
-) -> list[list[int]]:
-    """The ``n_terms`` odd interactions (orders 3 and 5) of largest ``|beta_T|`` of a
-    LightGBM model of the row's own odd targets over the coalitions (each pair as
-    ``(z, y)`` and ``(1 - z, -y)``, kernel-weighted), as OddSHAP ranks them (Fumagalli et
-    al. 2026); its spectrum is exact (the game ``S -> g(1_S)``: row all ones, one
-    background row of zeros)."""
-    if n_terms <= 0:
-        return []
-    Z = sample.masks[0::2]
-    y = (v[0::2] - v[1::2]) / 2.0
-    W = sample.weights[0::2]
-    model = lightgbm.LGBMRegressor(
-        n_estimators=200,
-        num_leaves=15,
-        learning_rate=0.1,
-        min_child_samples=5,
-        n_jobs=1,  # a few thousand rows: threads only cost
-        random_state=seed,
-        deterministic=True,
-        force_row_wise=True,
-        verbose=-1,
-    )
-    model.fit(
-        np.vstack([Z, 1.0 - Z]), np.concatenate([y, -y]), sample_weight=np.tile(W / W.mean(), 2)
-    )
-    ens = parse_booster(model.booster_)
-    p = Z.shape[1]
-    node_player, _ = node_players(ens, None)
-    keys, coef = odd_spectrum(ens, np.ones(p), np.zeros((1, p)), np.ones(1), node_player, p, 5)
-    top = np.argsort(-np.abs(coef), kind="stable")[:n_terms]
-    return [decode(k, p) for k, b in zip(keys[top], coef[top], strict=True) if b != 0.0]
 
 
 def interleaved(lists: list[list[list[int]]], n_terms: int) -> list[list[int]]:
@@ -141,22 +96,6 @@ def interleaved(lists: list[list[list[int]]], n_terms: int) -> list[list[int]]:
                 seen.add(tuple(terms[rank]))
                 out.append(terms[rank])
     return out
-
-
-def merged_support(
-    pooled: list[list[int]], own: list[list[int]], n_terms: int, share: float
-) -> list[list[int]]:
-    """The pooled surrogate's top ``n_terms * (1 - share)`` terms, then the row's own
-    surrogate's terms not already in, up to ``n_terms`` in all."""
-    keep = pooled[: n_terms - round(share * n_terms)]
-    seen = {tuple(t) for t in keep}
-    for t in own + pooled[len(keep) :]:
-        if len(keep) >= n_terms:
-            break
-        if tuple(t) not in seen:
-            seen.add(tuple(t))
-            keep.append(t)
-    return keep
 
 
 def odd_regression(
