@@ -3,9 +3,10 @@
 Explains any vertex through its margin function (the vertex's own predictions), so it
 serves opaque predict functions, whole black-box models and every vertex without a
 dedicated explainer. Exact by enumeration up to ``max_exact_players`` original columns
-(14), sampled beyond: paired leverage-score sampling (Musco and Witter 2025) and an odd
-regression on a tree surrogate's strongest interactions (after Fumagalli et al. 2026),
-with standard errors. See :mod:`shapgov.explainers.kernelshap` for the algorithms.
+(14), sampled beyond: one game per background row on its own paired leverage-score
+sample (Musco and Witter 2025) and an odd regression on a tree surrogate's strongest
+interactions (after Fumagalli et al. 2026), with standard errors. See
+:mod:`shapgov.explainers.kernelshap` for the algorithms.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ class KernelExplainer(Explainer):
     :param mode: ``"auto"`` (exact up to ``max_exact_players`` columns), ``"exact"`` or
         ``"sampling"``.
     :param max_exact_players: Most original columns enumerated exactly.
-    :param n_samples: Coalitions per row in sampling mode, the empty and full ones included
-        (default ``2 * P + 2048``); never exceeded. Below two pairs per coalition size:
-        ``InputError``.
+    :param n_samples: Coalitions per row and background row in sampling mode, the empty
+        and full ones included (default ``2 * P + 2048``); never exceeded. Below two pairs
+        per coalition size: ``InputError``.
     :param random_state: Seed of the coalition sampler.
     :param estimator: Sampling mode's estimator: ``"odd"`` (the paired odd regression on
         the singletons and a tree surrogate's strongest odd interactions) or

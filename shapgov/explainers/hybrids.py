@@ -114,21 +114,6 @@ class Hybrids:
             data[name] = np.where(take, xc, bc).reshape(-1)
         return self._typed(pd.DataFrame(data))
 
-    def build_units(self, rows: np.ndarray, background_rows: np.ndarray, cols: np.ndarray) -> Any:
-        """Hybrids of unit ``u`` = (row ``rows[u]``, background row ``background_rows[u]``)
-        with its own coalitions ``cols[u]`` (column masks ``(u, S, m)``), units in order:
-        one 2-D table of ``u * S`` rows."""
-        u, s = cols.shape[0], cols.shape[1]
-        if not self.frame:
-            h = np.where(cols, self.X[rows][:, None, :], self.B[background_rows][:, None, :])
-            return h.reshape(u * s, -1)
-        data = {}
-        for c, name in enumerate(self.columns):
-            xc = self.x_cols[c][rows][:, None]
-            bc = self.b_cols[c][background_rows][:, None]
-            data[name] = np.where(cols[:, :, c], xc, bc).reshape(-1)
-        return self._typed(pd.DataFrame(data))
-
 
 def _same_values(b: np.ndarray, x: Any) -> np.ndarray:
     """Whether each of ``b`` equals ``x``; missing markers (NaN, None, pd.NA, NaT) equal

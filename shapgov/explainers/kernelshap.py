@@ -6,15 +6,16 @@ columns (several input columns can belong to one player). Two modes:
 
 * **exact**: all ``2**P`` coalitions are evaluated and the Shapley formula applied
   (:func:`shapgov.explainers.coalitions.shapley_from_values`): equal to brute force.
-* **sampling**: paired coalitions, stratified by size with leverage-score shares and
-  drawn without replacement (:mod:`shapgov.explainers.coalition_sampling`; Musco and
-  Witter, ICLR 2025), within ``n_samples`` coalitions per row (empty and full included).
-  The default estimator (``"odd"``) regresses each pair's odd part on the singletons and
-  the strongest odd interactions of a LightGBM surrogate fitted on the model rows already
+* **sampling**: one game ``v_b(S) = f(x_S, b_rest)`` per background row, each on its
+  own paired coalitions, stratified by size with leverage-score shares and drawn without
+  replacement (:mod:`shapgov.explainers.coalition_sampling`; Musco and Witter, ICLR 2025),
+  ``n_samples`` coalitions per row and background row (empty and full included); the
+  values are the games' weighted average (:mod:`shapgov.explainers.sampled_kernel`). The
+  default estimator (``"odd"``) regresses each pair's odd part on the singletons and the
+  strongest odd interactions of a LightGBM surrogate fitted on the model rows already
   evaluated (:mod:`shapgov.explainers.odd_regression`); ``"leverage"`` on the singletons
   alone. The efficiency constraint is held exactly; standard errors are the estimator's
-  linearisation over the sampled pairs (no further model calls). All rows share the same
-  coalitions.
+  linearisation over the sampled pairs (no further model calls).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from shapgov.explainers.coalitions import (
     shapley_from_values,
 )
 from shapgov.explainers.hybrids import Hybrids, checked_output, run_tasks
-from shapgov.explainers.sampled_kernel import sample_per_background, sampled_values
+from shapgov.explainers.sampled_kernel import plan_games, sampled_values
 
 Predict = Callable[[Any], np.ndarray]
 DEFAULT_BATCH_ROWS = 1 << 16  # hybrid rows per model call (cache-sized)
@@ -174,14 +175,15 @@ def kernel_shap(
     :param player: Player of each column (default: one per column); -1 = never varied.
     :param mode: ``"exact"``, ``"sampling"`` or ``"auto"`` (exact up to
         ``max_exact_players`` players).
-    :param n_samples: Coalitions per row in sampling mode, the empty and full ones included
-        (default ``2 * P + 2048``); never exceeded. Below two pairs per coalition size:
+    :param n_samples: Coalitions per row and background row in sampling mode, the empty
+        and full ones included (default ``2 * P + 2048``): a row costs ``n_samples`` model
+        rows per background row, never more. Below two pairs per coalition size:
         ``InputError``.
     :param random_state: Seed of the coalition sampler (sampling mode).
     :param estimator: Sampling mode's estimator: ``"odd"`` (default: the paired odd
         regression on the singletons and the strongest odd interactions of a tree
         surrogate fitted on the evaluated model rows, see
-        :mod:`shapgov.explainers.odd_regression`; per output, the plain regression
+        :mod:`shapgov.explainers.odd_regression`; per block of rows, the plain regression
         instead where its estimated variance is smaller) or ``"leverage"`` (the paired
         leverage-score regression on the singletons alone).
     :param batch_rows: Most hybrid rows per model call (bounds memory).
@@ -249,9 +251,10 @@ def kernel_shap(
     if exact:
         n_coalitions = 1 << n_players
     else:
-        samples = sample_per_background(n_players, n_samples, random_state, len(background))
-        n_coalitions = samples[0].n_coalitions + 2
-    total = n_rows * n_coalitions * hybrids.n_background
+        games = plan_games(n_players, n_samples, random_state, hybrids.weights)
+        n_coalitions = games[0].sample.n_coalitions + 2
+    n_used = hybrids.n_background if exact else int((hybrids.weights > 0).sum())
+    total = n_rows * n_coalitions * n_used
     show = total > 10**7 if progress is None else progress
     with tqdm(total=total, disable=not show, unit="row", desc="Kernel SHAP") as bar:
         if exact:
@@ -266,7 +269,7 @@ def kernel_shap(
             hybrids,
             X,
             background,
-            samples,
+            games,
             estimator,
             random_state,
             batch_rows=batch_rows,

@@ -2,11 +2,12 @@
 SHAP's sampled coalitions already evaluated (no further model calls).
 
 The hybrid rows ``(x_S, b_rest)`` of every explained row of a block and every sampled
-coalition of one background row (or a few) are pooled: ``rows x coalitions`` exact model
-outputs per background row, where one row's game alone has ``coalitions``. A LightGBM model fitted
-on them is a tree ensemble whose interventional game's Walsh spectrum is exact and cheap
-(:mod:`shapgov.explainers.kernels.tree_fourier`): :mod:`shapgov.explainers.odd_regression`
-takes its strongest odd interactions as the regression's support.
+coalition of one game (one background row, or a few) are pooled: ``rows x coalitions``
+exact model outputs per background row, where one row's game alone has ``coalitions``. A
+LightGBM model fitted on them is a tree ensemble whose interventional game's Walsh
+spectrum is exact and cheap (:mod:`shapgov.explainers.kernels.tree_fourier`):
+:mod:`shapgov.explainers.odd_regression` takes its strongest odd interactions as the
+regression's support.
 """
 
 from __future__ import annotations
