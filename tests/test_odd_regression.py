@@ -14,7 +14,7 @@ import pytest
 from naive import naive_walsh
 from oracles import brute_force_shapley
 
-from shapgov.errors import InputError
+from shapgov.errors import InputError, ModelOutputError
 from shapgov.explainers import sampled_kernel
 from shapgov.explainers.coalition_sampling import (
     constrained_regression,
@@ -149,6 +149,23 @@ def test_the_budget_is_never_exceeded_and_too_small_ones_are_refused():
             kernel_shap(zero, X, X, mode="sampling", background_weights=bad)
     with pytest.raises(InputError, match="group columns"):
         sample_coalitions(1030, None, 0)
+    for estimator in ("odd", "leverage"):
+        with pytest.raises(InputError, match="no rows"):
+            kernel_shap(zero, X[:0], X, mode="sampling", estimator=estimator)
+
+
+def test_a_model_that_changes_its_outputs_between_games_is_refused():
+    rng = np.random.default_rng(2)
+    X, B = rng.normal(size=(2, 16)), rng.normal(size=(4, 16))
+    calls = [0]
+
+    def f(d):
+        calls[0] += 1
+        y = np.asarray(d).sum(axis=1)
+        return np.c_[y] if calls[0] <= 2 else np.c_[y, y]
+
+    with pytest.raises(ModelOutputError, match="earlier 1"):
+        kernel_shap(f, X, B, mode="sampling", n_samples=300, estimator="leverage", n_jobs=1)
 
 
 def _table(n, seed=0):
@@ -241,6 +258,8 @@ def test_one_game_per_background_row_is_exact_when_each_enumerates(max_games, mo
         assert np.max(np.abs(got.values - exact)) <= 1e-10
         assert np.max(got.std_error) == 0.0
         assert np.max(np.abs(got.base - base)) <= 1e-12
+        if estimator == "odd":  # an enumerated game needs no surrogate: the plain one is exact
+            assert np.all(got.surrogate_share == 1.0)
 
 
 def test_background_rows_get_independent_coalitions_and_groups_share_a_game(monkeypatch):

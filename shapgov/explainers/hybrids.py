@@ -97,23 +97,6 @@ class Hybrids:
         out[:, on] = masks[:, self.player[on]].astype(bool)
         return out
 
-    def build(self, rows: np.ndarray, cols: np.ndarray) -> Any:
-        """Hybrids for ``rows`` × coalitions (column masks ``cols``) × background, in that
-        order, as one 2-D table of ``len(rows) * S * n_background`` rows."""
-        r, s, nb = rows.shape[0], cols.shape[0], self.n_background
-        if not self.frame:
-            x = self.X[rows][:, None, None, :]
-            b = self.B[None, None, :, :]
-            h = np.where(cols[None, :, None, :], x, b)
-            return h.reshape(r * s * nb, -1)
-        data = {}
-        for c, name in enumerate(self.columns):
-            take = cols[None, :, None, c]
-            xc = self.x_cols[c][rows][:, None, None]
-            bc = self.b_cols[c][None, None, :]
-            data[name] = np.where(take, xc, bc).reshape(-1)
-        return self._typed(pd.DataFrame(data))
-
 
 def _same_values(b: np.ndarray, x: Any) -> np.ndarray:
     """Whether each of ``b`` equals ``x``; missing markers (NaN, None, pd.NA, NaT) equal
@@ -152,10 +135,10 @@ def run_tasks(run: Callable[[Any], Any], tasks: list[Any], n_jobs: int) -> list[
     return first + [run(t) for t in tasks[1:]]
 
 
-def place(out: np.ndarray, v: np.ndarray, r0: int, s0: int, k: int) -> None:
-    if v.shape[-1] != k:
+def check_width(got: int, expected: int) -> None:
+    """A model that changes its number of outputs between calls is refused."""
+    if got != expected:
         raise ModelOutputError(
-            f"the model returned {v.shape[-1]} outputs per row, earlier {k}; return the same "
+            f"the model returned {got} outputs per row, earlier {expected}; return the same "
             "outputs for every batch"
         )
-    out[r0 : r0 + v.shape[0], s0 : s0 + v.shape[1]] = v

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from shapgov.errors import InputError, ModelOutputError
+from shapgov.errors import InputError
 from shapgov.explainers.coalitions import (
     DEFAULT_MAX_EXACT_PLAYERS,
     check_budget,
@@ -37,7 +37,7 @@ from shapgov.explainers.coalitions import (
     interactions_from_values,
     shapley_from_values,
 )
-from shapgov.explainers.hybrids import Hybrids, checked_output, run_tasks
+from shapgov.explainers.hybrids import Hybrids, check_width, checked_output, run_tasks
 from shapgov.explainers.sampled_kernel import plan_games, sampled_values
 
 Predict = Callable[[Any], np.ndarray]
@@ -60,7 +60,8 @@ class KernelValues:
     exact: bool
     #: Exact interaction values ``(n, P, P, K)``, when asked (exact mode only).
     interactions: np.ndarray | None = None
-    #: Sampling mode: per output, the share of rows whose values are regression-adjusted.
+    #: Sampling mode, ``estimator="odd"``: per output, the share of blocks of rows whose
+    #: values come from the odd regression (the rest from the plain one).
     surrogate_share: np.ndarray | None = None
 
 
@@ -124,11 +125,7 @@ def exact_values(
     k = results[0].shape[1]
     sums: dict[tuple[int, int], list[np.ndarray]] = {}
     for (i, g, _, _), res in zip(pieces, results, strict=True):
-        if res.shape[1] != k:
-            raise ModelOutputError(
-                f"the model returned {res.shape[1]} outputs per row, earlier {k}; return "
-                "the same outputs for every batch"
-            )
+        check_width(res.shape[1], k)
         sums.setdefault((i, g), []).append(res)
     v = np.zeros((n_rows, ids.size, k))
     for i, plan in enumerate(plans):
@@ -179,7 +176,7 @@ def kernel_shap(
         and full ones included (default ``2 * P + 2048``): a row costs ``n_samples`` model
         rows per background row, never more. Below two pairs per coalition size:
         ``InputError``.
-    :param random_state: Seed of the coalition sampler (sampling mode).
+    :param random_state: Seed of the coalition samplers and the surrogates (sampling mode).
     :param estimator: Sampling mode's estimator: ``"odd"`` (default: the paired odd
         regression on the singletons and the strongest odd interactions of a tree
         surrogate fitted on the evaluated model rows, see
@@ -215,6 +212,8 @@ def kernel_shap(
     ):
         raise InputError(f"random_state must be None or an int >= 0, got {random_state!r}")
     n_rows, n_cols = X.shape
+    if n_rows == 0:
+        raise InputError("there are no rows to explain")
     if len(background) == 0:
         raise InputError("the background is empty; pass at least one background row")
     if player is None:

@@ -43,6 +43,9 @@ __all__ = [
 #: Interaction terms in the regression per sampled pair (the rest of the pairs' degrees of
 #: freedom stay for the fit).
 TERMS_PER_PAIR = 0.25
+#: Most interaction terms (the regression's cost grows with their cube; 600 is what 4,800
+#: coalitions give).
+MAX_TERMS = 600
 #: Highest order of the support's interactions (orders 3 and 5 compete by ``|beta_T|``;
 #: chosen on ``benchmarks/bench_estimation.py``).
 SUPPORT_ORDER = 5
@@ -83,7 +86,7 @@ def support(
 
 def n_support_terms(sample: CoalitionSample) -> int:
     """Interaction terms the regression carries for this sample."""
-    return int(TERMS_PER_PAIR * sample.stratum.shape[0])
+    return min(MAX_TERMS, int(TERMS_PER_PAIR * sample.stratum.shape[0]))
 
 
 def interleaved(lists: list[list[list[int]]], n_terms: int) -> list[list[int]]:

@@ -30,15 +30,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from tqdm.auto import tqdm
 
-from shapgov.errors import ModelOutputError
 from shapgov.explainers.coalition_sampling import (
     CoalitionSample,
     constrained_regression,
     sample_coalitions,
 )
-from shapgov.explainers.hybrids import Hybrids, checked_output, run_tasks
+from shapgov.explainers.hybrids import Hybrids, check_width, checked_output, run_tasks
 from shapgov.explainers.odd_regression import (
     interleaved,
     n_support_terms,
@@ -89,6 +89,14 @@ def plan_games(
     return games
 
 
+def game_columns(hybrids: Hybrids, game: Game) -> np.ndarray:
+    """The game's coalitions as per-column "from the row" masks ``(S, columns)``: empty,
+    full, then the sample's."""
+    n_players = game.sample.masks.shape[1]
+    ends = np.vstack([np.zeros(n_players), np.ones(n_players)])
+    return hybrids.column_masks(np.vstack([ends, game.sample.masks]))
+
+
 def game_model_rows(
     f: Predict,
     hybrids: Hybrids,
@@ -100,33 +108,31 @@ def game_model_rows(
     progress: tqdm | None,
 ) -> np.ndarray:
     """The model's outputs on the game's hybrids: ``(len(rows), S, members, K)`` for the
-    empty, full and sampled coalitions (in that order) of every row."""
-    n_players = game.sample.masks.shape[1]
-    ends = np.vstack([np.zeros(n_players), np.ones(n_players)])
-    cols = hybrids.column_masks(np.vstack([ends, game.sample.masks]))
+    empty, full and sampled coalitions (in that order) of every row; several rows per
+    model call, about ``batch_rows`` model rows each."""
+    cols = game_columns(hybrids, game)
     nb, s = game.members.size, cols.shape[0]
     s_step = max(1, min(s, batch_rows // nb))
-    tasks = [(i, s0) for i in range(rows.size) for s0 in range(0, s, s_step)]
+    r_step = max(1, batch_rows // (s_step * nb))
+    tasks = [(r0, s0) for r0 in range(0, rows.size, r_step) for s0 in range(0, s, s_step)]
 
     def run(task: tuple[int, int]) -> np.ndarray:
-        i, s0 = task
-        part = cols[s0 : s0 + s_step]
-        n_eval = part.shape[0] * nb
-        pred = checked_output(f(hybrids.build_one(rows[i], part, game.members)), n_eval)
+        r0, s0 = task
+        part, rr = cols[s0 : s0 + s_step], rows[r0 : r0 + r_step]
+        tables = [hybrids.build_one(r, part, game.members) for r in rr]
+        table = pd.concat(tables, ignore_index=True) if hybrids.frame else np.vstack(tables)
+        n_eval = rr.size * part.shape[0] * nb
+        pred = checked_output(f(table), n_eval)
         if progress is not None:
             progress.update(n_eval)
-        return pred.reshape(part.shape[0], nb, -1)
+        return pred.reshape(rr.size, part.shape[0], nb, -1)
 
     results = run_tasks(run, tasks, n_jobs)
     k = results[0].shape[-1]
     out = np.empty((rows.size, s, nb, k))
-    for (i, s0), res in zip(tasks, results, strict=True):
-        if res.shape[-1] != k:
-            raise ModelOutputError(
-                f"the model returned {res.shape[-1]} outputs per row, earlier {k}; return "
-                "the same outputs for every batch"
-            )
-        out[i, s0 : s0 + res.shape[0]] = res
+    for (r0, s0), res in zip(tasks, results, strict=True):
+        check_width(res.shape[-1], k)
+        out[r0 : r0 + res.shape[0], s0 : s0 + res.shape[1]] = res
     return out
 
 
@@ -167,8 +173,9 @@ def sampled_values(
     odd = estimator == "odd"
     encoded = EncodedColumns(X, background) if odd else None
     rng = np.random.default_rng(None if random_state is None else random_state + 1)
-    per_row = sum((g.sample.n_coalitions + 2) * g.members.size for g in games)
-    step = max(1, MAX_BLOCK_MODEL_ROWS // per_row)
+    per_row = max((g.sample.n_coalitions + 2) * g.members.size for g in games)
+    step = max(1, MAX_BLOCK_MODEL_ROWS // per_row)  # one game's model rows held at a time
+    width = None
     values, se, used = [], [], []
     base = 0.0
     for r0 in range(0, n_rows, step):
@@ -179,14 +186,17 @@ def sampled_values(
             kept = game_model_rows(
                 f, hybrids, rows, game, batch_rows=batch_rows, n_jobs=n_jobs, progress=progress
             )
+            width = kept.shape[3] if width is None else width
+            check_width(kept.shape[3], width)
             v = np.einsum("rsbk,b->rsk", kept, game.weights)
             null = agree[:, game.members].all(axis=1)  # (r, P): the game's dummies
-            if r0 == 0:  # v(empty) is the same for every row: the background's mean
+            if r0 == 0:  # v(empty): the background mean when every column is a player
                 base = base + game.weight * v[0, 0]
             vals, s_e = plain_values(game.sample, v, null)
             plain, plain_var = plain + game.weight * vals, plain_var + (game.weight * s_e) ** 2
             if odd:
-                vals, s_e = _odd_game(encoded, hybrids, rows, game, kept, v, null, rng, n_jobs)
+                if not game.sample.enumerated.all():  # else the plain regression is exact
+                    vals, s_e = _odd_game(encoded, hybrids, rows, game, kept, v, null, rng, n_jobs)
                 odd_est, odd_var = odd_est + game.weight * vals, odd_var + (game.weight * s_e) ** 2
         pick = odd and np.sum(odd_var) <= np.sum(plain_var)  # the smaller estimated variance
         values.append(odd_est if pick else plain)
@@ -212,8 +222,7 @@ def _odd_game(
     std_error)``, ``(r, P, K)``. A surrogate of one game's neighbourhood (one background
     row, or a few) ranks that game's interactions best."""
     n_players = game.sample.masks.shape[1]
-    ends = np.vstack([np.zeros(n_players), np.ones(n_players)])
-    cols = hybrids.column_masks(np.vstack([ends, game.sample.masks]))
+    cols = game_columns(hybrids, game)
     cols = np.broadcast_to(cols, (game.members.size, *cols.shape))
     surrogates = [
         fit_surrogate(
