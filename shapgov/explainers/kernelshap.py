@@ -186,8 +186,9 @@ def kernel_shap(
     :param batch_rows: Most hybrid rows per model call (bounds memory).
     :param n_jobs: Threads calling ``f`` side by side (default: the CPU count, at most 4);
         pass 1 for a predict function that is not thread-safe.
-    :param dedupe: Exact mode: skip hybrids that equal others because the row and a
-        background row agree on a player (same values, fewer model calls).
+    :param dedupe: Use that the row and a background row agree on a player: exact mode
+        skips the hybrids that equal others (same values, fewer model calls); sampling
+        mode gives such a player exactly 0 in that background row's game.
     :param progress: Show a progress bar (default: when the work exceeds 10**7 rows).
     :param interactions: Also return exact interaction values (exact mode only).
     :param background_weights: Background row weights summing to one (default equal).
