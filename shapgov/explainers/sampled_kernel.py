@@ -102,6 +102,7 @@ def game_model_rows(
     hybrids: Hybrids,
     rows: np.ndarray,
     game: Game,
+    cols: np.ndarray,
     *,
     batch_rows: int,
     n_jobs: int,
@@ -109,8 +110,8 @@ def game_model_rows(
 ) -> np.ndarray:
     """The model's outputs on the game's hybrids: ``(len(rows), S, members, K)`` for the
     empty, full and sampled coalitions (in that order) of every row; several rows per
-    model call, about ``batch_rows`` model rows each."""
-    cols = game_columns(hybrids, game)
+    model call, about ``batch_rows`` model rows each. ``cols``: the game's
+    :func:`game_columns`."""
     nb, s = game.members.size, cols.shape[0]
     s_step = max(1, min(s, batch_rows // nb))
     r_step = max(1, batch_rows // (s_step * nb))
@@ -176,15 +177,23 @@ def sampled_values(
     per_row = max((g.sample.n_coalitions + 2) * g.members.size for g in games)
     step = max(1, MAX_BLOCK_MODEL_ROWS // per_row)  # one game's model rows held at a time
     width = None
+    columns = [game_columns(hybrids, game) for game in games]
     values, se, used = [], [], []
     base = 0.0
     for r0 in range(0, n_rows, step):
         rows = np.arange(r0, min(n_rows, r0 + step))
         agree = np.stack([hybrids.agreement(r) for r in rows])  # (r, b, P)
         plain = odd_est = plain_var = odd_var = 0.0
-        for game in games:
+        for game, cols in zip(games, columns, strict=True):
             kept = game_model_rows(
-                f, hybrids, rows, game, batch_rows=batch_rows, n_jobs=n_jobs, progress=progress
+                f,
+                hybrids,
+                rows,
+                game,
+                cols,
+                batch_rows=batch_rows,
+                n_jobs=n_jobs,
+                progress=progress,
             )
             width = kept.shape[3] if width is None else width
             check_width(kept.shape[3], width)
@@ -196,7 +205,9 @@ def sampled_values(
             plain, plain_var = plain + game.weight * vals, plain_var + (game.weight * s_e) ** 2
             if odd:
                 if not game.sample.enumerated.all():  # else the plain regression is exact
-                    vals, s_e = _odd_game(encoded, hybrids, rows, game, kept, v, null, rng, n_jobs)
+                    vals, s_e = _odd_game(
+                        encoded, hybrids, rows, game, cols, kept, v, null, rng, n_jobs
+                    )
                 odd_est, odd_var = odd_est + game.weight * vals, odd_var + (game.weight * s_e) ** 2
         pick = odd and np.sum(odd_var) <= np.sum(plain_var)  # the smaller estimated variance
         values.append(odd_est if pick else plain)
@@ -211,6 +222,7 @@ def _odd_game(
     hybrids: Hybrids,
     rows: np.ndarray,
     game: Game,
+    cols: np.ndarray,
     kept: np.ndarray,
     v: np.ndarray,
     null: np.ndarray,
@@ -218,12 +230,11 @@ def _odd_game(
     n_jobs: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The odd regression of one game for a block of rows, one surrogate per output fitted
-    on the game's model rows ``kept (r, S, members, K)`` of the block; ``(values,
+    on the game's model rows ``kept (r, S, members, K)`` of the block (coalitions ``cols``,
+    :func:`game_columns`); ``(values,
     std_error)``, ``(r, P, K)``. A surrogate of one game's neighbourhood (one background
     row, or a few) ranks that game's interactions best."""
     n_players = game.sample.masks.shape[1]
-    cols = game_columns(hybrids, game)
-    cols = np.broadcast_to(cols, (game.members.size, *cols.shape))
     surrogates = [
         fit_surrogate(
             encoded, rows, game.members, cols, kept[..., k].transpose(0, 2, 1), rng, n_jobs

@@ -104,8 +104,8 @@ def fit_surrogate(
 
     :param rows: ``(r,)`` explained rows in ``encoded``.
     :param background_rows: ``(g,)`` background rows in ``encoded``.
-    :param column_masks: ``(g, S, columns)`` per background row, its coalitions'
-        per-column "from the row" masks.
+    :param column_masks: ``(S, columns)`` the coalitions' per-column "from the row"
+        masks, the same for every background row.
     :param target: ``(r, g, S)`` the model's outputs on those hybrid rows.
     """
     n_rows, nb, n_coal = target.shape
@@ -117,7 +117,7 @@ def fit_surrogate(
     )
     r_i, rest = np.divmod(pick, nb * n_coal)
     b_i, c_i = np.divmod(rest, n_coal)
-    X = encoded.hybrids(rows[r_i], column_masks[b_i, c_i], background_rows[b_i])
+    X = encoded.hybrids(rows[r_i], column_masks[c_i], background_rows[b_i])
     y = target[r_i, b_i, c_i]
     model = lightgbm.LGBMRegressor(
         n_estimators=int(
