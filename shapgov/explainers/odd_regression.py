@@ -15,13 +15,15 @@ holds the singletons, the population solution's values are the Shapley values (t
 residual of a kernel-weighted projection onto a basis with the singletons has Shapley
 value zero; Fumagalli, Witter and Musco, ICLR 2026, "PolySHAP"), so the support changes
 the variance, never the target. The support is chosen from model rows of many explained
-rows (the surrogate's), not from the row's own pairs alone, so it is nearly independent of
-the noise it is fitted on and the standard errors stay honest.
+rows (the surrogate's), the row's own among them.
 
 Standard errors: the estimator's linearisation over the sampled pairs (stratified,
 without replacement, finite population correction, as in
 :mod:`shapgov.explainers.coalition_sampling`), with each residual inflated by
 ``1 / sqrt(1 - h)`` for its leverage ``h`` in the fit (MacKinnon and White 1985, HC2).
+A support chosen on the same pairs fits part of their noise, so the residuals understate
+it; :mod:`shapgov.explainers.sampled_kernel` measures by how much on pairs kept from the
+surrogate and inflates the variance to match.
 """
 
 from __future__ import annotations
@@ -108,7 +110,7 @@ def odd_regression(
     v_full: np.ndarray,
     terms: list[list[int]],
     null: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Shapley values of one row from the sampled pairs' odd parts, every output on the
     same design (so values that sum to a constant across outputs, like class
     probabilities, keep doing so).
@@ -120,8 +122,9 @@ def odd_regression(
     :param null: ``(P,)`` players that cannot change this row's hybrids (the row and every
         background row agree on them): value exactly 0, left out of the regression with
         every term that holds them.
-    :returns: ``(values (P, K), std_error (P, K))``; the values sum to
-        ``v_full - v_empty`` to rounding.
+    :returns: ``(values (P, K), std_error (P, K), scaled_residuals (pairs, K))``; the
+        values sum to ``v_full - v_empty`` to rounding; the pairs' leverage-scaled
+        weighted residuals are what the standard errors are made of.
     """
     Z = sample.masks[0::2]  # each pair's first coalition
     W = sample.weights[0::2] + sample.weights[1::2]
@@ -156,4 +159,4 @@ def odd_regression(
         members = sample.stratum == h
         g = influence[members][:, :, None] * scaled[members][:, None, :]  # (k, P, K)
         var += (1 - kh / nh) * kh / (kh - 1) * ((g - g.mean(axis=0)) ** 2).sum(axis=0)
-    return share @ beta, np.sqrt(var)
+    return share @ beta, np.sqrt(var), scaled
