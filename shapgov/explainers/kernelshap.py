@@ -15,7 +15,9 @@ columns (several input columns can belong to one player). Two modes:
   strongest odd interactions of a LightGBM surrogate fitted on the model rows already
   evaluated (:mod:`shapgov.explainers.odd_regression`); ``"leverage"`` on the singletons
   alone. The efficiency constraint is held exactly; standard errors are the estimator's
-  linearisation over the sampled pairs (no further model calls).
+  linearisation over the sampled pairs, for the odd estimator scaled up by how much the
+  surrogate's choice of terms shrank the residuals (measured on pairs it never saw); no
+  further model calls.
 """
 
 from __future__ import annotations
