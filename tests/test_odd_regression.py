@@ -15,7 +15,7 @@ from naive import naive_walsh
 from oracles import brute_force_shapley
 
 from shapgov.errors import InputError, ModelOutputError
-from shapgov.explainers import sampled_kernel
+from shapgov.explainers import held_out, sampled_kernel
 from shapgov.explainers.coalition_sampling import (
     constrained_regression,
     minimum_samples,
@@ -304,33 +304,60 @@ def test_null_players_get_zero_and_class_probabilities_still_sum_to_zero():
     assert np.max(np.abs(got.values.sum(axis=1) - total)) <= 1e-10
 
 
-def test_selection_inflation_is_the_held_out_over_the_fitted_mean_square_at_least_one():
-    sums = np.array([[8.0, 1.0], [2.0, 2.0], [12.0, 6.0], [6.0, 6.0]])  # held 4 vs fitted 2
-    assert np.array_equal(sampled_kernel.selection_inflation(sums), [2.0, 1.0])
-    none_held = np.array([[0.0], [0.0], [3.0], [5.0]])
-    assert sampled_kernel.selection_inflation(none_held) == 1.0
+def test_selection_inflation_trusts_a_steady_ratio_and_shrinks_noise_to_one():
+    # every (row, game) unit: held-out mean square 2, fitted 1, 1 held pair per 4 fitted
+    steady = np.tile(np.array([[2.0], [1.0], [4.0], [4.0]]), (5, 1, 1))
+    h = 1 / 5  # the held-out pairs are already at their own scale in the variance
+    assert np.allclose(held_out.selection_inflation(steady), 2.0 / (1 - h + h * 2.0))
+    # ratios 0.5 and 1.6 by unit: pooled 0.87, within its jackknife error -> 1
+    noisy = np.array([[[1.0], [2.0], [4.0], [4.0]], [[1.6], [1.0], [4.0], [4.0]]] * 3)
+    assert np.allclose(held_out.selection_inflation(noisy), 1.0)
+    assert np.array_equal(held_out.selection_inflation(steady[:1]), [1.0])  # one unit
+    none_held = np.tile(np.array([[0.0], [0.0], [3.0], [5.0]]), (4, 1, 1))
+    assert np.array_equal(held_out.selection_inflation(none_held), [1.0])
     sample = sample_coalitions(30, 400, 0)
-    held = sampled_kernel._held_out_pairs(sample, np.random.default_rng(0))
-    sampled = ~sample.enumerated[sample.stratum]
-    assert not held[~sampled].any()  # enumerated sizes have no sampling error to measure
-    assert held.sum() == round(sampled_kernel.HELD_OUT * sampled.sum())
+    held = held_out.held_out_pairs(sample, np.random.default_rng(0))
+    for h_, enumerated in enumerate(sample.enumerated):
+        in_h = sample.stratum == h_
+        want = 0 if enumerated else round(held_out.HELD_OUT * in_h.sum())
+        assert held[in_h].sum() == want  # enumerated sizes have no sampling error
 
 
-def test_odd_estimator_standard_errors_hold_on_a_network_with_many_weak_interactions():
-    """A tanh network of 16 inputs (every order of interaction, none strong): the support
-    the surrogate picks fits part of the sample's noise. Truth: exact enumeration. Without
-    the held-out inflation (HELD_OUT = 0) this gives coverage 0.905 and RMSE / RMS(s.e.)
-    1.18; with it 0.932 and 1.09."""
+def _network(p=16):
     rng = np.random.default_rng(7)
-    p = 16
     W1 = rng.normal(size=(p, 24)) / np.sqrt(p) * 2
     W2, w3 = rng.normal(size=(24, 12)) / 3, rng.normal(size=12)
 
     def f(X):
         return np.tanh(np.tanh(np.asarray(X, dtype=float) @ W1) @ W2) @ w3
 
-    X, B = rng.normal(size=(8, p)), rng.normal(size=(4, p))
-    truth = kernel_shap(f, X, B, mode="exact", max_exact_players=p).values
+    return f, rng.normal(size=(8, p)), rng.normal(size=(4, p))
+
+
+def _recorded_ratios(monkeypatch):
+    """Record the raw held-out / fitted ratio each block's inflation starts from."""
+    ratios = []
+    inflation = held_out.selection_inflation
+
+    def recording(units):
+        ratios.append(held_out._ratio(units.sum(axis=0))[0])
+        return inflation(units)
+
+    monkeypatch.setattr(sampled_kernel, "selection_inflation", recording)
+    return ratios
+
+
+def test_odd_estimator_standard_errors_hold_on_a_network_with_many_weak_interactions(
+    monkeypatch,
+):
+    """A tanh network of 16 inputs (every order of interaction, none strong): the support
+    the surrogate picks fits part of the sample's noise, and the pairs kept from it show
+    it (held-out / fitted mean square 1.10-1.24 in every run). Truth: exact enumeration.
+    Without the held-out inflation (HELD_OUT = 0) this gives coverage 0.905 and RMSE /
+    RMS(s.e.) 1.18; with it 0.932 and 1.06."""
+    f, X, B = _network()
+    ratios = _recorded_ratios(monkeypatch)
+    truth = kernel_shap(f, X, B, mode="exact", max_exact_players=16).values
     err, se = [], []
     for seed in range(6):
         got = kernel_shap(f, X, B, mode="sampling", n_samples=300, random_state=seed)
@@ -341,3 +368,18 @@ def test_odd_estimator_standard_errors_hold_on_a_network_with_many_weak_interact
     coverage = np.mean(np.abs(err) <= 2 * se)
     assert 0.92 <= coverage <= 0.97
     assert np.sqrt(np.mean(err**2) / np.mean(se**2)) <= 1.12
+    assert len(ratios) == 6 and min(ratios) > 1.05
+
+
+def test_a_support_chosen_without_the_data_leaves_the_ratio_at_one(monkeypatch):
+    """The same network with odd triples drawn at random, not from the surrogate: nothing
+    was chosen on the sample, and the held-out ratio stays near 1 (0.95-1.09 over six
+    seeds), the inflation at 1 but where noise says otherwise."""
+    f, X, B = _network()
+    rng = np.random.default_rng(123)
+    fixed = [sorted(rng.choice(16, 3, replace=False).tolist()) for _ in range(200)]
+    monkeypatch.setattr(sampled_kernel, "support", lambda *args: fixed[: args[-1]])
+    ratios = _recorded_ratios(monkeypatch)
+    for seed in range(3):
+        kernel_shap(f, X, B, mode="sampling", n_samples=300, random_state=seed)
+    assert len(ratios) == 3 and max(abs(r - 1.0) for r in ratios) < 0.1

@@ -15,15 +15,15 @@ holds the singletons, the population solution's values are the Shapley values (t
 residual of a kernel-weighted projection onto a basis with the singletons has Shapley
 value zero; Fumagalli, Witter and Musco, ICLR 2026, "PolySHAP"), so the support changes
 the variance, never the target. The support is chosen from model rows of many explained
-rows (the surrogate's), the row's own among them.
+rows (the surrogate's), the row's own among them but for a held-out share of its pairs.
 
 Standard errors: the estimator's linearisation over the sampled pairs (stratified,
 without replacement, finite population correction, as in
 :mod:`shapgov.explainers.coalition_sampling`), with each residual inflated by
 ``1 / sqrt(1 - h)`` for its leverage ``h`` in the fit (MacKinnon and White 1985, HC2).
 A support chosen on the same pairs fits part of their noise, so the residuals understate
-it; :mod:`shapgov.explainers.sampled_kernel` measures by how much on pairs kept from the
-surrogate and inflates the variance to match.
+it; :mod:`shapgov.explainers.held_out` measures by how much on pairs kept from the
+surrogate, and the sampling mode scales the variance to match.
 """
 
 from __future__ import annotations

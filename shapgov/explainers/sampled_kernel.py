@@ -22,16 +22,9 @@ on the singletons and a tree surrogate's strongest odd interactions
 fitted on the model rows the game evaluated for the block's rows. Standard errors: the
 games are independent, so ``se^2 = sum_g W_g^2 se_g^2`` (``W_g`` the game's weight).
 
-Selection: a support chosen by a surrogate that saw the row's own coalitions fits part of
-their noise (the odd interactions left out, aliased on the sample), and the residuals the
-standard errors are made of come out too small where the game has many weak interactions
-(a network's, unlike a tree ensemble's few strong ones). Each game's surrogate is
-therefore fitted without a random :data:`HELD_OUT` share of the sampled pairs; after the
-regressions, the mean squared (leverage-scaled) residual of those pairs over that of the
-pairs the surrogate saw, pooled over a block's rows and games, inflates the odd
-estimator's variance when above one (the same idea as refitted cross-validation, Fan, Guo
-and Hao 2012, JRSS-B: residuals on data the selection never saw). The regression itself
-still uses every pair.
+Selection: the odd estimator's support is chosen on the row's own coalitions, which
+makes its residuals too small; its variance is scaled by what pairs kept from the
+surrogate show (:mod:`shapgov.explainers.held_out`).
 """
 
 from __future__ import annotations
@@ -49,6 +42,7 @@ from shapgov.explainers.coalition_sampling import (
     constrained_regression,
     sample_coalitions,
 )
+from shapgov.explainers.held_out import held_out_pairs, residual_sums, selection_inflation
 from shapgov.explainers.hybrids import Hybrids, check_width, checked_output, run_tasks
 from shapgov.explainers.odd_regression import (
     interleaved,
@@ -64,9 +58,6 @@ MAX_BLOCK_MODEL_ROWS = 1 << 22
 #: Most games per explained row: up to this many background rows, one game each; beyond,
 #: groups of background rows (each one game, on its own coalitions).
 MAX_GAMES = 10
-#: Share of a game's sampled pairs kept from its surrogate, to measure how much choosing
-#: the support on the data shrank the residuals.
-HELD_OUT = 0.2
 
 
 @dataclass(frozen=True)
@@ -197,7 +188,8 @@ def sampled_values(
     for r0 in range(0, n_rows, step):
         rows = np.arange(r0, min(n_rows, r0 + step))
         agree = np.stack([hybrids.agreement(r) for r in rows])  # (r, b, P)
-        plain = odd_est = plain_var = odd_var = held = 0.0
+        plain = odd_est = plain_var = odd_var = 0.0
+        units = []  # the odd regressions' residual sums per (row, game)
         for game, cols in zip(games, columns, strict=True):
             kept = game_model_rows(
                 f,
@@ -222,10 +214,10 @@ def sampled_values(
                     vals, s_e, sums = _odd_game(
                         encoded, hybrids, rows, game, cols, kept, v, null, rng, n_jobs
                     )
-                    held = held + sums
+                    units.append(game.weight**2 * sums)
                 odd_est, odd_var = odd_est + game.weight * vals, odd_var + (game.weight * s_e) ** 2
-        if odd:
-            odd_var = odd_var * selection_inflation(held)
+        if units:  # none when every coalition was enumerated: nothing chosen on noise
+            odd_var = odd_var * selection_inflation(np.concatenate(units))
         pick = odd and np.sum(odd_var) <= np.sum(plain_var)  # the smaller estimated variance
         values.append(odd_est if pick else plain)
         se.append(np.sqrt(odd_var if pick else plain_var))
@@ -248,11 +240,15 @@ def _odd_game(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The odd regression of one game for a block of rows, one surrogate per output fitted
     on the game's model rows ``kept (r, S, members, K)`` of the block (coalitions ``cols``,
-    :func:`game_columns`); ``(values,
-    std_error)``, ``(r, P, K)``. A surrogate of one game's neighbourhood (one background
-    row, or a few) ranks that game's interactions best."""
+    :func:`game_columns`) but those of its held-out pairs
+    (:func:`shapgov.explainers.held_out.held_out_pairs`). A surrogate of one game's
+    neighbourhood (one background row, or a few) ranks that game's interactions best.
+
+    :returns: ``(values (r, P, K), std_error (r, P, K), residual_sums (r, 4, K))``, the
+        last per row for :func:`shapgov.explainers.held_out.selection_inflation`.
+    """
     n_players = game.sample.masks.shape[1]
-    held_out = _held_out_pairs(game.sample, rng)
+    held_out = held_out_pairs(game.sample, rng)
     fit_on = np.ones(cols.shape[0], dtype=bool)
     fit_on[2:] = ~np.repeat(held_out, 2)  # after the empty and full coalitions
     surrogates = [
@@ -264,8 +260,7 @@ def _odd_game(
         )
         for k in range(kept.shape[3])
     ]
-    sampled = ~game.sample.enumerated[game.sample.stratum]  # pairs with sampling error
-    sums = np.zeros((4, kept.shape[3]))
+    sums = np.zeros((rows.size, 4, kept.shape[3]))
     n_terms = n_support_terms(game.sample)
     B = encoded.B[game.members]
     est = np.zeros((rows.size, n_players, kept.shape[3]))
@@ -279,38 +274,5 @@ def _odd_game(
         est[i], se[i], scaled = odd_regression(
             game.sample, v[i, 2:], v[i, 0], v[i, 1], terms, null[i]
         )
-        sums += _residual_sums(scaled, held_out & sampled, ~held_out & sampled)
+        sums[i] = residual_sums(scaled, held_out, game.sample)
     return est, se, sums
-
-
-def _held_out_pairs(sample: CoalitionSample, rng: np.random.Generator) -> np.ndarray:
-    """``(pairs,)`` a random :data:`HELD_OUT` share of the sampled strata's pairs, kept from
-    the surrogate."""
-    sampled = np.flatnonzero(~sample.enumerated[sample.stratum])
-    out = np.zeros(sample.stratum.shape[0], dtype=bool)
-    out[rng.choice(sampled, round(HELD_OUT * sampled.size), replace=False)] = True
-    return out
-
-
-def _residual_sums(scaled: np.ndarray, held: np.ndarray, rest: np.ndarray) -> np.ndarray:
-    """``(4, K)``: squared scaled residuals summed over held-out pairs, their count, the
-    same over the other sampled pairs."""
-    k = scaled.shape[1]
-    return np.stack(
-        [
-            (scaled[held] ** 2).sum(axis=0),
-            np.full(k, held.sum(), dtype=float),
-            (scaled[rest] ** 2).sum(axis=0),
-            np.full(k, rest.sum(), dtype=float),
-        ]
-    )
-
-
-def selection_inflation(sums: np.ndarray | float) -> np.ndarray | float:
-    """Variance inflation ``(K,)`` for support chosen on the data: mean squared scaled
-    residual over pairs the surrogate never saw, over that of the pairs it was fitted on
-    (at least 1)."""
-    if np.ndim(sums) == 0 or np.any(sums[1] == 0) or np.any(sums[3] == 0):
-        return 1.0
-    ratio = (sums[0] / sums[1]) / np.maximum(sums[2] / sums[3], np.finfo(float).tiny)
-    return np.maximum(ratio, 1.0)
