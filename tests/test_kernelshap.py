@@ -143,3 +143,31 @@ def test_bad_model_output_and_budgets_are_typed_errors():
         kernel_shap(lambda d: np.zeros(len(d)), rows, bg.iloc[:0])
     with pytest.raises(InputError, match="mode"):
         kernel_shap(lambda d: np.zeros(len(d)), rows, bg, mode="fast")
+
+
+def test_a_background_that_does_not_fit_x_is_a_typed_error_that_names_the_column():
+    import pandas as pd
+
+    from shapgov.errors import ColumnMismatchError
+
+    X = pd.DataFrame(
+        {"a": [1.0, 2.0], "b": pd.array([1, 2], dtype="Int64"), "c": pd.Categorical(["x", "y"])}
+    )
+
+    def f(d):
+        return d["a"].to_numpy(float) + d["b"].astype(float).to_numpy()
+
+    with pytest.raises(ColumnMismatchError, match=r"lacks X's columns \['b'\]"):
+        kernel_shap(f, X, X.drop(columns="b"))
+    with pytest.raises(ColumnMismatchError, match="background as a DataFrame"):
+        kernel_shap(f, X, X.to_numpy())
+    for bad in (["zz"], [1.5]):  # not an integer: no Int64 value holds it
+        bg = pd.DataFrame({"a": [1.0], "b": bad, "c": ["x"]})
+        with pytest.raises(InputError, match=r"background column 'b' .* X's dtype Int64"):
+            kernel_shap(f, X, bg)
+    with pytest.raises(ColumnMismatchError, match="X has 3 columns"):
+        kernel_shap(lambda a: a.sum(axis=1), np.ones((2, 3)), np.ones((4, 2)))
+    # a float background of whole numbers takes X's Int64 and explains as usual
+    bg = pd.DataFrame({"a": [0.0], "b": [1.0], "c": ["x"]})
+    got = kernel_shap(f, X, bg)
+    assert np.allclose(got.values[:, :, 0].sum(axis=1), f(X) - f(bg.astype(X.dtypes)))

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from shapgov.errors import InputError, ModelOutputError
+from shapgov.errors import ColumnMismatchError, InputError, ModelOutputError
 from shapgov.opaque import checked_predictions
 
 
@@ -45,10 +45,15 @@ class Hybrids:
             self.columns = list(X.columns)
             self.dtypes = X.dtypes
             self.x_cols = [X[c].to_numpy() for c in self.columns]
-            self.b_cols = [background[c].to_numpy() for c in self.columns]
+            self.b_cols = [c.to_numpy() for c in _background_columns(X, background)]
         else:
             self.X = np.asarray(X)
             self.B = np.asarray(background)
+            if self.B.ndim != 2 or self.B.shape[1] != self.X.shape[1]:
+                raise ColumnMismatchError(
+                    f"background has shape {self.B.shape}, X has {self.X.shape[1]} columns: "
+                    "pass background rows with X's columns"
+                )
         self.player = np.asarray(player, dtype=np.int64)
         self.n_background = len(background)
 
@@ -96,6 +101,33 @@ class Hybrids:
         on = self.player >= 0
         out[:, on] = masks[:, self.player[on]].astype(bool)
         return out
+
+
+def _background_columns(X: pd.DataFrame, background: Any) -> list[pd.Series]:
+    """The background's columns in X's order, each cast to X's dtype (so hybrid rows keep
+    the dtypes the model was given); a clear error where that cannot be done."""
+    if not isinstance(background, pd.DataFrame):
+        raise ColumnMismatchError(
+            f"X is a DataFrame but background is a {type(background).__name__}: pass the "
+            "background as a DataFrame with X's columns"
+        )
+    missing = [c for c in X.columns if c not in background.columns]
+    if missing:
+        raise ColumnMismatchError(
+            f"background lacks X's columns {missing[:5]}: pass background rows with X's columns"
+        )
+    out = []
+    for c in X.columns:
+        col, dtype = background[c], X[c].dtype
+        try:
+            out.append(col if col.dtype == dtype else col.astype(dtype))
+        except (TypeError, ValueError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(
+                f"background column {c!r} ({col.dtype}) cannot take X's dtype {dtype}: "
+                f"{first}; give the background the same column types as X"
+            ) from None
+    return out
 
 
 def _same_values(b: np.ndarray, x: Any) -> np.ndarray:
