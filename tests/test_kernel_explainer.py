@@ -77,7 +77,7 @@ def test_opaque_kernel_equals_the_exact_linear_explainer():
     assert np.max(np.abs(linear.values - kernel.values)) <= 1e-10
 
 
-def test_sampling_mode_reports_standard_errors_and_stays_additive():
+def test_sampling_mode_reports_standard_errors_and_stays_additive(tmp_path):
     X, y = load_diabetes(return_X_y=True, as_frame=True)  # 10 columns
     model = make_pipeline(StandardScaler(), SVR(C=30)).fit(X, y)
     rows, bg = X.iloc[:10], X.iloc[::40]
@@ -87,6 +87,11 @@ def test_sampling_mode_reports_standard_errors_and_stays_additive():
     assert e.std_error.shape == e.values.shape and exact.std_error is None
     assert np.max(np.abs(e.values.sum(1) - exact.values.sum(1))) <= 1e-10
     assert 0 < np.abs(e.values - exact.values).mean() < 3 * e.std_error.mean()
+    # the standard errors travel with the values (values.parquet, the MLflow artifact)
+    back = type(e).read_parquet(e.to_parquet(tmp_path / "values.parquet"))
+    assert np.array_equal(back.std_error, e.std_error) and np.array_equal(back.values, e.values)
+    exact_back = type(exact).read_parquet(exact.to_parquet(tmp_path / "exact.parquet"))
+    assert exact_back.std_error is None
 
 
 def test_large_work_warns_with_advice():

@@ -214,7 +214,8 @@ class Explanation:
 
     # ---------------------------------------------------------------- parquet
     def to_parquet(self, path: str | Path) -> Path:
-        """Write values, data, per-vertex parts and the audit metadata to one parquet file."""
+        """Write values, data, per-vertex parts, sampled values' standard errors and the
+        audit metadata to one parquet file."""
         path = Path(path)
         cols: dict[str, Any] = {}
         for j in range(self.data.shape[1]):  # pyarrow keeps nulls, categories and dtypes
@@ -223,6 +224,10 @@ class Explanation:
         for j in range(len(self.feature_names)):
             for k in k_range:
                 cols[f"shap::{j}::{k}"] = self._raw[:, j, k]
+        if self._std_error is not None:  # sampled values' standard errors
+            for j in range(len(self.feature_names)):
+                for k in k_range:
+                    cols[f"std_error::{j}::{k}"] = self._std_error[:, j, k]
         if self._prediction is not None:
             for k in range(self._prediction.shape[1]):
                 cols[f"prediction::{k}"] = self._prediction[:, k]
@@ -276,6 +281,15 @@ class Explanation:
             ],
             axis=1,
         ).reshape(len(frame), m, k)
+        std_error = None
+        if "std_error::0::0" in frame.columns:
+            std_error = np.stack(
+                [
+                    np.stack([frame[f"std_error::{j}::{kk}"].to_numpy() for kk in range(k)], -1)
+                    for j in range(m)
+                ],
+                axis=1,
+            ).reshape(len(frame), m, k)
         predicted = sorted(c for c in frame.columns if c.startswith("prediction::"))
         prediction = None
         if predicted:
@@ -325,6 +339,7 @@ class Explanation:
             composites=meta["composites"],
             shapgov_version=meta["shapgov_version"],
             raw_prediction=prediction,
+            raw_std_error=std_error,
             game=meta.get("game"),
             plugins=meta.get("plugins"),
         )

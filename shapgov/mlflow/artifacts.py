@@ -4,7 +4,7 @@ Layout (under the run's ``shapgov/`` artifact path). Per-row data is parquet; ev
 file is a summary whose size does not grow with the row count::
 
     values.parquet            SHAP values, base values, data, per-vertex parts, per-row
-                              additivity mismatch, metadata
+                              additivity mismatch, sampled values' standard errors, metadata
     vertices.json             explainer and matrix row per vertex
     additivity.json           the additivity report (its per-row mismatch: additivity.parquet)
     feature_impact.json/.csv  SHAP Feature Impact, and feature_impact.png (bar chart)
