@@ -385,3 +385,25 @@ def test_prediction_cards_show_the_governed_prediction(tmp_path):
         assert card["prediction"] == _fmt(float(governed[i]))
         assert card["explained"] == _fmt(float(e.explained_output[i, 0]))
         assert f"Row {i} " in html and f"Model prediction {card['prediction']} " in html
+
+
+def test_a_sampled_explanation_reports_its_standard_errors(tmp_path):
+    """Values from sampled coalitions say how uncertain they are; exact ones say nothing."""
+    from sklearn.svm import SVR
+
+    from shapgov.mlflow.artifacts import write_set
+    from shapgov.sinks.compliance import ArtifactSet, _fmt, build_context, write_report
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    model = SVR(C=30).fit(X, y)
+    options = {"kernel": {"mode": "sampling", "n_samples": 200, "random_state": 1}}
+    e = shapgov.explain(model, X.iloc[:8], background=X.iloc[::40], explainer_options=options)
+    write_set(tmp_path / "sampled", e)
+    write_report(tmp_path / "sampled")
+    sampling = build_context(ArtifactSet.read(tmp_path / "sampled"))["model"]["sampling"]
+    assert sampling["mean"] == _fmt(float(e.std_error.mean()))
+    html = " ".join((tmp_path / "sampled" / REPORT).read_text().split())
+    assert f"standard error {sampling['mean']} on average" in html
+    exact = shapgov.explain(Ridge().fit(X, y), X.iloc[:8])
+    write_set(tmp_path / "exact", exact)
+    assert build_context(ArtifactSet.read(tmp_path / "exact"))["model"]["sampling"] is None

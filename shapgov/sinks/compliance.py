@@ -183,6 +183,20 @@ def _model_section(aset: ArtifactSet) -> dict[str, Any]:
         "vertices": vertices,
         "game": e.game if e is not None else {},
         "plugins": e.plugins if e is not None else [],
+        "sampling": _sampling_summary(e),
+    }
+
+
+def _sampling_summary(e: Any) -> dict[str, str] | None:
+    """How uncertain sampled values are (their standard errors), or None when every value
+    is exact."""
+    if e is None or e.std_error is None:
+        return None
+    se, scale = np.asarray(e.std_error, dtype=float), float(np.abs(e.values).mean())
+    return {
+        "mean": _fmt(float(se.mean())),
+        "max": _fmt(float(se.max())),
+        "relative": f"{se.mean() / scale:.1%}" if scale > 0 else "n/a",
     }
 
 
