@@ -254,7 +254,10 @@ def _odd_game(
     surrogates = [
         fit_surrogate(
             encoded,
-            [(rows, game.members, cols[fit_on], kept[..., k][:, fit_on].transpose(0, 2, 1))],
+            rows,
+            game.members,
+            cols[fit_on],
+            kept[..., k][:, fit_on].transpose(0, 2, 1),
             rng,
             n_jobs,
         )

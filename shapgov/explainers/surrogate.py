@@ -91,7 +91,10 @@ def _as_float(col) -> np.ndarray | None:
 
 def fit_surrogate(
     encoded: EncodedColumns,
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+    rows: np.ndarray,
+    background_rows: np.ndarray,
+    column_masks: np.ndarray,
+    target: np.ndarray,
     rng: np.random.Generator,
     n_jobs: int,
     settings: SurrogateSettings = SurrogateSettings(),
@@ -99,29 +102,23 @@ def fit_surrogate(
     """A LightGBM surrogate of one output, fitted on model rows already evaluated (a
     uniform subsample beyond :data:`MAX_TRAINING_ROWS`), as a flat tree ensemble.
 
-    :param parts: ``(rows (r,), background_rows (g,), column_masks (S, columns), target
-        (r, g, S))`` each: explained rows and a game's background rows in ``encoded``, the
-        game's coalitions' per-column "from the row" masks (the same for each of its
-        background rows) and the model's outputs on those hybrid rows.
+    :param rows: ``(r,)`` explained rows in ``encoded``.
+    :param background_rows: ``(g,)`` background rows in ``encoded``.
+    :param column_masks: ``(S, columns)`` the coalitions' per-column "from the row"
+        masks, the same for every background row.
+    :param target: ``(r, g, S)`` the model's outputs on those hybrid rows.
     """
-    sizes = np.array([part[3].size for part in parts])
-    ends = np.cumsum(sizes)
-    total = int(ends[-1])
+    n_rows, nb, n_coal = target.shape
+    total = n_rows * nb * n_coal
     pick = (
         np.arange(total)
         if total <= MAX_TRAINING_ROWS
-        else np.sort(rng.choice(total, MAX_TRAINING_ROWS, replace=False))
+        else rng.choice(total, MAX_TRAINING_ROWS, replace=False)
     )
-    which = np.searchsorted(ends, pick, side="right")
-    X_parts, y_parts = [], []
-    for p, (rows, background_rows, column_masks, target) in enumerate(parts):
-        local = pick[which == p] - (ends[p] - sizes[p])
-        _, nb, n_coal = target.shape
-        r_i, rest = np.divmod(local, nb * n_coal)
-        b_i, c_i = np.divmod(rest, n_coal)
-        X_parts.append(encoded.hybrids(rows[r_i], column_masks[c_i], background_rows[b_i]))
-        y_parts.append(target[r_i, b_i, c_i])
-    X, y = np.vstack(X_parts), np.concatenate(y_parts)
+    r_i, rest = np.divmod(pick, nb * n_coal)
+    b_i, c_i = np.divmod(rest, n_coal)
+    X = encoded.hybrids(rows[r_i], column_masks[c_i], background_rows[b_i])
+    y = target[r_i, b_i, c_i]
     model = lightgbm.LGBMRegressor(
         n_estimators=int(
             np.clip(y.size // settings.rows_per_tree, settings.min_trees, settings.max_trees)
