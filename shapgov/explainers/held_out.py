@@ -59,8 +59,10 @@ def residual_sums(scaled: np.ndarray, held: np.ndarray, sample: CoalitionSample)
 
 
 def _ratio(total: np.ndarray) -> np.ndarray:
+    """Held-out over fitted mean square of ``(..., 4, K)`` sums: ``(..., K)``."""
     tiny = np.finfo(float).tiny
-    return (total[0] / np.maximum(total[1], tiny)) / np.maximum(total[2] / total[3], tiny)
+    held = total[..., 0, :] / np.maximum(total[..., 1, :], tiny)
+    return held / np.maximum(total[..., 2, :] / total[..., 3, :], tiny)
 
 
 def selection_inflation(units: np.ndarray) -> np.ndarray:
@@ -76,7 +78,7 @@ def selection_inflation(units: np.ndarray) -> np.ndarray:
     total = units.sum(axis=0)
     ratio = _ratio(total)
     n = units.shape[0]
-    leave_one_out = np.stack([_ratio(total - u) for u in units])  # (U, K)
+    leave_one_out = _ratio(total - units)  # (U, K)
     se2 = (n - 1) / n * ((leave_one_out - leave_one_out.mean(axis=0)) ** 2).sum(axis=0)
     excess = ratio - 1.0
     keep = np.where(excess != 0, np.maximum(0.0, 1.0 - se2 / np.maximum(excess**2, 1e-300)), 0.0)
