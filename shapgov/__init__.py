@@ -76,3 +76,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'shapgov' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:  # the lazy names too, for dir(shapgov) and tab completion
+    return sorted(set(globals()) | set(__all__))

@@ -30,7 +30,7 @@ from shapgov.planning.game import checked_weights
 from shapgov.planning.plan import Plan, plan
 from shapgov.planning.players import Players
 from shapgov.registry import PluginCalls, resolve_plugin_manager
-from shapgov.validation import as_frame, per_row, same_columns
+from shapgov.validation import as_frame, per_row, same_columns, with_row_keys
 
 __all__ = ["Blueprint", "Stages", "decompose", "explain", "run_stages"]
 
@@ -114,7 +114,7 @@ def explain(
     return govern(
         run.plan,
         run.combined,
-        run.frame,
+        with_row_keys(run.frame, X),
         run.policy,
         plugins=run.plugins,
         offset=run.offset,

@@ -33,7 +33,8 @@ def as_frame(X: Any, model: Any, *, what: str = "X") -> pd.DataFrame:
             expected_names = None  # an array is taken in the fitted column order
     if len(frame) == 0:
         raise InputError(f"{what} has no rows; pass at least one row to explain")
-    if n_expected is not None and frame.shape[1] != int(n_expected):
+    named = isinstance(X, pd.DataFrame) and expected_names is not None  # errors name columns
+    if not named and n_expected is not None and frame.shape[1] != int(n_expected):
         raise ColumnMismatchError(
             f"{what} has {frame.shape[1]} columns but the model was fitted on {int(n_expected)}; "
             "pass the same columns the model was trained with."
@@ -43,20 +44,42 @@ def as_frame(X: Any, model: Any, *, what: str = "X") -> pd.DataFrame:
         got = [str(c) for c in frame.columns]
         # LightGBM stores names with whitespace replaced by "_": accept the user's originals.
         if got != expected and ["_".join(c.split()) for c in got] != expected:
-            missing = [c for c in expected if c not in got]
-            extra = [c for c in got if c not in expected]
-            hint = (
-                f"missing {missing}, unexpected {extra}"
-                if missing or extra
-                else "same names in another order"
+            plain = ["_".join(c.split()) for c in got]
+            missing = [c for c in expected if c not in got and c not in plain]
+            extra = [
+                c
+                for c, p in zip(got, plain, strict=True)
+                if c not in expected and p not in expected
+            ]
+            said = [f"missing {missing}"] * bool(missing) + [f"unexpected {extra}"] * bool(extra)
+            hint = ", ".join(said) or "same names in another order"
+            count = (
+                f"{what} has {len(got)} columns but the model was fitted on {len(expected)}"
+                if len(got) != len(expected)
+                else f"{what} columns differ from those the model was fitted on"
             )
             raise ColumnMismatchError(
-                f"{what} columns differ from those the model was fitted on ({hint}); select "
-                f"them as {what}[model.feature_names_in_]."
+                f"{count} ({hint}); select them as {what}[model.feature_names_in_]."
             )
     if len(set(map(str, frame.columns))) != frame.shape[1]:
         raise ColumnMismatchError(f"{what} has duplicate column names; make them unique")
     return frame
+
+
+def with_row_keys(frame: pd.DataFrame, X: Any) -> pd.DataFrame:
+    """``frame`` (rows of ``X`` with a fresh 0..n-1 index) indexed again by ``X``'s own row
+    keys (applicant IDs, dates, ...), so explanations, their frames, files and reports name
+    rows as the caller does. A flat index whose labels are unique is kept; a MultiIndex or
+    repeated labels cannot name one row each, and the rows keep their positions."""
+    index = getattr(X, "index", None)
+    if (
+        not isinstance(X, pd.DataFrame)
+        or isinstance(index, pd.MultiIndex)
+        or len(index) != len(frame)
+        or not index.is_unique
+    ):
+        return frame
+    return frame.set_axis(index, axis=0)
 
 
 def same_columns(background: pd.DataFrame, X: pd.DataFrame) -> None:

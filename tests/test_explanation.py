@@ -45,7 +45,8 @@ def test_row_slicing(regression):
     part = regression[1:3]
     assert len(part) == 2
     np.testing.assert_array_equal(part.values, regression.values[1:3])
-    assert part.data.equals(regression.data.iloc[1:3].reset_index(drop=True))
+    assert part.data.equals(regression.data.iloc[1:3])  # rows keep their keys
+    assert list(part.to_frame().index) == list(regression.data.index[1:3])
     np.testing.assert_array_equal(part.vertices[0].values, regression.vertices[0].values[1:3])
     assert len(regression[[0, 4]]) == 2 and len(regression[2]) == 1
 

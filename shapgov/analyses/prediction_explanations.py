@@ -22,7 +22,8 @@ def prediction_explanations(
 ) -> pd.DataFrame:
     """The top ``k`` features by |SHAP| of every row (and class), one line per feature.
 
-    Columns: ``row`` (position in the explanation), ``output`` (class label for multiclass,
+    Columns: ``row`` (the row's key: ``X``'s index label, or its position for an array),
+    ``output`` (class label for multiclass,
     else None), ``prediction`` (in the model's prediction space), ``rank`` (1 = largest
     |SHAP|), ``feature``, ``value`` (the row's feature value; missing: NaN, ``None`` or ``pd.NA`` as
     the column holds it), ``dtype`` (the column's pandas dtype), ``shap`` (in the explained
@@ -64,7 +65,7 @@ def prediction_explanations(
         parts.append(
             pd.DataFrame(
                 {
-                    "row": row,
+                    "row": explanation.data.index.to_numpy()[row],
                     "output": np.full(row.size, None if labels is None else labels[o], object),
                     "prediction": np.repeat(pred[rows], k),
                     "rank": np.tile(np.arange(1, k + 1), rows.size),
@@ -102,7 +103,7 @@ def as_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     for (row, output), group in frame.groupby(["row", "output"], dropna=False, sort=True):
         out.append(
             {
-                "row": int(row),
+                "row": _plain(row),
                 "output": None if pd.isna(output) else _plain(output),
                 "prediction": float(group["prediction"].iloc[0]),
                 "others": float(group["others"].iloc[0]),

@@ -18,7 +18,7 @@ from shapgov.errors import InputError
 from shapgov.sinks import strict_json
 
 _META_KEY = b"shapgov"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,6 +38,13 @@ class VertexPart:
     matrix_status: str | None = None
     #: How the explainer computed the values: "exact", "sampled" or "approximate".
     method: str = "exact"
+
+    def __repr__(self) -> str:  # the arrays' shapes, not their numbers
+        return (
+            f"VertexPart(name={self.name!r}, estimator_class={self.estimator_class!r}, "
+            f"explainer={self.explainer!r}, method={self.method!r}, "
+            f"values=<{'x'.join(map(str, self.values.shape))}>, base={self.base.tolist()!r})"
+        )
 
     def meta(self) -> dict[str, Any]:
         return {
@@ -179,7 +186,7 @@ class Explanation:
         return Explanation(
             raw_values=self._raw[idx],
             expected_value=self.expected_value,
-            data=self.data.iloc[idx].reset_index(drop=True),
+            data=self.data.iloc[idx],
             output_space=self.output_space,
             link=self.link,
             task=self.task,
@@ -197,50 +204,76 @@ class Explanation:
         )
 
     def to_frame(self) -> pd.DataFrame:
-        """SHAP values with one column per feature plus ``base_value``.
+        """SHAP values with one column per feature plus ``base_value``, indexed by the
+        explained rows' own keys (``X``'s index; 0..n-1 for an array).
 
-        Several outputs give a long frame with an ``output`` column (the class label).
+        Several outputs give a long frame with a ``row`` column (the row's key) and an
+        ``output`` column (the class label).
         """
         frames = []
         labels = self.classes if self.task == "multiclass" else None
+        keys = self.data.index
         for k in range(self.n_outputs):
-            frame = pd.DataFrame(self._raw[:, :, k], columns=self.feature_names)
+            frame = pd.DataFrame(self._raw[:, :, k], columns=self.feature_names, index=keys)
             frame.insert(0, "base_value", self.expected_value[k])
             if self.n_outputs > 1:
                 frame.insert(0, "output", labels[k] if labels is not None else k)
-                frame.insert(0, "row", np.arange(len(self)))
+                frame.insert(0, "row", keys)
+                frame = frame.reset_index(drop=True)
             frames.append(frame)
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
     # ---------------------------------------------------------------- parquet
+    def _stored_names(self) -> tuple[list[str], list[str | None]]:
+        """The parquet column names of the features and of the outputs (see
+        :func:`_output_labels`)."""
+        return _unique_labels(self.feature_names), _output_labels(
+            self.n_outputs, self.task, self.classes
+        )
+
     def to_parquet(self, path: str | Path) -> Path:
         """Write values, data, per-vertex parts, sampled values' standard errors and the
-        audit metadata to one parquet file."""
+        audit metadata to one parquet file.
+
+        Columns are named for what they hold: ``row_key`` (the rows' keys, when ``X`` had
+        an index of its own), ``data::<feature>``, ``shap::<feature>`` (``shap::<feature>::
+        <class>`` with several outputs), ``std_error::...``, ``prediction`` (``prediction::
+        <class>``), ``vertex::<vertex>::<feature>[::<k>]`` and ``additivity::mismatch``.
+        A label that would repeat once written as text gets ``#<position>``.
+        """
         path = Path(path)
+        features, outputs = self._stored_names()
         cols: dict[str, Any] = {}
-        for j in range(self.data.shape[1]):  # pyarrow keeps nulls, categories and dtypes
-            cols[f"data::{j}"] = pa.array(self.data.iloc[:, j], from_pandas=True)
-        k_range = range(self.n_outputs)
-        for j in range(len(self.feature_names)):
-            for k in k_range:
-                cols[f"shap::{j}::{k}"] = self._raw[:, j, k]
+        keyed = not isinstance(self.data.index, pd.RangeIndex) or not self.data.index.equals(
+            pd.RangeIndex(len(self))
+        )
+        if keyed:
+            cols[ROW_KEY] = pa.array(self.data.index.to_series(), from_pandas=True)
+        for j, name in enumerate(features):  # pyarrow keeps nulls, categories and dtypes
+            cols[f"data::{name}"] = pa.array(self.data.iloc[:, j], from_pandas=True)
+        for j, name in enumerate(features):
+            for k, out in enumerate(outputs):
+                cols[_col("shap", name, out)] = self._raw[:, j, k]
         if self._std_error is not None:  # sampled values' standard errors
-            for j in range(len(self.feature_names)):
-                for k in k_range:
-                    cols[f"std_error::{j}::{k}"] = self._std_error[:, j, k]
+            for j, name in enumerate(features):
+                for k, out in enumerate(outputs):
+                    cols[_col("std_error", name, out)] = self._std_error[:, j, k]
         if self._prediction is not None:
-            for k in range(self._prediction.shape[1]):
-                cols[f"prediction::{k}"] = self._prediction[:, k]
-        for v, part in enumerate(self.vertices):
-            for j in range(len(self.feature_names)):
+            for k, out in enumerate(outputs[: self._prediction.shape[1]]):
+                cols[_col("prediction", out)] = self._prediction[:, k]
+        vertices = _unique_labels([p.name for p in self.vertices])
+        for part, vname in zip(self.vertices, vertices, strict=True):
+            for j, name in enumerate(features):
                 for k in range(part.values.shape[2]):
-                    cols[f"vertex::{v}::{j}::{k}"] = part.values[:, j, k]
+                    cols[_col("vertex", vname, name, k)] = part.values[:, j, k]
         if len(self.additivity.row_mismatch) == len(self):
             cols["additivity::mismatch"] = np.asarray(self.additivity.row_mismatch, dtype=float)
         table = pa.table(cols)
         meta = {
             "format_version": FORMAT_VERSION,
             "feature_names": [_jsonable(c) for c in self.feature_names],
+            "row_key": _jsonable(self.data.index.name) if keyed else None,
+            "row_keyed": keyed,
             "data_dtypes": [str(t) for t in self.data.dtypes],
             "expected_value": self.expected_value.tolist(),
             "output_space": self.output_space,
@@ -261,6 +294,11 @@ class Explanation:
 
     @classmethod
     def read_parquet(cls, path: str | Path) -> Explanation:
+        """The explanation :meth:`to_parquet` wrote (also files of format version 1, whose
+        columns were numbered).
+
+        :raises InputError: The file holds no shapgov explanation.
+        """
         table = pq.read_table(path)
         raw_meta = (table.schema.metadata or {}).get(_META_KEY)
         if raw_meta is None:
@@ -269,43 +307,42 @@ class Explanation:
         frame = table.to_pandas()
         names = meta["feature_names"]
         m, k = len(names), len(meta["expected_value"])
-        data = pd.DataFrame({j: frame[f"data::{j}"] for j in range(m)})
+        if meta.get("format_version", 1) == 1:
+            features, outputs, vertices = list(range(m)), list(range(k)), None
+            name_of = _numbered_column
+        else:
+            features = _unique_labels(names)
+            outputs = _output_labels(k, meta["task"], meta["classes"])
+            vertices = _unique_labels([pm["name"] for pm in meta["vertices"]])
+            name_of = _col
+
+        def block(prefix: str, width: int | None = None, *head: str) -> np.ndarray:
+            outs = outputs if width is None else list(range(width))
+            return np.stack(
+                [
+                    np.stack([frame[name_of(prefix, *head, f, o)].to_numpy() for o in outs], -1)
+                    for f in features
+                ],
+                axis=1,
+            ).reshape(len(frame), m, len(outs))
+
+        data = pd.DataFrame({j: frame[name_of("data", f)] for j, f in enumerate(features)})
         data.columns = pd.Index(names)
+        if meta.get("row_keyed"):
+            data.index = pd.Index(frame[ROW_KEY]).rename(meta.get("row_key"))
         for j, dtype in enumerate(meta.get("data_dtypes", [])):
             if str(data.dtypes.iloc[j]) != dtype:  # nullable dtypes come back as float/object
                 data.isetitem(j, data.iloc[:, j].astype(dtype))
-        raw = np.stack(
-            [
-                np.stack([frame[f"shap::{j}::{kk}"].to_numpy() for kk in range(k)], -1)
-                for j in range(m)
-            ],
-            axis=1,
-        ).reshape(len(frame), m, k)
+        raw = block("shap")
         std_error = None
-        if "std_error::0::0" in frame.columns:
-            std_error = np.stack(
-                [
-                    np.stack([frame[f"std_error::{j}::{kk}"].to_numpy() for kk in range(k)], -1)
-                    for j in range(m)
-                ],
-                axis=1,
-            ).reshape(len(frame), m, k)
-        predicted = sorted(c for c in frame.columns if c.startswith("prediction::"))
+        if any(str(c).startswith("std_error::") for c in frame.columns):
+            std_error = block("std_error")
         prediction = None
-        if predicted:
-            prediction = np.stack(
-                [frame[f"prediction::{kk}"].to_numpy() for kk in range(len(predicted))], -1
-            )
+        if any(str(c).startswith("prediction") for c in frame.columns):
+            prediction = np.stack([frame[name_of("prediction", o)].to_numpy() for o in outputs], -1)
         parts = []
         for v, pm in enumerate(meta["vertices"]):
-            kv = len(pm["base"])
-            vals = np.stack(
-                [
-                    np.stack([frame[f"vertex::{v}::{j}::{kk}"].to_numpy() for kk in range(kv)], -1)
-                    for j in range(m)
-                ],
-                axis=1,
-            ).reshape(len(frame), m, kv)
+            head = (str(v),) if vertices is None else (vertices[v],)
             parts.append(
                 VertexPart(
                     name=pm["name"],
@@ -313,7 +350,7 @@ class Explanation:
                     explainer=pm["explainer"],
                     matrix_row=pm["matrix_row"],
                     response=pm["response"],
-                    values=vals,
+                    values=block("vertex", len(pm["base"]), *head),
                     base=np.asarray(pm["base"], dtype=float),
                     matrix_family=pm.get("matrix_family"),
                     matrix_status=pm.get("matrix_status"),
@@ -343,6 +380,39 @@ class Explanation:
             game=meta.get("game"),
             plugins=meta.get("plugins"),
         )
+
+
+ROW_KEY = "row_key"
+
+
+def _unique_labels(labels: list[Any]) -> list[str]:
+    """Labels as text for column names, each made unique by ``#<position>`` where two
+    would read the same (``1`` and ``"1"``)."""
+    text = [str(c) for c in labels]
+    seen: dict[str, int] = {}
+    for t in text:
+        seen[t] = seen.get(t, 0) + 1
+    return [t if seen[t] == 1 else f"{t}#{j}" for j, t in enumerate(text)]
+
+
+def _output_labels(k: int, task: str, classes: list[Any] | None) -> list[str | None]:
+    """The outputs' parts of column names: none for one output, the class labels for a
+    multiclass model, else the output's position."""
+    if k == 1:
+        return [None]
+    labels = list(classes) if task == "multiclass" and classes else list(range(k))
+    return list(_unique_labels(labels))
+
+
+def _col(prefix: str, *parts: Any) -> str:
+    """A readable column name: the parts after ``prefix`` joined by ``::``; a ``None``
+    part (the output of a single-output model) is left out."""
+    return "::".join([prefix, *(str(p) for p in parts if p is not None)])
+
+
+def _numbered_column(prefix: str, *parts: Any) -> str:
+    """Format version 1's column names (``shap::<j>::<k>``, ``prediction::<k>``)."""
+    return "::".join([prefix, *(str(p) for p in parts)])
 
 
 def _jsonable(value: Any) -> Any:

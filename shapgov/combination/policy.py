@@ -69,6 +69,16 @@ class AdditivityReport:
     def passed(self) -> bool:
         return self.status in ("pass", "warn")
 
+    def __repr__(self) -> str:  # one line at the prompt, not one number per row
+        return (
+            f"<AdditivityReport {self.status}: max normalized mismatch "
+            f"{self.max_normalized_mismatch:.3g}, {self.n_mismatched} of {self.n_rows} rows "
+            f"above {self.pass_tolerance:g}, {self.n_over_threshold} above {self.threshold:g}>"
+        )
+
+    def __str__(self) -> str:
+        return self.describe()
+
     def describe(self) -> str:
         rows = ", ".join(map(str, self.mismatched_rows[:20]))
         more = " ..." if self.n_mismatched > 20 else ""

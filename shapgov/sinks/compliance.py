@@ -429,7 +429,7 @@ def _predictions_section(
             )
         out.append(
             {
-                "row": i,
+                "row": row_key(e, i),
                 "why": why,
                 "output": _output_labels(e)[o],
                 "link": e.link.name,
@@ -443,6 +443,14 @@ def _predictions_section(
             }
         )
     return {"rows": out, "k": k, "has_xemp": same_rows}
+
+
+def row_key(e: Explanation | None, position: int) -> Any:
+    """The key of the explained row at ``position`` (``X``'s index label), as the caller
+    named it; the position itself where the set holds no explanation or that row."""
+    if e is None or not 0 <= position < len(e):
+        return position
+    return _plain(e.data.index[position])
 
 
 def _text(value: Any) -> str:
@@ -480,7 +488,7 @@ def _agreement_section(aset: ArtifactSet) -> dict[str, Any] | None:
         ],
         "flagged": [
             {
-                "row": int(r["row"]),
+                "row": row_key(aset.explanation, int(r["row"])),
                 "output": "" if r.get("output") is None else str(r["output"]),
                 "overlap": _fmt(r["overlap"], 3),
                 "spearman": _fmt(r["spearman"], 3),
