@@ -12,7 +12,7 @@ from shapgov.decomposition.blueprint import Node
 from shapgov.decomposition.context import DecomposeContext
 from shapgov.decomposition.encoding import Transform, as_float_matrix, category_codes
 from shapgov.decomposition.links import IDENTITY, LOG, LOGIT, SOFTMAX, Link
-from shapgov.errors import InputError, UnsupportedModelError
+from shapgov.errors import InputError, UndecomposableModelError
 from shapgov.planning.compatibility import class_path_set
 
 # objective (LightGBM's canonical names and aliases) -> link
@@ -38,16 +38,29 @@ OBJECTIVE_LINKS: dict[str, Link] = {
     **dict.fromkeys(["poisson", "gamma", "tweedie"], LOG),
     **dict.fromkeys(["binary", "cross_entropy", "xentropy"], LOGIT),
     **dict.fromkeys(["multiclass", "softmax"], SOFTMAX),
+    # ranking scores are raw margins: the identity link is exact
+    **dict.fromkeys(
+        ["lambdarank", "rank_xendcg", "xendcg", "xe_ndcg", "xe_ndcg_mart", "xendcg_mart"],
+        IDENTITY,
+    ),
 }
 
 
 def objective_link(objective: str) -> Link:
-    """The link of a LightGBM objective; raises for objectives without an additive margin."""
+    """The link of a LightGBM objective.
+
+    :raises UndecomposableModelError: The objective has no known link
+        (``cross_entropy_lambda``, a custom objective): the model can only be explained as
+        a whole, through its outputs (``opaque=True``, or ``fallback="kernel"``, the
+        default).
+    """
     name = objective.split()[0]
     if name not in OBJECTIVE_LINKS:
-        raise UnsupportedModelError(
-            f"LightGBM objective {objective!r} has no known link; supported: "
-            f"{sorted(set(OBJECTIVE_LINKS))}"
+        raise UndecomposableModelError(
+            f"LightGBM objective {objective!r} has no known link, so its trees' margin "
+            "cannot be tied to its predictions; explain the model as a whole with "
+            "opaque=True (the Kernel explainer, exact up to 14 columns). Objectives with a "
+            f"link: {sorted(set(OBJECTIVE_LINKS))}"
         )
     return OBJECTIVE_LINKS[name]
 

@@ -13,6 +13,7 @@ of one of its classes arrives. XGBoost routing, and how it maps onto
 ``base_score`` is stored in prediction space for objectives with a link (mean of the
 labels for ``binary:logistic``, mean count for ``count:poisson``) and becomes
 ``link(base_score)`` in the margin; multiclass models store per-class margins already.
+Ranking objectives (``rank:*``) score with the raw margin itself: the identity link.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from shapgov.decomposition.encoding import (
     frame_codes,
 )
 from shapgov.decomposition.links import IDENTITY, LOG, LOGIT, SOFTMAX, Link
-from shapgov.errors import UnsupportedModelError
+from shapgov.errors import UndecomposableModelError, UnsupportedModelError
 from shapgov.explainers.trees import MISSING_DEFAULT, TreeEnsemble
 from shapgov.planning.compatibility import class_path_set
 
@@ -48,6 +49,10 @@ OBJECTIVES: dict[str, Link] = {
             "reg:pseudohubererror",
             "reg:absoluteerror",
             "reg:quantileerror",
+            # ranking scores are raw margins: the identity link is exact
+            "rank:pairwise",
+            "rank:ndcg",
+            "rank:map",
         ],
         IDENTITY,
     ),
@@ -73,13 +78,20 @@ def _learner(booster: Any) -> dict[str, Any]:
 
 
 def objective_link(objective: str) -> Link:
-    """The link of an XGBoost objective; raises for objectives without an additive margin."""
+    """The link of an XGBoost objective.
+
+    :raises UndecomposableModelError: The objective has no known link (``binary:hinge``,
+        a custom objective): the model can only be explained as a whole, through its
+        outputs (``opaque=True``, or ``fallback="kernel"``, the default).
+    """
     if objective == "binary:logitraw":
         return IDENTITY
     if objective not in OBJECTIVES:
-        raise UnsupportedModelError(
-            f"XGBoost objective {objective!r} has no known link; supported: "
-            f"{sorted([*OBJECTIVES, 'binary:logitraw'])}"
+        raise UndecomposableModelError(
+            f"XGBoost objective {objective!r} has no known link, so its trees' margin "
+            "cannot be tied to its predictions; explain the model as a whole with "
+            "opaque=True (the Kernel explainer, exact up to 14 columns). Objectives with a "
+            f"link: {sorted([*OBJECTIVES, 'binary:logitraw'])}"
         )
     return OBJECTIVES[objective]
 
