@@ -244,3 +244,16 @@ def test_values_are_the_same_floats_on_any_number_of_threads():
         numba.set_num_threads(before)
     np.testing.assert_array_equal(one, many)
     np.testing.assert_array_equal(base_one, base_many)
+
+
+def test_rows_beyond_one_block_are_explained(monkeypatch):
+    """Rows are explained in blocks that bound the accumulators' memory; more rows than
+    one block (at most 32768, fewer with many columns) once raised a TypeError."""
+    booster, X = _lightgbm(13, depth=4, nan=0.05, cat=True)
+    ens = tree_ensemble(booster)
+    rows, bg = X[:600], X[600:640]
+    whole, base = background_shap(ens, rows, bg)
+    monkeypatch.setattr(background_treeshap, "ACCUMULATOR_BYTES", 1)  # blocks of 256 rows
+    blocked, blocked_base = background_shap(ens, rows, bg)
+    np.testing.assert_array_equal(blocked, whole)
+    np.testing.assert_array_equal(blocked_base, base)

@@ -412,7 +412,7 @@ def background_shap(
     block = max(256, min(ROW_BLOCK, ACCUMULATOR_BYTES // per_row))
     for start in range(0, max(X.shape[0], 1), block):  # bounds memory for large X
         rows = slice(start, start + block)
-        block, reach = _background_shap(
+        values, reach = _background_shap(
             np.ascontiguousarray(X[rows].T),
             zpat_all,
             w,
@@ -429,7 +429,7 @@ def background_shap(
             chunks,
             n_players + 1,
         )
-        phi[rows] = block.transpose(2, 0, 1)
+        phi[rows] = values.transpose(2, 0, 1)
     return phi[:, :n_players], reach + ens.base_offset
 
 
