@@ -18,8 +18,6 @@ The diagonal takes what the pairs leave of each Shapley value, so rows sum to th
 
 from __future__ import annotations
 
-from math import factorial
-
 import numba
 import numpy as np
 from numba import njit, prange
@@ -30,30 +28,14 @@ from shapgov.explainers.kernels.background_treeshap import (
     _row_and_background_patterns,
     background_shap,
     checked_background,
+    deep_trees,
     node_players,
 )
+from shapgov.explainers.kernels.interventional_treeshap import pair_weights, pairwise_tree_shap
 from shapgov.explainers.trees import TreeEnsemble
 
 #: Most distinct features on one path for the pattern-count tables.
 DENSE_MAX_FEATURES = 16
-
-
-def _pair_weights(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(AA, BB, AB)[a, b]``: the interaction weights above (0 where undefined)."""
-    aa, bb, ab = (np.zeros((size + 1, size + 1)) for _ in range(3))
-    for a in range(size + 1):
-        for b in range(size + 1):
-            k = a + b
-            if k < 2:
-                continue
-            denom = 2.0 * factorial(k - 1)
-            if a >= 2:
-                aa[a, b] = factorial(a - 2) * factorial(b) / denom
-            if b >= 2:
-                bb[a, b] = factorial(a) * factorial(b - 2) / denom
-            if a >= 1 and b >= 1:
-                ab[a, b] = -factorial(a - 1) * factorial(b - 1) / denom
-    return aa, bb, ab
 
 
 @njit(cache=True)
@@ -193,14 +175,17 @@ def _pair_from_one(xp, zp, d, weight, waa, wbb, wab, out):
 def _background_pairs(
     Xt, Zt, w, left, right, feature, threshold, default_left, missing, cat_start, cat_end,
     cat_values, value, roots, tree_output, n_outputs, leaf_node, leaf_tree, path_ptr,
-    path_node, path_left, path_slot, feat_ptr, feats, leaf_ptr, waa, wbb, wab, dense_max,
-    n_chunks, m,
+    path_node, path_left, path_slot, feat_ptr, feats, leaf_ptr, deep, waa, wbb, wab,
+    dense_max, n_chunks, m,
 ):  # fmt: skip
+    """Off-diagonal interaction values ``(n, M, M, K)`` of the trees not ``deep``."""
     n = Xt.shape[1]
     n_trees = roots.shape[0]
     out = np.zeros((n_chunks, n, m, m, n_outputs))
     for c in prange(n_chunks):
         for t in range(c, n_trees, n_chunks):
+            if deep[t]:
+                continue
             first, last = leaf_ptr[t], leaf_ptr[t + 1]
             xpats, zpats = _row_and_background_patterns(
                 Xt, Zt, t, roots, left, feature, threshold, default_left, missing, cat_start,
@@ -235,8 +220,9 @@ def background_interactions(
     ens, X, Z, w = checked_background(ensemble, X, background, weights)
     node_player, n_players = node_players(ens, players)
     paths = _leaf_paths(ens.left, ens.right, node_player, ens.roots)
-    widest = int(np.diff(paths[6]).max(initial=0))
-    waa, wbb, wab = _pair_weights(max(widest, 2))
+    deep = deep_trees(paths[1], paths[6], ens.n_trees)  # walked per (row, background row)
+    widest = int(np.diff(paths[6])[~deep[paths[1]]].max(initial=0))
+    waa, wbb, wab = pair_weights(max(widest, 2))
     leaf_ptr = np.searchsorted(paths[1], np.arange(ens.n_trees + 1)).astype(np.int64)
     out = _background_pairs(
         np.ascontiguousarray(X.T),
@@ -249,13 +235,20 @@ def background_interactions(
         ens.n_outputs,
         *paths,
         leaf_ptr,
+        deep,
         waa,
         wbb,
         wab,
         DENSE_MAX_FEATURES,
         max(1, min(numba.get_num_threads(), ens.n_trees)),
         n_players + 1,  # + 1: the constants' slot
-    )[:, :n_players, :n_players]
+    )
+    if deep.any():
+        _, walked, _ = pairwise_tree_shap(
+            ens, X, Z, w, node_player, n_players + 1, np.flatnonzero(deep), interactions=True
+        )
+        out += walked
+    out = out[:, :n_players, :n_players]
     phi, _ = background_shap(ens, X, Z, w, players=players)
     idx = np.arange(n_players)
     out[:, idx, idx] = phi - out.sum(axis=2)

@@ -19,7 +19,10 @@ arXiv:2511.09376); this is our own formulation and code.
 Leaves with more than :data:`DENSE_MAX_FEATURES` distinct path features, and leaves whose
 ``2**d`` tables would cost more than pairing the rows with the background rows directly
 (rows x background rows < ``2**d``: one served row, say), pair them for that leaf alone
-(still exact).
+(still exact). Patterns are 64-bit words, so a tree with a path that tests more than
+:data:`MAX_PATH_FEATURES` distinct players (:func:`deep_trees`, the one routing rule) is
+explained by the rows x background walk of :mod:`.interventional_treeshap` instead, that
+tree alone: exact at any depth, in time rows x background rows.
 """
 
 from __future__ import annotations
@@ -31,13 +34,14 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
-from shapgov.errors import InputError, UnsupportedModelError
+from shapgov.errors import InputError
+from shapgov.explainers.kernels.interventional_treeshap import pairwise_tree_shap
 from shapgov.explainers.kernels.routing import goes_left
 from shapgov.explainers.trees import TreeEnsemble
 
 #: Most distinct features on one path for the pattern-count tables (2**d entries).
 DENSE_MAX_FEATURES = 18
-#: Patterns are int64 bitmasks.
+#: Patterns are int64 bitmasks: trees with a wider path take the rows x background walk.
 MAX_PATH_FEATURES = 62
 #: Rows explained per kernel call, at most: per-chunk accumulators are (M, K, block)
 #: floats, and a block's accumulators stay under ``ACCUMULATOR_BYTES``.
@@ -186,12 +190,15 @@ def _row_and_background_patterns(
 @njit(cache=True, parallel=True)
 def _background_patterns(
     Zt, roots, left, feature, threshold, default_left, missing, cat_start, cat_end,
-    cat_values, leaf_ptr, path_ptr, path_node, path_left, path_slot, feat_ptr,
+    cat_values, leaf_ptr, path_ptr, path_node, path_left, path_slot, feat_ptr, deep,
 ):  # fmt: skip
-    """:func:`_tree_patterns` of the background for every leaf ``(leaves, b)``: they
-    depend on the trees and the background only, so a served model computes them once."""
-    out = np.empty((leaf_ptr[-1], Zt.shape[1]), np.int64)
+    """:func:`_tree_patterns` of the background for every leaf ``(leaves, b)`` (0 for the
+    leaves of ``deep`` trees, which have none): they depend on the trees and the
+    background only, so a served model computes them once."""
+    out = np.zeros((leaf_ptr[-1], Zt.shape[1]), np.int64)
     for t in prange(roots.shape[0]):
+        if deep[t]:
+            continue
         out[leaf_ptr[t] : leaf_ptr[t + 1]] = _tree_patterns(
             Zt, t, roots, left, feature, threshold, default_left, missing, cat_start, cat_end,
             cat_values, leaf_ptr[t], leaf_ptr[t + 1], path_ptr, path_node, path_left,
@@ -326,9 +333,11 @@ def _leaf_values(
 def _background_shap(
     Xt, zpat_all, w, left, right, feature, threshold, default_left, missing, cat_start,
     cat_end, cat_values, value, roots, tree_output, n_outputs, leaf_node, leaf_tree,
-    path_ptr, path_node, path_left, path_slot, feat_ptr, feats, leaf_ptr, wa, wb, dense_max,
-    n_chunks, m,
+    path_ptr, path_node, path_left, path_slot, feat_ptr, feats, leaf_ptr, deep, wa, wb,
+    dense_max, n_chunks, m,
 ):  # fmt: skip
+    """Values ``(M, K, n)`` and the background's weighted reach ``(K,)`` of the trees not
+    ``deep``."""
     n = Xt.shape[1]
     n_trees = roots.shape[0]
     # one accumulator per chunk of trees (trees c, c + n_chunks, ...): no two threads
@@ -337,6 +346,8 @@ def _background_shap(
     reach = np.zeros((n_chunks, n_outputs))
     for c in prange(n_chunks):
         for t in range(c, n_trees, n_chunks):
+            if deep[t]:
+                continue
             first, last = leaf_ptr[t], leaf_ptr[t + 1]
             xpats = _tree_patterns(
                 Xt, t, roots, left, feature, threshold, default_left, missing, cat_start,
@@ -400,11 +411,15 @@ def background_shap(
         ``base + values.sum(1)`` is the raw output of each row.
     :raises InputError: Empty background, bad weights or players, or columns that do not
         fit.
-    :raises UnsupportedModelError: A path tests more than 62 distinct players.
+
+    A tree with a path that tests more than :data:`MAX_PATH_FEATURES` distinct players
+    (:func:`deep_trees`) is walked per (row, background row) instead
+    (:func:`~.interventional_treeshap.pairwise_tree_shap`); the other trees keep this
+    kernel.
     """
     ens, X, Z, w = checked_background(ensemble, X, background, weights)
     node_player, n_players = node_players(ens, players)
-    paths, leaf_ptr, wa, wb, zpat_all = _prepared(ens, Z, w, node_player)
+    paths, leaf_ptr, deep, wa, wb, zpat_all = _prepared(ens, Z, w, node_player)
     chunks = max(1, min(TREE_CHUNKS, ens.n_trees))
     phi = np.empty((X.shape[0], n_players + 1, ens.n_outputs))  # + 1: the constants' slot
     reach = np.zeros(ens.n_outputs)
@@ -423,6 +438,7 @@ def background_shap(
             ens.n_outputs,
             *paths,
             leaf_ptr,
+            deep,
             wa,
             wb,
             DENSE_MAX_FEATURES,
@@ -430,7 +446,23 @@ def background_shap(
             n_players + 1,
         )
         phi[rows] = values.transpose(2, 0, 1)
+    if deep.any():
+        walked, _, deep_reach = pairwise_tree_shap(
+            ens, X, Z, w, node_player, n_players + 1, np.flatnonzero(deep)
+        )
+        phi += walked
+        reach = reach + deep_reach
     return phi[:, :n_players], reach + ens.base_offset
+
+
+def deep_trees(leaf_tree: np.ndarray, feat_ptr: np.ndarray, n_trees: int) -> np.ndarray:
+    """The routing rule, defined once for the values and the interaction values: the trees
+    ``(n_trees,)`` bool with a leaf whose path tests more than :data:`MAX_PATH_FEATURES`
+    distinct players (the pattern bitmasks' width), from :func:`_leaf_paths`'s
+    ``leaf_tree`` and ``feat_ptr``. They are walked per (row, background row)."""
+    deep = np.zeros(n_trees, dtype=np.bool_)
+    deep[leaf_tree[np.diff(feat_ptr) > MAX_PATH_FEATURES]] = True
+    return deep
 
 
 def node_players(ens: TreeEnsemble, players: np.ndarray | None) -> tuple[np.ndarray, int]:
@@ -462,17 +494,18 @@ _PREPARED_MAX = 8
 def _prepared(
     ens: TreeEnsemble, Z: np.ndarray, w: np.ndarray, node_player: np.ndarray
 ) -> tuple[Any, ...]:
-    """Leaf paths (grouped by ``node_player``), Shapley weights and the background's
-    patterns per leaf, computed once per (trees, background, weights, players): a pure
-    function of them, so a cache cannot change a value, only skip work. Keyed by the
-    ensemble object and a digest of the rest."""
+    """Leaf paths (grouped by ``node_player``), the trees too deep for patterns
+    (:func:`deep_trees`), Shapley weights and the background's patterns per leaf,
+    computed once per (trees, background, weights, players, routing): a pure function of
+    them, so a cache cannot change a value, only skip work. Keyed by the ensemble object
+    and a digest of the rest."""
     key = (
         hashlib.sha256(
             np.ascontiguousarray(Z).tobytes()
             + np.ascontiguousarray(w).tobytes()
             + np.ascontiguousarray(node_player).tobytes()
         ).digest()
-        + str(Z.shape).encode()
+        + str((Z.shape, MAX_PATH_FEATURES)).encode()
     )
     for i, (cached_ens, cached_key, prepared) in enumerate(_PREPARED):
         if cached_ens is ens and cached_key == key:
@@ -480,11 +513,9 @@ def _prepared(
                 _PREPARED.insert(0, _PREPARED.pop(i))
             return prepared
     paths = _leaf_paths(ens.left, ens.right, node_player, ens.roots)
-    widest = int(np.diff(paths[6]).max(initial=0))
-    if widest > MAX_PATH_FEATURES:
-        raise UnsupportedModelError(
-            f"a tree path tests {widest} distinct features, more than {MAX_PATH_FEATURES}"
-        )
+    deep = deep_trees(paths[1], paths[6], ens.n_trees)
+    widths = np.diff(paths[6])
+    widest = int(widths[~deep[paths[1]]].max(initial=0))
     wa, wb = _shapley_weights(max(widest, 1))
     leaf_ptr = np.searchsorted(paths[1], np.arange(ens.n_trees + 1)).astype(np.int64)
     zpat_all = _background_patterns(
@@ -499,8 +530,9 @@ def _prepared(
         paths[4],
         paths[5],
         paths[6],
+        deep,
     )
-    prepared = (paths, leaf_ptr, wa, wb, zpat_all)
+    prepared = (paths, leaf_ptr, deep, wa, wb, zpat_all)
     _PREPARED.insert(0, (ens, key, prepared))
     del _PREPARED[_PREPARED_MAX:]
     return prepared

@@ -5,12 +5,19 @@ exactly when S contains every feature whose split sends x (and not z) towards th
 the set A, and none of those sending z (and not x) there, the set B. Its Shapley share
 is then closed form: with s = |A| and t = |B|, each i in A gets v s!-weights
 (s-1)! t! / (s+t)! and each i in B gets -v s! (t-1)! / (s+t)!. One depth-first walk per
-(x, z, tree) visits only the leaves some hybrid reaches; values are averaged over z.
+(x, z, tree) visits only the leaves some hybrid reaches; values are averaged over z
+(weighted where the background carries weights). Players are the nodes' split players
+(one-hot columns of one original column, or a declared group, enter together), and the
+walk keeps them in boolean arrays, so a path may test any number of distinct players:
+this is the route of the trees whose paths are too wide for the pattern bitmasks of
+:mod:`.background_treeshap` (:func:`pairwise_tree_shap`). Cost: rows x background rows x
+the leaves some hybrid reaches x depth.
 """
 
 from __future__ import annotations
 
-from math import factorial
+from math import comb
+from typing import Any
 
 import numpy as np
 from numba import njit, prange
@@ -21,17 +28,41 @@ from shapgov.explainers.trees import TreeEnsemble
 
 
 def _weights(size: int) -> np.ndarray:
-    """``W[a, b] = a! b! / (a + b + 1)!``."""
+    """``W[a, b] = a! b! / (a + b + 1)! = 1 / ((a + b + 1) C(a + b, a))``, correctly
+    rounded (exact integers, one division) at any size."""
     W = np.zeros((size + 1, size + 1))
     for a in range(size + 1):
         for b in range(size + 1 - a):
-            W[a, b] = factorial(a) * factorial(b) / factorial(a + b + 1)
+            W[a, b] = 1 / ((a + b + 1) * comb(a + b, a))
     return W
+
+
+def pair_weights(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(AA, BB, AB)[a, b]``, ``a + b <= size``: the Shapley interaction index of the leaf
+    game ``value * [A ⊆ S, S ∩ B = ∅]`` (``|A| = a``, ``|B| = b``, ``k = a + b``) per
+    ordered pair, split evenly between ``(i, j)`` and ``(j, i)`` as in Lundberg et al.
+    2020: ``(a-2)! b! / (2 (k-1)!)`` for two players of ``A``, ``a! (b-2)! / (2 (k-1)!)``
+    for two of ``B``, ``-(a-1)! (b-1)! / (2 (k-1)!)`` across (0 where undefined), each
+    as one correctly rounded division of integers."""
+    aa, bb, ab = (np.zeros((size + 1, size + 1)) for _ in range(3))
+    for a in range(size + 1):
+        for b in range(size + 1 - a):
+            k = a + b
+            if k < 2:
+                continue
+            if a >= 2:
+                aa[a, b] = 1 / (2 * (k - 1) * comb(k - 2, b))
+            if b >= 2:
+                bb[a, b] = 1 / (2 * (k - 1) * comb(k - 2, a))
+            if a >= 1 and b >= 1:
+                ab[a, b] = -1 / (2 * (k - 1) * comb(k - 2, a - 1))
+    return aa, bb, ab
 
 
 @njit(cache=True)
 def _predict_raw(
     X,
+    trees,
     left,
     right,
     feature,
@@ -48,7 +79,7 @@ def _predict_raw(
 ):
     out = np.zeros((X.shape[0], n_outputs))
     for r in range(X.shape[0]):
-        for t in range(roots.shape[0]):
+        for t in trees:
             i = roots[t]
             while left[i] >= 0:
                 if _goes_left(
@@ -71,28 +102,20 @@ def _predict_raw(
 
 @njit(cache=True, parallel=True)
 def _interventional(
-    X,
-    Z,
-    left,
-    right,
-    feature,
-    threshold,
-    default_left,
-    missing,
-    cat_start,
-    cat_end,
-    cat_values,
-    value,
-    roots,
-    tree_output,
-    n_outputs,
-    max_depth,
-    W,
-):
-    n, m = X.shape
+    X, Z, w, node_player, n_players, trees, left, right, feature, threshold, default_left,
+    missing, cat_start, cat_end, cat_values, value, roots, tree_output, n_outputs, max_depth,
+    W, waa, wbb, wab, pairs,
+):  # fmt: skip
+    """Values ``(n, P, K)`` and, with ``pairs``, off-diagonal interaction values
+    ``(n, P, P, K)`` (else ``(0, 0, 0, 0)``) of trees ``trees``: one walk per (row,
+    background row, tree). ``node_player[u]`` is the player of node ``u``'s split; ``w``
+    the background weights summing to one."""
+    n = X.shape[0]
     nz = Z.shape[0]
     nv = value.shape[1]
+    m = n_players
     phi = np.zeros((n, m, n_outputs))
+    inter = np.zeros((n if pairs else 0, m, m, n_outputs))
     depth_cap = max_depth + 2
     for r in prange(n):
         x = X[r]
@@ -100,17 +123,19 @@ def _interventional(
         in_z = np.zeros(m, dtype=np.bool_)
         list_x = np.empty(depth_cap, dtype=np.int64)
         list_z = np.empty(depth_cap, dtype=np.int64)
-        # stack entries: (kind, node or feature); kinds: 0 visit, 1 undo x, 2 undo z,
-        # 3 take feature from x then visit node, 4 take it from z then visit node
+        # stack entries: (kind, node or player); kinds: 0 visit, 1 undo x, 2 undo z,
+        # 3 take the player from x then visit node, 4 take it from z then visit node
         kind = np.empty(4 * depth_cap, dtype=np.int64)
         arg = np.empty(4 * depth_cap, dtype=np.int64)
         arg2 = np.empty(4 * depth_cap, dtype=np.int64)
         acc = np.zeros((m, n_outputs))
         for zi in range(nz):
             z = Z[zi]
-            for t in range(roots.shape[0]):
+            wz_row = w[zi]
+            if wz_row == 0.0:
+                continue
+            for t in trees:
                 out = tree_output[t]
-
                 nx_, nz_ = 0, 0
                 top = 0
                 kind[0], arg[0] = 0, roots[t]
@@ -143,21 +168,42 @@ def _interventional(
                     if left[u] < 0:
                         if nx_ + nz_ == 0:
                             continue
-                        wx = W[nx_ - 1, nz_] if nx_ > 0 else 0.0
-                        wz = W[nx_, nz_ - 1] if nz_ > 0 else 0.0
+                        wx = W[nx_ - 1, nz_] * wz_row if nx_ > 0 else 0.0
+                        wz = W[nx_, nz_ - 1] * wz_row if nz_ > 0 else 0.0
                         for v in range(nv):
                             val = value[u, v]
                             for i in range(nx_):
                                 acc[list_x[i], out + v] += val * wx
                             for i in range(nz_):
                                 acc[list_z[i], out + v] -= val * wz
+                        if pairs and nx_ + nz_ >= 2:
+                            dest = inter[r]
+                            cxx = waa[nx_, nz_] * wz_row
+                            czz = wbb[nx_, nz_] * wz_row
+                            cxz = wab[nx_, nz_] * wz_row
+                            for v in range(nv):
+                                val = value[u, v]
+                                for i in range(nx_):
+                                    pi = list_x[i]
+                                    for j in range(nx_):
+                                        if j != i:
+                                            dest[pi, list_x[j], out + v] += val * cxx
+                                    for j in range(nz_):
+                                        dest[pi, list_z[j], out + v] += val * cxz
+                                        dest[list_z[j], pi, out + v] += val * cxz
+                                for i in range(nz_):
+                                    pi = list_z[i]
+                                    for j in range(nz_):
+                                        if j != i:
+                                            dest[pi, list_z[j], out + v] += val * czz
                         continue
                     f = feature[u]
+                    p = node_player[u]
                     gx = _goes_left(
                         x[f], u, threshold, default_left, missing, cat_start, cat_end, cat_values
                     )
                     cx = left[u] if gx else right[u]
-                    if in_x[f]:
+                    if in_x[p]:
                         top += 1
                         kind[top], arg[top] = 0, cx
                         continue
@@ -165,47 +211,124 @@ def _interventional(
                         z[f], u, threshold, default_left, missing, cat_start, cat_end, cat_values
                     )
                     cz = left[u] if gz else right[u]
-                    if in_z[f] or cx == cz:
+                    if in_z[p] or cx == cz:
                         top += 1
                         kind[top], arg[top] = 0, cz
                         continue
                     top += 1
-                    kind[top], arg[top], arg2[top] = 4, cz, f
+                    kind[top], arg[top], arg2[top] = 4, cz, p
                     top += 1
-                    kind[top], arg[top], arg2[top] = 3, cx, f
-        for j in range(m):
-            for o in range(n_outputs):
-                phi[r, j, o] = acc[j, o] / nz
-    return phi
+                    kind[top], arg[top], arg2[top] = 3, cx, p
+        phi[r] = acc
+    return phi, inter
 
 
 def predict_raw(ensemble: TreeEnsemble, X: np.ndarray) -> np.ndarray:
     """Raw output ``(n, K)`` of the flat trees (base offset included)."""
     ens = ensemble.validate()
-    args = (*ens.structure(), ens.value, ens.roots, ens.tree_output, ens.n_outputs)
-    return _predict_raw(ens.check_input(X), *args) + ens.base_offset
+    trees = np.arange(ens.n_trees, dtype=np.int64)
+    return _predict_raw(ens.check_input(X), trees, *_arrays(ens)) + ens.base_offset
+
+
+def _arrays(ens: TreeEnsemble) -> tuple[Any, ...]:
+    return (*ens.structure(), ens.value, ens.roots, ens.tree_output, ens.n_outputs)
 
 
 def interventional_shap(
     ensemble: TreeEnsemble, X: np.ndarray, background: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact interventional TreeSHAP: ``(values (n, M, K), base (K,))``, base = mean over the
-    background of the raw output, so ``base + values.sum(1)`` is the raw output of each row."""
+    background of the raw output, so ``base + values.sum(1)`` is the raw output of each row.
+    One walk per (row, background row, tree): the rows x background kernel."""
     ens = ensemble.validate()
     X = ens.check_input(X)
     Z = ens.check_input(background)
     if Z.shape[0] == 0:
         raise InputError("the background is empty; pass at least one background row")
-    args = (
-        *ens.structure(),
-        ens.value,
-        ens.roots,
-        ens.tree_output,
-        ens.n_outputs,
-    )
-    base = _predict_raw(Z, *args).mean(axis=0) + ens.base_offset
-    phi = _interventional(X, Z, *args, ens.max_depth, _weights(ens.max_depth + 2))
-    return phi, base
+    w = np.full(Z.shape[0], 1.0 / Z.shape[0])
+    trees = np.arange(ens.n_trees, dtype=np.int64)
+    phi, _, base = _walked(ens, X, Z, w, ens.feature, ens.n_features, trees, False)
+    return phi, base + ens.base_offset
+
+
+def pairwise_tree_shap(
+    ens: TreeEnsemble,
+    X: np.ndarray,
+    Z: np.ndarray,
+    w: np.ndarray,
+    node_player: np.ndarray,
+    n_players: int,
+    trees: np.ndarray,
+    *,
+    interactions: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """The rows x background kernel on the trees ``trees`` alone, for any number of
+    distinct players on a path (the route of paths too wide for the pattern bitmasks of
+    :mod:`.background_treeshap`).
+
+    :param ens: Validated trees (:meth:`TreeEnsemble.validate`).
+    :param X: Checked rows ``(n, M)`` (:meth:`TreeEnsemble.check_input`).
+    :param Z: Checked background rows ``(b, M)``, ``b >= 1``.
+    :param w: Background weights ``(b,)``, non-negative, summing to one.
+    :param node_player: The player of every node's split ``(nodes,)``, ints in
+        ``0..n_players-1`` at splits (:func:`.background_treeshap.node_players`).
+    :param trees: Tree indices ``(t,)`` to walk.
+    :param interactions: Also return the off-diagonal interaction values
+        (:func:`pair_weights`; the diagonal is left at 0).
+    :returns: ``(values (n, P, K), interactions (n, P, P, K) or None, reach (K,))``;
+        ``reach`` is the weighted background mean of these trees' output (no base offset).
+    :raises InputError: Arrays that do not fit the trees.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    Z = np.ascontiguousarray(Z, dtype=np.float64)
+    b = Z.shape[0]
+    node_player = np.ascontiguousarray(node_player, dtype=np.int64)
+    trees = np.ascontiguousarray(trees, dtype=np.int64)
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    split = ens.left >= 0
+    if (
+        X.ndim != 2
+        or Z.ndim != 2
+        or X.shape[1] != ens.n_features
+        or Z.shape[1] != ens.n_features
+        or b == 0
+        or w.shape != (b,)
+        or not np.all(w >= 0)
+        or abs(w.sum() - 1.0) > 1e-9
+        or node_player.shape != ens.left.shape
+        or (node_player[split] < 0).any()
+        or (node_player[split] >= n_players).any()
+        or (trees < 0).any()
+        or (trees >= ens.n_trees).any()
+    ):
+        raise InputError(
+            "pairwise_tree_shap: rows, background, weights, players or trees do not fit"
+        )
+    return _walked(ens, X, Z, w, node_player, n_players, trees, interactions)
+
+
+def _walked(
+    ens: TreeEnsemble,
+    X: np.ndarray,
+    Z: np.ndarray,
+    w: np.ndarray,
+    node_player: np.ndarray,
+    n_players: int,
+    trees: np.ndarray,
+    interactions: bool,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """:func:`pairwise_tree_shap` without the checks."""
+    arrays = _arrays(ens)
+    depth = ens.max_depth
+    size = min(depth, n_players) + 2  # a path has at most this many distinct players
+    empty = np.zeros((1, 1))
+    waa, wbb, wab = pair_weights(size) if interactions else (empty, empty, empty)
+    phi, inter = _interventional(
+        X, Z, w, node_player, n_players, trees, *arrays, depth, _weights(size),
+        waa, wbb, wab, interactions,
+    )  # fmt: skip
+    reach = w @ _predict_raw(Z, trees, *arrays)
+    return phi, (inter if interactions else None), reach
 
 
 @njit(cache=True, parallel=True)
