@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -12,8 +12,12 @@ from shapgov.decomposition.blueprint import Node
 from shapgov.decomposition.context import DecomposeContext
 from shapgov.decomposition.encoding import Transform, as_float_matrix, category_codes
 from shapgov.decomposition.links import IDENTITY, LOG, LOGIT, SOFTMAX, Link
-from shapgov.errors import InputError, UndecomposableModelError
+from shapgov.decomposition.offsets import ModelOffset
+from shapgov.errors import InputError, UndecomposableModelError, UnsupportedModelError
 from shapgov.planning.compatibility import class_path_set
+
+if TYPE_CHECKING:
+    from shapgov.registry import PluginCalls
 
 # objective (LightGBM's canonical names and aliases) -> link
 OBJECTIVE_LINKS: dict[str, Link] = {
@@ -103,6 +107,43 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
         return node
     n = booster.num_feature()
     return node.under(pandas_categorical_codes(stored), np.arange(n), "categories")
+
+
+@hookimpl(trylast=True)
+def shapgov_model_offset(model: Any, plugins: PluginCalls) -> ModelOffset | None:
+    if not _is_lightgbm(model):
+        return None
+    return init_score_offset(model)
+
+
+def init_score_offset(model: Any) -> ModelOffset:
+    """An offset as LightGBM takes an ``init_score``: a model boosted from one predicts
+    without it, and LightGBM's documentation adds it to the raw score,
+    ``link^-1(predict(X, raw_score=True) + init_score)``. It adds to the whole margin
+    (nothing is replaced: LightGBM boosts from no average when given an init_score).
+
+    :raises InputError: The objective has no known link, so the raw score and the offset
+        cannot be carried to the model's prediction.
+    """
+    booster = model if hasattr(model, "dump_model") else model.booster_
+    objective, _ = booster_objective(booster)
+    try:
+        link = objective_link(objective)
+    except UnsupportedModelError as err:
+        raise InputError(
+            f"LightGBM objective {objective!r} has no known link: an offset (init_score, "
+            "added to the raw score) cannot be carried to its predictions; explain it "
+            "without offset="
+        ) from err
+    method = "predict_proba" if hasattr(model, "classes_") else "predict"
+    k = int(booster.num_model_per_iteration())
+
+    def predict(X: Any, offset: np.ndarray) -> np.ndarray:
+        raw = np.asarray(getattr(model, method)(X, raw_score=True), dtype=float)
+        margin = raw.reshape(len(raw), -1) + np.asarray(offset, dtype=float).reshape(-1, 1)
+        return link.inverse(margin)
+
+    return ModelOffset("LightGBM init_score (added to the raw score)", np.zeros(k), predict)
 
 
 def pandas_categorical_codes(stored: list[list[Any]]) -> Transform:

@@ -4,14 +4,18 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shapgov import hookimpl
 from shapgov.decomposition.blueprint import Node
 from shapgov.decomposition.context import DecomposeContext
 from shapgov.decomposition.links import IDENTITY, LOGIT
+from shapgov.decomposition.offsets import ModelOffset
 from shapgov.opaque import BlackBox, PredictFunction
 from shapgov.planning.compatibility import class_path_set
+
+if TYPE_CHECKING:
+    from shapgov.registry import PluginCalls
 
 
 def _as_given(X: Any) -> Any:
@@ -61,3 +65,14 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
     )
     vertex = replace(node.vertices[0], transform=_as_given)  # hybrids keep X's dtypes
     return replace(node, vertices=(vertex,))
+
+
+@hookimpl(trylast=True)
+def shapgov_model_offset(model: Any, plugins: PluginCalls) -> ModelOffset | None:
+    """A whole model explained through its outputs takes an offset as the model inside
+    does: the check then judges the values against that model's own output, so an
+    explained space the offset cannot enter (a log-link model explained on its
+    predictions) fails the check instead of passing on a rebuilt prediction."""
+    if not isinstance(model, BlackBox):
+        return None
+    return plugins.first("shapgov_model_offset", model=model.model, plugins=plugins)

@@ -8,11 +8,12 @@ models, trees, MLPs, other predictors) to :mod:`shapgov_plugins.sklearn_leaves`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shapgov import hookimpl
 from shapgov.decomposition.blueprint import Node
 from shapgov.decomposition.context import DecomposeContext
+from shapgov.decomposition.offsets import ModelOffset
 from shapgov.planning.compatibility import class_path_set
 from shapgov_plugins.sklearn_calibration import calibrated
 from shapgov_plugins.sklearn_ensembles import (
@@ -28,8 +29,11 @@ from shapgov_plugins.sklearn_leaves import (
     predictor_leaf,
     tree_leaf,
 )
-from shapgov_plugins.sklearn_pipelines import pipeline
+from shapgov_plugins.sklearn_pipelines import pipeline, pipeline_offset
 from shapgov_plugins.sklearn_targets import target_transform
+
+if TYPE_CHECKING:
+    from shapgov.registry import PluginCalls
 
 COMPOSITES: dict[str, Callable[[Any, DecomposeContext], Node]] = {
     "sklearn.pipeline.Pipeline": pipeline,
@@ -62,3 +66,10 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
     if row is not None:  # a row of its own: the plugin that serves that row decomposes it
         return None
     return predictor_leaf(model, context)
+
+
+@hookimpl(trylast=True)
+def shapgov_model_offset(model: Any, plugins: PluginCalls) -> ModelOffset | None:
+    if "sklearn.pipeline.Pipeline" in class_path_set(model):
+        return pipeline_offset(model, plugins)
+    return None

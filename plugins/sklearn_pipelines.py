@@ -3,14 +3,18 @@ each transformed column traced to the original column it comes from."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from shapgov.decomposition.blueprint import Node, as_float_matrix, class_path
 from shapgov.decomposition.context import DecomposeContext
+from shapgov.decomposition.offsets import ModelOffset
 from shapgov.errors import UndecomposableModelError, UnsupportedModelError
+
+if TYPE_CHECKING:
+    from shapgov.registry import PluginCalls
 
 
 def _dense(Z: Any) -> np.ndarray:
@@ -34,3 +38,16 @@ def pipeline(model: Any, ctx: DecomposeContext) -> Node:
         origins = ctx.column_origins(step, int(n_in), name)
         node = node.under(lambda X, step=step: _dense(step.transform(X)), origins, name)
     return node
+
+
+def pipeline_offset(model: Any, plugins: PluginCalls) -> ModelOffset | None:
+    """How a Pipeline takes an offset: as its final estimator does, behind the steps in
+    front of it (``None`` when the final estimator takes none itself)."""
+    *_, (_, last) = model.steps
+    if last is None or last == "passthrough":
+        return None
+    taken = plugins.first("shapgov_model_offset", model=last, plugins=plugins)
+    if taken is None:
+        return None
+    front = model[:-1]
+    return taken.behind(front.transform)

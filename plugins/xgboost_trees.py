@@ -13,6 +13,9 @@ of one of its classes arrives. XGBoost routing, and how it maps onto
 ``base_score`` is stored in prediction space for objectives with a link (mean of the
 labels for ``binary:logistic``, mean count for ``count:poisson``) and becomes
 ``link(base_score)`` in the margin; multiclass models store per-class margins already.
+An offset is XGBoost's ``base_margin``, which *replaces* ``base_score`` in
+``predict(X, base_margin=...)`` (xgboost#6546): :func:`base_margin_offset` says so to the
+additivity check (``shapgov_model_offset``).
 Ranking objectives (``rank:*``) score with the raw margin itself: the identity link.
 """
 
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,9 +37,13 @@ from shapgov.decomposition.encoding import (
     frame_codes,
 )
 from shapgov.decomposition.links import IDENTITY, LOG, LOGIT, SOFTMAX, Link
-from shapgov.errors import UndecomposableModelError, UnsupportedModelError
+from shapgov.decomposition.offsets import ModelOffset
+from shapgov.errors import InputError, UndecomposableModelError, UnsupportedModelError
 from shapgov.explainers.trees import MISSING_DEFAULT, TreeEnsemble
 from shapgov.planning.compatibility import class_path_set
+
+if TYPE_CHECKING:
+    from shapgov.registry import PluginCalls
 
 AVAILABLE = importlib.util.find_spec("xgboost") is not None
 
@@ -246,6 +253,43 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
     if "c" in (booster.feature_types or []):
         node = node.under(categorical_encoding(booster), np.arange(n), "categories")
     return node
+
+
+@hookimpl(trylast=True)
+def shapgov_model_offset(model: Any, plugins: PluginCalls) -> ModelOffset | None:
+    if not AVAILABLE or not _is(model, "xgboost.sklearn.XGBModel"):
+        return None
+    return base_margin_offset(model)
+
+
+def base_margin_offset(model: Any) -> ModelOffset:
+    """An offset as XGBoost takes it: ``predict(X, base_margin=offset)``, which *replaces*
+    ``base_score`` (xgboost#6546): the base value loses ``link(base_score)``.
+
+    :raises InputError: The objective has no known link, so what the offset replaces in
+        the explained margin is unknown.
+    """
+    learner = _learner(model.get_booster())
+    objective = learner["objective"]["name"]
+    try:
+        replaced = base_margin(learner)
+    except UnsupportedModelError as err:
+        raise InputError(
+            f"XGBoost objective {objective!r} has no known link: an offset (XGBoost's "
+            "base_margin, which replaces base_score) cannot be added to its explained "
+            "output; explain it without offset="
+        ) from err
+    method = "predict_proba" if hasattr(model, "classes_") else "predict"
+    n_class = int(learner["learner_model_param"].get("num_class", "0"))
+    k = max(n_class, 1) if objective_link(objective) is SOFTMAX else 1
+    replaced = np.broadcast_to(replaced, (k,)).copy()
+
+    def predict(X: Any, offset: np.ndarray) -> Any:
+        margin = np.asarray(offset, dtype=float).reshape(len(offset), -1)
+        margin = margin[:, 0] if k == 1 else np.broadcast_to(margin, (len(margin), k))
+        return getattr(model, method)(X, base_margin=margin)
+
+    return ModelOffset("XGBoost base_margin (replaces base_score)", replaced, predict)
 
 
 def missing_marker(marker: float) -> Transform:

@@ -160,11 +160,12 @@ def explain_groups(
         plugin_manager=plugin_manager,
     )
     run = run_stages(model, X, interactions=False, players=players, **options)
-    report, _ = judge(
+    report, _, combined = judge(
         run.plan,
         run.combined,
         run.frame,
         run.policy,
+        plugins=run.plugins,
         offset=run.offset,
         exposure=run.exposure,
         capping=capping,
@@ -173,11 +174,11 @@ def explain_groups(
     if member_sums:
         by_column = explain(model, run.frame, capping=capping, **options)
         sums = run.plan.players.sum_members(by_column._raw)
-    k = run.combined.values.shape[2]
-    values = run.combined.values
+    k = combined.values.shape[2]
+    values = combined.values
     return GroupedExplanation(
         values=values[:, :, 0] if k == 1 else values,
-        base_value=run.combined.base,
+        base_value=combined.base,
         players=run.plan.players,
         additivity=report,
         game=run.plan.game.to_dict(),

@@ -20,9 +20,11 @@ if TYPE_CHECKING:
 
     from shapgov.decomposition.blueprint import Node, Vertex
     from shapgov.decomposition.context import DecomposeContext
+    from shapgov.decomposition.offsets import ModelOffset
     from shapgov.explainers.base import Explainer
     from shapgov.explainers.trees import TreeEnsemble
     from shapgov.planning.compatibility import MatrixRow
+    from shapgov.registry import PluginCalls
 
 hookspec = pluggy.HookspecMarker("shapgov")
 
@@ -119,6 +121,27 @@ def shapgov_tree_ensemble(model: Any) -> TreeEnsemble | None:
     :param model: A fitted tree model (booster, forest, boosted trees, ...).
     :returns: A :class:`shapgov.explainers.trees.TreeEnsemble` whose raw output equals the model's
         margin, or ``None`` when this plugin does not know the model.
+
+    Stops at first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def shapgov_model_offset(model: Any, plugins: PluginCalls) -> ModelOffset | None:
+    """Say how a model takes a per-row offset in its own prediction method, when it does
+    (XGBoost's ``base_margin``, LightGBM's ``init_score``). Asked only when
+    :func:`shapgov.explain` is given ``offset=``: the additivity policy then judges the
+    explanation against the model's own output with that offset, and the base value loses
+    what the offset replaces. A model no plugin answers for takes DataRobot's rule (the
+    offset is added to the margin of its prediction).
+
+    :param model: The model as explained (a Pipeline, a wrapper, a leaf model).
+    :param plugins: The explanation's plugin calls; ``plugins.first("shapgov_model_offset",
+        model=part, plugins=plugins)`` asks about a part (a Pipeline's final step).
+    :returns: A :class:`shapgov.decomposition.offsets.ModelOffset`, or ``None`` when this
+        plugin does not know the model or the model takes no offset itself.
+    :raises InputError: The model takes its offset itself but cannot be explained with one
+        the way it is explained (a whole model explained through its outputs).
 
     Stops at first non-None result.
     """

@@ -4,6 +4,7 @@ and builds the :class:`~shapgov.combination.explanation.Explanation`, or withhol
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -37,8 +38,15 @@ def govern(
     :raises AdditivityError: The mismatch is above the threshold; it carries the report
         only, never the values.
     """
-    report, governed = judge(
-        plan, combined, frame, policy, offset=offset, exposure=exposure, capping=capping
+    report, governed, combined = judge(
+        plan,
+        combined,
+        frame,
+        policy,
+        plugins=plugins,
+        offset=offset,
+        exposure=exposure,
+        capping=capping,
     )
     blueprint = plan.blueprint
     node = blueprint.node
@@ -69,17 +77,37 @@ def judge(
     frame: pd.DataFrame,
     policy: AdditivityPolicy,
     *,
+    plugins: PluginCalls,
     offset: np.ndarray | None,
     exposure: np.ndarray | None,
     capping: tuple[float | None, float | None] | None,
-) -> tuple[AdditivityReport, np.ndarray]:
+) -> tuple[AdditivityReport, np.ndarray, Combined]:
     """The additivity check of ``combined`` against the model's own predictions of
-    ``frame``: the report and the governed prediction ``(n, K)``; warns in the warn band.
+    ``frame``: the report, the governed prediction ``(n, K)`` and the values as judged;
+    warns in the warn band.
+
+    With an ``offset`` ``(n, 1)`` the model's own prediction is computed with it the
+    model's own way where a plugin says how (``shapgov_model_offset``: XGBoost's
+    ``base_margin``, LightGBM's ``init_score``), and the base value loses what the offset
+    replaces (XGBoost's ``base_score``); other models take DataRobot's rule.
 
     :raises AdditivityError: Above the threshold (the report only, never the values).
+    :raises InputError: The model takes its offset itself in a way the explanation cannot
+        express (the plugin's message says what to do).
     """
-    node = plan.blueprint.node
-    actual = plan.blueprint.predict(model_input(frame, plan.blueprint.model))
+    blueprint = plan.blueprint
+    node = blueprint.node
+    taken = None
+    if offset is not None:
+        taken = plugins.first("shapgov_model_offset", model=blueprint.model, plugins=plugins)
+    if taken is not None:
+        shift = np.asarray(taken.replaces, dtype=float).reshape(-1)
+        combined = replace(combined, base=combined.base - shift)
+    X = model_input(frame, blueprint.model)
+    if taken is None:
+        actual = blueprint.predict(X)
+    else:
+        actual = blueprint.predict(X, offset=offset, taken=taken)
     report, governed = check(
         node.link,
         node.prediction,
@@ -89,12 +117,13 @@ def judge(
         offset=offset,
         exposure=exposure,
         capping=capping,
+        offset_taken_by=None if taken is None else taken.name,
     )
     if report.status == "fail":
         raise AdditivityError(report) from None
     if report.status == "warn":
         warnings.warn(AdditivityWarning(report.describe()), stacklevel=4)
-    return report, np.asarray(governed, dtype=float).reshape(len(frame), -1)
+    return report, np.asarray(governed, dtype=float).reshape(len(frame), -1), combined
 
 
 def _output_space(node: Node) -> str:

@@ -199,15 +199,18 @@ def rebuild(
 ) -> np.ndarray:
     """DataRobot's rule: ``cap(link^-1(margin + offset) * exposure)``, ``(n, K)``.
 
-    For the model's own predictions (``margin=False``) the link is undone first, so both
-    sides of the check carry the same offset, exposure and capping.
+    For the model's own predictions (``margin=False``) the link is undone first where an
+    offset is to be added, so both sides of the check carry the same offset, exposure and
+    capping; without an offset the prediction is used as the model gave it.
     """
     if not margin and offset is None and exposure is None and capping is None:
         return values
-    out = values if margin else link.forward(values)
-    if offset is not None:
-        out = out + offset
-    out = link.inverse(out)
+    out = values
+    if margin or offset is not None:
+        out = values if margin else link.forward(values)
+        if offset is not None:
+            out = out + offset
+        out = link.inverse(out)
     if exposure is not None:
         out = out * exposure
     if capping is not None:
@@ -227,17 +230,27 @@ def check(
     exposure: np.ndarray | None,
     capping: tuple[float | None, float | None] | None,
     scale: np.ndarray | None = None,
+    offset_taken_by: str | None = None,
 ) -> tuple[AdditivityReport, np.ndarray]:
     """Rebuild the prediction from ``explained`` (base + sum of values, ``(n, K)``) and
     judge it against the model's ``actual`` output; returns the report and the governed
     actual prediction (after offset, exposure and capping).
 
+    :param offset_taken_by: ``actual`` already holds ``offset``, taken by the model itself
+        in its own way (this names how, e.g. XGBoost's ``base_margin``): the offset is
+        then added to the rebuilt margin only, and the check compares the rebuild with the
+        model's own output. ``None``: the model takes no offset, and DataRobot's rule adds
+        it to the margin of both sides.
+
     A model that predicts in float32 cannot be resolved closer than float32 does: its
     pass tolerance is raised to :data:`FLOAT32_PASS` (never above the threshold), and the
     report says so (``applied["model_output_dtype"]``).
     """
+    if offset_taken_by is not None and offset is None:
+        raise InputError("offset_taken_by names how the model took an offset: give the offset")
     rebuilt = rebuild(link, explained, offset, exposure, capping, margin=True)
-    governed = rebuild(link, actual.astype(float), offset, exposure, capping, margin=False)
+    own = None if offset_taken_by else offset
+    governed = rebuild(link, actual.astype(float), own, exposure, capping, margin=False)
     applied: dict[str, Any] = {
         "link": link.name,
         "offset": offset is not None,
@@ -245,6 +258,8 @@ def check(
         "capping": list(capping) if capping else None,
         "prediction": prediction,
     }
+    if offset_taken_by is not None:
+        applied["offset_taken_by"] = offset_taken_by
     if actual.dtype == np.float32:
         applied["model_output_dtype"] = "float32"
         policy = replace(

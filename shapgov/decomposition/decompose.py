@@ -10,6 +10,7 @@ import numpy as np
 
 from shapgov.decomposition.blueprint import Node, Vertex, task_of
 from shapgov.decomposition.context import DecomposeContext
+from shapgov.decomposition.offsets import ModelOffset
 from shapgov.errors import FallbackWarning, InputError, UndecomposableModelError
 from shapgov.opaque import BlackBox, PredictFunction
 from shapgov.planning.game import OUTPUTS
@@ -41,9 +42,20 @@ class Blueprint:
     def vertices(self) -> tuple[Vertex, ...]:
         return self.node.vertices
 
-    def predict(self, X: Any) -> np.ndarray:
-        """The model's own output in prediction space, ``(n, K)``, in the model's float dtype."""
-        out = np.asarray(getattr(self.model, self.node.prediction)(X))
+    def predict(
+        self, X: Any, *, offset: np.ndarray | None = None, taken: ModelOffset | None = None
+    ) -> np.ndarray:
+        """The model's own output in prediction space, ``(n, K)``, in the model's float dtype.
+
+        :param offset: A per-row offset ``(n, 1)`` that the model takes itself, through
+            ``taken`` (a :class:`~shapgov.decomposition.offsets.ModelOffset`); both or neither.
+        """
+        if (offset is None) != (taken is None):
+            raise InputError("an offset the model takes itself needs both offset and taken")
+        if taken is None:
+            out = np.asarray(getattr(self.model, self.node.prediction)(X))
+        else:
+            out = np.asarray(taken.predict(X, offset))
         if out.dtype not in (np.float32, np.float64):
             out = out.astype(float)
         if out.ndim == 1:
