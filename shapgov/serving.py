@@ -21,7 +21,7 @@ after the model's own predict otherwise slow the next request's kernels several-
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,10 @@ from shapgov.validation import as_frame, same_columns
 
 STATUS = "additivity_status"
 MISMATCH = "normalized_mismatch"
+#: Per row, the units of ``base_value`` and ``shap_*`` (the explained space), and the link
+#: from that space to ``prediction``: ``prediction = inverse_link(base_value + sum shap_*)``.
+SPACE = "explained_space"
+LINK = "link"
 
 
 class ServedExplainer:
@@ -53,6 +57,8 @@ class ServedExplainer:
     :param pass_tolerance: Normalized mismatch up to which a row passes silently.
     :param top_k: Prediction Explanations per row (0: none): columns ``pe_<r>_feature`` and
         ``pe_<r>_shap`` for r = 1..k, of the predicted class for multiclass models.
+    :param keys: Columns a request may carry beside the features to name its rows (an
+        applicant ID): they are not explained, and come back first in every answer.
     :param plugin_manager: The plugins that decompose and explain (default: the default).
     :raises InputError: Bad background or options.
     :raises UnsupportedModelError: No plugin or explainer covers the model.
@@ -71,6 +77,7 @@ class ServedExplainer:
         fallback: str | None = "kernel",
         explainer_options: Mapping[str, Mapping[str, Any]] | None = None,
         top_k: int = 0,
+        keys: Sequence[str] = (),
         plugin_manager: Any = None,
     ) -> None:
         if not 0.0 <= pass_tolerance <= additivity_threshold:
@@ -94,6 +101,15 @@ class ServedExplainer:
         if not 0 <= top_k <= n_features:
             raise InputError(f"top_k must be between 0 and {n_features}, got {top_k}")
         self.top_k_ = int(top_k)
+        self.keys_ = [str(k) for k in keys]
+        clash = [k for k in self.keys_ if k in map(str, self.columns_)]
+        if clash:
+            raise InputError(f"key columns {clash} are features of the model; name other columns")
+        node = self.blueprint_.node
+        self.link_ = node.link.name
+        #: The units of ``base_value`` and the ``shap_*`` columns: the space the game was
+        #: explained in (``"margin"`` before the link, ``"probability"``, ...).
+        self.explained_space_ = "margin" if node.link.name != "identity" else output
         classes = getattr(self.blueprint_.model, "classes_", None)
         k = self.blueprint_.node.n_outputs
         self.labels_ = None if classes is None or k == 1 else [str(c) for c in classes]
@@ -152,7 +168,7 @@ class ServedExplainer:
         cols += [STATUS, MISMATCH]
         for r in range(1, self.top_k_ + 1):
             cols += [f"pe_{r}_feature", f"pe_{r}_shap"]
-        return cols
+        return [*self.keys_, *cols, SPACE, LINK]
 
     # ------------------------------------------------------------------ explain
     def explain(self, X: Any) -> pd.DataFrame:
@@ -161,7 +177,10 @@ class ServedExplainer:
 
         :raises InputError: ``X`` has other columns than the background, or is empty.
         """
-        frame = as_frame(X, self.blueprint_.model)
+        if not isinstance(X, pd.DataFrame):
+            X = pd.DataFrame(np.asarray(X), columns=self.columns_[: np.shape(X)[-1]])
+        keys = X[[k for k in self.keys_ if k in X.columns]].reset_index(drop=True)
+        frame = as_frame(self.conform(X.drop(columns=list(keys.columns))), self.blueprint_.model)
         if len(frame) == 0:
             raise InputError("no rows to explain; send at least one row")
         same_columns(pd.DataFrame(columns=self.columns_), frame)
@@ -179,7 +198,57 @@ class ServedExplainer:
         )
         values = np.array(combined.values, dtype=float, copy=True)  # (n, M, K)
         values[status == "fail"] = np.nan  # withheld: never numbers
-        return self._frame(actual, combined.base, values, status, mismatch)
+        out = self._frame(actual, combined.base, values, status, mismatch)
+        for j, key in enumerate(self.keys_):
+            out.insert(j, key, keys[key] if key in keys.columns else None)
+        out[SPACE] = self.explained_space_
+        out[LINK] = self.link_
+        return out
+
+    def conform(self, X: pd.DataFrame) -> pd.DataFrame:
+        """A request's columns in the dtypes the model was explained with: a category
+        column sent as text (JSON and CSV carry strings; nulls are missing) becomes the
+        background's categories, with labels it lacks appended, so that the model's own
+        rules decide what an unseen label means (LightGBM: missing; XGBoost: an error);
+        other columns are cast where the cast changes no value.
+
+        :raises InputError: A column cannot take the background's dtype (names it).
+        """
+        out = X.copy()
+        for name, dtype in self.dtypes_.items():
+            if name not in out.columns or out[name].dtype == dtype:
+                continue
+            col = out[name]
+            if isinstance(dtype, pd.CategoricalDtype):
+                known = list(dtype.categories)
+                labels = pd.Series(col.astype(object)).where(col.notna(), None)
+                unseen = [v for v in pd.unique(labels.dropna()) if v not in set(known)]
+                kind = dtype.categories.dtype
+                try:
+                    categories = pd.Index([*known, *unseen]).astype(kind)
+                    out[name] = pd.Categorical(
+                        labels.to_numpy(), categories=categories, ordered=dtype.ordered
+                    )
+                except (TypeError, ValueError) as err:
+                    raise InputError(
+                        f"column {name!r} holds values that are not labels of its categories "
+                        f"({known[:5]}...): {err}"
+                    ) from err
+                continue
+            try:
+                cast = col.astype(dtype)
+                same = (cast.isna() == col.isna()).all() and bool(
+                    (cast[col.notna()].astype(object) == col[col.notna()].astype(object)).all()
+                )
+            except (TypeError, ValueError):
+                same = False
+            if not same:
+                raise InputError(
+                    f"column {name!r} ({col.dtype}) cannot be read as {dtype} without changing "
+                    "a value; send the values the model was fitted on"
+                )
+            out[name] = cast
+        return out
 
     def _actual(self, frame: pd.DataFrame) -> np.ndarray:
         return self.blueprint_.predict(model_input(frame, self.blueprint_.model)).astype(float)
@@ -206,7 +275,8 @@ class ServedExplainer:
         numbers = np.concatenate(
             [actual, np.broadcast_to(base, (n, k)), values.reshape(n, m * k)], axis=1
         )
-        out = pd.DataFrame(numbers, columns=self.output_columns()[: numbers.shape[1]])
+        first = len(self.keys_)
+        out = pd.DataFrame(numbers, columns=self.output_columns()[first : first + numbers.shape[1]])
         out[STATUS] = status.astype(object)
         out[MISMATCH] = mismatch
         if self.top_k_:

@@ -292,3 +292,29 @@ def test_the_explaining_model_runs_through_spark_udf(spark, store):
     e = shapgov.explain(model, rows, background=background)
     for j, c in enumerate(rows.columns):
         np.testing.assert_allclose(got[f"shap_{c}"], e.values[:, j], rtol=0, atol=1e-12)
+
+
+def test_a_categorical_model_runs_through_spark_udf_from_strings(spark, store):
+    """Issue 30, item 1: Spark hands the UDF strings (and nulls) for a category column;
+    the explaining model recodes them to the model's categories."""
+    from test_serving_credit import NAME, _approved_credit, _as_client_sends
+
+    from shapgov.mlflow.serving import log_explaining_model
+
+    X, _, model, background, _ = _approved_credit(store)
+    with mlflow.start_run():
+        info = log_explaining_model(f"models:/{NAME}@champion", keys=["applicant_id"])
+    rows = X.iloc[800:830]
+    sent = _as_client_sends(rows)
+    sent.loc[2, "purpose"] = None
+    udf = mlflow.pyfunc.spark_udf(spark, info.model_uri, env_manager="local")
+    sdf = spark.createDataFrame(sent)
+    # the UDF names its arguments by the signature's order: the features, then the key
+    served = sdf.withColumn("served", udf(*X.columns, "applicant_id"))
+    got = served.select("applicant_id", "served.*").toPandas()
+    truth = rows.copy()
+    truth.loc[truth.index[2], "purpose"] = np.nan
+    e = shapgov.explain(model, truth, background=background)
+    assert got["applicant_id"].tolist() == list(rows.index)
+    for j, c in enumerate(X.columns):
+        np.testing.assert_allclose(got[f"shap_{c}"], e.values[:, j], rtol=0, atol=1e-12)

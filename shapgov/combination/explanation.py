@@ -87,6 +87,8 @@ class Explanation:
         raw_prediction: np.ndarray | None = None,
         game: dict[str, Any] | None = None,
         plugins: list[dict[str, Any]] | None = None,
+        background: pd.DataFrame | None = None,
+        background_weights: np.ndarray | None = None,
     ) -> None:
         if not isinstance(additivity, AdditivityReport) or additivity.status == "fail":
             raise InputError("an Explanation needs a passing additivity report")
@@ -110,6 +112,11 @@ class Explanation:
         self.game = dict(game or {})
         #: The plugins that took part: ``[{"name", "distribution", "version", "hooks"}]``.
         self.plugins = list(plugins or [])
+        #: The background rows ``(b, M)`` the game was played against, and their weights
+        #: ``(b,)`` (``None``: unweighted); ``None`` for the path-dependent game and for
+        #: explanations read from a values file (the set keeps them in background.parquet).
+        self.background = background
+        self.background_weights = background_weights
 
     # ------------------------------------------------------------------ views
     @property
@@ -201,6 +208,8 @@ class Explanation:
             raw_prediction=None if self._prediction is None else self._prediction[idx],
             game=self.game,
             plugins=self.plugins,
+            background=self.background,
+            background_weights=self.background_weights,
         )
 
     def to_frame(self) -> pd.DataFrame:

@@ -68,6 +68,8 @@ def govern(
         raw_prediction=governed,
         game={**plan.game.to_dict(), "fallback_reason": blueprint.fallback_reason},
         plugins=plugins.participants(),
+        background=plan.game.background,
+        background_weights=plan.game.background_weights,
     )
 
 

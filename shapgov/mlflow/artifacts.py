@@ -5,6 +5,8 @@ file is a summary whose size does not grow with the row count::
 
     values.parquet            SHAP values, base values, data, per-vertex parts, per-row
                               additivity mismatch, sampled values' standard errors, metadata
+    background.parquet        the background rows the game was played against, with their
+                              weights (interventional game; shapgov.planning.stored_background)
     vertices.json             explainer and matrix row per vertex
     additivity.json           the additivity report (its per-row mismatch: additivity.parquet)
     feature_impact.json/.csv  SHAP Feature Impact, and feature_impact.png (bar chart)
@@ -38,6 +40,8 @@ from shapgov._version import __version__
 from shapgov.combination.explanation import Explanation
 from shapgov.combination.policy import AdditivityReport
 from shapgov.planning.game import frame_sha256
+from shapgov.planning.stored_background import FILE as BACKGROUND_FILE
+from shapgov.planning.stored_background import write_background
 from shapgov.sinks import strict_json
 from shapgov.versions import library_versions
 
@@ -85,6 +89,13 @@ def write_set(
 
     directory.mkdir(parents=True, exist_ok=True)
     explanation.to_parquet(directory / "values.parquet")
+    if explanation.background is not None:  # the set alone reproduces the explanation
+        write_background(
+            directory / BACKGROUND_FILE,
+            explanation.background,
+            weights=explanation.background_weights,
+            sha256=explanation.game.get("background_sha256"),
+        )
     _write_json(directory / "vertices.json", [p.meta() for p in explanation.vertices])
     _write_additivity(directory, explanation.additivity)
     impact = shap_impact(explanation)

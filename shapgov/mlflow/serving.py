@@ -18,16 +18,19 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel
 
 from shapgov.errors import InputError, UnapprovedModelError
 from shapgov.mlflow import signing
 from shapgov.mlflow.approval import EXPLAINING_MODELS_TAG, explaining_models
+from shapgov.planning.stored_background import read_background, write_background
 
 CONFIG = "config.json"
 BACKGROUND = "background.parquet"
@@ -59,9 +62,13 @@ def _approved_set(mv: Any, client: Any, tmp: Path, allow_unapproved: bool) -> di
     try:
         local = Path(client.download_artifacts(mv.run_id, f"shapgov/{MANIFEST}", str(tmp)))
     except Exception as err:
+        if allow_unapproved:  # served in the game of the background given; no set backs it
+            return {"manifest": {}, "manifest_sha256": None, "approved": False}
         raise UnapprovedModelError(
-            f"{mv.name} v{mv.version}: its run holds no shapgov artifact set ({err}); log and "
-            "approve one first"
+            f"{mv.name} v{mv.version}: its run holds no shapgov artifact set ({err}); log one "
+            "with shapgov.mlflow.explain_and_log (or 'shapgov explain --model-uri "
+            f"models:/{mv.name}/{mv.version} --data ROWS') and approve it, or pass "
+            "allow_unapproved=True with background= (recorded in the model)"
         ) from err
     manifest_sha = sha256_file(local)
     approved = verdict == "approved" and approved_sha == manifest_sha
@@ -92,29 +99,54 @@ def _approved_set(mv: Any, client: Any, tmp: Path, allow_unapproved: bool) -> di
 
 
 def _background(
-    game: dict[str, Any], background: Any, mv: Any, client: Any, tmp: Path
-) -> pd.DataFrame:
-    """The approved game's background rows: ``background`` checked against its hash, or
-    the explained rows when the game used them."""
+    game: dict[str, Any],
+    background: Any,
+    manifest: dict[str, Any],
+    mv: Any,
+    client: Any,
+    tmp: Path,
+) -> tuple[pd.DataFrame, Any]:
+    """The approved game's background rows and weights: by default those the set stores
+    (``background.parquet``, or its explained rows when the game used them), checked
+    against the game's SHA-256; ``background`` given instead is checked the same way."""
     from shapgov.combination.explanation import Explanation
     from shapgov.planning.game import frame_sha256
+    from shapgov.planning.stored_background import FILE, read_background
 
+    expected = game.get("background_sha256")
+    if not manifest:  # no set backs this model: the background given defines the game
+        if background is None:
+            raise InputError(
+                f"{mv.name} v{mv.version} has no shapgov artifact set, so no background to "
+                "serve with; pass background= (for example a sample of the training rows)"
+            )
+        frame = background if isinstance(background, pd.DataFrame) else pd.DataFrame(background)
+        return frame, None
     if background is None:
+        if FILE in (manifest.get("artifacts") or {}):
+            path = client.download_artifacts(mv.run_id, f"shapgov/{FILE}", str(tmp))
+            return read_background(path, sha256=expected)
         if game.get("background_source") != "explained rows":
             raise InputError(
-                "the approved set's background is not stored with it; pass background= (the "
-                f"rows with SHA-256 {game.get('background_sha256')})"
+                "the approved set's background is not stored with it (a set logged before "
+                "shapgov stored backgrounds); pass background= (the rows with SHA-256 "
+                f"{expected}), or log and approve a new set"
             )
         path = client.download_artifacts(mv.run_id, "shapgov/values.parquet", str(tmp))
-        return Explanation.read_parquet(path).data
+        return Explanation.read_parquet(path).data.reset_index(drop=True), None
     frame = background if isinstance(background, pd.DataFrame) else pd.DataFrame(background)
-    expected = game.get("background_sha256")
+    if game.get("background_weighted"):
+        raise InputError(
+            "the approved set's background is weighted; leave background= out so its stored "
+            "rows and weights are used"
+        )
     if expected and frame_sha256(frame) != expected:
         raise InputError(
             "this background is not the one the approved set was explained with (SHA-256 "
-            f"{frame_sha256(frame)[:12]}... against {expected[:12]}...); pass that background"
+            f"{frame_sha256(frame)[:12]}... against {expected[:12]}...); leave background= "
+            "out to use the rows the set stores"
         )
-    return frame
+    return frame, None
 
 
 def log_explaining_model(
@@ -123,6 +155,7 @@ def log_explaining_model(
     name: str = "explaining_model",
     background: Any = None,
     top_k: int = 3,
+    keys: Sequence[str] = (),
     allow_unapproved: bool = False,
     registered_model_name: str | None = None,
 ) -> Any:
@@ -131,11 +164,16 @@ def log_explaining_model(
 
     :param model_uri: ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``.
     :param name: The logged model's name in the run.
-    :param background: The approved set's background rows; not needed when that set
-        explained its rows against themselves (they are in its ``values.parquet``).
+    :param background: Leave out: the approved set's background rows and weights are
+        read from the set (``background.parquet``, checked against the game's SHA-256;
+        its explained rows where the game used them). Given, it must be those rows (or,
+        for a version without a set, it defines the served game).
     :param top_k: Prediction Explanations per served row (0: none).
-    :param allow_unapproved: Log for a version without an approved verdict (recorded in
-        the model's config as ``"approved": false``).
+    :param keys: Columns a request may carry to name its rows (e.g. ``["applicant_id"]``):
+        echoed first in every answer, never explained.
+    :param allow_unapproved: Log for a version without an approved verdict, or without a
+        set at all when ``background=`` is given (recorded in the model's config as
+        ``"approved": false`` and ``"backed_by_set": false``).
     :param registered_model_name: Also register the logged model under this name.
     :returns: MLflow's ``ModelInfo`` of the logged model.
     :raises UnapprovedModelError: The version is not approved, or its set changed since.
@@ -152,29 +190,36 @@ def log_explaining_model(
         approved = _approved_set(mv, client, tmp, allow_unapproved)
         manifest = approved["manifest"]
         game = manifest.get("game") or {}
-        bg = _background(game, background, mv, client, tmp)
+        bg, weights = _background(game, background, manifest, mv, client, tmp)
         model_dir = mlflow.artifacts.download_artifacts(mv.source, dst_path=str(tmp / MODEL))
-        bg.to_parquet(tmp / BACKGROUND, index=False)
+        write_background(tmp / BACKGROUND, bg, weights=weights)
         config = {
             "model_uri": model_uri,
             "model_name": mv.name,
             "model_version": str(mv.version),
             "manifest_sha256": approved["manifest_sha256"],
             "approved": approved["approved"],
+            "backed_by_set": bool(manifest),
             "game": game,
             "plugins": manifest.get("plugins"),
             "feature_perturbation": game.get("feature_perturbation", "auto"),
             "output": game.get("output", "margin"),
             "top_k": int(top_k),
+            "keys": [str(k) for k in keys],
             "shapgov_version": __version__,
         }
-        (tmp / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True))
-        served = _served(model_dir, bg, config)  # built once here: its output is the schema
+        served = _served(model_dir, bg, weights, config)  # built once: its output is the schema
         sample = served.explain(bg.iloc[: min(len(bg), 5)])
-        input_schema = mlflow.models.get_model_info(mv.source).signature
-        signature = mlflow.models.infer_signature(bg.iloc[:5], sample)
-        if input_schema is not None and input_schema.inputs is not None:
-            signature = mlflow.models.ModelSignature(input_schema.inputs, signature.outputs)
+        if not manifest:  # the game and plugins are those of the background given, recorded
+            config["game"], config["plugins"] = served.game_, served.plugins()
+        (tmp / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True))
+        original = mlflow.models.get_model_info(mv.source).signature
+        # the keys are echoed as sent, of any type: no output spec (MLflow's Spark UDF
+        # cannot type a column of any type, and the caller's table has them already)
+        signature = ModelSignature(
+            request_schema(bg, original, keys=config["keys"]),
+            mlflow.models.infer_signature(bg.iloc[:5], sample.drop(columns=keys)).outputs,
+        )
         info = mlflow.pyfunc.log_model(
             name=name,
             python_model=str(Path(__file__).with_name("explaining_model.py")),
@@ -224,7 +269,38 @@ def check_plugins(approved: list[dict[str, Any]], used: list[dict[str, Any]]) ->
             )
 
 
-def _served(model_dir: str, background: pd.DataFrame, config: dict[str, Any]) -> Any:
+def request_schema(background: pd.DataFrame, original: Any, *, keys: Sequence[str]) -> Any:
+    """The explaining model's input schema: one a JSON or CSV client can satisfy.
+
+    The original model's named input specs where it has them (else those inferred from
+    the background), except that a ``category`` column takes any value (MLflow cannot
+    type it: a ``string`` spec refuses the category dtype in process, and JSON carries
+    strings; :meth:`shapgov.serving.ServedExplainer.conform` recodes both) and is
+    optional (a null is a missing value), as is every column with missing values in the
+    background, and the ``keys`` columns are optional.
+    """
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
+    inputs = None if original is None else original.inputs
+    if inputs is None or not inputs.has_input_names():
+        inputs = mlflow.models.infer_signature(background.iloc[:5]).inputs
+    categorical = {
+        str(c) for c, t in background.dtypes.items() if isinstance(t, pd.CategoricalDtype)
+    }
+    missing = {str(c) for c in background.columns[background.isna().any().to_numpy()]}
+    specs = [
+        ColSpec(AnyType(), spec.name, required=False)
+        if spec.name in categorical
+        else ColSpec(spec.type, spec.name, required=False)
+        if spec.name in missing
+        else spec
+        for spec in inputs.inputs
+    ]
+    specs += [ColSpec(AnyType(), key, required=False) for key in keys]
+    return Schema(specs)
+
+
+def _served(model_dir: str, background: pd.DataFrame, weights: Any, config: dict[str, Any]) -> Any:
     from shapgov.mlflow.evaluator import native_model
     from shapgov.serving import ServedExplainer
 
@@ -232,9 +308,11 @@ def _served(model_dir: str, background: pd.DataFrame, config: dict[str, Any]) ->
     return ServedExplainer(
         model,
         background=background,
+        background_weights=weights,
         feature_perturbation=config["feature_perturbation"],
         output=config["output"],
         top_k=config["top_k"],
+        keys=config.get("keys", ()),
     )
 
 
@@ -243,9 +321,9 @@ class ExplainingModel(PythonModel):
 
     def load_context(self, context: Any) -> None:
         config = json.loads(Path(context.artifacts[CONFIG]).read_text())
-        background = pd.read_parquet(context.artifacts[BACKGROUND])
+        background, weights = read_background(context.artifacts[BACKGROUND])
         self.config = config
-        self.served = _served(context.artifacts[MODEL], background, config)
+        self.served = _served(context.artifacts[MODEL], background, weights, config)
         self.served.explain(background.iloc[:1])  # every plugin of the route takes part
         check_plugins(config.get("plugins") or [], self.served.plugins())
 
