@@ -31,19 +31,61 @@ class PredictFunction:
 
 
 def calling(fn: Callable[[Any], Any], X: Any, what: str) -> Any:
-    """``fn(X)``; a failure inside the model is reported with its first line, never with
-    the (hybrid) rows some libraries print into their messages.
+    """``fn(X)``; a failure inside the model is reported with its cause
+    (:func:`failure_cause`), never with the (hybrid) rows some libraries print into their
+    messages.
 
     :raises ModelOutputError: ``fn`` raised; the original exception is chained.
     """
     try:
         return fn(X)
     except Exception as err:
-        message = (str(getattr(err, "message", err)).splitlines() or [""])[0][:300]
         raise ModelOutputError(
-            f"{what} failed on {len(X)} rows: {type(err).__name__}: {message}. The model "
+            f"{what} failed on {len(X)} rows: {failure_cause(err).rstrip('.')}. The model "
             "gets rows as X was given (a DataFrame keeps its columns and dtypes)"
         ) from err
+
+
+#: Most characters of a model's own message carried into a :class:`ModelOutputError`.
+CAUSE_CHARS = 300
+
+
+def failure_cause(err: BaseException) -> str:
+    """``"<type>: <cause>"`` of a model's failure, without the data it may print.
+
+    A one-line message is the cause. A message of several lines (MLflow's "Failed to
+    enforce schema of data '<the rows>' with schema ... Error: <cause>") has the rows in
+    its middle lines, so the cause is taken from the exception it was raised from
+    (``__cause__``, else the one being handled, ``__context__``) when that one says it
+    in one line (MLflow: "Incompatible input types for column age. Can not safely
+    convert int64 to int32."); else from its last line, after its last ``"Error: "``
+    where it has one (the rest of that line is the end of the rows). At most
+    :data:`CAUSE_CHARS` characters.
+    """
+    lines = _lines(err)
+    if len(lines) == 1:
+        return f"{type(err).__name__}: {lines[0][:CAUSE_CHARS]}"
+    if not lines:
+        return type(err).__name__
+    seen = {id(err)}
+    inner = err.__cause__ or (None if err.__suppress_context__ else err.__context__)
+    while inner is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        inner_lines = _lines(inner)
+        if len(inner_lines) == 1:
+            return f"{type(inner).__name__}: {inner_lines[0][:CAUSE_CHARS]}"
+        inner = inner.__cause__ or (None if inner.__suppress_context__ else inner.__context__)
+    last = lines[-1]
+    marker = last.rfind("Error: ")
+    if marker >= 0:
+        last = last[marker + len("Error: ") :]
+    return f"{type(err).__name__}: {last[-CAUSE_CHARS:]}"
+
+
+def _lines(err: BaseException) -> list[str]:
+    """The non-blank lines of an exception's message (``.message`` where it has one)."""
+    text = str(getattr(err, "message", None) or err)
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def checked_predictions(out: Any, n_rows: int, what: str) -> np.ndarray:
