@@ -133,7 +133,9 @@ class KernelExplainer(Explainer):
         if k != vertex.n_outputs:
             raise ModelOutputError(
                 f"{vertex.name}: the model returned {k} outputs per row where {vertex.n_outputs} "
-                "were expected; return one prediction per row (or one per class)"
+                "were expected from what it stores (classes_, n_outputs_, coef_); explain it "
+                "as a whole with opaque=True, which counts its outputs on the first row, or "
+                "return one prediction per row (or one per class)"
             )
         return result, active
 

@@ -1,5 +1,10 @@
 """Built-in plugin: opaque predict functions and black-box models become a single vertex
-(Scoring Code row), explained by the Kernel explainer on the original columns."""
+(Scoring Code row), explained by the Kernel explainer on the original columns.
+
+A regressor's vertex has one output per target: as many as the wrapped scikit-learn
+model stores (:func:`~shapgov.decomposition.blueprint.regression_outputs`), or as the
+model returned on its first row (``n_outputs_``, set by
+:func:`~shapgov.decomposition.outputs.with_model_outputs`)."""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from shapgov import hookimpl
-from shapgov.decomposition.blueprint import Node
+from shapgov.decomposition.blueprint import Node, regression_outputs
 from shapgov.decomposition.context import DecomposeContext
 from shapgov.decomposition.links import IDENTITY, LOGIT
 from shapgov.decomposition.offsets import ModelOffset
@@ -42,6 +47,8 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
         prediction = model.method
         if hasattr(model, "classes_") and len(model.classes_) > 2:
             n_out = len(model.classes_)
+        elif not hasattr(model, "classes_"):
+            n_out = getattr(model, "n_outputs_", None) or regression_outputs(model.model)
         logit = model.link == "logit"
         node = context.leaf(
             model.model,
@@ -57,7 +64,7 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
         return None
     node = context.leaf(
         model,
-        n_margins=1,
+        n_margins=getattr(model, "n_outputs_", 1),
         link=IDENTITY,
         prediction="predict",
         margin_method="predict",

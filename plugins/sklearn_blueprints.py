@@ -1,8 +1,9 @@
 """Built-in plugin: decompose scikit-learn models and shapgov composites into blueprints.
 
 The dispatcher: composites (Pipeline, voting, stacking, target transforms, calibration,
-frequency-severity, residual boosting) go to the module of their kind, leaves (linear
-models, trees, MLPs, other predictors) to :mod:`shapgov_plugins.sklearn_leaves`.
+one regressor per output, frequency-severity, residual boosting) go to the module of
+their kind, leaves (linear models, trees, MLPs, other predictors) to
+:mod:`shapgov_plugins.sklearn_leaves`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from shapgov.planning.compatibility import class_path_set
 from shapgov_plugins.sklearn_calibration import calibrated
 from shapgov_plugins.sklearn_ensembles import (
     frequency_severity,
+    per_output,
     residual_boosted,
     stacking,
     voting,
@@ -43,6 +45,7 @@ COMPOSITES: dict[str, Callable[[Any, DecomposeContext], Node]] = {
     "sklearn.ensemble.StackingClassifier": stacking,
     "sklearn.compose.TransformedTargetRegressor": target_transform,
     "sklearn.calibration.CalibratedClassifierCV": calibrated,
+    "sklearn.multioutput.MultiOutputRegressor": per_output,
     "shapgov.composites.FrequencySeverityRegressor": frequency_severity,
     "shapgov.composites.ResidualBoostedRegressor": residual_boosted,
     "shapgov.composites.LinearTerm": affine_leaf,

@@ -1,6 +1,7 @@
 """Ensembles as affine combinations of their members: voting (weighted means), stacking
-with a linear final estimator (its coefficients), and shapgov's frequency-severity and
-residual-boosting composites (sums of log-link and identity parts)."""
+with a linear final estimator (its coefficients), one regressor per output
+(``MultiOutputRegressor``), and shapgov's frequency-severity and residual-boosting
+composites (sums of log-link and identity parts)."""
 
 from __future__ import annotations
 
@@ -131,6 +132,36 @@ def residual_boosted(model: Any, ctx: DecomposeContext) -> Node:
     return combine_nodes(
         parts,
         intercept=np.zeros(1),
+        link=IDENTITY,
+        prediction="predict",
+        margin_method="predict",
+        record=ctx.composite_record(model),
+    )
+
+
+def per_output(model: Any, ctx: DecomposeContext) -> Node:
+    """``MultiOutputRegressor``: output k is ``estimators_[k]``'s prediction, so each fitted
+    regressor is decomposed on its own (a vertex, or the vertices of a pipeline) and
+    weighted onto output k alone; K outputs in prediction space.
+
+    :raises UnsupportedModelError: A member predicts more than one output.
+    """
+    k = len(model.estimators_)
+    parts = []
+    for j, est in enumerate(model.estimators_):
+        name = f"output{j}"
+        child = ctx.decompose(est, name).with_output("predict", owner=f"{ctx.path}/{name}")
+        if child.n_outputs != 1:
+            raise UnsupportedModelError(
+                f"{ctx.path}/{name}: {class_path(est)} predicts {child.n_outputs} outputs where "
+                "MultiOutputRegressor expects one per estimator; fit it on one target column"
+            )
+        onto = np.zeros((k, 1))
+        onto[j, 0] = 1.0
+        parts.append((child, onto))
+    return combine_nodes(
+        parts,
+        intercept=np.zeros(k),
         link=IDENTITY,
         prediction="predict",
         margin_method="predict",

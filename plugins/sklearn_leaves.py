@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from shapgov.decomposition.blueprint import Node
+from shapgov.decomposition.blueprint import Node, regression_outputs
 from shapgov.decomposition.context import DecomposeContext
 from shapgov.decomposition.links import IDENTITY, LOG, LOGIT, OVR, SOFTMAX
 from shapgov.errors import UnsupportedModelError
@@ -58,11 +58,12 @@ def _tree_node(model: Any, ctx: DecomposeContext) -> Node:
     k = 1 if len(getattr(model, "classes_", [0, 1])) == 2 else len(model.classes_)
     nan_ok = not hasattr(model, "init_")  # GradientBoosting* rejects NaN; trees route it
     if not hasattr(model, "classes_"):
+        outputs = regression_outputs(model)  # K targets: forests and trees fitted on 2-D y
         loss = getattr(model, "_loss", None)  # HistGradientBoosting: poisson/gamma use log
         if loss is not None and type(loss.link).__name__ == "LogLink":
             return ctx.leaf(
                 model,
-                n_margins=1,
+                n_margins=outputs,
                 link=LOG,
                 prediction="predict",
                 margin_method=None,
@@ -70,7 +71,7 @@ def _tree_node(model: Any, ctx: DecomposeContext) -> Node:
             )
         return ctx.leaf(
             model,
-            n_margins=1,
+            n_margins=outputs,
             link=IDENTITY,
             prediction="predict",
             margin_method="predict",
@@ -126,8 +127,9 @@ def mlp_leaf(model: Any, ctx: DecomposeContext) -> Node:
 
 def predictor_leaf(model: Any, ctx: DecomposeContext) -> Node | None:
     """Any other fitted scikit-learn predictor, explained through its own outputs (the
-    Kernel explainer unless a plugin claims it): regressors on ``predict``, classifiers
-    on ``predict_proba`` in probability space."""
+    Kernel explainer unless a plugin claims it): regressors on ``predict`` (one output
+    per target, see :func:`~shapgov.decomposition.blueprint.regression_outputs`),
+    classifiers on ``predict_proba`` in probability space."""
     from sklearn.base import BaseEstimator
 
     if not isinstance(model, BaseEstimator):
@@ -136,7 +138,7 @@ def predictor_leaf(model: Any, ctx: DecomposeContext) -> Node | None:
         k = 1 if len(model.classes_) == 2 else len(model.classes_)
         method = "predict_proba"
     elif not hasattr(model, "classes_") and hasattr(model, "predict"):
-        k, method = 1, "predict"
+        k, method = regression_outputs(model), "predict"
     else:
         return None
     try:

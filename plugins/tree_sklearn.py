@@ -20,14 +20,25 @@ def parse_tree(
     output: int = 0,
     n_outputs: int = 1,
 ) -> TreeEnsemble:
-    """One fitted ``sklearn.tree`` estimator; leaves carry ``scale * value[:, 0, columns]``."""
+    """One fitted ``sklearn.tree`` estimator; leaves carry ``scale * value[:, 0, columns]``
+    (class fractions or the one target's mean), or, for a regression tree fitted on a
+    2-D ``y`` of K targets, ``scale * value[:, :, 0]``: one value per target, written to
+    outputs ``output`` .. ``output + K - 1``.
+
+    :raises UnsupportedModelError: A multi-output classifier (several class sets).
+    """
     t = tree.tree_
-    if t.n_outputs != 1:
+    if t.n_outputs != 1 and hasattr(tree, "classes_"):
         raise UnsupportedModelError(
-            "multi-output scikit-learn trees are not supported by the tree explainer"
+            f"{type(tree).__name__} was fitted on {t.n_outputs} label columns "
+            "(multi-output classification), which the tree explainer does not explain; fit "
+            "one classifier per label column and explain each"
         )
     n = t.node_count
-    value = np.asarray(t.value[:, 0, :], dtype=float)
+    if t.n_outputs != 1:  # regression on K targets: value is (nodes, K, 1)
+        value = np.asarray(t.value[:, :, 0], dtype=float)
+    else:
+        value = np.asarray(t.value[:, 0, :], dtype=float)
     if hasattr(tree, "classes_"):  # class fractions per node (normalized defensively)
         value = value / value.sum(axis=1, keepdims=True)
     value = scale * value[:, columns if columns is not None else slice(None)]
@@ -61,9 +72,13 @@ def _class_columns(model: Any) -> tuple[slice, int]:
 
 
 def parse_forest(model: Any) -> TreeEnsemble:
-    """Decision trees, random forests and extra trees: the mean of the trees' outputs."""
+    """Decision trees, random forests and extra trees: the mean of the trees' outputs
+    (``K`` outputs for a regressor fitted on ``K`` targets)."""
     trees = getattr(model, "estimators_", [model])
-    columns, k = _class_columns(model) if hasattr(model, "classes_") else (None, 1)
+    if hasattr(model, "classes_"):
+        columns, k = _class_columns(model)
+    else:
+        columns, k = None, int(getattr(model, "n_outputs_", 1))
     parts = [parse_tree(t, scale=1.0 / len(trees), columns=columns, n_outputs=k) for t in trees]
     return concatenate(parts, base_offset=np.zeros(k), n_outputs=k)
 

@@ -23,8 +23,9 @@ from shapgov.combination.explanation import Explanation
 from shapgov.combination.govern import govern
 from shapgov.combination.policy import AdditivityPolicy
 from shapgov.decomposition.decompose import Blueprint, decompose, decompose_with
+from shapgov.decomposition.outputs import with_model_outputs
 from shapgov.errors import InputError
-from shapgov.explainers.stage import explain_vertices
+from shapgov.explainers.stage import explain_vertices, model_input
 from shapgov.opaque import BlackBox, PredictFunction
 from shapgov.planning.game import checked_weights
 from shapgov.planning.plan import Plan, plan
@@ -174,6 +175,8 @@ def run_stages(
     conform = getattr(blueprint.model, "conform", None)  # a logged model's signature
     if conform is not None:
         frame = conform(frame)
+    # an opaque regressor's outputs are counted on the first row (several targets: K)
+    blueprint = with_model_outputs(blueprint, model_input(frame.iloc[:1], blueprint.model), plugins)
     offset = per_row(offset, len(frame), "offset")
     exposure = per_row(exposure, len(frame), "exposure")
     bg = None

@@ -126,9 +126,24 @@ def feature_impact(
 
 # --------------------------------------------------------------------- permutation
 
+def _targets(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """``y`` as ``(n, K)``, one column per output of the predictions ``p`` ``(n, K)``.
+
+    :raises InputError: ``y`` has another number of columns than the model has outputs.
+    """
+    y = np.asarray(y, dtype=float).reshape(len(p), -1)
+    if y.shape[1] != p.shape[1]:
+        raise InputError(
+            f"y has {y.shape[1]} column(s) for a model of {p.shape[1]} outputs; pass one "
+            "target column per output"
+        )
+    return y
+
+
+# regression metrics over every output (uniform average for a regressor of K targets)
 _LOSSES = {
-    "rmse": lambda y, p: float(np.sqrt(np.mean((y - p[:, 0]) ** 2))),
-    "mae": lambda y, p: float(np.mean(np.abs(y - p[:, 0]))),
+    "rmse": lambda y, p: float(np.sqrt(np.mean((_targets(y, p) - p) ** 2))),
+    "mae": lambda y, p: float(np.mean(np.abs(_targets(y, p) - p))),
     "log_loss": None,  # built lazily (needs the classes)
 }
 _SCORES = {"r2", "auc"}
@@ -167,7 +182,7 @@ def _scorer(metric: str | Metric | None, task: str, classes: Sequence[Any] | Non
             f"{sorted(_TASK_METRICS[task])}"
         )
     if metric == "r2":
-        return _Scorer("r2", lambda y, p: float(r2_score(y, p[:, 0])), True)
+        return _Scorer("r2", lambda y, p: float(r2_score(_targets(y, p), p)), True)
     if metric == "auc":
 
         def auc(y: np.ndarray, p: np.ndarray) -> float:
@@ -207,7 +222,8 @@ def permutation_impact(
     row meets the shuffled feature are walked again); otherwise as many shuffles per
     predict call as fit in :data:`MAX_BATCH_CELLS` cells.
 
-    :param metric: ``"rmse"`` (default), ``"mae"`` or ``"r2"`` for regression;
+    :param metric: ``"rmse"`` (default), ``"mae"`` or ``"r2"`` for regression (over
+        every output, uniformly averaged, for a regressor of K targets: ``y`` ``(n, K)``);
         ``"log_loss"`` (default) or ``"auc"`` for classification; or a callable
         ``metric(y_true, predictions)`` with predictions ``(n, K)`` (probabilities of the
         positive class for binary), lower is better unless it has

@@ -23,11 +23,12 @@ def prediction_explanations(
     """The top ``k`` features by |SHAP| of every row (and class), one line per feature.
 
     Columns: ``row`` (the row's key: ``X``'s index label, or its position for an array),
-    ``output`` (class label for multiclass,
-    else None), ``prediction`` (in the model's prediction space), ``rank`` (1 = largest
-    |SHAP|), ``feature``, ``value`` (the row's feature value; missing: NaN, ``None`` or ``pd.NA`` as
-    the column holds it), ``dtype`` (the column's pandas dtype), ``shap`` (in the explained
-    space) and ``others`` (the summed SHAP of the features outside the top k).
+    ``output`` (class label for multiclass, the output's position 0..K-1 for a regressor
+    of K targets, else None), ``prediction`` (in the model's prediction space), ``rank``
+    (1 = largest |SHAP|), ``feature``, ``value`` (the row's feature value; missing: NaN,
+    ``None`` or ``pd.NA`` as the column holds it), ``dtype`` (the column's pandas dtype),
+    ``shap`` (in the explained space) and ``others`` (the summed SHAP of the features
+    outside the top k).
 
     :param low: Only rows whose prediction is below ``low`` ...
     :param high: ... or above ``high`` are explained (DataRobot's thresholds); with neither,
@@ -40,7 +41,9 @@ def prediction_explanations(
         raise InputError(f"low ({low}) must not exceed high ({high})")
     raw = explanation._raw
     prediction = explanation.link.inverse(explanation.explained_output)
-    labels = explanation.classes if explanation.n_outputs > 1 else None
+    labels = None  # several outputs: the class labels, else (multi-output regression) 0..K-1
+    if explanation.n_outputs > 1:
+        labels = explanation.classes or list(range(explanation.n_outputs))
     names = np.empty(n_features, dtype=object)
     names[:] = list(explanation.feature_names)
     dtypes = np.array([str(t) for t in explanation.data.dtypes], dtype=object)

@@ -22,6 +22,7 @@ import numpy as np
 from shapgov.decomposition.encoding import Transform, as_float_matrix
 from shapgov.decomposition.links import IDENTITY, Link
 from shapgov.errors import UndecomposableModelError, UnsupportedModelError
+from shapgov.planning.compatibility import class_path_set
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,39 @@ def task_of(estimator: Any) -> str:
     if classes is None:
         return "regression"
     return "binary" if len(classes) == 2 else "multiclass"
+
+
+#: Composites with one fitted estimator per output (``estimators_``, in output order).
+PER_OUTPUT_COMPOSITES = {
+    "sklearn.multioutput.MultiOutputRegressor",
+    "sklearn.multioutput.RegressorChain",
+}
+
+
+def regression_outputs(estimator: Any) -> int:
+    """How many outputs (targets) a fitted regressor predicts: ``K`` when it was fitted on
+    a 2-D ``y`` of ``K`` columns and predicts ``(n, K)``, else 1.
+
+    Read from what scikit-learn stores, never by calling the model: ``n_outputs_`` (trees,
+    forests, MLPs), one estimator per output (``MultiOutputRegressor``, ``RegressorChain``),
+    a 2-D ``coef_`` ``(K, M)`` (linear models), or the stored 2-D targets (``_y`` of the
+    nearest-neighbour regressors, ``y_train_`` of Gaussian processes). A model that
+    shows none of these counts as one output; an opaque model's outputs are counted on
+    its first row instead (:func:`shapgov.decomposition.outputs.with_model_outputs`).
+    """
+    n = getattr(estimator, "n_outputs_", None)
+    if isinstance(n, int | np.integer) and not isinstance(n, bool):
+        return int(n)
+    if class_path_set(estimator) & PER_OUTPUT_COMPOSITES:
+        return len(estimator.estimators_)
+    coef = getattr(estimator, "coef_", None)
+    if isinstance(coef, np.ndarray) and coef.ndim == 2:
+        return int(coef.shape[0])
+    for stored in ("_y", "y_train_"):
+        y = getattr(estimator, stored, None)
+        if isinstance(y, np.ndarray) and y.ndim == 2:
+            return int(y.shape[1])
+    return 1
 
 
 def class_path(obj: Any) -> str:
