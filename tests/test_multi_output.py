@@ -319,6 +319,47 @@ def test_multi_output_permutation_impact_scores_every_output(method):
         shapgov.permutation_impact(model, X, Y[:, 0], method=method)
 
 
+@pytest.mark.parametrize("method", ["trees", "predict"])
+def test_xemp_and_the_comparison_name_every_output(method):
+    """XEMP strengths per output equal the definition through the model's own predict,
+    f(x) - sum_e w_e f(x with x_j := e), and carry outputs 0..K-1 into every view."""
+    from shapgov.analyses.exemplars import exemplars
+
+    X, Y = _data()
+    model = RandomForestRegressor(n_estimators=8, max_depth=4, random_state=0).fit(X, Y)
+    rows = X.iloc[:6]
+    xe = shapgov.xemp(model, rows, training=X, n_exemplars=5, method=method)
+    assert xe.params["method"] == method and xe.strengths.shape == (6, 5, 2)
+    assert xe.classes == [0, 1]
+    own = model.predict(rows)
+    for j, c in enumerate(X.columns):
+        values, weights = exemplars(X[[c]], 5)
+        ice = np.zeros_like(own)
+        for e_value, w in zip(values[c], weights, strict=True):
+            changed = rows.copy()
+            changed[c] = e_value
+            ice += w * model.predict(changed)
+        assert np.max(np.abs(xe.strengths[:, j, :] - (own - ice))) <= 1e-10
+    assert sorted(set(xe.to_frame()["output"])) == [0, 1]
+    assert sorted(set(xe.summary()["output"])) == [0, 1]
+    assert sorted(set(xe.stored_frame()["output"].astype(str))) == ["0", "1"]
+    e = shapgov.explain(model, rows, background=X.iloc[100:130])
+    cmp = shapgov.compare_shap_xemp(e, xe)
+    assert len(cmp.rows) == 6 * 2 and set(cmp.rows["output"]) == {0, 1}
+
+
+def test_a_multi_output_regressor_is_logged_with_its_analyses(store):
+    import mlflow
+
+    import shapgov.mlflow
+
+    X, Y = _data()
+    model = RandomForestRegressor(n_estimators=8, max_depth=4, random_state=0).fit(X, Y)
+    with mlflow.start_run():
+        e = shapgov.mlflow.explain_and_log(model, X.iloc[:10], y=Y[:10], background=X[100:130])
+    assert e.values.shape == (10, 5, 2) and e.additivity.status == "pass"
+
+
 def test_multi_output_classification_trees_are_refused_with_what_to_do():
     from sklearn.ensemble import RandomForestClassifier
 

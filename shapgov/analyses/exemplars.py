@@ -314,6 +314,8 @@ def xemp(
         q = np.where(top10[:, None, :] > 0, strengths / top10[:, None, :], 0.0)
     q[np.isnan(strengths)] = np.nan
     classes = getattr(blueprint.model, "classes_", None)
+    if k > 1 and classes is None:  # a regressor of K targets: outputs 0..K-1
+        classes = list(range(k))
     return XempExplanation(
         strengths=strengths,
         q=q,
