@@ -19,6 +19,7 @@ from sklearn.ensemble import (
 from sklearn.linear_model import LinearRegression, PoissonRegressor, Ridge
 from sklearn.multioutput import MultiOutputRegressor, RegressorChain
 from sklearn.neighbors import KNeighborsRegressor
+from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeRegressor
@@ -162,6 +163,7 @@ def test_a_multi_output_regressor_explained_as_a_whole():
         LinearRegression(),
         KNeighborsRegressor(n_neighbors=4),
         RegressorChain(Ridge(), order=[1, 0]),
+        MLPRegressor(hidden_layer_sizes=(8,), max_iter=300, random_state=0),
     ],
     ids=lambda m: type(m).__name__,
 )
