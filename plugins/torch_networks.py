@@ -19,13 +19,20 @@ Anything else (a residual connection, a ReLU6, an EmbeddingBag) makes the networ
 undecomposable: it is explained as a whole by the Kernel explainer with a
 ``FallbackWarning``, as every unsupported vertex is. skorch's ``NeuralNetRegressor`` inside a
 scikit-learn pipeline is read through its fitted ``module_``. The module stays the model of
-record:
-predictions come from its own forward pass.
+record: predictions come from its own forward pass. A module in training mode (as
+``nn.Sequential(...)`` is when built) is explained as it is unless a layer in training
+mode behaves differently there (its code reads ``.training``: Dropout, BatchNorm, a custom
+``forward`` that branches on the mode); that is an ``InputError`` naming the layer and
+``module.eval()``.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import importlib.util
+import inspect
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -70,12 +77,19 @@ _SKIPPED = {"Dropout", "AlphaDropout", "Identity", "Flatten"}
 
 class TorchNetwork(NetworkModel):
     """A PyTorch module with scikit-learn-like attributes and, when it could be read, its
-    ``network_`` (see :class:`~shapgov.explainers.network.NetworkModel`)."""
+    ``network_`` (see :class:`~shapgov.explainers.network.NetworkModel`).
+
+    Raises:
+        InputError: the module is in training mode and a layer behaves differently there
+            (see :func:`_check_training_mode`); checked on construction and every forward.
+    """
 
     def __init__(self, module: Any, *, eval_mode: bool = False) -> None:
         self.module = module
         #: put the module in eval mode before each forward (what skorch's predict does)
         self.eval_mode = eval_mode
+        if not eval_mode:  # refused before anything is read or run, not inside a fallback
+            _check_training_mode(module)
         self._read(lambda: _read_module(module))
 
     def _forward(self, X: Any) -> np.ndarray:
@@ -83,15 +97,62 @@ class TorchNetwork(NetworkModel):
 
         if self.eval_mode:
             self.module.eval()
-        if self.module.training:
-            raise InputError(
-                "the PyTorch module is in training mode (dropout and batch statistics make "
-                "its outputs random); call module.eval() before explaining it"
-            )
+        _check_training_mode(self.module)
         param = next(self.module.parameters())
         with torch.no_grad():
             t = torch.as_tensor(np.asarray(X, dtype=float), dtype=param.dtype)
             return self.module(t).cpu().numpy()
+
+
+def _check_training_mode(module: Any) -> None:
+    """Refuse a module whose output in its current mode is not its inference output.
+
+    A submodule in training mode matters only when its code reads ``.training`` (its own
+    class or one it inherits from below ``torch.nn.Module``): Dropout, BatchNorm,
+    InstanceNorm, RReLU, recurrent and attention layers, and any custom ``forward`` that
+    branches on the mode. A freshly built chain of Linear layers and activations computes
+    the same in both modes and is explained as it is.
+
+    Raises:
+        InputError: a submodule in training mode reads ``.training``, or its source cannot
+            be read to tell; the message names it and says to call ``module.eval()``.
+    """
+    for path, sub in module.named_modules():
+        if not sub.training:
+            continue
+        reads = _reads_training(type(sub))
+        if reads is False:
+            continue
+        where = f"its layer {path!r} ({type(sub).__name__})" if path else "it"
+        why = (
+            "behaves differently in training: its code reads .training (dropout is random, "
+            "batch norm uses the batch's statistics)"
+            if reads
+            else "may behave differently in training: its source cannot be read to tell"
+        )
+        raise InputError(
+            f"the PyTorch module is in training mode and {where} {why}; call module.eval() "
+            "before explaining it"
+        )
+
+
+@functools.cache
+def _reads_training(cls: type) -> bool | None:
+    """Whether ``cls`` or a class it inherits from below ``torch.nn.Module`` reads an
+    attribute ``training`` (``self.training``, ``training=self.training``); ``None`` when
+    a source cannot be read."""
+    import torch
+
+    for klass in cls.__mro__:
+        if klass is torch.nn.Module or klass is object:
+            break
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError, SyntaxError):
+            return None
+        if any(isinstance(n, ast.Attribute) and n.attr == "training" for n in ast.walk(tree)):
+            return True
+    return False
 
 
 def _read_module(module: Any) -> tuple[Any, ...]:

@@ -134,8 +134,73 @@ def test_unreadable_networks_fall_back_to_kernel_with_a_warning():
 
 def test_a_module_in_training_mode_is_refused():
     net = nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.Linear(4, 1)).double()
-    with pytest.raises(InputError, match="eval"):
+    with pytest.raises(InputError, match=r"layer '1' \(Dropout\).*module\.eval\(\)"):
         shapgov.explain(net.train(), np.zeros((2, 3)), background=np.ones((3, 3)))
+
+
+class _Noisy(nn.Module):
+    """A custom layer whose forward branches on the mode, as dropout does."""
+
+    def forward(self, x):
+        return x + 1.0 if self.training else x
+
+
+@pytest.mark.parametrize(
+    ("layer", "name"),
+    [(lambda: nn.BatchNorm1d(4), "BatchNorm1d"), (_Noisy, "_Noisy"), (nn.RReLU, "RReLU")],
+)
+def test_any_layer_that_behaves_differently_in_training_is_refused_by_name(layer, name):
+    inner = nn.Sequential(nn.Linear(3, 4), layer())
+    net = nn.Sequential(inner, nn.Linear(4, 1)).double()
+    X = np.random.default_rng(6).normal(size=(8, 3))
+    with pytest.raises(InputError, match=rf"layer '0\.1' \({name}\).*module\.eval\(\)"):
+        shapgov.explain(net, X[:2], background=X[2:])
+    e = shapgov.explain(net.eval(), X[:2], background=X[2:])
+    assert e.additivity.status == "pass"
+
+
+def test_a_layer_in_training_mode_whose_source_cannot_be_read_is_refused():
+    hidden = type("Hidden", (nn.Module,), {"forward": lambda self, x: x})  # no source
+    net = nn.Sequential(nn.Linear(3, 1), hidden()).double()
+    X = np.random.default_rng(8).normal(size=(6, 3))
+    with pytest.raises(InputError, match=r"'1' \(Hidden\) may behave .*module\.eval\(\)"):
+        shapgov.explain(net, X[:2], background=X[2:])
+
+
+class _Plain(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inp, self.out = nn.Linear(4, 5), nn.Linear(5, 1)
+
+    def forward(self, x):
+        return self.out(torch.tanh(self.inp(x)))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: nn.Sequential(
+            nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 6), nn.SiLU(), nn.Linear(6, 1)
+        ),
+        lambda: nn.Sequential(nn.Linear(4, 5), nn.ReLU6(), nn.Linear(5, 1)),  # Kernel
+        _Plain,
+    ],
+)
+def test_a_fresh_module_in_training_mode_without_dropout_or_batch_norm_is_explained(build):
+    """Issue 30, item 11: a freshly built network is in training mode; without a layer that
+    behaves differently there, it is explained exactly, mode untouched."""
+    torch.manual_seed(7)
+    net = build().double()
+    assert net.training
+    X = np.random.default_rng(7).normal(size=(30, 4))
+    rows, bg = X[:5], X[5:17]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FallbackWarning)
+        e = shapgov.explain(net, rows, background=bg)
+    assert net.training and e.additivity.status == "pass"
+    ref, base = brute_force_shapley(_own(net), pd.DataFrame(rows), pd.DataFrame(bg))
+    assert np.max(np.abs(e.values - ref[:, :, 0])) <= 1e-10
+    assert np.max(np.abs(e.expected_value - base)) <= 1e-10
 
 
 def test_sequential_classifier_float32_in_probability_space():
