@@ -195,21 +195,16 @@ def _windowing(
         )
     if (freq is None) == (windows is None):
         raise click.BadParameter("give one of --freq and --windows", param_hint="--freq")
-    from shapgov.analyses.windows import _single_period
+    from shapgov.analyses.windows import period_freq
     from shapgov.errors import InputError
     from shapgov.planning.players import Players
 
     options: dict[str, Any] = {"time": time_column}
     if freq is not None:  # checked before any run is created
-        import pandas as pd
-
         try:
-            _single_period(freq)
-            pd.Period("2024-01-01", freq=freq)
-        except (InputError, ValueError, TypeError) as err:
-            raise click.BadParameter(
-                f"{freq!r} is not one period alias (D, W, M, Q, Y): {err}", param_hint="--freq"
-            ) from err
+            period_freq(freq)
+        except InputError as err:
+            raise click.BadParameter(str(err), param_hint="--freq") from err
         options["freq"] = freq
     else:
         options["windows"] = [w.strip() for w in windows.split(",") if w.strip()]
@@ -281,7 +276,12 @@ def _windowing(
     help="Column of --data with each row's time: also explain by time window (drift "
     "flagged); it is not a feature unless the model uses it.",
 )
-@click.option("--freq", default=None, help="Windows by period: M (months), W, Q, D, Y.")
+@click.option(
+    "--freq",
+    default=None,
+    help="Windows by period: a pandas period alias (M months, W or W-MON, Q or Q-NOV, Y, D, "
+    "h) or an offset alias that stands for one (MS, ME, QS, QE, YS, YE).",
+)
 @click.option(
     "--windows",
     default=None,

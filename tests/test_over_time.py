@@ -14,6 +14,7 @@ from scipy.stats import kendalltau, ks_2samp, spearmanr, wasserstein_distance
 import shapgov
 from shapgov.analyses.drift import holm, window_drift
 from shapgov.analyses.impact import shap_impact
+from shapgov.analyses.windows import time_windows
 from shapgov.errors import InputError
 
 ROWS_PER_MONTH = 400
@@ -317,3 +318,71 @@ def test_player_groups_take_any_list_like_and_name_repeats():
     assert p.names == ("g", "c")
     with pytest.raises(InputError, match="lists column 'a' twice"):
         Players.resolve(["a", "b"], {"g": ["a", "a"]})
+
+
+#: offset aliases pandas users write, and the period alias whose windows they must give
+OFFSET_ALIASES = [
+    ("MS", "M"),
+    ("ME", "M"),
+    ("QS", "Q"),
+    ("QE", "Q"),
+    ("QS-FEB", "Q-JAN"),  # quarters starting in February end in January
+    ("QE-NOV", "Q-NOV"),
+    ("YS", "Y"),
+    ("YE", "Y"),
+    ("YS-JUL", "Y-JUN"),  # fiscal years from July
+    ("W-SUN", "W"),
+]
+
+
+@pytest.mark.parametrize(("offset", "period"), OFFSET_ALIASES)
+def test_offset_aliases_give_the_windows_of_their_period(offset, period):
+    """Issue 30, item 11: freq="MS" was refused; an offset alias that stands for a period
+    gives that period's windows, label for label and row for row."""
+    rng = np.random.default_rng(14)
+    start = pd.Timestamp("2023-01-01").value
+    span = pd.Timestamp("2025-12-31 23:59").value - start
+    stamps = pd.Series(pd.to_datetime(start + rng.integers(0, span, size=3000)))
+    stamps[::97] = pd.NaT
+    ours = time_windows(stamps, freq=offset, windows=None, reference=1)
+    theirs = time_windows(stamps, freq=period, windows=None, reference=1)
+    assert pd.PeriodDtype(ours.freq) == pd.PeriodDtype(theirs.freq)
+    assert ours.labels == theirs.labels and ours.bounds == theirs.bounds
+    assert np.array_equal(ours.order, theirs.order)
+    assert np.array_equal(ours.starts, theirs.starts)
+    assert (ours.reference, ours.rows_outside, ours.empty) == (1, 31, theirs.empty)
+    if offset.endswith("S") or "S-" in offset:  # a start alias: windows start on its anchor
+        anchor = pd.tseries.frequencies.to_offset(offset)
+        assert all(anchor.is_on_offset(first) for first, _ in ours.bounds)
+
+
+def test_over_time_with_month_starts_equals_months(trained):
+    model, train = trained
+    data = _months(15, shift=True)
+    months = shapgov.over_time(model, data, time="when", freq="M", background=train.iloc[:100])
+    starts = shapgov.over_time(model, data, time="when", freq="MS", background=train.iloc[:100])
+    pd.testing.assert_frame_equal(starts.windows, months.windows)
+    pd.testing.assert_frame_equal(starts.impact, months.impact)
+    pd.testing.assert_frame_equal(starts.drift, months.drift)
+    assert starts.flagged_windows == months.flagged_windows
+    assert starts.flagged_windows[0] == f"2024-{SHIFT_MONTH:02d}"
+
+
+@pytest.mark.parametrize("freq", ["BMS", "SMS", "BQE", "CBMS", "fortnight", "2MS"])
+def test_a_frequency_that_maps_to_no_period_names_the_accepted_forms(freq):
+    stamps = pd.Series(pd.date_range("2024-01-01", periods=50, freq="D"))
+    what = "multiple of a period" if freq == "2MS" else r"period alias .*'MS', 'ME'"
+    with pytest.raises(InputError, match=what):
+        time_windows(stamps, freq=freq, windows=None, reference=None)
+
+
+def test_the_cli_takes_the_same_frequencies(tmp_path):
+    import click
+
+    from shapgov.cli import _windowing
+
+    data = pd.DataFrame({"when": pd.date_range("2024-01-01", periods=5), "x": range(5)})
+    for freq in ("MS", "QE-NOV", "M", "W-MON"):
+        assert _windowing(data, tmp_path, "when", freq, None, None)["freq"] == freq
+    with pytest.raises(click.BadParameter, match="maps to no pandas period"):
+        _windowing(data, tmp_path, "when", "SMS", None, None)

@@ -149,9 +149,11 @@ def over_time(
         feature unless the model uses it (it names it in ``feature_names_in_``; or pass
         ``time_is_feature=True``). Rows without a time, or outside ``windows``, are left
         out (counted in ``rules["rows_outside"]``).
-    :param freq: A pandas period alias (``"M"`` months, ``"W"``, ``"Q"``, ``"D"``, ...),
-        or else ``windows``: increasing edges, window ``i`` being ``[edges[i],
-        edges[i+1])``. Empty windows are left out.
+    :param freq: A pandas period alias (``"M"`` months, ``"W"`` or ``"W-MON"``, ``"Q"``,
+        ``"D"``, ``"h"``, ...) or an offset alias that stands for one (``"MS"``/``"ME"``
+        months, ``"QS"``/``"QE-NOV"`` quarters, ``"YS"``/``"YE"`` years: the same windows;
+        :func:`~shapgov.analyses.windows.period_freq`), or else ``windows``: increasing
+        edges, window ``i`` being ``[edges[i], edges[i+1])``. Empty windows are left out.
     :param background: The background, fixed across windows (e.g. the training rows);
         default: a seeded sample of ``background_size`` rows of the reference window.
     :param reference: The reference window (index or label); default: the first.

@@ -26,7 +26,8 @@ class Windows:
     :param reference: Index of the reference window.
     :param rows_outside: Input rows in no window (no time, or outside the edges).
     :param empty: Labels of windows left out because no row falls in them.
-    :param freq: The period alias, or ``None`` for edges.
+    :param freq: The period alias (an offset alias given becomes its period's,
+        :func:`period_freq`), or ``None`` for edges.
     """
 
     labels: list[str]
@@ -124,8 +125,9 @@ def time_windows(
 ) -> Windows:
     """The non-empty windows of ``stamps`` by ``freq`` or by edges ``windows``.
 
-    :raises InputError: Neither or both of ``freq`` and ``windows``, a bad alias, edges
-        that do not increase, no row in any window, or an unknown reference.
+    :raises InputError: Neither or both of ``freq`` and ``windows``, a ``freq`` that maps
+        to no single period (:func:`period_freq`), edges that do not increase, no row in
+        any window, or an unknown reference.
     """
     if (freq is None) == (windows is None):
         raise InputError("give either freq= (e.g. 'M' for months) or windows= (edges), not both")
@@ -134,13 +136,8 @@ def time_windows(
     if freq is not None:
         if numeric:
             raise InputError("freq= needs timestamps; numeric times take windows= (edges)")
-        _single_period(freq)
-        try:
-            periods = stamps.dt.to_period(freq)
-        except (ValueError, TypeError) as err:
-            raise InputError(
-                f"freq {freq!r} is not a pandas period alias ('D', 'W', 'M', 'Q', 'Y'): {err}"
-            ) from err
+        freq = period_freq(freq)
+        periods = stamps.dt.to_period(freq)
         codes_all, uniques = pd.factorize(periods, sort=True)
         codes = np.where(known, codes_all, -1)
         labels = [str(u) for u in uniques]
@@ -181,17 +178,59 @@ def time_windows(
     )
 
 
-def _single_period(freq: str) -> None:
-    """Refuse a multiple (``"2M"``): pandas periods of it would overlap."""
+#: accepted frequencies, named in the refusal
+ACCEPTED_FREQ = (
+    "a pandas period alias ('D', 'W' or 'W-MON', 'M', 'Q' or 'Q-NOV', 'Y' or 'Y-JUN', "
+    "'h', 'min', 's'), or an offset alias of whole calendar months, quarters or years "
+    "('MS', 'ME', 'QS', 'QS-FEB', 'QE', 'YS', 'YE-JUN'), which stands for its period"
+)
+
+
+def period_freq(freq: Any) -> str:
+    """The pandas period frequency whose periods are the windows of ``freq``.
+
+    ``freq`` is a period alias (``"M"``, ``"W-MON"``, ``"Q-NOV"``, ``"D"``, ``"h"``: kept as
+    given), or an offset alias anchored on calendar months, quarters or years, mapped by
+    pandas' own ``get_period_alias``: ``"MS"`` and ``"ME"`` -> ``"M"``, ``"QS-FEB"`` (quarters
+    starting in February) -> ``"Q-JAN"`` (quarters ending in January), ``"YS-JUL"`` ->
+    ``"Y-JUN"``. Business and semi-month offsets (``"BMS"``, ``"SMS"``) map to no period:
+    pandas' nearest one would move their edges.
+
+    :raises InputError: ``freq`` maps to no period (the message names the accepted forms),
+        or is a multiple (``"2M"``, ``"2MS"``): periods of it would overlap.
+    """
+    from pandas.tseries import offsets
+    from pandas.tseries.frequencies import get_period_alias, to_offset
+
+    anchors = (
+        offsets.MonthBegin,
+        offsets.MonthEnd,
+        offsets.QuarterBegin,
+        offsets.QuarterEnd,
+        offsets.YearBegin,
+        offsets.YearEnd,
+    )
     try:
-        n = pd.Period("2024-01-01", freq=freq).freq.n
+        native = pd.Period("2024-01-01", freq=freq)
+        n, period = native.freq.n, freq if isinstance(freq, str) else native.freqstr
     except (ValueError, TypeError, AttributeError):
-        return  # to_period names the problem
+        try:
+            offset = to_offset(freq)
+        except (ValueError, TypeError) as err:
+            raise InputError(f"freq {freq!r} is not {ACCEPTED_FREQ}: {err}") from err
+        period = get_period_alias(offset.rule_code) if type(offset) in anchors else None
+        if period is None:
+            raise InputError(
+                f"freq {freq!r} ({type(offset).__name__}) maps to no pandas period; give "
+                f"{ACCEPTED_FREQ}, or windows= edges"
+            ) from None
+        n = offset.n
     if n != 1:
         raise InputError(
             f"freq {freq!r} is a multiple of a period; give windows= edges for windows of "
             "several periods"
         )
+    return period
 
 
 def _edges(windows: Sequence[Any], numeric: bool) -> pd.Series:
