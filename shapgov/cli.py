@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from shapgov._version import __version__
+from shapgov.cli_approval import keys, reproduce
 
 DEFAULT_STORE = "sqlite:///mlflow.db"
 EXIT_REFUSED = 1
@@ -252,10 +253,10 @@ def _windowing(
 )
 @click.option(
     "--background-size",
-    default=200,
-    show_default=True,
+    default=None,
     type=click.IntRange(min=1),
-    help="Background rows used.",
+    help="Sample this many background rows (seeded). Default: every row of --background; "
+    "200 rows of --data without one. The set stores the rows used.",
 )
 @click.option("--random-state", default=0, show_default=True, help="Seed of every sample.")
 @click.option(
@@ -300,7 +301,7 @@ def explain(
     target: str | None,
     background_path: Path | None,
     sample: int,
-    background_size: int,
+    background_size: int | None,
     random_state: int,
     run_id: str | None,
     experiment: str,
@@ -356,12 +357,24 @@ def explain(
         if windowed is not None:  # the time travels with the sampled rows
             data = data.assign(**{time_column: stamps})
         rows, labels = sample_xy(data, y, sample, random_state)
-        bg, _ = sample_xy(background, None, background_size, random_state + 1)
+        size = background_size or (len(background) if background_path else DEFAULT_BACKGROUND)
+        bg, _ = sample_xy(background, None, size, random_state + 1)
         if run_id is None:
             mlflow.set_experiment(experiment)
             with mlflow.start_run(run_name=f"shapgov explain {model_uri}") as run:
                 run_id = run.info.run_id
-        click.echo(f"explaining {len(rows)} rows of {data_path} with {model_uri} (run {run_id})")
+        click.echo(_sampled("explaining", rows, data, data_path, random_state, "--sample"))
+        click.echo(
+            _sampled(
+                "background:",
+                bg,
+                background,
+                background_path or data_path,
+                random_state + 1,
+                "--background-size" if background_path else "--background",
+            )
+        )
+        click.echo(f"model {model_uri}, run {run_id}")
         e = explain_and_log(
             model,
             rows,
@@ -397,6 +410,20 @@ def explain(
             f"{', '.join(flagged) or 'none'}; largest impact drift "
             f"{result['max_impact_drift']:.3f} (per-window figures: shapgov.window.* metrics)"
         )
+
+
+#: Background rows sampled from --data when no --background is given.
+DEFAULT_BACKGROUND = 200
+
+
+def _sampled(what: str, taken: Any, table: Any, path: Path, seed: int, option: str) -> str:
+    """One line that says which rows were used: all of them, or a seeded sample."""
+    if len(taken) == len(table):
+        return f"{what} all {len(table)} rows of {path}"
+    return (
+        f"{what} {len(taken)} of {len(table)} rows of {path}, a seeded random sample (seed "
+        f"{seed}; {option} to choose)"
+    )
 
 
 @main.command()
@@ -579,6 +606,10 @@ def webhook(
     server = make_server(host, port, make_app(secret=secret, alias=alias, allow_warn=allow_warn))
     click.echo(f"shapgov approval webhook on http://{host}:{port}/")
     server.serve_forever()
+
+
+main.add_command(keys)
+main.add_command(reproduce)
 
 
 if __name__ == "__main__":  # pragma: no cover

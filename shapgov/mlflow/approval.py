@@ -93,7 +93,16 @@ def check_run(
             error = failures.typed(err, action, retry="check again", writing=False)
             if error is not None:
                 raise error from err
-            return Approval(False, [f"no shapgov artifact set in run {run_id} ({err})"], run_id)
+            return Approval(
+                False,
+                [
+                    f"no shapgov artifact set in run {run_id}: log one into that run with "
+                    f"shapgov.mlflow.explain_and_log(model, X, background=..., run_id="
+                    f"{run_id!r}) or 'shapgov explain --model-uri runs:/{run_id}/MODEL --data "
+                    "ROWS.parquet', then approve again"
+                ],
+                run_id,
+            )
         manifest_path = local / MANIFEST
         if not manifest_path.exists():
             return Approval(False, ["the artifact set has no manifest (incomplete upload)"], run_id)
@@ -419,7 +428,9 @@ def approve(
             UnsignedVerdictWarning(
                 f"the verdict on {name} version {version} is not signed (no approval key: "
                 "SHAPGOV_APPROVAL_KEY or SHAPGOV_APPROVAL_KEY_FILE), so 'shapgov verify' and "
-                "serving where a key is held do not accept it"
+                "serving where a key is held do not accept it; create a key with 'shapgov "
+                "keys new --out approval.key', set SHAPGOV_APPROVAL_KEY_FILE=approval.key and "
+                "approve again"
             ),
             stacklevel=2,
         )

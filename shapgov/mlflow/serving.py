@@ -218,7 +218,7 @@ def log_explaining_model(
         # cannot type a column of any type, and the caller's table has them already)
         signature = ModelSignature(
             request_schema(bg, original, keys=config["keys"]),
-            mlflow.models.infer_signature(bg.iloc[:5], sample.drop(columns=keys)).outputs,
+            mlflow.models.infer_signature(bg.iloc[:5], sample.drop(columns=config["keys"])).outputs,
         )
         info = mlflow.pyfunc.log_model(
             name=name,

@@ -80,6 +80,42 @@ def verifying_keys() -> list[bytes]:
     return keys
 
 
+def new_key_file(path: str | Path) -> str:
+    """Create a new approval key (64 random URL-safe characters, :mod:`secrets`) in a new
+    file readable by its owner only (mode 0600), written whole or not at all; returns the
+    key's id (:func:`key_id`).
+
+    :raises FileExistsError: ``path`` exists (a key is never overwritten: rotate instead,
+        keeping the old key in ``SHAPGOV_APPROVAL_OLD_KEYS_FILE``).
+    :raises InputError: ``path``'s folder cannot be written.
+    """
+    import secrets
+    import tempfile
+
+    path = Path(path)
+    key = secrets.token_urlsafe(48)
+    if path.exists():
+        raise FileExistsError(
+            f"{path} exists; an approval key is never overwritten (to rotate, create the new "
+            "key elsewhere and keep the old one in SHAPGOV_APPROVAL_OLD_KEYS_FILE)"
+        )
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=".shapgov-key-")
+        try:
+            os.write(fd, f"{key}\n".encode())
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+        os.link(tmp, path)  # fails if path appeared meanwhile: never overwritten
+        os.unlink(tmp)
+    except FileExistsError:
+        os.unlink(tmp)
+        raise FileExistsError(f"{path} exists; an approval key is never overwritten") from None
+    except OSError as err:
+        raise InputError(f"cannot write the approval key to {path}: {err}") from err
+    return key_id(key.encode())
+
+
 def key_id(key: bytes) -> str:
     """A key's public id: the first 16 hex digits of its SHA-256."""
     return hashlib.sha256(key).hexdigest()[:16]
@@ -129,7 +165,11 @@ def verify_tags(name: str, version: str | int, tags: dict[str, str]) -> list[str
         return ["the verdict is not signed (set by hand, or approved without a key)"]
     keys = {key_id(k): k for k in verifying_keys()}
     if not keys:
-        return ["no approval key is configured to verify with (SHAPGOV_APPROVAL_KEY)"]
+        return [
+            "no approval key is configured to verify with: create one with 'shapgov keys new "
+            "--out approval.key' and set SHAPGOV_APPROVAL_KEY_FILE=approval.key (or "
+            "SHAPGOV_APPROVAL_KEY) for approve and verify"
+        ]
     key = keys.get(tags.get(KEY_ID_TAG, ""))
     if key is None:
         return [f"the verdict was signed with key {tags.get(KEY_ID_TAG)!r}, which is not held"]

@@ -1,0 +1,95 @@
+"""Issue 30, items 2, 6 and 8: the command line as a bank's engineer meets it, on the
+credit model with category columns: the background given is used whole (and stored),
+samples are announced, an approval key is one command away, a version without a set is
+told what to do, and the approved set is reproduced from the registry alone."""
+
+from __future__ import annotations
+
+import os
+
+import lightgbm as lgb
+import mlflow
+import pandas as pd
+import pyarrow.parquet as pq
+from click.testing import CliRunner
+from credit import credit_table
+
+from shapgov.cli import main
+
+
+def test_explain_approve_verify_and_reproduce_from_the_command_line(store, tmp_path):
+    X, y = credit_table(2000)
+    model = lgb.LGBMClassifier(n_estimators=30, num_leaves=8, verbose=-1).fit(X, y)
+    with mlflow.start_run():
+        info = mlflow.lightgbm.log_model(model, name="model", input_example=X.iloc[:3])
+    mv = mlflow.register_model(info.model_uri, "credit")
+    X.assign(default=y).to_parquet(tmp_path / "data.parquet")
+    X.iloc[1000:1500].to_parquet(tmp_path / "bg.parquet")
+    runner = CliRunner()
+    uri = ["--tracking-uri", store]
+    no_key = {"SHAPGOV_APPROVAL_KEY": None, "SHAPGOV_APPROVAL_KEY_FILE": None}
+
+    rejected = runner.invoke(main, ["approve", "credit", str(mv.version), *uri], env=no_key)
+    assert rejected.exit_code == 1
+    assert "no shapgov artifact set" in rejected.output
+    assert "explain_and_log" in rejected.output and "shapgov explain --model-uri" in rejected.output
+
+    args = ["explain", "--model-uri", f"models:/credit/{mv.version}", *uri, "--no-analyses"]
+    args += ["--data", str(tmp_path / "data.parquet"), "--target", "default"]
+    explained = runner.invoke(main, [*args, "--background", str(tmp_path / "bg.parquet")])
+    assert explained.exit_code == 0, explained.output
+    assert "explaining 1000 of 2000 rows" in explained.output
+    assert "seeded random sample (seed 0; --sample to choose)" in explained.output
+    assert "background: all 500 rows of" in explained.output
+    # the set stores the 500 rows, as given (categories and missing values included)
+    client = mlflow.MlflowClient()
+    local = client.download_artifacts(mv.run_id, "shapgov/background.parquet", str(tmp_path))
+    assert pq.read_metadata(local).num_rows == 500
+    from shapgov.planning.stored_background import read_background
+
+    stored, _ = read_background(local)
+    pd.testing.assert_frame_equal(stored, X.iloc[1000:1500].reset_index(drop=True))
+
+    made = runner.invoke(main, ["keys", "new", "--out", str(tmp_path / "approval.key")])
+    assert made.exit_code == 0, made.output
+    assert oct(os.stat(tmp_path / "approval.key").st_mode & 0o777) == "0o600"
+    assert "export SHAPGOV_APPROVAL_KEY_FILE=" in made.output
+    again = runner.invoke(main, ["keys", "new", "--out", str(tmp_path / "approval.key")])
+    assert again.exit_code == 2 and "never overwritten" in again.output
+    key = {
+        "SHAPGOV_APPROVAL_KEY": None,
+        "SHAPGOV_APPROVAL_KEY_FILE": str(tmp_path / "approval.key"),
+    }
+    approved = runner.invoke(
+        main, ["approve", "credit", str(mv.version), "--alias", "champion", *uri], env=key
+    )
+    assert approved.exit_code == 0 and "approved" in approved.output, approved.output
+    assert "not signed" not in approved.output
+    verified = runner.invoke(main, ["verify", "credit", str(mv.version), *uri], env=key)
+    assert verified.exit_code == 0 and "signed by the approval key" in verified.output
+
+    reproduced = runner.invoke(main, ["reproduce", "credit", str(mv.version), *uri])
+    assert reproduced.exit_code == 0, reproduced.output
+    assert "reproduced from the registry alone: 1000 rows x 8 features" in reproduced.output
+
+
+def test_reproduce_says_when_the_values_are_not_the_models(store, tmp_path):
+    """A set explained for another model than the registered one does not reproduce."""
+    import shapgov.mlflow
+    from shapgov.mlflow.reproduce import reproduce
+
+    X, y = credit_table(600)
+    model = lgb.LGBMClassifier(n_estimators=10, verbose=-1).fit(X, y)
+    other = lgb.LGBMClassifier(n_estimators=10, verbose=-1, learning_rate=0.3).fit(X, y)
+    with mlflow.start_run():
+        shapgov.mlflow.explain_and_log(
+            other, X.iloc[:50], background=X.iloc[100:200], analyses=False
+        )
+        info = mlflow.lightgbm.log_model(model, name="model", input_example=X.iloc[:3])
+    mv = mlflow.register_model(info.model_uri, "swapped")
+    result = reproduce("swapped", mv.version)
+    assert not result.reproduced and result.max_abs_difference > 1e-3
+    out = CliRunner().invoke(
+        main, ["reproduce", "swapped", str(mv.version), "--tracking-uri", store]
+    )
+    assert out.exit_code == 1 and "NOT reproduced" in out.output
