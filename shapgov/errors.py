@@ -110,6 +110,12 @@ class TrackingUnavailableError(ShapgovError, ConnectionError):
     being written is incomplete and approval rejects it; retry the same call."""
 
 
+class WorkerEnvironmentError(ShapgovError, RuntimeError):
+    """Spark's Python workers cannot run shapgov: they run the interpreter named by
+    ``PYSPARK_PYTHON`` (``python3`` when unset), not the driver's. Point it at a Python with
+    shapgov installed."""
+
+
 class UnsignedVerdictWarning(UserWarning):
     """A verdict was recorded without an approval key: nothing tells it from a tag set by
     hand, so ``shapgov verify`` does not accept it."""

@@ -21,7 +21,7 @@ from sklearn.ensemble import RandomForestClassifier
 import shapgov
 import shapgov.spark
 from shapgov.demo import _trusted_types
-from shapgov.errors import AdditivityError, InputError
+from shapgov.errors import AdditivityError, InputError, WorkerEnvironmentError
 
 ROWS = 3000
 
@@ -318,3 +318,41 @@ def test_a_categorical_model_runs_through_spark_udf_from_strings(spark, store):
     assert got["applicant_id"].tolist() == list(rows.index)
     for j, c in enumerate(X.columns):
         np.testing.assert_allclose(got[f"shap_{c}"], e.values[:, j], rtol=0, atol=1e-12)
+
+
+def test_workers_without_shapgov_are_refused_on_the_driver(spark, table, tmp_path):
+    """Issue 30, item 11: a driver run from a virtual environment that is not activated
+    gets workers whose Python lacks shapgov, and the tasks failed with a raw
+    ``ModuleNotFoundError``. The workers here run the same interpreter through a wrapper,
+    as PYSPARK_PYTHON would name it (read into ``pythonExec`` when the context starts;
+    every job's functions take it from there): ``-S`` skips the ``.pth`` files that put
+    the editable shapgov on the path, site-packages stay on PYTHONPATH (pandas, pyarrow),
+    and the worker starts outside the checkout. So the tasks meet exactly the issue's
+    error, with pyspark's own dependencies present, whatever Python the machine has."""
+    import sysconfig
+
+    model, X, bg = table
+    wrapper = tmp_path / "python-without-shapgov"
+    site = sysconfig.get_paths()["purelib"]
+    wrapper.write_text(
+        f'#!/bin/sh\ncd "{tmp_path}" || exit 1\n'
+        f'PYTHONPATH="$PYTHONPATH:{site}" exec "{sys.executable}" -S "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    hidden = subprocess.run([wrapper, "-c", "import pandas, pyarrow, shapgov"], capture_output=True)
+    # what the workers will meet (an editable install, as the test command makes)
+    assert b"No module named 'shapgov'" in hidden.stderr, hidden.stderr.decode()
+    sc = spark.sparkContext
+    told = sc.pythonExec
+    sc.pythonExec = str(wrapper)
+    try:
+        with pytest.raises(WorkerEnvironmentError, match="PYSPARK_PYTHON") as info:
+            shapgov.spark.explain(model, _sdf(spark, X.iloc[:50]), background=bg, keys=["id"])
+        sc.pythonExec = str(tmp_path / "no-such-python")
+        with pytest.raises(WorkerEnvironmentError, match=r"Cannot run program .*no-such-python"):
+            shapgov.spark.explain(model, _sdf(spark, X.iloc[:50]), background=bg, keys=["id"])
+    finally:
+        sc.pythonExec = told
+    message = str(info.value)
+    assert str(wrapper) in message and "No module named 'shapgov'" in message
+    assert "os.environ['PYSPARK_PYTHON'] = sys.executable" in message

@@ -9,6 +9,7 @@ import pandas as pd
 
 from shapgov.errors import InputError
 from shapgov.spark.batches import MISMATCH, STATUS, BatchExplainer, check_keys
+from shapgov.spark.environment import check_workers
 
 
 def explain(
@@ -45,6 +46,8 @@ def explain(
         ``fail``).
     :raises InputError: Unknown keys or options, no background for the interventional
         game, or a model the driver cannot explain on two rows.
+    :raises WorkerEnvironmentError: Spark's Python workers cannot import shapgov
+        (``PYSPARK_PYTHON`` names another Python; :mod:`shapgov.spark.environment`).
     """
     from pyspark.sql import types as T
 
@@ -62,6 +65,7 @@ def explain(
     labels = _labels(batch, probe)
     batch = BatchExplainer(model, features, keys, bg, dict(options), capping, labels)
     batch.explain(probe)  # fails here, on the driver, with shapgov's message
+    check_workers(sdf.sparkSession)  # before the first job that needs shapgov in a worker
     scale = table_scale(sdf.select(*features), batch, 1 if labels is None else len(labels))
     batch = BatchExplainer(model, features, keys, bg, dict(options), capping, labels, scale)
     fields = [sdf.schema[k] for k in keys]
