@@ -30,6 +30,7 @@ import pandas as pd
 from shapgov.combination.combine import combine_values
 from shapgov.combination.policy import rebuild
 from shapgov.decomposition.decompose import decompose_with
+from shapgov.decomposition.outputs import with_model_outputs
 from shapgov.errors import InputError
 from shapgov.explainers.stage import explain_vertices, model_input
 from shapgov.planning.plan import plan
@@ -112,7 +113,10 @@ class ServedExplainer:
         self.explained_space_ = "margin" if node.link.name != "identity" else output
         classes = getattr(self.blueprint_.model, "classes_", None)
         k = self.blueprint_.node.n_outputs
-        self.labels_ = None if classes is None or k == 1 else [str(c) for c in classes]
+        # several outputs: the class labels, or the outputs' positions (multi-output regression)
+        self.labels_ = (
+            None if k == 1 else [str(c) for c in (classes if classes is not None else range(k))]
+        )
         self.game_ = self.plan_.game.to_dict()
 
     def _prepare(
@@ -140,6 +144,10 @@ class ServedExplainer:
                 "background="
             )
         bg = as_frame(background, self.blueprint_.model, what="background")
+        # an opaque regressor's outputs are counted on one row (several targets: K)
+        self.blueprint_ = with_model_outputs(
+            self.blueprint_, model_input(bg.iloc[:1], self.blueprint_.model), self._plugins
+        )
         self.plan_ = plan(
             self.blueprint_,
             plugins=self._plugins,

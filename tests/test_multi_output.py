@@ -372,3 +372,21 @@ def test_multi_output_classification_trees_are_refused_with_what_to_do():
         tree_ensemble(model)
     with pytest.raises(UnsupportedModelError, match="one classifier per label column"):
         shapgov.explain(model, X.iloc[:5], background=X.iloc[100:110])
+
+
+def test_a_served_multi_output_regressor_names_each_outputs_columns():
+    """Served rows carry every output under its own suffix, each equal to explain()."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    from shapgov.serving import ServedExplainer
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(rng.normal(size=(300, 4)), columns=list("abcd"))
+    Y = np.c_[2 * X.a + X.b, X.c - X.d]
+    model = RandomForestRegressor(n_estimators=5, max_depth=4, random_state=0).fit(X, Y)
+    out = ServedExplainer(model, background=X.iloc[:50]).explain(X.iloc[100:104])
+    e = shapgov.explain(model, X.iloc[100:104], background=X.iloc[:50])
+    for k in range(2):
+        got = out[[f"shap_{c}_{k}" for c in "abcd"]].to_numpy()
+        np.testing.assert_allclose(got, e.values[:, :, k], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(out[f"prediction_{k}"], model.predict(X.iloc[100:104])[:, k])
