@@ -33,6 +33,7 @@ from shapgov.decomposition.decompose import decompose_with
 from shapgov.decomposition.outputs import with_model_outputs
 from shapgov.errors import InputError
 from shapgov.explainers.stage import explain_vertices, model_input
+from shapgov.opaque import BlackBox, PredictFunction
 from shapgov.planning.plan import plan
 from shapgov.registry import PluginCalls, resolve_plugin_manager, shared_parses
 from shapgov.validation import as_frame, same_columns
@@ -143,6 +144,10 @@ class ServedExplainer:
                 "a served explanation needs its background rows (the approved set's); pass "
                 "background="
             )
+        if isinstance(self.blueprint_.model, BlackBox | PredictFunction) and isinstance(
+            background, pd.DataFrame
+        ):  # the black box gets rows as the background holds them (as explain() does)
+            self.blueprint_.model.takes_frame(background.columns)
         bg = as_frame(background, self.blueprint_.model, what="background")
         # an opaque regressor's outputs are counted on one row (several targets: K)
         self.blueprint_ = with_model_outputs(

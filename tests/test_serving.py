@@ -304,3 +304,18 @@ def test_serving_refuses_plugins_the_approval_did_not_see():
         check_plugins([{"name": "shapgov.tree", "version": "0.0.9"}], used)
     with pytest.raises(PluginError, match="not used"):
         check_plugins([], used)
+
+
+def test_a_predict_function_written_for_dataframes_is_served_with_dataframes():
+    """As ``shapgov.explain`` does, the served explainer hands a function that reads columns
+    by name DataFrames with the background's columns (it got arrays before)."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(100, 3)), columns=["a", "b", "c"])
+
+    def f(d: pd.DataFrame) -> np.ndarray:
+        return (2 * d["a"] + d["b"] * d["c"]).to_numpy()
+
+    out = ServedExplainer(f, background=X.iloc[:20]).explain(X.iloc[50:53])
+    phi, _ = brute_force_shapley(lambda d: f(d)[:, None], X.iloc[50:53], X.iloc[:20])
+    got = out[["shap_a", "shap_b", "shap_c"]].to_numpy()
+    np.testing.assert_allclose(got, phi[:, :, 0], rtol=0, atol=1e-12)
