@@ -69,8 +69,10 @@ def test_xgboost_base_margin_prediction_is_the_models_own():
     # and XGBoost's own pred_contribs given the same base_margin
     ref, ref_base = brute_force_path_dependent(ens, rows.to_numpy(float))
     assert np.max(np.abs(e.values - ref[:, :, 0])) <= 1e-10
-    # the offset replaces base_score: the base value is the trees' alone
+    # the offset replaces base_score: the base value is the trees' alone, and so is the
+    # base of the one vertex that took it (the parts add up to the whole)
     assert abs(e.expected_value[0] - (ref_base[0] - ens.base_offset[0])) <= 1e-10
+    assert len(e.vertices) == 1 and e.vertices[0].base[0] == e.expected_value[0]
     dm = xgb.DMatrix(rows, base_margin=offset)
     contrib = m.get_booster().predict(dm, pred_contribs=True)
     scale = np.abs(contrib).max()

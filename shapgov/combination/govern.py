@@ -104,7 +104,11 @@ def judge(
         taken = plugins.first("shapgov_model_offset", model=blueprint.model, plugins=plugins)
     if taken is not None:
         shift = np.asarray(taken.replaces, dtype=float).reshape(-1)
-        combined = replace(combined, base=combined.base - shift)
+        # the one vertex that takes the offset loses it too, so the parts still add up
+        parts = combined.parts
+        if len(parts) == 1:
+            parts = (replace(parts[0], base=parts[0].base - shift),)
+        combined = replace(combined, base=combined.base - shift, parts=parts)
     X = model_input(frame, blueprint.model)
     if taken is None:
         actual = blueprint.predict(X)
