@@ -21,7 +21,9 @@ def test_explain_approve_verify_and_reproduce_from_the_command_line(store, tmp_p
     X, y = credit_table(2000)
     model = lgb.LGBMClassifier(n_estimators=30, num_leaves=8, verbose=-1).fit(X, y)
     with mlflow.start_run():
-        info = mlflow.lightgbm.log_model(model, name="model", input_example=X.iloc[:3])
+        info = mlflow.lightgbm.log_model(
+            model, name="model", input_example=X.iloc[:3], pip_requirements=["lightgbm"]
+        )
     mv = mlflow.register_model(info.model_uri, "credit")
     X.assign(default=y).to_parquet(tmp_path / "data.parquet")
     X.iloc[1000:1500].to_parquet(tmp_path / "bg.parquet")
@@ -85,7 +87,9 @@ def test_reproduce_says_when_the_values_are_not_the_models(store, tmp_path):
         shapgov.mlflow.explain_and_log(
             other, X.iloc[:50], background=X.iloc[100:200], analyses=False
         )
-        info = mlflow.lightgbm.log_model(model, name="model", input_example=X.iloc[:3])
+        info = mlflow.lightgbm.log_model(
+            model, name="model", input_example=X.iloc[:3], pip_requirements=["lightgbm"]
+        )
     mv = mlflow.register_model(info.model_uri, "swapped")
     result = reproduce("swapped", mv.version)
     assert not result.reproduced and result.max_abs_difference > 1e-3

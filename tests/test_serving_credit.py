@@ -38,10 +38,12 @@ def _fit(seed: int = 0):
     return X, y, model
 
 
-def _approved_credit(store, *, output: str = "margin", weights=None, log_set: bool = True):
+def _approved_credit(
+    store, *, name: str = NAME, output: str = "margin", weights=None, log_set: bool = True
+):
     """The credit model explained against a 500-row background, logged with its own
     flavor (mlflow.sklearn refuses LightGBM under MLflow 3's trusted types), registered
-    and approved."""
+    as ``name`` and approved (alias champion)."""
     X, y, model = _fit()
     background = X.iloc[1000:1500]
     with mlflow.start_run():
@@ -54,10 +56,12 @@ def _approved_credit(store, *, output: str = "margin", weights=None, log_set: bo
                 background_weights=weights,
                 output=output,
             )
-        info = mlflow.lightgbm.log_model(model, name="model", input_example=X.iloc[:3])
-    mv = mlflow.register_model(info.model_uri, NAME)
+        info = mlflow.lightgbm.log_model(
+            model, name="model", input_example=X.iloc[:3], pip_requirements=["lightgbm"]
+        )
+    mv = mlflow.register_model(info.model_uri, name)
     if log_set:
-        assert shapgov.approve(NAME, mv.version, alias="champion").approved
+        assert shapgov.approve(name, mv.version, alias="champion").approved
     return X, y, model, background, mv
 
 
@@ -69,8 +73,34 @@ def _as_client_sends(rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def test_the_set_stores_its_background_and_serving_reads_it(store):
-    X, _, model, background, mv = _approved_credit(store)
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """One sqlite registry for this module's tests (each registers its own names), so the
+    approved credit model and its explaining model are built once."""
+    folder = tmp_path_factory.mktemp("registry")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    mlflow.set_experiment("credit")
+    yield uri
+    if mlflow.active_run():
+        mlflow.end_run()
+
+
+@pytest.fixture(scope="module")
+def explaining(registry):
+    """The approved credit model and its explaining model, logged without a background
+    (the set's own) and with the applicant ID as a key."""
+    X, _, model, background, mv = _approved_credit(registry)
+    with mlflow.start_run():
+        info = log_explaining_model(
+            f"models:/{NAME}@champion", keys=["applicant_id"], registered_model_name="served"
+        )
+    return X, model, background, mv, info
+
+
+def test_the_set_stores_its_background_and_serving_reads_it(explaining):
+    X, model, background, mv, info = explaining
     client = mlflow.MlflowClient()
     manifest = mlflow.artifacts.load_dict(f"runs:/{mv.run_id}/shapgov/manifest.json")
     assert "background.parquet" in manifest["artifacts"]
@@ -78,9 +108,7 @@ def test_the_set_stores_its_background_and_serving_reads_it(store):
     stored, weights = read_background(path, sha256=manifest["game"]["background_sha256"])
     pd.testing.assert_frame_equal(stored, background.reset_index(drop=True))
     assert weights is None
-    # no background= needed: the explaining model takes the set's own rows
-    with mlflow.start_run():
-        info = log_explaining_model(f"models:/{NAME}@champion", keys=["applicant_id"])
+    # no background= was needed: the explaining model took the set's own rows
     rows = X.iloc[300:306]
     served = mlflow.pyfunc.load_model(info.model_uri).predict(rows)  # category dtypes
     e = shapgov.explain(model, rows, background=background)
@@ -103,10 +131,8 @@ def test_an_altered_background_file_is_refused(tmp_path):
         read_background(other, sha256=e.game["background_sha256"])
 
 
-def test_strings_nulls_and_unseen_labels_are_recoded_as_the_model_does(store):
-    X, _, model, background, _ = _approved_credit(store)
-    with mlflow.start_run():
-        info = log_explaining_model(f"models:/{NAME}@champion", keys=["applicant_id"])
+def test_strings_nulls_and_unseen_labels_are_recoded_as_the_model_does(explaining):
+    X, model, background, _, info = explaining
     served = mlflow.pyfunc.load_model(info.model_uri)
     rows = X.iloc[400:410].copy()
     sent = _as_client_sends(rows)
@@ -134,10 +160,10 @@ def test_strings_nulls_and_unseen_labels_are_recoded_as_the_model_does(store):
     np.testing.assert_allclose(1 / (1 + np.exp(-rebuilt)), out["prediction"], atol=1e-12)
 
 
-def test_a_set_explained_in_probability_space_is_served_in_probability(store):
-    X, _, model, _, _ = _approved_credit(store, output="probability")
+def test_a_set_explained_in_probability_space_is_served_in_probability(registry):
+    X, _, model, _, _ = _approved_credit(registry, name="in-probability", output="probability")
     with mlflow.start_run():
-        info = log_explaining_model(f"models:/{NAME}@champion")
+        info = log_explaining_model("models:/in-probability@champion")
     out = mlflow.pyfunc.load_model(info.model_uri).predict(X.iloc[500:505])
     shap_cols = [f"shap_{c}" for c in X.columns]
     assert set(out["explained_space"]) == {"probability"} and set(out["link"]) == {"identity"}
@@ -148,22 +174,22 @@ def test_a_set_explained_in_probability_space_is_served_in_probability(store):
     )
 
 
-def test_a_weighted_background_is_served_with_its_weights(store):
+def test_a_weighted_background_is_served_with_its_weights(registry):
     weights = np.linspace(1.0, 3.0, 500)
-    X, _, model, background, _ = _approved_credit(store, weights=weights)
+    X, _, model, background, _ = _approved_credit(registry, name="weighted", weights=weights)
     with mlflow.start_run():
-        info = log_explaining_model(f"models:/{NAME}@champion")
+        info = log_explaining_model("models:/weighted@champion")
     out = mlflow.pyfunc.load_model(info.model_uri).predict(X.iloc[600:604])
     e = shapgov.explain(model, X.iloc[600:604], background=background, background_weights=weights)
     shap_cols = [f"shap_{c}" for c in X.columns]
     np.testing.assert_allclose(out[shap_cols].to_numpy(), e.values, rtol=0, atol=1e-12)
     with mlflow.start_run(), pytest.raises(InputError, match="weighted"):
-        log_explaining_model(f"models:/{NAME}@champion", background=background)
+        log_explaining_model("models:/weighted@champion", background=background)
 
 
-def test_a_version_without_a_set_is_served_only_when_allowed_with_a_background(store):
-    X, _, model, background, mv = _approved_credit(store, log_set=False)
-    uri = f"models:/{NAME}/{mv.version}"
+def test_a_version_without_a_set_is_served_only_when_allowed_with_a_background(registry):
+    X, _, model, background, mv = _approved_credit(registry, name="no-set", log_set=False)
+    uri = f"models:/no-set/{mv.version}"
     with mlflow.start_run(), pytest.raises(UnapprovedModelError, match="explain_and_log"):
         log_explaining_model(uri)
     with mlflow.start_run(), pytest.raises(InputError, match="background="):
@@ -180,15 +206,12 @@ def test_a_version_without_a_set_is_served_only_when_allowed_with_a_background(s
 
 
 @pytest.fixture
-def credit_server(store, tmp_path):
+def credit_server(registry, explaining, tmp_path):
     """``mlflow models serve`` of the credit model's explaining model."""
     import os
 
-    X, _, model, background, _ = _approved_credit(store)
-    with mlflow.start_run():
-        log_explaining_model(
-            f"models:/{NAME}@champion", keys=["applicant_id"], registered_model_name="served"
-        )
+    X, model, background, _, _ = explaining
+    store = registry
     port = _free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": store, "MLFLOW_REGISTRY_URI": store}
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 (closed below)
