@@ -203,6 +203,30 @@ def test_waterfall_adds_up_to_the_output(ridge, row):
     assert any(t.get_text() == f"f(x) = {fx:.4g}" for t in fig.axes[0].texts)
 
 
+def test_waterfall_of_a_classifier_says_log_odds_and_the_probability(tmp_path):
+    """Behind a logit link the bars are in log-odds: the axis says so, and the title adds
+    the row up (base + Σ SHAP = f(x) log-odds) and maps f(x) to the model's probability;
+    the row is named by its index label."""
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    X = X.iloc[:, :6].set_axis(pd.Index(np.arange(5000, 5000 + len(X)), name="id"))
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
+    e = shapgov.explain(model, X.iloc[:20], background=X.iloc[::10])
+    assert e.link.name == "logit"
+    fig = plots.waterfall(e, 3)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "log-odds: the margin before the logit link"
+    base, fx = float(e.expected_value[0]), float(e.explained_output[3, 0])
+    p = float(model.predict_proba(X.iloc[[3]])[0, 1])
+    shap_sum = float(_values(e)[3].sum())
+    assert ax.get_title() == (
+        f"row 5003\nbase {base:.4g} + Σ SHAP {shap_sum:+.4g} = {fx:.4g} log-odds = "
+        f"probability {p:.4g}"
+    )
+    assert plots.to_png(fig).startswith(b"\x89PNG")
+
+
 def test_waterfall_multiclass_and_link_label(iris):
     for k in range(3):
         fig = plots.waterfall(iris, 4, output=k)

@@ -204,6 +204,29 @@ def _space_label(explanation: Explanation, what: str) -> str:
     return f"{what} ({space} space; prediction = {link}⁻¹ of it)"
 
 
+#: For each link: what the explained values are measured in, what the link's inverse
+#: gives, and what the explained space is, in words.
+LINK_UNITS: dict[str, tuple[str, str, str]] = {
+    "logit": ("log-odds", "probability", "the margin before the logit link"),
+    "log": ("log units", "prediction", "the margin before the log link"),
+    "softmax": ("class scores", "probability", "the margin before the softmax over the classes"),
+    "ovr": ("log-odds", "probability", "the margin before the one-vs-rest sigmoids"),
+    "isotonic": ("margin units", "calibrated probability", "the margin before the calibration"),
+}
+
+
+def link_units(explanation: Explanation) -> tuple[str, str, str] | None:
+    """``(unit, prediction, space)``: the unit of the explained values, what the link's
+    inverse turns them into and the explained space in words; ``None`` for the identity
+    link (the values are in the prediction's own units)."""
+    name = explanation.link.name
+    if name == "identity":
+        return None
+    return LINK_UNITS.get(
+        name, ("margin units", "prediction", f"the margin before the {name} link")
+    )
+
+
 def _class_title(ax: Any, explanation: Explanation, output: int, title: str) -> None:
     if explanation.n_outputs > 1:
         labels = explanation.classes or list(range(explanation.n_outputs))

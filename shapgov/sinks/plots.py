@@ -52,6 +52,7 @@ from shapgov.sinks.plot_parts import (  # noqa: F401 (re-exported for callers)
     _cmap,
     _feature_index,
     _figure,
+    _format_value,
     _impact_frame,
     _interaction_partner,
     _is_categorical,
@@ -68,6 +69,7 @@ from shapgov.sinks.plot_parts import (  # noqa: F401 (re-exported for callers)
     _short,
     _space_label,
     _split,
+    link_units,
 )
 
 __all__ = [
@@ -262,7 +264,10 @@ def waterfall(
 
     One bar per top feature by |SHAP| (labelled ``"name = value"``), largest at the top,
     plus one ``"other (N features)"`` bar for the rest; bars start where the previous
-    one ended, so the top bar ends at the explained output f(x).
+    one ended, so the top bar ends at the explained output f(x). The title names the row
+    by its index label and adds up ``base + Σ SHAP = f(x)``; behind a link it names the
+    unit (log-odds behind a logit) and what the link makes of f(x) ("= probability
+    0.0889"), and the x axis says which space the bars are drawn in.
     """
     _check_explanation(explanation, rows=False)
     max_display = _check_max_display(max_display)
@@ -312,8 +317,19 @@ def waterfall(
     ax.set_ylim(-1.0, n_rows + 0.3)
     ax.use_sticky_edges = False  # let the margin hold the value labels
     ax.margins(x=0.18)
-    ax.set_xlabel(_space_label(explanation, "explained output"))
-    _class_title(ax, explanation, output, f"row {row}")
+    units = link_units(explanation)
+    total = f"base {base:.4g} + Σ SHAP {float(contrib.sum()):+.4g} = {fx:.4g}"
+    if units is None:
+        ax.set_xlabel(_space_label(explanation, "explained output"))
+    else:
+        unit, prediction, space = units
+        ax.set_xlabel(f"{unit}: {space}")
+        linked = explanation.link.inverse(explanation.explained_output[row : row + 1])
+        total += f" {unit} = {prediction} {float(linked[0, output]):.4g}"
+    key = _short(_format_value(explanation.data.index[row]), 24)
+    _class_title(ax, explanation, output, f"row {key}")
+    title = ax.get_title()
+    _plain(ax.set_title(f"{title}\n{total}", fontsize=10))
     return fig
 
 
