@@ -29,6 +29,8 @@ from shapgov.sinks.compliance import REPORT, REPORT_RECORD, SECTIONS
 SKLEARN = ["scikit-learn"]
 
 EVIL = "<script>alert(1)</script>"
+# a set without explanations over time has every section but that one
+WITHOUT_OVER_TIME = [s for s, _ in SECTIONS if s != "over_time"]
 
 
 class DOM(HTMLParser):
@@ -102,7 +104,7 @@ def test_report_has_every_section_and_reads_the_logged_set(approved_version, tmp
     out = shapgov.report(model="cancer", version=mv.version, out=tmp_path / "r.html")
     html = out.read_text()
     dom = parse(html)
-    assert [s for s, _ in SECTIONS] == [i for i in dom.ids if i in dict(SECTIONS)]
+    assert [i for i in dom.ids if i in dict(SECTIONS)] == WITHOUT_OVER_TIME
     text = " ".join(dom.text)
     manifest = json.loads(
         Path(
@@ -117,7 +119,7 @@ def test_report_has_every_section_and_reads_the_logged_set(approved_version, tmp
     assert e.game["background_sha256"] in text
     for plugin in manifest["plugins"]:
         assert plugin["name"] in text and ", ".join(plugin["hooks"]) in text
-    assert "approved" in text and "all checks passed" in text  # the approval section
+    assert "approved" in text and "All checks passed" in text  # the approval section
     assert run_id in text and "cancer" in text
     for part in e.vertices:
         assert part.name in text and part.estimator_class in text
@@ -247,7 +249,7 @@ def test_a_failed_set_reports_its_diagnostics_and_no_values(store, tmp_path, tes
         shapgov.mlflow.explain_and_log(clipped, X)
     html = shapgov.report(run_id=run.info.run_id, out=tmp_path / "fail.html").read_text()
     dom = parse(html)
-    assert [s for s, _ in SECTIONS] == [i for i in dom.ids if i in dict(SECTIONS)]
+    assert [i for i in dom.ids if i in dict(SECTIONS)] == WITHOUT_OVER_TIME
     text = " ".join(dom.text)
     assert "the SHAP values were withheld" in text
     assert f"{caught.value.report.n_over_threshold} of {len(X)}" in " ".join(text.split())
@@ -288,7 +290,7 @@ def _headless(exe: str, profile: Path, *args: str) -> subprocess.CompletedProces
     )
 
 
-def test_a_real_browser_renders_every_section(approved_version, tmp_path):
+def _need_chromium() -> str:
     exe = _chromium()
     if exe is None:
         # .ci/run installs Debian's chromium, so CI never skips; a developer machine
@@ -296,6 +298,11 @@ def test_a_real_browser_renders_every_section(approved_version, tmp_path):
         if os.environ.get("CI"):
             pytest.fail("CI must have chromium: .ci/run installs it (apt-get install chromium)")
         pytest.skip("no chromium here: apt-get install chromium to run the browser test")
+    return exe
+
+
+def test_a_real_browser_renders_every_section(approved_version, tmp_path):
+    exe = _need_chromium()
     from matplotlib.image import imread
 
     report = shapgov.report(
@@ -303,7 +310,7 @@ def test_a_real_browser_renders_every_section(approved_version, tmp_path):
     )
     url = report.resolve().as_uri()
     dom = parse(_headless(exe, tmp_path / "p1", "--dump-dom", url).stdout)
-    assert [s for s, _ in SECTIONS] == [i for i in dom.ids if i in dict(SECTIONS)]
+    assert [i for i in dom.ids if i in dict(SECTIONS)] == WITHOUT_OVER_TIME
     assert "script" not in dom.tags and any(EVIL in t for t in dom.text)
     shot = tmp_path / "shot.png"
     _headless(exe, tmp_path / "p2", f"--screenshot={shot}", "--window-size=1200,1600", url)
@@ -315,7 +322,7 @@ def test_a_real_browser_renders_every_section(approved_version, tmp_path):
     pdf = tmp_path / "report.pdf"
     _headless(exe, tmp_path / "p3", "--no-pdf-header-footer", f"--print-to-pdf={pdf}", url)
     pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes()))
-    assert pdf.read_bytes()[:5] == b"%PDF-" and pages >= len(SECTIONS), pages
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pages >= len(WITHOUT_OVER_TIME), pages
 
 
 def test_the_report_reads_only_the_verified_files_of_the_manifest(store, tmp_path):
@@ -407,3 +414,250 @@ def test_a_sampled_explanation_reports_its_standard_errors(tmp_path):
     exact = shapgov.explain(Ridge().fit(X, y), X.iloc[:8])
     write_set(tmp_path / "exact", exact)
     assert build_context(ArtifactSet.read(tmp_path / "exact"))["model"]["sampling"] is None
+
+
+# ------------------------------------------------------- issue 30's new user: credit
+@pytest.fixture(scope="module")
+def _credit_store(tmp_path_factory):
+    """Issue 30's new user: the seeded credit table (string categories, missing values,
+    applicant IDs), a LightGBM classifier, explain_and_log with the whole set and
+    explanations over time by application month, registered and approved; built once
+    for the module."""
+    import lightgbm as lgb
+    import pandas as pd
+    from credit import credit_table
+
+    from shapgov.demo import _trusted_types
+
+    where = tmp_path_factory.mktemp("credit")
+    uri = f"sqlite:///{where / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    mlflow.create_experiment("shapgov-credit-report", artifact_location=where.as_uri())
+    mlflow.set_experiment("shapgov-credit-report")
+    X, y = credit_table(1000, seed=0)
+    model = lgb.LGBMClassifier(n_estimators=40, num_leaves=8, verbose=-1).fit(X, y)
+    days = np.sort(np.random.default_rng(1).uniform(0, 181, 400))
+    rows = X.iloc[:400].assign(applied=pd.Timestamp("2024-01-01") + pd.to_timedelta(days, "D"))
+    with mlflow.start_run() as run:
+        e = shapgov.mlflow.explain_and_log(
+            model,
+            rows,
+            y=y.iloc[:400],
+            background=X.iloc[500:700],
+            over_time={"time": "applied", "freq": "M"},
+        )
+        info = mlflow.lightgbm.log_model(model, name="model", **_trusted_types(model))
+    mv = mlflow.register_model(info.model_uri, "credit-default")
+    assert shapgov.approve("credit-default", mv.version).approved
+    return uri, (run.info.run_id, mv, e, model)
+
+
+@pytest.fixture
+def credit(_credit_store, monkeypatch):
+    uri, logged = _credit_store
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return logged
+
+
+def _credit_report(credit, tmp_path) -> str:
+    out = shapgov.report(model="credit-default", version=credit[1].version, out=tmp_path / "r.html")
+    return out.read_text()
+
+
+def _section(html: str, section: str) -> str:
+    start = html.index(f'<section id="{section}">')
+    return html[start : html.index("</section>", start)]
+
+
+def _words(html: str) -> str:
+    """The text of ``html`` as a reader sees it: tags dropped, whitespace collapsed."""
+    return " ".join(" ".join(parse(html).text).split())
+
+
+def _table_after(html: str, heading: str) -> tuple[list[str], list[list[str]]]:
+    """Header and body cells (as text) of the first table after ``heading``."""
+    start = html.index(heading)
+    table = html[start : html.index("</table>", start)]
+    header = [_words(h) for h in re.findall(r"<th[^>]*>(.*?)</th>", table, re.S)]
+    rows = re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]
+    return header, [[_words(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)] for r in rows]
+
+
+def test_the_agreement_says_what_a_flag_means_and_that_it_is_no_failed_check(credit, tmp_path):
+    """The comparison's counts with the rule that flagged them, the share, how to judge
+    it, and that the approval's "all checks passed" does not include the comparison."""
+    import pandas as pd
+
+    run_id = credit[0]
+    path = mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path="shapgov/comparison.parquet", dst_path=str(tmp_path)
+    )
+    rows = pd.read_parquet(path)
+    flagged = rows[rows["flagged"]]
+    n, m = len(rows), len(flagged)
+    assert 0 < m < n  # the credit model's rows disagree here and there: something to say
+    html = _credit_report(credit, tmp_path)
+    agreement = _words(_section(html, "agreement"))
+    assert f"{m} of {n} rows ({m / n:.1%}) flagged for review." in agreement
+    by = {
+        rule: int(flagged["reason"].str.contains(word, regex=False).sum())
+        for rule, word in (("overlap", "overlap"), ("rank", "Spearman"), ("sign", "sign of"))
+    }
+    assert (
+        f"fewer than 2 of the top 3 are the same features (top-3 overlap below 0.67): "
+        f"{by['overlap']} flagged" in agreement
+    )
+    assert (
+        "the rank correlation of |SHAP| and |XEMP strength| over the features is below 0.5 "
+        f"(Spearman): {by['rank']} flagged" in agreement
+    )
+    assert f"has the opposite sign in XEMP: {by['sign']} flagged" in agreement
+    assert "(of the 8 features XEMP evaluated)" in agreement
+    assert "A flag marks a row to review, not a failed check" in agreement
+    assert "shapgov sets no acceptable share" in agreement
+    assert "expected to disagree where features are correlated or interact" in agreement
+    assert "row comparisons" not in agreement  # the old bare count
+    approval = _words(_section(html, "approval"))
+    assert "All checks passed: the artifact set is complete and unaltered" in approval
+    assert "the additivity status is pass" in approval
+    assert (
+        f"The SHAP-vs-XEMP comparison is not one of them: its {m} flagged rows are for "
+        "review" in approval
+    )
+
+
+def test_the_flagged_table_has_no_empty_output_cells(credit, tmp_path):
+    """A single output needs no Output column (the cards name it); none is left empty."""
+    html = _credit_report(credit, tmp_path)
+    header, body = _table_after(_section(html, "agreement"), "<h3>Flagged rows</h3>")
+    assert header == ["Row", "Overlap", "Spearman", "Top SHAP", "Top XEMP", "Reason"]
+    assert body and all(len(r) == len(header) and all(r) for r in body)
+    keys = {str(k) for k in credit[2].data.index}
+    assert all(r[0] in keys for r in body)  # rows by applicant ID
+
+
+def test_a_multiclass_flagged_table_names_the_class_of_each_line(tmp_path):
+    from sklearn.datasets import load_iris
+
+    from shapgov.analyses.compare import compare_shap_xemp
+    from shapgov.analyses.exemplars import xemp
+    from shapgov.mlflow.artifacts import write_set
+    from shapgov.sinks.compliance import write_report
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    e = shapgov.explain(model, X.iloc[::3], background=X)
+    strengths = xemp(model, e.data, training=X)
+    comparison = compare_shap_xemp(e, strengths, k=2)
+    write_set(tmp_path, e, xemp=strengths, comparison=comparison)
+    write_report(tmp_path)
+    html = (tmp_path / REPORT).read_text()
+    header, body = _table_after(_section(html, "agreement"), "<h3>Flagged rows</h3>")
+    assert header[:2] == ["Row", "Output"]
+    expected = comparison.flagged.head(50)
+    assert [r[:2] for r in body] == [
+        [str(e.data.index[r]), f"class {o}"]  # the row by its key, the class by its label
+        for r, o in zip(expected["row"], expected["output"], strict=True)
+    ]
+    assert "2 of the top 2" in _words(_section(html, "agreement"))
+    assert "(row, class) pairs" in _words(_section(html, "agreement"))
+
+
+def test_no_section_on_explanations_over_time_without_them(approved_version, tmp_path):
+    without = shapgov.report(
+        model="cancer", version=approved_version[1].version, out=tmp_path / "without.html"
+    ).read_text()
+    dom = parse(without)
+    assert "over_time" not in dom.ids and "#over_time" not in dom.urls
+    assert "Explanations over time" not in " ".join(dom.text)
+    assert [i for i in dom.ids if i in dict(SECTIONS)] == WITHOUT_OVER_TIME
+
+
+def test_the_section_on_explanations_over_time_where_the_set_has_them(credit, tmp_path):
+    with_it = parse(_credit_report(credit, tmp_path))
+    assert [i for i in with_it.ids if i in dict(SECTIONS)] == [s for s, _ in SECTIONS]
+    assert "#over_time" in with_it.urls and "Explanations over time" in with_it.text
+
+
+def test_waterfalls_and_cards_say_they_are_in_log_odds(credit, tmp_path):
+    """Each card adds up in log-odds and maps the sum to the model's probability."""
+    from scipy.special import expit
+
+    from shapgov.sinks.compliance import _fmt
+
+    _, _, e, model = credit
+    html = _credit_report(credit, tmp_path)
+    predictions = _words(_section(html, "predictions"))
+    assert (
+        "SHAP values, their sums and the waterfalls are in log-odds: the margin before the "
+        "logit link, which the link turns into the probability the model gives." in predictions
+    )
+    cards = re.findall(r"Row (\S+) \(", predictions)
+    assert len(cards) >= 5
+    position = {str(k): i for i, k in enumerate(e.data.index)}
+    for key in cards:
+        i = position[key]
+        phi, base = e.values[i], float(e.expected_value[0])
+        fx = float(e.explained_output[i, 0])
+        p = model.predict_proba(e.data.iloc[[i]])[0, 1]
+        assert _fmt(float(expit(fx))) == _fmt(float(p))  # the link gives the model's output
+        assert (
+            f"Explained output: base {_fmt(base)} + Σ SHAP {phi.sum():+.4g} = {_fmt(fx)} "
+            f"log-odds = probability {_fmt(float(p))} (through the logit link)" in predictions
+        )
+    assert predictions.count("in log-odds (the margin before the logit link).") == len(cards)
+
+
+#: Measures the laid-out page once everything (figures included) has loaded: the page's
+#: width against the window's, and the elements that reach past the window's right edge
+#: (but for the contents of a box that scrolls on its own).
+PROBE = """<script>
+window.addEventListener("load", function () {
+  var page = document.documentElement, past = [];
+  document.querySelectorAll("body *").forEach(function (el) {
+    var inside = el.parentElement.closest(".scroll");  // what scrolls in its own box
+    if (!inside && el.getBoundingClientRect().right > page.clientWidth + 0.5) {
+      past.push(el.tagName + (el.className ? "." + el.className : ""));
+    }
+  });
+  page.setAttribute("data-width", page.scrollWidth + " " + page.clientWidth + " " + past.join(","));
+});
+</script>"""
+
+
+def _laid_out_width(exe: str, report: Path, width: int, where: Path) -> tuple[int, int, str]:
+    """``(scrollWidth, clientWidth, elements past the right edge)`` of ``report`` in a real
+    Chromium window ``width`` pixels wide. The report's Content-Security-Policy forbids
+    scripts, so a copy without it carries the probe; nothing else changes."""
+    html = report.read_text()
+    csp = re.search(r'<meta http-equiv="Content-Security-Policy"[^>]*>', html)
+    assert csp is not None
+    probed = where / f"probed-{width}.html"
+    probed.write_text(html.replace(csp.group(0), "").replace("</body>", PROBE + "</body>"))
+    dom = _headless(
+        exe,
+        where / f"profile-{width}",
+        "--virtual-time-budget=10000",
+        f"--window-size={width},900",
+        "--dump-dom",
+        probed.resolve().as_uri(),
+    ).stdout
+    found = re.search(r'data-width="(\d+) (\d+) ?([^"]*)"', dom)
+    assert found is not None, "the probe did not run"
+    return int(found.group(1)), int(found.group(2)), found.group(3)
+
+
+@pytest.mark.parametrize("width", [1400, 1024])
+def test_no_horizontal_scrollbar_in_a_real_browser(credit, tmp_path, width):
+    """Issue 30's credit report, with its widest tables (flagged rows, explanations over
+    time): the page fits the window; a table wider than the page scrolls in its own box."""
+    exe = _need_chromium()
+    report = tmp_path / "report.html"
+    report.write_text(_credit_report(credit, tmp_path))
+    scroll_width, client_width, past = _laid_out_width(exe, report, width, tmp_path)
+    assert width - 30 <= client_width <= width  # the window, less a vertical scrollbar
+    assert scroll_width <= client_width, f"{scroll_width} > {client_width}: {past}"
+    assert past == ""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -408,7 +409,10 @@ def _predictions_section(
     xemp = _xemp_lookup(aset, [i for i, _, _ in chosen])
     rows_of_xemp = (aset.xemp or {}).get("params", {}).get("rows")
     same_rows = bool(xemp) and rows_of_xemp in (None, len(e))
+    from shapgov.sinks.plot_parts import link_units
+
     predictions = e.link.inverse(e.explained_output)
+    units = link_units(e)
     out = []
     for i, o, why in chosen:
         label = "None" if e.n_outputs == 1 or e.classes is None else str(e.classes[o])
@@ -437,12 +441,21 @@ def _predictions_section(
                 "prediction": None if e.prediction is None else _fmt(float(e.prediction[i, o])),
                 "explained": _fmt(float(e.explained_output[i, o])),
                 "base": _fmt(float(e.expected_value[o])),
+                "shap_sum": f"{phi.sum():+.4g}",
                 "rest": f"{phi.sum() - phi[order].sum():+.4g}",
                 "features": features,
                 "figure": _png(waterfall(e, i, output=o)),
             }
         )
-    return {"rows": out, "k": k, "has_xemp": same_rows}
+    unit, prediction, space = units or (f"{e.output_space} units", None, None)
+    return {
+        "rows": out,
+        "k": k,
+        "has_xemp": same_rows,
+        "unit": unit,
+        "prediction_name": prediction,
+        "space": space,
+    }
 
 
 def row_key(e: Explanation | None, position: int) -> Any:
@@ -476,10 +489,30 @@ def _agreement_section(aset: ArtifactSet) -> dict[str, Any] | None:
         }
     else:
         summary = c["summary"]
+    params = c.get("params", {})
+    e = aset.explanation
+    several = e is not None and e.n_outputs > 1
+    n_rows, n_flagged = summary["n_rows"], len(flagged)
+    reasons = flagged["reason"].astype(str) if len(flagged) else pd.Series([], dtype=str)
+    by = summary.get("flagged_by") or {
+        "overlap": int(reasons.str.contains("overlap", regex=False).sum()),
+        "spearman": int(reasons.str.contains("Spearman", regex=False).sum()),
+        "sign": int(reasons.str.contains("sign of", regex=False).sum()),
+    }
+    k = int(params.get("k", 3))
+    min_overlap = float(params.get("min_overlap", 2 / 3))
     return {
-        "params": c.get("params", {}),
-        "n_rows": summary["n_rows"],
-        "n_flagged": len(flagged),
+        "params": params,
+        "k": k,
+        # overlap < min_overlap <=> fewer than this many shared features
+        "shared_needed": math.ceil(round(min_overlap * k, 9)),
+        "n_rows": n_rows,
+        "n_flagged": n_flagged,
+        "share": f"{n_flagged / n_rows:.1%}" if n_rows else "–",
+        "flagged_by": by,
+        "several_outputs": several,
+        "compared": "(row, class) pairs" if several else "rows",
+        "n_features": len((aset.xemp or {}).get("evaluated", [])) or None,
         "mean_overlap": _fmt(summary["mean_overlap"], 3),
         "mean_spearman": _fmt(summary["mean_spearman"], 3),
         "global": [
@@ -489,7 +522,7 @@ def _agreement_section(aset: ArtifactSet) -> dict[str, Any] | None:
         "flagged": [
             {
                 "row": row_key(aset.explanation, int(r["row"])),
-                "output": "" if r.get("output") is None else str(r["output"]),
+                "output": _flag_output(e, r.get("output")),
                 "overlap": _fmt(r["overlap"], 3),
                 "spearman": _fmt(r["spearman"], 3),
                 "top_shap": ", ".join(map(str, r["top_shap"])),
@@ -500,6 +533,44 @@ def _agreement_section(aset: ArtifactSet) -> dict[str, Any] | None:
         ],
         "cut_points": (aset.xemp or {}).get("cut_points", {}),
     }
+
+
+#: What ``shapgov approve`` checks (:mod:`shapgov.mlflow.approval`), for the reader.
+APPROVAL_CHECKS = (
+    "the artifact set is complete and unaltered: its manifest names this run, every file "
+    "it lists matches its SHA-256, and the values, vertices, additivity audit and Feature "
+    "Impact are there (for a table explained on Spark, every part it published too)",
+    "the additivity status is pass (warn only where the approval allowed it)",
+    "every vertex was explained through a compatibility-matrix row that supports its task",
+    "the set's compliance report is there, matches its recorded hash and was built from "
+    "this very manifest",
+)
+
+
+def _approval_checks(raw_rules: str | None) -> list[str]:
+    """The checks a verdict applied: the required ones and the optional rules it had."""
+    checks = list(APPROVAL_CHECKS)
+    try:
+        rules = json.loads(raw_rules) if raw_rules else {}
+    except ValueError:
+        rules = {}
+    rules = rules if isinstance(rules, dict) else {}
+    if rules.get("max_impact_drift") is not None:
+        checks.append(
+            "the set holds explanations over time and no window's impact drift against the "
+            f"reference window exceeds max_impact_drift = {rules['max_impact_drift']}"
+        )
+    if rules.get("require_explaining_model"):
+        checks.append("an explaining model carries this set's manifest SHA-256")
+    return checks
+
+
+def _flag_output(e: Explanation | None, output: Any) -> str:
+    """The output a comparison line is about, labelled as the rest of the report labels
+    it: "class 1" for a class, the explained space for a single output."""
+    if output is None or (np.ndim(output) == 0 and pd.isna(output)):
+        return e.output_space if e is not None else "single output"
+    return f"class {output}"
 
 
 def _approval_section(model_version: Any) -> dict[str, Any] | None:
@@ -517,6 +588,7 @@ def _approval_section(model_version: Any) -> dict[str, Any] | None:
         "signature": _signature_status(model_version.name, model_version.version, tags),
         "by_version": tags.get("shapgov.approval.version", "–"),
         "rules": _approval_rules(tags.get("shapgov.approval.rules")),
+        "checks": _approval_checks(tags.get("shapgov.approval.rules")),
         "aliases": list(getattr(model_version, "aliases", []) or []),
         "explaining_models": _explaining_models(model_version),
     }
@@ -632,10 +704,13 @@ def build_context(
     title = aset.manifest.get("model_class", "model").rsplit(".", 1)[-1]
     if model_version is not None:
         title = f"{model_version.name} v{model_version.version}"
+    over_time = over_time_section(aset)
+    # a set without explanations over time has no such section (nor its contents entry)
+    sections = [(i, name) for i, name in SECTIONS if i != "over_time" or over_time]
     return {
         "title": title,
         "status": aset.additivity.status,
-        "sections": SECTIONS,
+        "sections": sections,
         "model": _model_section(aset),
         "data": _data_section(aset),
         "additivity": _additivity_section(aset),
@@ -643,8 +718,9 @@ def build_context(
         "summary": _summary_section(aset, n_dependence),
         "predictions": _predictions_section(aset, rows, top_k, random_state),
         "agreement": _agreement_section(aset),
-        "over_time": over_time_section(aset),
+        "over_time": over_time,
         "approval": _approval_section(model_version),
+        "approval_checks": list(APPROVAL_CHECKS),
         "provenance": _provenance_section(aset, run, model_version),
     }
 
