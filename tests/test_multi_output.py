@@ -390,3 +390,22 @@ def test_a_served_multi_output_regressor_names_each_outputs_columns():
         got = out[[f"shap_{c}_{k}" for c in "abcd"]].to_numpy()
         np.testing.assert_allclose(got, e.values[:, :, k], rtol=0, atol=1e-12)
         np.testing.assert_allclose(out[f"prediction_{k}"], model.predict(X.iloc[100:104])[:, k])
+
+
+def test_the_report_shows_xemp_next_to_shap_for_each_output(tmp_path):
+    """The report's cards find every output's XEMP strengths (they were looked up under
+    the label of a single output, so a regressor of K targets showed none)."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    from shapgov.analyses.exemplars import xemp
+    from shapgov.mlflow.artifacts import write_set
+    from shapgov.sinks.compliance import ArtifactSet, build_context
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(rng.normal(size=(300, 4)), columns=list("abcd"))
+    Y = np.c_[2 * X.a + X.b, X.c - X.d]
+    model = RandomForestRegressor(n_estimators=5, max_depth=4, random_state=0).fit(X, Y)
+    e = shapgov.explain(model, X.iloc[:40], background=X.iloc[100:150])
+    write_set(tmp_path, e, xemp=xemp(model, e.data, training=X.iloc[100:150]))
+    cards = build_context(ArtifactSet.read(tmp_path))["predictions"]["rows"]
+    assert cards and all(f["strength"] != "–" for card in cards for f in card["features"])

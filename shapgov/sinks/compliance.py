@@ -415,7 +415,8 @@ def _predictions_section(
     units = link_units(e)
     out = []
     for i, o, why in chosen:
-        label = "None" if e.n_outputs == 1 or e.classes is None else str(e.classes[o])
+        # XEMP's output label: none for one output, the class, else the output's position
+        label = "None" if e.n_outputs == 1 else str(e.classes[o] if e.classes else o)
         phi = e._raw[i, :, o]
         order = np.argsort(-np.abs(phi), kind="stable")[:k]
         features = []
