@@ -126,6 +126,7 @@ def feature_impact(
 
 # --------------------------------------------------------------------- permutation
 
+
 def _targets(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     """``y`` as ``(n, K)``, one column per output of the predictions ``p`` ``(n, K)``.
 

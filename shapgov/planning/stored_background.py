@@ -96,4 +96,3 @@ def read_background(
             "another set"
         )
     return frame, weights
-
