@@ -1,0 +1,115 @@
+"""The compliance report's approval section: the verdict on a model version, whether its
+signature verifies here, the rules and checks it applied, and its explaining models."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shapgov.errors import ShapgovError
+
+#: What ``shapgov approve`` checks (:mod:`shapgov.mlflow.approval`), for the reader.
+APPROVAL_CHECKS = (
+    "the artifact set is complete and unaltered: its manifest names this run, every file "
+    "it lists matches its SHA-256, and the values, vertices, additivity audit and Feature "
+    "Impact are there (for a table explained on Spark, every part it published too)",
+    "the additivity status is pass (warn only where the approval allowed it)",
+    "every vertex was explained through a compatibility-matrix row that supports its task",
+    "the set's compliance report is there, matches its recorded hash and was built from "
+    "this very manifest",
+)
+
+
+def _approval_checks(raw_rules: str | None) -> list[str]:
+    """The checks a verdict applied: the required ones and the optional rules it had."""
+    checks = list(APPROVAL_CHECKS)
+    try:
+        rules = json.loads(raw_rules) if raw_rules else {}
+    except ValueError:
+        rules = {}
+    rules = rules if isinstance(rules, dict) else {}
+    if rules.get("max_impact_drift") is not None:
+        checks.append(
+            "the set holds explanations over time and no window's impact drift against the "
+            f"reference window exceeds max_impact_drift = {rules['max_impact_drift']}"
+        )
+    if rules.get("require_explaining_model"):
+        checks.append("an explaining model carries this set's manifest SHA-256")
+    return checks
+
+
+def approval_section(model_version: Any) -> dict[str, Any] | None:
+    """The section's context for a registered version (``None`` for a run's report)."""
+    if model_version is None:
+        return None
+    tags = dict(model_version.tags or {})
+    reasons = tags.get("shapgov.approval.reasons", "")
+    return {
+        "name": model_version.name,
+        "version": model_version.version,
+        "verdict": tags.get("shapgov.approval", "not checked"),
+        "reasons": [r for r in reasons.split("; ") if r],
+        "time": tags.get("shapgov.approval.time", "–"),
+        "approver": tags.get("shapgov.approval.approver", "–"),
+        "signature": _signature_status(model_version.name, model_version.version, tags),
+        "by_version": tags.get("shapgov.approval.version", "–"),
+        "rules": _approval_rules(tags.get("shapgov.approval.rules")),
+        "checks": _approval_checks(tags.get("shapgov.approval.rules")),
+        "aliases": list(getattr(model_version, "aliases", []) or []),
+        "explaining_models": _explaining_models(model_version),
+    }
+
+
+def _signature_status(name: str, version: str, tags: dict[str, str]) -> dict[str, Any]:
+    """Whether the verdict verifies here, with the keys this process holds: signed, the
+    standing one in the approval ledger, approved, and the set still the one approved
+    (:func:`shapgov.mlflow.signing.verify_version`)."""
+    from shapgov.mlflow import signing
+
+    if "shapgov.approval" not in tags:
+        return {"status": "unchecked", "text": "no verdict"}
+    key = tags.get(signing.KEY_ID_TAG)
+    if not tags.get(signing.SIGNATURE_TAG):
+        return {"status": "not verified", "text": "not signed: set by hand or without a key"}
+    try:
+        if not signing.verifying_keys():
+            return {
+                "status": "unchecked",
+                "text": f"signed with key {key}; no key here to check it",
+            }
+        result = signing.verify_version(name, version)
+    except ShapgovError as err:
+        return {"status": "unchecked", "text": f"key {key}: not checked ({err})"}
+    if not result.verified:
+        return {"status": "not verified", "text": "; ".join(result.reasons)}
+    return {
+        "status": "verified",
+        "text": f"HMAC-SHA256 with key {key}; the standing verdict in the approval ledger; "
+        "every file of the set as approved",
+    }
+
+
+def _approval_rules(raw: str | None) -> str:
+    """The optional rules the verdict applied, as text ("–" before they were recorded)."""
+    try:
+        rules = json.loads(raw) if raw else None
+    except ValueError:
+        return "unreadable"
+    if not isinstance(rules, dict):
+        return "–"
+    on = [f"{k} = {v}" for k, v in sorted(rules.items()) if v not in (None, False)]
+    return ", ".join(on) or "none beyond the required checks"
+
+
+def _explaining_models(model_version: Any) -> list[dict[str, Any]]:
+    from shapgov.mlflow.approval import explaining_models
+
+    approved = dict(model_version.tags or {}).get("shapgov.approval.manifest_sha256")
+    return [
+        {
+            "uri": str(m.get("model_uri", "")),
+            "manifest": str(m.get("manifest_sha256", "")),
+            "current": m.get("manifest_sha256") == approved,
+        }
+        for m in explaining_models(model_version)
+    ]
