@@ -173,7 +173,7 @@ def permutation_drops(
 
 
 def prediction_explanations(explanation: Any, k: int) -> pd.DataFrame:
-    """The top-k lines of every row, one tuple per (row, rank)."""
+    """The top-k lines of every row, one tuple per (row, rank); rows named by their key."""
     raw = explanation._raw
     prediction = explanation.link.inverse(explanation.explained_output)
     labels = explanation.classes if explanation.n_outputs > 1 else None
@@ -187,7 +187,7 @@ def prediction_explanations(explanation: Any, k: int) -> pd.DataFrame:
             for rank, j in enumerate(top, start=1):
                 lines.append(
                     (
-                        int(i),
+                        explanation.data.index[i],  # the row's key (X's index label)
                         None if labels is None else labels[o],
                         float(prediction[i, o]),
                         rank,

@@ -173,7 +173,7 @@ def _check_prediction_explanations(e, k=3):
         assert new[column].tolist() == old[column].tolist(), column
     for column in ("prediction", "shap", "others"):
         np.testing.assert_allclose(new[column], old[column], rtol=0, atol=1e-12)
-    expected = [e.data.iloc[i][f] for i, f in zip(new["row"], new["feature"], strict=True)]
+    expected = [e.data.loc[i, f] for i, f in zip(new["row"], new["feature"], strict=True)]
     assert [str(v) for v in new["value"]] == [str(v) for v in expected]
 
 
