@@ -192,8 +192,12 @@ class ServedExplainer:
         """
         if not isinstance(X, pd.DataFrame):
             X = pd.DataFrame(np.asarray(X), columns=self.columns_[: np.shape(X)[-1]])
+        if X.index.name is not None and str(X.index.name) in self.keys_:
+            X = X.reset_index()  # a key held as the index (in process) comes back too
         keys = X[[k for k in self.keys_ if k in X.columns]].reset_index(drop=True)
-        frame = as_frame(self.conform(X.drop(columns=list(keys.columns))), self.blueprint_.model)
+        X = X.drop(columns=list(keys.columns))
+        self._check_request_columns(X)
+        frame = as_frame(self.conform(X), self.blueprint_.model)
         if len(frame) == 0:
             raise InputError("no rows to explain; send at least one row")
         same_columns(pd.DataFrame(columns=self.columns_), frame)
@@ -217,6 +221,23 @@ class ServedExplainer:
         out[SPACE] = self.explained_space_
         out[LINK] = self.link_
         return out
+
+    def _check_request_columns(self, X: pd.DataFrame) -> None:
+        """A request must carry every feature column (null where a value is missing) and
+        nothing else but key columns; the error names the columns, never the rows."""
+        features = [str(c) for c in self.columns_]
+        got = [str(c) for c in X.columns]
+        missing = [c for c in features if c not in got]
+        unexpected = [c for c in got if c not in features]
+        if missing or unexpected:
+            said = [f"missing {missing}"] * bool(missing) + [f"unexpected {unexpected}"] * bool(
+                unexpected
+            )
+            keys = f" and the key columns {self.keys_}" if self.keys_ else ""
+            raise InputError(
+                f"the request's columns differ from the model's features ({', '.join(said)}); "
+                f"send every feature column (null where a value is missing){keys}, nothing else"
+            )
 
     def conform(self, X: pd.DataFrame) -> pd.DataFrame:
         """A request's columns in the dtypes the model was explained with: a category

@@ -111,6 +111,7 @@ def test_the_set_stores_its_background_and_serving_reads_it(explaining):
     # no background= was needed: the explaining model took the set's own rows
     rows = X.iloc[300:306]
     served = mlflow.pyfunc.load_model(info.model_uri).predict(rows)  # category dtypes
+    assert served["applicant_id"].tolist() == list(rows.index)  # the key held as the index
     e = shapgov.explain(model, rows, background=background)
     shap_cols = [f"shap_{c}" for c in X.columns]
     np.testing.assert_allclose(served[shap_cols].to_numpy(), e.values, rtol=0, atol=1e-12)
@@ -264,7 +265,20 @@ def test_a_real_server_takes_json_strings_and_nulls_for_categories(credit_server
     np.testing.assert_allclose(got[shap_cols].to_numpy(), e.values, rtol=0, atol=1e-12)
     np.testing.assert_allclose(got["prediction"], model.predict_proba(truth)[:, 1], atol=1e-12)
     assert set(got["explained_space"]) == {"margin"} and set(got["link"]) == {"logit"}
-    bad = sent.assign(delinquencies="many")
-    body = json.dumps({"dataframe_split": json.loads(bad.to_json(orient="split", index=False))})
-    status, payload = _post(port, body.encode(), "application/json")
-    assert 400 <= status < 500 and payload.get("message")
+    # the same rows as CSV (strings and empty cells), as a spreadsheet export sends them
+    status, payload = _post(port, sent.to_csv(index=False).encode(), "text/csv")
+    assert status == 200, payload
+    as_csv = pd.DataFrame(payload["predictions"])
+    np.testing.assert_allclose(as_csv[shap_cols].to_numpy(), e.values, rtol=0, atol=1e-12)
+    assert as_csv["applicant_id"].tolist() == list(rows.index)
+    # bad requests: 4xx that name the column (MLflow's scoring server puts the request
+    # itself in front of the message: it goes back to the client that sent it)
+    for bad, said in (
+        (sent.assign(delinquencies="many"), "delinquencies"),
+        (sent.drop(columns=["purpose"]), "missing ['purpose']"),
+        (sent.assign(applicant_name="A. Smith"), "unexpected ['applicant_name']"),
+    ):
+        body = json.dumps({"dataframe_split": json.loads(bad.to_json(orient="split", index=False))})
+        status, payload = _post(port, body.encode(), "application/json")
+        assert 400 <= status < 500, (said, status, payload)
+        assert said in payload.get("message", ""), payload

@@ -35,6 +35,9 @@ from shapgov.planning.stored_background import read_background, write_background
 CONFIG = "config.json"
 BACKGROUND = "background.parquet"
 MODEL = "model"
+#: The explaining model's metadata key of the request schema clients follow (a list of
+#: MLflow column specs: the original model's, categories of any type, optional keys).
+REQUEST_SCHEMA = "shapgov_request_schema"
 __all__ = ["ExplainingModel", "UnapprovedModelError", "log_explaining_model"]
 
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/]+))$")
@@ -214,12 +217,15 @@ def log_explaining_model(
             config["game"], config["plugins"] = served.game_, served.plugins()
         (tmp / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True))
         original = mlflow.models.get_model_info(mv.source).signature
-        # the keys are echoed as sent, of any type: no output spec (MLflow's Spark UDF
-        # cannot type a column of any type, and the caller's table has them already)
-        signature = ModelSignature(
-            request_schema(bg, original, keys=config["keys"]),
-            mlflow.models.infer_signature(bg.iloc[:5], sample.drop(columns=config["keys"])).outputs,
-        )
+        # No input schema for MLflow to enforce: its CSV parser cannot read a column of any
+        # type, and a string spec refuses the category dtype in process; the explaining
+        # model checks requests itself (ServedExplainer: columns named, categories
+        # recoded, lossless casts). The schema a client should follow is documented in
+        # the model's metadata. The keys are echoed as sent, of any type: no output spec
+        # (the Spark UDF cannot type such a column, and the caller's table has them).
+        requests = request_schema(bg, original, keys=config["keys"])
+        outputs = mlflow.models.infer_signature(bg.iloc[:5], sample.drop(columns=config["keys"]))
+        signature = ModelSignature(None, outputs.outputs)
         info = mlflow.pyfunc.log_model(
             name=name,
             python_model=str(Path(__file__).with_name("explaining_model.py")),
@@ -229,6 +235,7 @@ def log_explaining_model(
                 BACKGROUND: str(tmp / BACKGROUND),
             },
             signature=signature,
+            metadata={REQUEST_SCHEMA: requests.to_dict()},
             pip_requirements=[f"shapgov=={__version__}"],
             registered_model_name=registered_model_name,
         )
@@ -270,7 +277,8 @@ def check_plugins(approved: list[dict[str, Any]], used: list[dict[str, Any]]) ->
 
 
 def request_schema(background: pd.DataFrame, original: Any, *, keys: Sequence[str]) -> Any:
-    """The explaining model's input schema: one a JSON or CSV client can satisfy.
+    """The request schema the explaining model documents (its metadata
+    :data:`REQUEST_SCHEMA`): one a JSON or CSV client can satisfy.
 
     The original model's named input specs where it has them (else those inferred from
     the background), except that a ``category`` column takes any value (MLflow cannot
