@@ -374,7 +374,7 @@ def explain(
                 "--background-size" if background_path else "--background",
             )
         )
-        click.echo(f"model {model_uri}, run {run_id}")
+        click.echo(f"model {model_uri} (run {run_id})")
         e = explain_and_log(
             model,
             rows,

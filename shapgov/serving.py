@@ -59,6 +59,8 @@ class ServedExplainer:
     :param pass_tolerance: Normalized mismatch up to which a row passes silently.
     :param top_k: Prediction Explanations per row (0: none): columns ``pe_<r>_feature`` and
         ``pe_<r>_shap`` for r = 1..k, of the predicted class for multiclass models.
+    :param opaque: Explain the model as a whole with the Kernel explainer (as
+        :func:`shapgov.explain` does with ``opaque=True``).
     :param keys: Columns a request may carry beside the features to name its rows (an
         applicant ID): they are not explained, and come back first in every answer.
     :param plugin_manager: The plugins that decompose and explain (default: the default).
@@ -80,6 +82,7 @@ class ServedExplainer:
         explainer_options: Mapping[str, Mapping[str, Any]] | None = None,
         top_k: int = 0,
         keys: Sequence[str] = (),
+        opaque: bool = False,
         plugin_manager: Any = None,
     ) -> None:
         if not 0.0 <= pass_tolerance <= additivity_threshold:
@@ -96,6 +99,7 @@ class ServedExplainer:
                 output=output,
                 fallback=fallback,
                 explainer_options=explainer_options,
+                opaque=opaque,
             )
         self.threshold_ = float(additivity_threshold)
         self.pass_tolerance_ = float(pass_tolerance)
@@ -130,13 +134,14 @@ class ServedExplainer:
         output: str,
         fallback: str | None,
         explainer_options: Mapping[str, Mapping[str, Any]] | None,
+        opaque: bool,
     ) -> None:
         self.blueprint_ = decompose_with(
             model,
             self._plugins,
             calibration="probability",
             output=output,
-            opaque=False,
+            opaque=opaque,
             fallback=fallback,
         )
         if background is None:

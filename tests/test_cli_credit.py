@@ -73,6 +73,17 @@ def test_explain_approve_verify_and_reproduce_from_the_command_line(store, tmp_p
     reproduced = runner.invoke(main, ["reproduce", "credit", str(mv.version), *uri])
     assert reproduced.exit_code == 0, reproduced.output
     assert "reproduced from the registry alone: 1000 rows x 8 features" in reproduced.output
+    by_alias = runner.invoke(main, ["reproduce", "credit", "champion", *uri])
+    assert by_alias.exit_code == 0 and "credit version 1: reproduced" in by_alias.output
+    missing = runner.invoke(main, ["reproduce", "credit", "7", *uri])
+    assert missing.exit_code == 2 and "no version or alias '7'" in missing.output
+
+    # approved again without the key: the earlier signature is not left beside the verdict
+    unsigned = runner.invoke(main, ["approve", "credit", str(mv.version), *uri], env=no_key)
+    assert unsigned.exit_code == 0 and "not signed" in unsigned.output
+    checked = runner.invoke(main, ["verify", "credit", str(mv.version), *uri], env=key)
+    assert checked.exit_code == 1 and "approved without a key" in checked.output
+    assert "changed by hand" not in checked.output
 
 
 def test_reproduce_says_when_the_values_are_not_the_models(store, tmp_path):

@@ -282,3 +282,50 @@ def test_a_real_server_takes_json_strings_and_nulls_for_categories(credit_server
         status, payload = _post(port, body.encode(), "application/json")
         assert 400 <= status < 500, (said, status, payload)
         assert said in payload.get("message", ""), payload
+
+
+def test_a_set_explained_as_a_whole_is_served_and_reproduced_in_its_own_game(registry):
+    """opaque=True and the explainers' options are part of how a set was explained: the
+    explaining model and shapgov reproduce replay them (Kernel sampling, its budget)."""
+    from sklearn.neural_network import MLPRegressor
+
+    from shapgov.mlflow.reproduce import reproduce
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(300, 16)), columns=[f"x{j}" for j in range(16)])
+    y = X["x0"] * X["x1"] + np.sin(X["x2"])
+    model = MLPRegressor(hidden_layer_sizes=(8,), max_iter=300, random_state=0).fit(X, y)
+    options = {"kernel": {"n_samples": 400}}
+    with mlflow.start_run():
+        e = shapgov.mlflow.explain_and_log(
+            model, X.iloc[:4], background=X.iloc[100:105], opaque=True,
+            explainer_options=options, analyses=False,
+        )  # fmt: skip
+        info = mlflow.sklearn.log_model(
+            model, name="model", pip_requirements=["scikit-learn"],
+            skops_trusted_types=["sklearn.neural_network._stochastic_optimizers.AdamOptimizer"],
+        )  # fmt: skip
+    assert e.game["opaque"] is True and e.game["explainer_options"] == options
+    assert e.std_error is not None  # sampled: 16 columns, beyond exact enumeration
+    mv = mlflow.register_model(info.model_uri, "mlp-opaque")
+    assert shapgov.approve("mlp-opaque", mv.version, alias="champion").approved
+    again = reproduce("mlp-opaque", "champion")  # an alias names the version too
+    assert again.reproduced and again.max_abs_difference <= 1e-12, again.describe()
+    with mlflow.start_run():
+        served = log_explaining_model("models:/mlp-opaque@champion")
+    out = mlflow.pyfunc.load_model(served.model_uri).predict(X.iloc[:4])
+    shap_cols = [f"shap_x{j}" for j in range(16)]
+    np.testing.assert_allclose(out[shap_cols].to_numpy(), e.values, rtol=0, atol=1e-12)
+
+
+def test_a_set_explained_with_an_offset_is_not_served_without_it(registry):
+    X, _, model = _fit()
+    with mlflow.start_run():
+        shapgov.mlflow.explain_and_log(
+            model, X.iloc[:50], background=X.iloc[100:200], offset=0.3, analyses=False
+        )
+        info = mlflow.lightgbm.log_model(model, name="model", pip_requirements=["lightgbm"])
+    mv = mlflow.register_model(info.model_uri, "with-offset")
+    assert shapgov.approve("with-offset", mv.version, alias="champion").approved
+    with mlflow.start_run(), pytest.raises(InputError, match="offset"):
+        log_explaining_model("models:/with-offset@champion")

@@ -66,11 +66,29 @@ def govern(
         raw_interactions=combined.interactions,
         raw_std_error=combined.std_error,
         raw_prediction=governed,
-        game={**plan.game.to_dict(), "fallback_reason": blueprint.fallback_reason},
+        game={**plan.game.to_dict(), **replay(plan)},
         plugins=plugins.participants(),
         background=plan.game.background,
         background_weights=plan.game.background_weights,
     )
+
+
+def replay(plan: Plan) -> dict[str, Any]:
+    """What a re-derivation or a server needs beyond the game to explain as this
+    explanation did: why the model fell back to Kernel (if it did), whether it was
+    explained as a whole (``opaque``), and the explainers' options (``n_samples``,
+    ``random_state``, ...) as JSON-ready values."""
+    from shapgov.opaque import BlackBox, PredictFunction
+    from shapgov.sinks.strict_json import json_ready
+
+    blueprint = plan.blueprint
+    options = {v.explainer: dict(v.options) for v in plan.vertices if v.options}
+    return {
+        "fallback_reason": blueprint.fallback_reason,
+        "opaque": isinstance(blueprint.model, BlackBox | PredictFunction)
+        and blueprint.fallback_reason is None,
+        "explainer_options": json_ready(options),
+    }
 
 
 def judge(

@@ -466,6 +466,13 @@ def _record(
             lambda: client.set_model_version_tag(name, version, key_name, value)
         )
 
+    if not signed:  # an unsigned verdict leaves no earlier verdict's signature beside it
+        held = dict(client.get_model_version(name, version).tags or {})
+        for stale in (signing.SIGNATURE_TAG, signing.KEY_ID_TAG):
+            if stale in held:
+                failures.write_retrying(
+                    lambda stale=stale: client.delete_model_version_tag(name, version, stale)
+                )
     for attempt in range(RECORD_ATTEMPTS):
         for key_name, value in tags.items():
             write(key_name, value)

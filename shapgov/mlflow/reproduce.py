@@ -51,19 +51,20 @@ class Reproduction:
 
 
 def reproduce(name: str, version: str | int, *, client: Any = None) -> Reproduction:
-    """Explain registered model ``name`` at ``version`` again from what the registry
-    holds, and compare with the values of its artifact set.
+    """Explain registered model ``name`` at ``version`` (a number or an alias) again from
+    what the registry holds, and compare with the values of its artifact set.
 
     Exact values must agree to :data:`RELATIVE_TOLERANCE` of the largest |value|; sampled
     values (Kernel's sampling mode) are re-derived with the default seed and must agree
     within 4 of their largest standard error.
 
     :returns: The :class:`Reproduction`; ``.reproduced`` says whether the values agree.
-    :raises InputError: The version has no set, a set file was altered, the set's game
-        cannot be replayed (an offset or exposure, which the set does not store), or the
-        set predates stored backgrounds.
+    :raises InputError: No such version or alias, the version has no set, a set file was
+        altered, the set's game cannot be replayed (an offset or exposure, which the set
+        does not store), or the set predates stored backgrounds.
     """
     import mlflow
+    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     from shapgov.combination.explanation import Explanation
@@ -73,7 +74,16 @@ def reproduce(name: str, version: str | int, *, client: Any = None) -> Reproduct
     from shapgov.sinks.compliance import ArtifactSet
 
     client = client or MlflowClient()
-    mv = client.get_model_version(name, str(version))
+    try:  # a version number, or an alias such as "champion"
+        if str(version).isdigit():
+            mv = client.get_model_version(name, str(version))
+        else:
+            mv = client.get_model_version_by_alias(name, str(version))
+    except MlflowException as err:
+        raise InputError(
+            f"{name} has no version or alias {version!r}: {getattr(err, 'message', err)}"
+        ) from err
+    version = mv.version
     with tempfile.TemporaryDirectory(prefix="shapgov-reproduce-") as tmp:
         try:
             local = Path(client.download_artifacts(mv.run_id, "shapgov", tmp))
@@ -116,6 +126,8 @@ def reproduce(name: str, version: str | int, *, client: Any = None) -> Reproduct
             feature_perturbation=game.get("feature_perturbation", "auto"),
             output=game.get("output", "margin"),
             capping=None if capping is None else tuple(capping),
+            opaque=bool(game.get("opaque", False)),
+            explainer_options=game.get("explainer_options") or None,
         )
     diff = np.abs(np.asarray(again.values) - np.asarray(approved.values))
     scale = max(1.0, float(np.max(np.abs(approved.values))))

@@ -101,6 +101,26 @@ def _approved_set(mv: Any, client: Any, tmp: Path, allow_unapproved: bool) -> di
     }
 
 
+def _refuse_offsets(manifest: dict[str, Any], mv: Any, client: Any, tmp: Path) -> None:
+    """A set explained with an offset or exposure cannot be served: a request carries
+    neither, so the served values would not be the approved game's.
+
+    :raises InputError: The set's additivity audit applied an offset or an exposure.
+    """
+    if "additivity.json" not in (manifest.get("artifacts") or {}):
+        return
+    path = client.download_artifacts(mv.run_id, "shapgov/additivity.json", str(tmp))
+    applied = json.loads(Path(path).read_text()).get("applied") or {}
+    given = [name for name in ("offset", "exposure") if applied.get(name)]
+    if given:
+        raise InputError(
+            f"{mv.name} v{mv.version} was explained with an {' and '.join(given)}, which a "
+            "served request does not carry, so the served values would not be the approved "
+            "ones; explain the model for serving without it (or serve its predictions "
+            "without explanations)"
+        )
+
+
 def _background(
     game: dict[str, Any],
     background: Any,
@@ -193,6 +213,7 @@ def log_explaining_model(
         approved = _approved_set(mv, client, tmp, allow_unapproved)
         manifest = approved["manifest"]
         game = manifest.get("game") or {}
+        _refuse_offsets(manifest, mv, client, tmp)
         bg, weights = _background(game, background, manifest, mv, client, tmp)
         model_dir = mlflow.artifacts.download_artifacts(mv.source, dst_path=str(tmp / MODEL))
         write_background(tmp / BACKGROUND, bg, weights=weights)
@@ -268,10 +289,11 @@ def check_plugins(approved: list[dict[str, Any]], used: list[dict[str, Any]]) ->
     names = {p.get("name"): p.get("version") for p in approved}
     for plugin in used:
         if (plugin.get("name"), plugin.get("version")) not in allowed:
-            was = names.get(plugin.get("name"), "not used")
+            was = names.get(plugin.get("name"))
+            how = f"with {was}" if was is not None else "without it"
             raise PluginError(
                 f"plugin {plugin.get('name')!r} {plugin.get('version')} serves this model, but "
-                f"the approved set was explained with {was}; install the approved plugins or "
+                f"the approved set was explained {how}; install the approved plugins or "
                 "log a new explaining model from a version approved with these"
             )
 
@@ -321,6 +343,8 @@ def _served(model_dir: str, background: pd.DataFrame, weights: Any, config: dict
         output=config["output"],
         top_k=config["top_k"],
         keys=config.get("keys", ()),
+        opaque=bool(config.get("game", {}).get("opaque", False)),
+        explainer_options=config.get("game", {}).get("explainer_options") or None,
     )
 
 
