@@ -146,6 +146,25 @@ def init_score_offset(model: Any) -> ModelOffset:
     return ModelOffset("LightGBM init_score (added to the raw score)", np.zeros(k), predict)
 
 
+@hookimpl(trylast=True)
+def shapgov_stored_categories(model: Any, plugins: PluginCalls) -> dict[Any, list[Any]] | None:
+    """LightGBM's category columns: those whose feature infos list category values, in
+    order, with the categories of ``pandas_categorical``."""
+    if not _is_lightgbm(model):
+        return None
+    booster = model if hasattr(model, "dump_model") else model.booster_
+    stored = getattr(booster, "pandas_categorical", None)
+    if not stored:
+        return None
+    infos = booster.dump_model().get("feature_infos", {})
+    columns = [name for name, info in infos.items() if info.get("values")]
+    if len(columns) != len(stored):  # integer-coded categories: nothing to recode
+        return None
+    names = list(getattr(model, "feature_names_in_", columns))
+    by_dump = dict(zip(infos, names, strict=False)) if len(names) == len(infos) else {}
+    return {by_dump.get(c, c): list(cats) for c, cats in zip(columns, stored, strict=True)}
+
+
 def pandas_categorical_codes(stored: list[list[Any]]) -> Transform:
     """LightGBM's own encoding of a DataFrame: its 'category' columns, in order, take the
     codes of the categories stored at fit (``pandas_categorical``); unseen labels and

@@ -238,6 +238,13 @@ def _windowing(
     "before explaining; enables permutation impact).",
 )
 @click.option(
+    "--key",
+    "key_column",
+    default=None,
+    help="Column of --data naming each row (an applicant ID): kept as the rows' keys in "
+    "the set and the report, not explained.",
+)
+@click.option(
     "--background",
     "background_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -299,6 +306,7 @@ def explain(
     model_uri: str,
     data_path: Path,
     target: str | None,
+    key_column: str | None,
     background_path: Path | None,
     sample: int,
     background_size: int | None,
@@ -332,6 +340,12 @@ def explain(
     from shapgov.mlflow.signature import conform_to_schema, input_schema
 
     data = _read_table(data_path)
+    if key_column is not None:
+        if key_column not in data.columns:
+            raise click.BadParameter(
+                f"{data_path} has no column {key_column!r}", param_hint="--key"
+            )
+        data = data.set_index(key_column)
     windowed = _windowing(data, data_path, time_column, freq, windows, players_json)
     background = data if background_path is None else _read_table(background_path)
     y = None
@@ -340,6 +354,8 @@ def explain(
             raise click.BadParameter(f"{data_path} has no column {target!r}", param_hint="--target")
         y, data = data[target], data.drop(columns=[target])
         background = background.drop(columns=[target], errors="ignore")
+    if key_column is not None and key_column in background.columns:
+        background = background.drop(columns=[key_column])
     if windowed is not None:
         stamps = data.pop(time_column)
         background = background.drop(columns=[time_column], errors="ignore")
@@ -350,6 +366,7 @@ def explain(
             data = conform_to_schema(data, schema, what=str(data_path))
             background = conform_to_schema(background, schema, what="the background")
         model = native_model(loaded)
+        data, background = _stored_categories(model, data, background)
         if run_id is None:
             run_id = _target_run(model_uri)
         else:
@@ -410,6 +427,17 @@ def explain(
             f"{', '.join(flagged) or 'none'}; largest impact drift "
             f"{result['max_impact_drift']:.3f} (per-window figures: shapgov.window.* metrics)"
         )
+
+
+def _stored_categories(model: Any, *tables: Any) -> tuple[Any, ...]:
+    """The tables with the model's category columns recoded to the categories it stored
+    (a CSV holds labels as text; ``shapgov_stored_categories``)."""
+    from shapgov.decomposition.encoding import as_stored_categories
+    from shapgov.registry import PluginCalls, resolve_plugin_manager
+
+    plugins = PluginCalls(resolve_plugin_manager(None))
+    stored = plugins.first("shapgov_stored_categories", model=model, plugins=plugins)
+    return tables if not stored else tuple(as_stored_categories(t, stored) for t in tables)
 
 
 #: Background rows sampled from --data when no --background is given.

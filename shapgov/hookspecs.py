@@ -145,3 +145,21 @@ def shapgov_model_offset(model: Any, plugins: PluginCalls) -> ModelOffset | None
 
     Stops at first non-None result.
     """
+
+
+@hookspec(firstresult=True)
+def shapgov_stored_categories(model: Any, plugins: PluginCalls) -> dict[Any, list[Any]] | None:
+    """Name the columns a fitted model takes as pandas ``category`` columns, with the
+    categories it stored at fit (LightGBM's ``pandas_categorical``). A table read from a
+    file that carries no dtypes (CSV: labels as text) is recoded to them before it is
+    explained, so its labels mean what they meant at fit; a label the model never saw is
+    kept for the model's own rule (LightGBM: missing).
+
+    :param model: The model as explained (a Pipeline, a wrapper, a leaf model).
+    :param plugins: The plugin calls; ``plugins.first("shapgov_stored_categories",
+        model=part, plugins=plugins)`` asks about a part (a Pipeline's final step).
+    :returns: ``{column: [category, ...]}`` in the model's column order, or ``None`` when
+        this plugin does not know the model or the model stores no categories.
+
+    Stops at first non-None result.
+    """

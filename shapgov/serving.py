@@ -30,6 +30,7 @@ import pandas as pd
 from shapgov.combination.combine import combine_values
 from shapgov.combination.policy import rebuild
 from shapgov.decomposition.decompose import decompose_with
+from shapgov.decomposition.encoding import as_stored_categories
 from shapgov.decomposition.outputs import with_model_outputs
 from shapgov.errors import InputError
 from shapgov.explainers.stage import explain_vertices, model_input
@@ -253,27 +254,16 @@ class ServedExplainer:
 
         :raises InputError: A column cannot take the background's dtype (names it).
         """
-        out = X.copy()
+        stored = {
+            name: list(dtype.categories)
+            for name, dtype in self.dtypes_.items()
+            if isinstance(dtype, pd.CategoricalDtype)
+        }
+        out = as_stored_categories(X, stored)
         for name, dtype in self.dtypes_.items():
-            if name not in out.columns or out[name].dtype == dtype:
+            if name in stored or name not in out.columns or out[name].dtype == dtype:
                 continue
             col = out[name]
-            if isinstance(dtype, pd.CategoricalDtype):
-                known = list(dtype.categories)
-                labels = pd.Series(col.astype(object)).where(col.notna(), None)
-                unseen = [v for v in pd.unique(labels.dropna()) if v not in set(known)]
-                kind = dtype.categories.dtype
-                try:
-                    categories = pd.Index([*known, *unseen]).astype(kind)
-                    out[name] = pd.Categorical(
-                        labels.to_numpy(), categories=categories, ordered=dtype.ordered
-                    )
-                except (TypeError, ValueError) as err:
-                    raise InputError(
-                        f"column {name!r} holds values that are not labels of its categories "
-                        f"({known[:5]}...): {err}"
-                    ) from err
-                continue
             try:
                 cast = col.astype(dtype)
                 same = (cast.isna() == col.isna()).all() and bool(

@@ -108,3 +108,67 @@ def test_reproduce_says_when_the_values_are_not_the_models(store, tmp_path):
         main, ["reproduce", "swapped", str(mv.version), "--tracking-uri", store]
     )
     assert out.exit_code == 1 and "NOT reproduced" in out.output
+
+
+def test_a_csv_with_labels_as_text_and_a_key_column_explains_the_categorical_model(store, tmp_path):
+    """Issue 30 (review): a CSV carries no dtypes, so the categories come back as text;
+    the CLI recodes them to those the model stored (``shapgov_stored_categories``) and
+    keeps --key as the rows' keys. The values equal explaining the typed table."""
+    import numpy as np
+
+    import shapgov
+    from shapgov.combination.explanation import Explanation
+
+    X, y = credit_table(1500)
+    model = lgb.LGBMClassifier(n_estimators=20, num_leaves=8, verbose=-1).fit(X, y)
+    with mlflow.start_run():
+        info = mlflow.lightgbm.log_model(model, name="model", pip_requirements=["lightgbm"])
+    mv = mlflow.register_model(info.model_uri, "credit-csv")
+    rows = X.iloc[:40].copy()
+    rows.iloc[3, rows.columns.get_loc("purpose")] = np.nan
+    rows.reset_index().assign(default=y.iloc[:40].to_numpy()).to_csv(
+        tmp_path / "rows.csv", index=False
+    )
+    X.iloc[500:600].reset_index().to_csv(tmp_path / "bg.csv", index=False)
+    args = ["explain", "--model-uri", f"models:/credit-csv/{mv.version}", "--no-analyses"]
+    args += ["--data", str(tmp_path / "rows.csv"), "--target", "default", "--key"]
+    args += ["applicant_id", "--background", str(tmp_path / "bg.csv"), "--tracking-uri", store]
+    done = CliRunner().invoke(main, args)
+    assert done.exit_code == 0, done.output
+    path = mlflow.MlflowClient().download_artifacts(
+        mv.run_id, "shapgov/values.parquet", str(tmp_path)
+    )
+    logged = Explanation.read_parquet(path)
+    assert list(logged.data.index) == list(rows.index)  # the applicant IDs, from the CSV
+    typed = shapgov.explain(model, rows, background=X.iloc[500:600].reset_index(drop=True))
+    np.testing.assert_allclose(logged.values, typed.values, rtol=0, atol=1e-12)
+
+
+def test_a_third_party_plugin_names_the_categories_of_its_model():
+    """``shapgov_stored_categories`` as a third party implements it: its answer wins over
+    the built-in (trylast) one, and a table of labels as text is recoded to it."""
+    import numpy as np
+
+    from shapgov import hookimpl
+    from shapgov.decomposition.encoding import as_stored_categories
+    from shapgov.registry import PluginCalls, make_plugin_manager
+
+    class Vendor:
+        categories_ = ("low", "mid", "high")
+
+    class VendorPlugin:
+        @hookimpl
+        def shapgov_stored_categories(self, model, plugins):
+            return {"band": list(model.categories_)} if isinstance(model, Vendor) else None
+
+    pm = make_plugin_manager()
+    pm.register(VendorPlugin(), name="vendor")
+    plugins = PluginCalls(pm)
+    stored = plugins.first("shapgov_stored_categories", model=Vendor(), plugins=plugins)
+    assert stored == {"band": ["low", "mid", "high"]}
+    assert plugins.participants()[0]["name"] == "vendor"
+    table = pd.DataFrame({"band": ["high", None, "extreme", "low"], "x": [1.0, 2.0, 3.0, 4.0]})
+    recoded = as_stored_categories(table, stored)
+    assert list(recoded["band"].cat.categories) == ["low", "mid", "high", "extreme"]
+    np.testing.assert_array_equal(recoded["band"].cat.codes, [2, -1, 3, 0])
+    assert recoded["x"].equals(table["x"])

@@ -14,7 +14,7 @@ and coefficients, built exactly as the model's own ``predict`` builds it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -145,3 +145,39 @@ def frame_codes(X: Any) -> np.ndarray:
         else:
             cols.append(_float_column(col, name))
     return np.column_stack(cols).reshape(len(X), -1)
+
+
+def as_stored_categories(
+    frame: pd.DataFrame, categories: Mapping[Any, Sequence[Any]]
+) -> pd.DataFrame:
+    """``frame`` with each column named in ``categories`` made a pandas ``category``
+    column over the categories the model stored (labels it lacks appended after them, so
+    that the model's own rule decides what an unseen label means); missing values stay
+    missing. For tables read from files without dtypes (CSV) and served requests.
+
+    :raises InputError: A column's values cannot be labels of its categories (names it).
+    """
+    out = frame.copy()
+    for name, stored in categories.items():
+        if name not in out.columns:
+            continue
+        col = out[name]
+        known = list(stored)
+        if isinstance(col.dtype, pd.CategoricalDtype) and list(col.cat.categories) == known:
+            continue
+        labels = col.astype(object).where(col.notna(), None)
+        kind = pd.Index(known).dtype
+        if kind.kind in "iuf":  # numeric categories read back as text (CSV of integers)
+            labels = pd.to_numeric(labels, errors="coerce").where(col.notna(), None)
+        seen = set(known)
+        unseen = [v for v in pd.unique(labels.dropna()) if v not in seen]
+        try:
+            out[name] = pd.Categorical(
+                labels.to_numpy(dtype=object), categories=pd.Index([*known, *unseen])
+            )
+        except (TypeError, ValueError) as err:
+            raise InputError(
+                f"column {name!r} holds values that cannot be labels of its categories "
+                f"({known[:5]}...): {err}"
+            ) from err
+    return out
