@@ -78,5 +78,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'shapgov' has no attribute {name!r}")
 
 
-def __dir__() -> list[str]:  # the lazy names too, for dir(shapgov) and tab completion
-    return sorted(set(globals()) | set(__all__))
+def __dir__() -> list[str]:  # the public names, lazy ones included, for tab completion
+    loaded = {n for n, v in globals().items() if type(v).__name__ == "module"}
+    return sorted(set(__all__) | {n for n in loaded if not n.startswith("_")})

@@ -72,12 +72,19 @@ def with_row_keys(frame: pd.DataFrame, X: Any) -> pd.DataFrame:
     rows as the caller does. A flat index whose labels are unique is kept; a MultiIndex or
     repeated labels cannot name one row each, and the rows keep their positions."""
     index = getattr(X, "index", None)
-    if (
-        not isinstance(X, pd.DataFrame)
-        or isinstance(index, pd.MultiIndex)
-        or len(index) != len(frame)
-        or not index.is_unique
-    ):
+    if not isinstance(X, pd.DataFrame) or len(index) != len(frame):
+        return frame
+    if isinstance(index, pd.MultiIndex) or not index.is_unique:
+        import warnings
+
+        why = "a MultiIndex" if isinstance(index, pd.MultiIndex) else "repeated labels"
+        warnings.warn(
+            f"X's index has {why}, which cannot name one row each in the explanation's "
+            "files; rows are numbered 0..n-1 instead (give X a flat index of unique keys, "
+            "e.g. X.reset_index() and X.set_index('applicant_id'))",
+            UserWarning,
+            stacklevel=4,
+        )
         return frame
     return frame.set_axis(index, axis=0)
 

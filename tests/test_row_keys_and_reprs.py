@@ -61,7 +61,12 @@ def test_an_array_or_repeated_keys_keep_positions(credit):
     X, _, model = credit
     rows = X.iloc[:4]
     twice = pd.concat([rows.iloc[:2], rows.iloc[:2]])  # repeated labels name no row each
-    e = shapgov.explain(model, twice, background=X.iloc[500:600])
+    with pytest.warns(UserWarning, match="repeated labels"):
+        e = shapgov.explain(model, twice, background=X.iloc[500:600])
+    assert list(e.to_frame().index) == [0, 1, 2, 3]
+    nested = rows.set_index(pd.MultiIndex.from_arrays([[2024] * 4, rows.index]))
+    with pytest.warns(UserWarning, match="MultiIndex"):
+        e = shapgov.explain(model, nested, background=X.iloc[500:600])
     assert list(e.to_frame().index) == [0, 1, 2, 3]
 
 

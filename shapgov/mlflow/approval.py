@@ -98,8 +98,8 @@ def check_run(
                 [
                     f"no shapgov artifact set in run {run_id}: log one into that run with "
                     f"shapgov.mlflow.explain_and_log(model, X, background=..., run_id="
-                    f"{run_id!r}) or 'shapgov explain --model-uri runs:/{run_id}/MODEL --data "
-                    "ROWS.parquet', then approve again"
+                    f"{run_id!r}) or 'shapgov explain --model-uri models:/NAME/VERSION --data "
+                    "ROWS.parquet' (it logs into the version's run), then approve again"
                 ],
                 run_id,
             )
