@@ -379,7 +379,7 @@ def test_a_frequency_that_maps_to_no_period_names_the_accepted_forms(freq):
 def test_the_cli_takes_the_same_frequencies(tmp_path):
     import click
 
-    from shapgov.cli import _windowing
+    from shapgov.cli_explain import windowing as _windowing
 
     data = pd.DataFrame({"when": pd.date_range("2024-01-01", periods=5), "x": range(5)})
     for freq in ("MS", "QE-NOV", "M", "W-MON"):
