@@ -304,6 +304,20 @@ def missing_marker(marker: float) -> Transform:
     return encode
 
 
+@hookimpl(trylast=True)
+def shapgov_stored_categories(model: Any, plugins: PluginCalls) -> dict[Any, list[Any]] | None:
+    """XGBoost >= 3.1's stored training categories, by column name (older versions store
+    none: the input's own codes are used)."""
+    if not AVAILABLE or not _is(model, "xgboost.core.Booster", "xgboost.sklearn.XGBModel"):
+        return None
+    try:
+        stored = _booster(model).get_categories(export_to_arrow=True).to_arrow()
+    except (AttributeError, TypeError, ImportError):
+        return None
+    found = {name: arr.to_pylist() for name, arr in stored if arr is not None}
+    return found or None
+
+
 def categorical_encoding(booster: Any) -> Transform:
     """XGBoost's own encoding of 'category' columns: XGBoost >= 3.1 stores the training
     categories and re-codes the input by label (unseen labels are rejected); older

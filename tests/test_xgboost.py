@@ -171,3 +171,27 @@ def test_unsupported_xgboost_models_are_refused_with_advice():
     assert tree_ensemble(booster).n_trees == 3
     with pytest.raises(UnsupportedModelError, match="scikit-learn wrapper"):
         shapgov.explain(booster, X[:5])
+
+
+def test_stored_categories_recode_text_labels_as_xgboost_would():
+    """``shapgov_stored_categories`` for XGBoost >= 3.1: the categories stored at fit, by
+    column; a table with the labels as text (a CSV) recoded to them explains as the typed
+    table does."""
+    from credit import HOME, PURPOSE, credit_table
+
+    from shapgov.decomposition.encoding import as_stored_categories
+    from shapgov.registry import PluginCalls, resolve_plugin_manager
+
+    X, y = credit_table(500)
+    model = xgb.XGBClassifier(n_estimators=5, enable_categorical=True, tree_method="hist")
+    model.fit(X, y)
+    plugins = PluginCalls(resolve_plugin_manager(None))
+    stored = plugins.first("shapgov_stored_categories", model=model, plugins=plugins)
+    if not hasattr(model.get_booster(), "get_categories"):  # XGBoost < 3.1 stores none
+        assert stored is None
+        return
+    assert stored == {"home_ownership": HOME, "purpose": PURPOSE}
+    text = X.iloc[:20].astype({"home_ownership": object, "purpose": object})
+    recoded = shapgov.explain(model, as_stored_categories(text, stored), background=X.iloc[100:150])
+    typed = shapgov.explain(model, X.iloc[:20], background=X.iloc[100:150])
+    np.testing.assert_array_equal(recoded.values, typed.values)
