@@ -59,7 +59,8 @@ class ServedExplainer:
     :param additivity_threshold: Normalized mismatch above which a row's values are withheld.
     :param pass_tolerance: Normalized mismatch up to which a row passes silently.
     :param top_k: Prediction Explanations per row (0: none): columns ``pe_<r>_feature`` and
-        ``pe_<r>_shap`` for r = 1..k, of the predicted class for multiclass models.
+        ``pe_<r>_shap`` for r = 1..k, of the predicted class for multiclass models; a
+        regressor of several targets gets them per output (``pe_<r>_feature_<output>``).
     :param opaque: Explain the model as a whole with the Kernel explainer (as
         :func:`shapgov.explain` does with ``opaque=True``).
     :param keys: Columns a request may carry beside the features to name its rows (an
@@ -118,6 +119,7 @@ class ServedExplainer:
         #: explained in (``"margin"`` before the link, ``"probability"``, ...).
         self.explained_space_ = "margin" if node.link.name != "identity" else output
         classes = getattr(self.blueprint_.model, "classes_", None)
+        self._classifier = classes is not None
         k = self.blueprint_.node.n_outputs
         # several outputs: the class labels, or the outputs' positions (multi-output regression)
         self.labels_ = (
@@ -185,8 +187,10 @@ class ServedExplainer:
         cols += [f"base_value{s}" for s in suffixes]
         cols += [f"shap_{f}{s}" for f in self.columns_ for s in suffixes]
         cols += [STATUS, MISMATCH]
-        for r in range(1, self.top_k_ + 1):
-            cols += [f"pe_{r}_feature", f"pe_{r}_shap"]
+        pe = [""] if self.labels_ is None or self._classifier else [f"_{c}" for c in self.labels_]
+        for s in pe:
+            for r in range(1, self.top_k_ + 1):
+                cols += [f"pe_{r}_feature{s}", f"pe_{r}_shap{s}"]
         return [*self.keys_, *cols, SPACE, LINK]
 
     # ------------------------------------------------------------------ explain
@@ -308,15 +312,26 @@ class ServedExplainer:
         out = pd.DataFrame(numbers, columns=self.output_columns()[first : first + numbers.shape[1]])
         out[STATUS] = status.astype(object)
         out[MISMATCH] = mismatch
-        if self.top_k_:
-            chosen = np.argmax(actual, axis=1) if k > 1 else np.zeros(n, dtype=np.int64)
+        if not self.top_k_:
+            return out
+        names = np.asarray([str(c) for c in self.columns_], dtype=object)
+        failed = status == "fail"
+        for suffix, chosen in self._explained_outputs(actual):
             phi = values[np.arange(n), :, chosen]  # (n, M)
             order = np.argsort(-np.abs(np.nan_to_num(phi)), axis=1, kind="stable")
-            names = np.asarray([str(c) for c in self.columns_], dtype=object)
-            failed = status == "fail"
             for r in range(self.top_k_):
                 feature = names[order[:, r]].copy()
                 feature[failed] = None
-                out[f"pe_{r + 1}_feature"] = feature
-                out[f"pe_{r + 1}_shap"] = phi[np.arange(n), order[:, r]]
+                out[f"pe_{r + 1}_feature{suffix}"] = feature
+                out[f"pe_{r + 1}_shap{suffix}"] = phi[np.arange(n), order[:, r]]
         return out
+
+    def _explained_outputs(self, actual: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """Whose Prediction Explanations a row gets, as (column suffix, output per row):
+        a classifier's predicted class; each output of a regressor of several targets."""
+        n, k = actual.shape
+        if k == 1:
+            return [("", np.zeros(n, dtype=np.int64))]
+        if self._classifier:
+            return [("", np.argmax(actual, axis=1))]
+        return [(f"_{label}", np.full(n, o)) for o, label in enumerate(self.labels_)]

@@ -384,12 +384,17 @@ def test_a_served_multi_output_regressor_names_each_outputs_columns():
     X = pd.DataFrame(rng.normal(size=(300, 4)), columns=list("abcd"))
     Y = np.c_[2 * X.a + X.b, X.c - X.d]
     model = RandomForestRegressor(n_estimators=5, max_depth=4, random_state=0).fit(X, Y)
-    out = ServedExplainer(model, background=X.iloc[:50]).explain(X.iloc[100:104])
+    served = ServedExplainer(model, background=X.iloc[:50], top_k=1)
+    out = served.explain(X.iloc[100:104])
+    assert out.columns.tolist() == served.output_columns()
     e = shapgov.explain(model, X.iloc[100:104], background=X.iloc[:50])
     for k in range(2):
         got = out[[f"shap_{c}_{k}" for c in "abcd"]].to_numpy()
         np.testing.assert_allclose(got, e.values[:, :, k], rtol=0, atol=1e-12)
         np.testing.assert_allclose(out[f"prediction_{k}"], model.predict(X.iloc[100:104])[:, k])
+        # each output its own Prediction Explanation (not the output with the larger value)
+        top = np.abs(e.values[:, :, k]).argmax(axis=1)
+        assert out[f"pe_1_feature_{k}"].tolist() == [list("abcd")[j] for j in top]
 
 
 def test_the_report_shows_xemp_next_to_shap_for_each_output(tmp_path):
