@@ -202,6 +202,12 @@ class ServedExplainer:
         """
         if not isinstance(X, pd.DataFrame):
             X = pd.DataFrame(np.asarray(X), columns=self.columns_[: np.shape(X)[-1]])
+        order = [*self.columns_, *self.keys_]
+        if [str(c) for c in X.columns] == [str(j) for j in range(X.shape[1])] and X.shape[1] in (
+            len(self.columns_),
+            len(order),
+        ):  # unnamed (Spark UDF): features, then keys
+            X = X.set_axis(order[: X.shape[1]], axis=1)
         if X.index.name is not None and str(X.index.name) in self.keys_:
             X = X.reset_index()  # a key held as the index (in process) comes back too
         keys = X[[k for k in self.keys_ if k in X.columns]].reset_index(drop=True)
