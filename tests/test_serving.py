@@ -6,6 +6,7 @@ pyfunc loader, and a real ``mlflow models serve`` process on localhost.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -15,6 +16,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import lightgbm
@@ -159,39 +161,46 @@ def _split(rows: pd.DataFrame) -> bytes:
     return json.dumps({"dataframe_split": json.loads(rows.to_json(orient="split"))}).encode()
 
 
+@contextlib.contextmanager
+def serving(model_uri: str, store: str, log_path: Path) -> Iterator[int]:
+    """``mlflow models serve -m model_uri`` on a free localhost port (yielded), stopped on
+    exit; its output goes to ``log_path`` (shown when it does not start)."""
+    port = _free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store, "MLFLOW_REGISTRY_URI": store}
+    log = open(log_path, "wb")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
+         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(log_path.read_text()[-3000:])
+            time.sleep(0.5)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
 @pytest.fixture
 def server(store, tmp_path):
     """``mlflow models serve`` of the explaining model, on a free localhost port."""
     model, X, background, _ = _explaining(store)
-    port = _free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": store, "MLFLOW_REGISTRY_URI": store}
-    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m",
-         "models:/reg-explained@champion", "--env-manager", "local", "-h", "127.0.0.1",
-         "-p", str(port), "-w", "1"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    deadline = time.time() + 180
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            log.close()
-            raise RuntimeError((tmp_path / "serve.log").read_text()[-3000:])
-        time.sleep(0.5)
-    yield port, model, X, background
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with serving("models:/reg-explained@champion", store, tmp_path / "serve.log") as port:
+        yield port, model, X, background
 
 
 def test_a_real_server_answers_json_csv_and_bad_payloads(server):

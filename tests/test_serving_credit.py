@@ -8,10 +8,6 @@ Real parts: a sqlite registry, a real approval, MLflow's pyfunc loader, a real
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import lightgbm as lgb
@@ -21,7 +17,7 @@ import pandas as pd
 import pytest
 from credit import credit_table
 from oracles import brute_force_shapley
-from test_serving import _free_port, _post
+from test_serving import _post, serving
 
 import shapgov
 import shapgov.mlflow
@@ -209,38 +205,9 @@ def test_a_version_without_a_set_is_served_only_when_allowed_with_a_background(r
 @pytest.fixture
 def credit_server(registry, explaining, tmp_path):
     """``mlflow models serve`` of the credit model's explaining model."""
-    import os
-
     X, model, background, _, _ = explaining
-    store = registry
-    port = _free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": store, "MLFLOW_REGISTRY_URI": store}
-    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/served/1",
-         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    deadline = time.time() + 180
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            log.close()
-            raise RuntimeError((tmp_path / "serve.log").read_text()[-3000:])
-        time.sleep(0.5)
-    yield port, X, model, background
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with serving("models:/served/1", registry, tmp_path / "serve.log") as port:
+        yield port, X, model, background
 
 
 def test_a_real_server_takes_json_strings_and_nulls_for_categories(credit_server):
