@@ -10,6 +10,7 @@ import lightgbm
 import numpy as np
 import pandas as pd
 import pytest
+import shap
 from naive import predict_reference
 from oracles import brute_force_group_shapley, brute_force_interactions, brute_force_shapley
 
@@ -98,7 +99,6 @@ def test_the_issue_model_is_explained_exactly():
     assert np.all(np.abs(base + values.sum(axis=1) - raw) <= 1e-10 * scale)
     # shap's interventional explainer stores thresholds, leaf values and weights as
     # float32 (shap/cext/tree_shap.h, struct Node): it agrees to single precision
-    shap = pytest.importorskip("shap")
     ref = shap.TreeExplainer(model, data=bg, feature_perturbation="interventional")
     sv = ref.shap_values(rows, check_additivity=False)
     assert np.all(np.isfinite(sv))
