@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shapgov.analyses.tables import cast_like, json_records
 from shapgov.errors import InputError, UnsupportedModelError
 from shapgov.registry import sharing_parses
 
@@ -171,7 +172,6 @@ class XempExplanation:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (per-row strengths go to parquet: :meth:`to_frame`)."""
-        from shapgov.analyses.impact import json_records
 
         return {
             "params": self.params,
@@ -333,15 +333,6 @@ def xemp(
             **({"fallback_reason": reason} if reason else {}),
         },
     )
-
-
-def cast_like(column: pd.Series, reference: pd.Series) -> pd.Series:
-    """Replacing values (an object column) in the explained column's dtype when they fit
-    it (category, nullable, numbers), else as pandas infers them."""
-    try:
-        return column.astype(reference.dtype)
-    except (ValueError, TypeError):
-        return column.infer_objects()
 
 
 def _predicted_strengths(

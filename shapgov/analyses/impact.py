@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shapgov.analyses.tables import json_records
 from shapgov.combination.explanation import Explanation
 from shapgov.errors import InputError, UnsupportedModelError
 from shapgov.registry import sharing_parses
@@ -42,22 +43,6 @@ class FeatureImpact:
             "params": self.params,
             "features": json_records(self.frame),
         }
-
-
-def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """JSON-ready rows: numpy scalars as Python values, missing values as None."""
-    out = []
-    for rec in frame.to_dict(orient="records"):
-        out.append({k: _json_value(v) for k, v in rec.items()})
-    return out
-
-
-def _json_value(v: Any) -> Any:
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and np.isnan(v):
-        return None
-    return v
 
 
 def _ranked(frame: pd.DataFrame, by: str = "impact") -> pd.DataFrame:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shapgov.analyses.exemplars import cast_like
+from shapgov.analyses.tables import cast_like
 from shapgov.explainers.kernels.exemplar_trees import ROW_BLOCK, donor_deltas, exemplar_deltas
 from shapgov.explainers.stage import model_input
 

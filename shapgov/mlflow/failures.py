@@ -89,8 +89,6 @@ def unavailable(
 
 def refused(err: BaseException, action: str) -> TrackingPermissionError:
     """The typed error for ``err``, a request the server refused to this user."""
-    from shapgov.mlflow.signing import tracking_user
-
     return TrackingPermissionError(
         f"{action}: the tracking server refused it to user {tracking_user() or '(none)'!r} "
         f"({_cause(err)}). Sign in (MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, "
@@ -150,3 +148,11 @@ def tracking_errors(action: str, *, retry: str, writing: bool = True) -> Iterato
         if error is None:
             raise
         raise error from err
+
+
+def tracking_user() -> str | None:
+    """The MLflow user this process signs in as (``MLFLOW_TRACKING_USERNAME``, else
+    ``~/.mlflow/credentials``, as MLflow's client resolves it), or None."""
+    from mlflow.utils.credentials import read_mlflow_creds
+
+    return read_mlflow_creds().username or None

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from shapgov.errors import InputError
+from shapgov.errors import InputError, ShapgovError
 from shapgov.mlflow.failures import tracking_errors, typed
 
 #: Where the reports of registered model versions are logged in the source run.
@@ -101,7 +101,8 @@ def report(
         tracking_errors(f"reporting run {run.info.run_id}", retry="report again"),
     ):
         local = download_set(run.info.run_id, Path(tmp), client=client)
-        write_report(local, run=run, model_version=mv, **options)
+        state = None if mv is None else approval_state(mv)
+        write_report(local, run=run, model_version=mv, approval_state=state, **options)
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(local / REPORT, out)
         if log:
@@ -120,3 +121,60 @@ def report(
                     "Ask for it, or pass log=False (shapgov report --no-log)."
                 ) from err
     return out
+
+
+def approval_state(model_version: Any) -> dict[str, Any]:
+    """What the report's approval section cannot check itself (the sink imports nothing
+    of the MLflow layer): whether the version's verdict verifies with the keys held here,
+    and the explaining models logged for it."""
+    return {
+        "signature": signature_status(
+            model_version.name, model_version.version, dict(model_version.tags or {})
+        ),
+        "explaining_models": explaining_model_rows(model_version),
+    }
+
+
+def signature_status(name: str, version: str, tags: dict[str, str]) -> dict[str, Any]:
+    """Whether the verdict verifies here, with the keys this process holds: signed, the
+    standing one in the approval ledger, approved, and the set still the one approved
+    (:func:`shapgov.mlflow.signing.verify_version`)."""
+    from shapgov.mlflow import signing
+
+    if "shapgov.approval" not in tags:
+        return {"status": "unchecked", "text": "no verdict"}
+    key = tags.get(signing.KEY_ID_TAG)
+    if not tags.get(signing.SIGNATURE_TAG):
+        return {"status": "not verified", "text": "not signed: set by hand or without a key"}
+    try:
+        if not signing.verifying_keys():
+            return {
+                "status": "unchecked",
+                "text": f"signed with key {key}; no key here to check it",
+            }
+        result = signing.verify_version(name, version)
+    except ShapgovError as err:
+        return {"status": "unchecked", "text": f"key {key}: not checked ({err})"}
+    if not result.verified:
+        return {"status": "not verified", "text": "; ".join(result.reasons)}
+    return {
+        "status": "verified",
+        "text": f"HMAC-SHA256 with key {key}; the standing verdict in the approval ledger; "
+        "every file of the set as approved",
+    }
+
+
+def explaining_model_rows(model_version: Any) -> list[dict[str, Any]]:
+    """The explaining models logged for the version, each with whether it serves the
+    approved set (its manifest SHA-256 is the approved one)."""
+    from shapgov.mlflow.approval import explaining_models
+
+    approved = dict(model_version.tags or {}).get("shapgov.approval.manifest_sha256")
+    return [
+        {
+            "uri": str(m.get("model_uri", "")),
+            "manifest": str(m.get("manifest_sha256", "")),
+            "current": m.get("manifest_sha256") == approved,
+        }
+        for m in explaining_models(model_version)
+    ]

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from shapgov.errors import InputError
+from shapgov.mlflow.failures import tracking_user
 
 #: The tags the signature covers, beside name and version (read back from the version).
 SIGNED_TAGS = (
@@ -119,14 +120,6 @@ def new_key_file(path: str | Path) -> str:
 def key_id(key: bytes) -> str:
     """A key's public id: the first 16 hex digits of its SHA-256."""
     return hashlib.sha256(key).hexdigest()[:16]
-
-
-def tracking_user() -> str | None:
-    """The MLflow user this process signs in as (``MLFLOW_TRACKING_USERNAME``, else
-    ``~/.mlflow/credentials``, as MLflow's client resolves it), or None."""
-    from mlflow.utils.credentials import read_mlflow_creds
-
-    return read_mlflow_creds().username or None
 
 
 def approver() -> str:

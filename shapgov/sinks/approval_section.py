@@ -1,12 +1,11 @@
 """The compliance report's approval section: the verdict on a model version, whether its
-signature verifies here, the rules and checks it applied, and its explaining models."""
+signature verifies here, the rules and checks it applied, and its explaining models (the
+last two as the MLflow layer found them: a sink imports nothing of that layer)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
-
-from shapgov.errors import ShapgovError
 
 #: What ``shapgov approve`` checks (:mod:`shapgov.mlflow.approval`), for the reader.
 APPROVAL_CHECKS = (
@@ -38,10 +37,20 @@ def _approval_checks(raw_rules: str | None) -> list[str]:
     return checks
 
 
-def approval_section(model_version: Any) -> dict[str, Any] | None:
-    """The section's context for a registered version (``None`` for a run's report)."""
+def approval_section(
+    model_version: Any, state: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """The section's context for a registered version (``None`` for a run's report).
+
+    :param state: What only the MLflow layer can check, handed in by it
+        (:func:`shapgov.mlflow.reporting.approval_state`): ``"signature"`` (whether the
+        verdict verifies with the keys held here) and ``"explaining_models"``; without it
+        the section says they were not checked. The sink imports nothing of the MLflow
+        layer.
+    """
     if model_version is None:
         return None
+    state = state or {}
     tags = dict(model_version.tags or {})
     reasons = tags.get("shapgov.approval.reasons", "")
     return {
@@ -51,41 +60,12 @@ def approval_section(model_version: Any) -> dict[str, Any] | None:
         "reasons": [r for r in reasons.split("; ") if r],
         "time": tags.get("shapgov.approval.time", "–"),
         "approver": tags.get("shapgov.approval.approver", "–"),
-        "signature": _signature_status(model_version.name, model_version.version, tags),
+        "signature": state.get("signature", {"status": "unchecked", "text": "not checked"}),
         "by_version": tags.get("shapgov.approval.version", "–"),
         "rules": _approval_rules(tags.get("shapgov.approval.rules")),
         "checks": _approval_checks(tags.get("shapgov.approval.rules")),
         "aliases": list(getattr(model_version, "aliases", []) or []),
-        "explaining_models": _explaining_models(model_version),
-    }
-
-
-def _signature_status(name: str, version: str, tags: dict[str, str]) -> dict[str, Any]:
-    """Whether the verdict verifies here, with the keys this process holds: signed, the
-    standing one in the approval ledger, approved, and the set still the one approved
-    (:func:`shapgov.mlflow.signing.verify_version`)."""
-    from shapgov.mlflow import signing
-
-    if "shapgov.approval" not in tags:
-        return {"status": "unchecked", "text": "no verdict"}
-    key = tags.get(signing.KEY_ID_TAG)
-    if not tags.get(signing.SIGNATURE_TAG):
-        return {"status": "not verified", "text": "not signed: set by hand or without a key"}
-    try:
-        if not signing.verifying_keys():
-            return {
-                "status": "unchecked",
-                "text": f"signed with key {key}; no key here to check it",
-            }
-        result = signing.verify_version(name, version)
-    except ShapgovError as err:
-        return {"status": "unchecked", "text": f"key {key}: not checked ({err})"}
-    if not result.verified:
-        return {"status": "not verified", "text": "; ".join(result.reasons)}
-    return {
-        "status": "verified",
-        "text": f"HMAC-SHA256 with key {key}; the standing verdict in the approval ledger; "
-        "every file of the set as approved",
+        "explaining_models": state.get("explaining_models", []),
     }
 
 
@@ -99,17 +79,3 @@ def _approval_rules(raw: str | None) -> str:
         return "–"
     on = [f"{k} = {v}" for k, v in sorted(rules.items()) if v not in (None, False)]
     return ", ".join(on) or "none beyond the required checks"
-
-
-def _explaining_models(model_version: Any) -> list[dict[str, Any]]:
-    from shapgov.mlflow.approval import explaining_models
-
-    approved = dict(model_version.tags or {}).get("shapgov.approval.manifest_sha256")
-    return [
-        {
-            "uri": str(m.get("model_uri", "")),
-            "manifest": str(m.get("manifest_sha256", "")),
-            "current": m.get("manifest_sha256") == approved,
-        }
-        for m in explaining_models(model_version)
-    ]

@@ -590,6 +590,7 @@ def build_context(
     *,
     run: Any = None,
     model_version: Any = None,
+    approval_state: dict[str, Any] | None = None,
     rows: int = 5,
     top_k: int = 5,
     top: int = 15,
@@ -615,7 +616,7 @@ def build_context(
         "predictions": _predictions_section(aset, rows, top_k, random_state),
         "agreement": _agreement_section(aset),
         "over_time": over_time,
-        "approval": approval_section(model_version),
+        "approval": approval_section(model_version, approval_state),
         "approval_checks": list(APPROVAL_CHECKS),
         "provenance": _provenance_section(aset, run, model_version),
     }
