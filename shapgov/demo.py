@@ -376,7 +376,7 @@ def tutorial_check(case: Case, *, rows: int, echo: Callable[[str], None]) -> flo
 @contextmanager
 def _demo_key(out: Path, echo: Callable[[str], None]) -> Iterator[None]:
     """Sign the demo's verdicts: with the approval key configured, else with a demo key
-    kept beside the reports (a real approval service holds its own, see the README)."""
+    kept beside the reports (a real approval service holds its own, see docs/mlflow.md)."""
     from shapgov.mlflow import signing
 
     if signing.signing_key() is not None:

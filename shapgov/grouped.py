@@ -48,6 +48,7 @@ class GroupedExplanation:
 
     @property
     def names(self) -> tuple[str, ...]:
+        """The players' names ``(P,)``, in the order of the values' second axis."""
         return self.players.names
 
     def difference(self) -> np.ndarray | None:
@@ -87,7 +88,7 @@ class GroupedExplanation:
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary: players, mean |value| per player (and of the member sums),
+        """JSON-ready summary: players, mean ``|value|`` per player (and of the member sums),
         the players whose values differ, the additivity report and the game."""
         values = np.abs(self.values.reshape(len(self), len(self.players), -1)).mean(axis=(0, 2))
         out: dict[str, Any] = {
@@ -134,11 +135,12 @@ def explain_groups(
     groups (up to ``max_exact_players`` players, 14 by default: ``2**14`` coalitions),
     linear terms add up. Values therefore equal brute force over coalitions of groups.
 
+    Other parameters are those of :func:`shapgov.explain`.
+
     :param players: Group name -> member column labels, e.g. ``{"sales": ["sales_lag_1",
         "sales_lag_7", "sales_roll_28"]}``.
     :param member_sums: Also explain the columns one by one and add up each group's
         members (twice the work), to report where the two differ.
-    Other parameters are those of :func:`shapgov.explain`.
 
     :returns: The :class:`GroupedExplanation`, values ``(n, P[, K])``.
     :raises AdditivityError: The values failed the policy; only diagnostics are attached.

@@ -154,9 +154,18 @@ class BlackBox:
         return frame if schema is None else conform_to_schema(frame, schema, what=what)
 
     def predict(self, X: Any) -> np.ndarray:
+        """The model's ``predict`` (``predict_proba`` for a classifier) on ``X``: ``(n,)``
+        or ``(n, K)`` floats.
+
+        :raises ModelOutputError: ``None``, ragged, non-numeric or wrongly sized output.
+        """
         return checked_predictions(self._call(self.method, X), len(X), repr(self))
 
     def predict_proba(self, X: Any) -> np.ndarray:
+        """The model's ``predict_proba`` on ``X``: ``(n, K)`` floats.
+
+        :raises ModelOutputError: ``None``, ragged, non-numeric or wrongly sized output.
+        """
         return checked_predictions(self._call("predict_proba", X), len(X), repr(self))
 
     def _call(self, method: str, X: Any) -> Any:

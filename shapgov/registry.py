@@ -202,6 +202,7 @@ class PluginCalls:
         return None, []
 
     def record(self, plugin_name: str, hook: str) -> None:
+        """Record that ``plugin_name`` answered ``hook`` (listed in ``Explanation.plugins``)."""
         self._answered.setdefault(plugin_name, set()).add(hook)
 
     def explainers(self) -> dict[str, type[Explainer]]:

@@ -9,8 +9,9 @@ whose normalized mismatch is above the threshold gets status ``"fail"`` and null
 (never numbers), the others ``"pass"`` or ``"warn"`` with their values.
 
 The normalization of a row's mismatch must not depend on the rows it was sent with: where
-:func:`shapgov.explain` scales by the mean |prediction| of the explained rows, a served row
-is scaled by the mean |prediction| of the background (fixed when the model is loaded):
+:func:`shapgov.explain` scales by the mean ``|prediction|`` of the explained rows, a served
+row is scaled by the mean ``|prediction|`` of the background (fixed when the model is
+loaded)::
 
     normalized = max_k |rebuilt_k - actual_k| / max(|actual_k|, mean_background |actual_k|, 1e-12)
 

@@ -37,6 +37,7 @@ class Comparison:
 
     @property
     def flagged(self) -> pd.DataFrame:
+        """The rows to review: those of ``rows`` that are flagged, with their reasons."""
         return self.rows[self.rows["flagged"]]
 
     def summary(self) -> dict[str, Any]:
@@ -90,10 +91,10 @@ def compare_shap_xemp(
     """Compare SHAP values and XEMP strengths of the same rows (see the module doc).
 
     Every per-row figure is computed for all rows at once
-    (:mod:`shapgov.analyses.row_ranks`).
+    (``shapgov.analyses.row_ranks``).
 
     :param impacts: Feature impacts (SHAP, permutation, ...) whose rankings join mean
-        |XEMP strength| in the global agreement table.
+        ``|XEMP strength|`` in the global agreement table.
     :returns: A :class:`Comparison` with one line per (output, row).
     :raises InputError: The explanation and XEMP cover different rows or outputs, or
         ``k`` is out of range.

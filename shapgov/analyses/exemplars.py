@@ -144,7 +144,7 @@ class XempExplanation:
         )
 
     def summary(self) -> pd.DataFrame:
-        """Per evaluated feature (and output): mean |strength| and the share of rows per
+        """Per evaluated feature (and output): mean ``|strength|`` and the share of rows per
         symbol; bounded by the number of features whatever the row count."""
         cols = [self.features.index(f) for f in self.evaluated]
         n, _, k = self.strengths.shape
@@ -236,7 +236,7 @@ def xemp(
     """XEMP strengths of every row of ``X`` for the top ``max_features`` features.
 
     Cost: for a model made of trees shapgov parses, the ICE values come from walking the
-    trees (:mod:`shapgov.analyses.tree_walks`; about one prediction pass or less per
+    trees (``shapgov.analyses.tree_walks``; about one prediction pass or less per
     feature, no predict calls beyond one of ``X``); otherwise one predict call per feature
     and block of rows, on every (row, exemplar) pair of the block.
 

@@ -38,6 +38,7 @@ class FeatureImpact:
     params: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``method``, ``params`` and one record per feature."""
         return {
             "method": self.method,
             "params": self.params,
@@ -204,7 +205,7 @@ def permutation_impact(
     """Permutation Feature Impact: how much the metric worsens when a feature is shuffled.
 
     Cost: for a model made of trees shapgov parses, the shuffled predictions come from
-    walking the trees (:mod:`shapgov.analyses.tree_walks`: only the trees whose path for a
+    walking the trees (``shapgov.analyses.tree_walks``: only the trees whose path for a
     row meets the shuffled feature are walked again); otherwise as many shuffles per
     predict call as fit in :data:`MAX_BATCH_CELLS` cells.
 

@@ -49,7 +49,7 @@ class OverTime:
         probability; first output), ``base_value`` (in the explained space, e.g. the
         margin; first output), ``additivity_status``, ``max_normalized_mismatch``,
         ``rows_over_pass_tolerance``, ``flagged``.
-    :param impact: One row per (window, player): ``impact`` (mean |SHAP|, the explained
+    :param impact: One row per (window, player): ``impact`` (mean ``|SHAP|``, the explained
         space's units), ``normalized`` (top = 100), ``share`` (of the window's total),
         ``rank``, ``mean_shap``; ``impact_member_sum`` for groups; ``permutation_impact``
         and ``permutation_normalized`` when ``y`` was given.
@@ -80,6 +80,7 @@ class OverTime:
 
     @property
     def flagged_windows(self) -> list[str]:
+        """The labels of the flagged windows, in time order."""
         return self.windows.loc[self.windows["flagged"], "window"].tolist()
 
     def max_impact_drift(self) -> float:
@@ -152,7 +153,7 @@ def over_time(
     :param freq: A pandas period alias (``"M"`` months, ``"W"`` or ``"W-MON"``, ``"Q"``,
         ``"D"``, ``"h"``, ...) or an offset alias that stands for one (``"MS"``/``"ME"``
         months, ``"QS"``/``"QE-NOV"`` quarters, ``"YS"``/``"YE"`` years: the same windows;
-        :func:`~shapgov.analyses.windows.period_freq`), or else ``windows``: increasing
+        ``shapgov.analyses.windows.period_freq``), or else ``windows``: increasing
         edges, window ``i`` being ``[edges[i], edges[i+1])``. Empty windows are left out.
     :param background: The background, fixed across windows (e.g. the training rows);
         default: a seeded sample of ``background_size`` rows of the reference window.

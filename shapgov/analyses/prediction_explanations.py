@@ -20,12 +20,12 @@ def prediction_explanations(
     low: float | None = None,
     high: float | None = None,
 ) -> pd.DataFrame:
-    """The top ``k`` features by |SHAP| of every row (and class), one line per feature.
+    """The top ``k`` features by ``|SHAP|`` of every row (and class), one line per feature.
 
     Columns: ``row`` (the row's key: ``X``'s index label, or its position for an array),
     ``output`` (class label for multiclass, the output's position 0..K-1 for a regressor
     of K targets, else None), ``prediction`` (in the model's prediction space), ``rank``
-    (1 = largest |SHAP|), ``feature``, ``value`` (the row's feature value; missing: NaN,
+    (1 = largest ``|SHAP|``), ``feature``, ``value`` (the row's feature value; missing: NaN,
     ``None`` or ``pd.NA`` as the column holds it), ``dtype`` (the column's pandas dtype),
     ``shap`` (in the explained space) and ``others`` (the summed SHAP of the features
     outside the top k).

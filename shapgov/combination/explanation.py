@@ -47,6 +47,8 @@ class VertexPart:
         )
 
     def meta(self) -> dict[str, Any]:
+        """The vertex's description without its values, JSON-ready: name, estimator class,
+        explainer, matrix row, family and status, method, response and base values."""
         return {
             "name": self.name,
             "estimator_class": self.estimator_class,
@@ -126,6 +128,7 @@ class Explanation:
 
     @property
     def n_outputs(self) -> int:
+        """K, the number of explained outputs (1 for a regressor or binary classifier)."""
         return int(self._raw.shape[2])
 
     @property
@@ -175,6 +178,7 @@ class Explanation:
 
     @property
     def explainers(self) -> dict[str, str]:
+        """The explainer of every vertex, by vertex name."""
         return {p.name: p.explainer for p in self.vertices}
 
     def __len__(self) -> int:

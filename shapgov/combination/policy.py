@@ -67,6 +67,7 @@ class AdditivityReport:
 
     @property
     def passed(self) -> bool:
+        """``True`` when the status is ``"pass"`` or ``"warn"`` (the values are returned)."""
         return self.status in ("pass", "warn")
 
     def __repr__(self) -> str:  # one line at the prompt, not one number per row
@@ -80,6 +81,9 @@ class AdditivityReport:
         return self.describe()
 
     def describe(self) -> str:
+        """The check in words: status, mismatches and thresholds, the first 20 mismatched
+        rows, and for a failure what to check (the message of
+        :class:`~shapgov.errors.AdditivityError`)."""
         rows = ", ".join(map(str, self.mismatched_rows[:20]))
         more = " ..." if self.n_mismatched > 20 else ""
         text = (

@@ -53,6 +53,7 @@ class Vertex:
 
     @property
     def n_outputs(self) -> int:
+        """The number of outputs the parent consumes (after ``response``, if any)."""
         return self.response.n_outputs if self.response else self.n_margins
 
     def output(self, margin: np.ndarray) -> np.ndarray:
@@ -87,6 +88,7 @@ class Node:
 
     @property
     def n_outputs(self) -> int:
+        """K, the number of explained outputs (the length of ``intercept``)."""
         return int(self.intercept.shape[0])
 
     def under(self, transform: Transform, origins: np.ndarray, label: str) -> Node:

@@ -37,9 +37,12 @@ class DecomposeContext:
 
     @property
     def plugin_manager(self) -> Any:
+        """The pluggy plugin manager behind ``plugins``."""
         return self.plugins.plugin_manager
 
     def child(self, name: str) -> DecomposeContext:
+        """The context of a part of this model named ``name`` (``path`` + ``/name``), with
+        the same plugins and options: what a decomposer passes when it recurses."""
         path = f"{self.path}/{name}" if self.path else name
         ctx = DecomposeContext(self.plugins, path, self.options)
         ctx._table = self._table

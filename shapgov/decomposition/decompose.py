@@ -40,6 +40,7 @@ class Blueprint:
 
     @property
     def vertices(self) -> tuple[Vertex, ...]:
+        """The modeling vertices of the whole model (those of its top node)."""
         return self.node.vertices
 
     def predict(

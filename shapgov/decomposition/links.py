@@ -38,10 +38,12 @@ class Link:
         return _FORWARD[self.name](np.asarray(prediction, dtype=float))
 
     def to_dict(self) -> dict[str, Any]:
+        """``{"name": ..., "params": {...}}``, as artifacts record the link."""
         return {"name": self.name, "params": self.params}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Link:
+        """The link :meth:`to_dict` recorded."""
         return cls(data["name"], dict(data.get("params", {})))
 
 

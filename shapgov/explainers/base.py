@@ -57,6 +57,7 @@ class VertexRequest:
 
     @property
     def origins(self) -> np.ndarray:
+        """``(m,)`` the original column of each column of ``Z`` (-1: constant)."""
         return np.asarray(self.vertex.origins)
 
 

@@ -31,6 +31,14 @@ ZERO_THRESHOLD = 1e-35  # LightGBM's kZeroThreshold
 
 @dataclass(frozen=True)
 class TreeEnsemble:
+    """A tree ensemble in the flat node arrays the kernels walk (the module
+    ``shapgov.explainers.trees`` states the layout and routing rules): what the
+    ``shapgov_tree_ensemble`` hook returns for a model whose trees a plugin can read.
+
+    ``n_features`` is the number of input columns, ``n_outputs`` the number of outputs
+    (K), and ``base_offset`` ``(K,)`` is added to every prediction.
+    """
+
     left: np.ndarray  # int64 (nodes,)
     right: np.ndarray  # int64
     feature: np.ndarray  # int64, -1 at leaves
@@ -56,7 +64,7 @@ class TreeEnsemble:
         return (self.left, self.right, self.feature, *self.routing())
 
     def routing(self) -> tuple[np.ndarray, ...]:
-        """The arrays :func:`~shapgov.explainers.kernels.routing.goes_left` reads after the
+        """The arrays ``shapgov.explainers.kernels.routing.goes_left`` reads after the
         node index (threshold to categories), splatted in that order."""
         return (
             self.threshold,
@@ -69,6 +77,7 @@ class TreeEnsemble:
 
     @property
     def n_trees(self) -> int:
+        """The number of trees (of ``roots``)."""
         return int(self.roots.shape[0])
 
     @cached_property
@@ -115,6 +124,11 @@ class TreeEnsemble:
         return self
 
     def check_input(self, X: np.ndarray) -> np.ndarray:
+        """``X`` as the kernels take it: a C-contiguous float64 ``(n, n_features)`` array,
+        rounded through float32 first where the model compares float32 inputs.
+
+        :raises InputError: ``X`` does not have ``n_features`` columns.
+        """
         X = np.ascontiguousarray(X, dtype=np.float64)
         if self.float32_inputs:
             X = X.astype(np.float32).astype(np.float64)

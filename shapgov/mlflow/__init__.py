@@ -30,7 +30,7 @@ __all__ = [
 
 
 def autolog(**options: Any) -> None:
-    """See :func:`shapgov.mlflow.autologging.autolog`."""
+    """See :func:`shapgov.autolog`."""
     from shapgov.mlflow.autologging import autolog as _autolog
 
     _autolog(**options)
@@ -44,7 +44,7 @@ def log_explaining_model(model_uri: str, **options: Any) -> Any:
 
 
 def report(**options: Any) -> Any:
-    """See :func:`shapgov.mlflow.reporting.report`."""
+    """See :func:`shapgov.report`."""
     from shapgov.mlflow.reporting import report as _report
 
     return _report(**options)
@@ -117,7 +117,7 @@ def log_explanation(
     With ``over_time`` (an :class:`~shapgov.analyses.over_time.OverTime` of the same
     explanation) the set holds its tables, and every window's figures are logged as step
     metrics (step = window index, timestamp = window end; see
-    :func:`shapgov.mlflow.timeline.window_metrics`), so ``mlflow ui`` charts them.
+    ``shapgov.mlflow.timeline.window_metrics``), so ``mlflow ui`` charts them.
 
     :returns: The manifest.
     :raises TrackingUnavailableError: The tracking server did not answer; call again with

@@ -54,6 +54,10 @@ from shapgov.mlflow.artifacts import MANIFEST, REQUIRED, sha256_file
 
 @dataclass(frozen=True)
 class Approval:
+    """The verdict :func:`shapgov.approve` recorded on a model version: ``approved``, the
+    ``reasons`` it was rejected for (none when approved), the source ``run_id``, and the
+    SHA-256 of the manifest and compliance report it judged."""
+
     approved: bool
     reasons: list[str] = field(default_factory=list)
     run_id: str | None = None
@@ -65,6 +69,7 @@ class Approval:
 
     @property
     def verdict(self) -> str:
+        """``"approved"`` or ``"rejected"``, as the version's ``shapgov.approval`` tag."""
         return "approved" if self.approved else "rejected"
 
 

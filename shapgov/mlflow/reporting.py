@@ -81,7 +81,7 @@ def report(
     ``shapgov-approval/v<version>/`` beside the set, leaving the approved report as it
     was signed.
 
-    :param options: Passed to :func:`shapgov.sinks.compliance.build_context` (``rows``,
+    :param options: Passed to ``shapgov.sinks.compliance.build_context`` (``rows``,
         ``top_k``, ``top``, ``n_dependence``, ``random_state``).
     :returns: The path of the written file.
     :raises TrackingPermissionError: ``log`` without EDIT on the run (the file is written).

@@ -9,7 +9,7 @@ never fails a request. ``mlflow models serve -m models:/NAME@champion --env-mana
 serves it as any pyfunc model.
 
 Nothing of shapgov's is pickled: the model is logged "from code"
-(:mod:`shapgov.mlflow.explaining_model`), its state is ``config.json``,
+(``shapgov.mlflow.explaining_model``), its state is ``config.json``,
 ``background.parquet`` and the original model's directory.
 """
 

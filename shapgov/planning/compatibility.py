@@ -32,10 +32,16 @@ class MatrixRow:
     datarobot_row: str = ""
 
     def status_for(self, task: str) -> str:
+        """The row's status for ``task`` (``"regression"``, ``"binary"``, ``"multiclass"``)."""
         return self.status[task]
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> MatrixRow:
+        """A row from a mapping with the keys of ``compat/matrix.toml`` (what the
+        ``shapgov_matrix_rows`` hook returns).
+
+        :raises MatrixError: A key is missing, or a status or kind is not a known one.
+        """
         missing = {"id", "family", "kind", "explainer", "classes", *TASKS} - set(data)
         if missing:
             raise MatrixError(f"matrix row {data.get('id', data)!r} lacks keys {sorted(missing)}")

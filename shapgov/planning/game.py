@@ -107,6 +107,7 @@ class Game:
 
     @property
     def interventional(self) -> bool:
+        """``True`` for the interventional game, ``False`` for the path-dependent one."""
         return self.feature_perturbation == INTERVENTIONAL
 
     def average(self, values: np.ndarray, axis: int) -> np.ndarray:
@@ -117,6 +118,7 @@ class Game:
 
     @property
     def n_background(self) -> int | None:
+        """The number of background rows; ``None`` for the path-dependent game."""
         return None if self.background is None else len(self.background)
 
     def describe(self) -> str:
@@ -142,6 +144,10 @@ class Game:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The game as it is recorded (``Explanation.game``, the manifest, the report):
+        ``feature_perturbation``, ``output``, ``n_background``, ``background_source``,
+        ``background_sha256``, ``background_weighted`` and ``description``, without the
+        background rows."""
         return {
             "feature_perturbation": self.feature_perturbation,
             "output": self.output,

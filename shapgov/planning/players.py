@@ -114,6 +114,8 @@ class Players:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``{"players": [{"name": ..., "members": [...]}, ...]}``, members as
+        text."""
         return {
             "players": [
                 {"name": n, "members": [str(c) for c in m]}

@@ -24,7 +24,7 @@ def explain(
     """Explain every row of the Spark DataFrame ``sdf``; returns a (lazy) Spark DataFrame.
 
     The model, the background and the options are pickled once into a broadcast variable;
-    each task explains its partition's Arrow batches with them (:mod:`shapgov.spark.batches`),
+    each task explains its partition's Arrow batches with them (``shapgov.spark.batches``),
     so every row plays the same game and its values equal :func:`shapgov.explain` on that
     row. Nothing is collected to the driver but two rows, explained there first to check
     the model and options and to learn the outputs.
@@ -47,7 +47,7 @@ def explain(
     :raises InputError: Unknown keys or options, no background for the interventional
         game, or a model the driver cannot explain on two rows.
     :raises WorkerEnvironmentError: Spark's Python workers cannot import shapgov
-        (``PYSPARK_PYTHON`` names another Python; :mod:`shapgov.spark.environment`).
+        (``PYSPARK_PYTHON`` names another Python; ``shapgov.spark.environment``).
     """
     from pyspark.sql import types as T
 
