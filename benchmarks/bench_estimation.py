@@ -29,7 +29,7 @@ Prints, per workload and budget: MAE, relative MAE (MAE / mean |truth|), how man
 more accurate shapgov is than the best peer, seconds per row and, for shapgov, the share
 of values within 2 standard errors of the truth and RMSE / RMS(s.e.).
 
-Run (peers need the Python 3.12 venv, see README "Benchmarks"):
+Run (peers need the Python 3.12 venv, see docs/performance.md, "Benchmarks need Python 3.12"):
     .venv312/bin/python benchmarks/bench_estimation.py [--quick] [--workloads sparse,dense]
 """
 

@@ -105,7 +105,7 @@ def test_the_issue_model_is_explained_exactly():
     assert np.max(np.abs(values - sv)) <= 1e-6 * np.abs(values).max()
     assert abs(ref.expected_value - base[0]) <= 1e-6 * abs(base[0])
     # the path-dependent game (no background) on the same model: additive to rounding,
-    # where LightGBM's pred_contrib misses by ~1e12 (see the README)
+    # where LightGBM's pred_contrib misses by ~1e12 (see docs/explaining.md)
     pd_e = shapgov.explain(model, rows)
     assert pd_e.game["feature_perturbation"] == "tree_path_dependent"
     pd_scale = np.abs(pd_e.values).sum(axis=1) + np.abs(pd_e.base_values)

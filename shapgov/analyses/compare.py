@@ -20,8 +20,9 @@ import pandas as pd
 from scipy.stats import kendalltau, spearmanr
 
 from shapgov.analyses.exemplars import XempExplanation
-from shapgov.analyses.impact import FeatureImpact, json_records
+from shapgov.analyses.impact import FeatureImpact
 from shapgov.analyses.row_ranks import row_kendall, row_spearman, top_k
+from shapgov.analyses.tables import json_records
 from shapgov.combination.explanation import Explanation
 from shapgov.errors import InputError
 

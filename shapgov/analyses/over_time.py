@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from shapgov.analyses.drift import holm, ks_pvalue, window_drift
-from shapgov.analyses.impact import json_records, sample_rows
+from shapgov.analyses.impact import sample_rows
+from shapgov.analyses.tables import json_records
 from shapgov.analyses.windows import Windows, split_time, time_windows
 from shapgov.errors import InputError
 

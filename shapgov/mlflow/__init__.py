@@ -1,6 +1,8 @@
 """shapgov inside MLflow: log explanation artifact sets to runs.
 
-``import shapgov.mlflow`` imports mlflow; nothing else in shapgov does.
+Importing this package does not import mlflow itself: the functions import it when called,
+so ``import shapgov.mlflow`` stays cheap (as do the CLI and the Spark publisher, which
+import mlflow inside the functions that need it).
 """
 
 from __future__ import annotations

@@ -204,7 +204,7 @@ def as_stored(pe: pd.DataFrame) -> pd.DataFrame:
 
 def pe_summary(pe: pd.DataFrame, k: int, rows: int) -> dict[str, Any]:
     """How often each feature is among a row's top ``k`` (and first), per output."""
-    from shapgov.analyses.impact import json_records
+    from shapgov.analyses.tables import json_records
 
     counts = (
         pe.assign(first=pe["rank"] == 1, output=pe["output"].astype(object).fillna("None"))
