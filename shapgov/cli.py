@@ -24,6 +24,7 @@ from shapgov.cli_explain import (
     target_run,
     windowing,
 )
+from shapgov.demo import CASE_NAMES
 
 DEFAULT_STORE = "sqlite:///mlflow.db"
 EXIT_REFUSED = 1
@@ -150,15 +151,22 @@ def matrix(fmt: str) -> None:
     show_default=True,
     help="Where the compliance reports go.",
 )
+@click.option(
+    "--case",
+    "only",
+    multiple=True,
+    type=click.Choice(CASE_NAMES),
+    help="Run only this case (repeat for several); default: all four.",
+)
 @_tracking_option
-def demo(rows: int, out_dir: Path, tracking_uri: str | None) -> None:
+def demo(rows: int, out_dir: Path, only: tuple[str, ...], tracking_uri: str | None) -> None:
     """The governance loop end to end on data that ships with scikit-learn: fit, explain,
     log, register, approve (signed) and report four blueprints (default store:
     sqlite:///mlflow.db here)."""
     uri = _use_store(tracking_uri)
     from shapgov.demo import run
 
-    verdicts = run(rows=rows, out_dir=out_dir, tracking_uri=uri, echo=click.echo)
+    verdicts = run(rows=rows, out_dir=out_dir, tracking_uri=uri, only=only, echo=click.echo)
     if not all(v.approved for v in verdicts):
         sys.exit(EXIT_REFUSED)
 

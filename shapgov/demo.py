@@ -17,13 +17,18 @@ import os
 import secrets
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from shapgov.errors import InputError
+
+#: The demo's cases, in the order it runs them (``shapgov demo --case NAME`` picks some).
+CASE_NAMES = ("diabetes-mlp", "breast-cancer-lightgbm", "diabetes-blender", "daily-sales-over-time")
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -131,7 +136,7 @@ def tutorial_mlp() -> Any:
 
 
 def cases() -> list[Case]:
-    """The demo's three blueprints, unfitted, with their data."""
+    """The demo's four blueprints, unfitted, with their data (named as :data:`CASE_NAMES`)."""
     from lightgbm import LGBMClassifier, LGBMRegressor
     from sklearn.compose import ColumnTransformer
     from sklearn.datasets import load_breast_cancer
@@ -402,10 +407,23 @@ def run(
     rows: int = 5,
     out_dir: str | Path = "shapgov-reports",
     tracking_uri: str | None = None,
+    only: Sequence[str] = (),
     echo: Callable[[str], None] = print,
 ) -> list[Any]:
     """The demo on ``tracking_uri`` (default: $MLFLOW_TRACKING_URI, else the embedded
-    ``sqlite:///mlflow.db`` in the working directory); returns the approval verdicts."""
+    ``sqlite:///mlflow.db`` in the working directory); returns the approval verdicts.
+
+    :param rows: Rows of the tutorial MLP's Deep-vs-Kernel cross-check.
+    :param out_dir: Where the compliance reports (and a demo approval key) go.
+    :param tracking_uri: The MLflow tracking and registry store.
+    :param only: Names of the cases to run (see :data:`CASE_NAMES`); empty: all four.
+    :param echo: Where the progress lines go.
+    :returns: One approval verdict per case run, in order.
+    :raises InputError: ``only`` names a case the demo does not have.
+    """
+    unknown = sorted(set(only) - set(CASE_NAMES))
+    if unknown:
+        raise InputError(f"no demo case named {unknown}; the cases are {list(CASE_NAMES)}")
     import mlflow
     from tqdm.auto import tqdm
 
@@ -417,7 +435,7 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     echo(f"shapgov demo on {uri}; reports in {out.resolve()}")
     verdicts = []
-    todo = cases()
+    todo = [c for c in cases() if not only or c.name in only]
     with (
         _demo_key(out, echo),
         tqdm(total=len(todo) * len(STEPS), desc="demo", unit="step", leave=False) as progress,

@@ -33,12 +33,38 @@ def _in_tmp_dir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(scope="session")
+def _store_template(tmp_path_factory) -> Path:
+    """One MLflow sqlite database with every tracking and registry table created and
+    migrated by MLflow itself; each test's ``store`` starts from a copy of it (MLflow's
+    schema migrations cost about 0.8 s a store, a copy 0.03 s)."""
+    from mlflow.tracking import MlflowClient
+
+    folder = tmp_path_factory.mktemp("store-template")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.search_experiments()  # creates the tracking tables and the Default experiment
+    client.search_registered_models()  # the registry's
+    return folder / "mlflow.db"
+
+
 @pytest.fixture
-def store(tmp_path, monkeypatch):
-    """A real MLflow tracking and registry store: sqlite in a temp dir; yields its URI."""
+def store(tmp_path, monkeypatch, _store_template):
+    """A real MLflow tracking and registry store: sqlite in a temp dir (a copy of the
+    session's freshly migrated database, the Default experiment's artifacts under this
+    test's ``mlruns``, as MLflow would have put them); yields its URI."""
+    import shutil
+    import sqlite3
+
     import mlflow
 
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    shutil.copyfile(_store_template, tmp_path / "mlflow.db")
+    with sqlite3.connect(tmp_path / "mlflow.db") as db:
+        db.execute(
+            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
+            (str(tmp_path / "mlruns" / "0"),),
+        )
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)

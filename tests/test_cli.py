@@ -9,9 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from shapgov.cli import main
+from shapgov.errors import InputError
 from shapgov.planning.compatibility import to_markdown
 
 # Requirements declared up front: inferring them loads each model in a subprocess (~5 s).
@@ -43,48 +45,86 @@ def test_docs_matrix_is_current():
     assert page[start:end] == to_markdown(), "regenerate with: shapgov matrix --format markdown"
 
 
-def test_demo_runs_end_to_end_on_the_embedded_store(tmp_path, monkeypatch):
-    from click.testing import CliRunner
-
-    from shapgov.cli import main
-
+def _demo(tmp_path, monkeypatch, *cases: str, store: str = "sqlite:///mlflow.db"):
+    """``shapgov demo`` in ``tmp_path`` on ``store`` (default: the embedded store, here), no
+    key configured; returns its output and the names of the reports it wrote. MLflow keeps
+    one store per URI in a process, and a relative sqlite URI is resolved where it is first
+    used: only one test per process may use the default."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     for name in ("SHAPGOV_APPROVAL_KEY", "SHAPGOV_APPROVAL_KEY_FILE"):
         monkeypatch.delenv(name, raising=False)
-    result = CliRunner().invoke(main, ["demo", "--rows", "2"])
+    args = ["demo", "--rows", "2", *(a for c in cases for a in ("--case", c))]
+    if store != "sqlite:///mlflow.db":
+        args += ["--tracking-uri", store]
+    result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert "both exact" in result.output
-    assert result.output.count("approved, alias 'champion'") == 4
+    n = len(cases) or 4
+    assert result.output.count("approved, alias 'champion'") == n
     # signed with a demo key kept beside the reports; shapgov verify accepts them with it
-    assert result.output.count(", signature verified (approver ") == 4
-    key = {"SHAPGOV_APPROVAL_KEY_FILE": str(tmp_path / "shapgov-reports" / "demo-approval.key")}
-    verified = CliRunner().invoke(main, ["verify", "shapgov-demo-diabetes-mlp", "1"], env=key)
-    assert verified.exit_code == 0, verified.output
+    assert result.output.count(", signature verified (approver ") == n
+    assert result.output.count("additivity pass") == n
     assert "SHAPGOV_APPROVAL_KEY_FILE" not in os.environ  # the demo's key is not left set
-    assert result.output.count("additivity pass") == 4
-    # the time-aware case: the generated shift is flagged from its first month on
-    assert "explained over 24 monthly windows" in result.output
-    assert "drift flagged from 2024-07" in result.output
-    assert "mlflow ui --backend-store-uri sqlite:///mlflow.db" in result.output
+    assert f"mlflow ui --backend-store-uri {store}" in result.output
     assert (tmp_path / "mlflow.db").exists()
     reports = sorted(p.name for p in (tmp_path / "shapgov-reports").glob("*.html"))
+    verify = CliRunner().invoke(
+        main,
+        ["verify", f"shapgov-demo-{(cases or ('diabetes-mlp',))[0]}", "1"],
+        env={"SHAPGOV_APPROVAL_KEY_FILE": str(tmp_path / "shapgov-reports" / "demo-approval.key")},
+    )
+    assert verify.exit_code == 0, verify.output
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")  # absolute, for later tests
+    mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    return result.output, reports
+
+
+def _check_sales(output: str, tmp_path) -> None:
+    # the time-aware case: the generated shift is flagged from its first month on
+    assert "explained over 24 monthly windows" in output
+    assert "drift flagged from 2024-07" in output
+    sales = (tmp_path / "shapgov-reports" / "daily-sales-over-time.html").read_text()
+    assert "Explanations over time" in sales and "sales history = sales_lag_1" in sales
+
+
+def test_demo_runs_two_cases_end_to_end_on_the_embedded_store(tmp_path, monkeypatch):
+    """The default run's twin of the whole demo (marked slow): the same loop, two cases."""
+    output, reports = _demo(
+        tmp_path, monkeypatch, "breast-cancer-lightgbm", "daily-sales-over-time"
+    )
+    assert reports == ["breast-cancer-lightgbm.html", "daily-sales-over-time.html"]
+    assert "[1/2]" in output and "[2/2]" in output and "both exact" not in output
+    _check_sales(output, tmp_path)
+
+
+@pytest.mark.slow
+def test_demo_runs_every_case_end_to_end(tmp_path, monkeypatch):
+    output, reports = _demo(tmp_path, monkeypatch, store=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert "both exact" in output
     assert reports == [
         "breast-cancer-lightgbm.html",
         "daily-sales-over-time.html",
         "diabetes-blender.html",
         "diabetes-mlp.html",
     ]
-    sales = (tmp_path / "shapgov-reports" / "daily-sales-over-time.html").read_text()
-    assert "Explanations over time" in sales and "sales history = sales_lag_1" in sales
+    _check_sales(output, tmp_path)
     blender = (tmp_path / "shapgov-reports" / "diabetes-blender.html").read_text()
     for vertex in ("pipeline/blend/lgbm", "pipeline/blend/ridge", "pipeline/blend/mlp"):
         assert vertex in blender
-    import mlflow
 
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")  # absolute, for later tests
-    mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+def test_the_demo_names_its_cases_and_refuses_an_unknown_one(tmp_path):
+    from shapgov import demo
+
+    assert [c.name for c in demo.cases()] == list(demo.CASE_NAMES)
+    with pytest.raises(InputError, match=r"no demo case named \['nope'\]; the cases are"):
+        demo.run(only=["nope"], out_dir=tmp_path, tracking_uri=f"sqlite:///{tmp_path}/m.db")
+    assert not (tmp_path / "m.db").exists()  # refused before anything was written
+    refused = CliRunner().invoke(main, ["demo", "--case", "nope"])
+    assert refused.exit_code == 2 and "'nope' is not one of" in refused.output
 
 
 # ------------------------------------------------------------ explain / report / approve

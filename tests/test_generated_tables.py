@@ -5,8 +5,9 @@ whose message says what to do: never a raw exception from pandas, numpy, numba o
 model library, and never withheld values (an additivity failure on data the model
 predicts is a defect).
 
-``SHAPGOV_GENERATED_EXAMPLES`` sets how many examples run (default 200, about 20 s on
-2 cores); ``derandomize`` keeps CI reproducible.
+The default run draws 80 tables (about 8 s on 2 cores), the slow run (``pytest -m slow``)
+five times as many; ``SHAPGOV_GENERATED_EXAMPLES`` sets the default run's number (and so
+the slow run's). ``derandomize`` keeps CI reproducible.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 import shapgov
 from shapgov.errors import AdditivityError, ShapgovError
 
-EXAMPLES = int(os.environ.get("SHAPGOV_GENERATED_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("SHAPGOV_GENERATED_EXAMPLES", "80"))  # the default run
+LONG_EXAMPLES = 5 * EXAMPLES  # the slow run (pytest -m slow)
 F32 = float(np.finfo(np.float32).eps)
 
 #: column kinds: pandas dtype families a bank's table holds
@@ -189,18 +191,7 @@ def tables(draw):
     return family, kinds, missing, late_missing, unseen, names, seed
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.filter_too_much,
-    ],
-)
-@given(tables())
-def test_generated_tables_equal_brute_force_or_raise_typed_errors(case):
+def _generated_table_equals_brute_force_or_raises_a_typed_error(case) -> None:
     family, kinds, missing, late_missing, unseen, names, seed = case
     rng = np.random.default_rng(seed)
     n = 240
@@ -253,6 +244,27 @@ def test_generated_tables_equal_brute_force_or_raise_typed_errors(case):
     assert np.abs(np.ravel(e.expected_value) - base).max() <= tol
     assert e.feature_names == list(X.columns)
     SEEN[f"{family.name}: exact"] += 1
+
+
+def _generated(examples: int):
+    """The property above as a test drawing ``examples`` tables (derandomized: the same
+    tables every run)."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.filter_too_much,
+        ],
+    )(given(tables())(_generated_table_equals_brute_force_or_raises_a_typed_error))
+
+
+test_generated_tables_equal_brute_force_or_raise_typed_errors = _generated(EXAMPLES)
+test_more_generated_tables_equal_brute_force_or_raise_typed_errors = pytest.mark.slow(
+    _generated(LONG_EXAMPLES)
+)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -9,7 +9,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import kendalltau, ks_2samp, spearmanr, wasserstein_distance
+from scipy.stats import binom, kendalltau, ks_2samp, spearmanr, wasserstein_distance
 
 import shapgov
 from shapgov.analyses.drift import holm, window_drift
@@ -69,11 +69,18 @@ def test_a_known_shift_is_flagged_in_the_first_window_after_it_and_none_before(t
     json.dumps(result.to_dict())  # JSON-ready
 
 
-def test_the_false_flag_rate_on_stationary_data_is_at_most_the_nominal_level(trained):
-    """200 seeded repeats of the same sizes without a shift: the share of results with any
-    flagged window is at most alpha (Holm bounds the family-wise error rate)."""
+@pytest.mark.parametrize(
+    "repeats", [pytest.param(40, id="40-repeats"), pytest.param(200, marks=pytest.mark.slow)]
+)
+def test_the_false_flag_rate_on_stationary_data_is_at_most_the_nominal_level(trained, repeats):
+    """Seeded repeats of the same sizes without a shift: the share of results with any
+    flagged window is at most alpha (Holm bounds the family-wise error rate). The slow
+    run's 200 repeats: the observed share itself is at most alpha. The default run's 40
+    are too few for that (one flagged result is 0.025): the count must be one a rate of
+    alpha makes likely, P(Binomial(40, alpha) >= flagged) >= 0.05 (5 or more fail; the 200
+    of the slow run measured 0.045)."""
     model, train = trained
-    alpha, repeats = 0.05, 200
+    alpha = 0.05
     flagged = 0
     for seed in range(repeats):
         result = shapgov.over_time(
@@ -87,7 +94,10 @@ def test_the_false_flag_rate_on_stationary_data_is_at_most_the_nominal_level(tra
         flagged += bool(result.flagged_windows)
     rate = flagged / repeats
     print(f"false-flag rate over {repeats} stationary repeats: {rate:.3f} (alpha {alpha})")
-    assert rate <= alpha
+    if repeats >= 200:
+        assert rate <= alpha
+    else:
+        assert binom.sf(flagged - 1, repeats, alpha) >= 0.05, (flagged, repeats)
 
 
 def test_window_aggregates_equal_feature_impact_of_each_windows_explanation(trained):
