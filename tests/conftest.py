@@ -14,6 +14,8 @@ os.environ.setdefault("KERAS_BACKEND", "torch")  # Keras 3 on PyTorch: no Tensor
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
 
+from stores import new_store  # noqa: E402 (tests/ is on the path from here on)
+
 
 @pytest.fixture(scope="session")
 def diabetes() -> tuple[pd.DataFrame, pd.Series]:
@@ -24,6 +26,17 @@ def diabetes() -> tuple[pd.DataFrame, pd.Series]:
     X = X.copy()
     X["sex"] = np.where(X["sex"] > 0, "male", "female")
     return X, y
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _checkout_stays_clean():
+    """Nothing a test writes lands at the top of the checkout (an ``mlruns`` there means
+    a store was made while the working directory was the checkout's: give it a folder)."""
+    before = {p.name for p in TESTS.parent.iterdir()}
+    yield
+    added = sorted({p.name for p in TESTS.parent.iterdir()} - before)
+    if added:
+        raise RuntimeError(f"the tests wrote {added} into the checkout {TESTS.parent}")
 
 
 @pytest.fixture(autouse=True)
@@ -50,26 +63,24 @@ def _store_template(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def store(tmp_path, monkeypatch, _store_template):
-    """A real MLflow tracking and registry store: sqlite in a temp dir (a copy of the
-    session's freshly migrated database, the Default experiment's artifacts under this
-    test's ``mlruns``, as MLflow would have put them); yields its URI."""
-    import shutil
-    import sqlite3
-
+    """A real MLflow tracking and registry store for one test (see :func:`new_store`);
+    yields its URI."""
     import mlflow
 
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    shutil.copyfile(_store_template, tmp_path / "mlflow.db")
-    with sqlite3.connect(tmp_path / "mlflow.db") as db:
-        db.execute(
-            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
-            (str(tmp_path / "mlruns" / "0"),),
-        )
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    mlflow.set_experiment("shapgov-tests")
-    yield uri
+    yield new_store(_store_template, tmp_path)
+    if mlflow.active_run():
+        mlflow.end_run()
+
+
+@pytest.fixture(scope="module")
+def module_store(tmp_path_factory, _store_template):
+    """One store shared by a module's tests that read what its module fixtures logged
+    (each test registers its own names); module fixtures call :func:`use_store` on it
+    before they log, since other tests may have pointed MLflow elsewhere. Yields its URI."""
+    import mlflow
+
+    yield new_store(_store_template, tmp_path_factory.mktemp("module-store"))
     if mlflow.active_run():
         mlflow.end_run()
 

@@ -27,13 +27,12 @@ import pytest
 from oracles import brute_force_shapley
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import Ridge
+from stores import use_store
 
 import shapgov
 import shapgov.mlflow
 from shapgov.mlflow.serving import UnapprovedModelError, log_explaining_model
 from shapgov.serving import ServedExplainer
-
-LONG = os.environ.get("SHAPGOV_LONG_TESTS") == "1"
 
 
 def _table(n=2000, m=6, seed=0):
@@ -195,11 +194,14 @@ def serving(model_uri: str, store: str, log_path: Path) -> Iterator[int]:
         log.close()
 
 
-@pytest.fixture
-def server(store, tmp_path):
-    """``mlflow models serve`` of the explaining model, on a free localhost port."""
-    model, X, background, _ = _explaining(store)
-    with serving("models:/reg-explained@champion", store, tmp_path / "serve.log") as port:
+@pytest.fixture(scope="module")
+def server(module_store, tmp_path_factory):
+    """``mlflow models serve`` of the explaining model, on a free localhost port, shared by
+    the module's tests that only post requests to it."""
+    use_store(module_store)
+    model, X, background, _ = _explaining(module_store)
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with serving("models:/reg-explained@champion", module_store, log) as port:
         yield port, model, X, background
 
 
@@ -230,9 +232,14 @@ def test_a_real_server_answers_json_csv_and_bad_payloads(server):
     assert status == 200  # the server lives on after bad requests
 
 
-def test_concurrent_clients_lose_nothing_and_every_answer_is_additive(server):
+@pytest.mark.parametrize(
+    "per_client",
+    [pytest.param(12, id="12-each"), pytest.param(200, id="200-each", marks=pytest.mark.load)],
+)
+def test_concurrent_clients_lose_nothing_and_every_answer_is_additive(server, per_client):
+    """Four client threads post one row at a time (12 each in the default run, 200 in the
+    load run): every answer comes back, additive."""
     port, model, X, _ = server
-    per_client = 200 if LONG else 25
     answers: list[tuple[int, int, pd.DataFrame]] = []
     errors: list[str] = []
 

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from credit import credit_table
 from oracles import brute_force_shapley
+from stores import use_store
 from test_serving import _post, serving
 
 import shapgov
@@ -70,17 +71,11 @@ def _as_client_sends(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory):
+def registry(module_store):
     """One sqlite registry for this module's tests (each registers its own names), so the
     approved credit model and its explaining model are built once."""
-    folder = tmp_path_factory.mktemp("registry")
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    mlflow.set_experiment("credit")
-    yield uri
-    if mlflow.active_run():
-        mlflow.end_run()
+    use_store(module_store)
+    return module_store
 
 
 @pytest.fixture(scope="module")
