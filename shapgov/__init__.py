@@ -11,6 +11,9 @@ from shapgov._version import __version__
 from shapgov.registry import hookimpl
 
 if TYPE_CHECKING:
+    from shapgov.adverse_action.catalogue import load_catalogue
+    from shapgov.adverse_action.decision import Decision
+    from shapgov.adverse_action.derive import reasons
     from shapgov.analyses.compare import compare_shap_xemp
     from shapgov.analyses.exemplars import xemp
     from shapgov.analyses.impact import feature_impact, permutation_impact
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AdditivityError",
     "BlackBox",
+    "Decision",
     "Explanation",
     "__version__",
     "approve",
@@ -40,16 +44,21 @@ __all__ = [
     "explain_groups",
     "feature_impact",
     "hookimpl",
+    "load_catalogue",
     "matrix",
     "over_time",
     "permutation_impact",
     "prediction_explanations",
+    "reasons",
     "report",
     "summarize_background",
     "xemp",
 ]
 
 _LAZY = {
+    "reasons": "shapgov.adverse_action.derive",
+    "Decision": "shapgov.adverse_action.decision",
+    "load_catalogue": "shapgov.adverse_action.catalogue",
     "explain": "shapgov.engine",
     "decompose": "shapgov.engine",
     "explain_groups": "shapgov.grouped",

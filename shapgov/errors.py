@@ -18,6 +18,15 @@ class InputError(ShapgovError, ValueError):
     """The data given to an explainer does not fit the model."""
 
 
+class CatalogueError(InputError):
+    """A reason catalogue is malformed, or does not cover the model's inputs."""
+
+
+class ProtectedAttributeError(InputError):
+    """A protected attribute is a model input or is named by a reason catalogue, so no
+    adverse-action reasons may be derived."""
+
+
 class ColumnMismatchError(InputError):
     """Columns of X (count or names) differ from what the model was fitted on."""
 

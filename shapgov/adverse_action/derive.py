@@ -1,0 +1,383 @@
+"""``reasons()``: the statement of specific reasons for each declined row, from the
+governed explanation of the game whose players are the catalogue's entries.
+
+Per declined row: every entry's exact group Shapley value against the reference
+population (:func:`shapgov.explain_groups`, each entry one player; inputs declared never
+a reason stay players of their own and are never reported), times the decision's sign
+(its push toward decline); the entries with a positive push of at least ``min_share`` of
+the row's total adverse push, largest first, ties broken by code, at most
+``max_reasons`` (Regulation B's commentary: more than four is not likely to be helpful,
+12 CFR 1002 Supp. I, 9(b)(2)-1). Rows whose values the additivity policy withholds get
+no reasons and say so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shapgov.adverse_action.catalogue import ReasonCatalogue, load_catalogue
+from shapgov.adverse_action.decision import NEAR_CUTOFF_SHARE, Decision, reference_population
+from shapgov.errors import AdditivityError, InputError
+
+#: An entry whose push toward decline is below this share of the row's total adverse push
+#: (the sum of its entries' positive pushes) is not given as a reason.
+MIN_SHARE = 0.01
+#: Regulation B's commentary: more than four reasons is not likely to be helpful.
+MAX_REASONS = 4
+
+
+@dataclass(frozen=True, eq=False)
+class AdverseActionReasons:
+    """Reasons per row of the explained table.
+
+    :param index: The rows' keys ``(n,)`` (the index of ``X``).
+    :param scores: The model's scores ``(n,)`` in the decision's units.
+    :param declined: ``(n,)`` bool, the rows the decision declines.
+    :param codes: ``(n, max_reasons)`` reason codes in order (``None`` where fewer).
+    :param values: ``(n, max_reasons)`` each reason's push toward decline, in the explained
+        margin's units (NaN where no reason).
+    :param status: ``(n,)``: ``"approved"``, ``"reasons"``, ``"no adverse input"`` (declined,
+        but no entry pushes toward decline by at least ``min_share``) or ``"withheld"``
+        (the additivity policy withheld the row's values).
+    :param group_values: ``(n_declined_explained, P)`` every player's value for the
+        declined rows, in the explained margin (the players are ``players``).
+    :param players: The game's player names ``(P,)``: reason codes and inputs that are
+        never a reason.
+    :param catalogue: The catalogue.
+    :param decision: The decision rule.
+    :param reference: How the reference population was chosen (JSON-ready).
+    :param game: The explained game (background = the reference population).
+    :param game_sha256: SHA-256 of the game, its players and the catalogue.
+    :param additivity: The additivity report (a dict), or the withheld report's.
+    :param min_share: The minimum share of a row's adverse push a reason must have.
+    """
+
+    index: pd.Index
+    scores: np.ndarray
+    declined: np.ndarray
+    codes: np.ndarray
+    values: np.ndarray
+    status: np.ndarray
+    group_values: np.ndarray
+    players: tuple[str, ...]
+    catalogue: ReasonCatalogue
+    decision: Decision
+    reference: dict[str, Any]
+    game: dict[str, Any]
+    game_sha256: str
+    additivity: dict[str, Any]
+    min_share: float = MIN_SHARE
+    stability: dict[str, Any] | None = field(default=None)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def max_reasons(self) -> int:
+        """How many reasons a row may be given."""
+        return int(self.codes.shape[1])
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per explained row: ``score``, ``decision`` (``"declined"`` or
+        ``"approved"``), ``status``, then ``reason_1..k``, ``statement_1..k`` and
+        ``value_1..k`` (empty where fewer reasons), and ``game_sha256``; indexed like ``X``.
+        """
+        statements = {r.code: r.statement for r in self.catalogue.reasons}
+        frame = pd.DataFrame(
+            {
+                "score": self.scores,
+                "decision": np.where(self.declined, "declined", "approved"),
+                "status": self.status,
+            },
+            index=self.index,
+        )
+        for j in range(self.max_reasons):
+            frame[f"reason_{j + 1}"] = self.codes[:, j]
+        for j in range(self.max_reasons):
+            frame[f"statement_{j + 1}"] = [statements.get(c) for c in self.codes[:, j]]
+        for j in range(self.max_reasons):
+            frame[f"value_{j + 1}"] = self.values[:, j]
+        frame["game_sha256"] = self.game_sha256
+        return frame
+
+    def frequencies(self) -> pd.DataFrame:
+        """How often each code is given among the declined rows that got reasons:
+        ``code``, ``statement``, ``first`` (times it is the first reason), ``any`` (times it
+        is among the reasons), ``share_any`` (``any`` / rows with reasons); every code of the
+        catalogue, most given first."""
+        given = self.codes[self.status == "reasons"]
+        n = max(len(given), 1)
+        rows = []
+        for r in self.catalogue.reasons:
+            anywhere = int((given == r.code).any(axis=1).sum()) if len(given) else 0
+            first = int((given[:, 0] == r.code).sum()) if len(given) else 0
+            rows.append((r.code, r.statement, first, anywhere, anywhere / n))
+        frame = pd.DataFrame(rows, columns=["code", "statement", "first", "any", "share_any"])
+        return frame.sort_values(["any", "code"], ascending=[False, True], ignore_index=True)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready summary: counts by status, the decision, the reference population,
+        the catalogue's name, version and SHA-256, the game and its hash, code frequencies,
+        the additivity report and (when computed) the stability figures."""
+        counts = pd.Series(self.status).value_counts()
+        return {
+            "rows": len(self),
+            "declined": int(self.declined.sum()),
+            "status": {str(k): int(v) for k, v in counts.items()},
+            "max_reasons": self.max_reasons,
+            "min_share": self.min_share,
+            "decision": self.decision.to_dict(),
+            "reference": self.reference,
+            "catalogue": {
+                "name": self.catalogue.name,
+                "version": self.catalogue.version,
+                "sha256": self.catalogue.sha256,
+            },
+            "game": self.game,
+            "game_sha256": self.game_sha256,
+            "frequencies": self.frequencies().to_dict(orient="records"),
+            "additivity": self.additivity,
+            "stability": self.stability,
+        }
+
+    def notice(self, row: Any) -> str:
+        """The statement of specific reasons for one declined row (by its key), as plain
+        text a notice of adverse action can carry.
+
+        :raises InputError: The key is not a row, or the row was not declined.
+        """
+        if row not in self.index:
+            raise InputError(f"no row {row!r} among the explained rows")
+        i = self.index.get_loc(row)
+        if not self.declined[i]:
+            raise InputError(f"row {row!r} was approved: it has no adverse-action reasons")
+        if self.status[i] == "withheld":
+            return (
+                f"Application {row}: the explanation was withheld by the additivity policy; "
+                "no reasons can be stated from this model's values."
+            )
+        lines = [f"Application {row}: principal reasons for the adverse action"]
+        for j, code in enumerate(self.codes[i]):
+            if code is not None:
+                lines.append(f"  {j + 1}. {self.catalogue.reason(code).statement} ({code})")
+        if len(lines) == 1:
+            lines.append("  no input pushed the score toward decline by itself")
+        return "\n".join(lines)
+
+
+def _frame(X: Any) -> pd.DataFrame:
+    if isinstance(X, pd.DataFrame):
+        return X
+    arr = np.asarray(X)
+    if arr.ndim != 2:
+        raise InputError(f"X must be 2-D (rows x inputs), got shape {arr.shape}")
+    return pd.DataFrame(arr)
+
+
+def game_hash(game: dict[str, Any], players: Sequence[str], catalogue: ReasonCatalogue) -> str:
+    """SHA-256 of the game's record, its players and the catalogue's hash."""
+    payload = {"game": game, "players": list(players), "catalogue": catalogue.sha256}
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def select_reasons(
+    push: np.ndarray,
+    reason_player: np.ndarray,
+    codes: Sequence[str],
+    *,
+    max_reasons: int,
+    min_share: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The reasons of each row from its players' pushes toward decline.
+
+    :param push: ``(n, P)`` every player's value times the decision's sign.
+    :param reason_player: ``(R,)`` the player of each reason code.
+    :param codes: The reason codes ``(R,)``.
+    :param max_reasons: At most this many per row.
+    :param min_share: Keep a reason only when its push is at least this share of the sum
+        of the row's positive reason pushes.
+    :returns: Codes ``(n, max_reasons)`` (object, ``None`` where fewer) and their pushes
+        (NaN where fewer).
+    """
+    n = push.shape[0]
+    out_codes = np.full((n, max_reasons), None, dtype=object)
+    out_values = np.full((n, max_reasons), np.nan)
+    code_arr = np.asarray(codes, dtype=object)
+    by_code = np.argsort(code_arr.astype(str), kind="stable")  # ties: by code
+    rank_of_code = np.empty(len(codes), dtype=np.int64)
+    rank_of_code[by_code] = np.arange(len(codes))
+    reason_push = push[:, reason_player]  # (n, R)
+    for i in range(n):
+        p = reason_push[i]
+        positive = p > 0
+        total = p[positive].sum()
+        keep = np.flatnonzero(positive & (p >= min_share * total))
+        order = keep[np.lexsort((rank_of_code[keep], -p[keep]))][:max_reasons]
+        out_codes[i, : len(order)] = code_arr[order]
+        out_values[i, : len(order)] = p[order]
+    return out_codes, out_values
+
+
+def reasons(
+    model: Any,
+    X: Any,
+    *,
+    catalogue: ReasonCatalogue | str | Path,
+    decision: Decision,
+    reference: Any,
+    max_reasons: int = MAX_REASONS,
+    protected: Sequence[str] = (),
+    population: str = "approved",
+    near_cutoff_share: float = NEAR_CUTOFF_SHARE,
+    min_share: float = MIN_SHARE,
+    stability: int = 0,
+    random_state: int = 0,
+    feature_perturbation: str = "interventional",
+    additivity_threshold: float = 0.01,
+    pass_tolerance: float = 1e-6,
+    explainer_options: Any = None,
+    plugin_manager: Any = None,
+) -> AdverseActionReasons:
+    """Adverse-action reasons for the rows of ``X`` the decision declines.
+
+    :param model: The fitted model (anything :func:`shapgov.explain` takes) with the score
+        the decision reads (``predict_proba``, ``predict``, or ``decision_function``).
+    :param X: Applicants ``(n, M)``, the model's inputs; the index is each row's key.
+    :param catalogue: A :class:`~shapgov.adverse_action.catalogue.ReasonCatalogue`, or the path of
+        its TOML/CSV file.
+    :param decision: How the score decides (:class:`~shapgov.adverse_action.decision.Decision`).
+    :param reference: Rows ``(b, M)`` the reference population is chosen from.
+    :param max_reasons: At most this many reasons per declined row (default 4).
+    :param protected: Protected attributes: the model may not take them, the catalogue
+        may not name them.
+    :param population: ``"approved"`` (default), ``"all"`` or ``"near_cutoff"``: see
+        :func:`~shapgov.adverse_action.decision.reference_population`.
+    :param near_cutoff_share: The share of reference rows ``"near_cutoff"`` keeps.
+    :param min_share: A reason's push must be at least this share of the row's total
+        adverse push (default 0.01).
+    :param stability: Seeded bootstrap resamples of the reference population to re-derive
+        the reasons against (0: none; see :func:`shapgov.adverse_action.stability.stability`).
+    :param random_state: Seed of the resamples.
+    :param feature_perturbation: The game: ``"interventional"`` (against the reference
+        population; the default and the only one with a reference population).
+    :param additivity_threshold: As in :func:`shapgov.explain`.
+    :param pass_tolerance: As in :func:`shapgov.explain`.
+    :param explainer_options: As in :func:`shapgov.explain`.
+    :param plugin_manager: As in :func:`shapgov.explain`.
+    :returns: The :class:`AdverseActionReasons`; ``to_frame()`` gives the table.
+    :raises ProtectedAttributeError: A protected attribute is an input or in the catalogue.
+    :raises CatalogueError: The catalogue is malformed or does not cover the inputs.
+    :raises InputError: Bad options, an empty reference population, or a model with
+        several outputs (reasons need one score).
+    """
+    from shapgov.grouped import explain_groups
+
+    if isinstance(catalogue, str | Path):
+        catalogue = load_catalogue(catalogue)
+    if not isinstance(catalogue, ReasonCatalogue):
+        raise InputError("catalogue must be a ReasonCatalogue or the path of its .toml/.csv")
+    if not isinstance(decision, Decision):
+        raise InputError("decision must be a shapgov.Decision, e.g. shapgov.Decision(cutoff=0.2)")
+    if int(max_reasons) < 1:
+        raise InputError(f"max_reasons must be at least 1, not {max_reasons!r}")
+    if not 0 <= min_share < 1:
+        raise InputError(f"min_share must be in [0, 1), not {min_share!r}")
+    if feature_perturbation != "interventional":
+        raise InputError(
+            "reasons are measured against a reference population: feature_perturbation "
+            "must be 'interventional'"
+        )
+    frame = _frame(X)
+    ref = _frame(reference)
+    catalogue.check_inputs(list(frame.columns), protected=protected)
+    scores = decision.scores(model, frame)
+    declined = decision.declined(scores)
+    ref_rows, described = reference_population(
+        ref, decision.scores(model, ref), decision,
+        population=population, near_cutoff_share=near_cutoff_share,
+    )  # fmt: skip
+    n, k = len(frame), int(max_reasons)
+    codes = np.full((n, k), None, dtype=object)
+    values = np.full((n, k), np.nan)
+    status = np.where(declined, "reasons", "approved").astype(object)
+    options = dict(
+        background=ref_rows,
+        additivity_threshold=additivity_threshold,
+        pass_tolerance=pass_tolerance,
+        explainer_options=explainer_options,
+        plugin_manager=plugin_manager,
+    )
+    rows = frame.loc[declined]
+    group_values = np.zeros((0, 0))
+    players: tuple[str, ...] = ()
+    game: dict[str, Any] = {}
+    additivity: dict[str, Any] = {}
+    if len(rows):
+        try:
+            grouped = explain_groups(
+                model, rows, players=catalogue.groups(), member_sums=False, **options
+            )
+        except AdditivityError as err:
+            status[declined] = "withheld"
+            additivity = err.report.to_dict(rows=False)
+        else:
+            if grouped.values.ndim != 2:
+                raise InputError(
+                    "the model has several outputs: adverse-action reasons need one score "
+                    "(explain a binary classifier or a regressor)"
+                )
+            players = grouped.names
+            game = grouped.game
+            additivity = grouped.additivity.to_dict(rows=False)
+            group_values = grouped.values
+            position = {name: p for p, name in enumerate(players)}
+            reason_player = np.array([position[c] for c in catalogue.codes])
+            got_codes, got_values = select_reasons(
+                grouped.values * decision.sign, reason_player, catalogue.codes,
+                max_reasons=k, min_share=min_share,
+            )  # fmt: skip
+            codes[declined] = got_codes
+            values[declined] = got_values
+            none = np.flatnonzero(declined)[got_codes[:, 0] == None]  # noqa: E711
+            status[none] = "no adverse input"
+    result = AdverseActionReasons(
+        index=frame.index,
+        scores=scores,
+        declined=declined,
+        codes=codes,
+        values=values,
+        status=status.astype(str),
+        group_values=group_values,
+        players=players,
+        catalogue=catalogue,
+        decision=decision,
+        reference=described,
+        game=game,
+        game_sha256=game_hash(game, players, catalogue) if game else "",
+        additivity=additivity,
+        min_share=float(min_share),
+    )
+    if stability and len(rows) and players:
+        from shapgov.adverse_action.stability import stability as measure
+
+        figures = measure(
+            result, model, rows, ref_rows, resamples=int(stability), random_state=random_state,
+            options=options,
+        )  # fmt: skip
+        result = _with_stability(result, figures)
+    return result
+
+
+def _with_stability(result: AdverseActionReasons, figures: dict[str, Any]) -> AdverseActionReasons:
+    from dataclasses import replace
+
+    return replace(result, stability=figures)
