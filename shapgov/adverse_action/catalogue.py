@@ -292,6 +292,8 @@ def load_catalogue(
         :func:`make_catalogue`).
     """
     path = Path(path)
+    if path.suffix.lower() not in (".toml", ".csv"):
+        raise CatalogueError(f"a reason catalogue is a .toml or .csv file, not {path.name!r}")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
@@ -315,7 +317,7 @@ def load_catalogue(
             never_a_reason=data.get("never_a_reason", []),
             source=str(path),
         )
-    if path.suffix.lower() == ".csv":
+    else:
         rows = list(csv.DictReader(io.StringIO(text)))
         fields = {"code", "statement", "inputs", "adverse", "justification"}
         header = set(rows[0]) if rows else set()
@@ -349,4 +351,3 @@ def load_catalogue(
             never_a_reason=never,
             source=str(path),
         )
-    raise CatalogueError(f"a reason catalogue is a .toml or .csv file, not {path.name!r}")

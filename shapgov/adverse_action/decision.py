@@ -63,6 +63,16 @@ class Decision:
         ``sign`` is its push toward decline."""
         return 1.0 if self.declines == "above" else -1.0
 
+    def orientation(self, model: Any) -> float:
+        """``+1`` when the score rises with the explained margin, ``-1`` when it falls (the
+        probability of a binary classifier's first class: the margin is the second's)."""
+        if self.score != "probability" or self.positive_class is None:
+            return 1.0
+        classes = list(getattr(model, "classes_", []))
+        if len(classes) == 2 and self.positive_class == classes[0]:
+            return -1.0
+        return 1.0
+
     def scores(self, model: Any, X: pd.DataFrame) -> np.ndarray:
         """The model's scores ``(n,)`` of ``X`` in the decision's units.
 

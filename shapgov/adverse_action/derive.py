@@ -58,6 +58,9 @@ class AdverseActionReasons:
     :param game_sha256: SHA-256 of the game, its players and the catalogue.
     :param additivity: The additivity report (a dict), or the withheld report's.
     :param min_share: The minimum share of a row's adverse push a reason must have.
+    :param sign: ``+1`` when a positive value pushes toward decline, ``-1`` otherwise.
+    :param stability: The stability figures (:mod:`shapgov.adverse_action.stability`), or
+        ``None`` when not computed.
     """
 
     index: pd.Index
@@ -75,6 +78,7 @@ class AdverseActionReasons:
     game_sha256: str
     additivity: dict[str, Any]
     min_share: float = MIN_SHARE
+    sign: float = 1.0
     stability: dict[str, Any] | None = field(default=None)
 
     def __len__(self) -> int:
@@ -298,6 +302,8 @@ def reasons(
         )
     frame = _frame(X)
     ref = _frame(reference)
+    # a value times sign is its push toward decline (the score is monotone in the margin)
+    sign = decision.sign * decision.orientation(model)
     catalogue.check_inputs(list(frame.columns), protected=protected)
     scores = decision.scores(model, frame)
     declined = decision.declined(scores)
@@ -342,7 +348,7 @@ def reasons(
             position = {name: p for p, name in enumerate(players)}
             reason_player = np.array([position[c] for c in catalogue.codes])
             got_codes, got_values = select_reasons(
-                grouped.values * decision.sign, reason_player, catalogue.codes,
+                grouped.values * sign, reason_player, catalogue.codes,
                 max_reasons=k, min_share=min_share,
             )  # fmt: skip
             codes[declined] = got_codes
@@ -365,13 +371,14 @@ def reasons(
         game_sha256=game_hash(game, players, catalogue) if game else "",
         additivity=additivity,
         min_share=float(min_share),
+        sign=float(sign),
     )
     if stability and len(rows) and players:
         from shapgov.adverse_action.stability import stability as measure
 
         figures = measure(
             result, model, rows, ref_rows, resamples=int(stability), random_state=random_state,
-            options=options,
+            options=options, sign=sign,
         )  # fmt: skip
         result = _with_stability(result, figures)
     return result

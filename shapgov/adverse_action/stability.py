@@ -31,6 +31,7 @@ def stability(
     resamples: int = DEFAULT_RESAMPLES,
     random_state: int = 0,
     options: dict[str, Any],
+    sign: float = 1.0,
 ) -> dict[str, Any]:
     """Per declined row, the share of its reasons kept across the resamples.
 
@@ -41,6 +42,7 @@ def stability(
     :param resamples: How many bootstrap resamples (at least 1).
     :param random_state: Their seed.
     :param options: The explain options the reasons were derived with.
+    :param sign: ``+1`` when a positive value pushes toward decline, ``-1`` otherwise.
     :returns: JSON-ready figures: ``resamples``, ``method``, ``random_state``,
         ``rows`` (declined rows with reasons), ``mean_share_kept`` (mean over rows of the
         share of a row's reasons found among its reasons in a resample, averaged over
@@ -74,7 +76,7 @@ def stability(
             withheld += 1
             continue
         codes, _ = select_reasons(
-            grouped.values * result.decision.sign, reason_player, catalogue.codes,
+            grouped.values * sign, reason_player, catalogue.codes,
             max_reasons=result.max_reasons, min_share=result.min_share,
         )  # fmt: skip
         done += 1
