@@ -54,6 +54,7 @@ class AdverseActionReasons:
     :param catalogue: The catalogue.
     :param decision: The decision rule.
     :param reference: How the reference population was chosen (JSON-ready).
+    :param reference_rows: The reference population ``(b, M)``: the game's background.
     :param game: The explained game (background = the reference population).
     :param game_sha256: SHA-256 of the game, its players and the catalogue.
     :param additivity: The additivity report (a dict), or the withheld report's.
@@ -74,6 +75,7 @@ class AdverseActionReasons:
     catalogue: ReasonCatalogue
     decision: Decision
     reference: dict[str, Any]
+    reference_rows: pd.DataFrame
     game: dict[str, Any]
     game_sha256: str
     additivity: dict[str, Any]
@@ -367,6 +369,7 @@ def reasons(
         catalogue=catalogue,
         decision=decision,
         reference=described,
+        reference_rows=ref_rows,
         game=game,
         game_sha256=game_hash(game, players, catalogue) if game else "",
         additivity=additivity,

@@ -104,6 +104,7 @@ def log_explanation(
     xemp: Any = None,
     comparison: Any = None,
     over_time: Any = None,
+    reasons: Any = None,
     attachments: dict[str, Any] | None = None,
     seconds: float | None = None,
     top_k: int = 3,
@@ -119,7 +120,10 @@ def log_explanation(
     With ``over_time`` (an :class:`~shapgov.analyses.over_time.OverTime` of the same
     explanation) the set holds its tables, and every window's figures are logged as step
     metrics (step = window index, timestamp = window end; see
-    ``shapgov.mlflow.timeline.window_metrics``), so ``mlflow ui`` charts them.
+    ``shapgov.mlflow.timeline.window_metrics``), so ``mlflow ui`` charts them. With
+    ``reasons`` (the :class:`~shapgov.adverse_action.derive.AdverseActionReasons` of the
+    same rows) the set holds the adverse-action reasons and the run gets the metrics
+    ``shapgov.reasons.declined`` and, when measured, ``shapgov.reasons.stability``.
 
     :returns: The manifest.
     :raises TrackingUnavailableError: The tracking server did not answer; call again with
@@ -140,6 +144,7 @@ def log_explanation(
                 xemp=xemp,
                 comparison=comparison,
                 over_time=over_time,
+                reasons=reasons,
                 attachments=attachments,
                 top_k=top_k,
                 run_id=rid,
@@ -155,6 +160,12 @@ def log_explanation(
         ]
         if seconds is not None:
             metrics.append(Metric("shapgov.seconds", float(seconds), now, 0))
+        if reasons is not None:
+            declined = float(reasons.declined.sum())
+            metrics.append(Metric("shapgov.reasons.declined", declined, now, 0))
+            kept = (reasons.stability or {}).get("mean_share_kept")
+            if kept is not None:
+                metrics.append(Metric("shapgov.reasons.stability", float(kept), now, 0))
         explainers = sorted(set(explanation.explainers.values()))
         tags = [
             RunTag("shapgov.status", additivity.status),
@@ -236,6 +247,7 @@ def explain_and_log(
     random_state: int = 0,
     report: bool = True,
     over_time: Mapping[str, Any] | None = None,
+    reasons: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> Any:
     """:func:`shapgov.explain` ``X`` and log the whole set; on an additivity failure, log
@@ -256,6 +268,11 @@ def explain_and_log(
         "M"}``, plus ``windows``, ``reference``, ``players``, ``alpha``, ...): the rows are
         explained once through it, the set gains its tables and the run its per-window
         step metrics. The explained rows are then those in a window, in time order.
+    :param reasons: Options of :func:`shapgov.reasons` (``catalogue``, ``decision``,
+        ``reference`` required; ``protected``, ``population``, ``max_reasons``,
+        ``min_share``, ``stability`` (default here: 20 resamples), ``random_state``): the
+        adverse-action reasons of the explained rows join the set. A protected attribute
+        or a bad catalogue raises before anything is logged.
     :param options: Passed to :func:`shapgov.explain` (``background=``, ``output=``, ...).
     :returns: The :class:`shapgov.Explanation`.
     :raises InputError: Bad options (an unknown analysis, ...).
@@ -279,6 +296,7 @@ def explain_and_log(
             report=report,
             options=options,
             windowed=over_time,
+            reason_options=reasons,
         )
 
 
@@ -295,6 +313,7 @@ def _explain_and_log(
     report: bool,
     options: dict[str, Any],
     windowed: Mapping[str, Any] | None,
+    reason_options: Mapping[str, Any] | None = None,
 ) -> Any:
     import numpy as np
 
@@ -323,6 +342,9 @@ def _explain_and_log(
         raise
     permutation = strengths = comparison = None
     frame = e.data
+    given_reasons = None
+    if reason_options is not None:
+        given_reasons = _reasons(model, frame, reason_options, options, random_state)
     if "permutation" in chosen and y is not None:
         permutation = permutation_impact(model, frame, y, random_state=random_state)
         permutation = mark_redundant(permutation, frame)
@@ -343,8 +365,33 @@ def _explain_and_log(
         xemp=strengths,
         comparison=comparison,
         over_time=by_window,
+        reasons=given_reasons,
         seconds=clock.perf_counter() - start,
         top_k=top_k,
         report=report,
     )
     return e
+
+
+def _reasons(
+    model: Any,
+    frame: Any,
+    given: Mapping[str, Any],
+    options: Mapping[str, Any],
+    random_state: int,
+) -> Any:
+    """The adverse-action reasons of the explained rows, with the explanation's plugin
+    manager and policy options (default: 20 stability resamples)."""
+    from shapgov.adverse_action.derive import reasons
+    from shapgov.adverse_action.stability import DEFAULT_RESAMPLES
+    from shapgov.errors import InputError
+
+    if not isinstance(given, Mapping):
+        raise InputError("reasons= takes the options of shapgov.reasons as a dict")
+    shared = {
+        k: options[k]
+        for k in ("plugin_manager", "explainer_options", "additivity_threshold", "pass_tolerance")
+        if k in options
+    }
+    spec = {"stability": DEFAULT_RESAMPLES, "random_state": random_state, **shared, **given}
+    return reasons(model, frame, **spec)

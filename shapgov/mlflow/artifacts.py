@@ -17,6 +17,8 @@ file is a summary whose size does not grow with the row count::
     over_time.json/.parquet/.png  explanations over time windows (when a time column was
                               given): every table and rule / one row per window and
                               player / the impact of the top players per window
+    reasons.parquet/.json, reason_*   adverse-action reasons of the explained rows (when
+                              asked; shapgov.adverse_action.stored lists the files)
     manifest.json             SHA-256 of every file above and of the explained data,
                               library versions
     report.html, report.json  the compliance report (shapgov.sinks.compliance) and the record
@@ -74,6 +76,7 @@ def write_set(
     xemp: Any = None,
     comparison: Any = None,
     over_time: Any = None,
+    reasons: Any = None,
     attachments: dict[str, Any] | None = None,
     top_k: int = 3,
     run_id: str | None = None,
@@ -81,7 +84,8 @@ def write_set(
     """Write a complete artifact set for ``explanation`` into ``directory``; returns the
     manifest (also written, last). ``run_id`` names the run the set is for: approval
     refuses a set that was copied into another run. ``over_time`` is an
-    :class:`~shapgov.analyses.over_time.OverTime` of the same explanation;
+    :class:`~shapgov.analyses.over_time.OverTime` of the same explanation; ``reasons``
+    the :class:`~shapgov.adverse_action.derive.AdverseActionReasons` of its rows;
     ``attachments`` are more JSON documents by file name (``spark.json``: the parts of a
     table explained on Spark), hashed into the manifest like every file."""
     from shapgov.analyses.impact import shap_impact
@@ -123,6 +127,10 @@ def write_set(
         _write_json(directory / "comparison.json", comparison.to_dict())
     if over_time is not None:
         _write_over_time(directory, over_time)
+    if reasons is not None:
+        from shapgov.adverse_action.stored import write_reasons
+
+        write_reasons(directory, reasons)
     for name, payload in (attachments or {}).items():
         _write_json(directory / name, payload)
     manifest = {
