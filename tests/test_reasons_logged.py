@@ -16,7 +16,12 @@ from test_reasons import REASONS, applicants, catalogue, scorecard
 
 import shapgov
 import shapgov.mlflow
-from shapgov.adverse_action.stored import FILES, STABILITY_FILE, read_reasons
+from shapgov.adverse_action.stored import (
+    FILES,
+    STABILITY_FILE,
+    read_reasons,
+    reasons_like_the_set,
+)
 from shapgov.errors import CatalogueError, ProtectedAttributeError
 from shapgov.mlflow.artifacts import sha256_file
 
@@ -62,6 +67,12 @@ def test_the_set_holds_the_reasons_hashed_and_equal_to_the_in_process_ones(store
     np.testing.assert_array_equal(
         stored["values"].drop(columns="row").to_numpy(), expected.group_values
     )
+    # new rows explained as the set's were (serving, Spark and the CLI do this)
+    again = reasons_like_the_set(model, rows, stored).to_frame()
+    pd.testing.assert_frame_equal(
+        again.drop(columns="game_sha256"), frame.drop(columns="game_sha256")
+    )
+    assert (again["game_sha256"] == expected.game_sha256).all()
     metrics = MlflowClient().get_run(run.info.run_id).data.metrics
     assert metrics["shapgov.reasons.declined"] == expected.declined.sum()
     assert metrics["shapgov.reasons.stability"] == expected.stability["mean_share_kept"]

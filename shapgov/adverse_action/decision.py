@@ -119,7 +119,7 @@ class Decision:
             "cutoff": float(self.cutoff),
             "declines": self.declines,
             "score": self.score,
-            "positive_class": None if self.positive_class is None else str(self.positive_class),
+            "positive_class": _json_label(self.positive_class),
             "rule": f"{self.score} {'>=' if self.declines == 'above' else '<'} {self.cutoff:g} "
             "declines",
         }
@@ -179,3 +179,11 @@ def reference_population(
     if population == "near_cutoff":
         described["share"] = float(near_cutoff_share)
     return rows, described
+
+
+def _json_label(label: Any) -> Any:
+    """A class label as JSON keeps it: numbers, text and booleans as they are (numpy
+    scalars as Python ones), anything else as text."""
+    if isinstance(label, np.generic):
+        label = label.item()
+    return label if label is None or isinstance(label, bool | int | float | str) else str(label)

@@ -215,21 +215,23 @@ def select_reasons(
         (NaN where fewer).
     """
     n = push.shape[0]
+    code_arr = np.asarray(codes, dtype=object)
+    rank_of_code = np.empty(len(codes), dtype=np.int64)  # ties: by code
+    rank_of_code[np.argsort(code_arr.astype(str), kind="stable")] = np.arange(len(codes))
+    reason_push = np.asarray(push, dtype=float)[:, reason_player]  # (n, R)
+    positive = reason_push > 0
+    total = np.where(positive, reason_push, 0.0).sum(axis=1, keepdims=True)
+    keep = positive & (reason_push >= min_share * total)
+    # every row sorted at once: kept reasons first, largest push, then code
+    key = np.where(keep, -reason_push, np.inf)
+    ties = np.broadcast_to(rank_of_code, key.shape)
+    order = np.lexsort((ties, key), axis=1)[:, :max_reasons]
+    taken = np.take_along_axis(keep, order, axis=1)
     out_codes = np.full((n, max_reasons), None, dtype=object)
     out_values = np.full((n, max_reasons), np.nan)
-    code_arr = np.asarray(codes, dtype=object)
-    by_code = np.argsort(code_arr.astype(str), kind="stable")  # ties: by code
-    rank_of_code = np.empty(len(codes), dtype=np.int64)
-    rank_of_code[by_code] = np.arange(len(codes))
-    reason_push = push[:, reason_player]  # (n, R)
-    for i in range(n):
-        p = reason_push[i]
-        positive = p > 0
-        total = p[positive].sum()
-        keep = np.flatnonzero(positive & (p >= min_share * total))
-        order = keep[np.lexsort((rank_of_code[keep], -p[keep]))][:max_reasons]
-        out_codes[i, : len(order)] = code_arr[order]
-        out_values[i, : len(order)] = p[order]
+    width = order.shape[1]
+    out_codes[:, :width] = np.where(taken, code_arr[order], None)
+    out_values[:, :width] = np.where(taken, np.take_along_axis(reason_push, order, axis=1), np.nan)
     return out_codes, out_values
 
 
@@ -285,7 +287,6 @@ def reasons(
     :raises InputError: Bad options, an empty reference population, or a model with
         several outputs (reasons need one score).
     """
-    from shapgov.grouped import explain_groups
 
     if isinstance(catalogue, str | Path):
         catalogue = load_catalogue(catalogue)
@@ -304,26 +305,73 @@ def reasons(
         )
     frame = _frame(X)
     ref = _frame(reference)
-    # a value times sign is its push toward decline (the score is monotone in the margin)
-    sign = decision.sign * decision.orientation(model)
     catalogue.check_inputs(list(frame.columns), protected=protected)
-    scores = decision.scores(model, frame)
-    declined = decision.declined(scores)
     ref_rows, described = reference_population(
         ref, decision.scores(model, ref), decision,
         population=population, near_cutoff_share=near_cutoff_share,
     )  # fmt: skip
-    n, k = len(frame), int(max_reasons)
-    codes = np.full((n, k), None, dtype=object)
-    values = np.full((n, k), np.nan)
-    status = np.where(declined, "reasons", "approved").astype(object)
     options = dict(
-        background=ref_rows,
         additivity_threshold=additivity_threshold,
         pass_tolerance=pass_tolerance,
         explainer_options=explainer_options,
         plugin_manager=plugin_manager,
     )
+    result = reasons_against(
+        model, frame, catalogue=catalogue, decision=decision, reference_rows=ref_rows,
+        reference=described, max_reasons=int(max_reasons), min_share=min_share,
+        options=options,
+    )  # fmt: skip
+    rows = frame.loc[result.declined]
+    options["background"] = ref_rows
+    players = result.players
+    if stability and len(rows) and players:
+        from shapgov.adverse_action.stability import stability as measure
+
+        figures = measure(
+            result, model, rows, ref_rows, resamples=int(stability), random_state=random_state,
+            options=options, sign=result.sign,
+        )  # fmt: skip
+        result = _with_stability(result, figures)
+    return result
+
+
+def reasons_against(
+    model: Any,
+    frame: pd.DataFrame,
+    *,
+    catalogue: ReasonCatalogue,
+    decision: Decision,
+    reference_rows: pd.DataFrame,
+    reference: dict[str, Any],
+    max_reasons: int = MAX_REASONS,
+    min_share: float = MIN_SHARE,
+    options: dict[str, Any] | None = None,
+) -> AdverseActionReasons:
+    """Reasons for ``frame`` against an already chosen reference population (what
+    :func:`reasons` does after choosing it; serving and Spark call it with the population
+    an approved set stored, so their reasons are the set's).
+
+    :param model: The model.
+    :param frame: The rows ``(n, M)``.
+    :param catalogue: The (checked) catalogue.
+    :param decision: The decision rule.
+    :param reference_rows: The reference population ``(b, M)``: the game's background.
+    :param reference: Its JSON-ready description.
+    :param max_reasons: At most this many reasons per row.
+    :param min_share: The minimum share of a row's adverse push.
+    :param options: More options of :func:`shapgov.explain_groups` (policy, plugins).
+    :returns: The :class:`AdverseActionReasons` (without stability figures).
+    """
+    from shapgov.grouped import explain_groups
+
+    sign = decision.sign * decision.orientation(model)
+    scores = decision.scores(model, frame)
+    declined = decision.declined(scores)
+    n, k = len(frame), int(max_reasons)
+    codes = np.full((n, k), None, dtype=object)
+    values = np.full((n, k), np.nan)
+    status = np.where(declined, "reasons", "approved").astype(object)
+    options = {**(options or {}), "background": reference_rows}
     rows = frame.loc[declined]
     group_values = np.zeros((0, 0))
     players: tuple[str, ...] = ()
@@ -368,22 +416,14 @@ def reasons(
         players=players,
         catalogue=catalogue,
         decision=decision,
-        reference=described,
-        reference_rows=ref_rows,
+        reference=reference,
+        reference_rows=reference_rows,
         game=game,
         game_sha256=game_hash(game, players, catalogue) if game else "",
         additivity=additivity,
         min_share=float(min_share),
         sign=float(sign),
     )
-    if stability and len(rows) and players:
-        from shapgov.adverse_action.stability import stability as measure
-
-        figures = measure(
-            result, model, rows, ref_rows, resamples=int(stability), random_state=random_state,
-            options=options, sign=sign,
-        )  # fmt: skip
-        result = _with_stability(result, figures)
     return result
 
 

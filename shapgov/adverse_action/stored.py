@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from shapgov.adverse_action.catalogue import ReasonCatalogue, make_catalogue
-from shapgov.adverse_action.derive import AdverseActionReasons
+from shapgov.adverse_action.decision import Decision
+from shapgov.adverse_action.derive import AdverseActionReasons, reasons_against
 from shapgov.planning.stored_background import read_background, write_background
 from shapgov.sinks import strict_json
 
@@ -129,3 +130,45 @@ def read_reasons(directory: Path) -> dict[str, Any]:
         "reference": reference,
         "values": pd.read_parquet(directory / "reason_values.parquet"),
     }
+
+
+def stored_decision(summary: dict[str, Any]) -> Decision:
+    """The decision rule a set's ``reasons.json`` recorded."""
+    rule = summary["decision"]
+    positive = rule.get("positive_class")
+    return Decision(
+        cutoff=float(rule["cutoff"]),
+        declines=rule["declines"],
+        score=rule["score"],
+        positive_class=positive,
+    )
+
+
+def reasons_like_the_set(
+    model: Any, X: pd.DataFrame, stored: dict[str, Any], *, options: dict[str, Any] | None = None
+) -> AdverseActionReasons:
+    """Reasons for new rows derived exactly as a set's were: its catalogue, decision rule,
+    reference population, ``max_reasons`` and ``min_share`` (serving, Spark and the
+    command line call this, so their reasons are the approved set's).
+
+    :param model: The set's model.
+    :param X: New rows ``(n, M)``.
+    :param stored: :func:`read_reasons` of the set.
+    :param options: More options of :func:`shapgov.explain_groups` (policy, plugins).
+    :returns: The :class:`~shapgov.adverse_action.derive.AdverseActionReasons`.
+    :raises CatalogueError: The stored catalogue does not cover ``X``'s columns.
+    """
+    summary = stored["summary"]
+    catalogue = stored["catalogue"]
+    catalogue.check_inputs(list(X.columns))
+    return reasons_against(
+        model,
+        X,
+        catalogue=catalogue,
+        decision=stored_decision(summary),
+        reference_rows=stored["reference"],
+        reference=summary["reference"],
+        max_reasons=int(summary["max_reasons"]),
+        min_share=float(summary["min_share"]),
+        options=options,
+    )
