@@ -5,7 +5,7 @@ Regulation B, 12 CFR 1002.9(b)(2)); the reasons must describe the factors the mo
 actually scored (CFPB circulars 2022-03 and 2023-03), and more than four are not likely to
 help (Regulation B, Official Interpretation 9(b)(2)-1). The catalogue is the reviewed
 mapping from model inputs to those statements: each entry is one player of the game the
-reasons are derived in (:mod:`shapgov.adverse_action.derive`), so a reason's value is the exact
+reasons are derived in (:func:`shapgov.reasons`), so a reason's value is the exact
 Shapley value of its group of inputs, never a sum of per-column values.
 
 File format (TOML; a CSV with the same fields is read too)::

@@ -60,7 +60,7 @@ class AdverseActionReasons:
     :param additivity: The additivity report (a dict), or the withheld report's.
     :param min_share: The minimum share of a row's adverse push a reason must have.
     :param sign: ``+1`` when a positive value pushes toward decline, ``-1`` otherwise.
-    :param stability: The stability figures (:mod:`shapgov.adverse_action.stability`), or
+    :param stability: The stability figures (``shapgov.adverse_action.stability``), or
         ``None`` when not computed.
     """
 

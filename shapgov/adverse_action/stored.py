@@ -1,19 +1,22 @@
 """Adverse-action reasons as files of the artifact set, all hashed in its manifest::
 
-reasons.parquet            one row per explained row: its key (``row``), score,
-                           decision, status, reason_1..k, statement_1..k, value_1..k,
-                           game_sha256
-reasons.json               the summary: decision rule, reference population, catalogue
-                           name/version/SHA-256, game and its hash, how often each
-                           code is given, additivity, stability (no per-row data)
-reason_catalogue.json      the catalogue itself (entries, exclusions and why), so the
-                           set alone says what every code meant when it was approved
-reason_reference.parquet   the reference population the values were measured against
-                           (the game's background; dtypes and categories round-trip)
-reason_values.parquet      every player's value for the declined rows (``row`` + one
-                           column per player), in the explained margin
-reason_stability.parquet   per declined row with reasons, the share of its reasons kept
-                           across the resamples (when stability was measured)
+    reasons.parquet            one row per explained row: its key (``row``), score,
+                               decision, status, reason_1..k, statement_1..k, value_1..k,
+                               game_sha256
+    reasons.json               the summary: decision rule, reference population, catalogue
+                               name/version/SHA-256, game and its hash, how often each
+                               code is given, additivity, stability (no per-row data)
+    reason_catalogue.json      the catalogue itself (entries, exclusions and why), so the
+                               set alone says what every code meant when it was approved
+    reason_reference.parquet   the reference population the values were measured against
+                               (the game's background; dtypes and categories round-trip)
+    reason_values.parquet      every player's value for the declined rows (``row`` + one
+                               column per player), in the explained margin
+    reason_stability.parquet   per declined row with reasons, the share of its reasons kept
+                               across the resamples (when stability was measured)
+
+:func:`write_reasons` writes them, :func:`read_reasons` reads them back (checking the
+catalogue against its hash), :func:`reasons_like_the_set` gives new rows their reasons.
 """
 
 from __future__ import annotations
