@@ -42,6 +42,7 @@ def test_wheel_contents(wheel):
     names = set(wheel.namelist())
     for expected in (
         "shapgov/compat/matrix.toml",
+        "shapgov/adverse_action/catalogues/consumer_credit.toml",
         "shapgov/reports/__init__.py",
         "shapgov_plugins/linear.py",
         "shapgov_plugins/sklearn_blueprints.py",
@@ -50,6 +51,8 @@ def test_wheel_contents(wheel):
         assert expected in names
     # every source file of the package and the plugins ships (a forgotten subpackage fails)
     for path in (ROOT / "shapgov").rglob("*.py"):
+        assert f"shapgov/{path.relative_to(ROOT / 'shapgov').as_posix()}" in names
+    for path in (ROOT / "shapgov").rglob("*.toml"):  # package data: the reason catalogues
         assert f"shapgov/{path.relative_to(ROOT / 'shapgov').as_posix()}" in names
     for path in (ROOT / "plugins").rglob("*.py"):
         assert f"shapgov_plugins/{path.relative_to(ROOT / 'plugins').as_posix()}" in names
