@@ -165,18 +165,34 @@ class AdverseActionReasons:
         i = self.index.get_loc(row)
         if not self.declined[i]:
             raise InputError(f"row {row!r} was approved: it has no adverse-action reasons")
-        if self.status[i] == "withheld":
-            return (
-                f"Application {row}: the explanation was withheld by the additivity policy; "
-                "no reasons can be stated from this model's values."
-            )
-        lines = [f"Application {row}: principal reasons for the adverse action"]
-        for j, code in enumerate(self.codes[i]):
-            if code is not None:
-                lines.append(f"  {j + 1}. {self.catalogue.reason(code).statement} ({code})")
-        if len(lines) == 1:
-            lines.append("  no input pushed the score toward decline by itself")
-        return "\n".join(lines)
+        return notice_text(row, str(self.status[i]), self.codes[i], self.catalogue)
+
+
+def notice_text(row: Any, status: str, codes: Sequence[Any], catalogue: ReasonCatalogue) -> str:
+    """The statement of specific reasons for one declined row, as plain text: what
+    :meth:`AdverseActionReasons.notice` gives, and what the compliance report shows from
+    a logged set's ``reasons.parquet``.
+
+    :param row: The row's key, as the notice names it.
+    :param status: The row's status (``"reasons"``, ``"no adverse input"`` or
+        ``"withheld"``).
+    :param codes: Its reason codes in order (``None`` or NaN where it has fewer).
+    :param catalogue: The catalogue the codes come from (their statements).
+    :returns: The notice's text, one line per reason.
+    :raises CatalogueError: A code the catalogue does not have.
+    """
+    if status == "withheld":
+        return (
+            f"Application {row}: the explanation was withheld by the additivity policy; "
+            "no reasons can be stated from this model's values."
+        )
+    lines = [f"Application {row}: principal reasons for the adverse action"]
+    for j, code in enumerate(codes):
+        if code is not None and not (isinstance(code, float) and code != code):
+            lines.append(f"  {j + 1}. {catalogue.reason(code).statement} ({code})")
+    if len(lines) == 1:
+        lines.append("  no input pushed the score toward decline by itself")
+    return "\n".join(lines)
 
 
 def _frame(X: Any) -> pd.DataFrame:
