@@ -11,7 +11,11 @@ Checks, on the artifact set of the version's source run:
    very manifest;
 6. with ``max_impact_drift``: the set holds explanations over time
    (``over_time.json``) and no window's impact L1 distance to the reference window
-   (:mod:`shapgov.analyses.over_time`) exceeds it.
+   (:mod:`shapgov.analyses.over_time`) exceeds it;
+7. with ``min_reason_stability``: the set holds adverse-action reasons
+   (``reasons.json``) with stability figures, and their mean share of a declined row's
+   reasons kept across resamples of the reference population
+   (:mod:`shapgov.adverse_action.stability`) is at least it.
 
 The verdict is written as model-version tags (``shapgov.approval`` = approved | rejected,
 ``shapgov.approval.reasons``, ``shapgov.approval.time``, ``shapgov.approval.version``,
@@ -78,15 +82,18 @@ def check_run(
     *,
     allow_warn: bool = False,
     max_impact_drift: float | None = None,
+    min_reason_stability: float | None = None,
     client: Any = None,
 ) -> Approval:
     """Verify the shapgov artifact set of one run (no registry writes).
 
+    :raises InputError: ``min_reason_stability`` is not a number in [0, 1].
     :raises TrackingUnavailableError: The tracking server did not answer.
     :raises TrackingPermissionError: The server refused this user the run's artifacts.
     """
     from mlflow.tracking import MlflowClient
 
+    min_reason_stability = _stability_rule(min_reason_stability)
     client = client or MlflowClient()
     reasons: list[str] = []
     with tempfile.TemporaryDirectory(prefix="shapgov-approve-") as tmp:
@@ -154,6 +161,9 @@ def check_run(
         if max_impact_drift is not None:
             listed = "over_time.json" in manifest.get("artifacts", {})
             reasons.extend(_drift_reasons(local, max_impact_drift, listed))
+        if min_reason_stability is not None:
+            listed = "reasons.json" in manifest.get("artifacts", {})
+            reasons.extend(_reason_stability_reasons(local, min_reason_stability, listed))
     return Approval(not reasons, reasons, run_id, manifest_sha, report_sha)
 
 
@@ -241,6 +251,66 @@ def _drift_reasons(local: Path, limit: float, listed: bool) -> list[str]:
     ]
 
 
+def _stability_rule(limit: Any) -> float | None:
+    """``min_reason_stability`` as a float in [0, 1] (``None``: no rule).
+
+    :raises InputError: Anything else.
+    """
+    if limit is None:
+        return None
+    try:
+        value = float(limit)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(limit, bool) or not 0.0 <= value <= 1.0:
+        raise InputError(
+            f"min_reason_stability is a share of reasons kept, in [0, 1], not {limit!r}"
+        )
+    return value
+
+
+def _reason_stability_reasons(local: Path, limit: float, listed: bool) -> list[str]:
+    """The ``min_reason_stability`` rule on the set's adverse-action reasons."""
+    summary = _read_json(local / "reasons.json") if listed else None
+    if not isinstance(summary, dict):
+        return [
+            "no adverse-action reasons in the set, so min_reason_stability cannot be judged; "
+            "log the set with reasons (explain_and_log(reasons={'catalogue': ..., "
+            "'decision': ..., 'reference': ..., 'stability': 20}))"
+        ]
+    figures = summary.get("stability")
+    if not isinstance(figures, dict):
+        return [
+            "the set's adverse-action reasons were derived without stability resamples, so "
+            "min_reason_stability cannot be judged; log them with reasons={..., "
+            "'stability': 20} (or more resamples)"
+        ]
+    kept, resamples = figures.get("mean_share_kept"), figures.get("resamples")
+    if kept is None:
+        return [
+            "the set's adverse-action reasons have no stability figure: no declined row got "
+            "reasons, so min_reason_stability cannot be judged"
+        ]
+    withheld = figures.get("withheld_resamples") or 0
+    if resamples and withheld >= resamples:
+        return [
+            f"all {resamples} stability resamples of the reasons were withheld by the "
+            "additivity policy, so min_reason_stability cannot be judged"
+        ]
+    if kept >= limit:
+        return []
+    return [
+        f"reason stability {kept:.4f} (mean share of a declined row's reasons kept across "
+        f"{resamples} resamples of the reference population, reasons.json) is below "
+        f"min_reason_stability {limit:g}; {_share(figures.get('min_share_kept'))} kept by the "
+        "least stable row"
+    ]
+
+
+def _share(value: Any) -> str:
+    return "–" if value is None else f"{float(value):.1%}"
+
+
 def _read_json(path: Path) -> Any:
     """The file's JSON, or None when it does not parse (a tampered file)."""
     try:
@@ -305,13 +375,18 @@ def _judge(
     allow_warn: bool,
     require_explaining_model: bool,
     max_impact_drift: float | None,
+    min_reason_stability: float | None = None,
 ) -> Approval:
     """The verdict on one model version (no writes)."""
     if not mv.run_id:
         result = Approval(False, ["the model version has no source run"], None)
     else:
         result = check_run(
-            mv.run_id, allow_warn=allow_warn, max_impact_drift=max_impact_drift, client=client
+            mv.run_id,
+            allow_warn=allow_warn,
+            max_impact_drift=max_impact_drift,
+            min_reason_stability=min_reason_stability,
+            client=client,
         )
     if require_explaining_model and result.approved:
         carried = {m.get("manifest_sha256") for m in explaining_models(mv)}
@@ -337,6 +412,7 @@ def approve(
     allow_warn: bool = False,
     require_explaining_model: bool = False,
     max_impact_drift: float | None = None,
+    min_reason_stability: float | None = None,
     client: Any = None,
 ) -> Approval:
     """Check a registered model version and record the verdict on it (see the module).
@@ -344,6 +420,12 @@ def approve(
     :param max_impact_drift: Reject when a window's impact drift (L1 distance of impact
         shares to the reference window, in [0, 2]) exceeds it, or when the set holds no
         explanations over time.
+    :param min_reason_stability: Reject when the set's adverse-action reasons keep, on
+        average, less than this share of a declined row's reasons across the stability
+        resamples of the reference population (``mean_share_kept`` in ``reasons.json``,
+        in [0, 1]), or when the set holds no reasons or no stability figures.
+    :raises InputError: ``min_reason_stability`` is not a number in [0, 1] (nothing is
+        checked or recorded).
     :param require_explaining_model: Also require an explaining model (logged with
         :func:`shapgov.mlflow.serving.log_explaining_model`) that carries the manifest
         SHA-256 of the set being approved: the version is served with this very game.
@@ -354,6 +436,7 @@ def approve(
     from shapgov._version import __version__
     from shapgov.mlflow import signing
 
+    min_reason_stability = _stability_rule(min_reason_stability)
     client = client or MlflowClient()
     key = signing.signing_key()  # a malformed key fails before any work
     with failures.tracking_errors(
@@ -368,7 +451,10 @@ def approve(
                 f"{name} version {version} is not a registered model version; register it "
                 "first (mlflow.register_model)"
             ) from err
-        result = _judge(client, mv, allow_warn, require_explaining_model, max_impact_drift)
+        result = _judge(
+            client, mv, allow_warn, require_explaining_model, max_impact_drift,
+            min_reason_stability,
+        )  # fmt: skip
 
     tags = {
         "shapgov.approval": result.verdict,
@@ -383,6 +469,7 @@ def approve(
                 "allow_warn": allow_warn,
                 "require_explaining_model": require_explaining_model,
                 "max_impact_drift": max_impact_drift,
+                "min_reason_stability": min_reason_stability,
             },
             sort_keys=True,
         ),
