@@ -32,6 +32,7 @@ from shapgov.errors import InputError
 from shapgov.sinks import strict_json
 from shapgov.sinks.approval_section import APPROVAL_CHECKS, approval_section
 from shapgov.sinks.over_time_section import over_time_section
+from shapgov.sinks.reasons_section import reasons_section
 
 REPORT = "report.html"
 MAX_SUMMARIES = 4  # summary plots per report (one per class); the rest are named, not drawn
@@ -46,6 +47,7 @@ SECTIONS = (
     ("predictions", "Prediction Explanations"),
     ("agreement", "SHAP and XEMP agreement"),
     ("over_time", "Explanations over time"),
+    ("reasons", "Adverse-action reasons"),
     ("approval", "Approval"),
     ("provenance", "Versions and provenance"),
 )
@@ -601,9 +603,11 @@ def build_context(
     title = aset.manifest.get("model_class", "model").rsplit(".", 1)[-1]
     if model_version is not None:
         title = f"{model_version.name} v{model_version.version}"
-    over_time = over_time_section(aset)
-    # a set without explanations over time has no such section (nor its contents entry)
-    sections = [(i, name) for i, name in SECTIONS if i != "over_time" or over_time]
+    over_time, reasons = over_time_section(aset), reasons_section(aset)
+    # a set without explanations over time (or reasons) has no such section (nor its
+    # contents entry)
+    optional = {"over_time": over_time, "reasons": reasons}
+    sections = [(i, name) for i, name in SECTIONS if optional.get(i, True)]
     return {
         "title": title,
         "status": aset.additivity.status,
@@ -616,6 +620,7 @@ def build_context(
         "predictions": _predictions_section(aset, rows, top_k, random_state),
         "agreement": _agreement_section(aset),
         "over_time": over_time,
+        "reasons": reasons,
         "approval": approval_section(model_version, approval_state),
         "approval_checks": list(APPROVAL_CHECKS),
         "provenance": _provenance_section(aset, run, model_version),
