@@ -213,7 +213,7 @@ def test_group_values_equal_brute_force_for_lightgbm_and_a_voting_blender():
 
 
 def test_ties_break_by_code_and_small_pushes_are_dropped_by_hand():
-    from shapgov.adverse_action.derive import select_reasons
+    from shapgov.adverse_action.selection import select_reasons
 
     push = np.array(
         [

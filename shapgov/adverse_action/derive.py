@@ -25,6 +25,7 @@ import pandas as pd
 
 from shapgov.adverse_action.catalogue import ReasonCatalogue, load_catalogue
 from shapgov.adverse_action.decision import NEAR_CUTOFF_SHARE, Decision, reference_population
+from shapgov.adverse_action.selection import select_reasons
 from shapgov.errors import AdditivityError, InputError
 
 #: An entry whose push toward decline is below this share of the row's total adverse push
@@ -209,46 +210,6 @@ def game_hash(game: dict[str, Any], players: Sequence[str], catalogue: ReasonCat
     payload = {"game": game, "players": list(players), "catalogue": catalogue.sha256}
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def select_reasons(
-    push: np.ndarray,
-    reason_player: np.ndarray,
-    codes: Sequence[str],
-    *,
-    max_reasons: int,
-    min_share: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The reasons of each row from its players' pushes toward decline.
-
-    :param push: ``(n, P)`` every player's value times the decision's sign.
-    :param reason_player: ``(R,)`` the player of each reason code.
-    :param codes: The reason codes ``(R,)``.
-    :param max_reasons: At most this many per row.
-    :param min_share: Keep a reason only when its push is at least this share of the sum
-        of the row's positive reason pushes.
-    :returns: Codes ``(n, max_reasons)`` (object, ``None`` where fewer) and their pushes
-        (NaN where fewer).
-    """
-    n = push.shape[0]
-    code_arr = np.asarray(codes, dtype=object)
-    rank_of_code = np.empty(len(codes), dtype=np.int64)  # ties: by code
-    rank_of_code[np.argsort(code_arr.astype(str), kind="stable")] = np.arange(len(codes))
-    reason_push = np.asarray(push, dtype=float)[:, reason_player]  # (n, R)
-    positive = reason_push > 0
-    total = np.where(positive, reason_push, 0.0).sum(axis=1, keepdims=True)
-    keep = positive & (reason_push >= min_share * total)
-    # every row sorted at once: kept reasons first, largest push, then code
-    key = np.where(keep, -reason_push, np.inf)
-    ties = np.broadcast_to(rank_of_code, key.shape)
-    order = np.lexsort((ties, key), axis=1)[:, :max_reasons]
-    taken = np.take_along_axis(keep, order, axis=1)
-    out_codes = np.full((n, max_reasons), None, dtype=object)
-    out_values = np.full((n, max_reasons), np.nan)
-    width = order.shape[1]
-    out_codes[:, :width] = np.where(taken, code_arr[order], None)
-    out_values[:, :width] = np.where(taken, np.take_along_axis(reason_push, order, axis=1), np.nan)
-    return out_codes, out_values
 
 
 def reasons(

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shapgov.adverse_action.selection import select_reasons
 from shapgov.errors import AdditivityError
 
 #: The documented default number of resamples (``shapgov.mlflow`` and the CLI use it).
@@ -51,7 +52,6 @@ def stability(
         pairs whose first reason is unchanged), ``withheld_resamples``, and ``per_row``
         (row key -> share kept).
     """
-    from shapgov.adverse_action.derive import select_reasons
     from shapgov.grouped import explain_groups
 
     declined = np.flatnonzero(result.declined)

@@ -1,0 +1,54 @@
+"""Which entries a row's reasons are: the selection rule, on every row at once.
+
+An entry is a reason when its push toward decline (its value times the decision's sign)
+is positive and at least ``min_share`` of the row's total adverse push; reasons are
+ordered by push, largest first, ties broken by code, at most ``max_reasons`` (Regulation
+B's commentary: more than four is not likely to be helpful, 12 CFR 1002 Supp. I,
+9(b)(2)-1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def select_reasons(
+    push: np.ndarray,
+    reason_player: np.ndarray,
+    codes: Sequence[str],
+    *,
+    max_reasons: int,
+    min_share: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The reasons of each row from its players' pushes toward decline.
+
+    :param push: ``(n, P)`` every player's value times the decision's sign.
+    :param reason_player: ``(R,)`` the player of each reason code.
+    :param codes: The reason codes ``(R,)``.
+    :param max_reasons: At most this many per row.
+    :param min_share: Keep a reason only when its push is at least this share of the sum
+        of the row's positive reason pushes.
+    :returns: Codes ``(n, max_reasons)`` (object, ``None`` where fewer) and their pushes
+        (NaN where fewer).
+    """
+    n = push.shape[0]
+    code_arr = np.asarray(codes, dtype=object)
+    rank_of_code = np.empty(len(codes), dtype=np.int64)  # ties: by code
+    rank_of_code[np.argsort(code_arr.astype(str), kind="stable")] = np.arange(len(codes))
+    reason_push = np.asarray(push, dtype=float)[:, reason_player]  # (n, R)
+    positive = reason_push > 0
+    total = np.where(positive, reason_push, 0.0).sum(axis=1, keepdims=True)
+    keep = positive & (reason_push >= min_share * total)
+    # every row sorted at once: kept reasons first, largest push, then code
+    key = np.where(keep, -reason_push, np.inf)
+    ties = np.broadcast_to(rank_of_code, key.shape)
+    order = np.lexsort((ties, key), axis=1)[:, :max_reasons]
+    taken = np.take_along_axis(keep, order, axis=1)
+    out_codes = np.full((n, max_reasons), None, dtype=object)
+    out_values = np.full((n, max_reasons), np.nan)
+    width = order.shape[1]
+    out_codes[:, :width] = np.where(taken, code_arr[order], None)
+    out_values[:, :width] = np.where(taken, np.take_along_axis(reason_push, order, axis=1), np.nan)
+    return out_codes, out_values
