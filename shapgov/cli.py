@@ -24,6 +24,7 @@ from shapgov.cli_explain import (
     target_run,
     windowing,
 )
+from shapgov.cli_reasons import reasons
 from shapgov.demo import CASE_NAMES
 
 DEFAULT_STORE = "sqlite:///mlflow.db"
@@ -451,6 +452,14 @@ def report(
     help="Reject when a window's impact drift (L1 of impact shares against the reference "
     "window, 0..2) exceeds this, or when the set has no explanations over time.",
 )
+@click.option(
+    "--min-reason-stability",
+    type=click.FloatRange(min=0.0, max=1.0),
+    default=None,
+    help="Reject unless the set holds adverse-action reasons whose stability (mean share "
+    "of a declined row's reasons kept across resamples of the reference population, "
+    "0..1) is at least this.",
+)
 @_tracking_option
 def approve(
     name: str,
@@ -459,6 +468,7 @@ def approve(
     allow_warn: bool,
     require_explaining_model: bool,
     max_impact_drift: float | None,
+    min_reason_stability: float | None,
     tracking_uri: str | None,
 ) -> None:
     """Approve or reject registered model NAME at VERSION; exits 1 on rejection."""
@@ -485,6 +495,7 @@ def approve(
                 allow_warn=allow_warn,
                 require_explaining_model=require_explaining_model,
                 max_impact_drift=max_impact_drift,
+                min_reason_stability=min_reason_stability,
             )
         unsigned = [w for w in caught if issubclass(w.category, UnsignedVerdictWarning)]
         for w in caught:  # every other warning is shown as it would have been
@@ -566,6 +577,7 @@ def webhook(
 
 main.add_command(keys)
 main.add_command(reproduce)
+main.add_command(reasons)
 
 
 if __name__ == "__main__":  # pragma: no cover
