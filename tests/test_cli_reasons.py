@@ -248,6 +248,24 @@ def test_usage_errors_exit_2_and_say_what_to_fix(cli, logged, tmp_path):
     assert nokey.exit_code == 2 and "has no column 'id'" in nokey.output
 
 
+def test_withheld_values_exit_1(cli, monkeypatch):
+    """The additivity policy withholds the declined rows' values: no reasons, exit 1."""
+    import shapgov.grouped
+    from shapgov.errors import AdditivityError
+
+    report = SimpleNamespace(describe=lambda: "planted", to_dict=lambda rows: {"status": "fail"})
+
+    def withheld(*args, **kwargs):
+        raise AdditivityError(report)
+
+    monkeypatch.setattr(shapgov.grouped, "explain_groups", withheld)
+    ran = cli("--notice", "1")
+    assert ran.exit_code == 1, ran.output
+    assert "withheld by the additivity policy" in ran.output
+    assert "Application 1: the explanation was withheld by the additivity policy" in ran.output
+    assert "additivity failed: the values of " in ran.output
+
+
 def test_an_unreachable_server_exits_75(logged, monkeypatch):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     args = ["reasons", "--model-uri", "models:/credit-reasons/1", "--tracking-uri"]
