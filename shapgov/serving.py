@@ -15,6 +15,13 @@ loaded)::
 
     normalized = max_k |rebuilt_k - actual_k| / max(|actual_k|, mean_background |actual_k|, 1e-12)
 
+Adverse-action reasons: given the reasons an approved set holds
+(:func:`shapgov.adverse_action.stored.read_reasons`), every answer also carries, per row,
+``decision`` (``"declined"``/``"approved"``), ``reason_status`` (``"approved"``,
+``"reasons"``, ``"no adverse input"`` or ``"withheld"``), ``reason_1..k`` (codes) and
+``reason_statement_1..k``, empty text where a row has fewer reasons, derived by
+:func:`~shapgov.adverse_action.stored.reasons_like_the_set` exactly as the set's were.
+
 Latency: a process that serves small requests should set ``OMP_WAIT_POLICY=PASSIVE``
 before the model's library loads (the explaining model does): OpenMP threads spinning
 after the model's own predict otherwise slow the next request's kernels several-fold.
@@ -46,6 +53,36 @@ MISMATCH = "normalized_mismatch"
 #: from that space to ``prediction``: ``prediction = inverse_link(base_value + sum shap_*)``.
 SPACE = "explained_space"
 LINK = "link"
+#: The adverse-action columns (when the approved set holds reasons): the decision's
+#: verdict and the reasons' status per row, then :func:`reason_columns`.
+DECISION = "decision"
+REASON_STATUS = "reason_status"
+
+
+def reason_columns(max_reasons: int) -> list[str]:
+    """The adverse-action columns of a served answer (and of ``shapgov.spark``), in order:
+    ``decision``, ``reason_status``, ``reason_1..k``, ``reason_statement_1..k``."""
+    k = range(1, int(max_reasons) + 1)
+    return [
+        DECISION,
+        REASON_STATUS,
+        *[f"reason_{j}" for j in k],
+        *[f"reason_statement_{j}" for j in k],
+    ]
+
+
+def reason_table(result: Any) -> pd.DataFrame:
+    """The served adverse-action columns (:func:`reason_columns`) of an
+    :class:`~shapgov.adverse_action.derive.AdverseActionReasons`, one line per row in its
+    order (a fresh ``RangeIndex``): text, and empty text (never null) where a row has fewer
+    reasons, so that every route carries them alike (JSON, CSV, and MLflow's Spark UDF,
+    which turns a null among texts into the text ``"None"``)."""
+    frame = result.to_frame().reset_index(drop=True)
+    k = result.max_reasons
+    renamed = {"status": REASON_STATUS}
+    renamed |= {f"statement_{j}": f"reason_statement_{j}" for j in range(1, k + 1)}
+    out = frame.rename(columns=renamed)[reason_columns(k)]
+    return out.astype(object).where(out.notna(), "")
 
 
 class ServedExplainer:
@@ -66,8 +103,14 @@ class ServedExplainer:
         :func:`shapgov.explain` does with ``opaque=True``).
     :param keys: Columns a request may carry beside the features to name its rows (an
         applicant ID): they are not explained, and come back first in every answer.
+    :param reasons: The adverse-action reasons an approved set holds
+        (:func:`~shapgov.adverse_action.stored.read_reasons`): every answer then carries
+        :func:`reason_columns`, derived by
+        :func:`~shapgov.adverse_action.stored.reasons_like_the_set` for the requested
+        rows. ``None``: no reason columns.
     :param plugin_manager: The plugins that decompose and explain (default: the default).
     :raises InputError: Bad background or options.
+    :raises CatalogueError: The reasons' catalogue does not cover the model's inputs.
     :raises UnsupportedModelError: No plugin or explainer covers the model.
     """
 
@@ -86,6 +129,7 @@ class ServedExplainer:
         top_k: int = 0,
         keys: Sequence[str] = (),
         opaque: bool = False,
+        reasons: Mapping[str, Any] | None = None,
         plugin_manager: Any = None,
     ) -> None:
         if not 0.0 <= pass_tolerance <= additivity_threshold:
@@ -114,6 +158,21 @@ class ServedExplainer:
         clash = [k for k in self.keys_ if k in map(str, self.columns_)]
         if clash:
             raise InputError(f"key columns {clash} are features of the model; name other columns")
+        self._model = model
+        self._explainer_options = explainer_options
+        #: The set's reasons (summary, catalogue, reference rows), or ``None``.
+        self.reasons_: dict[str, Any] | None = None
+        self.max_reasons_ = 0
+        if reasons:
+            self.reasons_ = {k: reasons[k] for k in ("summary", "catalogue", "reference")}
+            self.max_reasons_ = int(reasons["summary"]["max_reasons"])
+            reasons["catalogue"].check_inputs([str(c) for c in self.columns_])
+            clash = [k for k in self.keys_ if k in reason_columns(self.max_reasons_)]
+            if clash:
+                raise InputError(
+                    f"key columns {clash} are named like the served reason columns; name "
+                    "other columns"
+                )
         node = self.blueprint_.node
         self.link_ = node.link.name
         #: The units of ``base_value`` and the ``shap_*`` columns: the space the game was
@@ -192,7 +251,11 @@ class ServedExplainer:
         for s in pe:
             for r in range(1, self.top_k_ + 1):
                 cols += [f"pe_{r}_feature{s}", f"pe_{r}_shap{s}"]
-        return [*self.keys_, *cols, SPACE, LINK]
+        return [*self.keys_, *cols, SPACE, LINK, *self.reason_columns()]
+
+    def reason_columns(self) -> list[str]:
+        """The adverse-action columns :meth:`explain` ends with (none without reasons)."""
+        return reason_columns(self.max_reasons_) if self.reasons_ is not None else []
 
     # ------------------------------------------------------------------ explain
     def explain(self, X: Any) -> pd.DataFrame:
@@ -237,7 +300,28 @@ class ServedExplainer:
             out.insert(j, key, keys[key] if key in keys.columns else None)
         out[SPACE] = self.explained_space_
         out[LINK] = self.link_
+        if self.reasons_ is not None:
+            out = pd.concat([out, self.reasons(frame)], axis=1)
         return out
+
+    def reasons(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The adverse-action columns (:meth:`reason_columns`) of conformed rows, one line
+        per row in order: :func:`~shapgov.adverse_action.stored.reasons_like_the_set` with
+        the set's catalogue, rule, reference population and limits, and this explainer's
+        plugins and explainer options.
+
+        :raises InputError: No reasons were given.
+        """
+        from shapgov.adverse_action.stored import reasons_like_the_set
+
+        if self.reasons_ is None:
+            raise InputError("this explainer serves no reasons (none were given)")
+        options: dict[str, Any] = {"plugin_manager": self._plugins.plugin_manager}
+        if self._explainer_options:
+            options["explainer_options"] = self._explainer_options
+        with shared_parses(self._parses):
+            got = reasons_like_the_set(self._model, frame, self.reasons_, options=options)
+        return reason_table(got)
 
     def _check_request_columns(self, X: pd.DataFrame) -> None:
         """A request must carry every feature column (null where a value is missing) and

@@ -157,12 +157,22 @@ def reasons_like_the_set(
     :param model: The set's model.
     :param X: New rows ``(n, M)``.
     :param stored: :func:`read_reasons` of the set.
-    :param options: More options of :func:`shapgov.explain_groups` (policy, plugins).
+    :param options: More options of :func:`shapgov.explain_groups` (policy, plugins);
+        the additivity threshold and pass tolerance default to those the set recorded.
     :returns: The :class:`~shapgov.adverse_action.derive.AdverseActionReasons`.
     :raises CatalogueError: The stored catalogue does not cover ``X``'s columns.
     """
     summary = stored["summary"]
     catalogue = stored["catalogue"]
+    recorded = summary.get("additivity") or {}
+    policy = {
+        option: float(recorded[name])
+        for option, name in (
+            ("additivity_threshold", "threshold"),
+            ("pass_tolerance", "pass_tolerance"),
+        )
+        if recorded.get(name) is not None
+    }
     catalogue.check_inputs(list(X.columns))
     return reasons_against(
         model,
@@ -173,5 +183,5 @@ def reasons_like_the_set(
         reference=summary["reference"],
         max_reasons=int(summary["max_reasons"]),
         min_share=float(summary["min_share"]),
-        options=options,
+        options={**policy, **(options or {})},
     )

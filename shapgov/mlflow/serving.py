@@ -8,15 +8,25 @@ runs :class:`shapgov.serving.ServedExplainer`: the additivity policy per row, so
 never fails a request. ``mlflow models serve -m models:/NAME@champion --env-manager local``
 serves it as any pyfunc model.
 
+When the approved set holds adverse-action reasons (``reasons.json`` and the files
+:func:`shapgov.adverse_action.stored.read_reasons` reads), the explaining model carries
+them in ``reasons/`` (copied from the set, each checked against the set's manifest when
+logged and against the config's hashes when loaded), and every answer adds ``decision``,
+``reason_status``, ``reason_1..k`` and ``reason_statement_1..k`` per row
+(``shapgov.serving.reason_columns``; empty text where a row has fewer reasons),
+derived as the set's were.
+
 Nothing of shapgov's is pickled: the model is logged "from code"
 (``shapgov.mlflow.explaining_model``), its state is ``config.json``,
-``background.parquet`` and the original model's directory.
+``background.parquet``, ``reasons/`` (when the set has reasons) and the original model's
+directory.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +45,8 @@ from shapgov.planning.stored_background import read_background, write_background
 CONFIG = "config.json"
 BACKGROUND = "background.parquet"
 MODEL = "model"
+#: The explaining model's folder of the set's reason files (when the set has reasons).
+REASONS = "reasons"
 #: The explaining model's metadata key of the request schema clients follow (a list of
 #: MLflow column specs: the original model's, categories of any type, optional keys).
 REQUEST_SCHEMA = "shapgov_request_schema"
@@ -172,6 +184,41 @@ def _background(
     return frame, None
 
 
+def _set_reasons(
+    manifest: dict[str, Any], mv: Any, client: Any, tmp: Path
+) -> tuple[Path | None, dict[str, str] | None]:
+    """The set's reason files copied into ``tmp/reasons`` and their SHA-256 by name, each
+    checked against the set's manifest; ``(None, None)`` when the set holds no reasons.
+
+    :raises UnapprovedModelError: A reason file is missing from the manifest, or is not
+        the file it lists (the set changed after it was logged).
+    """
+    from shapgov.adverse_action.stored import FILES
+    from shapgov.mlflow.artifacts import sha256_file
+
+    listed = manifest.get("artifacts") or {}
+    if "reasons.json" not in listed:
+        return None, None
+    folder = tmp / REASONS
+    folder.mkdir()
+    hashes: dict[str, str] = {}
+    for name in FILES:
+        expected = listed.get(name)
+        got = None
+        if expected is not None:
+            path = client.download_artifacts(mv.run_id, f"shapgov/{name}", str(tmp / "set"))
+            got = sha256_file(Path(path))
+        if got is None or got != expected:
+            said = "is not in its manifest" if expected is None else "differs from its manifest"
+            raise UnapprovedModelError(
+                f"{mv.name} v{mv.version}: the set's {name} {said}, so its reasons are not "
+                "the approved ones and cannot be served; log and approve a new set"
+            )
+        shutil.copyfile(path, folder / name)
+        hashes[name] = got
+    return folder, hashes
+
+
 def log_explaining_model(
     model_uri: str,
     *,
@@ -184,6 +231,10 @@ def log_explaining_model(
 ) -> Any:
     """Log (to the active run) a pyfunc model that serves governed explanations of the
     approved model version ``model_uri``.
+
+    When the set holds adverse-action reasons, the model carries its reason files and
+    every answer ends with ``decision``, ``reason_status``, ``reason_1..k`` and
+    ``reason_statement_1..k`` (see the module docstring); without, no such columns.
 
     :param model_uri: ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``.
     :param name: The logged model's name in the run.
@@ -215,6 +266,7 @@ def log_explaining_model(
         game = manifest.get("game") or {}
         _refuse_offsets(manifest, mv, client, tmp)
         bg, weights = _background(game, background, manifest, mv, client, tmp)
+        reasons_dir, reason_hashes = _set_reasons(manifest, mv, client, tmp)
         model_dir = mlflow.artifacts.download_artifacts(mv.source, dst_path=str(tmp / MODEL))
         write_background(tmp / BACKGROUND, bg, weights=weights)
         config = {
@@ -230,9 +282,12 @@ def log_explaining_model(
             "output": game.get("output", "margin"),
             "top_k": int(top_k),
             "keys": [str(k) for k in keys],
+            "reasons": _reasons_config(reasons_dir, reason_hashes),
             "shapgov_version": __version__,
         }
-        served = _served(model_dir, bg, weights, config)  # built once: its output is the schema
+        stored = _read_reasons(reasons_dir, config)
+        # built once: its output is the schema
+        served = _served(model_dir, bg, weights, config, reasons=stored)
         sample = served.explain(bg.iloc[: min(len(bg), 5)])
         if not manifest:  # the game and plugins are those of the background given, recorded
             config["game"], config["plugins"] = served.game_, served.plugins()
@@ -245,16 +300,14 @@ def log_explaining_model(
         # the model's metadata. The keys are echoed as sent, of any type: no output spec
         # (the Spark UDF cannot type such a column, and the caller's table has them).
         requests = request_schema(bg, original, keys=config["keys"])
-        outputs = mlflow.models.infer_signature(bg.iloc[:5], sample.drop(columns=config["keys"]))
-        signature = ModelSignature(None, outputs.outputs)
+        signature = ModelSignature(None, output_schema(sample, bg, config["keys"], served))
+        artifacts = {MODEL: model_dir, CONFIG: str(tmp / CONFIG), BACKGROUND: str(tmp / BACKGROUND)}
+        if reasons_dir is not None:
+            artifacts[REASONS] = str(reasons_dir)
         info = mlflow.pyfunc.log_model(
             name=name,
             python_model=str(Path(__file__).with_name("explaining_model.py")),
-            artifacts={
-                MODEL: model_dir,
-                CONFIG: str(tmp / CONFIG),
-                BACKGROUND: str(tmp / BACKGROUND),
-            },
+            artifacts=artifacts,
             signature=signature,
             metadata={REQUEST_SCHEMA: requests.to_dict()},
             pip_requirements=[f"shapgov=={__version__}"],
@@ -275,6 +328,64 @@ def log_explaining_model(
         mv.name, str(mv.version), EXPLAINING_MODELS_TAG, json.dumps([*listed, record])[:5000]
     )
     return info
+
+
+def _reasons_config(folder: Path | None, hashes: dict[str, str] | None) -> Any:
+    """The config's record of the carried reasons: file hashes, the catalogue, the rule,
+    the limits and the served columns; ``None`` without reasons."""
+    if folder is None or hashes is None:
+        return None
+    from shapgov.serving import reason_columns
+
+    summary = json.loads((folder / "reasons.json").read_text())
+    return {
+        "files": hashes,
+        "catalogue": summary.get("catalogue"),
+        "decision": summary.get("decision"),
+        "reference": summary.get("reference"),
+        "max_reasons": int(summary["max_reasons"]),
+        "min_share": float(summary["min_share"]),
+        "columns": reason_columns(int(summary["max_reasons"])),
+    }
+
+
+def _read_reasons(folder: Any, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The carried reasons (:func:`~shapgov.adverse_action.stored.read_reasons`), each
+    file checked against the config's SHA-256; ``None`` when the model carries none.
+
+    :raises InputError: A reason file is missing or altered.
+    """
+    recorded = config.get("reasons")
+    if not recorded:
+        return None
+    from shapgov.adverse_action.stored import read_reasons
+    from shapgov.mlflow.artifacts import sha256_file
+
+    folder = Path(folder) if folder is not None else None
+    for name, expected in recorded["files"].items():
+        path = None if folder is None else folder / name
+        if path is None or not path.exists() or sha256_file(path) != expected:
+            raise InputError(
+                f"the explaining model's reason file {name} is missing or altered (not the "
+                "SHA-256 its config records); log the explaining model again"
+            )
+    return read_reasons(folder)
+
+
+def output_schema(
+    sample: pd.DataFrame, background: pd.DataFrame, keys: Sequence[str], served: Any
+) -> Any:
+    """The explaining model's output schema: inferred from a sample answer (without the
+    keys: echoed as sent, of any type), and the reason columns as text (the sample's rows
+    may have no reasons to infer them from)."""
+    from mlflow.types.schema import ColSpec, DataType, Schema
+
+    reasons = served.reason_columns()
+    inferred = mlflow.models.infer_signature(
+        background.iloc[:5], sample.drop(columns=[*keys, *reasons])
+    ).outputs
+    specs = [ColSpec(DataType.string, c) for c in reasons]
+    return Schema([*inferred.inputs, *specs])
 
 
 def check_plugins(approved: list[dict[str, Any]], used: list[dict[str, Any]]) -> None:
@@ -330,7 +441,14 @@ def request_schema(background: pd.DataFrame, original: Any, *, keys: Sequence[st
     return Schema(specs)
 
 
-def _served(model_dir: str, background: pd.DataFrame, weights: Any, config: dict[str, Any]) -> Any:
+def _served(
+    model_dir: str,
+    background: pd.DataFrame,
+    weights: Any,
+    config: dict[str, Any],
+    *,
+    reasons: dict[str, Any] | None = None,
+) -> Any:
     from shapgov.mlflow.evaluator import native_model
     from shapgov.serving import ServedExplainer
 
@@ -345,6 +463,7 @@ def _served(model_dir: str, background: pd.DataFrame, weights: Any, config: dict
         keys=config.get("keys", ()),
         opaque=bool(config.get("game", {}).get("opaque", False)),
         explainer_options=config.get("game", {}).get("explainer_options") or None,
+        reasons=reasons,
     )
 
 
@@ -355,13 +474,15 @@ class ExplainingModel(PythonModel):
         config = json.loads(Path(context.artifacts[CONFIG]).read_text())
         background, weights = read_background(context.artifacts[BACKGROUND])
         self.config = config
-        self.served = _served(context.artifacts[MODEL], background, weights, config)
+        stored = _read_reasons(context.artifacts.get(REASONS), config)
+        self.served = _served(context.artifacts[MODEL], background, weights, config, reasons=stored)
         self.served.explain(background.iloc[:1])  # every plugin of the route takes part
         check_plugins(config.get("plugins") or [], self.served.plugins())
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
         """Prediction, SHAP values, base value, additivity status and normalized mismatch
-        per row (see :meth:`shapgov.serving.ServedExplainer.explain`)."""
+        per row, and the adverse-action columns when the set has reasons (see
+        :meth:`shapgov.serving.ServedExplainer.explain`)."""
         from mlflow.exceptions import MlflowException
         from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
