@@ -6,6 +6,11 @@ Every batch plays the same game (the model and background travel with it), so a 
 values are those of :func:`shapgov.explain` on that row, whichever batch it falls in.
 Unlike :func:`shapgov.explain` a batch never raises on additivity: each row carries its
 normalized mismatch and status, and the driver judges the whole table.
+
+Given an approved set's adverse-action reasons, every batch also derives its rows' reasons
+with :func:`~shapgov.adverse_action.stored.reasons_like_the_set` (the set's catalogue,
+rule, reference population and limits): the columns
+:func:`shapgov.serving.reason_columns` names, as the explaining model serves them.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ class BatchExplainer:
     :param labels: Output labels (classes) when the model has several outputs.
     :param scale: ``mean |prediction|`` per output over the whole table: rows are
         normalized against the table, as :func:`shapgov.explain` on all rows would.
+    :param reasons: An approved set's reasons (``summary``, ``catalogue`` and
+        ``reference`` of :func:`~shapgov.adverse_action.stored.read_reasons`): the output
+        ends with the adverse-action columns. ``None``: no reasons.
     """
 
     model: Any
@@ -54,16 +62,25 @@ class BatchExplainer:
     capping: tuple[float | None, float | None] | None = None
     labels: tuple[Any, ...] | None = None
     scale: tuple[float, ...] | None = None
+    reasons: Mapping[str, Any] | None = None
+
+    def reason_columns(self) -> list[str]:
+        """The adverse-action columns (none without reasons)."""
+        from shapgov.serving import reason_columns
+
+        if not self.reasons:
+            return []
+        return reason_columns(int(self.reasons["summary"]["max_reasons"]))
 
     def columns(self) -> list[str]:
         """Output column names, in order: keys, SHAP values, base values, predictions,
-        mismatch, status."""
+        mismatch, status, and the adverse-action columns when given reasons."""
         out = list(self.keys)
         outputs = self.labels or (None,)
         out += [shap_column(f, k) for f in self.features for k in outputs]
         suffix = [""] if self.labels is None else [f"__{k}" for k in self.labels]
         out += [f"base_value{s}" for s in suffix] + [f"prediction{s}" for s in suffix]
-        return [*out, MISMATCH, ABS_MISMATCH, STATUS]
+        return [*out, MISMATCH, ABS_MISMATCH, STATUS, *self.reason_columns()]
 
     def stages(self, batch: pd.DataFrame) -> Any:
         """The first four stages on ``batch``'s features (:func:`shapgov.engine.run_stages`)."""
@@ -120,7 +137,22 @@ class BatchExplainer:
         data[ABS_MISMATCH] = np.abs(rebuilt - governed).max(axis=1)
         status = np.where(mismatch > report.pass_tolerance, "warn", "pass")
         data[STATUS] = np.where(mismatch > report.threshold, "fail", status)
+        if self.reasons:
+            for name, column in self.explain_reasons(run.frame).items():
+                data[name] = column.to_numpy()
         return pd.DataFrame(data, columns=self.columns())
+
+    def explain_reasons(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The adverse-action columns of a batch's rows, derived as the set's were
+        (:func:`~shapgov.adverse_action.stored.reasons_like_the_set`, with the batch's
+        plugins and explainer options)."""
+        from shapgov.adverse_action.stored import reasons_like_the_set
+        from shapgov.serving import reason_table
+
+        chosen = ("plugin_manager", "explainer_options")
+        options = {k: self.options[k] for k in chosen if self.options.get(k) is not None}
+        got = reasons_like_the_set(self.model, frame, dict(self.reasons or {}), options=options)
+        return reason_table(got)
 
     def prediction_sums(self, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         """``mapInPandas``'s function of the scale pass: per batch, the row count and the

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -19,6 +20,7 @@ def explain(
     background: Any = None,
     keys: Sequence[str] = (),
     capping: tuple[float | None, float | None] | None = None,
+    reasons: Any = None,
     **options: Any,
 ) -> Any:
     """Explain every row of the Spark DataFrame ``sdf``; returns a (lazy) Spark DataFrame.
@@ -36,6 +38,12 @@ def explain(
         once), required unless ``feature_perturbation="tree_path_dependent"``: a batch's
         own rows would make every batch another game.
     :param keys: Columns copied to the output to identify rows.
+    :param reasons: An approved set's adverse-action reasons, to give every row its
+        reasons as the set's were derived (:func:`set_reasons`: the set's folder, e.g.
+        ``runs:/RUN_ID/shapgov`` or a local copy, or
+        :func:`~shapgov.adverse_action.stored.read_reasons` of it). The output then ends
+        with ``decision``, ``reason_status``, ``reason_1..k`` and ``reason_statement_1..k``
+        (text; empty where a row has fewer reasons), as the explaining model serves them.
     :param options: Keyword options of :func:`shapgov.explain` (``output=``,
         ``feature_perturbation=``, ``additivity_threshold=``, ...).
     :returns: Spark DataFrame: the keys, ``shap_<feature>`` (``shap_<feature>__<class>``
@@ -43,9 +51,11 @@ def explain(
         model's, after link, offset, exposure and capping), ``additivity_mismatch``
         (normalized) and ``additivity_status`` (``pass``/``warn``/``fail`` per row; the
         governed :func:`shapgov.spark.explain_and_log` withholds a table with any
-        ``fail``).
+        ``fail``), then the adverse-action columns when ``reasons`` is given.
     :raises InputError: Unknown keys or options, no background for the interventional
-        game, or a model the driver cannot explain on two rows.
+        game, a model the driver cannot explain on two rows, or reason files that are not
+        those the set's manifest lists.
+    :raises CatalogueError: The reasons' catalogue does not cover the table's features.
     :raises WorkerEnvironmentError: Spark's Python workers cannot import shapgov
         (``PYSPARK_PYTHON`` names another Python; ``shapgov.spark.environment``).
     """
@@ -58,19 +68,32 @@ def explain(
     if options.get("offset") is not None or options.get("exposure") is not None:
         raise InputError("per-row offset and exposure are not taken on Spark yet; fold them in")
     bg = _background(background, features, options)
+    stored = None if reasons is None else set_reasons(reasons)
+    if stored is not None:
+        from shapgov.serving import reason_columns
+
+        stored["catalogue"].check_inputs([str(f) for f in features])
+        clash = [k for k in keys if k in reason_columns(int(stored["summary"]["max_reasons"]))]
+        if clash:
+            raise InputError(f"key columns {clash} are named like the reason columns; rename them")
     probe = sdf.select(*keys, *features).limit(2).toPandas()
     if probe.empty:
         raise InputError("the table has no rows")
     batch = BatchExplainer(model, features, keys, bg, dict(options), capping)
     labels = _labels(batch, probe)
-    batch = BatchExplainer(model, features, keys, bg, dict(options), capping, labels)
+    batch = BatchExplainer(
+        model, features, keys, bg, dict(options), capping, labels, reasons=stored
+    )
     batch.explain(probe)  # fails here, on the driver, with shapgov's message
     check_workers(sdf.sparkSession)  # before the first job that needs shapgov in a worker
     scale = table_scale(sdf.select(*features), batch, 1 if labels is None else len(labels))
-    batch = BatchExplainer(model, features, keys, bg, dict(options), capping, labels, scale)
+    batch = BatchExplainer(
+        model, features, keys, bg, dict(options), capping, labels, scale, reasons=stored
+    )
     fields = [sdf.schema[k] for k in keys]
+    texts = {STATUS, *batch.reason_columns()}
     for name in batch.columns()[len(keys) :]:
-        kind = T.StringType() if name == STATUS else T.DoubleType()
+        kind = T.StringType() if name in texts else T.DoubleType()
         fields.append(T.StructField(name, kind, nullable=name == MISMATCH))
     shared = share(sdf.sparkSession, batch)
 
@@ -78,6 +101,59 @@ def explain(
         return shared_value(shared)(batches)
 
     return sdf.select(*keys, *features).mapInPandas(run, T.StructType(fields))
+
+
+def set_reasons(reasons: Any) -> dict[str, Any]:
+    """An approved set's adverse-action reasons, as the batches take them (``summary``,
+    ``catalogue``, ``reference``).
+
+    :param reasons: The set's folder: a local path, or an MLflow artifact URI such as
+        ``runs:/RUN_ID/shapgov`` (downloaded); when it holds the set's ``manifest.json``,
+        every reason file must have the SHA-256 the manifest lists. Or what
+        :func:`~shapgov.adverse_action.stored.read_reasons` returned.
+    :raises InputError: No reasons there, or a reason file that is not the manifest's.
+    """
+    import json
+    from pathlib import Path
+
+    from shapgov.adverse_action.stored import FILES, read_reasons
+
+    if isinstance(reasons, Mapping):
+        stored = dict(reasons)
+    elif isinstance(reasons, str | os.PathLike):
+        from urllib.parse import urlparse
+
+        text = os.fspath(reasons)
+        if text.startswith("file://"):
+            text = text[len("file://") :]
+        folder = Path(text)
+        if len(urlparse(text).scheme) > 1:  # an MLflow artifact URI: runs:/..., s3://...
+            import mlflow
+
+            folder = Path(mlflow.artifacts.download_artifacts(text))
+        manifest = folder / "manifest.json"
+        if manifest.exists():
+            from shapgov.mlflow.artifacts import sha256_file
+
+            listed = json.loads(manifest.read_text()).get("artifacts") or {}
+            held = "reasons.json" in listed or (folder / "reasons.json").exists()
+            for name in FILES if held else ():
+                path = folder / name
+                if not path.exists() or sha256_file(path) != listed.get(name):
+                    raise InputError(
+                        f"{path} is not the file the set's manifest lists (missing, altered "
+                        "or unlisted); its reasons are not the approved ones"
+                    )
+        stored = read_reasons(folder)
+    else:
+        raise InputError(
+            "reasons= takes an approved set's folder (a path or runs:/RUN_ID/shapgov) or "
+            "read_reasons() of it"
+        )
+    missing = [k for k in ("summary", "catalogue", "reference") if k not in stored]
+    if missing:
+        raise InputError(f"no adverse-action reasons there (lacks {missing}); pass a set with them")
+    return {k: stored[k] for k in ("summary", "catalogue", "reference")}
 
 
 def share(spark: Any, batch: BatchExplainer) -> Any:

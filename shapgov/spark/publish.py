@@ -91,6 +91,7 @@ def explain_and_log(
     capping: tuple[float | None, float | None] | None = None,
     report: bool = True,
     upload_limit: int = UPLOAD_LIMIT,
+    reasons: Any = None,
     **options: Any,
 ) -> PublishedTable:
     """Explain every row of ``sdf`` on Spark and publish the values only if the additivity
@@ -104,6 +105,9 @@ def explain_and_log(
     :param upload_limit: A table of at most this many bytes is also uploaded to the run
         (``shapgov-table/``, each part's ``uri`` a ``runs:/`` URI); a larger one is
         referenced by its ``file://`` URIs. Either way every part's SHA-256 is listed.
+    :param reasons: An approved set's adverse-action reasons (as in
+        :func:`shapgov.spark.explain`): the published parts carry every row's reason
+        columns too (the driver's sample set holds none).
     :param options: As in :func:`shapgov.spark.explain` (``background=``, ``keys=``,
         ``output=``, ``additivity_threshold=``, ...).
     :returns: :class:`PublishedTable`.
@@ -123,7 +127,9 @@ def explain_and_log(
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".{target.name}.staging-{uuid.uuid4().hex}"
     started = time.perf_counter()
-    out = explain(model, sdf, background=background, keys=keys, capping=capping, **options)
+    out = explain(
+        model, sdf, background=background, keys=keys, capping=capping, reasons=reasons, **options
+    )
     out.write.parquet(str(staging))
     try:
         figures, impact = _judge(sdf.sparkSession, staging, keys, options)
