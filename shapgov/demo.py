@@ -2,13 +2,17 @@
 
 Three blueprints on data that ships with scikit-learn — the KernelExplainer tutorial's
 diabetes MLP, a LightGBM classifier on the breast cancer data, and a blender (LightGBM,
-Ridge and an MLP behind a ColumnTransformer) — and a time-aware one on daily store sales
-the demo generates (seeded): each fitted, explained, checked by the additivity policy,
-logged with Feature Impact, XEMP and their comparison, reported, registered and put
-through the approval check. The sales model is trained on 2023 and explained month by
-month over 2023-2024 (out-of-time), its lags and rolling mean one player; the price
-spread triples from July 2024, and the drift shows in the report's "Explanations over
-time".
+Ridge and an MLP behind a ColumnTransformer) — and two on data the demo generates
+(seeded), daily store sales and credit applicants: each fitted, explained, checked by the
+additivity policy, logged with Feature Impact, XEMP and their comparison, reported,
+registered and put through the approval check. The sales model is trained on 2023 and
+explained month by month over 2023-2024 (out-of-time), its lags and rolling mean one
+player; the price spread triples from July 2024, and the drift shows in the report's
+"Explanations over time". The credit model's set also holds the adverse-action reasons of
+its declined applicants (the consumer-credit catalogue shipped in
+``shapgov/adverse_action/catalogues``, the approved applicants as the reference
+population, 20 stability resamples), and the demo prints one applicant's notice, derived
+again from the approved version's set as ``shapgov reasons`` does.
 """
 
 from __future__ import annotations
@@ -28,7 +32,13 @@ import numpy as np
 from shapgov.errors import InputError
 
 #: The demo's cases, in the order it runs them (``shapgov demo --case NAME`` picks some).
-CASE_NAMES = ("diabetes-mlp", "breast-cancer-lightgbm", "diabetes-blender", "daily-sales-over-time")
+CASE_NAMES = (
+    "diabetes-mlp",
+    "breast-cancer-lightgbm",
+    "diabetes-blender",
+    "daily-sales-over-time",
+    "credit-default-lightgbm",
+)
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -50,6 +60,8 @@ class Case:
     flavor: str  # "sklearn" or "lightgbm": how the model is logged to MLflow
     #: Options of shapgov.over_time for a time-aware case (X_test carries the time).
     over_time: dict[str, Any] | None = None
+    #: Options of shapgov.reasons for a case whose set holds adverse-action reasons.
+    reasons: dict[str, Any] | None = None
 
 
 def _diabetes(categorical_sex: bool = False) -> tuple[Any, ...]:
@@ -119,6 +131,66 @@ def daily_sales(seed: int = 0, stores: int = 6) -> tuple[Any, Any]:
     return data.drop(columns="sales"), data["sales"]
 
 
+#: The credit case's decision: a probability of default of at least this declines (about
+#: a fifth of the generated applicants).
+CREDIT_CUTOFF = 0.25
+#: The reason catalogue the credit case uses (package data).
+CREDIT_CATALOGUE = "catalogues/consumer_credit.toml"
+
+
+def credit_applicants(n: int = 1200, seed: int = 0) -> tuple[Any, Any]:
+    """Seeded credit applicants (indexed by a six-digit applicant number) and whether each
+    defaulted, from a planted logistic risk: income, debt-to-income, revolving
+    utilization, delinquencies, inquiries in the last 6 months, age of the oldest account,
+    open accounts, months employed, the loan amount and the housing status, one-hot
+    (``housing_own``, ``housing_mortgage``, ``housing_rent``)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    housing = rng.choice(["own", "mortgage", "rent"], n, p=[0.2, 0.45, 0.35])
+    X = pd.DataFrame(
+        {
+            "income": rng.lognormal(11, 0.45, n).round(-2),
+            "debt_to_income": np.clip(rng.normal(22, 10, n), 0, 60).round(1),
+            "revolving_utilization": rng.beta(2, 3, n).round(3),
+            "delinquencies": rng.poisson(0.35, n).astype(float),
+            "inquiries_6m": rng.poisson(1.0, n).astype(float),
+            "months_since_oldest_account": rng.integers(3, 400, n).astype(float),
+            "open_accounts": rng.poisson(6, n).astype(float),
+            "months_employed": rng.integers(0, 360, n).astype(float),
+            "loan_amount": rng.uniform(1, 40, n).round(1) * 1000,
+            **{f"housing_{h}": (housing == h).astype(float) for h in ("own", "mortgage", "rent")},
+        },
+        index=pd.Index(rng.choice(np.arange(10**5, 10**6), n, replace=False), name="applicant"),
+    )
+    logit = (
+        -2.2
+        - 1.0 * (np.log(X.income) - 11)
+        + 0.05 * (X.debt_to_income - 22)
+        + 2.8 * (X.revolving_utilization - 0.4)
+        + 0.8 * X.delinquencies
+        + 0.3 * (X.inquiries_6m - 1)
+        - 0.004 * (X.months_since_oldest_account - 200)
+        - 0.08 * (X.open_accounts - 6)
+        - 0.002 * (X.months_employed - 180)
+        + 0.00003 * (X.loan_amount - 20000)
+        + 0.4 * X.housing_rent
+        - 0.2 * X.housing_own
+    )
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return X, pd.Series(y, index=X.index, name="default")
+
+
+def credit_catalogue() -> Any:
+    """The consumer-credit reason catalogue shipped with shapgov (ten reasons)."""
+    from importlib.resources import as_file, files
+
+    from shapgov.adverse_action.catalogue import load_catalogue
+
+    with as_file(files("shapgov.adverse_action") / CREDIT_CATALOGUE) as path:
+        return load_catalogue(path)
+
+
 def tutorial_mlp() -> Any:
     """The tutorial's model: StandardScaler -> MLPRegressor(5 logistic units)."""
     from sklearn.neural_network import MLPRegressor
@@ -136,7 +208,7 @@ def tutorial_mlp() -> Any:
 
 
 def cases() -> list[Case]:
-    """The demo's four blueprints, unfitted, with their data (named as :data:`CASE_NAMES`)."""
+    """The demo's five blueprints, unfitted, with their data (named as :data:`CASE_NAMES`)."""
     from lightgbm import LGBMClassifier, LGBMRegressor
     from sklearn.compose import ColumnTransformer
     from sklearn.datasets import load_breast_cancer
@@ -200,6 +272,7 @@ def cases() -> list[Case]:
             flavor="sklearn",
         ),
         _sales_case(LGBMRegressor),
+        _credit_case(LGBMClassifier),
     ]
 
 
@@ -218,6 +291,38 @@ def _sales_case(regressor: Any) -> Case:
         y,
         flavor="lightgbm",
         over_time={"time": "date", "freq": "M", "players": SALES_PLAYERS},
+    )
+
+
+def _credit_case(classifier: Any) -> Case:
+    """Explained with the reasons of its declined applicants against the approved ones
+    among 200 training applicants (20 stability resamples)."""
+    from sklearn.model_selection import train_test_split
+
+    from shapgov.adverse_action.decision import Decision
+
+    X, y = credit_applicants()
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.33, random_state=42, stratify=y
+    )
+    reasons = {
+        "catalogue": credit_catalogue(),
+        "decision": Decision(cutoff=CREDIT_CUTOFF),
+        "reference": X_train.sample(200, random_state=0),
+        "population": "approved",
+        "stability": 20,
+    }
+    return Case(
+        "credit-default-lightgbm",
+        "LightGBM classifier of credit default on generated applicants, with the "
+        "adverse-action reasons of those it declines",
+        classifier(n_estimators=100, num_leaves=15, verbose=-1),
+        X_train,
+        X_test,
+        y_train,
+        y_test,
+        flavor="lightgbm",
+        reasons=reasons,
     )
 
 
@@ -300,6 +405,7 @@ def run_case(case: Case, *, out_dir: Path, progress: Any, echo: Callable[[str], 
                 background=case.X_train,
                 training=case.X_train,
                 over_time=case.over_time,
+                reasons=case.reasons,
             )
         except AdditivityError as err:
             e = None
@@ -334,6 +440,8 @@ def run_case(case: Case, *, out_dir: Path, progress: Any, echo: Callable[[str], 
         )
     if e is not None and case.over_time is not None:
         _echo_over_time(run.info.run_id, echo)
+    if e is not None and case.reasons is not None:
+        _echo_reasons(case, run.info.run_id, mv, out_dir, echo)
     from shapgov.mlflow.signing import verify_version
 
     checked = verify_version(mv.name, mv.version)
@@ -356,6 +464,45 @@ def _echo_over_time(run_id: str, echo: Callable[[str], None]) -> None:
         f"drift flagged from {flagged[0] if flagged else 'no window'} "
         f"({len(flagged)} windows); largest impact drift {result['max_impact_drift']:.3f} "
         "(shapgov approve --max-impact-drift judges it)"
+    )
+
+
+def _echo_reasons(
+    case: Case, run_id: str, mv: Any, out_dir: Path, echo: Callable[[str], None]
+) -> None:
+    """The reasons the set holds, and one declined applicant's notice derived again from
+    the set (its catalogue, rule and reference population), as 'shapgov reasons' does."""
+    import tempfile
+
+    import mlflow
+
+    from shapgov.adverse_action.stored import read_reasons, reasons_like_the_set
+
+    with tempfile.TemporaryDirectory(prefix="shapgov-demo-") as tmp:
+        local = mlflow.artifacts.download_artifacts(f"runs:/{run_id}/shapgov", dst_path=tmp)
+        stored = read_reasons(Path(local))
+    summary, frame = stored["summary"], stored["frame"]
+    top = [f for f in summary["frequencies"] if f["any"]][:3]
+    kept = summary["stability"] or {}
+    echo(
+        f"   adverse-action reasons: {summary['declined']} of {summary['rows']} applicants "
+        f"declined ({summary['decision']['rule']}), measured against the "
+        f"{summary['reference']['rows']} approved of {summary['reference']['candidates']} "
+        "reference applicants; most given: "
+        + ", ".join(f"{f['code']} ({f['any']})" for f in top)
+        + f"; {kept.get('mean_share_kept', float('nan')):.0%} of reasons kept over "
+        f"{kept.get('resamples', 0)} resamples of the reference population"
+    )
+    key = frame.loc[frame["status"] == "reasons", "row"].iloc[0]
+    again = reasons_like_the_set(case.model, case.X_test.loc[[key]], stored)
+    notice = again.notice(key).splitlines()
+    echo(f"   notice for applicant {key}: {notice[0].split(': ', 1)[1]}")
+    echo("\n".join(f"   {line}" for line in notice[1:]))
+    applicants = (out_dir / f"{case.name}-applicants.csv").resolve()
+    case.X_test.to_csv(applicants)
+    echo(
+        f"   the same from the command line: shapgov reasons --model-uri "
+        f"models:/{mv.name}/{mv.version} --data {applicants} --key applicant --notice {key}"
     )
 
 
@@ -416,7 +563,7 @@ def run(
     :param rows: Rows of the tutorial MLP's Deep-vs-Kernel cross-check.
     :param out_dir: Where the compliance reports (and a demo approval key) go.
     :param tracking_uri: The MLflow tracking and registry store.
-    :param only: Names of the cases to run (see :data:`CASE_NAMES`); empty: all four.
+    :param only: Names of the cases to run (see :data:`CASE_NAMES`); empty: all five.
     :param echo: Where the progress lines go.
     :returns: One approval verdict per case run, in order.
     :raises InputError: ``only`` names a case the demo does not have.

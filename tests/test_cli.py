@@ -60,7 +60,7 @@ def _demo(tmp_path, monkeypatch, *cases: str, store: str = "sqlite:///mlflow.db"
         args += ["--tracking-uri", store]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    n = len(cases) or 4
+    n = len(cases) or 5
     assert result.output.count("approved, alias 'champion'") == n
     # signed with a demo key kept beside the reports; shapgov verify accepts them with it
     assert result.output.count(", signature verified (approver ") == n
@@ -90,14 +90,49 @@ def _check_sales(output: str, tmp_path) -> None:
     assert "Explanations over time" in sales and "sales history = sales_lag_1" in sales
 
 
+def _check_credit(output: str, tmp_path) -> None:
+    """The credit case: its reasons, one declined applicant's notice, and the command
+    line it prints giving that applicant the same notice from the approved version."""
+    import re
+
+    assert re.search(
+        r"adverse-action reasons: \d+ of 396 applicants declined \(probability >= 0.25 "
+        r"declines\), measured against the \d+ approved of 200 reference applicants; most "
+        r"given: R\d\d \(\d+\), R\d\d \(\d+\), R\d\d \(\d+\); \d+% of reasons kept over 20 "
+        r"resamples of the reference population",
+        output,
+    ), output
+    lines = output.splitlines()
+    (at,) = [i for i, line in enumerate(lines) if line.startswith("   notice for applicant ")]
+    key = lines[at].split()[3].rstrip(":")
+    assert lines[at].endswith(": principal reasons for the adverse action")
+    reasons = []
+    for line in lines[at + 1 :]:
+        if not re.match(r"     \d\. .* \(R\d\d\)$", line):
+            break
+        reasons.append(line[3:])
+    assert 1 <= len(reasons) <= 4, lines[at : at + 6]
+    command = lines[at + 1 + len(reasons)]
+    assert command.startswith("   the same from the command line: shapgov reasons ")
+    args = command.split("shapgov ", 1)[1].split()
+    assert args[-2:] == ["--notice", key]
+    again = CliRunner().invoke(
+        main, [*args, "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
+    )
+    assert again.exit_code == 0, again.output
+    notice = "\n".join([f"Application {key}: principal reasons for the adverse action", *reasons])
+    assert again.output.endswith(notice + "\n"), again.output
+
+
 def test_demo_runs_two_cases_end_to_end_on_the_embedded_store(tmp_path, monkeypatch):
     """The default run's twin of the whole demo (marked slow): the same loop, two cases."""
     output, reports = _demo(
-        tmp_path, monkeypatch, "breast-cancer-lightgbm", "daily-sales-over-time"
+        tmp_path, monkeypatch, "credit-default-lightgbm", "daily-sales-over-time"
     )
-    assert reports == ["breast-cancer-lightgbm.html", "daily-sales-over-time.html"]
+    assert reports == ["credit-default-lightgbm.html", "daily-sales-over-time.html"]
     assert "[1/2]" in output and "[2/2]" in output and "both exact" not in output
     _check_sales(output, tmp_path)
+    _check_credit(output, tmp_path)
 
 
 @pytest.mark.slow
@@ -106,11 +141,14 @@ def test_demo_runs_every_case_end_to_end(tmp_path, monkeypatch):
     assert "both exact" in output
     assert reports == [
         "breast-cancer-lightgbm.html",
+        "credit-default-lightgbm.html",
         "daily-sales-over-time.html",
         "diabetes-blender.html",
         "diabetes-mlp.html",
     ]
+    assert "[5/5]" in output
     _check_sales(output, tmp_path)
+    _check_credit(output, tmp_path)
     blender = (tmp_path / "shapgov-reports" / "diabetes-blender.html").read_text()
     for vertex in ("pipeline/blend/lgbm", "pipeline/blend/ridge", "pipeline/blend/mlp"):
         assert vertex in blender
