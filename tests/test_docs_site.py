@@ -62,7 +62,16 @@ def test_site_builds_with_warnings_as_errors(tmp_path):
         assert page in pages, page
     api = "".join(
         (html / "api" / f"{p}.html").read_text()
-        for p in ["explaining", "analyses", "mlflow", "serving", "spark", "errors", "hooks"]
+        for p in [
+            "explaining",
+            "analyses",
+            "adverse_action",
+            "mlflow",
+            "serving",
+            "spark",
+            "errors",
+            "hooks",
+        ]
     )
     public = [n for n in shapgov.__all__ if n != "__version__"]
     public += [
