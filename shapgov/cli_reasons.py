@@ -65,6 +65,13 @@ def _model(model_uri: str, tables: dict[str, Any]) -> tuple[Any, list[Any]]:
 
     loaded = mlflow.pyfunc.load_model(model_uri)
     schema = input_schema(loaded)
+    for what, table in tables.items():
+        extra = [] if schema is None else sorted(set(table.columns) - set(schema.input_names()))
+        if extra:
+            raise BadInput(
+                f"{what} has column(s) {extra} that {model_uri} does not take: drop them, or "
+                "name the column of row keys with --key"
+            )
     conformed = [
         t if schema is None else conform_to_schema(t, schema, what=what)
         for what, t in tables.items()
@@ -75,17 +82,21 @@ def _model(model_uri: str, tables: dict[str, Any]) -> tuple[Any, list[Any]]:
 
 def _verdict(model_uri: str) -> str:
     """The registered version's approval tag, as a phrase ('' for a run's model)."""
+    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     if not model_uri.startswith("models:/"):
         return ""
     name, _, rest = model_uri[len("models:/") :].partition("/")
     client = MlflowClient()
-    if "@" in name:
-        name, alias = name.split("@", 1)
-        mv = client.get_model_version_by_alias(name, alias)
-    else:
-        mv = client.get_model_version(name, rest.strip("/"))
+    try:
+        if "@" in name:
+            name, alias = name.split("@", 1)
+            mv = client.get_model_version_by_alias(name, alias)
+        else:
+            mv = client.get_model_version(name, rest.strip("/"))
+    except MlflowException:  # a URI the registry resolves otherwise (a stage): no verdict
+        return ""
     return f", shapgov.approval: {mv.tags.get('shapgov.approval', 'not yet judged')}"
 
 

@@ -237,13 +237,18 @@ def test_usage_errors_exit_2_and_say_what_to_fix(cli, logged, tmp_path):
     assert "holds no adverse-action reasons" in plain.output and "--catalogue" in plain.output
     missing = cli(model="models:/credit-reasons/99")
     assert missing.exit_code == 2 and "models:/credit-reasons/99" in missing.output
-    (tmp_path / "short.csv").write_text(logged.new.iloc[:, :5].to_csv())
-    short = CliRunner().invoke(
-        main,
-        ["reasons", "--model-uri", logged.with_reasons, "--tracking-uri", logged.uri, "--data",
-         str(tmp_path / "short.csv"), "--key", "applicant"],
-    )  # fmt: skip
-    assert short.exit_code == 2 and "has no column" in short.output, short.output
+    tables = {
+        "short.csv": (logged.new.iloc[:, :5], "has no column 'months_since_oldest_account'"),
+        "target.csv": (logged.new.assign(default=0), "has column(s) ['default'] that models:/"),
+    }
+    for name, (table, message) in tables.items():
+        table.to_csv(tmp_path / name)
+        ran = CliRunner().invoke(
+            main,
+            ["reasons", "--model-uri", logged.with_reasons, "--tracking-uri", logged.uri,
+             "--data", str(tmp_path / name), "--key", "applicant"],
+        )  # fmt: skip
+        assert ran.exit_code == 2 and message in ran.output, (name, ran.output)
     nokey = cli("--key", "id")
     assert nokey.exit_code == 2 and "has no column 'id'" in nokey.output
 
