@@ -435,3 +435,18 @@ def test_a_notice_names_the_reasons_in_order():
     assert got.summary()["catalogue"]["sha256"] == catalogue().sha256
     freq = got.frequencies()
     assert freq["any"].sum() == frame[[f"reason_{j}" for j in range(1, 5)]].notna().sum().sum()
+
+
+def test_protected_names_match_whatever_their_case_and_a_lone_name_is_one_name():
+    """Found by a reviewer: ``["Age"]`` against a column ``age`` and ``protected="age"``
+    (iterated as the letters a, g, e) passed silently."""
+    X, y = applicants(800, seed=12)
+    model, _ = scorecard("scorecard", X, y)
+    kw = dict(catalogue=catalogue(), decision=shapgov.Decision(cutoff=0.3), reference=X[200:300])
+    for protected in (["Housing"], " HOUSING ", ("housing",)):
+        with pytest.raises(ProtectedAttributeError, match=r"\['housing'\]"):
+            shapgov.reasons(model, X.iloc[:20], protected=protected, **kw)
+    with pytest.raises(InputError, match="list of attribute names"):
+        shapgov.reasons(model, X.iloc[:20], protected=3, **kw)
+    checked = shapgov.reasons(model, X.iloc[:20], protected=["age", "sex"], **kw)
+    assert checked.summary()["protected"] == ["age", "sex"]  # recorded with the reasons

@@ -130,24 +130,24 @@ class ReasonCatalogue:
 
         :param columns: The model's original input columns ``(M,)``.
         :param protected: Names of protected attributes (e.g. age, sex, race, marital
-            status): none may be a model input or be named by the catalogue.
+            status): none may be a model input or be named by the catalogue. Names match
+            whatever their case and surrounding spaces (``"Age "`` is ``age``).
         :raises ProtectedAttributeError: A protected attribute is a model input, or the
             catalogue names one.
         :raises CatalogueError: An input of the catalogue is not a model input, or a model
             input is covered by no entry and not declared never a reason.
         """
         labels = [str(c) for c in columns]
-        protected_set = {str(p) for p in protected}
-        used = sorted(protected_set & set(labels))
+        wanted = protected_names(protected)
+        used = sorted(c for c in labels if _folded(c) in wanted)
         if used:
             raise ProtectedAttributeError(
                 f"the model takes the protected attribute(s) {used} as input(s): adverse-action "
                 "reasons cannot be derived from a model that scores a protected attribute "
                 "(ECOA, Regulation B 12 CFR 1002.6); refit the model without them"
             )
-        named = sorted(
-            protected_set & ({i for r in self.reasons for i in r.inputs} | set(self.never))
-        )
+        mentioned = {i for r in self.reasons for i in r.inputs} | set(self.never)
+        named = sorted(i for i in mentioned if _folded(i) in wanted)
         if named:
             raise ProtectedAttributeError(
                 f"the catalogue {self.name!r} names the protected attribute(s) {named}: a "
@@ -169,6 +169,33 @@ class ReasonCatalogue:
                 f"{uncovered}: add each to a reason, or declare it under [[never_a_reason]] "
                 "with a written justification"
             )
+
+
+def _folded(name: Any) -> str:
+    return " ".join(str(name).split()).casefold()
+
+
+def protected_names(protected: Any) -> frozenset[str]:
+    """The declared protected attributes, case-folded and trimmed for matching.
+
+    :param protected: A sequence of names (one name as a string is one attribute).
+    :raises InputError: ``protected`` is not a string or a sequence of strings.
+    """
+    from shapgov.errors import InputError
+
+    if protected is None:
+        return frozenset()
+    if isinstance(protected, str):
+        protected = [protected]
+    try:
+        names = list(protected)
+    except TypeError:
+        raise InputError(
+            f"protected must be a list of attribute names, e.g. ['age', 'sex'], not {protected!r}"
+        ) from None
+    if not all(isinstance(n, str) and n.strip() for n in names):
+        raise InputError(f"protected must name attributes as non-empty text, not {names!r}")
+    return frozenset(_folded(n) for n in names)
 
 
 def _canonical(

@@ -61,6 +61,8 @@ class AdverseActionReasons:
     :param additivity: The additivity report (a dict), or the withheld report's.
     :param min_share: The minimum share of a row's adverse push a reason must have.
     :param sign: ``+1`` when a positive value pushes toward decline, ``-1`` otherwise.
+    :param protected: The protected attributes declared and checked (none is a model
+        input or named by the catalogue), as given.
     :param stability: The stability figures (``shapgov.adverse_action.stability``), or
         ``None`` when not computed.
     """
@@ -83,6 +85,7 @@ class AdverseActionReasons:
     min_share: float = MIN_SHARE
     sign: float = 1.0
     stability: dict[str, Any] | None = field(default=None)
+    protected: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.index)
@@ -141,6 +144,7 @@ class AdverseActionReasons:
             "status": {str(k): int(v) for k, v in counts.items()},
             "max_reasons": self.max_reasons,
             "min_share": self.min_share,
+            "protected": list(self.protected),
             "decision": self.decision.to_dict(),
             "reference": self.reference,
             "catalogue": {
@@ -309,6 +313,11 @@ def reasons(
             options=options, sign=result.sign,
         )  # fmt: skip
         result = _with_stability(result, figures)
+    if protected:
+        from dataclasses import replace
+
+        names = [protected] if isinstance(protected, str) else list(protected)
+        result = replace(result, protected=tuple(str(n) for n in names))
     return result
 
 
