@@ -19,6 +19,7 @@ from shapgov._version import __version__
 from shapgov.cli_approval import keys, reproduce
 from shapgov.cli_explain import (
     DEFAULT_BACKGROUND,
+    model_uri_option,
     sampled,
     stored_categories,
     target_run,
@@ -173,11 +174,7 @@ def demo(rows: int, out_dir: Path, only: tuple[str, ...], tracking_uri: str | No
 
 
 @main.command()
-@click.option(
-    "--model-uri",
-    required=True,
-    help="MLflow model URI: models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN/PATH, ...",
-)
+@model_uri_option
 @click.option(
     "--data",
     "data_path",

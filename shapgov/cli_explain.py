@@ -8,6 +8,13 @@ from typing import Any
 
 import click
 
+#: ``--model-uri``, as every command that reads a logged model takes it.
+model_uri_option = click.option(
+    "--model-uri",
+    required=True,
+    help="MLflow model URI: models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN/PATH, ...",
+)
+
 
 def target_run(model_uri: str) -> str | None:
     """The run a new set for ``model_uri`` goes to: the run that logged the model, if it

@@ -19,6 +19,8 @@ from typing import Any
 
 import click
 
+from shapgov.cli_explain import model_uri_option
+
 #: Codes listed in the printed summary, most given first.
 SHOWN_CODES = 5
 
@@ -218,11 +220,7 @@ def _write(result: Any, out: Path, key_column: str | None) -> None:
 
 
 @click.command()
-@click.option(
-    "--model-uri",
-    required=True,
-    help="MLflow model URI: models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN/PATH, ...",
-)
+@model_uri_option
 @click.option(
     "--data",
     "data_path",

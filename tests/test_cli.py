@@ -111,6 +111,8 @@ def _check_credit(output: str, tmp_path) -> None:
         if not re.match(r"     \d\. .* \(R\d\d\)$", line):
             break
         reasons.append(line[3:])
+    # the notice's reasons: at least one (the applicant printed is one declined with
+    # reasons) and at most the demo's max_reasons, 4; the command below must repeat them
     assert 1 <= len(reasons) <= 4, lines[at : at + 6]
     command = lines[at + 1 + len(reasons)]
     assert command.startswith("   the same from the command line: shapgov reasons ")
