@@ -18,6 +18,28 @@ from stores import new_store  # noqa: E402 (tests/ is on the path from here on)
 
 
 @pytest.fixture(scope="session")
+def spark():
+    """One local Spark (2 cores) for the whole run: its JVM and Python workers start once."""
+    os.environ["PYSPARK_PYTHON"] = sys.executable  # workers run this interpreter
+    # workers import the test plugin (shapgov_testplugin) by name, as the driver does
+    paths = [str(TESTS), *filter(None, [os.environ.get("PYTHONPATH")])]
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths)
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("shapgov-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "500")  # several batches
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
 def diabetes() -> tuple[pd.DataFrame, pd.Series]:
     """Diabetes data with 'sex' as a categorical column (for one-hot pipelines)."""
     from sklearn.datasets import load_diabetes

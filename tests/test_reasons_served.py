@@ -23,7 +23,6 @@ import pytest
 from stores import use_store
 from test_reasons import applicants, catalogue, scorecard
 from test_serving import _post, _split, serving
-from test_spark import spark  # noqa: F401 (the module's local Spark)
 
 import shapgov
 import shapgov.mlflow
@@ -169,7 +168,7 @@ def test_a_real_server_serves_the_set_reasons_for_json_and_csv(approved, server)
     )
 
 
-def test_spark_gives_the_same_reasons(approved, spark):  # noqa: F811
+def test_spark_gives_the_same_reasons(approved, spark):
     """``shapgov.spark.explain(reasons=the set)`` and MLflow's Spark UDF of the explaining
     model give every row the in-process reasons."""
     old, new = _some(approved)

@@ -297,7 +297,7 @@ def _round_robin(shared, as_user, rounds: int, writers: int = 8, approvers: int 
 @pytest.mark.parametrize(
     ("rounds", "writers"),
     [
-        pytest.param(1, 4, id="1-round"),  # the short variant of the default run
+        pytest.param(1, 2, id="1-round"),  # the short variant of the default run: 2 writers
         pytest.param(20, 8, id="20-rounds", marks=pytest.mark.load),
     ],
 )

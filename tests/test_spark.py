@@ -30,27 +30,6 @@ TESTS = Path(__file__).parent
 
 
 @pytest.fixture(scope="module")
-def spark():
-    os.environ["PYSPARK_PYTHON"] = sys.executable  # workers run this interpreter
-    # workers import the test plugin (shapgov_testplugin) by name, as the driver does
-    paths = [str(TESTS), *filter(None, [os.environ.get("PYTHONPATH")])]
-    os.environ["PYTHONPATH"] = os.pathsep.join(paths)
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("shapgov-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "500")  # several batches
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="module")
 def table():
     rng = np.random.default_rng(0)
     X = pd.DataFrame({f"x{j}": rng.normal(size=ROWS) for j in range(5)})
