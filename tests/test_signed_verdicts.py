@@ -184,3 +184,33 @@ def test_serving_where_the_key_is_held_needs_a_verdict_that_verifies(store, key)
     with mlflow.start_run():
         info = log_explaining_model(f"models:/signed/{mv.version}", background=X.iloc[100:200])
     assert info.model_uri
+
+
+def test_an_approval_that_loses_the_race_to_create_the_ledger_reads_it_back(
+    store, key, monkeypatch
+):
+    """Two first approvals at once both find no ledger and both create it; the store lets
+    one in (CI's 20-round load test on PostgreSQL once failed here with an IntegrityError).
+    Here the other approval service creates it, through its own client, between this
+    one's look-up and its creation: the verdict still lands, in the one ledger."""
+    from shapgov.mlflow.signing import ledger_name
+
+    other = mlflow.MlflowClient()
+    looked = []
+
+    class LateClient(mlflow.MlflowClient):
+        def get_experiment_by_name(self, name):
+            looked.append(name)
+            if name == ledger_name() and len(looked) == 1:  # finds none; the other creates it
+                other.create_experiment(name)
+                return None
+            return super().get_experiment_by_name(name)
+
+    mv, *_ = _version()
+    monkeypatch.setenv("SHAPGOV_APPROVAL_LEDGER", "race-ledger")  # a ledger nobody made yet
+    assert shapgov.approve("signed", mv.version, client=LateClient()).approved
+    assert looked.count("race-ledger") >= 2  # refused as already there, read back
+    client = mlflow.MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name("race-ledger").experiment_id])
+    assert [r.data.tags["shapgov.ledger.version"] for r in runs] == [str(mv.version)]
+    assert verify_version("signed", mv.version).verified

@@ -603,7 +603,7 @@ def _move_alias(
         and (signing.signing_key() is None or not signing.verify_tags(name, version, stored))
     )
     if stands:
-        client.set_registered_model_alias(name, alias, version)
+        failures.write_retrying(lambda: client.set_registered_model_alias(name, alias, version))
         return
     try:
         current = client.get_model_version_by_alias(name, alias).version

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from shapgov.errors import InputError
-from shapgov.mlflow.failures import tracking_user
+from shapgov.mlflow.failures import is_write_conflict, tracking_user
 
 #: The tags the signature covers, beside name and version (read back from the version).
 SIGNED_TAGS = (
@@ -188,6 +188,27 @@ def _ledger_key(name: str, version: str | int) -> str:
     return hashlib.sha256(f"{name}\0{version}".encode()).hexdigest()[:32]
 
 
+def _ledger_experiment(client: Any) -> str:
+    """The ledger experiment's id, created when there is none. Two approvals that find no
+    ledger at once both create it; the store lets one in and refuses the other (already
+    exists, or the row's unique name in the database): the one refused reads it back."""
+    from mlflow.exceptions import MlflowException
+
+    found = client.get_experiment_by_name(ledger_name())
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(ledger_name())
+    except MlflowException as err:
+        lost_race = getattr(err, "error_code", None) == "RESOURCE_ALREADY_EXISTS"
+        if not (lost_race or is_write_conflict(err)):
+            raise
+        found = client.get_experiment_by_name(ledger_name())
+        if found is None:
+            raise
+        return found.experiment_id
+
+
 def record_in_ledger(client: Any, name: str, version: str | int, tags: dict[str, str]) -> None:
     """Append a signed verdict to the approval ledger (a finished run of its own in the
     :func:`ledger_name` experiment, created on first use).
@@ -199,8 +220,7 @@ def record_in_ledger(client: Any, name: str, version: str | int, tags: dict[str,
     write to the ledger experiment (MLflow's auth app: its creator gets MANAGE, everybody
     else the default permission, which must be READ).
     """
-    found = client.get_experiment_by_name(ledger_name())
-    experiment = found.experiment_id if found else client.create_experiment(ledger_name())
+    experiment = _ledger_experiment(client)
     entry = {
         "shapgov.ledger.key": _ledger_key(name, version),
         "shapgov.ledger.model": name[:5000],
