@@ -155,6 +155,7 @@ def _summary(result: Any, data_path: Path, source: str) -> list[str]:
         for k, label in (
             ("reasons", "with reasons"),
             ("no adverse input", "with no input pushing toward decline"),
+            ("needs review", "needing a reviewer (no statement true of the row)"),
             ("withheld", "withheld by the additivity policy"),
         )
         if k in status
@@ -250,6 +251,16 @@ def _write(result: Any, out: Path, key_column: str | None) -> None:
     help="Derive fresh reasons with this catalogue (.toml/.csv; needs --cutoff and "
     "--reference). Without it: as the model's artifact set derived its reasons.",
 )
+@click.option(
+    "--catalogue-version",
+    default=None,
+    help="The version of a .csv catalogue without a catalogue_version column.",
+)
+@click.option(
+    "--catalogue-name",
+    default=None,
+    help="The name of a .csv catalogue without a catalogue_name column (default: its stem).",
+)
 @click.option("--cutoff", type=float, default=None, help="The score at which applicants decline.")
 @click.option(
     "--declines",
@@ -262,6 +273,12 @@ def _write(result: Any, out: Path, key_column: str | None) -> None:
     type=click.Choice(["probability", "prediction", "margin"]),
     default=None,
     help="What the cutoff applies to (default: probability of the last class).",
+)
+@click.option(
+    "--positive-class",
+    default=None,
+    help="The class whose probability the cutoff applies to (default: 1 or True; needed "
+    "for other labels, e.g. 'bad').",
 )
 @click.option(
     "--reference",
@@ -309,9 +326,12 @@ def reasons(
     notice_key: str | None,
     key_column: str | None,
     catalogue_path: Path | None,
+    catalogue_version: str | None,
+    catalogue_name: str | None,
     cutoff: float | None,
     declines: str | None,
     score: str | None,
+    positive_class: str | None,
     reference_path: Path | None,
     population: str | None,
     protected: tuple[str, ...],
@@ -335,6 +355,8 @@ def reasons(
     if out is not None and out.suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise click.BadParameter(f"{out} is neither .csv nor .parquet", param_hint="--out")
     fresh = {"--cutoff": cutoff, "--declines": declines, "--score": score}
+    fresh |= {"--positive-class": positive_class}
+    fresh |= {"--catalogue-name": catalogue_name, "--catalogue-version": catalogue_version}
     fresh |= {"--reference": reference_path, "--population": population}
     fresh |= {"--max-reasons": max_reasons, "--stability": stability or None}
     if catalogue_path is None and any(v is not None for v in fresh.values()):
@@ -366,6 +388,8 @@ def reasons(
                 result = _fresh(
                     model, conformed[0], conformed[1], catalogue_path, cutoff,
                     declines=declines or "above", score=score or "probability",
+                    positive_class=positive_class, catalogue_name=catalogue_name,
+                    catalogue_version=catalogue_version,
                     population=population or "approved", protected=protected,
                     max_reasons=max_reasons or 4, stability=stability,
                     random_state=random_state,
@@ -411,8 +435,24 @@ def _fresh(
     from shapgov.adverse_action.decision import Decision
     from shapgov.adverse_action.derive import reasons as derive
 
-    catalogue = load_catalogue(catalogue_path)
-    decision = Decision(cutoff=cutoff, declines=options.pop("declines"), score=options.pop("score"))
+    named = {"name": options.pop("catalogue_name"), "version": options.pop("catalogue_version")}
+    csv = catalogue_path.suffix.lower() == ".csv"
+    catalogue = load_catalogue(catalogue_path, **(named if csv else {}))
+    if not csv and any(named.values()):
+        raise click.UsageError(
+            "--catalogue-name and --catalogue-version are for a .csv catalogue; a .toml one "
+            "names itself in its [catalogue] table"
+        )
+    positive = options.pop("positive_class")
+    for label in getattr(model, "classes_", ()):  # labels are text on a command line
+        if positive is not None and str(label) == positive:
+            positive = label
+    decision = Decision(
+        cutoff=cutoff,
+        declines=options.pop("declines"),
+        score=options.pop("score"),
+        positive_class=positive,
+    )
     return derive(
         model, data, catalogue=catalogue, decision=decision, reference=reference, **options
     )

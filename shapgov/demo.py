@@ -526,27 +526,36 @@ def tutorial_check(case: Case, *, rows: int, echo: Callable[[str], None]) -> flo
 
 
 @contextmanager
-def _demo_key(out: Path, echo: Callable[[str], None]) -> Iterator[None]:
-    """Sign the demo's verdicts: with the approval key configured, else with a demo key
-    kept beside the reports (a real approval service holds its own, see docs/mlflow.md)."""
+def _demo_key(out: Path, echo: Callable[[str], None]) -> Iterator[Path | None]:
+    """Sign the demo's verdicts: with the approval key configured (yields None), else with
+    a demo key kept beside the reports (yields its path; a real approval service holds its
+    own, see docs/mlflow.md)."""
     from shapgov.mlflow import signing
 
     if signing.signing_key() is not None:
-        yield
+        yield None
         return
     path = (out / "demo-approval.key").resolve()
     if not path.exists():
         path.write_text(secrets.token_hex(32) + "\n")
         path.chmod(0o600)
-    echo(
-        f"verdicts signed with a demo approval key ({path}); verify one with\n"
-        f"  SHAPGOV_APPROVAL_KEY_FILE={path} shapgov verify shapgov-demo-diabetes-mlp 1"
-    )
+    echo(f"verdicts signed with a demo approval key ({path})")
     os.environ["SHAPGOV_APPROVAL_KEY_FILE"] = str(path)
     try:
-        yield
+        yield path
     finally:
         del os.environ["SHAPGOV_APPROVAL_KEY_FILE"]
+
+
+def _verify_hint(key: Path, case_name: str) -> str:
+    """The command that verifies the newest version the demo registered for the case."""
+    from mlflow.tracking import MlflowClient
+
+    name = f"shapgov-demo-{case_name}"
+    versions = MlflowClient().search_model_versions(f"name = '{name}'")
+    newest = max((int(v.version) for v in versions), default=1)
+    command = f"SHAPGOV_APPROVAL_KEY_FILE={key} shapgov verify {name} {newest}"
+    return f"verify a verdict with\n  {command}"
 
 
 def run(
@@ -584,7 +593,7 @@ def run(
     verdicts = []
     todo = [c for c in cases() if not only or c.name in only]
     with (
-        _demo_key(out, echo),
+        _demo_key(out, echo) as key,
         tqdm(total=len(todo) * len(STEPS), desc="demo", unit="step", leave=False) as progress,
     ):
         for i, case in enumerate(todo, 1):
@@ -592,6 +601,8 @@ def run(
             verdicts.append(run_case(case, out_dir=out, progress=progress, echo=echo))
             if case.name == "diabetes-mlp":
                 tutorial_check(case, rows=rows, echo=echo)
+        if key is not None and todo:
+            echo("\n" + _verify_hint(key, todo[0].name))
     echo(
         f"\nReports: {out.resolve()}\n"
         f"Browse the runs and the registry: mlflow ui --backend-store-uri {uri}"

@@ -18,8 +18,9 @@ loaded)::
 Adverse-action reasons: given the reasons an approved set holds
 (:func:`shapgov.adverse_action.stored.read_reasons`), every answer also carries, per row,
 ``decision`` (``"declined"``/``"approved"``), ``reason_status`` (``"approved"``,
-``"reasons"``, ``"no adverse input"`` or ``"withheld"``), ``reason_1..k`` (codes) and
-``reason_statement_1..k``, empty text where a row has fewer reasons, derived by
+``"reasons"``, ``"no adverse input"``, ``"needs review"`` or ``"withheld"``),
+``reason_1..k`` (codes) and ``reason_statement_1..k``, empty text where a row has fewer
+reasons, derived by
 :func:`~shapgov.adverse_action.stored.reasons_like_the_set` exactly as the set's were.
 
 Latency: a process that serves small requests should set ``OMP_WAIT_POLICY=PASSIVE``

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from shapgov.cli import main
+from shapgov.demo import CASE_NAMES
 from shapgov.errors import InputError
 from shapgov.planning.compatibility import to_markdown
 
@@ -69,10 +70,15 @@ def _demo(tmp_path, monkeypatch, *cases: str, store: str = "sqlite:///mlflow.db"
     assert f"mlflow ui --backend-store-uri {store}" in result.output
     assert (tmp_path / "mlflow.db").exists()
     reports = sorted(p.name for p in (tmp_path / "shapgov-reports").glob("*.html"))
+    # the command the demo prints verifies a case it ran (the first), as printed
+    (hint,) = [line for line in result.output.splitlines() if " shapgov verify " in line]
+    setting, command = hint.strip().split(" ", 1)
+    key = tmp_path / "shapgov-reports" / "demo-approval.key"
+    assert setting == f"SHAPGOV_APPROVAL_KEY_FILE={key.resolve()}"
+    first = next(c for c in CASE_NAMES if not cases or c in cases)  # the demo's own order
+    assert command == f"shapgov verify shapgov-demo-{first} 1"
     verify = CliRunner().invoke(
-        main,
-        ["verify", f"shapgov-demo-{(cases or ('diabetes-mlp',))[0]}", "1"],
-        env={"SHAPGOV_APPROVAL_KEY_FILE": str(tmp_path / "shapgov-reports" / "demo-approval.key")},
+        main, command.split()[1:], env={"SHAPGOV_APPROVAL_KEY_FILE": str(key)}
     )
     assert verify.exit_code == 0, verify.output
     import mlflow

@@ -253,6 +253,38 @@ def test_usage_errors_exit_2_and_say_what_to_fix(cli, logged, tmp_path):
     assert nokey.exit_code == 2 and "has no column 'id'" in nokey.output
 
 
+def test_a_csv_catalogue_its_version_and_repeated_keys(cli, logged, tmp_path):
+    """A spreadsheet's catalogue (CSV) takes its version on the command line and is the
+    same catalogue as the TOML; applicants' keys that repeat exit 2."""
+    import csv
+
+    catalogue = credit_catalogue()
+    with (tmp_path / "reasons.csv").open("w", newline="", encoding="utf-8-sig") as f:
+        out = csv.writer(f)
+        out.writerow(["code", "statement", "inputs", "adverse", "justification"])
+        for r in catalogue.reasons:
+            out.writerow([r.code, r.statement, ";".join(r.inputs), r.adverse, ""])
+        for name, why in catalogue.never.items():
+            out.writerow(["", "", name, "", why])
+    fresh = ["--catalogue", str(tmp_path / "reasons.csv"), "--cutoff", "0.3", "--reference"]
+    fresh += [str(logged.folder / "reference.csv"), "--out", str(tmp_path / "csv.csv")]
+    unversioned = cli(*fresh)
+    assert unversioned.exit_code == 2 and "has no version" in unversioned.output
+    ran = cli(*fresh, "--catalogue-version", "2026.1", "--catalogue-name", "consumer-credit")
+    assert ran.exit_code == 0, ran.output
+    assert f"catalogue consumer-credit 2026.1 (sha256 {catalogue.sha256[:12]}...)" in ran.output
+    toml = cli("--catalogue", str(CATALOGUE), *fresh[2:-2], "--catalogue-version", "2")
+    assert toml.exit_code == 2 and "for a .csv catalogue" in " ".join(toml.output.split())
+    logged.new.iloc[[0, 0, 1]].to_csv(tmp_path / "twice.csv")
+    twice = CliRunner().invoke(
+        main,
+        ["reasons", "--model-uri", logged.with_reasons, "--tracking-uri", logged.uri,
+         "--data", str(tmp_path / "twice.csv"), "--key", "applicant"],
+    )  # fmt: skip
+    assert twice.exit_code == 2 and "repeats keys" in twice.output, twice.output
+    assert "Traceback" not in twice.output
+
+
 def test_withheld_values_exit_1(cli, monkeypatch):
     """The additivity policy withholds the declined rows' values: no reasons, exit 1."""
     import shapgov.grouped

@@ -21,7 +21,13 @@ from sklearn.preprocessing import KBinsDiscretizer, OneHotEncoder, SplineTransfo
 
 import shapgov
 from shapgov.adverse_action.catalogue import load_catalogue, make_catalogue
-from shapgov.errors import CatalogueError, InputError, ProtectedAttributeError
+from shapgov.errors import (
+    CatalogueError,
+    ColumnMismatchError,
+    InputError,
+    ModelOutputError,
+    ProtectedAttributeError,
+)
 
 NUMERIC = [
     "income",
@@ -114,15 +120,40 @@ def scorecard(kind: str, X: pd.DataFrame, y: pd.Series):
     return model, terms
 
 
-def expected_reasons(push: np.ndarray, codes: list[str], k: int, min_share: float):
+def expected_reasons(push: np.ndarray, codes: list[str], k: int, min_share: float, holds=None):
     """The reasons by hand: entries with a positive push of at least ``min_share`` of the
-    row's total positive push, largest first, ties by code, at most ``k``."""
+    row's total positive push and whose statement holds for the row (``holds``, by hand
+    below), largest first, ties by code, at most ``k``."""
     out = []
-    for row in push:
+    for i, row in enumerate(push):
         total = sum(p for p in row if p > 0)
-        keep = [(c, p) for c, p in zip(codes, row, strict=True) if p > 0 and p >= min_share * total]
+        keep = [
+            (c, p)
+            for j, (c, p) in enumerate(zip(codes, row, strict=True))
+            if p > 0 and p >= min_share * total and (holds is None or holds[i][j])
+        ]
         keep.sort(key=lambda cp: (-cp[1], cp[0]))
         out.append([c for c, _ in keep[:k]])
+    return out
+
+
+def statements_hold(rows: pd.DataFrame, approved: pd.DataFrame, reasons=REASONS):
+    """By hand, per row and entry: a "high" entry's statement holds when one of its inputs
+    is above the approved applicants' median, "low" below it; "either" always."""
+    out = []
+    for _, row in rows.iterrows():
+        flags = []
+        for _, _, inputs, adverse in reasons:
+            if adverse == "either":
+                flags.append(True)
+                continue
+            sides = []
+            for name in inputs:
+                median = float(np.median(approved[name].dropna()))
+                if not pd.isna(row[name]):
+                    sides.append(row[name] > median if adverse == "high" else row[name] < median)
+            flags.append(not sides or any(sides))
+        out.append(flags)
     return out
 
 
@@ -153,14 +184,32 @@ def test_on_an_additive_model_the_reasons_are_the_true_top_adverse_terms(kind):
     values = got.group_values[:, [players.index(c) for c, *_ in REASONS]]
     assert np.max(np.abs(values - truth)) <= 1e-10
     codes = [c for c, *_ in REASONS]
-    expected = expected_reasons(truth, codes, 4, 0.01)
+    holds = statements_hold(rows[declined], approved)
+    expected = expected_reasons(truth, codes, 4, 0.01, holds)
     frame = got.to_frame()[declined]
     given = [
         [c for c in r if isinstance(c, str)]
         for r in frame[[f"reason_{j}" for j in range(1, 5)]].to_numpy()
     ]
     assert given == expected  # every declined row
-    print(f"\n{kind}: {len(given)} declined rows, all {len(given)} with exactly the true reasons")
+    # the direction rule matters here: some entries pushed toward decline from the
+    # favourable side of the median (a binned term is flat across its bin) and were not given
+    by_push = expected_reasons(truth, codes, 4, 0.01)
+    differ = sum(a != b for a, b in zip(given, by_push, strict=True))
+    frequencies = got.frequencies().set_index("code")
+    against = sum(
+        1
+        for flags, push in zip(holds, truth, strict=True)
+        for j, ok in enumerate(flags)
+        if not ok and push[j] > 0 and push[j] >= 0.01 * push[push > 0].sum()
+    )
+    assert (
+        frequencies["contradicted"].sum() == against == got.summary()["direction"]["contradicted"]
+    )
+    print(
+        f"\n{kind}: {len(given)} declined rows, all {len(given)} with exactly the true "
+        f"reasons; {differ} differ from push alone ({against} statements not true of the row)"
+    )
     assert set(frame["status"]) == {"reasons"}
     assert (got.to_frame()[~declined]["status"] == "approved").all()
     assert got.to_frame()[~declined]["reason_1"].isna().all()
@@ -224,7 +273,7 @@ def test_ties_break_by_code_and_small_pushes_are_dropped_by_hand():
     )
     players = np.array([5, 4, 3, 2, 1, 0])  # reason r is player players[r]
     codes = ["R06", "R05", "R04", "R03", "R02", "R01"]
-    got, values = select_reasons(push, players, codes, max_reasons=4, min_share=0.01)
+    got, values, against = select_reasons(push, players, codes, max_reasons=4, min_share=0.01)
     # R06 reads player 5 (0.3), R05 player 4 (0.004), R04 player 3 (-1.0), R03 player 2
     # (0.2), R02 player 1 (0.5), R01 player 0 (0.5): R01 and R02 tie, by code; R05's 0.004
     # is under 1% of the row's adverse push 1.504
@@ -233,9 +282,20 @@ def test_ties_break_by_code_and_small_pushes_are_dropped_by_hand():
     assert got[1].tolist() == [None] * 4 and np.isnan(values[1]).all()
     assert got[2].tolist() == ["R06", "R05", "R04", "R03"]
     # no minimum share keeps the small push; R04's push is adverse only with the sign flipped
-    lower, _ = select_reasons(push, players, codes, max_reasons=6, min_share=0.0)
+    lower, _, _ = select_reasons(push, players, codes, max_reasons=6, min_share=0.0)
     assert lower[0].tolist() == ["R01", "R02", "R06", "R03", "R05", None]
-    flipped, _ = select_reasons(-push, players, codes, max_reasons=4, min_share=0.01)
+    assert not against.any()
+    # a statement that does not hold for the row is not given, the next one is; it is
+    # counted as contradicted only where its push made it a reason
+    holds = np.ones((3, 6), dtype=bool)
+    holds[0, 5] = False  # R01 (0.5) on row 0
+    holds[1, 0] = False  # R06 on row 1: no push there, not counted
+    got, values, against = select_reasons(
+        push, players, codes, max_reasons=4, min_share=0.01, holds=holds
+    )
+    assert got[0].tolist() == ["R02", "R06", "R03", None]  # R05's 0.004 stays under 1%
+    assert against.tolist() == [[False] * 5 + [True], [False] * 6, [False] * 6]
+    flipped, _, _ = select_reasons(-push, players, codes, max_reasons=4, min_share=0.01)
     assert flipped[0].tolist() == ["R04", None, None, None]
 
 
@@ -345,8 +405,24 @@ def test_a_catalogue_file_in_toml_or_csv_is_the_same_catalogue(tmp_path):
     b = load_catalogue(tmp_path / "c.csv", name="test-credit", version="1")
     assert a.sha256 == b.sha256 == catalogue().sha256 and len(a.sha256) == 64
     assert a.groups()["R04"] == ["delinquencies", "inquiries"]
-    with pytest.raises(CatalogueError, match="needs a name and a version"):
+    with pytest.raises(CatalogueError, match="has no version: add a catalogue_version column"):
         load_catalogue(tmp_path / "c.csv")
+    # a CSV that names itself is a path reasons() takes; spreadsheets' UTF-8 byte-order
+    # mark is read; a file in another encoding is named
+    named = ["catalogue_name,catalogue_version," + csv[0]]
+    named += [f"test-credit,1,{line}" for line in csv[1:]]
+    (tmp_path / "named.csv").write_text("\n".join(named) + "\n", encoding="utf-8-sig")
+    assert load_catalogue(tmp_path / "named.csv").sha256 == a.sha256
+    with pytest.raises(CatalogueError, match="says catalogue_version = '1' but '2' was given"):
+        load_catalogue(tmp_path / "named.csv", version="2")
+    (tmp_path / "latin.csv").write_bytes(
+        "\n".join([*csv[:2], 'R09,"Ancienneté insuffisante",months_oldest,low,']).encode("latin-1")
+    )
+    with pytest.raises(CatalogueError, match=r"latin\.csv is not UTF-8 text"):
+        load_catalogue(tmp_path / "latin.csv", version="1")
+    (tmp_path / "ragged.csv").write_text("\n".join([csv[0], "R01,Income,income,low,,extra"]))
+    with pytest.raises(CatalogueError, match=r"line 2 .* has 6 cells but the header has 5"):
+        load_catalogue(tmp_path / "ragged.csv", version="1")
     with pytest.raises(AttributeError, match="cannot assign"):
         a.name = "other"
 
@@ -372,10 +448,15 @@ def test_protected_attributes_are_refused_for_adverse_action():
     with pytest.raises(ProtectedAttributeError, match="names the protected attribute"):
         cat.check_inputs([*X.drop(columns="age").columns], protected=["age"])
     never_age = catalogue(REASONS, never=[dict(input="age", justification="x" * 30)])
+    kw["reference"] = X.drop(columns="age").iloc[200:300]
     with pytest.raises(ProtectedAttributeError, match="names the protected attribute"):
         shapgov.reasons(
             model, X.drop(columns="age").iloc[:20], catalogue=never_age, protected=["age"], **kw
         )
+    # a protected column kept beside the inputs of a model that does not take it is
+    # neither a protected-attribute error nor a catalogue gap: X holds a column too many
+    with pytest.raises(ColumnMismatchError, match=r"unexpected \['age'\]"):
+        shapgov.reasons(model, X.iloc[:20], catalogue=catalogue(), protected=["age"], **kw)
     assert issubclass(ProtectedAttributeError, ValueError)
 
 
@@ -417,6 +498,26 @@ def test_rows_the_policy_withholds_get_no_reasons_and_say_so(test_plugin):
     assert declined["reason_1"].isna().all()
     assert got.additivity["status"] == "fail"
     assert "withheld by the additivity policy" in got.notice(declined.index[0])
+    # reasons given under a generous threshold, re-derived under the default one: every
+    # resample is withheld, so there is no stability figure (not a stability of 0)
+    from shapgov.adverse_action.stability import stability
+    from shapgov.errors import AdditivityWarning
+
+    with pytest.warns(AdditivityWarning):
+        generous = shapgov.reasons(
+            clipped, numeric.iloc[:200], catalogue=catalogue(REASONS[:6]),
+            decision=shapgov.Decision(cutoff=upper - 0.05, score="prediction"),
+            reference=numeric.iloc[300:400], population="all", additivity_threshold=1e9,
+        )  # fmt: skip
+    assert (generous.status == "reasons").any()
+    rows = numeric.iloc[:200].loc[generous.declined]
+    figures = stability(
+        generous, clipped, rows, generous.reference_rows, resamples=3,
+        options={"additivity_threshold": 0.01},
+    )  # fmt: skip
+    assert figures["withheld_resamples"] == 3 and figures["rows"] > 0
+    for name in ("mean_share_kept", "min_share_kept", "rows_always_kept", "first_reason_kept"):
+        assert figures[name] is None, name
 
 
 def test_a_notice_names_the_reasons_in_order():
@@ -450,3 +551,167 @@ def test_protected_names_match_whatever_their_case_and_a_lone_name_is_one_name()
         shapgov.reasons(model, X.iloc[:20], protected=3, **kw)
     checked = shapgov.reasons(model, X.iloc[:20], protected=["age", "sex"], **kw)
     assert checked.summary()["protected"] == ["age", "sex"]  # recorded with the reasons
+
+
+def test_a_statement_not_true_of_the_applicant_is_not_given_and_counted():
+    """Planted: risk is U-shaped in utilization (no revolving use at all is as risky as
+    maxed-out cards), so an applicant with utilization 0 is pushed toward decline by it;
+    "Proportion of balances to credit limits is too high" is false of them and must not
+    be given (CFPB circular 2022-03: reasons must describe the factors scored)."""
+    X, _ = applicants(3000, seed=11)
+    rng = np.random.default_rng(11)
+    logit = -2.0 + 12 * (X.utilization - 0.4) ** 2 + 0.8 * X.delinquencies
+    y = pd.Series((rng.random(len(X)) < 1 / (1 + np.exp(-logit))).astype(int), index=X.index)
+    model, _ = scorecard("gam", X, y)
+    reference = X.iloc[1000:2000]
+    cutoff = float(np.quantile(model.predict_proba(reference)[:, 1], 0.6))
+    approved = reference[model.predict_proba(reference)[:, 1] < cutoff]
+    typical = {
+        c: (float(np.median(approved[c])) if c != "housing" else "mortgage") for c in X.columns
+    }
+    rows = pd.DataFrame(
+        [
+            {**typical, "utilization": 0.0},  # only utilization pushes, from the low side
+            {**typical, "utilization": 0.0, "delinquencies": 4.0},  # and delinquencies
+            {**typical, "utilization": 0.97},  # maxed out: the statement is true
+        ],
+        index=pd.Index(["A-1", "A-2", "A-3"], name="applicant"),
+    )
+    got = shapgov.reasons(
+        model, rows, catalogue=catalogue(), decision=shapgov.Decision(cutoff=cutoff),
+        reference=reference, min_share=0.05,  # the typical applicant's small pushes are not reasons
+    )  # fmt: skip
+    assert got.declined.all()  # planted: all three are declined
+    players = list(got.players)
+    push = got.group_values[:, players.index("R03")]
+    assert (push > 0).all()  # utilization pushes all three toward decline
+    frame = got.to_frame()
+    assert frame.loc["A-1", "status"] == "needs review" and pd.isna(frame.loc["A-1", "reason_1"])
+    assert "R03" not in set(frame.loc["A-2"].filter(like="reason_").dropna())
+    assert frame.loc["A-2", "reason_1"] == "R04"
+    assert frame.loc["A-3", "reason_1"] == "R03"
+    assert "a reviewer must state" in got.notice("A-1")
+    counts = got.frequencies().set_index("code")["contradicted"]
+    assert counts["R03"] == 2 and counts.drop("R03").sum() == 0
+    direction = got.summary()["direction"]
+    assert direction["contradicted"] == 2
+    assert direction["medians"]["utilization"] == float(np.median(approved.utilization))
+    assert "R07" not in direction["medians"] and "housing" not in direction["medians"]
+
+
+def test_the_direction_rule_by_hand_on_missing_values_categories_and_groups():
+    from shapgov.adverse_action.direction import reference_medians, statement_holds
+
+    cat = catalogue(
+        [
+            ("R01", "Income too low", ["income"], "low"),
+            ("R02", "Balances or inquiries too high", ["utilization", "inquiries"], "high"),
+            ("R03", "Housing", ["housing"], "high"),  # a category is never judged
+            ("R04", "Length of history", ["months_oldest"], "either"),
+        ]
+    )
+    reference = pd.DataFrame(
+        {
+            "income": [10.0, 20.0, 30.0, np.nan],
+            "utilization": [0.1, 0.2, 0.3, 0.4],
+            "inquiries": [0.0, 1.0, 1.0, 2.0],
+            "housing": ["own", "rent", "rent", "own"],
+            "months_oldest": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    medians = reference_medians(cat, reference)
+    assert medians == {"income": 20.0, "utilization": 0.25, "inquiries": 1.0}
+    rows = pd.DataFrame(
+        {
+            "income": [15.0, 20.0, np.nan, 25.0],
+            "utilization": [0.1, 0.3, np.nan, np.nan],
+            "inquiries": [1.0, 0.0, np.nan, 3.0],
+            "housing": ["own"] * 4,
+            "months_oldest": [9.0] * 4,
+        }
+    )
+    holds = statement_holds(cat, rows, medians)
+    assert holds.tolist() == [
+        [True, False, True, True],  # income below; neither input above its median
+        [False, True, True, True],  # income at the median is not low; utilization above
+        [True, True, True, True],  # nothing known: nothing judged
+        [False, True, True, True],  # utilization missing, inquiries above: judged on those
+    ]
+
+
+def test_bad_options_rows_and_files_are_typed_errors_that_say_what_to_do(tmp_path):
+    X, y = applicants(600, seed=12)
+    model, _ = scorecard("scorecard", X, y)
+    rows, reference = X.iloc[:40], X.iloc[200:400]
+    kw = dict(catalogue=catalogue(), decision=shapgov.Decision(cutoff=0.3), reference=reference)
+    cases = [
+        (dict(max_reasons=None), InputError, "max_reasons must be a whole number"),
+        (dict(max_reasons=True), InputError, "max_reasons must be a whole number"),
+        (dict(min_share="x"), InputError, "min_share must be a number"),
+        (dict(stability=-1), InputError, r"stability \(resamples\) must be a whole number"),
+        (dict(catalogue="nowhere.yaml"), CatalogueError, r"a \.toml or \.csv file"),
+        (dict(catalogue=5), InputError, "not int"),
+        (dict(reference=reference.iloc[:0]), InputError, "reference has no rows"),
+        (dict(reference=reference.drop(columns="income")), ColumnMismatchError, "missing"),
+    ]
+    for change, error, message in cases:
+        with pytest.raises(error, match=message):
+            shapgov.reasons(model, rows, **{**kw, **change})
+    with pytest.raises(InputError, match="X has no rows"):
+        shapgov.reasons(model, rows.iloc[:0], **kw)
+    with pytest.raises(InputError, match="cutoff must be a finite number"):
+        shapgov.Decision(cutoff="abc")
+    # keys that do not name one applicant each are refused, whatever the rows
+    for index, why in (
+        (pd.Index([1, 2] * 20), "repeats keys"),
+        (pd.MultiIndex.from_arrays([[1] * 40, range(40)]), "is a MultiIndex"),
+    ):
+        with pytest.raises(InputError, match=f"X's index {why}"):
+            shapgov.reasons(model, rows.set_axis(index), **kw)
+    # labels, not scores, and several classes
+    labels = make_pipeline(
+        ColumnTransformer([("n", "passthrough", NUMERIC)]), LogisticRegression(max_iter=2000)
+    ).fit(X, np.where(y == 1, "bad", "good"))
+    with pytest.raises(ModelOutputError, match=r"predicts labels such as \['(good|bad)'\]"):
+        shapgov.reasons(
+            labels, rows, **{**kw, "decision": shapgov.Decision(cutoff=0.5, score="prediction")}
+        )
+    with pytest.raises(InputError, match="name the class whose probability"):
+        shapgov.reasons(labels, rows, **kw)
+    three = make_pipeline(
+        ColumnTransformer([("n", "passthrough", NUMERIC)]), LogisticRegression(max_iter=2000)
+    ).fit(X, y + (X.income > X.income.median()))
+    with pytest.raises(InputError, match="the model has 3 classes"):
+        shapgov.reasons(three, rows, **kw)
+    # TOML written with plain values where tables or lists belong
+    for text, message in (
+        ('catalogue = "x"\n', r"writes \['\[catalogue\]'\] as a plain value"),
+        ('[catalogue]\nname = "x"\nversion = "1"\n[[reason]]\ncode = "R1"\nstatement = "s"\n'
+         'inputs = 5\nadverse = "high"\n', "inputs=5; inputs are the names of model inputs"),
+    ):  # fmt: skip
+        (tmp_path / "c.toml").write_text(text)
+        with pytest.raises(CatalogueError, match=message):
+            load_catalogue(tmp_path / "c.toml")
+    with pytest.raises(CatalogueError, match=r"code\(s\) \['housing'\].* also the names of inputs"):
+        catalogue(
+            [*REASONS[:5], ("housing", "Amount of credit requested", ["loan_amount"], "high")],
+            never=[dict(input="housing", justification="x" * 30)],
+        )
+
+
+def test_numpy_rows_take_the_models_input_names():
+    X, y = applicants(600, seed=13)
+    model, _ = scorecard("scorecard", X, y)
+    frame = shapgov.reasons(
+        model, X.iloc[:60], catalogue=catalogue(), decision=shapgov.Decision(cutoff=0.3),
+        reference=X.iloc[200:400],
+    ).to_frame()  # fmt: skip
+    array = shapgov.reasons(
+        model, X.iloc[:60].to_numpy(), catalogue=catalogue(),
+        decision=shapgov.Decision(cutoff=0.3), reference=X.iloc[200:400].to_numpy(),
+    ).to_frame()  # fmt: skip
+    assert (
+        frame.drop(columns="game_sha256")
+        .reset_index(drop=True)
+        .equals(array.drop(columns="game_sha256"))
+    )

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from sklearn.linear_model import Ridge
 from test_reasons import REASONS, applicants, catalogue, scorecard
 
 import shapgov
@@ -22,7 +23,12 @@ from shapgov.adverse_action.stored import (
     read_reasons,
     reasons_like_the_set,
 )
-from shapgov.errors import CatalogueError, ProtectedAttributeError
+from shapgov.errors import (
+    AdditivityWarning,
+    CatalogueError,
+    InputError,
+    ProtectedAttributeError,
+)
 from shapgov.mlflow.artifacts import sha256_file
 
 
@@ -103,3 +109,54 @@ def test_a_refused_catalogue_logs_nothing(store, scored, problem):
         shapgov.mlflow.explain_and_log(model, rows, background=reference, reasons=spec)
     assert MlflowClient().list_artifacts(run.info.run_id) == []
     assert "shapgov.status" not in MlflowClient().get_run(run.info.run_id).data.tags
+
+
+def test_a_set_whose_declined_rows_got_no_reasons_is_not_approved(store, test_plugin):
+    """The reasons' game is judged like the values: here the explanation passes with a
+    warning (a generous threshold, allowed), but the reasons' game keeps the default 1%
+    threshold and withholds every declined row's reasons; nobody may approve a set whose
+    declined applicants would get no statement of reasons."""
+    from shapgov.mlflow.approval import check_run
+
+    X, y = applicants(600, seed=8)
+    numeric = X[[c for c in X.columns if c != "housing"]]
+    ridge = Ridge().fit(numeric, y.astype(float))
+    upper = float(np.quantile(ridge.predict(numeric), 0.7))
+    clipped = test_plugin.ClippedRegressor(Ridge(), upper=upper).fit(numeric, y.astype(float))
+    spec = dict(
+        catalogue=catalogue(REASONS[:6]), population="all", stability=0,
+        decision=shapgov.Decision(cutoff=upper - 0.05, score="prediction"),
+        reference=numeric.iloc[300:400], additivity_threshold=0.01,
+    )  # fmt: skip
+    with mlflow.start_run() as run, pytest.warns(AdditivityWarning):
+        shapgov.mlflow.explain_and_log(
+            clipped, numeric.iloc[:200], background=numeric.iloc[300:400], analyses=False,
+            additivity_threshold=1e9, reasons=spec,
+        )  # fmt: skip
+    summary = json.loads((_set(run.info.run_id) / "reasons.json").read_text())
+    declined = summary["declined"]
+    assert declined and summary["status"]["withheld"] == declined
+    verdict = check_run(run.info.run_id, allow_warn=True)
+    assert not verdict.approved
+    assert verdict.reasons == [
+        f"the additivity policy withheld the adverse-action reasons of {declined} of the "
+        f"{declined} declined rows (reasons.json): their applicants would get no statement "
+        "of reasons; find why the reasons' game does not add up (its additivity report) "
+        "before approving"
+    ]
+
+
+def test_a_misspelt_reasons_option_logs_nothing(store, scored):
+    model, X = scored
+    spec = dict(
+        catalogue=catalogue(), decision=shapgov.Decision(cutoff=0.3), reference=X.iloc[1000:1200],
+        stabilty=5,
+    )  # fmt: skip
+    with (
+        mlflow.start_run() as run,
+        pytest.raises(InputError, match=r"does not take: \['stabilty'\]"),
+    ):
+        shapgov.mlflow.explain_and_log(
+            model, X.iloc[:50], background=X.iloc[1000:1200], reasons=spec
+        )
+    assert MlflowClient().list_artifacts(run.info.run_id) == []

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 from stores import use_store
-from test_reasons import expected_reasons
+from test_reasons import expected_reasons, statements_hold
 from test_report import (
     EVIL,
     _headless,
@@ -155,7 +155,8 @@ def _hand_reasons(model, X) -> tuple[np.ndarray, list[list[str]]]:
     declined = INTERCEPT + X.to_numpy() @ COEF >= np.log(CUTOFF / (1 - CUTOFF))
     push = (X.to_numpy() - mean) * COEF
     entries = np.column_stack([push[:, 0], push[:, 1], push[:, 2] + push[:, 3]])
-    return declined, expected_reasons(entries[declined], CODES, 4, 0.01)
+    holds = statements_hold(X[declined], approved, ENTRIES)
+    return declined, expected_reasons(entries[declined], CODES, 4, 0.01, holds)
 
 
 def test_the_section_shows_the_planted_reasons_counted_by_hand(sets):
@@ -169,7 +170,9 @@ def test_the_section_shows_the_planted_reasons_counted_by_hand(sets):
 
     assert section["rows"] == 8 and section["declined"] == 4
     counts = {s["status"]: s["rows"] for s in section["status"]}
-    assert counts == {"approved": 4, "reasons": 3, "no adverse input": 1, "withheld": 0}
+    assert counts == {
+        "approved": 4, "reasons": 3, "no adverse input": 1, "needs review": 0, "withheld": 0,
+    }  # fmt: skip
     frequencies = {f["code"]: (f["first"], f["any"], f["share"]) for f in section["frequencies"]}
     for code in CODES:
         first = sum(g[0] == code for g in with_reasons)
@@ -218,15 +221,17 @@ def test_the_section_shows_the_planted_reasons_counted_by_hand(sets):
     words = _words(_section(html, "reasons"))
     assert "4 of 8 explained rows declined" in words
     head, body = _table_after(html, "How often each reason is given")
-    assert head == ["Code", "Statement", "First", "Any", "Share"]
-    assert [[r[0], r[2], r[3], r[4]] for r in body] == [
-        ["R02", "2", "3", "100.0%"], ["R01", "0", "2", "66.7%"], ["R03", "1", "2", "66.7%"],
+    assert head == ["Code", "Statement", "First", "Any", "Share", "Not true of the row"]
+    assert [[r[0], r[2], r[3], r[4], r[5]] for r in body] == [
+        ["R02", "2", "3", "100.0%", "0"], ["R01", "0", "2", "66.7%", "0"],
+        ["R03", "1", "2", "66.7%", "0"],
     ]  # fmt: skip
     _, status = _table_after(html, "<h3>Explained rows</h3>")
     assert [r[:2] for r in status] == [
         ["approved", "4"],
         ["reasons", "3"],
         ["no adverse input", "1"],
+        ["needs review", "0"],
         ["withheld", "0"],
     ]
     assert "26 of 30 candidates" in words and catalogue().sha256 in words

@@ -26,6 +26,7 @@ from test_serving import _post, _split, serving
 
 import shapgov
 import shapgov.mlflow
+import shapgov.spark
 from shapgov.adverse_action.stored import read_reasons, reasons_like_the_set
 from shapgov.demo import _trusted_types
 from shapgov.errors import InputError, UnapprovedModelError

@@ -26,10 +26,13 @@ File format (TOML; a CSV with the same fields is read too)::
     justification = "How the application arrived is not a credit factor; it is scored
         only to calibrate the channel's base rate."
 
-CSV columns: ``code, statement, inputs, adverse, justification``; ``inputs`` lists inputs
+CSV columns (UTF-8, with or without a byte-order mark, as spreadsheets save it):
+``code, statement, inputs, adverse, justification``, and optionally ``catalogue_name``
+and ``catalogue_version`` (the same on every row that fills them); ``inputs`` lists inputs
 separated by ``;``; a row without a code declares its inputs never a reason, with its
-justification; the name and version come from the ``name`` and ``version`` arguments of
-:func:`load_catalogue`.
+justification. The ``name`` and ``version`` arguments of :func:`load_catalogue` (the
+command line's ``--catalogue-name`` and ``--catalogue-version``) give them where the file
+does not; without a name the file's stem is its name; a version is always needed.
 """
 
 from __future__ import annotations
@@ -237,6 +240,11 @@ def make_catalogue(
     built: list[Reason] = []
     owner: dict[str, str] = {}
     for i, entry in enumerate(reasons):
+        if not isinstance(entry, Mapping):
+            raise CatalogueError(
+                f"reason entry {i + 1}{where} is {entry!r}, not a table of code, statement, "
+                "inputs and adverse"
+            )
         extra = sorted(set(entry) - {"code", "statement", "inputs", "adverse"})
         if extra:
             raise CatalogueError(
@@ -248,12 +256,19 @@ def make_catalogue(
             raise CatalogueError(f"reason entry {i + 1}{where} has no code")
         if code in {r.code for r in built}:
             raise CatalogueError(f"the reason code {code!r} appears twice{where}")
-        statement = str(entry.get("statement") or "").strip()
+        statement = entry.get("statement")
+        if isinstance(statement, str):
+            statement = statement.strip()
         if not statement:
             raise CatalogueError(f"reason {code!r}{where} has an empty statement")
         inputs = entry.get("inputs")
-        inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
-        inputs = [str(x).strip() for x in inputs if str(x).strip()]
+        inputs = [inputs] if isinstance(inputs, str) else inputs
+        if not isinstance(inputs, list | tuple) or not all(isinstance(x, str) for x in inputs):
+            raise CatalogueError(
+                f"reason {code!r}{where} has inputs={entry.get('inputs')!r}; inputs are the "
+                'names of model inputs, one or a list: inputs = ["income"]'
+            )
+        inputs = [x.strip() for x in inputs if x.strip()]
         if not inputs:
             raise CatalogueError(f"reason {code!r}{where} covers no model input")
         for label in inputs:
@@ -263,6 +278,8 @@ def make_catalogue(
                     "each input belongs to one entry"
                 )
             owner[label] = code
+        if not isinstance(entry.get("statement"), str):
+            raise CatalogueError(f"reason {code!r}{where} has a statement that is not text")
         adverse = str(entry.get("adverse") or "").strip()
         if adverse not in ADVERSE_DIRECTIONS:
             raise CatalogueError(
@@ -274,6 +291,11 @@ def make_catalogue(
         raise CatalogueError(f"the reason catalogue{where} has no reasons")
     never: dict[str, str] = {}
     for entry in never_a_reason:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("input", ""), str):
+            raise CatalogueError(
+                f"a [[never_a_reason]] entry{where} is {entry!r}; it is a table with one "
+                "input (its name, as text) and a justification"
+            )
         label = str(entry.get("input") or "").strip()
         why = " ".join(str(entry.get("justification") or "").split())
         if not label:
@@ -292,6 +314,14 @@ def make_catalogue(
                 "applicant may be told about it"
             )
         never[label] = why
+    codes = {r.code for r in built}
+    clash = sorted(codes & set(never))
+    if clash:
+        raise CatalogueError(
+            f"the reason code(s) {clash}{where} are also the names of inputs declared never a "
+            "reason: each is a player of the reasons' game, so codes and those inputs need "
+            "distinct names; rename the codes"
+        )
     canonical = _canonical(str(name), str(version), built, never)
     digest = hashlib.sha256(
         json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
@@ -311,70 +341,138 @@ def load_catalogue(
 ) -> ReasonCatalogue:
     """Read a reason catalogue from a TOML or CSV file (schema: the module docstring).
 
-    :param path: The ``.toml`` or ``.csv`` file.
-    :param name: The catalogue's name (CSV only; TOML files carry their own).
-    :param version: Its version (CSV only).
+    :param path: The ``.toml`` or ``.csv`` file (UTF-8).
+    :param name: The catalogue's name (CSV only, where it has no ``catalogue_name``
+        column; default: the file's stem).
+    :param version: Its version (CSV only, where it has no ``catalogue_version`` column).
     :returns: The validated, immutable catalogue.
-    :raises CatalogueError: The file is missing, unreadable or invalid (see
-        :func:`make_catalogue`).
+    :raises CatalogueError: The file is missing, unreadable, not UTF-8 or invalid (see
+        :func:`make_catalogue`), or a CSV has no version.
     """
     path = Path(path)
     if path.suffix.lower() not in (".toml", ".csv"):
         raise CatalogueError(f"a reason catalogue is a .toml or .csv file, not {path.name!r}")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise CatalogueError(
+            f"the reason catalogue {path} is not UTF-8 text ({err.reason} at byte "
+            f"{err.start}); save it as UTF-8 (in a spreadsheet: CSV UTF-8)"
+        ) from None
     except OSError as err:
         raise CatalogueError(f"cannot read the reason catalogue {path}: {err}") from None
     if path.suffix.lower() == ".toml":
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as err:
-            raise CatalogueError(f"the reason catalogue {path} is not valid TOML: {err}") from None
-        extra = sorted(set(data) - {"catalogue", "reason", "never_a_reason"})
-        if extra:
+        if name is not None or version is not None:
             raise CatalogueError(
-                f"the reason catalogue {path} has unknown table(s) {extra}; the tables are "
-                "[catalogue], [[reason]], [[never_a_reason]]"
+                f"the reason catalogue {path} is TOML: its [catalogue] table gives its name "
+                "and version (name= and version= are for CSV files)"
             )
-        head = data.get("catalogue", {})
-        return make_catalogue(
-            name=head.get("name", ""),
-            version=head.get("version", ""),
-            reasons=data.get("reason", []),
-            never_a_reason=data.get("never_a_reason", []),
-            source=str(path),
+        return _from_toml(text, path)
+    return _from_csv(text, path, name=name, version=version)
+
+
+def _from_toml(text: str, path: Path) -> ReasonCatalogue:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise CatalogueError(f"the reason catalogue {path} is not valid TOML: {err}") from None
+    extra = sorted(set(data) - {"catalogue", "reason", "never_a_reason"})
+    if extra:
+        raise CatalogueError(
+            f"the reason catalogue {path} has unknown table(s) {extra}; the tables are "
+            "[catalogue], [[reason]], [[never_a_reason]]"
         )
-    else:
-        rows = list(csv.DictReader(io.StringIO(text)))
-        fields = {"code", "statement", "inputs", "adverse", "justification"}
-        header = set(rows[0]) if rows else set()
-        if rows and not header <= fields | {None}:
+    head = data.get("catalogue", {})
+    shapes = {
+        "[catalogue]": isinstance(head, dict),
+        "[[reason]]": isinstance(data.get("reason", []), list),
+        "[[never_a_reason]]": isinstance(data.get("never_a_reason", []), list),
+    }
+    wrong = [table for table, right in shapes.items() if not right]
+    if wrong:
+        raise CatalogueError(
+            f"the reason catalogue {path} writes {wrong} as a plain value; [catalogue] is a "
+            "table (name, version), [[reason]] and [[never_a_reason]] are arrays of tables"
+        )
+    return make_catalogue(
+        name=head.get("name", ""),
+        version=head.get("version", ""),
+        reasons=data.get("reason", []),
+        never_a_reason=data.get("never_a_reason", []),
+        source=str(path),
+    )
+
+
+#: The columns of a CSV catalogue.
+CSV_COLUMNS = ("code", "statement", "inputs", "adverse", "justification")
+#: Optional CSV columns naming the catalogue.
+CSV_HEAD_COLUMNS = ("catalogue_name", "catalogue_version")
+
+
+def _from_csv(text: str, path: Path, *, name: str | None, version: str | None) -> ReasonCatalogue:
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        lines = [line for line in reader if any(cell.strip() for cell in line)]
+    except csv.Error as err:
+        raise CatalogueError(f"the reason catalogue {path} is not valid CSV: {err}") from None
+    if not lines:
+        raise CatalogueError(f"the reason catalogue {path} is empty")
+    header = [h.strip() for h in lines[0]]
+    unknown = sorted(set(header) - set(CSV_COLUMNS) - set(CSV_HEAD_COLUMNS))
+    if unknown:
+        raise CatalogueError(
+            f"the reason catalogue {path} has unknown column(s) {unknown}; the columns are "
+            f"{list(CSV_COLUMNS)}, and optionally {list(CSV_HEAD_COLUMNS)}"
+        )
+    rows = []
+    for number, line in enumerate(lines[1:], start=2):
+        if len(line) != len(header):
             raise CatalogueError(
-                f"the reason catalogue {path} has unknown column(s) {sorted(header - fields)}; "
-                f"the columns are {sorted(fields)}"
+                f"line {number} of the reason catalogue {path} has {len(line)} cells but the "
+                f"header has {len(header)}; quote a cell that holds a comma"
             )
-        reasons, never = [], []
-        for row in rows:
-            inputs = [s for s in (row.get("inputs") or "").split(";") if s.strip()]
-            if (row.get("code") or "").strip():
-                reasons.append(
-                    {
-                        "code": row["code"],
-                        "statement": row.get("statement", ""),
-                        "inputs": inputs,
-                        "adverse": row.get("adverse", ""),
-                    }
-                )
+        rows.append(dict(zip(header, line, strict=True)))
+    for column, given in zip(CSV_HEAD_COLUMNS, (name, version), strict=True):
+        found = {r[column].strip() for r in rows if r.get(column, "").strip()}
+        if len(found) > 1:
+            raise CatalogueError(
+                f"the reason catalogue {path} gives several values of {column}: {sorted(found)}"
+            )
+        if found and given is not None and found != {str(given).strip()}:
+            raise CatalogueError(
+                f"the reason catalogue {path} says {column} = {found.pop()!r} but "
+                f"{given!r} was given"
+            )
+        if found:
+            if column == "catalogue_name":
+                name = found.pop()
             else:
-                if not inputs:
-                    raise CatalogueError(f"a row of {path} has neither a code nor inputs")
-                never += [
-                    {"input": i, "justification": row.get("justification", "")} for i in inputs
-                ]
-        return make_catalogue(
-            name=name or path.stem,
-            version=version or "",
-            reasons=reasons,
-            never_a_reason=never,
-            source=str(path),
+                version = found.pop()
+    if not str(version or "").strip():
+        raise CatalogueError(
+            f"the reason catalogue {path} has no version: add a catalogue_version column, or "
+            "give it (load_catalogue(path, version=...); shapgov reasons --catalogue-version)"
         )
+    reasons, never = [], []
+    for row in rows:
+        inputs = [s.strip() for s in (row.get("inputs") or "").split(";") if s.strip()]
+        if (row.get("code") or "").strip():
+            reasons.append(
+                {
+                    "code": row["code"],
+                    "statement": row.get("statement", ""),
+                    "inputs": inputs,
+                    "adverse": row.get("adverse", ""),
+                }
+            )
+        else:
+            if not inputs:
+                raise CatalogueError(f"a row of {path} has neither a code nor inputs")
+            never += [{"input": i, "justification": row.get("justification", "")} for i in inputs]
+    return make_catalogue(
+        name=name or path.stem,
+        version=str(version),
+        reasons=reasons,
+        never_a_reason=never,
+        source=str(path),
+    )

@@ -54,8 +54,15 @@ class Decision:
             raise InputError(
                 f"score must be 'probability', 'prediction' or 'margin', not {self.score!r}"
             )
-        if not np.isfinite(float(self.cutoff)):
-            raise InputError(f"the cutoff must be a finite number, not {self.cutoff!r}")
+        try:
+            finite = not isinstance(self.cutoff, bool | str) and np.isfinite(float(self.cutoff))
+        except (TypeError, ValueError):
+            finite = False
+        if not finite:
+            raise InputError(
+                f"the cutoff must be a finite number (a score), not {self.cutoff!r}; e.g. "
+                "Decision(cutoff=0.2) declines a probability of default of 0.2 or more"
+            )
 
     @property
     def sign(self) -> float:
@@ -65,18 +72,30 @@ class Decision:
 
     def orientation(self, model: Any) -> float:
         """``+1`` when the score rises with the explained margin, ``-1`` when it falls (the
-        probability of a binary classifier's first class: the margin is the second's)."""
-        if self.score != "probability" or self.positive_class is None:
+        probability of a binary classifier's first class: the margin is the second's).
+
+        :raises InputError: The decision is on a probability of a model with more than two
+            classes (reasons need one score whose margin is explained).
+        """
+        if self.score != "probability":
             return 1.0
         classes = list(getattr(model, "classes_", []))
-        if len(classes) == 2 and self.positive_class == classes[0]:
-            return -1.0
-        return 1.0
+        if len(classes) > 2:
+            raise InputError(
+                f"the model has {len(classes)} classes: adverse-action reasons need one score "
+                "(a binary classifier's probability or a regressor's prediction), not a "
+                "multiclass probability"
+            )
+        first = len(classes) == 2 and self.positive_class is not None
+        return -1.0 if first and self.positive_class == classes[0] else 1.0
 
     def scores(self, model: Any, X: pd.DataFrame) -> np.ndarray:
         """The model's scores ``(n,)`` of ``X`` in the decision's units.
 
-        :raises ModelOutputError: The model cannot give that score, or gives NaN/inf.
+        :raises ModelOutputError: The model cannot give that score (no ``predict_proba``, or
+            a ``predict`` that gives labels), or gives NaN/inf.
+        :raises InputError: The model's classes are not 0/1 or False/True and no
+            ``positive_class`` is named, or it is not a class; several outputs per row.
         """
         if self.score == "probability":
             if not hasattr(model, "predict_proba"):
@@ -86,7 +105,16 @@ class Decision:
                 )
             proba = np.asarray(model.predict_proba(X), dtype=float)
             classes = list(getattr(model, "classes_", range(proba.shape[1])))
-            wanted = classes[-1] if self.positive_class is None else self.positive_class
+            wanted = self.positive_class
+            if wanted is None:
+                if not _default_positive(classes):
+                    raise InputError(
+                        f"the model's classes are {classes}: name the class whose probability "
+                        "the cutoff applies to, e.g. Decision(cutoff=0.2, positive_class="
+                        f"{classes[-1]!r}) (the last class is taken only for 0/1 and "
+                        "False/True labels)"
+                    )
+                wanted = classes[-1]
             if wanted not in classes:
                 raise InputError(
                     f"positive_class={wanted!r} is not one of the model's classes {classes}"
@@ -94,7 +122,21 @@ class Decision:
             out = proba[:, classes.index(wanted)]
         elif self.score == "prediction":
             out = np.asarray(model.predict(X) if hasattr(model, "predict") else model(X))
-            out = out.astype(float).reshape(len(X), -1)[:, 0]
+            try:
+                out = out.astype(float).reshape(len(X), -1)
+            except (TypeError, ValueError):
+                raise ModelOutputError(
+                    f"the decision is on the prediction, but the model predicts labels such as "
+                    f"{out.ravel()[:1].tolist()} rather than scores: decide on a classifier's "
+                    "probability, Decision(score='probability', positive_class=...)"
+                ) from None
+            if out.shape[1] != 1:
+                raise InputError(
+                    f"the model predicts {out.shape[1]} outputs per row: adverse-action "
+                    "reasons need one score (a binary classifier's probability or one "
+                    "regression output)"
+                )
+            out = out[:, 0]
         else:
             if not hasattr(model, "decision_function"):
                 raise ModelOutputError(
@@ -179,6 +221,14 @@ def reference_population(
     if population == "near_cutoff":
         described["share"] = float(near_cutoff_share)
     return rows, described
+
+
+def _default_positive(classes: list[Any]) -> bool:
+    """Whether the last class is plainly the positive one: labels 0/1 or False/True."""
+    try:
+        return sorted(set(np.asarray(classes).tolist())) in ([0, 1], [False, True])
+    except TypeError:
+        return False
 
 
 def _json_label(label: Any) -> Any:

@@ -5,7 +5,9 @@ Per declined row: every entry's exact group Shapley value against the reference
 population (:func:`shapgov.explain_groups`, each entry one player; inputs declared never
 a reason stay players of their own and are never reported), times the decision's sign
 (its push toward decline); the entries with a positive push of at least ``min_share`` of
-the row's total adverse push, largest first, ties broken by code, at most
+the row's total adverse push and whose statement is true of the row (its ``adverse``
+direction against the reference population's median,
+:mod:`shapgov.adverse_action.direction`), largest first, ties broken by code, at most
 ``max_reasons`` (Regulation B's commentary: more than four is not likely to be helpful,
 12 CFR 1002 Supp. I, 9(b)(2)-1). Rows whose values the additivity policy withholds get
 no reasons and say so.
@@ -25,8 +27,12 @@ import pandas as pd
 
 from shapgov.adverse_action.catalogue import ReasonCatalogue, load_catalogue
 from shapgov.adverse_action.decision import NEAR_CUTOFF_SHARE, Decision, reference_population
+from shapgov.adverse_action.direction import RULE, reference_medians, statement_holds
 from shapgov.adverse_action.selection import select_reasons
 from shapgov.errors import AdditivityError, InputError
+
+#: The statuses of an explained row.
+STATUSES = ("approved", "reasons", "no adverse input", "needs review", "withheld")
 
 #: An entry whose push toward decline is below this share of the row's total adverse push
 #: (the sum of its entries' positive pushes) is not given as a reason.
@@ -46,8 +52,10 @@ class AdverseActionReasons:
     :param values: ``(n, max_reasons)`` each reason's push toward decline, in the explained
         margin's units (NaN where no reason).
     :param status: ``(n,)``: ``"approved"``, ``"reasons"``, ``"no adverse input"`` (declined,
-        but no entry pushes toward decline by at least ``min_share``) or ``"withheld"``
-        (the additivity policy withheld the row's values).
+        but no entry pushes toward decline by at least ``min_share``), ``"needs review"``
+        (declined; entries pushed toward decline, but none's statement is true of the row:
+        a reviewer states the reasons) or ``"withheld"`` (the additivity policy withheld
+        the row's values).
     :param group_values: ``(n_declined_explained, P)`` every player's value for the
         declined rows, in the explained margin (the players are ``players``).
     :param players: The game's player names ``(P,)``: reason codes and inputs that are
@@ -65,6 +73,10 @@ class AdverseActionReasons:
         input or named by the catalogue), as given.
     :param stability: The stability figures (``shapgov.adverse_action.stability``), or
         ``None`` when not computed.
+    :param medians: The reference population's median of each input whose entry has a
+        direction (:func:`~shapgov.adverse_action.direction.reference_medians`).
+    :param contradicted: ``(n, R)`` bool: entries whose push made them a reason for the
+        row but whose statement is not true of it (not given).
     """
 
     index: pd.Index
@@ -86,6 +98,8 @@ class AdverseActionReasons:
     sign: float = 1.0
     stability: dict[str, Any] | None = field(default=None)
     protected: tuple[str, ...] = ()
+    medians: dict[str, float] = field(default_factory=dict)
+    contradicted: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.index)
@@ -121,16 +135,22 @@ class AdverseActionReasons:
     def frequencies(self) -> pd.DataFrame:
         """How often each code is given among the declined rows that got reasons:
         ``code``, ``statement``, ``first`` (times it is the first reason), ``any`` (times it
-        is among the reasons), ``share_any`` (``any`` / rows with reasons); every code of the
-        catalogue, most given first."""
+        is among the reasons), ``share_any`` (``any`` / rows with reasons), ``contradicted``
+        (declined rows where its push made it a reason but its statement was not true of
+        the row, so it was not given); every code of the catalogue, most given first."""
         given = self.codes[self.status == "reasons"]
         n = max(len(given), 1)
+        contradicted = self.contradicted
+        if contradicted is None:
+            contradicted = np.zeros((len(self), len(self.catalogue.reasons)), dtype=bool)
         rows = []
-        for r in self.catalogue.reasons:
-            anywhere = int((given == r.code).any(axis=1).sum()) if len(given) else 0
-            first = int((given[:, 0] == r.code).sum()) if len(given) else 0
-            rows.append((r.code, r.statement, first, anywhere, anywhere / n))
-        frame = pd.DataFrame(rows, columns=["code", "statement", "first", "any", "share_any"])
+        for r, reason in enumerate(self.catalogue.reasons):
+            anywhere = int((given == reason.code).any(axis=1).sum()) if len(given) else 0
+            first = int((given[:, 0] == reason.code).sum()) if len(given) else 0
+            against = int(contradicted[:, r].sum())
+            rows.append((reason.code, reason.statement, first, anywhere, anywhere / n, against))
+        columns = ["code", "statement", "first", "any", "share_any", "contradicted"]
+        frame = pd.DataFrame(rows, columns=columns)
         return frame.sort_values(["any", "code"], ascending=[False, True], ignore_index=True)
 
     def summary(self) -> dict[str, Any]:
@@ -157,6 +177,11 @@ class AdverseActionReasons:
             "frequencies": self.frequencies().to_dict(orient="records"),
             "additivity": self.additivity,
             "stability": self.stability,
+            "direction": {
+                "rule": RULE,
+                "medians": dict(self.medians),
+                "contradicted": int(0 if self.contradicted is None else self.contradicted.sum()),
+            },
         }
 
     def notice(self, row: Any) -> str:
@@ -179,8 +204,8 @@ def notice_text(row: Any, status: str, codes: Sequence[Any], catalogue: ReasonCa
     a logged set's ``reasons.parquet``.
 
     :param row: The row's key, as the notice names it.
-    :param status: The row's status (``"reasons"``, ``"no adverse input"`` or
-        ``"withheld"``).
+    :param status: The row's status (``"reasons"``, ``"no adverse input"``,
+        ``"needs review"`` or ``"withheld"``).
     :param codes: Its reason codes in order (``None`` or NaN where it has fewer).
     :param catalogue: The catalogue the codes come from (their statements).
     :returns: The notice's text, one line per reason.
@@ -191,6 +216,12 @@ def notice_text(row: Any, status: str, codes: Sequence[Any], catalogue: ReasonCa
             f"Application {row}: the explanation was withheld by the additivity policy; "
             "no reasons can be stated from this model's values."
         )
+    if status == "needs review":
+        return (
+            f"Application {row}: the inputs that pushed the score toward decline do not match "
+            "their approved statements for this applicant; a reviewer must state the "
+            "principal reasons."
+        )
     lines = [f"Application {row}: principal reasons for the adverse action"]
     for j, code in enumerate(codes):
         if code is not None and not (isinstance(code, float) and code != code):
@@ -200,13 +231,50 @@ def notice_text(row: Any, status: str, codes: Sequence[Any], catalogue: ReasonCa
     return "\n".join(lines)
 
 
-def _frame(X: Any) -> pd.DataFrame:
-    if isinstance(X, pd.DataFrame):
-        return X
-    arr = np.asarray(X)
-    if arr.ndim != 2:
-        raise InputError(f"X must be 2-D (rows x inputs), got shape {arr.shape}")
-    return pd.DataFrame(arr)
+def applicant_rows(X: Any, model: Any, *, what: str = "X") -> pd.DataFrame:
+    """``X`` as a table of the model's inputs, indexed by each applicant's key.
+
+    A numpy array takes the model's input names (``feature_names_in_``; ``x0``, ``x1``, ...
+    for a model fitted without names), so a catalogue names inputs as the model does.
+
+    :param X: Rows ``(n, M)``: a DataFrame (its index is each row's key) or an array.
+    :param model: The fitted model.
+    :param what: What the rows are, for messages.
+    :returns: The rows, columns in the model's order.
+    :raises ColumnMismatchError: The columns are not the model's inputs (extra ones, e.g. a
+        protected attribute kept beside them, or missing ones).
+    :raises InputError: No rows, or keys that do not name one row each (a MultiIndex or
+        repeated keys): a notice names one applicant.
+    """
+    from shapgov.validation import as_frame
+
+    frame = as_frame(X, model, what=what)
+    if not isinstance(X, pd.DataFrame):
+        return frame.infer_objects()  # an array of mixed inputs holds numbers as objects
+    index = X.index
+    if isinstance(index, pd.MultiIndex) or not index.is_unique:
+        if what != "X":
+            return frame  # the reference population's rows need no names
+        why = "is a MultiIndex" if isinstance(index, pd.MultiIndex) else "repeats keys"
+        raise InputError(
+            f"X's index {why}: each notice names one applicant by its row key; give X a flat "
+            "index of unique keys, e.g. X.set_index('application_id')"
+        )
+    return frame.set_axis(index, axis=0)
+
+
+def _count(value: Any, name: str, *, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
+        raise InputError(f"{name} must be a whole number of at least {least}, not {value!r}")
+    return int(value)
+
+
+def _share(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise InputError(f"{name} must be a number in [0, 1), not {value!r}")
+    if not 0 <= float(value) < 1:
+        raise InputError(f"{name} must be in [0, 1), not {value!r}")
+    return float(value)
 
 
 def game_hash(game: dict[str, Any], players: Sequence[str], catalogue: ReasonCatalogue) -> str:
@@ -265,27 +333,33 @@ def reasons(
     :returns: The :class:`AdverseActionReasons`; ``to_frame()`` gives the table.
     :raises ProtectedAttributeError: A protected attribute is an input or in the catalogue.
     :raises CatalogueError: The catalogue is malformed or does not cover the inputs.
-    :raises InputError: Bad options, an empty reference population, or a model with
-        several outputs (reasons need one score).
+    :raises ColumnMismatchError: ``X`` or ``reference`` holds columns the model does not
+        take, or lacks some it does.
+    :raises InputError: Bad options, no rows, row keys that do not name one row each, an
+        empty reference population, or a model with several outputs (reasons need one
+        score).
     """
 
     if isinstance(catalogue, str | Path):
         catalogue = load_catalogue(catalogue)
     if not isinstance(catalogue, ReasonCatalogue):
-        raise InputError("catalogue must be a ReasonCatalogue or the path of its .toml/.csv")
+        raise InputError(
+            f"catalogue must be a ReasonCatalogue or the path of its .toml/.csv, not "
+            f"{type(catalogue).__name__}"
+        )
     if not isinstance(decision, Decision):
         raise InputError("decision must be a shapgov.Decision, e.g. shapgov.Decision(cutoff=0.2)")
-    if int(max_reasons) < 1:
-        raise InputError(f"max_reasons must be at least 1, not {max_reasons!r}")
-    if not 0 <= min_share < 1:
-        raise InputError(f"min_share must be in [0, 1), not {min_share!r}")
+    max_reasons = _count(max_reasons, "max_reasons", least=1)
+    min_share = _share(min_share, "min_share")
+    stability = _count(stability, "stability (resamples)", least=0)
     if feature_perturbation != "interventional":
         raise InputError(
             "reasons are measured against a reference population: feature_perturbation "
             "must be 'interventional'"
         )
-    frame = _frame(X)
-    ref = _frame(reference)
+    decision.orientation(model)  # a multiclass probability is refused before any work
+    frame = applicant_rows(X, model)
+    ref = applicant_rows(reference, model, what="reference")
     catalogue.check_inputs(list(frame.columns), protected=protected)
     ref_rows, described = reference_population(
         ref, decision.scores(model, ref), decision,
@@ -357,6 +431,8 @@ def reasons_against(
     codes = np.full((n, k), None, dtype=object)
     values = np.full((n, k), np.nan)
     status = np.where(declined, "reasons", "approved").astype(object)
+    medians = reference_medians(catalogue, reference_rows)
+    contradicted = np.zeros((n, len(catalogue.reasons)), dtype=bool)
     options = {**(options or {}), "background": reference_rows}
     rows = frame.loc[declined]
     group_values = np.zeros((0, 0))
@@ -383,14 +459,16 @@ def reasons_against(
             group_values = grouped.values
             position = {name: p for p, name in enumerate(players)}
             reason_player = np.array([position[c] for c in catalogue.codes])
-            got_codes, got_values = select_reasons(
-                grouped.values * sign, reason_player, catalogue.codes,
-                max_reasons=k, min_share=min_share,
+            got_codes, got_values, against = select_reasons(
+                grouped.values * sign, reason_player, catalogue.codes, max_reasons=k,
+                min_share=min_share, holds=statement_holds(catalogue, rows, medians),
             )  # fmt: skip
             codes[declined] = got_codes
             values[declined] = got_values
-            none = np.flatnonzero(declined)[got_codes[:, 0] == None]  # noqa: E711
-            status[none] = "no adverse input"
+            contradicted[declined] = against
+            empty = got_codes[:, 0] == None  # noqa: E711
+            status[np.flatnonzero(declined)[empty]] = "no adverse input"
+            status[np.flatnonzero(declined)[empty & against.any(axis=1)]] = "needs review"
     result = AdverseActionReasons(
         index=frame.index,
         scores=scores,
@@ -409,6 +487,8 @@ def reasons_against(
         additivity=additivity,
         min_share=float(min_share),
         sign=float(sign),
+        medians=medians,
+        contradicted=contradicted,
     )
     return result
 

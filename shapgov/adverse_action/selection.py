@@ -1,7 +1,8 @@
 """Which entries a row's reasons are: the selection rule, on every row at once.
 
 An entry is a reason when its push toward decline (its value times the decision's sign)
-is positive and at least ``min_share`` of the row's total adverse push; reasons are
+is positive and at least ``min_share`` of the row's total adverse push, and its statement
+holds for the row (:mod:`shapgov.adverse_action.direction`); reasons are
 ordered by push, largest first, ties broken by code, at most ``max_reasons`` (Regulation
 B's commentary: more than four is not likely to be helpful, 12 CFR 1002 Supp. I,
 9(b)(2)-1).
@@ -21,7 +22,8 @@ def select_reasons(
     *,
     max_reasons: int,
     min_share: float,
-) -> tuple[np.ndarray, np.ndarray]:
+    holds: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The reasons of each row from its players' pushes toward decline.
 
     :param push: ``(n, P)`` every player's value times the decision's sign.
@@ -30,8 +32,11 @@ def select_reasons(
     :param max_reasons: At most this many per row.
     :param min_share: Keep a reason only when its push is at least this share of the sum
         of the row's positive reason pushes.
-    :returns: Codes ``(n, max_reasons)`` (object, ``None`` where fewer) and their pushes
-        (NaN where fewer).
+    :param holds: ``(n, R)`` bool, whether each entry's statement holds for the row
+        (default: everywhere).
+    :returns: Codes ``(n, max_reasons)`` (object, ``None`` where fewer), their pushes
+        (NaN where fewer), and ``(n, R)`` bool: the entries whose push made them a reason
+        but whose statement does not hold for the row (not given).
     """
     n = push.shape[0]
     code_arr = np.asarray(codes, dtype=object)
@@ -40,7 +45,8 @@ def select_reasons(
     reason_push = np.asarray(push, dtype=float)[:, reason_player]  # (n, R)
     positive = reason_push > 0
     total = np.where(positive, reason_push, 0.0).sum(axis=1, keepdims=True)
-    keep = positive & (reason_push >= min_share * total)
+    qualified = positive & (reason_push >= min_share * total)
+    keep = qualified if holds is None else qualified & holds
     # every row sorted at once: kept reasons first, largest push, then code
     key = np.where(keep, -reason_push, np.inf)
     ties = np.broadcast_to(rank_of_code, key.shape)
@@ -51,4 +57,4 @@ def select_reasons(
     width = order.shape[1]
     out_codes[:, :width] = np.where(taken, code_arr[order], None)
     out_values[:, :width] = np.where(taken, np.take_along_axis(reason_push, order, axis=1), np.nan)
-    return out_codes, out_values
+    return out_codes, out_values, qualified & ~keep

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shapgov.adverse_action.direction import reference_medians, statement_holds
 from shapgov.adverse_action.selection import select_reasons
 from shapgov.errors import AdditivityError
 
@@ -49,8 +50,9 @@ def stability(
         share of a row's reasons found among its reasons in a resample, averaged over
         resamples), ``min_share_kept``, ``rows_always_kept`` (share of rows whose every
         reason is kept in every resample), ``first_reason_kept`` (share of (row, resample)
-        pairs whose first reason is unchanged), ``withheld_resamples``, and ``per_row``
-        (row key -> share kept).
+        pairs whose first reason is unchanged) -- each ``None`` when no row has reasons or
+        the additivity policy withheld every resample --, ``withheld_resamples``, and
+        ``per_row`` (row key -> share kept; NaN when no resample was explained).
     """
     from shapgov.grouped import explain_groups
 
@@ -67,17 +69,19 @@ def stability(
     done = withheld = 0
     for _ in range(int(resamples)):
         take = rng.integers(0, len(reference), len(reference))
+        drawn = reference.iloc[take]
         try:
             grouped = explain_groups(
                 model, rows, players=catalogue.groups(), member_sums=False,
-                **{**options, "background": reference.iloc[take]},
+                **{**options, "background": drawn},
             )  # fmt: skip
         except AdditivityError:
             withheld += 1
             continue
-        codes, _ = select_reasons(
+        holds = statement_holds(catalogue, rows, reference_medians(catalogue, drawn))
+        codes, _, _ = select_reasons(
             grouped.values * sign, reason_player, catalogue.codes,
-            max_reasons=result.max_reasons, min_share=result.min_share,
+            max_reasons=result.max_reasons, min_share=result.min_share, holds=holds,
         )  # fmt: skip
         done += 1
         for i in np.flatnonzero(has):
@@ -87,19 +91,18 @@ def stability(
             kept[i] += share
             always[i] &= share == 1.0
             first[i] += codes[i, 0] == base[i, 0]
-    per_row = kept[has] / max(done, 1)
+    per_row = kept[has] / done if done else np.full(int(has.sum()), np.nan)
     keys = result.index[declined][has]
+    measured = bool(has.any() and done)
     return {
         "resamples": int(resamples),
         "method": METHOD,
         "random_state": int(random_state),
         "rows": int(has.sum()),
-        "mean_share_kept": float(per_row.mean()) if len(per_row) else None,
-        "min_share_kept": float(per_row.min()) if len(per_row) else None,
-        "rows_always_kept": float(always[has].mean()) if has.any() and done else None,
-        "first_reason_kept": float(first[has].sum() / (has.sum() * done))
-        if has.any() and done
-        else None,
+        "mean_share_kept": float(per_row.mean()) if measured else None,
+        "min_share_kept": float(per_row.min()) if measured else None,
+        "rows_always_kept": float(always[has].mean()) if measured else None,
+        "first_reason_kept": float(first[has].sum() / (has.sum() * done)) if measured else None,
         "withheld_resamples": int(withheld),
         "per_row": {str(k): float(v) for k, v in zip(keys, per_row, strict=True)},
     }

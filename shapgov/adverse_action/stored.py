@@ -29,7 +29,7 @@ import pandas as pd
 
 from shapgov.adverse_action.catalogue import ReasonCatalogue, make_catalogue
 from shapgov.adverse_action.decision import Decision
-from shapgov.adverse_action.derive import AdverseActionReasons, reasons_against
+from shapgov.adverse_action.derive import AdverseActionReasons, applicant_rows, reasons_against
 from shapgov.planning.stored_background import read_background, write_background
 from shapgov.sinks import strict_json
 
@@ -161,6 +161,8 @@ def reasons_like_the_set(
         the additivity threshold and pass tolerance default to those the set recorded.
     :returns: The :class:`~shapgov.adverse_action.derive.AdverseActionReasons`.
     :raises CatalogueError: The stored catalogue does not cover ``X``'s columns.
+    :raises ColumnMismatchError: ``X``'s columns are not the model's inputs.
+    :raises InputError: ``X``'s keys do not name one row each.
     """
     summary = stored["summary"]
     catalogue = stored["catalogue"]
@@ -173,6 +175,7 @@ def reasons_like_the_set(
         )
         if recorded.get(name) is not None
     }
+    X = applicant_rows(X, model)  # the model's inputs, one key per row
     catalogue.check_inputs(list(X.columns))
     return reasons_against(
         model,

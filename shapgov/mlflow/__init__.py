@@ -388,6 +388,15 @@ def _reasons(
 
     if not isinstance(given, Mapping):
         raise InputError("reasons= takes the options of shapgov.reasons as a dict")
+    import inspect
+
+    taken = set(inspect.signature(reasons).parameters) - {"model", "X"}
+    unknown = sorted(set(given) - taken)
+    if unknown:
+        raise InputError(
+            f"reasons= has option(s) shapgov.reasons does not take: {unknown}; its options "
+            f"are {sorted(taken)}"
+        )
     shared = {
         k: options[k]
         for k in ("plugin_manager", "explainer_options", "additivity_threshold", "pass_tolerance")

@@ -15,7 +15,10 @@ Checks, on the artifact set of the version's source run:
 7. with ``min_reason_stability``: the set holds adverse-action reasons
    (``reasons.json``) with stability figures, and their mean share of a declined row's
    reasons kept across resamples of the reference population
-   (:mod:`shapgov.adverse_action.stability`) is at least it.
+   (:mod:`shapgov.adverse_action.stability`) is at least it;
+8. a set with adverse-action reasons: no declined row's reasons were withheld by the
+   additivity policy, and their game's status is ``pass`` (``warn`` with ``allow_warn``)
+   (:mod:`shapgov.mlflow.set_rules`).
 
 The verdict is written as model-version tags (``shapgov.approval`` = approved | rejected,
 ``shapgov.approval.reasons``, ``shapgov.approval.time``, ``shapgov.approval.version``,
@@ -52,7 +55,7 @@ from shapgov.errors import (
     InputError,
     UnsignedVerdictWarning,
 )
-from shapgov.mlflow import failures
+from shapgov.mlflow import failures, set_rules
 from shapgov.mlflow.artifacts import MANIFEST, REQUIRED, sha256_file
 
 
@@ -93,7 +96,7 @@ def check_run(
     """
     from mlflow.tracking import MlflowClient
 
-    min_reason_stability = _stability_rule(min_reason_stability)
+    min_reason_stability = set_rules.stability_rule(min_reason_stability)
     client = client or MlflowClient()
     reasons: list[str] = []
     with tempfile.TemporaryDirectory(prefix="shapgov-approve-") as tmp:
@@ -119,7 +122,7 @@ def check_run(
         if not manifest_path.exists():
             return Approval(False, ["the artifact set has no manifest (incomplete upload)"], run_id)
         manifest_sha = sha256_file(manifest_path)
-        manifest = _read_json(manifest_path)
+        manifest = set_rules.read_json(manifest_path)
         if not isinstance(manifest, dict):
             return Approval(False, [f"{MANIFEST} is not a valid manifest"], run_id, manifest_sha)
         if manifest.get("run_id") != run_id:
@@ -144,7 +147,7 @@ def check_run(
         vertices_path = local / "vertices.json"
         if vertices_path.exists():
             # judged by the matrix row as it stood when the vertex was explained
-            for vertex in _read_json(vertices_path) or []:
+            for vertex in set_rules.read_json(vertices_path) or []:
                 if vertex.get("matrix_row") is None:
                     reasons.append(f"vertex {vertex['name']} has no compatibility-matrix row")
                 elif vertex.get("matrix_status") != "supported":
@@ -160,10 +163,12 @@ def check_run(
             reasons.extend(_uploaded_part_reasons(client, run_id, local / "spark.json", tmp))
         if max_impact_drift is not None:
             listed = "over_time.json" in manifest.get("artifacts", {})
-            reasons.extend(_drift_reasons(local, max_impact_drift, listed))
+            reasons.extend(set_rules.drift_reasons(local, max_impact_drift, listed))
         if min_reason_stability is not None:
             listed = "reasons.json" in manifest.get("artifacts", {})
-            reasons.extend(_reason_stability_reasons(local, min_reason_stability, listed))
+            reasons.extend(set_rules.reason_stability_reasons(local, min_reason_stability, listed))
+        if "reasons.json" in manifest.get("artifacts", {}):
+            reasons.extend(set_rules.reasons_additivity_reasons(local, allow_warn))
     return Approval(not reasons, reasons, run_id, manifest_sha, report_sha)
 
 
@@ -172,7 +177,7 @@ def _table_reasons(document_path: Path, allow_warn: bool) -> list[str]:
     unaltered and counted as listed, with no part the document does not list."""
     import pyarrow.parquet as pq
 
-    document = _read_json(document_path)
+    document = set_rules.read_json(document_path)
     if not isinstance(document, dict) or not isinstance(document.get("parts"), list):
         return ["spark.json is not a valid table document"]
     reasons = []
@@ -206,7 +211,7 @@ def _table_reasons(document_path: Path, allow_warn: bool) -> list[str]:
 
 def _uploaded_part_reasons(client: Any, run_id: str, document_path: Path, tmp: str) -> list[str]:
     """Parts a small table uploaded to the run: each present and equal to its hash."""
-    document = _read_json(document_path)
+    document = set_rules.read_json(document_path)
     parts = document.get("parts", []) if isinstance(document, dict) else []
     prefix = f"runs:/{run_id}/"
     uploaded = [p for p in parts if str(p.get("uri", "")).startswith(prefix)]
@@ -227,105 +232,13 @@ def _uploaded_part_reasons(client: Any, run_id: str, document_path: Path, tmp: s
     return reasons
 
 
-def _drift_reasons(local: Path, limit: float, listed: bool) -> list[str]:
-    """The ``max_impact_drift`` rule on the set's explanations over time."""
-    result = _read_json(local / "over_time.json") if listed else None
-    if not isinstance(result, dict):
-        return [
-            "no explanations over time in the set, so --max-impact-drift cannot be judged; "
-            "log the set with a time column (explain_and_log(over_time=...) or "
-            "'shapgov explain --time-column')"
-        ]
-    worst = [
-        (r.get("impact_l1") or 0.0, r.get("window"))
-        for r in result.get("drift", [])
-        if r.get("against") == "reference"
-    ]
-    over = sorted((d, w) for d, w in worst if d > limit)
-    if not over:
-        return []
-    d, w = over[-1]
-    return [
-        f"impact drift {d:.3f} (L1 of impact shares against the reference window) in window "
-        f"{w} exceeds max_impact_drift {limit:g}; {len(over)} window(s) over"
-    ]
-
-
-def _stability_rule(limit: Any) -> float | None:
-    """``min_reason_stability`` as a float in [0, 1] (``None``: no rule).
-
-    :raises InputError: Anything else.
-    """
-    if limit is None:
-        return None
-    try:
-        value = float(limit)
-    except (TypeError, ValueError):
-        value = float("nan")
-    if isinstance(limit, bool) or not 0.0 <= value <= 1.0:
-        raise InputError(
-            f"min_reason_stability is a share of reasons kept, in [0, 1], not {limit!r}"
-        )
-    return value
-
-
-def _reason_stability_reasons(local: Path, limit: float, listed: bool) -> list[str]:
-    """The ``min_reason_stability`` rule on the set's adverse-action reasons."""
-    summary = _read_json(local / "reasons.json") if listed else None
-    if not isinstance(summary, dict):
-        return [
-            "no adverse-action reasons in the set, so min_reason_stability cannot be judged; "
-            "log the set with reasons (explain_and_log(reasons={'catalogue': ..., "
-            "'decision': ..., 'reference': ..., 'stability': 20}))"
-        ]
-    figures = summary.get("stability")
-    if not isinstance(figures, dict):
-        return [
-            "the set's adverse-action reasons were derived without stability resamples, so "
-            "min_reason_stability cannot be judged; log them with reasons={..., "
-            "'stability': 20} (or more resamples)"
-        ]
-    kept, resamples = figures.get("mean_share_kept"), figures.get("resamples")
-    if kept is None:
-        return [
-            "the set's adverse-action reasons have no stability figure: no declined row got "
-            "reasons, so min_reason_stability cannot be judged"
-        ]
-    withheld = figures.get("withheld_resamples") or 0
-    if resamples and withheld >= resamples:
-        return [
-            f"all {resamples} stability resamples of the reasons were withheld by the "
-            "additivity policy, so min_reason_stability cannot be judged"
-        ]
-    if kept >= limit:
-        return []
-    return [
-        f"reason stability {kept:.4f} (mean share of a declined row's reasons kept across "
-        f"{resamples} resamples of the reference population, reasons.json) is below "
-        f"min_reason_stability {limit:g}; {_share(figures.get('min_share_kept'))} kept by the "
-        "least stable row"
-    ]
-
-
-def _share(value: Any) -> str:
-    return "–" if value is None else f"{float(value):.1%}"
-
-
-def _read_json(path: Path) -> Any:
-    """The file's JSON, or None when it does not parse (a tampered file)."""
-    try:
-        return json.loads(path.read_text())
-    except ValueError:
-        return None
-
-
 def _report_reasons(local: Path, run_id: str) -> list[str]:
     from shapgov.sinks.compliance import REPORT, REPORT_RECORD
 
     record_path = local / REPORT_RECORD
     if not (local / REPORT).exists() or not record_path.exists():
         return ["no compliance report (run 'shapgov report --run-id RUN')"]
-    record = _read_json(record_path)
+    record = set_rules.read_json(record_path)
     if not isinstance(record, dict):
         return [f"{REPORT_RECORD} is not valid JSON (tampered)"]
     reasons = []
@@ -436,7 +349,7 @@ def approve(
     from shapgov._version import __version__
     from shapgov.mlflow import signing
 
-    min_reason_stability = _stability_rule(min_reason_stability)
+    min_reason_stability = set_rules.stability_rule(min_reason_stability)
     client = client or MlflowClient()
     key = signing.signing_key()  # a malformed key fails before any work
     with failures.tracking_errors(

@@ -21,6 +21,12 @@ STATUSES = (
         "declined, but no catalogue entry pushed the score toward decline by at least the "
         "minimum share (an input declared never a reason did)",
     ),
+    (
+        "needs review",
+        "declined; catalogue entries pushed toward decline, but none's statement is true of "
+        "the row (its inputs lie on the favourable side of the reference population's "
+        "median): a reviewer states the reasons",
+    ),
     ("withheld", "declined, but the additivity policy withheld the row's values: no reasons"),
 )
 #: Least stable rows listed by name.
@@ -71,7 +77,8 @@ def reasons_section(aset: Any) -> dict[str, Any] | None:
         "rows": len(frame),
         "declined": int((frame["status"] != "approved").sum()),
         "status": _status_counts(frame),
-        "frequencies": _frequencies(given, code_columns, catalogue),
+        "frequencies": _frequencies(given, code_columns, catalogue, summary),
+        "direction": (summary.get("direction") or {}).get("rule"),
         "with_reasons": len(given),
         "stability": _stability(summary.get("stability"), aset.table("reason_stability.parquet")),
         "notice": _sample_notice(given, code_columns, catalogue),
@@ -136,9 +143,18 @@ def _status_counts(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-def _frequencies(given: pd.DataFrame, columns: list[str], catalogue: Any) -> list[dict[str, Any]]:
+def _frequencies(
+    given: pd.DataFrame, columns: list[str], catalogue: Any, summary: dict[str, Any]
+) -> list[dict[str, Any]]:
     """How often each code is given among the declined rows with reasons, from the
-    per-row table: first reason, anywhere among the reasons, and that as a share."""
+    per-row table: first reason, anywhere among the reasons, and that as a share; and
+    (from the summary) how often its push made it a reason but its statement was not true
+    of the row."""
+    against = {
+        f.get("code"): f.get("contradicted", 0)
+        for f in summary.get("frequencies") or []
+        if isinstance(f, dict)
+    }
     codes = given[columns].to_numpy(dtype=object) if columns else None
     n = len(given)
     out = []
@@ -152,6 +168,7 @@ def _frequencies(given: pd.DataFrame, columns: list[str], catalogue: Any) -> lis
                 "first": first,
                 "any": anywhere,
                 "share": f"{anywhere / n:.1%}" if n else "–",
+                "contradicted": int(against.get(r.code) or 0),
             }
         )
     out.sort(key=lambda f: (-f["any"], f["code"]))

@@ -1,0 +1,127 @@
+"""The approval rules on what an artifact set holds beyond its values: explanations over
+time (``max_impact_drift``) and adverse-action reasons (their additivity, always; their
+stability, with ``min_reason_stability``). Each returns the reasons to reject (none: the
+rule holds), as :func:`shapgov.approve` records them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from shapgov.errors import InputError
+
+
+def read_json(path: Path) -> Any:
+    """The file's JSON, or None when it does not parse (a tampered file)."""
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        return None
+
+
+def _share(value: Any) -> str:
+    return "–" if value is None else f"{float(value):.1%}"
+
+
+def drift_reasons(local: Path, limit: float, listed: bool) -> list[str]:
+    """The ``max_impact_drift`` rule on the set's explanations over time."""
+    result = read_json(local / "over_time.json") if listed else None
+    if not isinstance(result, dict):
+        return [
+            "no explanations over time in the set, so --max-impact-drift cannot be judged; "
+            "log the set with a time column (explain_and_log(over_time=...) or "
+            "'shapgov explain --time-column')"
+        ]
+    worst = [
+        (r.get("impact_l1") or 0.0, r.get("window"))
+        for r in result.get("drift", [])
+        if r.get("against") == "reference"
+    ]
+    over = sorted((d, w) for d, w in worst if d > limit)
+    if not over:
+        return []
+    d, w = over[-1]
+    return [
+        f"impact drift {d:.3f} (L1 of impact shares against the reference window) in window "
+        f"{w} exceeds max_impact_drift {limit:g}; {len(over)} window(s) over"
+    ]
+
+
+def stability_rule(limit: Any) -> float | None:
+    """``min_reason_stability`` as a float in [0, 1] (``None``: no rule).
+
+    :raises InputError: Anything else.
+    """
+    if limit is None:
+        return None
+    try:
+        value = float(limit)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(limit, bool) or not 0.0 <= value <= 1.0:
+        raise InputError(
+            f"min_reason_stability is a share of reasons kept, in [0, 1], not {limit!r}"
+        )
+    return value
+
+
+def reason_stability_reasons(local: Path, limit: float, listed: bool) -> list[str]:
+    """The ``min_reason_stability`` rule on the set's adverse-action reasons."""
+    summary = read_json(local / "reasons.json") if listed else None
+    if not isinstance(summary, dict):
+        return [
+            "no adverse-action reasons in the set, so min_reason_stability cannot be judged; "
+            "log the set with reasons (explain_and_log(reasons={'catalogue': ..., "
+            "'decision': ..., 'reference': ..., 'stability': 20}))"
+        ]
+    figures = summary.get("stability")
+    if not isinstance(figures, dict):
+        return [
+            "the set's adverse-action reasons were derived without stability resamples, so "
+            "min_reason_stability cannot be judged; log them with reasons={..., "
+            "'stability': 20} (or more resamples)"
+        ]
+    kept, resamples = figures.get("mean_share_kept"), figures.get("resamples")
+    if kept is None:
+        return [
+            "the set's adverse-action reasons have no stability figure: no declined row got "
+            "reasons, so min_reason_stability cannot be judged"
+        ]
+    withheld = figures.get("withheld_resamples") or 0
+    if resamples and withheld >= resamples:
+        return [
+            f"all {resamples} stability resamples of the reasons were withheld by the "
+            "additivity policy, so min_reason_stability cannot be judged"
+        ]
+    if kept >= limit:
+        return []
+    return [
+        f"reason stability {kept:.4f} (mean share of a declined row's reasons kept across "
+        f"{resamples} resamples of the reference population, reasons.json) is below "
+        f"min_reason_stability {limit:g}; {_share(figures.get('min_share_kept'))} kept by the "
+        "least stable row"
+    ]
+
+
+def reasons_additivity_reasons(local: Path, allow_warn: bool) -> list[str]:
+    """The set's adverse-action reasons, judged like its values: a declined row whose
+    reasons the additivity policy withheld was given none, so the set is not approved;
+    a ``warn`` on the reasons' game needs ``allow_warn`` like one on the values."""
+    summary = read_json(local / "reasons.json")
+    if not isinstance(summary, dict):
+        return ["reasons.json is not valid JSON (tampered)"]
+    withheld = int((summary.get("status") or {}).get("withheld", 0))
+    declined = int(summary.get("declined") or 0)
+    if withheld:
+        return [
+            f"the additivity policy withheld the adverse-action reasons of {withheld} of the "
+            f"{declined} declined rows (reasons.json): their applicants would get no "
+            "statement of reasons; find why the reasons' game does not add up (its additivity "
+            "report) before approving"
+        ]
+    status = (summary.get("additivity") or {}).get("status")
+    if status == "warn" and not allow_warn:
+        return ["the adverse-action reasons' additivity status is 'warn' (allow_warn to accept)"]
+    return []
