@@ -112,7 +112,7 @@ def _stored_set(model_uri: str) -> tuple[dict[str, Any], str]:
 
     from shapgov.adverse_action.stored import read_reasons
     from shapgov.mlflow.failures import typed
-    from shapgov.sinks.compliance import ArtifactSet
+    from shapgov.sinks.artifact_set import ArtifactSet
 
     run_id = mlflow.models.get_model_info(model_uri).run_id
     if not run_id:

@@ -71,7 +71,7 @@ def reproduce(name: str, version: str | int, *, client: Any = None) -> Reproduct
     from shapgov.engine import explain
     from shapgov.mlflow.evaluator import native_model
     from shapgov.planning.stored_background import FILE, read_background
-    from shapgov.sinks.compliance import ArtifactSet
+    from shapgov.sinks.artifact_set import ArtifactSet
 
     client = client or MlflowClient()
     try:  # a version number, or an alias such as "champion"
