@@ -155,7 +155,7 @@ def _summary(result: Any, data_path: Path, source: str) -> list[str]:
         for k, label in (
             ("reasons", "with reasons"),
             ("no adverse input", "with no input pushing toward decline"),
-            ("needs review", "needing a reviewer (no statement true of the row)"),
+            ("needs review", "needing a reviewer to state the reasons"),
             ("withheld", "withheld by the additivity policy"),
         )
         if k in status

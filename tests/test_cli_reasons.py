@@ -227,8 +227,10 @@ def test_usage_errors_exit_2_and_say_what_to_fix(cli, logged, tmp_path):
         (["--catalogue", str(CATALOGUE)], "give --cutoff and --reference"),
         (["--out", str(tmp_path / "reasons.txt")], "neither .csv nor .parquet"),
     ]
-    everyone = ["--catalogue", str(CATALOGUE), "--cutoff", "2", "--declines", "below"]
+    everyone = ["--catalogue", str(CATALOGUE), "--cutoff", "0"]  # a probability >= 0: all
     cases.append(([*everyone, "--reference", reference], "population 'approved' is empty"))
+    percent = ["--catalogue", str(CATALOGUE), "--cutoff", "25", "--reference", reference]
+    cases.append((percent, "the cutoff 25.0 is a probability, so it lies in [0, 1]"))
     for args, message in cases:
         ran = cli(*args)
         assert ran.exit_code == 2 and message in " ".join(ran.output.split()), (args, ran.output)

@@ -139,7 +139,8 @@ def expected_reasons(push: np.ndarray, codes: list[str], k: int, min_share: floa
 
 def statements_hold(rows: pd.DataFrame, approved: pd.DataFrame, reasons=REASONS):
     """By hand, per row and entry: a "high" entry's statement holds when one of its inputs
-    is above the approved applicants' median, "low" below it; "either" always."""
+    is above the approved applicants' median, "low" below it (a missing value is
+    neither); "either" always."""
     out = []
     for _, row in rows.iterrows():
         flags = []
@@ -150,9 +151,12 @@ def statements_hold(rows: pd.DataFrame, approved: pd.DataFrame, reasons=REASONS)
             sides = []
             for name in inputs:
                 median = float(np.median(approved[name].dropna()))
-                if not pd.isna(row[name]):
-                    sides.append(row[name] > median if adverse == "high" else row[name] < median)
-            flags.append(not sides or any(sides))
+                value = row[name]
+                above, below = (
+                    (False, False) if pd.isna(value) else (value > median, value < median)
+                )
+                sides.append(above if adverse == "high" else below)
+            flags.append(any(sides))
         out.append(flags)
     return out
 
@@ -295,6 +299,11 @@ def test_ties_break_by_code_and_small_pushes_are_dropped_by_hand():
     )
     assert got[0].tolist() == ["R02", "R06", "R03", None]  # R05's 0.004 stays under 1%
     assert against.tolist() == [[False] * 5 + [True], [False] * 6, [False] * 6]
+    # a player that is never a reason (a 7th column) counts in the row's total adverse
+    # push: beside its 100.0, nothing on row 0 reaches 1% (1.01504) and no reason is given
+    never = np.column_stack([push, [100.0, 0.0, 0.0]])
+    beside, _, _ = select_reasons(never, players, codes, max_reasons=4, min_share=0.01)
+    assert beside[0].tolist() == [None] * 4 and beside[2].tolist() == got[2].tolist()
     flipped, _, _ = select_reasons(-push, players, codes, max_reasons=4, min_share=0.01)
     assert flipped[0].tolist() == ["R04", None, None, None]
 
@@ -617,10 +626,15 @@ def test_the_direction_rule_by_hand_on_missing_values_categories_and_groups():
             "inquiries": [0.0, 1.0, 1.0, 2.0],
             "housing": ["own", "rent", "rent", "own"],
             "months_oldest": [1.0, 2.0, 3.0, 4.0],
+            "bankruptcy": [False, False, False, True],
         }
     )
+    cat = catalogue(
+        [*[(r.code, r.statement, list(r.inputs), r.adverse) for r in cat.reasons],
+         ("R05", "Bankruptcy on file", ["bankruptcy"], "high")]
+    )  # fmt: skip
     medians = reference_medians(cat, reference)
-    assert medians == {"income": 20.0, "utilization": 0.25, "inquiries": 1.0}
+    assert medians == {"income": 20.0, "utilization": 0.25, "inquiries": 1.0, "bankruptcy": 0.0}
     rows = pd.DataFrame(
         {
             "income": [15.0, 20.0, np.nan, 25.0],
@@ -628,14 +642,15 @@ def test_the_direction_rule_by_hand_on_missing_values_categories_and_groups():
             "inquiries": [1.0, 0.0, np.nan, 3.0],
             "housing": ["own"] * 4,
             "months_oldest": [9.0] * 4,
+            "bankruptcy": pd.array([True, False, None, False], dtype="boolean"),
         }
     )
     holds = statement_holds(cat, rows, medians)
     assert holds.tolist() == [
-        [True, False, True, True],  # income below; neither input above its median
-        [False, True, True, True],  # income at the median is not low; utilization above
-        [True, True, True, True],  # nothing known: nothing judged
-        [False, True, True, True],  # utilization missing, inquiries above: judged on those
+        [True, False, True, True, True],  # income below; neither above; a bankruptcy
+        [False, True, True, True, False],  # income at the median is not low; utilization above
+        [False, False, True, True, False],  # missing is neither high nor low
+        [False, True, True, True, False],  # utilization missing, inquiries above
     ]
 
 
@@ -649,6 +664,8 @@ def test_bad_options_rows_and_files_are_typed_errors_that_say_what_to_do(tmp_pat
         (dict(max_reasons=True), InputError, "max_reasons must be a whole number"),
         (dict(min_share="x"), InputError, "min_share must be a number"),
         (dict(stability=-1), InputError, r"stability \(resamples\) must be a whole number"),
+        (dict(stability=2, random_state="a"), InputError, "random_state must be a whole"),
+        (dict(population="near_cutoff", near_cutoff_share="0.2"), InputError, "near_cutoff_share"),
         (dict(catalogue="nowhere.yaml"), CatalogueError, r"a \.toml or \.csv file"),
         (dict(catalogue=5), InputError, "not int"),
         (dict(reference=reference.iloc[:0]), InputError, "reference has no rows"),
@@ -672,10 +689,17 @@ def test_bad_options_rows_and_files_are_typed_errors_that_say_what_to_do(tmp_pat
     labels = make_pipeline(
         ColumnTransformer([("n", "passthrough", NUMERIC)]), LogisticRegression(max_iter=2000)
     ).fit(X, np.where(y == 1, "bad", "good"))
-    with pytest.raises(ModelOutputError, match=r"predicts labels such as \['(good|bad)'\]"):
-        shapgov.reasons(
-            labels, rows, **{**kw, "decision": shapgov.Decision(cutoff=0.5, score="prediction")}
-        )
+    on_prediction = {**kw, "decision": shapgov.Decision(cutoff=0.5, score="prediction")}
+    with pytest.raises(InputError, match="is a classifier whose predict gives class labels"):
+        shapgov.reasons(labels, rows, **on_prediction)  # 0/1 labels would pass as numbers
+
+    def grades(frame):  # an opaque function that answers with labels
+        return np.where(frame["income"] > 60000, "A", "B")
+
+    with pytest.raises(ModelOutputError, match=r"predicts labels such as \['(A|B)'\]"):
+        shapgov.reasons(grades, rows, **on_prediction)
+    with pytest.raises(InputError, match=r"the cutoff 20 is a probability, so it lies in \[0, 1\]"):
+        shapgov.Decision(cutoff=20)
     with pytest.raises(InputError, match="name the class whose probability"):
         shapgov.reasons(labels, rows, **kw)
     three = make_pipeline(
@@ -683,7 +707,35 @@ def test_bad_options_rows_and_files_are_typed_errors_that_say_what_to_do(tmp_pat
     ).fit(X, y + (X.income > X.income.median()))
     with pytest.raises(InputError, match="the model has 3 classes"):
         shapgov.reasons(three, rows, **kw)
-    # TOML written with plain values where tables or lists belong
+    with pytest.raises(InputError, match=r"no row \['x'\] among the explained rows"):
+        shapgov.reasons(model, rows, **kw).notice(["x"])
+    # TOML written with plain values where tables or lists belong, unknown or loose keys
+    head = '[catalogue]\nname = "x"\nversion = "1"\n'
+    entry = '[[reason]]\ncode = "R1"\nstatement = "s"\ninputs = ["income"]\nadverse = "low"\n'
+    for text, message in (
+        ('[catalogue]\nname = "x"\nversion = "1"\nowner = "risk"\n' + entry,
+         r"\[catalogue\] table .* has unknown key\(s\) \['owner'\]"),
+        ('[catalogue]\nname = "x"\nversion = 2026.10\n' + entry,
+         r"\['version'\] .* must be quoted text"),
+        (head + entry + '[[never_a_reason]]\ninput = "y"\nreason = "z"\n',
+         r"unknown field\(s\) \['reason'\]"),
+    ):  # fmt: skip
+        (tmp_path / "c.toml").write_text(text)
+        with pytest.raises(CatalogueError, match=message):
+            load_catalogue(tmp_path / "c.toml")
+    # a spreadsheet's CSV: what it gets wrong is named; a trailing empty column is fine
+    good = "code,statement,inputs,adverse,justification,catalogue_version"
+    for lines, message in (
+        ([good + ",code", "R1,s,income,low,,1,R1"], r"the column\(s\) \['code'\] twice"),
+        ([good, ",Income too low,income,low,,1"], "a statement or an adverse direction but no"),
+        ([good, "R1,s,income,low,because it is so,1"], "is reason 'R1' and has a justification"),
+        (["code;statement;inputs;adverse;justification", "R1;s;income;low;"], "by semicolons"),
+    ):  # fmt: skip
+        (tmp_path / "c.csv").write_text("\n".join(lines) + "\n")
+        with pytest.raises(CatalogueError, match=message):
+            load_catalogue(tmp_path / "c.csv")
+    (tmp_path / "c.csv").write_text(f"{good},\nR1,s,income,low,,1,\n")
+    assert load_catalogue(tmp_path / "c.csv").codes == ("R1",)
     for text, message in (
         ('catalogue = "x"\n', r"writes \['\[catalogue\]'\] as a plain value"),
         ('[catalogue]\nname = "x"\nversion = "1"\n[[reason]]\ncode = "R1"\nstatement = "s"\n'

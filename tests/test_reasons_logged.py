@@ -160,3 +160,12 @@ def test_a_misspelt_reasons_option_logs_nothing(store, scored):
             model, X.iloc[:50], background=X.iloc[1000:1200], reasons=spec
         )
     assert MlflowClient().list_artifacts(run.info.run_id) == []
+    with (
+        mlflow.start_run() as run,
+        pytest.raises(InputError, match=r"reasons= needs \['reference'\]"),
+    ):
+        shapgov.mlflow.explain_and_log(
+            model, X.iloc[:50], background=X.iloc[1000:1200],
+            reasons={"catalogue": catalogue(), "decision": shapgov.Decision(cutoff=0.3)},
+        )  # fmt: skip
+    assert MlflowClient().list_artifacts(run.info.run_id) == []

@@ -4,7 +4,8 @@ A logistic model whose coefficients are planted, so every declined row's reasons
 known by hand: on the log-odds margin an entry's exact value against the reference
 population is ``sum(coef * (x - mean of the reference population))`` over its inputs.
 Eight applicants: four approved, three declined with reasons, one declined only by an
-input declared never a reason ("no adverse input"); one entry of one row is fragile, so
+input declared never a reason ("needs review": its notice would leave out the principal
+factor); one entry of one row is fragile, so
 its stability is below 1. The catalogue and a row key carry hostile text.
 """
 
@@ -82,7 +83,7 @@ def applicants() -> pd.DataFrame:
         [40, 0.90, 0, 1, 0],  # declined: utilization, then income
         [95, 0.15, 0, 1, 0],  # approved
         [85, 0.95, 2, 3, 0],  # declined: utilization, then delinquencies/inquiries
-        [84, 0.25, 0, 0, 1],  # declined by the channel alone: no adverse input
+        [84, 0.25, 0, 0, 1],  # declined by the channel alone: needs review
         [82, 0.40, 4, 1, 0],  # declined: R03, R02, and a fragile R01 (income 1 below)
         [70, 0.30, 0, 0, 0],  # approved
         [100, 0.35, 1, 2, 0],  # approved
@@ -171,7 +172,7 @@ def test_the_section_shows_the_planted_reasons_counted_by_hand(sets):
     assert section["rows"] == 8 and section["declined"] == 4
     counts = {s["status"]: s["rows"] for s in section["status"]}
     assert counts == {
-        "approved": 4, "reasons": 3, "no adverse input": 1, "needs review": 0, "withheld": 0,
+        "approved": 4, "reasons": 3, "no adverse input": 0, "needs review": 1, "withheld": 0,
     }  # fmt: skip
     frequencies = {f["code"]: (f["first"], f["any"], f["share"]) for f in section["frequencies"]}
     for code in CODES:
@@ -230,8 +231,8 @@ def test_the_section_shows_the_planted_reasons_counted_by_hand(sets):
     assert [r[:2] for r in status] == [
         ["approved", "4"],
         ["reasons", "3"],
-        ["no adverse input", "1"],
-        ["needs review", "0"],
+        ["no adverse input", "0"],
+        ["needs review", "1"],
         ["withheld", "0"],
     ]
     assert "26 of 30 candidates" in words and catalogue().sha256 in words
@@ -312,3 +313,43 @@ def test_min_reason_stability_rejects_a_set_without_reasons_or_without_stability
     assert "derived without stability resamples" in no_figures.reasons[0]
     with pytest.raises(InputError, match=r"in \[0, 1\]"):
         shapgov.approve("plain", plain, min_reason_stability=1.5)
+
+
+def test_a_row_declined_mostly_by_an_input_never_a_reason_needs_review():
+    """Planted by hand: the channel (never a reason) pushes 3.0 toward decline; B-1's only
+    reason pushes less, so its notice would leave out the principal factor; B-2's reasons
+    push more than the channel and are given."""
+    model = planted_model()
+    ref = reference()
+    approved = ref[model.predict_proba(ref)[:, 1] < CUTOFF]
+    mean = approved.mean().to_numpy()
+    rows = pd.DataFrame(
+        [[84, 0.45, 0, 0, 1], [60, 0.95, 2, 2, 1]],
+        columns=COLUMNS, index=pd.Index(["B-1", "B-2"], name="applicant"), dtype=float,
+    )  # fmt: skip
+    push = (rows.to_numpy() - mean) * COEF
+    entries = np.column_stack([push[:, 0], push[:, 1], push[:, 2] + push[:, 3]])
+    channel = push[:, 4]
+    assert np.allclose(channel, 3.0)  # the reference population never used the channel
+    holds = statements_hold(rows, approved, ENTRIES)
+    # by hand: the 1% share counts the channel's push in the row's total
+    given = []
+    for row, flags, ch in zip(entries, holds, channel, strict=True):
+        total = row[row > 0].sum() + ch
+        kept = [
+            (c, p) for c, p, ok in zip(CODES, row, flags, strict=True) if ok and p > 0.01 * total
+        ]
+        given.append(sorted(kept, key=lambda cp: (-cp[1], cp[0])))
+    stated = [sum(p for _, p in g) for g in given]
+    assert stated[0] < 3.0 < stated[1]  # the planted answer
+    got = shapgov.reasons(
+        model, rows, catalogue=catalogue(), decision=shapgov.Decision(cutoff=CUTOFF),
+        reference=ref,
+    )  # fmt: skip
+    frame = got.to_frame()
+    assert frame["status"].tolist() == ["needs review", "reasons"]
+    assert frame.loc["B-1"].filter(like="reason_").isna().all()  # no automatic reasons
+    assert [c for c in frame.loc["B-2"].filter(like="reason_") if isinstance(c, str)] == [
+        c for c, _ in given[1]
+    ]
+    assert "a reviewer must state the principal reasons" in got.notice("B-1")

@@ -296,6 +296,12 @@ def make_catalogue(
                 f"a [[never_a_reason]] entry{where} is {entry!r}; it is a table with one "
                 "input (its name, as text) and a justification"
             )
+        extra = sorted(set(entry) - {"input", "justification"})
+        if extra:
+            raise CatalogueError(
+                f"the [[never_a_reason]] entry for {entry.get('input')!r}{where} has unknown "
+                f"field(s) {extra}; the fields are input and justification"
+            )
         label = str(entry.get("input") or "").strip()
         why = " ".join(str(entry.get("justification") or "").split())
         if not label:
@@ -383,6 +389,19 @@ def _from_toml(text: str, path: Path) -> ReasonCatalogue:
             "[catalogue], [[reason]], [[never_a_reason]]"
         )
     head = data.get("catalogue", {})
+    if isinstance(head, dict):
+        extra = sorted(set(head) - {"name", "version"})
+        if extra:
+            raise CatalogueError(
+                f"the [catalogue] table of {path} has unknown key(s) {extra}; it holds name and "
+                "version"
+            )
+        loose = [k for k in ("name", "version") if k in head and not isinstance(head[k], str)]
+        if loose:
+            raise CatalogueError(
+                f'the [catalogue] {loose} of {path} must be quoted text (version = "2026.10", '
+                "not 2026.10, which TOML reads as the number 2026.1)"
+            )
     shapes = {
         "[catalogue]": isinstance(head, dict),
         "[[reason]]": isinstance(data.get("reason", []), list),
@@ -418,6 +437,18 @@ def _from_csv(text: str, path: Path, *, name: str | None, version: str | None) -
     if not lines:
         raise CatalogueError(f"the reason catalogue {path} is empty")
     header = [h.strip() for h in lines[0]]
+    if len(header) == 1 and header[0].count(";") >= 2:
+        raise CatalogueError(
+            f"the reason catalogue {path} is separated by semicolons (a spreadsheet's export in "
+            "some locales); save it as comma-separated CSV (inputs are separated by ';' inside "
+            "their cell)"
+        )
+    while header and not header[-1] and all(not line[-1].strip() for line in lines[1:]):
+        header = header[:-1]  # a spreadsheet's trailing empty column
+        lines = [header, *(line[:-1] for line in lines[1:])]
+    twice = sorted({h for h in header if header.count(h) > 1})
+    if twice:
+        raise CatalogueError(f"the reason catalogue {path} has the column(s) {twice} twice")
     unknown = sorted(set(header) - set(CSV_COLUMNS) - set(CSV_HEAD_COLUMNS))
     if unknown:
         raise CatalogueError(
@@ -454,9 +485,21 @@ def _from_csv(text: str, path: Path, *, name: str | None, version: str | None) -
             "give it (load_catalogue(path, version=...); shapgov reasons --catalogue-version)"
         )
     reasons, never = [], []
-    for row in rows:
+    for number, row in enumerate(rows, start=2):
         inputs = [s.strip() for s in (row.get("inputs") or "").split(";") if s.strip()]
-        if (row.get("code") or "").strip():
+        coded = bool((row.get("code") or "").strip())
+        if coded and (row.get("justification") or "").strip():
+            raise CatalogueError(
+                f"line {number} of {path} is reason {row['code'].strip()!r} and has a "
+                "justification: a justification is for a row without a code, which declares "
+                "its inputs never a reason"
+            )
+        if not coded and any((row.get(k) or "").strip() for k in ("statement", "adverse")):
+            raise CatalogueError(
+                f"line {number} of {path} has a statement or an adverse direction but no code: "
+                "give the reason a code (a row without one declares its inputs never a reason)"
+            )
+        if coded:
             reasons.append(
                 {
                     "code": row["code"],

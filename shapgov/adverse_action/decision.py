@@ -63,6 +63,12 @@ class Decision:
                 f"the cutoff must be a finite number (a score), not {self.cutoff!r}; e.g. "
                 "Decision(cutoff=0.2) declines a probability of default of 0.2 or more"
             )
+        if self.score == "probability" and not 0.0 <= float(self.cutoff) <= 1.0:
+            raise InputError(
+                f"the cutoff {self.cutoff!r} is a probability, so it lies in [0, 1] (20% is "
+                "0.2); for a score on another scale say so: Decision(score='prediction') or "
+                "score='margin'"
+            )
 
     @property
     def sign(self) -> float:
@@ -108,11 +114,12 @@ class Decision:
             wanted = self.positive_class
             if wanted is None:
                 if not _default_positive(classes):
+                    labels = [_json_label(c) for c in classes]
                     raise InputError(
-                        f"the model's classes are {classes}: name the class whose probability "
-                        "the cutoff applies to, e.g. Decision(cutoff=0.2, positive_class="
-                        f"{classes[-1]!r}) (the last class is taken only for 0/1 and "
-                        "False/True labels)"
+                        f"the model's classes are {labels}: name the class whose probability "
+                        "the cutoff applies to, the outcome that declines (e.g. the label "
+                        "of a default): Decision(cutoff=..., positive_class=<that label>); "
+                        "the last class is taken only for 0/1 and False/True labels"
                     )
                 wanted = classes[-1]
             if wanted not in classes:
@@ -121,6 +128,13 @@ class Decision:
                 )
             out = proba[:, classes.index(wanted)]
         elif self.score == "prediction":
+            if hasattr(model, "predict_proba") and hasattr(model, "classes_"):
+                raise InputError(
+                    "the decision is on the prediction, but the model is a classifier whose "
+                    "predict gives class labels (at its own threshold), not a score the "
+                    "cutoff can apply to: decide on its probability, Decision(cutoff=..., "
+                    "score='probability')"
+                )
             out = np.asarray(model.predict(X) if hasattr(model, "predict") else model(X))
             try:
                 out = out.astype(float).reshape(len(X), -1)
@@ -194,6 +208,10 @@ def reference_population(
             f"reference population must be one of {list(REFERENCES)}, not {population!r}"
         )
     scores = np.asarray(scores, dtype=float)
+    if isinstance(near_cutoff_share, bool) or not isinstance(
+        near_cutoff_share, int | float | np.number
+    ):
+        raise InputError(f"near_cutoff_share must be a number in (0, 1], not {near_cutoff_share!r}")
     if population == "approved":
         keep = ~decision.declined(scores)
     elif population == "all":

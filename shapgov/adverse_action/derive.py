@@ -5,12 +5,15 @@ Per declined row: every entry's exact group Shapley value against the reference
 population (:func:`shapgov.explain_groups`, each entry one player; inputs declared never
 a reason stay players of their own and are never reported), times the decision's sign
 (its push toward decline); the entries with a positive push of at least ``min_share`` of
-the row's total adverse push and whose statement is true of the row (its ``adverse``
-direction against the reference population's median,
-:mod:`shapgov.adverse_action.direction`), largest first, ties broken by code, at most
-``max_reasons`` (Regulation B's commentary: more than four is not likely to be helpful,
-12 CFR 1002 Supp. I, 9(b)(2)-1). Rows whose values the additivity policy withholds get
-no reasons and say so.
+the row's total adverse push (every player's, inputs never a reason included) and whose
+statement is true of the row (its ``adverse`` direction against the reference
+population's median, :mod:`shapgov.adverse_action.direction`), largest first, ties
+broken by code, at most ``max_reasons`` (Regulation B's commentary: more than four is not
+likely to be helpful, 12 CFR 1002 Supp. I, 9(b)(2)-1). A row no automatic notice can
+state truthfully (no pushing entry's statement is true of it, or inputs never a reason
+pushed further toward decline than its reasons: the notice would leave out the principal
+factor) "needs review". Rows whose values the additivity policy withholds get no
+reasons and say so.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from shapgov.errors import AdditivityError, InputError
 STATUSES = ("approved", "reasons", "no adverse input", "needs review", "withheld")
 
 #: An entry whose push toward decline is below this share of the row's total adverse push
-#: (the sum of its entries' positive pushes) is not given as a reason.
+#: (the sum of every player's positive push) is not given as a reason.
 MIN_SHARE = 0.01
 #: Regulation B's commentary: more than four reasons is not likely to be helpful.
 MAX_REASONS = 4
@@ -52,10 +55,11 @@ class AdverseActionReasons:
     :param values: ``(n, max_reasons)`` each reason's push toward decline, in the explained
         margin's units (NaN where no reason).
     :param status: ``(n,)``: ``"approved"``, ``"reasons"``, ``"no adverse input"`` (declined,
-        but no entry pushes toward decline by at least ``min_share``), ``"needs review"``
-        (declined; entries pushed toward decline, but none's statement is true of the row:
-        a reviewer states the reasons) or ``"withheld"`` (the additivity policy withheld
-        the row's values).
+        but nothing pushes toward decline by at least ``min_share``), ``"needs review"``
+        (declined, and no automatic notice is true: entries pushed toward decline but none's
+        statement is true of the row, or inputs declared never a reason pushed further
+        toward decline than the reasons; a reviewer states the reasons, and the row's codes
+        are empty) or ``"withheld"`` (the additivity policy withheld the row's values).
     :param group_values: ``(n_declined_explained, P)`` every player's value for the
         declined rows, in the explained margin (the players are ``players``).
     :param players: The game's player names ``(P,)``: reason codes and inputs that are
@@ -190,7 +194,11 @@ class AdverseActionReasons:
 
         :raises InputError: The key is not a row, or the row was not declined.
         """
-        if row not in self.index:
+        try:
+            known = row in self.index
+        except TypeError:  # unhashable: a list of keys
+            known = False
+        if not known:
             raise InputError(f"no row {row!r} among the explained rows")
         i = self.index.get_loc(row)
         if not self.declined[i]:
@@ -218,16 +226,17 @@ def notice_text(row: Any, status: str, codes: Sequence[Any], catalogue: ReasonCa
         )
     if status == "needs review":
         return (
-            f"Application {row}: the inputs that pushed the score toward decline do not match "
-            "their approved statements for this applicant; a reviewer must state the "
-            "principal reasons."
+            f"Application {row}: no approved statement describes what pushed the score toward "
+            "decline for this applicant (a statement would be untrue of them, or the decline "
+            "comes mostly from inputs that are never given as reasons); a reviewer must state "
+            "the principal reasons."
         )
     lines = [f"Application {row}: principal reasons for the adverse action"]
     for j, code in enumerate(codes):
         if code is not None and not (isinstance(code, float) and code != code):
             lines.append(f"  {j + 1}. {catalogue.reason(code).statement} ({code})")
     if len(lines) == 1:
-        lines.append("  no input pushed the score toward decline by itself")
+        lines.append("  nothing pushed the score toward decline by a reportable share")
     return "\n".join(lines)
 
 
@@ -352,6 +361,7 @@ def reasons(
     max_reasons = _count(max_reasons, "max_reasons", least=1)
     min_share = _share(min_share, "min_share")
     stability = _count(stability, "stability (resamples)", least=0)
+    random_state = _count(random_state, "random_state", least=0)
     if feature_perturbation != "interventional":
         raise InputError(
             "reasons are measured against a reference population: feature_perturbation "
@@ -463,12 +473,15 @@ def reasons_against(
                 grouped.values * sign, reason_player, catalogue.codes, max_reasons=k,
                 min_share=min_share, holds=statement_holds(catalogue, rows, medians),
             )  # fmt: skip
+            review = _needs_review(grouped.values * sign, reason_player, got_values, against)
+            got_codes[review] = None
+            got_values[review] = np.nan
             codes[declined] = got_codes
             values[declined] = got_values
             contradicted[declined] = against
             empty = got_codes[:, 0] == None  # noqa: E711
             status[np.flatnonzero(declined)[empty]] = "no adverse input"
-            status[np.flatnonzero(declined)[empty & against.any(axis=1)]] = "needs review"
+            status[np.flatnonzero(declined)[review]] = "needs review"
     result = AdverseActionReasons(
         index=frame.index,
         scores=scores,
@@ -491,6 +504,21 @@ def reasons_against(
         contradicted=contradicted,
     )
     return result
+
+
+def _needs_review(
+    push: np.ndarray, reason_player: np.ndarray, given: np.ndarray, against: np.ndarray
+) -> np.ndarray:
+    """``(d,)`` bool: declined rows no automatic notice can state truthfully: entries
+    pushed toward decline but none's statement is true of the row (``against``), or the
+    inputs declared never a reason pushed further toward decline than the reasons given
+    (the notice would leave out the principal factor)."""
+    others = np.ones(push.shape[1], dtype=bool)
+    others[reason_player] = False
+    never = np.where(push[:, others] > 0, push[:, others], 0.0).sum(axis=1)
+    stated = np.nansum(given, axis=1)
+    no_reason = np.isnan(given[:, 0])
+    return (no_reason & against.any(axis=1)) | ((never > 0) & (never > stated))
 
 
 def _with_stability(result: AdverseActionReasons, figures: dict[str, Any]) -> AdverseActionReasons:

@@ -6,10 +6,12 @@ decline while the applicant's value is on the favourable side (through an intera
 a model that is not monotone in the input); giving that statement would not "accurately
 describe the factors actually considered or scored" (CFPB circular 2022-03). So an entry
 whose ``adverse`` is ``"high"`` is given only when at least one of its inputs lies above
-the reference population's median, ``"low"`` only when one lies below it; ``"either"``
-is never judged, and neither is an input that is missing for the applicant or not
-numeric (a category has no "high"). An entry none of whose inputs can be judged is given
-on its push alone.
+the reference population's median, ``"low"`` only when one lies below it. A missing
+value is neither high nor low: "utilization is too high" is not true of an applicant
+with no utilization on file (a statement about missing information belongs in an
+``"either"`` entry). Booleans count as numbers (True above False). ``"either"`` is never
+judged, and neither is an input that is not a number (a category has no "high"): an
+entry with no numeric input is given on its push alone.
 
 The medians are the reference population's (the game's background), so the statement
 and the value are measured against the same applicants; they are recorded with the
@@ -27,13 +29,18 @@ from shapgov.adverse_action.catalogue import ReasonCatalogue
 
 RULE = (
     "an entry with adverse = 'high' is given only when one of its inputs is above the "
-    "reference population's median, 'low' only when one is below it; 'either', missing "
-    "values and inputs that are not numbers are not judged"
+    "reference population's median, 'low' only when one is below it (a missing value is "
+    "neither); 'either' entries and inputs that are not numbers are not judged"
 )
 
 
 def _numeric(column: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+    """Numbers and booleans (True above False); not categories or text."""
+    return pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
+
+
+def _floats(column: pd.Series) -> np.ndarray:
+    return column.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
 
 
 def reference_medians(catalogue: ReasonCatalogue, reference: pd.DataFrame) -> dict[str, float]:
@@ -52,7 +59,7 @@ def reference_medians(catalogue: ReasonCatalogue, reference: pd.DataFrame) -> di
             column = _column(reference, label)
             if column is None or not _numeric(column):
                 continue
-            values = column.to_numpy(dtype=float, na_value=np.nan)
+            values = _floats(column)
             values = values[np.isfinite(values)]
             if len(values):
                 medians[label] = float(np.median(values))
@@ -63,7 +70,7 @@ def statement_holds(
     catalogue: ReasonCatalogue, rows: pd.DataFrame, medians: dict[str, float]
 ) -> np.ndarray:
     """``(n, R)`` bool: whether each entry's statement may be given for each row, by the
-    rule of the module (True where nothing can be judged).
+    rule of the module (True for entries with no numeric input, or ``"either"``).
 
     :param catalogue: The catalogue (``R`` entries, in order).
     :param rows: The rows ``(n, M)``.
@@ -74,18 +81,18 @@ def statement_holds(
     for r, reason in enumerate(catalogue.reasons):
         if reason.adverse == "either":
             continue
-        judged = np.zeros(n, dtype=bool)
+        judged = False
         adverse = np.zeros(n, dtype=bool)
         for label in reason.inputs:
             column = _column(rows, label)
             if label not in medians or column is None or not _numeric(column):
                 continue
-            values = column.to_numpy(dtype=float, na_value=np.nan)
-            known = np.isfinite(values)
+            values = _floats(column)  # NaN compares False: a missing value is neither side
             side = values > medians[label] if reason.adverse == "high" else values < medians[label]
-            judged |= known
-            adverse |= known & side
-        holds[:, r] = ~judged | adverse
+            judged = True
+            adverse |= side
+        if judged:
+            holds[:, r] = adverse
     return holds
 
 

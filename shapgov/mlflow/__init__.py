@@ -392,6 +392,13 @@ def _reasons(
 
     taken = set(inspect.signature(reasons).parameters) - {"model", "X"}
     unknown = sorted(set(given) - taken)
+    missing = [k for k in ("catalogue", "decision", "reference") if k not in given]
+    if missing:
+        raise InputError(
+            f"reasons= needs {missing}: the catalogue, the decision rule and the reference "
+            "rows, e.g. reasons={'catalogue': 'reasons.toml', 'decision': "
+            "shapgov.Decision(cutoff=0.2), 'reference': recent_applicants}"
+        )
     if unknown:
         raise InputError(
             f"reasons= has option(s) shapgov.reasons does not take: {unknown}; its options "

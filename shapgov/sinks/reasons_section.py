@@ -18,14 +18,14 @@ STATUSES = (
     ("reasons", "declined, with the reasons below"),
     (
         "no adverse input",
-        "declined, but no catalogue entry pushed the score toward decline by at least the "
-        "minimum share (an input declared never a reason did)",
+        "declined, but nothing pushed the score toward decline by at least the minimum share",
     ),
     (
         "needs review",
-        "declined; catalogue entries pushed toward decline, but none's statement is true of "
-        "the row (its inputs lie on the favourable side of the reference population's "
-        "median): a reviewer states the reasons",
+        "declined, and no automatic notice would be true: entries pushed toward decline but "
+        "none's statement is true of the row (its inputs lie on the favourable side of the "
+        "reference population's median, or are missing), or inputs declared never a reason "
+        "pushed further toward decline than the reasons: a reviewer states the reasons",
     ),
     ("withheld", "declined, but the additivity policy withheld the row's values: no reasons"),
 )
