@@ -102,7 +102,14 @@ def module_store(tmp_path_factory, _store_template):
     before they log, since other tests may have pointed MLflow elsewhere. Yields its URI."""
     import mlflow
 
-    yield new_store(_store_template, tmp_path_factory.mktemp("module-store"))
+    folder = tmp_path_factory.mktemp("module-store")
+    with pytest.MonkeyPatch.context() as mp:
+        # MLflow resolves the artifact root of experiments made later (./mlruns, e.g. the
+        # CLI's) against the working directory of a store's first use: its folder, not
+        # the checkout (module fixtures start before a test's own temp dir)
+        mp.chdir(folder)
+        uri = new_store(_store_template, folder)
+    yield uri
     if mlflow.active_run():
         mlflow.end_run()
 

@@ -11,13 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from stores import use_store
 
 import shapgov
 import shapgov.mlflow
 from shapgov.cli import main
-from shapgov.demo import _trusted_types
 
 SHIFT = "2024-07-01"
+# Requirements declared up front: inferring them loads each model in a subprocess (~5 s).
+LIGHTGBM = ["lightgbm"]
 
 
 def _table(seed: int = 0, n: int = 4800) -> tuple[pd.DataFrame, np.ndarray]:
@@ -30,8 +32,11 @@ def _table(seed: int = 0, n: int = 4800) -> tuple[pd.DataFrame, np.ndarray]:
     return X.assign(when=when), y
 
 
-@pytest.fixture
-def logged(store):
+@pytest.fixture(scope="module")
+def _logged_set(module_store):
+    """One explained set over time, logged with its model in the module's store; the
+    module's tests read it, and those that write verdicts register a version of their own."""
+    use_store(module_store)
     X, y = _table()
     train = X.drop(columns="when").iloc[:1500]
     model = lgb.LGBMRegressor(n_estimators=30, num_leaves=8, verbose=-1).fit(train, y[:1500])
@@ -44,9 +49,14 @@ def logged(store):
             analyses=["permutation"],
             over_time={"time": "when", "freq": "M"},
         )
-        info = mlflow.lightgbm.log_model(model, name="model", **_trusted_types(model))
-    mv = mlflow.register_model(info.model_uri, "drifting")
-    return run.info.run_id, mv, e, X
+        info = mlflow.lightgbm.log_model(model, name="model", pip_requirements=LIGHTGBM)
+    return run.info.run_id, info.model_uri, e, X
+
+
+@pytest.fixture
+def logged(_logged_set, module_store):
+    use_store(module_store)
+    return _logged_set
 
 
 def test_the_set_holds_the_result_and_windows_are_step_metrics(logged):
@@ -80,7 +90,8 @@ def test_the_report_shows_the_section_and_the_drift(logged):
 
 
 def test_approval_judges_the_impact_drift_and_records_the_rule(logged):
-    _, mv, *_ = logged
+    _, model_uri, *_ = logged
+    mv = mlflow.register_model(model_uri, "drifting")  # a version of its own for its verdicts
     loose = shapgov.approve("drifting", mv.version, max_impact_drift=1.5)
     assert loose.approved, loose.reasons
     tight = shapgov.approve("drifting", mv.version, max_impact_drift=0.05)
@@ -97,7 +108,7 @@ def test_the_rule_rejects_a_set_without_explanations_over_time(store):
     model = lgb.LGBMRegressor(n_estimators=10, verbose=-1).fit(X, y)
     with mlflow.start_run():
         shapgov.mlflow.explain_and_log(model, X.iloc[:100], background=X.iloc[:50], analyses=False)
-        info = mlflow.lightgbm.log_model(model, name="model", **_trusted_types(model))
+        info = mlflow.lightgbm.log_model(model, name="model", pip_requirements=LIGHTGBM)
     mv = mlflow.register_model(info.model_uri, "static")
     assert shapgov.approve("static", mv.version).approved
     ruled = shapgov.approve("static", mv.version, max_impact_drift=0.5)
@@ -105,7 +116,8 @@ def test_the_rule_rejects_a_set_without_explanations_over_time(store):
 
 
 def test_explain_and_approve_over_time_from_the_command_line(logged, tmp_path):
-    _, mv, _, X = logged
+    _, model_uri, _, X = logged
+    mv = mlflow.register_model(model_uri, "drifting")  # a version of its own for its verdicts
     uri = mlflow.get_tracking_uri()
     X.iloc[::4].to_csv(tmp_path / "scored.csv", index=False)
     runner = CliRunner()

@@ -427,8 +427,6 @@ def _credit_store(tmp_path_factory):
     import pandas as pd
     from credit import credit_table
 
-    from shapgov.demo import _trusted_types
-
     where = tmp_path_factory.mktemp("credit")
     uri = f"sqlite:///{where / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
@@ -447,7 +445,8 @@ def _credit_store(tmp_path_factory):
             background=X.iloc[500:700],
             over_time={"time": "applied", "freq": "M"},
         )
-        info = mlflow.lightgbm.log_model(model, name="model", **_trusted_types(model))
+        # requirements declared: inferring them loads the model in a subprocess (~5 s)
+        info = mlflow.lightgbm.log_model(model, name="model", pip_requirements=["lightgbm"])
     mv = mlflow.register_model(info.model_uri, "credit-default")
     assert shapgov.approve("credit-default", mv.version).approved
     return uri, (run.info.run_id, mv, e, model)

@@ -34,6 +34,9 @@ import shapgov.mlflow
 from shapgov.mlflow.serving import UnapprovedModelError, log_explaining_model
 from shapgov.serving import ServedExplainer
 
+# Requirements declared up front: inferring them loads each model in a subprocess (~5 s).
+LIGHTGBM = ["lightgbm"]
+
 
 def _table(n=2000, m=6, seed=0):
     rng = np.random.default_rng(seed)
@@ -49,7 +52,9 @@ def _approved(store, *, approve=True, name="reg"):
     background = X.iloc[:60]
     with mlflow.start_run():
         shapgov.mlflow.explain_and_log(model, X.iloc[100:200], background=background)
-        info = mlflow.lightgbm.log_model(model, name="model", input_example=X.iloc[:3])
+        info = mlflow.lightgbm.log_model(
+            model, name="model", input_example=X.iloc[:3], pip_requirements=LIGHTGBM
+        )
     mv = mlflow.register_model(info.model_uri, name)
     if approve:
         assert shapgov.approve(name, mv.version, alias="champion").approved
@@ -195,11 +200,18 @@ def serving(model_uri: str, store: str, log_path: Path) -> Iterator[int]:
 
 
 @pytest.fixture(scope="module")
-def server(module_store, tmp_path_factory):
+def explained(module_store):
+    """``reg`` version 1, approved, and its explaining model ``reg-explained@champion``, in
+    the module's store: what :func:`server` serves; the approval test adds a version 2."""
+    use_store(module_store)
+    return _explaining(module_store)
+
+
+@pytest.fixture(scope="module")
+def server(explained, module_store, tmp_path_factory):
     """``mlflow models serve`` of the explaining model, on a free localhost port, shared by
     the module's tests that only post requests to it."""
-    use_store(module_store)
-    model, X, background, _ = _explaining(module_store)
+    model, X, background, _ = explained
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     with serving("models:/reg-explained@champion", module_store, log) as port:
         yield port, model, X, background
@@ -289,10 +301,13 @@ def test_multiclass_columns_are_named_per_class_and_rebuild_the_probabilities():
         np.testing.assert_allclose(shap, e.values[:, :, o], rtol=0, atol=1e-12)
 
 
-def test_approval_can_require_an_explaining_model_and_the_report_lists_it(store, tmp_path):
+def test_approval_can_require_an_explaining_model_and_the_report_lists_it(
+    explained, module_store, tmp_path
+):
     from shapgov.mlflow.approval import approve
 
-    _, X, background, info = _explaining(store)
+    use_store(module_store)
+    _, X, background, info = explained
     verdict = approve("reg", "1", require_explaining_model=True)
     assert verdict.approved, verdict.reasons
     page = shapgov.report(model="reg", version="1", out=tmp_path / "r.html").read_text()
@@ -301,7 +316,9 @@ def test_approval_can_require_an_explaining_model_and_the_report_lists_it(store,
     with mlflow.start_run():
         model = lightgbm.LGBMRegressor(n_estimators=5, verbose=-1).fit(X, X["x0"])
         shapgov.mlflow.explain_and_log(model, X.iloc[:50], background=background)
-        logged = mlflow.lightgbm.log_model(model, name="model", input_example=X.iloc[:3])
+        logged = mlflow.lightgbm.log_model(
+            model, name="model", input_example=X.iloc[:3], pip_requirements=LIGHTGBM
+        )
     mv = mlflow.register_model(logged.model_uri, "reg")
     verdict = approve("reg", mv.version, require_explaining_model=True)
     assert not verdict.approved

@@ -20,7 +20,6 @@ from sklearn.ensemble import RandomForestClassifier
 
 import shapgov
 import shapgov.spark
-from shapgov.demo import _trusted_types
 from shapgov.errors import AdditivityError, InputError, WorkerEnvironmentError
 
 ROWS = 3000
@@ -91,7 +90,8 @@ def test_bad_input_is_refused_on_the_driver(spark, table):
 
 
 def _registered(model, name):
-    info = mlflow.lightgbm.log_model(model, name="model", **_trusted_types(model))
+    # requirements declared: inferring them loads the model in a subprocess (~5 s)
+    info = mlflow.lightgbm.log_model(model, name="model", pip_requirements=["lightgbm"])
     return mlflow.register_model(info.model_uri, name)
 
 
