@@ -45,8 +45,9 @@ def _table(n=2000, m=6, seed=0):
     return X, y
 
 
-def _approved(store, *, approve=True, name="reg"):
-    """A LightGBM model logged with its explained set, registered, and approved."""
+def _approved(store):
+    """A LightGBM model logged with its explained set, registered as ``reg``, and approved
+    (alias ``champion``)."""
     X, y = _table()
     model = lightgbm.LGBMRegressor(n_estimators=30, num_leaves=8, verbose=-1).fit(X, y)
     background = X.iloc[:60]
@@ -55,9 +56,8 @@ def _approved(store, *, approve=True, name="reg"):
         info = mlflow.lightgbm.log_model(
             model, name="model", input_example=X.iloc[:3], pip_requirements=LIGHTGBM
         )
-    mv = mlflow.register_model(info.model_uri, name)
-    if approve:
-        assert shapgov.approve(name, mv.version, alias="champion").approved
+    mv = mlflow.register_model(info.model_uri, "reg")
+    assert shapgov.approve("reg", mv.version, alias="champion").approved
     return model, X, background, mv
 
 
@@ -76,8 +76,11 @@ def _explaining(store, **options):
     return model, X, background, info
 
 
-def test_served_values_equal_explain_and_brute_force(store):
-    model, X, background, info = _explaining(store, top_k=2)
+def test_served_values_equal_explain_and_brute_force(explained, module_store):
+    use_store(module_store)
+    model, X, background, _ = explained
+    with mlflow.start_run():  # the module's approved version, explained with 2 per row
+        info = log_explaining_model("models:/reg@champion", background=background, top_k=2)
     served = mlflow.pyfunc.load_model(info.model_uri)
     rows = X.iloc[300:320]
     out = served.predict(rows)
@@ -105,8 +108,11 @@ def test_served_values_equal_explain_and_brute_force(store):
     assert json.loads(tag)["manifest_sha256"] == config["manifest_sha256"]
 
 
-def test_an_unapproved_version_is_refused_unless_allowed(store):
-    _, X, background, mv = _approved(store, approve=False, name="draft")
+def test_an_unapproved_version_is_refused_unless_allowed(explained, module_store):
+    use_store(module_store)
+    _, X, background, _ = explained
+    source = mlflow.MlflowClient().get_model_version("reg", "1").source  # the set's model
+    mv = mlflow.register_model(source, "draft")  # a version nobody approved
     with mlflow.start_run(), pytest.raises(UnapprovedModelError, match="not approved"):
         log_explaining_model(f"models:/draft/{mv.version}", background=background)
     with mlflow.start_run():
