@@ -130,6 +130,47 @@ def _check_credit(output: str, tmp_path) -> None:
     assert again.exit_code == 0, again.output
     notice = "\n".join([f"Application {key}: principal reasons for the adverse action", *reasons])
     assert again.output.endswith(notice + "\n"), again.output
+    _check_credit_statements_are_true(tmp_path)
+
+
+def _check_credit_statements_are_true(tmp_path) -> None:
+    """Every high/low statement the demo's set gives is true of its applicant, by hand:
+    one of the entry's inputs lies above (below) the median of the stored reference
+    population; the statements withheld as untrue are the ones the set counts."""
+    import mlflow
+    import numpy as np
+    import pandas as pd
+
+    from shapgov.adverse_action.stored import read_reasons
+
+    client = mlflow.MlflowClient()
+    version = client.get_model_version("shapgov-demo-credit-default-lightgbm", "1")
+    folder = mlflow.artifacts.download_artifacts(
+        f"runs:/{version.run_id}/shapgov", dst_path=str(tmp_path / "credit-set")
+    )
+    stored = read_reasons(Path(folder))
+    applicants = pd.read_csv(
+        tmp_path / "shapgov-reports" / "credit-default-lightgbm-applicants.csv"
+    ).set_index("applicant")
+    frame = stored["frame"].set_index("row")
+    median = {c: float(np.nanmedian(stored["reference"][c])) for c in stored["reference"]}
+    given = untrue = 0
+    for key, row in frame[frame["status"] == "reasons"].iterrows():
+        for code in row.filter(like="reason_").dropna():
+            entry = stored["catalogue"].reason(code)
+            if entry.adverse == "either":
+                continue
+            values = [applicants.loc[key, i] for i in entry.inputs]
+            sides = [
+                (v > median[i]) if entry.adverse == "high" else (v < median[i])
+                for v, i in zip(values, entry.inputs, strict=True)
+            ]
+            given += 1
+            untrue += not any(sides)
+    withheld = stored["summary"]["direction"]["contradicted"]
+    assert given > 100 and untrue == 0
+    assert withheld == sum(f["contradicted"] for f in stored["summary"]["frequencies"])
+    print(f"\ncredit demo: {given} high/low statements given, {untrue} untrue; {withheld} withheld")
 
 
 def test_demo_runs_two_cases_end_to_end_on_the_embedded_store(tmp_path, monkeypatch):
