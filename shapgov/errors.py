@@ -128,3 +128,27 @@ class WorkerEnvironmentError(ShapgovError, RuntimeError):
 class UnsignedVerdictWarning(UserWarning):
     """A verdict was recorded without an approval key: nothing tells it from a tag set by
     hand, so ``shapgov verify`` does not accept it."""
+
+
+class ReviewRefusedError(ShapgovError, PermissionError):
+    """A rule of the review workflow refused the action (a role the user lacks, the
+    version's own developer approving, no sign-off by another user, an open High finding);
+    the message names the rule and what would satisfy it. Nothing was recorded."""
+
+
+class IdentityError(InputError):
+    """Who acts is unknown or contradicts the tracking server's sign-in: declare the user
+    (``SHAPGOV_USER`` or ``--as``) on a store without authentication, or sign in as that
+    user (``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD``) on a shared server."""
+
+
+class LedgerConflictError(ApprovalConflictError):
+    """Concurrent review actions kept claiming the same place in the ledger; nothing was
+    recorded. Run the action again."""
+
+
+class LedgerIntegrityError(ShapgovError, RuntimeError):
+    """The review ledger's hash chain does not verify (an entry deleted, altered,
+    reordered or inserted); no review action is taken on a ledger that has been
+    tampered with. The message names the entries; restore them (``mlflow runs restore``)
+    or have an administrator investigate."""

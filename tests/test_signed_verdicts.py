@@ -193,24 +193,22 @@ def test_an_approval_that_loses_the_race_to_create_the_ledger_reads_it_back(
     one in (CI's 20-round load test on PostgreSQL once failed here with an IntegrityError).
     Here the other approval service creates it, through its own client, between this
     one's look-up and its creation: the verdict still lands, in the one ledger."""
-    from shapgov.mlflow.signing import ledger_name
+    from shapgov.review.ledger import read_chain
 
     other = mlflow.MlflowClient()
-    looked = []
+    created = []
 
     class LateClient(mlflow.MlflowClient):
-        def get_experiment_by_name(self, name):
-            looked.append(name)
-            if name == ledger_name() and len(looked) == 1:  # finds none; the other creates it
-                other.create_experiment(name)
-                return None
-            return super().get_experiment_by_name(name)
+        def create_experiment(self, name, *args, **kwargs):
+            created.append(name)
+            other.create_experiment(name)  # the other service creates it first
+            return super().create_experiment(name, *args, **kwargs)  # refused: already there
 
     mv, *_ = _version()
     monkeypatch.setenv("SHAPGOV_APPROVAL_LEDGER", "race-ledger")  # a ledger nobody made yet
     assert shapgov.approve("signed", mv.version, client=LateClient()).approved
-    assert looked.count("race-ledger") >= 2  # refused as already there, read back
-    client = mlflow.MlflowClient()
-    runs = client.search_runs([client.get_experiment_by_name("race-ledger").experiment_id])
-    assert [r.data.tags["shapgov.ledger.version"] for r in runs] == [str(mv.version)]
+    assert created == ["race-ledger"]  # refused as already there, read back
+    chain = read_chain(mlflow.MlflowClient())
+    assert chain.intact, chain.problems
+    assert [(e.kind, e.version) for e in chain.entries] == [("verdict", str(mv.version))]
     assert verify_version("signed", mv.version).verified

@@ -148,6 +148,7 @@ def log_explanation(
                 attachments=attachments,
                 top_k=top_k,
                 run_id=rid,
+                logged_by=_logged_by(),
             )
             _write_report(Path(tmp), rid, report)
             _upload(rid, Path(tmp))
@@ -411,3 +412,18 @@ def _reasons(
     }
     spec = {"stability": DEFAULT_RESAMPLES, "random_state": random_state, **shared, **given}
     return reasons(model, frame, **spec)
+
+
+def _logged_by() -> dict[str, Any]:
+    """Who logs a set (:func:`shapgov.review.current_identity`; on a store without
+    authentication and no declared user, the operating-system user, not authenticated)."""
+    import getpass
+
+    from shapgov.errors import IdentityError
+    from shapgov.review.identity import current_identity
+
+    try:
+        who = current_identity()
+    except IdentityError:
+        return {"name": getpass.getuser(), "authenticated": False}
+    return {"name": who.name, "authenticated": who.authenticated}

@@ -57,6 +57,8 @@ from shapgov.errors import (
 )
 from shapgov.mlflow import failures, set_rules
 from shapgov.mlflow.artifacts import MANIFEST, REQUIRED, sha256_file
+from shapgov.review import actions as review
+from shapgov.review.identity import Identity
 
 
 @dataclass(frozen=True)
@@ -326,9 +328,22 @@ def approve(
     require_explaining_model: bool = False,
     max_impact_drift: float | None = None,
     min_reason_stability: float | None = None,
+    actor: Identity | None = None,
     client: Any = None,
 ) -> Approval:
     """Check a registered model version and record the verdict on it (see the module).
+
+    Where the review workflow is in force for the model (:mod:`shapgov.review`: a role was
+    granted for it or globally), the verdict is also a ledger entry under its rules: the
+    actor must be an approver who did not log the set, and an approval needs a
+    validator's sign-off of this very set by another user and no open High finding
+    (open Medium findings are listed in the verdict's reasons).
+
+    :param actor: Who approves (:func:`shapgov.review.current_identity` when omitted:
+        the user the tracking server signs in, else ``SHAPGOV_USER`` or
+        ``SHAPGOV_APPROVER``, else the operating-system user where the workflow is not in
+        force).
+    :raises ReviewRefusedError: A review rule refused the verdict; nothing was recorded.
 
     :param max_impact_drift: Reject when a window's impact drift (L1 distance of impact
         shares to the reference window, in [0, 2]) exceeds it, or when the set holds no
@@ -369,14 +384,27 @@ def approve(
             min_reason_stability,
         )  # fmt: skip
 
+    actor = actor or _approver()
+    with failures.tracking_errors(
+        f"reading the review ledger for {name} version {version}", retry="approve again",
+        writing=False,
+    ):  # fmt: skip
+        state, _ = review.review_state(name, version, client=client)
+        author = review.set_of(client, name, str(version))[1] if state.in_force else None
+    review.approval_check(state, actor, result.manifest_sha256, author, approving=result.approved)
+    medium = [f"{f.id} {f.title}" for f in state.open_findings("Medium")] if state.in_force else []
+    summary = "; ".join(result.reasons) or "all checks passed"
+    if result.approved and medium:
+        summary += "; open Medium findings: " + "; ".join(medium)
     tags = {
         "shapgov.approval": result.verdict,
-        "shapgov.approval.reasons": "; ".join(result.reasons) or "all checks passed",
+        "shapgov.approval.reasons": summary,
         "shapgov.approval.time": datetime.now(UTC).isoformat(),
         "shapgov.approval.version": __version__,
         "shapgov.approval.manifest_sha256": result.manifest_sha256 or "none",
         "shapgov.approval.report_sha256": result.report_sha256 or "none",
-        "shapgov.approval.approver": signing.approver(),
+        "shapgov.approval.approver": actor.name,
+        "shapgov.approval.authenticated": "true" if actor.authenticated else "false",
         "shapgov.approval.rules": json.dumps(
             {
                 "allow_warn": allow_warn,
@@ -387,6 +415,17 @@ def approve(
             sort_keys=True,
         ),
     }
+    if state.in_force:
+        tags["shapgov.approval.review"] = json.dumps(
+            {
+                "signoffs": [
+                    {"by": e.actor, "entry": e.seq}
+                    for e in state.signed_off(result.manifest_sha256)
+                ],
+                "open_medium_findings": medium,
+            },
+            sort_keys=True,
+        )
     tags = {k: v[:5000] for k, v in tags.items()}
     if key is not None:  # signed over the tags exactly as they are stored
         tags[signing.KEY_ID_TAG] = signing.key_id(key)
@@ -395,30 +434,36 @@ def approve(
         f"recording the verdict on {name} version {version}",
         retry="run the approval again (it re-checks the set and rewrites the verdict)",
     ):
+        if key is not None:  # the ledger first: a verdict it refuses is not recorded at all
+            _probe_edit(client, name, str(version))
+            try:
+                review.record_verdict(
+                    client, name, str(version), signing.verdict_body(tags), actor,
+                    before=state, manifest=result.manifest_sha256, author=author,
+                    approving=result.approved,
+                )  # fmt: skip
+            except MlflowException as err:
+                if not failures.is_permission_denied(err):
+                    raise
+                raise ApprovalPermissionError(
+                    f"the tracking server refused user {signing.tracking_user() or '(none)'!r} "
+                    f"a record in the approval ledger (experiment {signing.ledger_name()!r}), "
+                    f"so no verdict on {name} version {version} was recorded. The approval "
+                    "service's user must be able to write there (it is, when it created the "
+                    "ledger)."
+                ) from err
+        elif state.in_force:
+            raise InputError(
+                f"the review workflow is in force for {name}: its verdicts are signed ledger "
+                "entries and need the approval key (SHAPGOV_APPROVAL_KEY_FILE or "
+                "SHAPGOV_APPROVAL_KEY). Nothing was recorded."
+            )
         try:
             stored, writes = _record(client, name, str(version), tags, signed=key is not None)
         except MlflowException as err:
             if not failures.is_permission_denied(err):
                 raise
-            raise ApprovalPermissionError(
-                f"the tracking server refused to record the verdict on {name} version "
-                f"{version} for user {signing.tracking_user() or '(none)'!r}: approving "
-                "needs EDIT (or MANAGE) permission on the registered model; ask its owner or "
-                "an admin to grant it to the approval service's user. Nothing was recorded."
-            ) from err
-        if key is not None:
-            try:
-                signing.record_in_ledger(client, name, version, tags)
-            except MlflowException as err:
-                if not failures.is_permission_denied(err):
-                    raise
-                raise ApprovalPermissionError(
-                    f"the verdict tags on {name} version {version} are written, but the "
-                    f"tracking server refused user {signing.tracking_user() or '(none)'!r} "
-                    f"a record in the approval ledger (experiment {signing.ledger_name()!r}), "
-                    "so the verdict will not verify. The approval service's user must be "
-                    "able to write there (it is, when it created the ledger)."
-                ) from err
+            raise _refused_tags(name, version) from err
         decided = (result.verdict, tags["shapgov.approval.manifest_sha256"])
         standing = (stored.get("shapgov.approval"), stored.get("shapgov.approval.manifest_sha256"))
         if standing != decided:
@@ -440,6 +485,47 @@ def approve(
             stacklevel=2,
         )
     return replace(result, writes=writes)
+
+
+def _refused_tags(name: str, version: str | int) -> ApprovalPermissionError:
+    from shapgov.mlflow import signing
+
+    return ApprovalPermissionError(
+        f"the tracking server refused to record the verdict on {name} version {version} "
+        f"for user {signing.tracking_user() or '(none)'!r}: approving needs EDIT (or MANAGE) "
+        "permission on the registered model; ask its owner or an admin to grant it to the "
+        "approval service's user. Nothing was recorded."
+    )
+
+
+def _probe_edit(client: Any, name: str, version: str) -> None:
+    """Write ``shapgov.approval.checked`` (when the last check ran) before the ledger
+    entry: a user without EDIT on the model is refused here, before anything is recorded."""
+    from mlflow.exceptions import MlflowException
+
+    stamp = datetime.now(UTC).isoformat()
+    try:
+        failures.write_retrying(
+            lambda: client.set_model_version_tag(name, version, "shapgov.approval.checked", stamp)
+        )
+    except MlflowException as err:
+        if not failures.is_permission_denied(err):
+            raise
+        raise _refused_tags(name, version) from err
+
+
+def _approver() -> Identity:
+    """Who approves when no actor is passed (see :func:`approve`)."""
+    import os
+
+    from shapgov.errors import IdentityError
+    from shapgov.mlflow import signing
+    from shapgov.review.identity import current_identity
+
+    try:
+        return current_identity(os.environ.get("SHAPGOV_APPROVER"))
+    except IdentityError:
+        return Identity(signing.approver(), False, "operating-system user")
 
 
 #: How often an approver rewrites its verdict when a concurrent approval of the same

@@ -80,6 +80,7 @@ def write_set(
     attachments: dict[str, Any] | None = None,
     top_k: int = 3,
     run_id: str | None = None,
+    logged_by: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write a complete artifact set for ``explanation`` into ``directory``; returns the
     manifest (also written, last). ``run_id`` names the run the set is for: approval
@@ -87,7 +88,9 @@ def write_set(
     :class:`~shapgov.analyses.over_time.OverTime` of the same explanation; ``reasons``
     the :class:`~shapgov.adverse_action.derive.AdverseActionReasons` of its rows;
     ``attachments`` are more JSON documents by file name (``spark.json``: the parts of a
-    table explained on Spark), hashed into the manifest like every file."""
+    table explained on Spark), hashed into the manifest like every file. ``logged_by``
+    (``{"name", "authenticated"}``) records who logged the set: the review workflow never
+    lets that user validate or approve it (:mod:`shapgov.review.actions`)."""
     from shapgov.analyses.impact import shap_impact
     from shapgov.analyses.prediction_explanations import prediction_explanations
 
@@ -138,6 +141,7 @@ def write_set(
         "shapgov_version": __version__,
         "created": datetime.now(UTC).isoformat(),
         "run_id": run_id,
+        "logged_by": logged_by,
         "status": explanation.additivity.status,
         "rows": len(explanation),
         "data_sha256": data_hash(explanation.data),

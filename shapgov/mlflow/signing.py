@@ -26,8 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shapgov.errors import InputError
-from shapgov.mlflow.failures import is_write_conflict, tracking_user
+from shapgov.mlflow.failures import tracking_user
+from shapgov.mlflow.keys import key_id, new_key_file, signing_key, verifying_keys
+from shapgov.review import ledger as review_ledger
+
+__all__ = ["key_id", "new_key_file", "signing_key", "verifying_keys"]
 
 #: The tags the signature covers, beside name and version (read back from the version).
 SIGNED_TAGS = (
@@ -43,85 +46,6 @@ SIGNATURE_TAG = "shapgov.approval.signature"
 KEY_ID_TAG = "shapgov.approval.key_id"
 
 
-def _read_key(text: str, where: str) -> bytes:
-    key = text.strip().encode()
-    if len(key) < 16:
-        raise InputError(
-            f"the approval key in {where} is shorter than 16 bytes; use a long random secret"
-        )
-    return key
-
-
-def signing_key() -> bytes | None:
-    """The approval service's key, or ``None`` when none is configured.
-
-    :raises InputError: The key file is missing or the key too short.
-    """
-    if os.environ.get("SHAPGOV_APPROVAL_KEY"):
-        return _read_key(os.environ["SHAPGOV_APPROVAL_KEY"], "SHAPGOV_APPROVAL_KEY")
-    path = os.environ.get("SHAPGOV_APPROVAL_KEY_FILE")
-    if path:
-        try:
-            return _read_key(Path(path).read_text(), path)
-        except OSError as err:
-            raise InputError(f"cannot read SHAPGOV_APPROVAL_KEY_FILE {path}: {err}") from err
-    return None
-
-
-def verifying_keys() -> list[bytes]:
-    """The current key and the old ones kept for verifying (rotation)."""
-    keys = [k for k in [signing_key()] if k is not None]
-    old = os.environ.get("SHAPGOV_APPROVAL_OLD_KEYS_FILE")
-    if old:
-        try:
-            lines = Path(old).read_text().splitlines()
-        except OSError as err:
-            raise InputError(f"cannot read SHAPGOV_APPROVAL_OLD_KEYS_FILE {old}: {err}") from err
-        keys += [_read_key(line, old) for line in lines if line.strip()]
-    return keys
-
-
-def new_key_file(path: str | Path) -> str:
-    """Create a new approval key (64 random URL-safe characters, :mod:`secrets`) in a new
-    file readable by its owner only (mode 0600), written whole or not at all; returns the
-    key's id (:func:`key_id`).
-
-    :raises FileExistsError: ``path`` exists (a key is never overwritten: rotate instead,
-        keeping the old key in ``SHAPGOV_APPROVAL_OLD_KEYS_FILE``).
-    :raises InputError: ``path``'s folder cannot be written.
-    """
-    import secrets
-    import tempfile
-
-    path = Path(path)
-    key = secrets.token_urlsafe(48)
-    if path.exists():
-        raise FileExistsError(
-            f"{path} exists; an approval key is never overwritten (to rotate, create the new "
-            "key elsewhere and keep the old one in SHAPGOV_APPROVAL_OLD_KEYS_FILE)"
-        )
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=".shapgov-key-")
-        try:
-            os.write(fd, f"{key}\n".encode())
-            os.fchmod(fd, 0o600)
-        finally:
-            os.close(fd)
-        os.link(tmp, path)  # fails if path appeared meanwhile: never overwritten
-        os.unlink(tmp)
-    except FileExistsError:
-        os.unlink(tmp)
-        raise FileExistsError(f"{path} exists; an approval key is never overwritten") from None
-    except OSError as err:
-        raise InputError(f"cannot write the approval key to {path}: {err}") from err
-    return key_id(key.encode())
-
-
-def key_id(key: bytes) -> str:
-    """A key's public id: the first 16 hex digits of its SHA-256."""
-    return hashlib.sha256(key).hexdigest()[:16]
-
-
 def approver() -> str:
     """Who approves: ``SHAPGOV_APPROVER``, else MLflow's tracking user, else the OS user."""
     return os.environ.get("SHAPGOV_APPROVER") or tracking_user() or getpass.getuser()
@@ -131,6 +55,7 @@ def payload(name: str, version: str | int, tags: dict[str, str]) -> bytes:
     """The canonical bytes signed: name, version and the :data:`SIGNED_TAGS`."""
     body = {"name": name, "version": str(version)}
     body.update({t: tags.get(t) for t in SIGNED_TAGS})
+    body.update({t: tags[t] for t in REVIEW_TAGS if t in tags})
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -174,95 +99,49 @@ def verify_tags(name: str, version: str | int, tags: dict[str, str]) -> list[str
     return []
 
 
-#: The experiment holding the approval ledger: one run per signed verdict (see
-#: :func:`record_in_ledger`); ``SHAPGOV_APPROVAL_LEDGER`` names another.
-LEDGER = "shapgov-approval-ledger"
+#: The experiment holding the approval ledger (:mod:`shapgov.review.ledger`); every signed
+#: verdict is an entry of its hash chain beside the review actions.
+LEDGER = review_ledger.LEDGER
+ledger_name = review_ledger.ledger_name
+#: Tags a verdict carries beside :data:`SIGNED_TAGS` where the review workflow recorded
+#: them (signed when present: a verdict made before they existed still verifies).
+REVIEW_TAGS = ("shapgov.approval.authenticated", "shapgov.approval.review")
 
 
-def ledger_name() -> str:
-    return os.environ.get("SHAPGOV_APPROVAL_LEDGER") or LEDGER
-
-
-def _ledger_key(name: str, version: str | int) -> str:
-    """One tag to find a version's entries by (model names may hold any character)."""
-    return hashlib.sha256(f"{name}\0{version}".encode()).hexdigest()[:32]
-
-
-def _ledger_experiment(client: Any) -> str:
-    """The ledger experiment's id, created when there is none. Two approvals that find no
-    ledger at once both create it; the store lets one in and refuses the other (already
-    exists, or the row's unique name in the database): the one refused reads it back."""
-    from mlflow.exceptions import MlflowException
-
-    found = client.get_experiment_by_name(ledger_name())
-    if found is not None:
-        return found.experiment_id
-    try:
-        return client.create_experiment(ledger_name())
-    except MlflowException as err:
-        lost_race = getattr(err, "error_code", None) == "RESOURCE_ALREADY_EXISTS"
-        if not (lost_race or is_write_conflict(err)):
-            raise
-        found = client.get_experiment_by_name(ledger_name())
-        if found is None:
-            raise
-        return found.experiment_id
-
-
-def record_in_ledger(client: Any, name: str, version: str | int, tags: dict[str, str]) -> None:
-    """Append a signed verdict to the approval ledger (a finished run of its own in the
-    :func:`ledger_name` experiment, created on first use).
-
-    The version's tags hold only the newest verdict, and anyone with EDIT on the model can
-    write them back to an older signed one (an approval over a later rejection). The ledger
-    keeps every verdict; :func:`verify_version` rejects a stored verdict when the ledger
-    holds a later one that decided otherwise. Only the approval service should be able to
-    write to the ledger experiment (MLflow's auth app: its creator gets MANAGE, everybody
-    else the default permission, which must be READ).
-    """
-    experiment = _ledger_experiment(client)
-    entry = {
-        "shapgov.ledger.key": _ledger_key(name, version),
-        "shapgov.ledger.model": name[:5000],
-        "shapgov.ledger.version": str(version),
-        "shapgov.ledger.signature": tags[SIGNATURE_TAG],
-        "shapgov.ledger.key_id": tags[KEY_ID_TAG],
-        **{f"shapgov.ledger.{t.removeprefix('shapgov.')}": tags.get(t, "") for t in SIGNED_TAGS},
-    }
-    run = client.create_run(experiment, tags=entry, run_name=f"{name[:80]} v{version}")
-    client.set_terminated(run.info.run_id)
+def verdict_body(tags: dict[str, str]) -> dict[str, str | None]:
+    """What a verdict's ledger entry records: the signed tags, signature and key id."""
+    names = (*SIGNED_TAGS, *REVIEW_TAGS, SIGNATURE_TAG, KEY_ID_TAG)
+    return {t: tags[t] for t in names if t in tags}
 
 
 def ledger_reasons(client: Any, name: str, version: str | int, tags: dict[str, str]) -> list[str]:
-    """Reasons the stored verdict is not the standing one by the ledger (none: it is)."""
-    found = client.get_experiment_by_name(ledger_name())
-    if found is None:
-        return [f"no approval ledger (experiment {ledger_name()!r}) records this verdict"]
-    runs = client.search_runs(
-        [found.experiment_id],
-        filter_string=f"tags.`shapgov.ledger.key` = '{_ledger_key(name, version)}'",
-        max_results=10_000,
-    )
-    entries = [r.data.tags for r in runs]
+    """Reasons the stored verdict is not the standing one by the ledger (none: it is): the
+    ledger's chain does not verify, holds no entry with this verdict's signature, or a
+    later entry for the version decided otherwise."""
+    chain = review_ledger.read_chain(client)
+    if chain.problems:
+        return ["the approval ledger does not verify: " + "; ".join(chain.problems)]
+    verdicts = [
+        e for e in chain.entries
+        if e.kind == "verdict" and e.model == name and e.version == str(version)
+    ]  # fmt: skip
     signature = tags.get(SIGNATURE_TAG)
-    if not any(e.get("shapgov.ledger.signature") == signature for e in entries):
+    matching = [i for i, e in enumerate(verdicts) if e.body.get(SIGNATURE_TAG) == signature]
+    if not matching:
+        if not chain.entries:
+            return [f"no approval ledger (experiment {ledger_name()!r}) records this verdict"]
         return ["the approval ledger holds no record of this verdict (not written by approve)"]
 
-    def decision(t: dict[str, str], prefix: str) -> tuple[str | None, ...]:
-        return tuple(t.get(f"{prefix}{n}") for n in ("approval", "approval.manifest_sha256"))
+    def decision(body: dict[str, Any]) -> tuple[Any, Any]:
+        return body.get("shapgov.approval"), body.get("shapgov.approval.manifest_sha256")
 
-    stored_time = tags.get("shapgov.approval.time", "")
-    later = [
-        e
-        for e in entries
-        if e.get("shapgov.ledger.approval.time", "") > stored_time
-        and decision(e, "shapgov.ledger.") != decision(tags, "shapgov.")
-    ]
+    later = [e for e in verdicts[matching[-1] + 1 :] if decision(e.body) != decision(tags)]
     if later:
-        newest = max(later, key=lambda e: e.get("shapgov.ledger.approval.time", ""))
+        newest = later[-1]
         return [
-            f"a later verdict ({newest.get('shapgov.ledger.approval')} at "
-            f"{newest.get('shapgov.ledger.approval.time')}) was replaced by this older one"
+            f"a later verdict ({newest.body.get('shapgov.approval')} at "
+            f"{newest.body.get('shapgov.approval.time')}, ledger entry {newest.seq}) was "
+            "replaced by this older one"
         ]
     return []
 
