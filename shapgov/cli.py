@@ -8,7 +8,6 @@ server did not answer (retry).
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,15 @@ import click
 
 from shapgov._version import __version__
 from shapgov.cli_approval import keys, reproduce
+from shapgov.cli_common import (
+    DEFAULT_STORE,
+    EXIT_REFUSED,
+    EXIT_RETRY,
+    EXIT_USAGE,
+    InputProblem,
+    _tracking_problem,
+    _use_store,
+)
 from shapgov.cli_explain import (
     DEFAULT_BACKGROUND,
     model_uri_option,
@@ -26,40 +34,10 @@ from shapgov.cli_explain import (
     windowing,
 )
 from shapgov.cli_reasons import reasons
+from shapgov.cli_review import finding, ledger, reject, review, roles, signoff
 from shapgov.demo import CASE_NAMES
 
-DEFAULT_STORE = "sqlite:///mlflow.db"
-EXIT_REFUSED = 1
-EXIT_USAGE = 2
-EXIT_RETRY = 75  # sysexits' EX_TEMPFAIL: a temporary failure, try again
-
-
-class InputProblem(click.ClickException):
-    """Bad input found past click's own parsing (a missing run, a file that is not a
-    table): reported like a usage error, exit code 2."""
-
-    exit_code = EXIT_USAGE
-
-
-def _use_store(tracking_uri: str | None) -> str:
-    """Point MLflow at ``tracking_uri`` (default: the embedded sqlite store here)."""
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    import mlflow
-
-    uri = tracking_uri or DEFAULT_STORE
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return uri
-
-
-def _tracking_problem(err: Exception, action: str) -> Exception:
-    """A typed error for an unreachable server or a refused request (their own exit
-    codes, see main), else a usage problem with MLflow's message."""
-    from shapgov.mlflow.failures import typed
-
-    problem = typed(err, action, retry="run the command again", writing=False)
-    return problem or InputProblem(f"{action}: {getattr(err, 'message', err)}")
+__all__ = ["DEFAULT_STORE", "EXIT_USAGE", "InputProblem", "main"]
 
 
 def _tracking_option(fn: Any) -> Any:
@@ -457,6 +435,13 @@ def report(
     "of a declined row's reasons kept across resamples of the reference population, "
     "0..1) is at least this.",
 )
+@click.option(
+    "--as",
+    "as_user",
+    default=None,
+    help="Who approves, on a store without authentication (default: $SHAPGOV_USER, else "
+    "$SHAPGOV_APPROVER). On a shared server the signed-in user approves.",
+)
 @_tracking_option
 def approve(
     name: str,
@@ -466,28 +451,36 @@ def approve(
     require_explaining_model: bool,
     max_impact_drift: float | None,
     min_reason_stability: float | None,
+    as_user: str | None,
     tracking_uri: str | None,
 ) -> None:
-    """Approve or reject registered model NAME at VERSION; exits 1 on rejection."""
+    """Approve or reject registered model NAME at VERSION; exits 1 on rejection, or when a
+    review rule refuses the verdict (nothing is then recorded)."""
     import warnings
 
     from mlflow.exceptions import MlflowException
 
     from shapgov.errors import (
+        ApprovalConflictError,
+        LedgerIntegrityError,
+        ReviewRefusedError,
         ShapgovError,
         TrackingPermissionError,
         TrackingUnavailableError,
         UnsignedVerdictWarning,
     )
     from shapgov.mlflow.approval import approve as run_approval
+    from shapgov.review.identity import current_identity
 
     _use_store(tracking_uri)
     try:
+        actor = current_identity(as_user) if as_user else None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UnsignedVerdictWarning)
             result = run_approval(
                 name,
                 version,
+                actor=actor,
                 alias=alias,
                 allow_warn=allow_warn,
                 require_explaining_model=require_explaining_model,
@@ -500,9 +493,15 @@ def approve(
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     except MlflowException as err:
         raise _tracking_problem(err, f"approving {name} version {version}") from err
+    except (ReviewRefusedError, LedgerIntegrityError) as err:
+        click.echo(f"refused: {err}", err=True)
+        sys.exit(EXIT_REFUSED)
     except ShapgovError as err:  # a malformed approval key, ...
         if isinstance(err, TrackingPermissionError | TrackingUnavailableError):
             raise
+        if isinstance(err, ApprovalConflictError):
+            click.echo(f"Error: {err}", err=True)
+            sys.exit(EXIT_RETRY)
         raise InputProblem(str(err)) from err
     for warning in unsigned:
         click.echo(f"note: {warning.message}")
@@ -572,9 +571,8 @@ def webhook(
     server.serve_forever()
 
 
-main.add_command(keys)
-main.add_command(reproduce)
-main.add_command(reasons)
+for command in (keys, reproduce, reasons, roles, finding, signoff, reject, review, ledger):
+    main.add_command(command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -272,3 +272,58 @@ def test_entries_verify_across_key_rotation(store, key, monkeypatch, tmp_path):
     assert chain.intact and {e.key_id for e in chain.entries} == {
         e.key_id for e in chain.entries if e.seq < int(close.id[1:])
     } | {chain.entries[-1].key_id}
+
+
+def test_the_command_line_loop_with_exit_codes(store, key, monkeypatch):
+    from click.testing import CliRunner
+
+    from shapgov.cli import main
+
+    version = str(_logged(monkeypatch))
+    runner = CliRunner()
+
+    def cli(*args, who=None):
+        line = [*args, "--tracking-uri", store] + (["--as", who] if who else [])
+        return runner.invoke(main, line)
+
+    for user, role in (("dana", "developer"), ("victor", "validator"), ("ada", "approver")):
+        ran = cli(
+            "roles", "grant", "--user", user, "--role", role, "--model", "credit", who="admin"
+        )
+        assert ran.exit_code == 0 and f"{role} granted to {user} on credit" in ran.output
+    refused = cli("approve", "credit", version, who="dana")
+    assert refused.exit_code == 1 and "needs the approver role" in refused.output
+    added = cli(
+        "finding", "add", "credit", version, "--severity", "High", "--title", "Leakage",
+        "--text", "Check the date column.", "--owner", "dana", "--due", "2027-01-31",
+        who="victor",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    finding_id = added.output.split()[1]
+    blocked = cli("approve", "credit", version, who="ada")
+    assert blocked.exit_code == 1 and "no validator's sign-off" in blocked.output
+    assert cli("finding", "answer", "credit", version, finding_id, "--text", "Dropped.",
+               who="dana").exit_code == 0  # fmt: skip
+    assert cli("finding", "close", "credit", version, finding_id, who="victor").exit_code == 0
+    assert cli("signoff", "credit", version, who="victor").exit_code == 0
+    shown = cli("review", "credit", version)
+    assert shown.exit_code == 0 and f"credit version {version}: ready" in shown.output
+    assert "answer by dana: Dropped." in shown.output
+    approved = cli("approve", "credit", version, who="ada")
+    assert approved.exit_code == 0 and "approved" in approved.output
+    assert cli("verify", "credit", version).exit_code == 0
+    assert "the ledger verifies: 8 entries" in cli("ledger", "verify").output
+    bad = cli("finding", "add", "credit", version, "--severity", "High", "--title", "x",
+              "--text", "y", "--owner", "dana", "--due", "soon", who="victor")  # fmt: skip
+    assert bad.exit_code == 2 and "not an ISO date" in bad.output
+    anonymous = runner.invoke(main, ["signoff", "credit", version, "--tracking-uri", store])
+    assert anonymous.exit_code == 2 and "SHAPGOV_USER" in anonymous.output
+    rejected = cli("reject", "credit", version, "--reason", "Policy changed.", who="ada")
+    assert rejected.exit_code == 0 and "rejected by the reviewer: Policy changed." in (
+        rejected.output
+    )
+    assert cli("verify", "credit", version).exit_code == 1  # rejected, not approved
+    client = mlflow.MlflowClient()
+    client.delete_run(_entry_run(client, 5))
+    broken = cli("ledger", "verify")
+    assert broken.exit_code == 1 and "entry 5 was deleted" in broken.output

@@ -103,7 +103,8 @@ def test_unsigned_verdicts_and_key_rotation(store, monkeypatch, tmp_path):
 
 
 def test_an_alias_moves_only_on_a_stored_verdict_that_verifies(store, key):
-    from shapgov.mlflow.approval import _move_alias, check_run
+    from shapgov.mlflow.approval import check_run
+    from shapgov.mlflow.verdict_writes import move_alias as _move_alias
 
     mv, run_id, *_ = _version()
     client = mlflow.MlflowClient()

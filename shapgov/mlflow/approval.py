@@ -40,9 +40,7 @@ nothing is recorded; a server that does not answer gives
 from __future__ import annotations
 
 import json
-import random
 import tempfile
-import time
 import warnings
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -57,6 +55,13 @@ from shapgov.errors import (
 )
 from shapgov.mlflow import failures, set_rules
 from shapgov.mlflow.artifacts import MANIFEST, REQUIRED, sha256_file
+from shapgov.mlflow.verdict_writes import (
+    default_approver,
+    move_alias,
+    probe_edit,
+    record_tags,
+    refused_tags,
+)
 from shapgov.review import actions as review
 from shapgov.review.identity import Identity
 
@@ -73,7 +78,8 @@ class Approval:
     manifest_sha256: str | None = None  # of the set the verdict is about
     report_sha256: str | None = None  # of its compliance report
     #: How many times the verdict was written: more than 1 when a concurrent approval of
-    #: the same version interleaved its tags (see :func:`_record`).
+    #: the same version interleaved its tags (see
+    #: :func:`shapgov.mlflow.verdict_writes.record_tags`).
     writes: int = 1
 
     @property
@@ -329,6 +335,7 @@ def approve(
     max_impact_drift: float | None = None,
     min_reason_stability: float | None = None,
     actor: Identity | None = None,
+    reject_reason: str | None = None,
     client: Any = None,
 ) -> Approval:
     """Check a registered model version and record the verdict on it (see the module).
@@ -343,6 +350,8 @@ def approve(
         the user the tracking server signs in, else ``SHAPGOV_USER`` or
         ``SHAPGOV_APPROVER``, else the operating-system user where the workflow is not in
         force).
+    :param reject_reason: A reviewer rejects the version for this reason (recorded first
+        among the verdict's reasons) whatever the checks found.
     :raises ReviewRefusedError: A review rule refused the verdict; nothing was recorded.
 
     :param max_impact_drift: Reject when a window's impact drift (L1 distance of impact
@@ -384,7 +393,15 @@ def approve(
             min_reason_stability,
         )  # fmt: skip
 
-    actor = actor or _approver()
+    if reject_reason is not None:
+        if not isinstance(reject_reason, str) or not reject_reason.strip():
+            raise InputError("a rejection needs its reason (reject_reason is empty)")
+        result = replace(
+            result,
+            approved=False,
+            reasons=[f"rejected by the reviewer: {reject_reason.strip()[:2000]}", *result.reasons],
+        )
+    actor = actor or default_approver()
     with failures.tracking_errors(
         f"reading the review ledger for {name} version {version}", retry="approve again",
         writing=False,
@@ -435,7 +452,7 @@ def approve(
         retry="run the approval again (it re-checks the set and rewrites the verdict)",
     ):
         if key is not None:  # the ledger first: a verdict it refuses is not recorded at all
-            _probe_edit(client, name, str(version))
+            probe_edit(client, name, str(version))
             try:
                 review.record_verdict(
                     client, name, str(version), signing.verdict_body(tags), actor,
@@ -459,11 +476,11 @@ def approve(
                 "SHAPGOV_APPROVAL_KEY). Nothing was recorded."
             )
         try:
-            stored, writes = _record(client, name, str(version), tags, signed=key is not None)
+            stored, writes = record_tags(client, name, str(version), tags, signed=key is not None)
         except MlflowException as err:
             if not failures.is_permission_denied(err):
                 raise
-            raise _refused_tags(name, version) from err
+            raise refused_tags(name, version) from err
         decided = (result.verdict, tags["shapgov.approval.manifest_sha256"])
         standing = (stored.get("shapgov.approval"), stored.get("shapgov.approval.manifest_sha256"))
         if standing != decided:
@@ -472,7 +489,7 @@ def approve(
                 f"concurrent approval recorded {standing[0]!r} after it (on the set "
                 f"{standing[1]}); no alias was moved. Approve again when the other is done."
             )
-        _move_alias(client, name, str(version), alias, result, stored)
+        move_alias(client, name, str(version), alias, result, stored)
     if key is None:
         warnings.warn(
             UnsignedVerdictWarning(
@@ -485,139 +502,3 @@ def approve(
             stacklevel=2,
         )
     return replace(result, writes=writes)
-
-
-def _refused_tags(name: str, version: str | int) -> ApprovalPermissionError:
-    from shapgov.mlflow import signing
-
-    return ApprovalPermissionError(
-        f"the tracking server refused to record the verdict on {name} version {version} "
-        f"for user {signing.tracking_user() or '(none)'!r}: approving needs EDIT (or MANAGE) "
-        "permission on the registered model; ask its owner or an admin to grant it to the "
-        "approval service's user. Nothing was recorded."
-    )
-
-
-def _probe_edit(client: Any, name: str, version: str) -> None:
-    """Write ``shapgov.approval.checked`` (when the last check ran) before the ledger
-    entry: a user without EDIT on the model is refused here, before anything is recorded."""
-    from mlflow.exceptions import MlflowException
-
-    stamp = datetime.now(UTC).isoformat()
-    try:
-        failures.write_retrying(
-            lambda: client.set_model_version_tag(name, version, "shapgov.approval.checked", stamp)
-        )
-    except MlflowException as err:
-        if not failures.is_permission_denied(err):
-            raise
-        raise _refused_tags(name, version) from err
-
-
-def _approver() -> Identity:
-    """Who approves when no actor is passed (see :func:`approve`)."""
-    import os
-
-    from shapgov.errors import IdentityError
-    from shapgov.mlflow import signing
-    from shapgov.review.identity import current_identity
-
-    try:
-        return current_identity(os.environ.get("SHAPGOV_APPROVER"))
-    except IdentityError:
-        return Identity(signing.approver(), False, "operating-system user")
-
-
-#: How often an approver rewrites its verdict when a concurrent approval of the same
-#: version interleaved with it (read back, the tags did not verify).
-RECORD_ATTEMPTS = 8
-
-
-def _record(
-    client: Any, name: str, version: str, tags: dict[str, str], *, signed: bool
-) -> tuple[dict[str, str], int]:
-    """Write the verdict tags (the verdict itself last); returns the tags as stored and
-    how many times they were written.
-
-    MLflow writes tags one by one (and two first writes of one tag at once can collide in
-    the store: written again, :func:`~shapgov.mlflow.failures.write_retrying`), so two
-    approvals of one version at once can leave a mix of both: a signature over one
-    approval's time beside the other's. A signed verdict is therefore read back and
-    verified; while it does not verify (an interleaving, not a forgery: both approvers
-    hold the key) it is written again, after a random pause. The last approver to finish
-    reads a verdict that verifies, so the version ends with one.
-    """
-    from shapgov.mlflow import signing
-
-    tags = dict(tags)
-    verdict = tags.pop("shapgov.approval")
-
-    def write(key_name: str, value: str) -> None:
-        failures.write_retrying(
-            lambda: client.set_model_version_tag(name, version, key_name, value)
-        )
-
-    if not signed:  # an unsigned verdict leaves no earlier verdict's signature beside it
-        held = dict(client.get_model_version(name, version).tags or {})
-        for stale in (signing.SIGNATURE_TAG, signing.KEY_ID_TAG):
-            if stale in held:
-                failures.write_retrying(
-                    lambda stale=stale: client.delete_model_version_tag(name, version, stale)
-                )
-    for attempt in range(RECORD_ATTEMPTS):
-        for key_name, value in tags.items():
-            write(key_name, value)
-        write("shapgov.approval", verdict)  # last: whoever sees it sees its details set
-        stored = dict(client.get_model_version(name, version).tags or {})
-        if not signed or not signing.verify_tags(name, version, stored):
-            return stored, attempt + 1
-        time.sleep(random.uniform(0.05, 0.25) * (attempt + 1))
-    raise ApprovalConflictError(
-        f"{name} version {version}: concurrent approvals kept interleaving their verdict "
-        f"tags ({RECORD_ATTEMPTS} attempts); approve again when the others are done"
-    )
-
-
-def _move_alias(
-    client: Any,
-    name: str,
-    version: str,
-    alias: str | None,
-    result: Approval,
-    stored: dict[str, str],
-) -> None:
-    """Point ``alias`` at the version only on a verdict that stands as stored: approved,
-    about the set just checked, and (with a key) verified. A rejection withdraws the
-    alias when it points at this version: it must never name a version whose set fails."""
-    if not alias:
-        return
-    from mlflow.exceptions import MlflowException
-
-    from shapgov.mlflow import signing
-
-    stands = (
-        result.approved
-        and stored.get("shapgov.approval") == "approved"
-        and stored.get("shapgov.approval.manifest_sha256") == result.manifest_sha256
-        and (signing.signing_key() is None or not signing.verify_tags(name, version, stored))
-    )
-    if stands:
-        failures.write_retrying(lambda: client.set_registered_model_alias(name, alias, version))
-        return
-    try:
-        current = client.get_model_version_by_alias(name, alias).version
-    except MlflowException:
-        return  # the alias names no version
-    if str(current) == version and not result.approved:
-        try:
-            client.delete_registered_model_alias(name, alias)
-        except MlflowException as err:
-            if not failures.is_permission_denied(err):
-                raise
-            raise ApprovalPermissionError(
-                f"the rejection of {name} version {version} is recorded (signed where a key "
-                f"is held), but the alias {alias!r} still names this rejected version: the "
-                "tracking server refused to withdraw it (deleting an alias needs MANAGE on "
-                "the registered model). Grant MANAGE to the approval service's user, or "
-                "point the alias elsewhere."
-            ) from err
