@@ -118,8 +118,18 @@ class PostgresCluster:
 class TrackingServer:
     """``mlflow server`` on PostgreSQL with the basic-auth app (see the module)."""
 
-    def __init__(self, cluster: PostgresCluster, root: Path, *, workers: int = 4) -> None:
+    def __init__(
+        self,
+        cluster: PostgresCluster,
+        root: Path,
+        *,
+        workers: int = 4,
+        app_name: str = "basic-auth",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.root = root
+        self.app_name = app_name
+        self.env = dict(env or {})  # the server's own (the review page's service user, key)
         self.backend = cluster.create_database("mlflow")
         self.auth_db = cluster.create_database("mlflow_auth")
         self.artifacts = root / "artifacts"
@@ -152,8 +162,9 @@ class TrackingServer:
         )
         for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
             env.pop(name, None)
+        env.update(self.env)
         cmd = [
-            sys.executable, "-m", "mlflow", "server", "--app-name", "basic-auth",
+            sys.executable, "-m", "mlflow", "server", "--app-name", self.app_name,
             "--backend-store-uri", self.backend, "--artifacts-destination", str(self.artifacts),
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
         ]  # fmt: skip
