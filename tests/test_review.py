@@ -79,7 +79,7 @@ def _refused(match, action, name="credit", version="1"):
     assert (len(read_chain(client).entries), _tags(name, version)) == before
 
 
-def test_the_whole_review_loop_and_each_rule(store, key, monkeypatch):
+def test_the_whole_review_loop_and_each_rule(store, key, monkeypatch, tmp_path):
     version = _logged(monkeypatch)
     _roles()
     approve = lambda who: shapgov.approve("credit", version, actor=who)  # noqa: E731
@@ -140,6 +140,14 @@ def test_the_whole_review_loop_and_each_rule(store, key, monkeypatch):
     finding = next(f for f in state.findings if f.id == high.id)
     assert [e.kind for e in finding.history] == ["finding", "answer", "close"]
     assert [e.kind for e in chain.entries].count("role_grant") == 6
+    # the report's approval section: findings with their history, declared identities
+    html = shapgov.report(model="credit", version=version, out=tmp_path / "r.html").read_text()
+    section = html[html.index('<section id="approval">') :]
+    assert "Monotonicity in income not checked" in section and "Stale reference window" in section
+    assert "answer by dana: Added the plot." in section and "close by victor: Checked." in section
+    assert "<strong>not authenticated</strong>" in section
+    assert "ada (declared, not authenticated" in section
+    assert "Sign-offs: victor at" in section
 
 
 def test_a_sign_off_is_of_one_set_and_a_rejection_needs_the_role(store, key, monkeypatch):

@@ -132,6 +132,48 @@ def approval_state(model_version: Any) -> dict[str, Any]:
             model_version.name, model_version.version, dict(model_version.tags or {})
         ),
         "explaining_models": explaining_model_rows(model_version),
+        "review": review_rows(model_version),
+    }
+
+
+def review_rows(model_version: Any) -> dict[str, Any]:
+    """The version's review as the ledger records it (:mod:`shapgov.review`): whether the
+    workflow is in force, its findings with their history, its sign-offs, who logged the
+    set, whether every actor was authenticated, and the ledger's problems."""
+    from mlflow.tracking import MlflowClient
+
+    from shapgov.review.actions import review_state, set_of
+
+    client = MlflowClient()
+    state, chain = review_state(model_version.name, model_version.version, client=client)
+    manifest, author = set_of(client, model_version.name, str(model_version.version))
+    signoffs = state.signed_off(manifest)
+    return {
+        "in_force": state.in_force,
+        "authenticated": all(e.authenticated for e in state.entries),
+        "developer": None if author is None else author.describe(),
+        "signoffs": [f"{e.actor} at {e.time[:19]} (entry {e.seq})" for e in signoffs],
+        "findings": [
+            {
+                "id": f.id,
+                "severity": f.severity,
+                "title": f.title,
+                "owner": f.owner,
+                "due": f.due,
+                "status": f.status,
+                "history": [
+                    {
+                        "time": e.time[:19],
+                        "kind": e.kind,
+                        "actor": e.actor,
+                        "text": e.body.get("text", ""),
+                    }
+                    for e in f.history
+                ],
+            }
+            for f in state.findings
+        ],
+        "problems": chain.problems,
     }
 
 

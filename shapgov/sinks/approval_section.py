@@ -44,7 +44,9 @@ def approval_section(
 
     :param state: What only the MLflow layer can check, handed in by it
         (:func:`shapgov.mlflow.reporting.approval_state`): ``"signature"`` (whether the
-        verdict verifies with the keys held here) and ``"explaining_models"``; without it
+        verdict verifies with the keys held here), ``"explaining_models"`` and
+        ``"review"`` (the version's findings, sign-offs and whether the identities were
+        authenticated, from the review ledger); without it
         the section says they were not checked. The sink imports nothing of the MLflow
         layer.
     """
@@ -60,12 +62,14 @@ def approval_section(
         "reasons": [r for r in reasons.split("; ") if r],
         "time": tags.get("shapgov.approval.time", "–"),
         "approver": tags.get("shapgov.approval.approver", "–"),
+        "authenticated": tags.get("shapgov.approval.authenticated"),
         "signature": state.get("signature", {"status": "unchecked", "text": "not checked"}),
         "by_version": tags.get("shapgov.approval.version", "–"),
         "rules": _approval_rules(tags.get("shapgov.approval.rules")),
         "checks": _approval_checks(tags.get("shapgov.approval.rules")),
         "aliases": list(getattr(model_version, "aliases", []) or []),
         "explaining_models": state.get("explaining_models", []),
+        "review": state.get("review"),
     }
 
 
