@@ -18,17 +18,17 @@ again from the approved version's set as ``shapgov reasons`` does.
 from __future__ import annotations
 
 import os
-import secrets
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from shapgov import demo_review
 from shapgov.errors import InputError
 
 #: The demo's cases, in the order it runs them (``shapgov demo --case NAME`` picks some).
@@ -62,6 +62,8 @@ class Case:
     over_time: dict[str, Any] | None = None
     #: Options of shapgov.reasons for a case whose set holds adverse-action reasons.
     reasons: dict[str, Any] | None = None
+    #: Taken through the review workflow by declared users (:mod:`shapgov.demo_review`).
+    reviewed: bool = False
 
 
 def _diabetes(categorical_sex: bool = False) -> tuple[Any, ...]:
@@ -323,6 +325,7 @@ def _credit_case(classifier: Any) -> Case:
         y_test,
         flavor="lightgbm",
         reasons=reasons,
+        reviewed=True,
     )
 
 
@@ -395,7 +398,12 @@ def run_case(case: Case, *, out_dir: Path, progress: Any, echo: Callable[[str], 
     progress.update()
     step("explain and log")
     started = time.perf_counter()
-    with mlflow.start_run(run_name=case.name) as run, warnings.catch_warnings(record=True) as w:
+    who = demo_review.declared(demo_review.DEVELOPER) if case.reviewed else nullcontext()
+    with (
+        mlflow.start_run(run_name=case.name) as run,
+        warnings.catch_warnings(record=True) as w,
+        who,
+    ):
         warnings.simplefilter("always", AdditivityWarning)
         try:
             e = shapgov.mlflow.explain_and_log(
@@ -417,7 +425,10 @@ def run_case(case: Case, *, out_dir: Path, progress: Any, echo: Callable[[str], 
     mv = mlflow.register_model(info.model_uri, f"shapgov-demo-{case.name}")
     progress.update()
     step("approve")
-    verdict = shapgov.approve(mv.name, mv.version, alias="champion")
+    if case.reviewed:
+        verdict = demo_review.review_and_approve(mv.name, str(mv.version), echo=echo)
+    else:
+        verdict = shapgov.approve(mv.name, mv.version, alias="champion")
     progress.update()
     step("report")
     path = shapgov.report(model=mv.name, version=mv.version, out=out_dir / f"{case.name}.html")
@@ -525,39 +536,6 @@ def tutorial_check(case: Case, *, rows: int, echo: Callable[[str], None]) -> flo
     return diff
 
 
-@contextmanager
-def _demo_key(out: Path, echo: Callable[[str], None]) -> Iterator[Path | None]:
-    """Sign the demo's verdicts: with the approval key configured (yields None), else with
-    a demo key kept beside the reports (yields its path; a real approval service holds its
-    own, see docs/mlflow.md)."""
-    from shapgov.mlflow import signing
-
-    if signing.signing_key() is not None:
-        yield None
-        return
-    path = (out / "demo-approval.key").resolve()
-    if not path.exists():
-        path.write_text(secrets.token_hex(32) + "\n")
-        path.chmod(0o600)
-    echo(f"verdicts signed with a demo approval key ({path})")
-    os.environ["SHAPGOV_APPROVAL_KEY_FILE"] = str(path)
-    try:
-        yield path
-    finally:
-        del os.environ["SHAPGOV_APPROVAL_KEY_FILE"]
-
-
-def _verify_hint(key: Path, case_name: str) -> str:
-    """The command that verifies the newest version the demo registered for the case."""
-    from mlflow.tracking import MlflowClient
-
-    name = f"shapgov-demo-{case_name}"
-    versions = MlflowClient().search_model_versions(f"name = '{name}'")
-    newest = max((int(v.version) for v in versions), default=1)
-    command = f"SHAPGOV_APPROVAL_KEY_FILE={key} shapgov verify {name} {newest}"
-    return f"verify a verdict with\n  {command}"
-
-
 def run(
     *,
     rows: int = 5,
@@ -593,7 +571,7 @@ def run(
     verdicts = []
     todo = [c for c in cases() if not only or c.name in only]
     with (
-        _demo_key(out, echo) as key,
+        demo_review.demo_key(out, echo) as key,
         tqdm(total=len(todo) * len(STEPS), desc="demo", unit="step", leave=False) as progress,
     ):
         for i, case in enumerate(todo, 1):
@@ -602,7 +580,9 @@ def run(
             if case.name == "diabetes-mlp":
                 tutorial_check(case, rows=rows, echo=echo)
         if key is not None and todo:
-            echo("\n" + _verify_hint(key, todo[0].name))
+            echo("\n" + demo_review.verify_hint(key, todo[0].name))
+        if any(c.reviewed for c in todo):
+            echo("\n" + demo_review.review_page_hint(uri, None if key is None else str(key)))
     echo(
         f"\nReports: {out.resolve()}\n"
         f"Browse the runs and the registry: mlflow ui --backend-store-uri {uri}"

@@ -202,7 +202,10 @@ def test_an_edit_only_service_cannot_withdraw_an_alias_and_says_so(shared, as_us
     assert stolen.exit_code == 1 and "refused user 'editor' a record in the approval ledger" in (
         stolen.output
     )
-    assert not verify_version("edit-only", version).verified
+    assert "no verdict on edit-only version 1 was recorded" in stolen.output
+    # the ledger is written first: the refused approval left the service's verdict as it was
+    standing = verify_version("edit-only", version)
+    assert standing.verified and standing.approver == "approver"
     # an EDIT-only approval service with a ledger of its own
     env["SHAPGOV_APPROVAL_LEDGER"] = "edit-only-ledger"
     approved = _cli(["approve", "edit-only", version, "--alias", "champion"], env)

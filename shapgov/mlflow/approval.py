@@ -79,7 +79,7 @@ class Approval:
     report_sha256: str | None = None  # of its compliance report
     #: How many times the verdict was written: more than 1 when a concurrent approval of
     #: the same version interleaved its tags (see
-    #: :func:`shapgov.mlflow.verdict_writes.record_tags`).
+    #: ``shapgov.mlflow.verdict_writes.record_tags``).
     writes: int = 1
 
     @property
@@ -340,13 +340,13 @@ def approve(
 ) -> Approval:
     """Check a registered model version and record the verdict on it (see the module).
 
-    Where the review workflow is in force for the model (:mod:`shapgov.review`: a role was
+    Where the review workflow is in force for the model (:mod:`shapgov.review.actions`: a role was
     granted for it or globally), the verdict is also a ledger entry under its rules: the
     actor must be an approver who did not log the set, and an approval needs a
     validator's sign-off of this very set by another user and no open High finding
     (open Medium findings are listed in the verdict's reasons).
 
-    :param actor: Who approves (:func:`shapgov.review.current_identity` when omitted:
+    :param actor: Who approves (:func:`shapgov.review.identity.current_identity` when omitted:
         the user the tracking server signs in, else ``SHAPGOV_USER`` or
         ``SHAPGOV_APPROVER``, else the operating-system user where the workflow is not in
         force).

@@ -36,6 +36,7 @@ class Identity:
     is_admin: bool = False
 
     def describe(self) -> str:
+        """The name and how it was learnt, for reports and messages."""
         how = "authenticated by the tracking server" if self.authenticated else "declared"
         return f"{self.name} ({how})"
 

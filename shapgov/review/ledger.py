@@ -110,6 +110,7 @@ class Entry:
         return json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
 
     def digest(self) -> str:
+        """SHA-256 (hex) of :meth:`canonical`."""
         return hashlib.sha256(self.canonical()).hexdigest()
 
 
@@ -125,6 +126,7 @@ class Chain:
 
     @property
     def intact(self) -> bool:
+        """Whether the chain verifies (no problem found)."""
         return not self.problems
 
     @property

@@ -52,6 +52,7 @@ class Finding:
 
     @property
     def is_open(self) -> bool:
+        """Whether the finding is still open (recorded or answered, not closed)."""
         return self.status != "closed"
 
 
@@ -81,9 +82,11 @@ class ReviewState:
         return held
 
     def roles_of(self, user: str) -> list[str]:
+        """The roles ``user`` holds on this model, in :data:`ROLES` order."""
         return [r for r in ROLES if self.has_role(user, r)]
 
     def open_findings(self, severity: str | None = None) -> list[Finding]:
+        """The findings not closed yet (of one ``severity`` when given)."""
         return [f for f in self.findings if f.is_open and severity in (None, f.severity)]
 
     def signed_off(self, manifest_sha256: str | None) -> list[Entry]:

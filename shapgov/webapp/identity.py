@@ -3,7 +3,7 @@
 The page runs inside ``mlflow server --app-name shapgov``, behind MLflow's basic-auth app:
 the request's user is the one the auth app authenticated (``authenticate_request``), never
 a form field or a tag. What a user may *read* is MLflow's own permission on the registered
-model; what they may *do* is their review role in the ledger (:mod:`shapgov.review`).
+model; what they may *do* is their review role in the ledger (:mod:`shapgov.review.state`).
 
 This module is the only place that touches the auth app's internals
 (``mlflow.server.auth``: ``authenticate_request``, ``store``, and the private

@@ -3,7 +3,7 @@ version's review (report, findings, sign-offs, verdicts, and the actions the sig
 user's role allows), and the form posts that take those actions.
 
 The views hold no rule of their own: every action calls the same Python API as the
-command line (:mod:`shapgov.review.actions`, :func:`shapgov.mlflow.approval.approve`)
+command line (:mod:`shapgov.review.actions`, :func:`shapgov.approve`)
 with the signed-in user as the actor, and a refusal is the API's own typed error, shown
 on the page. Which forms are shown follows the user's roles only; the API decides.
 
