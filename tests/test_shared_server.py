@@ -336,10 +336,11 @@ def test_a_writer_killed_mid_upload_leaves_a_set_approval_rejects_and_a_retry_ne
             time.sleep(0.005)
         os.kill(job.pid, signal.SIGKILL)
         job.wait()
-        if not (folder / "manifest.json").exists():
+        # a kill that landed before the server kept any file (a loaded machine) tries again
+        if folder.is_dir() and any(folder.iterdir()) and not (folder / "manifest.json").exists():
             break
     else:
-        pytest.fail("the writer finished its upload before every kill (3 tries)")
+        pytest.fail("no kill landed between the first file and the manifest (3 tries)")
     uploaded = sorted(p.name for p in folder.iterdir())
     assert uploaded and "manifest.json" not in uploaded
     version = _register(client, "killed", run_id)
