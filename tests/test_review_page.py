@@ -287,6 +287,15 @@ def test_a_read_only_user_sees_the_review_and_no_action(page):
         rita.quit()
     # no sign-in: the auth app's challenge
     assert requests.get(f"{page.url}/shapgov/", timeout=30).status_code == 401
+    # identities come from the sign-in: a validator may neither grant roles nor act as another
+    with _signed_in(page, "victor"):
+        granted = _cli("roles", "grant", "--user", "rita", "--role", "approver")
+        assert granted.exit_code == 1 and "victor is not an administrator" in granted.output
+        posing = CliRunner().invoke(main, ["signoff", MODEL, page.version, "--as", "ada",
+                                           "--tracking-uri", page.url])  # fmt: skip
+        assert posing.exit_code == 2 and "signed in to the tracking server as 'victor'" in (
+            posing.output
+        )
 
 
 def _session(server, user):

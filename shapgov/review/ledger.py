@@ -240,6 +240,18 @@ def _ledger_runs(client: Any, experiment: str) -> list[Any]:
             return runs
 
 
+def _run_or_none(client: Any, run_id: str) -> Any:
+    """The run, or None when the store holds no such run (deleted permanently)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_run(run_id)
+    except MlflowException as err:
+        if getattr(err, "error_code", None) != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        return None
+
+
 def read_chain(client: Any) -> Chain:
     """Read and check the whole ledger (see the module for what is checked).
 
@@ -249,13 +261,17 @@ def read_chain(client: Any) -> Chain:
     if experiment is None:
         return Chain()
     index = _index_run(client, experiment, create=False)
-    runs = {r.info.run_id: r for r in _ledger_runs(client, experiment)}
-    entry_runs = {i: r for i, r in runs.items() if r.data.tags.get(ROLE_TAG) == "entry"}
     if index is None:
+        entry_runs = [r for r in _ledger_runs(client, experiment)
+                      if r.data.tags.get(ROLE_TAG) == "entry"]  # fmt: skip
         if entry_runs:
             return Chain(problems=["the ledger's index run is not named: the chain is lost"])
         return Chain()
-    index_run = runs.get(index)
+    # the index first: an entry's run is created before its place is claimed, so every run
+    # the index names already exists when the runs are listed after it
+    index_run = _run_or_none(client, index)
+    runs = {r.info.run_id: r for r in _ledger_runs(client, experiment)}
+    entry_runs = {i: r for i, r in runs.items() if r.data.tags.get(ROLE_TAG) == "entry"}
     if index_run is None or index_run.info.lifecycle_stage == "deleted":
         return Chain(
             problems=[f"the ledger's index run {index} was deleted: restore it with "
@@ -277,7 +293,7 @@ def read_chain(client: Any) -> Chain:
             continue
         digest, _, run_id = slots[seq].partition(" ")
         claimed.add(run_id)
-        run = runs.get(run_id)
+        run = runs.get(run_id) or _run_or_none(client, run_id)
         if run is None:
             problems.append(f"entry {seq} is missing: its run {run_id} was deleted permanently")
             prev = digest
@@ -309,9 +325,15 @@ def read_chain(client: Any) -> Chain:
         entries.append(entry)
         prev = digest
     unfinished = []
+    later: set[str] | None = None  # runs claimed after the index was read
     for run_id, run in sorted(entry_runs.items()):
         if run_id in claimed or run.info.lifecycle_stage == "deleted":
             continue
+        if later is None:
+            fresh = _run_or_none(client, index)
+            later = {v.partition(" ")[2] for v in (fresh.data.params if fresh else {}).values()}
+        if run_id in later:
+            continue  # appended while this chain was read: beyond its head, not inserted
         if run.info.status == "RUNNING":
             unfinished.append(run_id)
         else:
