@@ -7,7 +7,8 @@ refuses root), password authentication over TCP, stopped and deleted afterwards.
 :class:`TrackingServer`: ``mlflow server`` on that cluster (``--backend-store-uri
 postgresql://...``), a local artifact destination served over HTTP, and MLflow's
 authentication app (``--app-name basic-auth``, its user store in the same cluster).
-It can be stopped and started again on the same port and stores (a restart).
+It can be stopped and started again on the same port and stores (a restart). MLflow's
+job runner (GenAI jobs, which shapgov never submits) is off.
 """
 
 from __future__ import annotations
@@ -159,6 +160,10 @@ class TrackingServer:
             MLFLOW_AUTH_CONFIG_PATH=str(self.config),
             # CSRF protection of the auth app: one static key for every worker and restart
             MLFLOW_FLASK_SERVER_SECRET_KEY="shapgov-tests-csrf-key",
+            # no job runner: MLflow's GenAI jobs (evaluation, prompt optimization), which
+            # shapgov never submits, would start seven huey consumers per (re)start, each
+            # importing mlflow (about 10 s of CPU on the 2 cores the tests have)
+            MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
         )
         for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
             env.pop(name, None)
