@@ -220,9 +220,15 @@ os.environ["PYSPARK_PYTHON"] = sys.executable
 import numpy as np, pandas as pd, lightgbm as lgb, mlflow
 from pyspark.sql import SparkSession
 import shapgov.spark
-spark = SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false").getOrCreate()
+spark = (
+    SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
+    .config("spark.sql.execution.arrow.pyspark.enabled", "true")  # the table sent as Arrow
+    .getOrCreate()
+)
 rng = np.random.default_rng(0)
-X = pd.DataFrame({f"x{j}": rng.normal(size=200_000) for j in range(8)})
+# 50,000 rows: the write runs for seconds on 2 cores, so the kill, 1 s into it, lands
+# half way; more rows only lengthen the conversion and the passes before the write
+X = pd.DataFrame({f"x{j}": rng.normal(size=50_000) for j in range(8)})
 y = (X.x0 * X.x1).iloc[:20000]
 model = lgb.LGBMRegressor(n_estimators=100, num_leaves=31, verbose=-1).fit(X.iloc[:20000], y)
 mlflow.set_tracking_uri(sys.argv[2])
