@@ -96,6 +96,14 @@ def _write_report(directory: Path, run_id: str, report: bool) -> None:
     write_report(directory, run=MlflowClient().get_run(run_id))
 
 
+def _report_figures(directory: Path, manifest: dict[str, Any]) -> None:
+    """The report's figures, drawn into the set before its manifest (so hashed in it): the
+    report written with the set and later reports of it embed them, not drawn again."""
+    from shapgov.sinks.compliance import write_figures
+
+    write_figures(directory, manifest)
+
+
 def log_explanation(
     explanation: Any,
     *,
@@ -149,6 +157,7 @@ def log_explanation(
                 top_k=top_k,
                 run_id=rid,
                 logged_by=_logged_by(),
+                before_manifest=_report_figures if report else None,
             )
             _write_report(Path(tmp), rid, report)
             _upload(rid, Path(tmp))

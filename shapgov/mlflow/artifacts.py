@@ -19,6 +19,9 @@ file is a summary whose size does not grow with the row count::
                               player / the impact of the top players per window
     reasons.parquet/.json, reason_*   adverse-action reasons of the explained rows (when
                               asked; shapgov.adverse_action.stored lists the files)
+    report_figures.parquet    the figures of the report logged with the set, drawn from
+                              the files above, which later reports of it embed
+                              (shapgov.sinks.report_figures; when logged with its report)
     manifest.json             SHA-256 of every file above and of the explained data,
                               library versions
     report.html, report.json  the compliance report (shapgov.sinks.compliance) and the record
@@ -31,6 +34,7 @@ manifest is logged last, so an interrupted upload leaves a set that approval rej
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -81,6 +85,7 @@ def write_set(
     top_k: int = 3,
     run_id: str | None = None,
     logged_by: dict[str, Any] | None = None,
+    before_manifest: Callable[[Path, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Write a complete artifact set for ``explanation`` into ``directory``; returns the
     manifest (also written, last). ``run_id`` names the run the set is for: approval
@@ -90,7 +95,10 @@ def write_set(
     ``attachments`` are more JSON documents by file name (``spark.json``: the parts of a
     table explained on Spark), hashed into the manifest like every file. ``logged_by``
     (``{"name", "authenticated"}``) records who logged the set: the review workflow never
-    lets that user validate or approve it (:mod:`shapgov.review.actions`)."""
+    lets that user validate or approve it (:mod:`shapgov.review.actions`).
+    ``before_manifest(directory, manifest)`` is called when every file above is written and
+    hashed into ``manifest``, before it is written: the files it adds (the report's figures,
+    :func:`shapgov.sinks.compliance.write_figures`) are hashed into it too."""
     from shapgov.analyses.impact import shap_impact
     from shapgov.analyses.prediction_explanations import prediction_explanations
 
@@ -151,12 +159,18 @@ def write_set(
         "environment": library_versions(
             [explanation.model_class, *(p.estimator_class for p in explanation.vertices)]
         ),
-        "artifacts": {
-            p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.name != MANIFEST
-        },
+        "artifacts": _hashes(directory),
     }
+    if before_manifest is not None:
+        before_manifest(directory, manifest)
+        manifest["artifacts"] = _hashes(directory)
     _write_json(directory / MANIFEST, manifest)
     return manifest
+
+
+def _hashes(directory: Path) -> dict[str, str]:
+    """SHA-256 of every file in ``directory`` but the manifest."""
+    return {p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.name != MANIFEST}
 
 
 def write_failure(

@@ -38,7 +38,7 @@ class ArtifactSet:
         against its SHA-256 (files a manifest does not list, such as leftovers of an
         earlier set in the same run, are ignored). Raises :class:`InputError` when there
         is no manifest or a listed file is missing or altered."""
-        from shapgov.mlflow.artifacts import MANIFEST, sha256_file
+        from shapgov.mlflow.artifacts import MANIFEST
 
         directory = Path(directory)
         if not (directory / MANIFEST).exists():
@@ -48,9 +48,20 @@ class ArtifactSet:
             )
         try:
             manifest = json.loads((directory / MANIFEST).read_text())
-            listed = dict(manifest["artifacts"])
+            manifest["artifacts"] = dict(manifest["artifacts"])
         except (ValueError, KeyError, TypeError) as err:
             raise InputError(f"{MANIFEST} in {directory} is not a valid manifest: {err}") from err
+        return cls.listed_in(directory, manifest)
+
+    @classmethod
+    def listed_in(cls, directory: str | Path, manifest: dict[str, Any]) -> ArtifactSet:
+        """The set of the files ``manifest`` lists in ``directory``, each checked against
+        its SHA-256, as :meth:`read` reads it: also for a set whose manifest is not
+        written yet (the report's figures are drawn from the files before it)."""
+        from shapgov.mlflow.artifacts import sha256_file
+
+        directory = Path(directory)
+        listed = dict(manifest["artifacts"])
         for name, digest in sorted(listed.items()):
             path = directory / name
             if not path.exists() or sha256_file(path) != digest:

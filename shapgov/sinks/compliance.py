@@ -29,11 +29,15 @@ from shapgov.sinks import strict_json
 from shapgov.sinks.approval_section import APPROVAL_CHECKS, approval_section
 from shapgov.sinks.artifact_set import ArtifactSet, sha256_bytes
 from shapgov.sinks.over_time_section import over_time_section
+from shapgov.sinks.provenance_section import provenance_section
 from shapgov.sinks.reasons_section import reasons_section
+from shapgov.sinks.report_figures import Figures, save, stored
 
 REPORT = "report.html"
 MAX_SUMMARIES = 4  # summary plots per report (one per class); the rest are named, not drawn
 MAX_POINTS = 2000  # rows drawn in summary and dependence plots (a seeded sample beyond)
+# the report's options by default: the report logged with a set, whose figures it keeps
+ROWS, TOP_K, TOP, N_DEPENDENCE, RANDOM_STATE = 5, 5, 15, 3, 0
 REPORT_RECORD = "report.json"
 SECTIONS = (
     ("model", "Model and blueprint"),
@@ -147,16 +151,21 @@ def _data_section(aset: ArtifactSet) -> dict[str, Any]:
     }
 
 
-def _additivity_section(aset: ArtifactSet) -> dict[str, Any]:
+def _additivity_section(aset: ArtifactSet, figures: Figures) -> dict[str, Any]:
     from shapgov.sinks.plots import mismatch_histogram
 
     a = aset.additivity
     figure = None
     if a.row_mismatch:
-        figure = _png(
-            mismatch_histogram(
-                np.asarray(a.row_mismatch), pass_tolerance=a.pass_tolerance, threshold=a.threshold
-            )
+        figure = figures.uri(
+            "additivity",
+            lambda: _png(
+                mismatch_histogram(
+                    np.asarray(a.row_mismatch),
+                    pass_tolerance=a.pass_tolerance,
+                    threshold=a.threshold,
+                )
+            ),
         )
     quantiles = {}
     if a.row_mismatch:
@@ -221,7 +230,9 @@ def _impact_section(aset: ArtifactSet, top: int) -> dict[str, Any] | None:
     return {"rows": lines, "figure": figure, "rank_agreement": _fmt(agreement, 3)}
 
 
-def _summary_section(aset: ArtifactSet, n_dependence: int) -> dict[str, Any] | None:
+def _summary_section(
+    aset: ArtifactSet, n_dependence: int, figures: Figures
+) -> dict[str, Any] | None:
     from shapgov.sinks.plots import dependence, summary, top_features
 
     e = aset.explanation
@@ -233,9 +244,18 @@ def _summary_section(aset: ArtifactSet, n_dependence: int) -> dict[str, Any] | N
         e = e[np.sort(rng.choice(len(e), size=MAX_POINTS, replace=False))]
     outputs = list(range(min(e.n_outputs, MAX_SUMMARIES)))
     labels = _output_labels(e)
-    summaries = [{"label": labels[k], "figure": _png(summary(e, output=k))} for k in outputs]
+    summaries = [
+        {
+            "label": labels[k],
+            "figure": figures.uri(f"summary/{k}", lambda k=k: _png(summary(e, output=k))),
+        }
+        for k in outputs
+    ]
     names = top_features(e, min(n_dependence, len(e.feature_names)))
-    plots = [{"feature": f, "figure": _png(dependence(e, f))} for f in names]
+    plots = [
+        {"feature": f, "figure": figures.uri(f"dependence/{f}", lambda f=f: _png(dependence(e, f)))}
+        for f in names
+    ]
     omitted = labels[len(outputs) :]
     sample = None if drawn == len(e) else {"points": len(e), "rows": drawn}
     return {"summaries": summaries, "dependence": plots, "omitted": omitted, "sample": sample}
@@ -313,7 +333,7 @@ def _sortable(value: Any) -> float:
 
 
 def _predictions_section(
-    aset: ArtifactSet, n_rows: int, k: int, random_state: int
+    aset: ArtifactSet, n_rows: int, k: int, random_state: int, figures: Figures
 ) -> dict[str, Any] | None:
     from shapgov.sinks.plots import waterfall
 
@@ -362,7 +382,9 @@ def _predictions_section(
                 "shap_sum": f"{phi.sum():+.4g}",
                 "rest": f"{phi.sum() - phi[order].sum():+.4g}",
                 "features": features,
-                "figure": _png(waterfall(e, i, output=o)),
+                "figure": figures.uri(
+                    f"waterfall/{i}/{o}", lambda i=i, o=o: _png(waterfall(e, i, output=o))
+                ),
             }
         )
     unit, prediction, space = units or (f"{e.output_space} units", None, None)
@@ -461,45 +483,6 @@ def _flag_output(e: Explanation | None, output: Any) -> str:
     return f"class {output}"
 
 
-def _provenance_section(aset: ArtifactSet, run: Any, model_version: Any) -> dict[str, Any]:
-    from shapgov.versions import library_versions
-
-    def ms(stamp: int | None) -> str:
-        if not stamp:
-            return "–"
-        return datetime.fromtimestamp(stamp / 1000, UTC).isoformat(timespec="seconds")
-
-    logged = aset.manifest.get("environment", {})
-    now = library_versions(logged)
-    libraries = [
-        {"name": name, "logged": logged.get(name, "–"), "now": now.get(name, "–")}
-        for name in dict.fromkeys([*logged, *now])
-    ]
-    ids = {"set created": aset.manifest.get("created", "–")}
-    if run is not None:
-        ids.update(
-            {
-                "run id": run.info.run_id,
-                "run name": run.info.run_name or "–",
-                "experiment id": run.info.experiment_id,
-                "run started": ms(run.info.start_time),
-                "run ended": ms(run.info.end_time),
-            }
-        )
-    if model_version is not None:
-        ids.update(
-            {
-                "registered model": model_version.name,
-                "model version": str(model_version.version),
-                "model source": model_version.source,
-                "version created": ms(model_version.creation_timestamp),
-            }
-        )
-    ids["report generated"] = datetime.now(UTC).isoformat(timespec="seconds")
-    ids["report shapgov version"] = __version__
-    return {"libraries": libraries, "ids": ids}
-
-
 # ------------------------------------------------------------------------ render
 def build_context(
     aset: ArtifactSet,
@@ -507,13 +490,18 @@ def build_context(
     run: Any = None,
     model_version: Any = None,
     approval_state: dict[str, Any] | None = None,
-    rows: int = 5,
-    top_k: int = 5,
-    top: int = 15,
-    n_dependence: int = 3,
-    random_state: int = 0,
+    rows: int = ROWS,
+    top_k: int = TOP_K,
+    top: int = TOP,
+    n_dependence: int = N_DEPENDENCE,
+    random_state: int = RANDOM_STATE,
+    figures: Figures | None = None,
 ) -> dict[str, Any]:
-    """Everything the template shows, as plain values and embedded figures."""
+    """Everything the template shows, as plain values and embedded figures: those the set
+    holds (:mod:`shapgov.sinks.report_figures`) where it holds them, the others drawn
+    (``figures=Figures()`` draws every one)."""
+    if figures is None:
+        figures = stored(aset.directory, aset.manifest)
     title = aset.manifest.get("model_class", "model").rsplit(".", 1)[-1]
     if model_version is not None:
         title = f"{model_version.name} v{model_version.version}"
@@ -528,17 +516,31 @@ def build_context(
         "sections": sections,
         "model": _model_section(aset),
         "data": _data_section(aset),
-        "additivity": _additivity_section(aset),
+        "additivity": _additivity_section(aset, figures),
         "impact": _impact_section(aset, top),
-        "summary": _summary_section(aset, n_dependence),
-        "predictions": _predictions_section(aset, rows, top_k, random_state),
+        "summary": _summary_section(aset, n_dependence, figures),
+        "predictions": _predictions_section(aset, rows, top_k, random_state, figures),
         "agreement": _agreement_section(aset),
         "over_time": over_time,
         "reasons": reasons,
         "approval": approval_section(model_version, approval_state),
         "approval_checks": list(APPROVAL_CHECKS),
-        "provenance": _provenance_section(aset, run, model_version),
+        "provenance": provenance_section(aset, run, model_version),
     }
+
+
+def write_figures(directory: str | Path, manifest: dict[str, Any]) -> None:
+    """Draw the figures of the set's report with the default options from the files
+    ``manifest`` lists in ``directory`` (checked against their hashes) and store them in
+    the set (:mod:`shapgov.sinks.report_figures`), before its manifest is written: the
+    report logged with the set, and later ones of it, embed them instead of drawing them
+    again."""
+    aset = ArtifactSet.listed_in(directory, manifest)
+    figures = Figures()
+    _additivity_section(aset, figures)
+    _summary_section(aset, N_DEPENDENCE, figures)
+    _predictions_section(aset, ROWS, TOP_K, RANDOM_STATE, figures)
+    save(Path(directory), figures, manifest["artifacts"])
 
 
 def render_html(context: dict[str, Any]) -> str:
