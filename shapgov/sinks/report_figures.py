@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import uuid
 from collections.abc import Callable, Mapping
 from functools import cache
 from importlib.metadata import version
@@ -42,9 +43,14 @@ _URI = "data:image/png;base64,"
 
 @cache
 def _code_sha256() -> str:
+    """SHA-256 of the drawing code; where its source cannot be read (an install without
+    it), a token of this process alone, so that no other process reuses what it drew."""
     digest = hashlib.sha256()
-    for name in CODE:
-        digest.update(Path(__file__).with_name(name).read_bytes())
+    try:
+        for name in CODE:
+            digest.update(Path(__file__).with_name(name).read_bytes())
+    except OSError:
+        return f"unread-{uuid.uuid4().hex}"
     return digest.hexdigest()
 
 
