@@ -150,7 +150,10 @@ def column_ranks(a: np.ndarray) -> np.ndarray:
     if a.ndim != 2:
         raise InputError(f"column_ranks needs an (n, F) array, got shape {a.shape}")
     out = np.empty(a.shape)
-    _column_ranks(np.asfortranarray(a), out)
+    a = np.asfortranarray(a)
+    if not a.flags.writeable:  # numba compiles the kernel apart for read-only arrays
+        a = a.copy(order="F")
+    _column_ranks(a, out)
     return out
 
 

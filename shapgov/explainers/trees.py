@@ -124,12 +124,15 @@ class TreeEnsemble:
         return self
 
     def check_input(self, X: np.ndarray) -> np.ndarray:
-        """``X`` as the kernels take it: a C-contiguous float64 ``(n, n_features)`` array,
-        rounded through float32 first where the model compares float32 inputs.
+        """``X`` as the kernels take it: a writable C-contiguous float64 ``(n, n_features)``
+        array (one compiled kernel for every caller), rounded through float32 first where
+        the model compares float32 inputs.
 
         :raises InputError: ``X`` does not have ``n_features`` columns.
         """
         X = np.ascontiguousarray(X, dtype=np.float64)
+        if not X.flags.writeable:  # a read-only view (of pandas' data): numba would compile
+            X = X.copy()  # every kernel again for it, seconds each
         if self.float32_inputs:
             X = X.astype(np.float32).astype(np.float64)
         if X.ndim != 2 or X.shape[1] != self.n_features:
