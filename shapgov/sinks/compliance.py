@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import math
 from datetime import UTC, datetime
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -543,8 +544,9 @@ def write_figures(directory: str | Path, manifest: dict[str, Any]) -> None:
     save(Path(directory), figures, manifest["artifacts"])
 
 
-def render_html(context: dict[str, Any]) -> str:
-    """Render the report template with autoescaping on."""
+@cache
+def _template() -> tuple[Any, str]:
+    """The report template, compiled once per process, and its CSS."""
     import jinja2
 
     templates = resources.files("shapgov.reports")
@@ -556,7 +558,13 @@ def render_html(context: dict[str, Any]) -> str:
         lstrip_blocks=True,
     )
     css = templates.joinpath("report.css").read_text("utf-8")
-    return env.get_template("report.html.j2").render(css=css, **context)
+    return env.get_template("report.html.j2"), css
+
+
+def render_html(context: dict[str, Any]) -> str:
+    """Render the report template with autoescaping on."""
+    template, css = _template()
+    return template.render(css=css, **context)
 
 
 def _file_sha(path: Path) -> str:
