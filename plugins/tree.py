@@ -5,7 +5,9 @@ Trees are parsed once per model through the ``shapgov_tree_ensemble`` hook into
 
 * ``tree_path_dependent``: linear-time path-dependent TreeSHAP (Gauss-Legendre quadrature
   of the Shapley integral, after Yu et al. 2022), in the raw margin; interaction values by
-  Lundberg et al.'s (2020) Algorithm 2 conditioned on each feature.
+  Lundberg et al.'s (2020) Algorithm 2 conditioned on each feature. Trees with empty
+  leaves (cover 0: CatBoost's) are played over every coalition of each tree's players
+  instead (:mod:`shapgov.explainers.kernels.subset_treeshap`), values and interactions.
 * ``interventional``: exact against the background, in the raw margin, in time linear in
   rows + background rows (:mod:`shapgov.explainers.kernels.background_treeshap`; the
   rows x background kernel of Lundberg et al. 2020 is kept as a cross-check), interaction
@@ -42,6 +44,7 @@ from shapgov.explainers.kernels.background_interactions import background_intera
 from shapgov.explainers.kernels.background_treeshap import background_shap
 from shapgov.explainers.kernels.interventional_treeshap import coalition_margins, predict_raw
 from shapgov.explainers.kernels.linear_treeshap import linear_path_dependent_shap
+from shapgov.explainers.kernels.subset_treeshap import has_empty_leaves, subset_path_dependent
 from shapgov.explainers.kernels.treeshap import path_dependent_interactions
 from shapgov.explainers.trees import TreeEnsemble
 from shapgov.planning.game import INTERVENTIONAL, TREE_PATH_DEPENDENT
@@ -108,7 +111,9 @@ class TreeExplainer(Explainer):
         # the kernels play the game of the original columns (several input columns of one
         # original column enter and leave coalitions together), not of the input columns
         active, player = players_of(request.origins)
-        if game.feature_perturbation == TREE_PATH_DEPENDENT:
+        if game.feature_perturbation == TREE_PATH_DEPENDENT and has_empty_leaves(ens):
+            phi, base = subset_path_dependent(ens, request.Z, players=player)
+        elif game.feature_perturbation == TREE_PATH_DEPENDENT:
             phi, base = linear_path_dependent_shap(ens, request.Z, players=player)
         else:
             weights = game.background_weights
@@ -125,6 +130,10 @@ class TreeExplainer(Explainer):
         its pairs are those sums (the diagonal still makes rows add up to the values).
         """
         ens = _vertex_trees(request)
+        if request.game.feature_perturbation == TREE_PATH_DEPENDENT and has_empty_leaves(ens):
+            active, player = players_of(request.origins)
+            inter, _ = subset_path_dependent(ens, request.Z, players=player, interactions=True)
+            return scatter_players(inter, active, request.n_features, pairs=True)
         if request.game.feature_perturbation == TREE_PATH_DEPENDENT:
             inter, _ = path_dependent_interactions(ens, request.Z)
             return group_sum_pairs(inter, request.origins, request.n_features)

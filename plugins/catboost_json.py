@@ -1,0 +1,431 @@
+"""CatBoost models read from their JSON export into :class:`~shapgov.explainers.trees.TreeEnsemble`.
+
+Nothing here imports catboost: the caller hands over the parsed JSON
+(``model.save_model(path, format="json")``). What is read, and how it maps onto the
+flat trees (sources: CatBoost's model JSON as written by ``save_model(format="json")``,
+and its evaluator, ``catboost/libs/model/`` — facts only, no code):
+
+* **oblivious trees** (``grow_policy="SymmetricTree"``, the default): every level splits
+  on one binary feature, and bit k of a leaf's index is split k's outcome (1: the right,
+  "true" side). A tree of depth D becomes a full binary tree of ``2**D`` leaves whose
+  node covers are sums of ``leaf_weights``; a subtree no training row reached (cover 0)
+  whose leaves all hold one value becomes that leaf (exact for any row);
+* **non-symmetric trees** (``Depthwise``, ``Lossguide``): nested ``split``/``left``/
+  ``right`` nodes, leaves with ``value`` and ``weight``;
+* **float splits**: true iff ``float32(x) > border``. The kernels compare float64 with
+  ``x <= threshold``: the threshold is the largest float64 that rounds (to nearest, ties
+  to even) to a float32 ``<= border`` — exact for every input. NaN goes where the
+  column's ``nan_value_treatment`` sends it: ``AsTrue`` (``nan_mode="Max"``) to the true
+  side, ``AsFalse`` (``"Min"``) and ``AsIs`` to the false side;
+* **one-hot splits** (``OneHotFeature``): true iff the category's CatBoost hash equals
+  the split's ``value``;
+* **CTR splits** (``OnlineCtr``) over one categorical column: true iff the CTR of the
+  category, ``(ctr + shift) * scale`` in float32, is ``> border``; the CTR is read from
+  the model's ``ctr_data`` table, whose key for a category with CatBoost hash h is
+  ``CalcHash(0, int32(h))``, ``CalcHash(a, b) = M * (a + M * b) mod 2**64`` with
+  ``M = 0x4906ba494954cb65``, so every stored key gives back its category's hash (M is
+  odd: ``M**2`` is invertible mod 2**64). A category missing from the table gets the
+  CTR of zero counts. Such a split becomes a categorical split on hashes: the
+  categories whose outcome differs from an unseen category's are listed;
+* **combination CTRs** (a projection over several columns, ``max_ctr_complexity > 1``)
+  read several original columns at once and are refused here with a typed error;
+* ``scale_and_bias``: the raw output is ``scale * sum(leaf values) + bias``; leaf values
+  are scaled, the bias becomes ``base_offset``. Multi-dimensional models (MultiClass)
+  store ``K`` values per leaf, leaf-major.
+
+Categorical inputs reach the kernels as their CatBoost hashes (32-bit, exact in
+float64): :mod:`shapgov_plugins.catboost_trees` computes them with CatBoost's own
+hashing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from shapgov.errors import UnsupportedModelError
+from shapgov.explainers.trees import MISSING_DEFAULT, TreeEnsemble
+
+_M = 0x4906BA494954CB65
+_MASK = (1 << 64) - 1
+_INV_M2 = pow(_M * _M % (1 << 64), -1, 1 << 64)
+_EMPTY_KEY = _MASK  # the table's free slot marker
+#: CTR types whose value is read from the table's counts
+CTR_TYPES = ("Borders", "Buckets", "Counter", "FeatureFreq")
+COMBINATION_HINT = (
+    "a CTR over a combination of categorical columns (max_ctr_complexity > 1) reads "
+    "several columns at once and is not explained yet: retrain with max_ctr_complexity=1, "
+    "or explain the model as a whole (opaque=True, the Kernel explainer)"
+)
+
+
+def calc_hash(a: int, b: int) -> int:
+    """CatBoost's ``CalcHash(a, b)`` on unsigned 64-bit integers."""
+    return (_M * ((a + _M * b) & _MASK)) & _MASK
+
+
+def ctr_key(cat_hash: int) -> int:
+    """The CTR table key of a single-column projection of a category with this hash."""
+    signed = cat_hash - (1 << 32) if cat_hash >= 1 << 31 else cat_hash
+    return calc_hash(0, signed & _MASK)
+
+
+def cat_hash_of_key(key: int) -> int | None:
+    """The category hash a single-column CTR key was made from (``None``: not one)."""
+    signed = (key * _INV_M2) & _MASK
+    if signed < 1 << 31:
+        return signed
+    if signed >= (1 << 64) - (1 << 31):
+        return signed - (1 << 64) + (1 << 32)
+    return None
+
+
+def float32_threshold(border: float) -> float:
+    """The largest float64 ``t`` with ``float32(t) <= float32(border)`` (see module doc)."""
+    b = np.float32(border)
+    if np.isinf(b):
+        return float(b) if b > 0 else -np.inf
+    if b == np.finfo(np.float32).max:  # every finite float64 below 2**128 rounds to <= it
+        return float(np.nextafter(2.0**128 - 2.0**103, -np.inf))
+    up = np.nextafter(b, np.float32(np.inf))
+    mid = (float(b) + float(up)) / 2.0  # exact in float64
+    even = (int(b.view(np.uint32)) & 1) == 0
+    # a tie rounds to the even one of the two float32s
+    return mid if even else float(np.nextafter(mid, -np.inf))
+
+
+@dataclass(frozen=True)
+class Split:
+    """One binary feature of the model, as the kernels route it."""
+
+    column: int  # the input column it reads
+    threshold: float  # numerical: left iff x <= threshold (after NaN handling)
+    nan_true: bool  # numerical: NaN takes the true (right) side
+    categories: tuple[int, ...] | None  # categorical: hashes whose outcome is `listed_true`
+    listed_true: bool  # categorical: the listed hashes' outcome (the others' is the opposite)
+
+
+class CatBoostTrees:
+    """The binary features and trees of one CatBoost model JSON.
+
+    :param model_json: ``json.load`` of ``save_model(path, format="json")``.
+    :raises UnsupportedModelError: The model holds something the tree explainer cannot
+        read (a combination CTR, a CTR type without counts, text or embedding features).
+    """
+
+    def __init__(self, model_json: dict[str, Any]) -> None:
+        self.json = model_json
+        info = model_json.get("features_info", {})
+        if info.get("text_features") or info.get("embedding_features"):
+            raise UnsupportedModelError(
+                "CatBoost text and embedding features cannot be read from the model's JSON "
+                "export; explain the model as a whole (opaque=True, the Kernel explainer)"
+            )
+        self.float_features = {f["feature_index"]: f for f in info.get("float_features", [])}
+        self.cat_features = {f["feature_index"]: f for f in info.get("categorical_features", [])}
+        self.ctrs = info.get("ctrs", [])
+        flats = [
+            f["flat_feature_index"]
+            for f in (*self.float_features.values(), *self.cat_features.values())
+        ]
+        self.n_features = max(flats) + 1 if flats else 0
+        self.categorical_columns = sorted(
+            f["flat_feature_index"] for f in self.cat_features.values()
+        )
+        n_float = sum(len(f.get("borders", [])) for f in self.float_features.values())
+        n_onehot = sum(len(f.get("values", [])) for f in self.cat_features.values())
+        self._ctr_of_index: dict[int, tuple[dict[str, Any], float]] = {}
+        i = n_float + n_onehot
+        for ctr in self.ctrs:
+            for border in ctr.get("borders", []):
+                self._ctr_of_index[i] = (ctr, border)
+                i += 1
+        self._cache: dict[str, Split] = {}
+
+    # -- binary features -------------------------------------------------------------
+    def split(self, raw: dict[str, Any]) -> Split:
+        """The routing of one split dict of the JSON (cached by its content)."""
+        key = json.dumps(raw, sort_keys=True)
+        if key not in self._cache:
+            self._cache[key] = self._read_split(raw)
+        return self._cache[key]
+
+    def _read_split(self, raw: dict[str, Any]) -> Split:
+        kind = raw.get("split_type")
+        if kind == "FloatFeature":
+            feat = self.float_features[raw["float_feature_index"]]
+            return Split(
+                column=int(feat["flat_feature_index"]),
+                threshold=float32_threshold(raw["border"]),
+                nan_true=feat.get("nan_value_treatment") == "AsTrue",
+                categories=None,
+                listed_true=False,
+            )
+        if kind == "OneHotFeature":
+            feat = self.cat_features[raw["cat_feature_index"]]
+            return Split(
+                column=int(feat["flat_feature_index"]),
+                threshold=0.0,
+                nan_true=False,
+                categories=(int(raw["value"]) & 0xFFFFFFFF,),  # stored as int32
+                listed_true=True,
+            )
+        if kind == "OnlineCtr":
+            return self._ctr_split(raw)
+        raise UnsupportedModelError(
+            f"CatBoost split type {kind!r} is not read by the tree explainer; explain the "
+            "model as a whole (opaque=True, the Kernel explainer)"
+        )
+
+    def _ctr_split(self, raw: dict[str, Any]) -> Split:
+        found = self._ctr_of_index.get(int(raw["split_index"]))
+        if found is None or not np.isclose(found[1], raw["border"], rtol=0, atol=0):
+            raise UnsupportedModelError(
+                f"CatBoost CTR split {raw} does not match the model's CTR borders; the JSON "
+                "layout is not one the tree explainer reads"
+            )
+        ctr = found[0]
+        elements = ctr["elements"]
+        if len(elements) != 1 or elements[0].get("combination_element") != "cat_feature_value":
+            raise UnsupportedModelError(COMBINATION_HINT)
+        if ctr["ctr_type"] not in CTR_TYPES:
+            raise UnsupportedModelError(
+                f"CatBoost CTR type {ctr['ctr_type']!r} is not read by the tree explainer "
+                f"(read: {list(CTR_TYPES)}); explain the model as a whole (opaque=True)"
+            )
+        column = int(self.cat_features[elements[0]["cat_feature_index"]]["flat_feature_index"])
+        table = self.json.get("ctr_data", {}).get(ctr["identifier"])
+        if table is None:
+            raise UnsupportedModelError(
+                f"the CatBoost model has no table for CTR {ctr['identifier']}"
+            )
+        stride = int(table["hash_stride"])
+        flat = table["hash_map"]
+        keys = [int(k) for k in flat[0::stride]]
+        counts = np.array(
+            [[float(v) for v in flat[r * stride + 1 : (r + 1) * stride]] for r in range(len(keys))],
+            dtype=np.float64,
+        ).reshape(len(keys), stride - 1)
+        border = np.float32(raw["border"])
+        target = int(raw.get("ctr_target_border_idx", ctr.get("target_border_idx", 0)))
+        unseen = bool(self._ctr_value(ctr, table, np.zeros(stride - 1), target) > border)
+        listed = []
+        for key, row in zip(keys, counts, strict=True):
+            if key == _EMPTY_KEY:
+                continue
+            h = cat_hash_of_key(key)
+            if h is None:
+                raise UnsupportedModelError(
+                    f"CTR table key {key} of {ctr['identifier']} is not a single category's"
+                )
+            if bool(self._ctr_value(ctr, table, row, target) > border) != unseen:
+                listed.append(h)
+        return Split(
+            column=column,
+            threshold=0.0,
+            nan_true=False,
+            categories=tuple(sorted(listed)),
+            listed_true=not unseen,
+        )
+
+    @staticmethod
+    def _ctr_value(
+        ctr: dict[str, Any], table: dict[str, Any], counts: np.ndarray, target: int
+    ) -> np.float32:
+        """``(ctr + shift) * scale`` in float32, from one table row's counts."""
+        f = np.float32
+        prior_num, prior_den = f(ctr["prior_numerator"]), f(ctr["prior_denomerator"])
+        kind = ctr["ctr_type"]
+        if kind in ("Counter", "FeatureFreq"):
+            value = (f(counts[0]) + prior_num) / (
+                f(table.get("counter_denominator", 0)) + prior_den
+            )
+        elif kind == "Buckets":
+            value = (f(counts[target]) + prior_num) / (f(counts.sum()) + prior_den)
+        else:  # Borders: the counts of the classes above the target border are good
+            value = (f(counts[target + 1 :].sum()) + prior_num) / (f(counts.sum()) + prior_den)
+        return (f(value) + f(ctr["shift"])) * f(ctr["scale"])
+
+    # -- trees -----------------------------------------------------------------------
+    @property
+    def n_outputs(self) -> int:
+        """K: the raw output's width (MultiClass: the number of classes)."""
+        bias = self.json.get("scale_and_bias", [1, [0]])[1]
+        return max(1, len(bias) if isinstance(bias, list) else 1)
+
+    def ensemble(self, *, n_trees: int | None = None) -> TreeEnsemble:
+        """All trees (or the first ``n_trees``) as one flat ensemble.
+
+        :raises UnsupportedModelError: See the class.
+        """
+        scale, bias = self.json.get("scale_and_bias", [1, [0]])
+        bias = np.broadcast_to(np.asarray(bias, dtype=float).ravel(), (self.n_outputs,))
+        builder = _Builder(self, float(scale), self.n_outputs)
+        if "oblivious_trees" in self.json:
+            for tree in self.json["oblivious_trees"][:n_trees]:
+                builder.oblivious(tree)
+        else:
+            for tree in self.json.get("trees", [])[:n_trees]:
+                builder.root(tree)
+        if not builder.roots:
+            raise UnsupportedModelError("the CatBoost model has no trees; fit it first")
+        return builder.finish(bias.copy(), self.n_features)
+
+
+class _Builder:
+    """Flat node arrays, filled tree by tree."""
+
+    def __init__(self, model: CatBoostTrees, scale: float, k: int) -> None:
+        self.model, self.scale, self.k = model, scale, k
+        self.nodes: list[dict[str, Any]] = []
+        self.cat_values: list[int] = []
+        self.roots: list[int] = []
+
+    def _new(self) -> int:
+        self.nodes.append({})
+        return len(self.nodes) - 1
+
+    def _leaf(self, i: int, value: Any, cover: float) -> None:
+        v = np.asarray(value, dtype=float).ravel() * self.scale
+        self.nodes[i] = {"leaf": True, "value": v, "cover": float(cover)}
+
+    def _split(
+        self, i: int, raw: dict[str, Any], true_child: int, false_child: int, cover: float
+    ) -> None:
+        s = self.model.split(raw)
+        node: dict[str, Any] = {"leaf": False, "column": s.column, "cover": float(cover)}
+        if s.categories is None:
+            node.update(
+                left=false_child,
+                right=true_child,
+                threshold=s.threshold,
+                default_left=not s.nan_true,
+                cats=None,
+            )
+        elif not s.categories:  # every category routes as an unseen one: not listed_true
+            go_true = not s.listed_true
+            node.update(
+                left=true_child if go_true else false_child,
+                right=false_child if go_true else true_child,
+                threshold=np.inf,
+                default_left=True,
+                cats=None,
+            )
+        else:  # listed categories go left
+            listed, other = (
+                (true_child, false_child) if s.listed_true else (false_child, true_child)
+            )
+            node.update(
+                left=listed, right=other, threshold=0.0, default_left=False, cats=s.categories
+            )
+        self.nodes[i] = node
+
+    # oblivious: split k is bit k of the leaf index; the root splits on the last level
+    def oblivious(self, tree: dict[str, Any]) -> None:
+        splits = tree["splits"]
+        depth = len(splits)
+        values = np.asarray(tree["leaf_values"], dtype=float).reshape(1 << depth, self.k)
+        weights = np.asarray(tree.get("leaf_weights", np.ones(1 << depth)), dtype=float)
+        root = self._new()
+        self.roots.append(root)
+        stack = [(root, depth, 0)]  # node, levels left, leaf-index prefix (bits above)
+        while stack:
+            i, left_levels, prefix = stack.pop()
+            lo, hi = prefix, prefix + (1 << left_levels)  # leaves under this node
+            cover = weights[lo:hi].sum()
+            if left_levels == 0 or (cover == 0 and (values[lo:hi] == values[lo]).all()):
+                self._leaf(i, values[lo], cover)
+                continue
+            level = left_levels - 1
+            f, t = self._new(), self._new()
+            self._split(i, splits[level], true_child=t, false_child=f, cover=cover)
+            stack.append((f, level, prefix))
+            stack.append((t, level, prefix + (1 << level)))
+
+    def root(self, tree: dict[str, Any]) -> None:
+        root = self._new()
+        self.roots.append(root)
+        stack = [(root, tree)]
+        while stack:
+            i, node = stack.pop()
+            if "split" not in node:
+                self._leaf(i, node["value"], node.get("weight", 1.0))
+                continue
+            f, t = self._new(), self._new()
+            self._split(i, node["split"], true_child=t, false_child=f, cover=0.0)
+            stack.append((f, node["left"]))
+            stack.append((t, node["right"]))
+
+    def finish(self, bias: np.ndarray, n_features: int) -> TreeEnsemble:
+        n = len(self.nodes)
+        self._fill_covers()
+        left = np.full(n, -1, dtype=np.int64)
+        right = np.full(n, -1, dtype=np.int64)
+        feature = np.full(n, -1, dtype=np.int64)
+        threshold = np.zeros(n)
+        default_left = np.zeros(n, dtype=bool)
+        cat_start = np.zeros(n, dtype=np.int64)
+        cat_end = np.zeros(n, dtype=np.int64)
+        cover = np.zeros(n)
+        value = np.zeros((n, self.k))
+        cats: list[int] = []
+        for i, node in enumerate(self.nodes):
+            cover[i] = node["cover"]
+            if node["leaf"]:
+                value[i] = node["value"]
+                continue
+            left[i], right[i], feature[i] = node["left"], node["right"], node["column"]
+            threshold[i], default_left[i] = node["threshold"], node["default_left"]
+            if node["cats"]:
+                cat_start[i] = len(cats)
+                cats.extend(node["cats"])
+                cat_end[i] = len(cats)
+        return TreeEnsemble(
+            left=left,
+            right=right,
+            feature=feature,
+            threshold=threshold,
+            default_left=default_left,
+            missing=np.full(n, MISSING_DEFAULT, dtype=np.int8),
+            cat_start=cat_start,
+            cat_end=cat_end,
+            cat_values=np.asarray(cats, dtype=np.int64),
+            cover=cover,
+            value=value,
+            roots=np.asarray(self.roots, dtype=np.int64),
+            tree_output=np.zeros(len(self.roots), dtype=np.int64),
+            base_offset=bias,
+            n_features=n_features,
+            n_outputs=self.k,
+        ).validate()
+
+    def _fill_covers(self) -> None:
+        """Non-symmetric trees: a split's cover is the sum of its leaves' weights."""
+
+        def total(i: int) -> float:
+            node = self.nodes[i]
+            if node["leaf"]:
+                return node["cover"]
+            node["cover"] = total(node["left"]) + total(node["right"])
+            if node["cover"] == 0:  # no training row came here: one value, or refuse
+                values = leaf_values(i)
+                if any((v != values[0]).any() for v in values):
+                    raise UnsupportedModelError(
+                        "a CatBoost tree has a split no training row reached whose leaves "
+                        "differ; path-dependent TreeSHAP needs those counts: explain it "
+                        "with feature_perturbation='interventional'"
+                    )
+                self.nodes[i] = {"leaf": True, "value": values[0], "cover": 0.0}
+            return node["cover"]
+
+        def leaf_values(i: int) -> list[np.ndarray]:
+            node = self.nodes[i]
+            if node["leaf"]:
+                return [node["value"]]
+            return leaf_values(node["left"]) + leaf_values(node["right"])
+
+        for r in self.roots:
+            total(r)

@@ -1,0 +1,311 @@
+"""Path-dependent TreeSHAP by the definition, tree by tree, for trees with empty leaves.
+
+The path-dependent value of a coalition S for one tree is the walk of Lundberg et al.
+(2020, Algorithm 1): a split whose player is in S follows the row, any other averages
+its children by cover. Linear TreeSHAP (:mod:`.linear_treeshap`) and the classic
+recursion divide by a child's share of its parent's cover, so a leaf no training row
+reached (cover 0, common in CatBoost's trees) breaks them; the walk itself never divides
+by a child's cover. Here every tree's game is evaluated on all ``2**u`` coalitions of the
+``u`` players its splits read (players outside a tree are null players in its game, and
+Shapley values and SHAP interaction values of the others do not depend on them), and the
+values (or interaction values, Lundberg et al. 2020, eq. 2) follow from the definition.
+
+A tree's game depends on a row only through the row's decision at each split of that
+tree: rows with the same decisions (the same leaf of an oblivious tree) share one
+evaluation, computed once per tree (decisions packed into 64 bits where a tree has at
+most 64 splits). Cost per tree: distinct decision vectors x ``2**u`` x nodes, plus rows x
+nodes; trees reading more than :data:`MAX_TREE_PLAYERS` players are refused.
+"""
+
+from __future__ import annotations
+
+from math import factorial
+
+import numpy as np
+from numba import njit
+
+from shapgov.errors import UnsupportedModelError
+from shapgov.explainers.kernels.routing import goes_left
+from shapgov.explainers.trees import TreeEnsemble
+
+#: Most players one tree may read (2**u coalitions per distinct decision vector).
+MAX_TREE_PLAYERS = 16
+
+
+def has_empty_leaves(ensemble: TreeEnsemble) -> bool:
+    """Whether a leaf has cover 0: the one routing rule that sends a path-dependent
+    explanation here instead of to linear TreeSHAP."""
+    return bool((ensemble.cover[ensemble.left < 0] <= 0).any())
+
+
+def _weights(u: int) -> tuple[np.ndarray, np.ndarray]:
+    """Shapley ``s!(u-s-1)!/u!`` and interaction ``s!(u-s-2)!/(2(u-1)!)`` weights."""
+    w1 = np.zeros(max(u, 1))
+    w2 = np.zeros(max(u - 1, 1))
+    for s in range(u):
+        w1[s] = factorial(s) * factorial(u - s - 1) / factorial(u)
+    for s in range(u - 1):
+        w2[s] = factorial(s) * factorial(u - s - 2) / (2.0 * factorial(u - 1))
+    return w1, w2
+
+
+@njit(cache=True)
+def _coalition_values(
+    start, left, right, local, cover, value, decide, n_local
+):  # pragma: no cover - numba
+    """v[mask, k] for every coalition of the tree's local players."""
+    n_masks = 1 << n_local
+    k_out = value.shape[1]
+    v = np.zeros((n_masks, k_out))
+    stack_n = np.empty(4096, dtype=np.int64)
+    stack_w = np.empty(4096)
+    for mask in range(n_masks):
+        top = 0
+        stack_n[0] = start
+        stack_w[0] = 1.0
+        top = 1
+        while top > 0:
+            top -= 1
+            i = stack_n[top]
+            w = stack_w[top]
+            if left[i] < 0:
+                for k in range(k_out):
+                    v[mask, k] += w * value[i, k]
+                continue
+            p = local[i]
+            if (mask >> p) & 1:
+                stack_n[top] = left[i] if decide[i] else right[i]
+                stack_w[top] = w
+                top += 1
+            else:
+                c = cover[i]
+                stack_n[top] = left[i]
+                stack_w[top] = w * cover[left[i]] / c
+                stack_n[top + 1] = right[i]
+                stack_w[top + 1] = w * cover[right[i]] / c
+                top += 2
+    return v
+
+
+@njit(cache=True)
+def _popcount(mask):  # pragma: no cover - numba
+    s = 0
+    while mask:
+        s += mask & 1
+        mask >>= 1
+    return s
+
+
+@njit(cache=True)
+def _values_from_coalitions(v, n_local, w1):  # pragma: no cover - numba
+    k_out = v.shape[1]
+    phi = np.zeros((n_local, k_out))
+    for mask in range(1 << n_local):
+        s = _popcount(mask)
+        for i in range(n_local):
+            if (mask >> i) & 1:
+                continue
+            for k in range(k_out):
+                phi[i, k] += w1[s] * (v[mask | (1 << i), k] - v[mask, k])
+    return phi
+
+
+@njit(cache=True)
+def _interactions_from_coalitions(v, n_local, w1, w2):  # pragma: no cover - numba
+    k_out = v.shape[1]
+    out = np.zeros((n_local, n_local, k_out))
+    for mask in range(1 << n_local):
+        s = _popcount(mask)
+        for i in range(n_local):
+            if (mask >> i) & 1:
+                continue
+            for j in range(i + 1, n_local):
+                if (mask >> j) & 1:
+                    continue
+                for k in range(k_out):
+                    d = (
+                        v[mask | (1 << i) | (1 << j), k]
+                        - v[mask | (1 << i), k]
+                        - v[mask | (1 << j), k]
+                        + v[mask, k]
+                    )
+                    out[i, j, k] += w2[s] * d
+                    out[j, i, k] += w2[s] * d
+    phi = _values_from_coalitions(v, n_local, w1)
+    for i in range(n_local):
+        for k in range(k_out):
+            rest = 0.0
+            for j in range(n_local):
+                if j != i:
+                    rest += out[i, j, k]
+            out[i, i, k] = phi[i, k] - rest
+    return out
+
+
+@njit(cache=True)
+def _tree_rows(
+    X,
+    t_start,
+    t_end,
+    left,
+    right,
+    feature,
+    threshold,
+    default_left,
+    missing,
+    cat_start,
+    cat_end,
+    cat_values,
+    local,
+    players_of_local,
+    cover,
+    value,
+    n_local,
+    w1,
+    w2,
+    interactions,
+    out_phi,
+    out_inter,
+    out_offset,
+):  # pragma: no cover - numba
+    """Add one tree's values (or interaction values) to every row's."""
+    n = X.shape[0]
+    n_nodes = t_end - t_start
+    k_out = value.shape[1]
+    splits = np.empty(n_nodes, dtype=np.int64)
+    n_splits = 0
+    for i in range(t_start, t_end):
+        if left[i] >= 0:
+            splits[n_splits] = i
+            n_splits += 1
+    keys = np.zeros(n, dtype=np.int64)
+    packed = n_splits <= 64
+    decide = np.zeros(left.shape[0], dtype=np.bool_)
+    if packed:
+        for r in range(n):
+            key = 0
+            for s in range(n_splits):
+                i = splits[s]
+                if goes_left(
+                    X[r, feature[i]],
+                    i,
+                    threshold,
+                    default_left,
+                    missing,
+                    cat_start,
+                    cat_end,
+                    cat_values,
+                ):
+                    key |= 1 << s
+            keys[r] = key
+        order = np.argsort(keys, kind="mergesort")
+    else:
+        order = np.arange(n)
+    r0 = 0
+    while r0 < n:
+        row = order[r0]
+        r1 = r0 + 1
+        if packed:
+            while r1 < n and keys[order[r1]] == keys[row]:
+                r1 += 1
+        for s in range(n_splits):
+            i = splits[s]
+            decide[i] = goes_left(
+                X[row, feature[i]],
+                i,
+                threshold,
+                default_left,
+                missing,
+                cat_start,
+                cat_end,
+                cat_values,
+            )
+        v = _coalition_values(t_start, left, right, local, cover, value, decide, n_local)
+        if interactions:
+            inter = _interactions_from_coalitions(v, n_local, w1, w2)
+            for q in range(r0, r1):
+                r = order[q]
+                for a in range(n_local):
+                    for b in range(n_local):
+                        for k in range(k_out):
+                            out_inter[
+                                r, players_of_local[a], players_of_local[b], out_offset + k
+                            ] += inter[a, b, k]
+        else:
+            phi = _values_from_coalitions(v, n_local, w1)
+            for q in range(r0, r1):
+                r = order[q]
+                for a in range(n_local):
+                    for k in range(k_out):
+                        out_phi[r, players_of_local[a], out_offset + k] += phi[a, k]
+        r0 = r1
+
+
+def subset_path_dependent(
+    ensemble: TreeEnsemble,
+    X: np.ndarray,
+    *,
+    players: np.ndarray | None = None,
+    interactions: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact path-dependent SHAP values ``(n, P, K)`` (or interaction values
+    ``(n, P, P, K)``) and the base value ``(K,)``, whatever the leaves' covers.
+
+    :param ensemble: The trees (split nodes need a positive cover; leaves may have 0).
+    :param X: Rows as the trees compare them, ``(n, n_features)``.
+    :param players: The player of each input column (see
+        :func:`~shapgov.explainers.kernels.background_treeshap.node_players`); default:
+        every column its own player.
+    :raises UnsupportedModelError: A tree reads more than :data:`MAX_TREE_PLAYERS`
+        players (explain it in the interventional game).
+    :raises InputError: ``X`` or ``players`` do not fit the trees.
+    """
+    from shapgov.explainers.kernels.background_treeshap import node_players
+
+    ens = ensemble.validate()
+    X = ens.check_input(X)
+    node_player, n_players = node_players(ens, players)
+    slots = n_players + 1  # the extra slot holds columns outside the game (dropped)
+    n = X.shape[0]
+    k_all = ens.n_outputs
+    phi = np.zeros((n, slots, k_all)) if not interactions else np.zeros((1, 1, 1))
+    inter = np.zeros((n, slots, slots, k_all)) if interactions else np.zeros((1, 1, 1, 1))
+    ends = np.append(ens.roots[1:], ens.left.shape[0])
+    local = np.full(ens.left.shape[0], -1, dtype=np.int64)
+    for t, (start, end) in enumerate(zip(ens.roots, ends, strict=True)):
+        found = node_player[start:end]
+        used = np.unique(found[(ens.left[start:end] >= 0)])
+        u = used.shape[0]
+        if u > MAX_TREE_PLAYERS:
+            raise UnsupportedModelError(
+                f"tree {t} reads {u} players; the path-dependent game of trees with empty "
+                f"leaves is evaluated over every coalition of a tree's players (at most "
+                f"{MAX_TREE_PLAYERS}): explain it with feature_perturbation='interventional'"
+            )
+        where = np.searchsorted(used, found)
+        local[start:end] = np.where(ens.left[start:end] >= 0, where, -1)
+        w1, w2 = _weights(u)
+        _tree_rows(
+            X,
+            int(start),
+            int(end),
+            ens.left,
+            ens.right,
+            ens.feature,
+            *ens.routing(),
+            local,
+            np.ascontiguousarray(used, dtype=np.int64),
+            ens.cover,
+            np.ascontiguousarray(ens.value, dtype=np.float64),
+            u,
+            w1,
+            w2,
+            interactions,
+            phi,
+            inter,
+            int(ens.tree_output[t]),
+        )
+    base = ens.expected_value()
+    if interactions:
+        return inter[:, :n_players, :n_players], base
+    return phi[:, :n_players], base
