@@ -7,8 +7,10 @@ one of its classes arrives. The trees are read by :mod:`shapgov_plugins.catboost
 
 How the model sees a table, as its own ``predict`` does: numeric columns as float64
 (NaN where missing), categorical columns (``cat_features``, by name or index, strings
-or integers, pandas ``category`` or ``object``) as their CatBoost hash, computed by
-CatBoost itself (``Pool.get_cat_feature_hash_to_string``); every label the model never
+or integers — integral floats of a numeric table read as the integers —, pandas
+``category`` or ``object``) as their CatBoost hash, computed by
+CatBoost itself (the ``cat_features_hash`` its JSON export lists for a pool of the
+labels, :func:`catboost_hashes`); every label the model never
 saw hashes to a key missing from its CTR tables and one-hot values, so all unseen labels
 route alike. CatBoost refuses missing values and real numbers in categorical columns; so
 does this plugin, with :class:`~shapgov.errors.InputError` naming the column.
@@ -265,6 +267,8 @@ class CatBoostEncoding:
             )
         if isinstance(v, (int, np.integer)):
             return str(int(v))
+        if isinstance(v, (float, np.floating)) and float(v).is_integer():
+            return str(int(v))  # an integer label in a numeric table (read as float)
         raise InputError(
             f"column {name!r} is a CatBoost categorical feature and holds {v!r} "
             f"({type(v).__name__}); CatBoost takes strings or integers there: convert "

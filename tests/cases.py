@@ -279,6 +279,20 @@ def _xgboost(task: str) -> Case:
     return case
 
 
+def _catboost(task: str) -> Case:
+    """CatBoost on the matrix's tables; regression with a string column (one-hot splits)."""
+    import catboost
+
+    data = {"regression": diabetes, "binary": cancer, "multiclass": iris}[task]()
+    common = {"iterations": 30, "depth": 4, "verbose": 0, "random_seed": 0}
+    common.update(allow_writing_files=False, thread_count=1)
+    if task == "regression":
+        model = catboost.CatBoostRegressor(cat_features=["sex"], **common)
+    else:
+        model = catboost.CatBoostClassifier(**common)
+    return _case(model, data, lambda m: lambda d: m.predict(d, prediction_type="RawFormulaVal"))
+
+
 def _scoring_code(task: str) -> Case:
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.svm import SVC, SVR
@@ -336,6 +350,7 @@ for _task in ("regression", "binary", "multiclass"):
     CASES[("neural_net", _task)] = lambda t=_task: _neural_net(t)
     CASES[("scoring_code", _task)] = lambda t=_task: _scoring_code(t)
     CASES[("xgboost", _task)] = lambda t=_task: _xgboost(t)
+    CASES[("catboost", _task)] = lambda t=_task: _catboost(t)
     CASES[("sklearn_hist_gbm", _task)] = lambda t=_task: _hist_gbm(t)
     CASES[("lightgbm", _task)] = lambda t=_task: _lightgbm(t)
     CASES[("random_forest", _task)] = lambda t=_task: _forest(t)

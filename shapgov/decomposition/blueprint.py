@@ -180,9 +180,10 @@ def combine_nodes(
 
 
 def task_of(estimator: Any) -> str:
-    """regression, binary or multiclass, from the estimator's classes."""
+    """regression, binary or multiclass, from the estimator's classes (none, or an empty
+    list as CatBoost's regressors hold: regression)."""
     classes = getattr(estimator, "classes_", None)
-    if classes is None:
+    if classes is None or len(classes) == 0:
         return "regression"
     return "binary" if len(classes) == 2 else "multiclass"
 

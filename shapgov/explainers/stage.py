@@ -27,10 +27,12 @@ class VertexResult:
 
 
 def model_input(frame: pd.DataFrame, model: Any) -> Any:
-    """What the model takes: the frame when it was fitted on named columns or when its
-    columns are more than plain numpy numbers (nullable, category, object: the model's
-    own predict gets them so), else an array."""
-    if hasattr(model, "feature_names_in_"):
+    """What the model takes: the frame when it was fitted on named columns (scikit-learn's
+    ``feature_names_in_``, CatBoost's ``feature_names_``: a numeric array would turn its
+    integer categories into floats, which CatBoost refuses) or when its columns are more
+    than plain numpy numbers (nullable, category, object: the model's own predict gets them
+    so), else an array."""
+    if hasattr(model, "feature_names_in_") or hasattr(model, "feature_names_"):
         return frame
     if any(
         getattr(t, "kind", "O") not in "biuf" or not isinstance(t, np.dtype) for t in frame.dtypes
