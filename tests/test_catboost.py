@@ -76,24 +76,44 @@ MODELS = {
     ).fit(X, y),
     # CTRs over one column, Logloss
     "ctr-logloss": lambda X, y: catboost.CatBoostClassifier(
-        iterations=25, depth=4, one_hot_max_size=1, max_ctr_complexity=1, cat_features=CAT,
+        iterations=25,
+        depth=4,
+        one_hot_max_size=1,
+        max_ctr_complexity=1,
+        cat_features=CAT,
         **_common(),
     ).fit(X, y > 0.5),
     "depthwise": lambda X, y: catboost.CatBoostClassifier(
-        iterations=20, depth=4, grow_policy="Depthwise", max_ctr_complexity=1,
-        cat_features=CAT, **_common(),
+        iterations=20,
+        depth=4,
+        grow_policy="Depthwise",
+        max_ctr_complexity=1,
+        cat_features=CAT,
+        **_common(),
     ).fit(X, y > 0.5),
     "lossguide": lambda X, y: catboost.CatBoostRegressor(
-        iterations=20, grow_policy="Lossguide", max_leaves=12, max_ctr_complexity=1,
-        cat_features=CAT, **_common(),
+        iterations=20,
+        grow_policy="Lossguide",
+        max_leaves=12,
+        max_ctr_complexity=1,
+        cat_features=CAT,
+        **_common(),
     ).fit(X, y),
     "multiclass-3": lambda X, y: catboost.CatBoostClassifier(
-        iterations=15, depth=3, loss_function="MultiClass", max_ctr_complexity=1,
-        cat_features=CAT, **_common(),
+        iterations=15,
+        depth=3,
+        loss_function="MultiClass",
+        max_ctr_complexity=1,
+        cat_features=CAT,
+        **_common(),
     ).fit(X, np.digitize(y, [0.0, 1.0])),
     "poisson": lambda X, y: catboost.CatBoostRegressor(
-        iterations=20, depth=3, loss_function="Poisson", max_ctr_complexity=1,
-        cat_features=CAT, **_common(),
+        iterations=20,
+        depth=3,
+        loss_function="Poisson",
+        max_ctr_complexity=1,
+        cat_features=CAT,
+        **_common(),
     ).fit(X, np.round(np.exp(y / 2))),
 }
 
@@ -246,6 +266,7 @@ def test_scale_and_bias_enter_values_and_base():
     ref, base = brute_force_shapley(_raw(model), rows, bg)
     assert np.max(np.abs(e.values - ref[..., 0])) <= 1e-10
     assert np.max(np.abs(e.expected_value - base)) <= 1e-10
+    assert np.max(np.abs(e.expected_value - base)) <= 1e-10
     p = shapgov.explain(model, rows)
     assert np.max(np.abs(p.values.sum(axis=1) + p.expected_value - _raw(model)(rows))) <= 1e-10
 
@@ -273,6 +294,7 @@ def test_inside_pipelines_voting_stacking_and_calibration():
         e = shapgov.explain(model, rows, background=bg)
         ref, base = brute_force_shapley(model.predict, rows, bg)
         assert np.max(np.abs(e.values - ref[..., 0])) <= 1e-10, name
+        assert np.max(np.abs(e.expected_value - base)) <= 1e-10, name
         assert "catboost" in {v.matrix_row for v in e.vertices}, name
     calibrated = CalibratedClassifierCV(
         catboost.CatBoostClassifier(iterations=15, depth=3, **_common()), cv=3
@@ -286,7 +308,11 @@ def test_inside_pipelines_voting_stacking_and_calibration():
 def test_combination_ctrs_are_refused_naming_the_setting():
     X, y = table()
     model = catboost.CatBoostClassifier(
-        iterations=30, depth=4, one_hot_max_size=1, max_ctr_complexity=3, cat_features=CAT,
+        iterations=30,
+        depth=4,
+        one_hot_max_size=1,
+        max_ctr_complexity=3,
+        cat_features=CAT,
         **_common(),
     ).fit(X, y > 0.5)
     if not any(len(c["elements"]) > 1 for c in model_json(model)["features_info"]["ctrs"]):
@@ -304,7 +330,7 @@ def test_categorical_inputs_are_checked_like_catboost_checks_them():
     assert np.array_equal(a.values, b.values)
     missing = X.copy()
     missing.loc[missing.index[2], "c"] = None
-    with pytest.raises(InputError, match="'c'.*missing"):
+    with pytest.raises(InputError, match=r"'c'.*missing"):
         shapgov.explain(model, missing, background=X)
     real = X.astype({"d": object})
     real.loc[real.index[1], "d"] = 1.5
@@ -330,3 +356,4 @@ def test_integer_categories_by_index_on_arrays():
     e = shapgov.explain(model, rows, background=bg)
     ref, base = brute_force_shapley(_raw(model), rows, bg)
     assert np.max(np.abs(e.values - ref[..., 0])) <= 1e-10
+    assert np.max(np.abs(e.expected_value - base)) <= 1e-10
