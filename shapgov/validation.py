@@ -16,6 +16,8 @@ def as_frame(X: Any, model: Any, *, what: str = "X") -> pd.DataFrame:
         raise InputError(f"{what} is a Series; pass a 2-D table (X.to_frame().T for one row)")
     expected_names = getattr(model, "feature_names_in_", None)
     n_expected = getattr(model, "n_features_in_", None)
+    if n_expected is not None and int(n_expected) == 0:
+        n_expected = None  # a CatBoost model loaded from a file says 0: unknown
     if isinstance(X, pd.DataFrame):
         frame = X.reset_index(drop=True)
     else:

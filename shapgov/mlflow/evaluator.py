@@ -1,8 +1,9 @@
 """``mlflow.models.evaluate(..., evaluators=["shapgov"])``: the artifact set for a logged model.
 
 Registered in the ``mlflow.model_evaluator`` entry-point group as ``shapgov``. A model
-logged with a flavor shapgov can decompose (scikit-learn, LightGBM, XGBoost) is explained
-through its blueprint; any other pyfunc model is a black box for the Kernel explainer.
+logged with a flavor shapgov can decompose (scikit-learn, LightGBM, XGBoost, CatBoost) is
+explained through its blueprint; any other pyfunc model is a black box for the Kernel
+explainer.
 
 ``evaluator_config`` keys: ``sample`` (rows explained, default 500), ``background``
 (background rows, default 200), ``random_state`` (0), ``permutation`` (also permutation
@@ -33,7 +34,7 @@ def native_model(model: Any) -> Any:
     except Exception:
         raw = None
     module = type(raw).__module__.split(".")[0] if raw is not None else ""
-    if module in ("sklearn", "lightgbm", "xgboost"):
+    if module in ("sklearn", "lightgbm", "xgboost", "catboost"):
         return raw
     return BlackBox(model)
 
