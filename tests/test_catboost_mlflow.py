@@ -44,14 +44,18 @@ def approved(module_store):
     use_store(module_store)
     X, y = _table()
     model = catboost.CatBoostClassifier(
-        iterations=30, depth=4, cat_features=["purpose", "region"], max_ctr_complexity=1,
-        verbose=0, random_seed=0, allow_writing_files=False, thread_count=1,
+        iterations=30,
+        depth=4,
+        cat_features=["purpose", "region"],
+        max_ctr_complexity=1,
+        verbose=0,
+        random_seed=0,
+        allow_writing_files=False,
+        thread_count=1,
     ).fit(X, y)
     background = X.iloc[300:400]
     with mlflow.start_run():
-        shapgov.mlflow.explain_and_log(
-            model, X.iloc[:60], background=background, analyses=False
-        )
+        shapgov.mlflow.explain_and_log(model, X.iloc[:60], background=background, analyses=False)
         info = mlflow.catboost.log_model(
             model,
             name="model",
@@ -65,7 +69,7 @@ def approved(module_store):
 
 def test_the_evaluator_explains_the_flavors_model_with_its_trees(approved, module_store):
     use_store(module_store)
-    model, X, y, _, info, _ = approved
+    _, X, y, _, info, _ = approved
     with mlflow.start_run() as run:
         mlflow.models.evaluate(
             info.model_uri,
@@ -82,7 +86,7 @@ def test_the_evaluator_explains_the_flavors_model_with_its_trees(approved, modul
 
 def test_the_cli_explains_a_model_uri_from_csv_files(approved, module_store, tmp_path):
     use_store(module_store)
-    model, X, _, background, _, mv = approved
+    _, X, _, background, _, mv = approved
     X.iloc[100:140].to_csv(tmp_path / "rows.csv", index=False)
     background.to_csv(tmp_path / "background.csv", index=False)
     args = ["explain", "--model-uri", f"models:/{NAME}/{mv.version}"]

@@ -54,6 +54,10 @@ err["linear_path_dependent"] = float(np.abs(linear_path_dependent_shap(ens, rows
 err["path_dependent"] = float(np.abs(path_dependent_shap(ens, rows)[0] - ref).max())
 iref = brute_force_path_dependent_interactions(ens, rows)
 err["interactions"] = float(np.abs(path_dependent_interactions(ens, rows)[0] - iref).max())
+from shapgov.explainers.kernels.subset_treeshap import subset_path_dependent
+err["subset_path_dependent"] = float(np.abs(subset_path_dependent(ens, rows)[0] - ref).max())
+sub_inter = subset_path_dependent(ens, rows, interactions=True)[0]
+err["subset_interactions"] = float(np.abs(sub_inter - iref).max())
 cols = list("abcd")
 f = lambda d: predict_reference(ens, d.to_numpy(float))
 bref, _ = brute_force_shapley(f, pd.DataFrame(rows, columns=cols), pd.DataFrame(bg, columns=cols))
@@ -93,6 +97,6 @@ def test_kernels_and_their_python_twins_equal_the_oracles(disable_jit):
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["jit_disabled"] is (disable_jit == "1")
-    assert len(result["errors"]) == 7
+    assert len(result["errors"]) == 9
     for kernel, error in result["errors"].items():
         assert error <= 1e-10, f"{kernel}: {error}"

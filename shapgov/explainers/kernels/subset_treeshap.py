@@ -12,9 +12,12 @@ values (or interaction values, Lundberg et al. 2020, eq. 2) follow from the defi
 
 A tree's game depends on a row only through the row's decision at each split of that
 tree: rows with the same decisions (the same leaf of an oblivious tree) share one
-evaluation, computed once per tree (decisions packed into 64 bits where a tree has at
-most 64 splits). Cost per tree: distinct decision vectors x ``2**u`` x nodes, plus rows x
-nodes; trees reading more than :data:`MAX_TREE_PLAYERS` players are refused.
+evaluation, computed once per tree (decisions packed into one integer where a tree has
+at most 63 distinct splits). Each distinct split of the ensemble (nodes that route alike:
+the levels of an oblivious tree, a binary feature reused across trees) is decided once
+per row. Cost: rows x distinct splits, plus per tree distinct decision vectors x
+``2**u`` x nodes and rows x tree splits; trees reading more than
+:data:`MAX_TREE_PLAYERS` players are refused.
 """
 
 from __future__ import annotations
@@ -143,19 +146,37 @@ def _interactions_from_coalitions(v, n_local, w1, w2):  # pragma: no cover - num
 
 
 @njit(cache=True)
+def _split_decisions(
+    X, nodes, feature, threshold, default_left, missing, cat_start, cat_end, cat_values
+):  # pragma: no cover - numba
+    """``out[r, s]``: whether row r goes left at distinct split s (node ``nodes[s]``)."""
+    n = X.shape[0]
+    out = np.zeros((n, nodes.shape[0]), dtype=np.bool_)
+    for r in range(n):
+        for s in range(nodes.shape[0]):
+            i = nodes[s]
+            out[r, s] = goes_left(
+                X[r, feature[i]],
+                i,
+                threshold,
+                default_left,
+                missing,
+                cat_start,
+                cat_end,
+                cat_values,
+            )
+    return out
+
+
+@njit(cache=True)
 def _tree_rows(
-    X,
+    decisions,
     t_start,
     t_end,
     left,
     right,
-    feature,
-    threshold,
-    default_left,
-    missing,
-    cat_start,
-    cat_end,
-    cat_values,
+    node_split,
+    tree_splits,
     local,
     players_of_local,
     cover,
@@ -168,34 +189,20 @@ def _tree_rows(
     out_inter,
     out_offset,
 ):  # pragma: no cover - numba
-    """Add one tree's values (or interaction values) to every row's."""
-    n = X.shape[0]
-    n_nodes = t_end - t_start
+    """Add one tree's values (or interaction values) to every row's; ``tree_splits`` are
+    the distinct splits of the tree (columns of ``decisions``), ``node_split[i]`` the
+    distinct split of node i."""
+    n = decisions.shape[0]
     k_out = value.shape[1]
-    splits = np.empty(n_nodes, dtype=np.int64)
-    n_splits = 0
-    for i in range(t_start, t_end):
-        if left[i] >= 0:
-            splits[n_splits] = i
-            n_splits += 1
+    n_splits = tree_splits.shape[0]
     keys = np.zeros(n, dtype=np.int64)
-    packed = n_splits <= 64
+    packed = n_splits <= 63
     decide = np.zeros(left.shape[0], dtype=np.bool_)
     if packed:
         for r in range(n):
             key = 0
             for s in range(n_splits):
-                i = splits[s]
-                if goes_left(
-                    X[r, feature[i]],
-                    i,
-                    threshold,
-                    default_left,
-                    missing,
-                    cat_start,
-                    cat_end,
-                    cat_values,
-                ):
+                if decisions[r, tree_splits[s]]:
                     key |= 1 << s
             keys[r] = key
         order = np.argsort(keys, kind="mergesort")
@@ -208,18 +215,9 @@ def _tree_rows(
         if packed:
             while r1 < n and keys[order[r1]] == keys[row]:
                 r1 += 1
-        for s in range(n_splits):
-            i = splits[s]
-            decide[i] = goes_left(
-                X[row, feature[i]],
-                i,
-                threshold,
-                default_left,
-                missing,
-                cat_start,
-                cat_end,
-                cat_values,
-            )
+        for i in range(t_start, t_end):
+            if left[i] >= 0:
+                decide[i] = decisions[row, node_split[i]]
         v = _coalition_values(t_start, left, right, local, cover, value, decide, n_local)
         if interactions:
             inter = _interactions_from_coalitions(v, n_local, w1, w2)
@@ -239,6 +237,30 @@ def _tree_rows(
                     for k in range(k_out):
                         out_phi[r, players_of_local[a], out_offset + k] += phi[a, k]
         r0 = r1
+
+
+def distinct_splits(ens: TreeEnsemble) -> tuple[np.ndarray, np.ndarray]:
+    """``(split of every node (-1 at leaves), one node per distinct split)``: nodes that
+    route every value alike (same column, threshold, missing rule and category set, as
+    the levels of an oblivious tree and a binary feature reused across trees do) share
+    one split, so a row's decision is computed once per split, not per node."""
+    node_split = np.full(ens.left.shape[0], -1, dtype=np.int64)
+    found: dict[tuple, int] = {}
+    nodes: list[int] = []
+    for i in np.flatnonzero(ens.left >= 0):
+        a, b = ens.cat_start[i], ens.cat_end[i]
+        key = (
+            int(ens.feature[i]),
+            float(ens.threshold[i]),
+            bool(ens.default_left[i]),
+            int(ens.missing[i]),
+            ens.cat_values[a:b].tobytes() if a < b else b"",
+        )
+        if key not in found:
+            found[key] = len(nodes)
+            nodes.append(int(i))
+        node_split[i] = found[key]
+    return node_split, np.asarray(nodes, dtype=np.int64)
 
 
 def subset_path_dependent(
@@ -271,6 +293,9 @@ def subset_path_dependent(
     phi = np.zeros((n, slots, k_all)) if not interactions else np.zeros((1, 1, 1))
     inter = np.zeros((n, slots, slots, k_all)) if interactions else np.zeros((1, 1, 1, 1))
     ends = np.append(ens.roots[1:], ens.left.shape[0])
+    node_split, split_nodes = distinct_splits(ens)
+    decisions = _split_decisions(X, split_nodes, ens.feature, *ens.routing())
+    value = np.ascontiguousarray(ens.value, dtype=np.float64)
     local = np.full(ens.left.shape[0], -1, dtype=np.int64)
     for t, (start, end) in enumerate(zip(ens.roots, ends, strict=True)):
         found = node_player[start:end]
@@ -285,18 +310,19 @@ def subset_path_dependent(
         where = np.searchsorted(used, found)
         local[start:end] = np.where(ens.left[start:end] >= 0, where, -1)
         w1, w2 = _weights(u)
+        tree_splits = np.unique(node_split[start:end][ens.left[start:end] >= 0])
         _tree_rows(
-            X,
+            decisions,
             int(start),
             int(end),
             ens.left,
             ens.right,
-            ens.feature,
-            *ens.routing(),
+            node_split,
+            tree_splits,
             local,
             np.ascontiguousarray(used, dtype=np.int64),
             ens.cover,
-            np.ascontiguousarray(ens.value, dtype=np.float64),
+            value,
             u,
             w1,
             w2,
