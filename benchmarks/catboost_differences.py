@@ -14,8 +14,8 @@ import warnings
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
 
 def table(n: int = 2000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -80,7 +80,7 @@ def main() -> None:
                 rows
             )
             print("  shap interventional with a categorical column: ran")
-        except Exception as err:  # noqa: BLE001 - reported, the point of the script
+        except Exception as err:
             print(f"  shap interventional with a categorical column: {type(err).__name__}")
     except ImportError:
         print("  shap not installed")
