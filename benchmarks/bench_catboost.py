@@ -90,7 +90,7 @@ def main() -> None:
         allow_writing_files=False,
     ).fit(X_train, y)
     X, _ = table(args.rows, 1)
-    ref = X_train.iloc[: args.references]
+    ref, ref_label = X_train.iloc[: args.references], y[: args.references]
     pool = catboost.Pool(X, cat_features=CAT)
     print(
         f"catboost {catboost.__version__}: {args.trees} symmetric trees of depth {args.depth}, "
@@ -131,7 +131,7 @@ def main() -> None:
     # interventional
     rows = X.iloc[: args.independent_rows or args.rows]
     rows_pool = catboost.Pool(rows, cat_features=CAT)
-    ref_pool = catboost.Pool(ref, cat_features=CAT)
+    ref_pool = catboost.Pool(ref, label=ref_label, cat_features=CAT)  # CatBoost needs labels
 
     def native_independent():
         return model.get_feature_importance(

@@ -357,3 +357,23 @@ def test_integer_categories_by_index_on_arrays():
     ref, base = brute_force_shapley(_raw(model), rows, bg)
     assert np.max(np.abs(e.values - ref[..., 0])) <= 1e-10
     assert np.max(np.abs(e.expected_value - base)) <= 1e-10
+
+
+@pytest.mark.parametrize(("direct", "packed"), [(16, 63), (0, 63), (0, 0)])
+@pytest.mark.parametrize("name", ["depthwise", "multiclass-3"])
+def test_every_row_grouping_of_the_subset_kernel_equals_the_value_function(name, direct, packed):
+    """Decision vectors in a table, rows sorted by them, or every row alone: one answer."""
+    from shapgov.explainers.kernels.subset_treeshap import subset_path_dependent
+
+    model = fitted(name)
+    X = _rows(model, slice(0, 25))
+    ens, Z = tree_ensemble(model), _encoded(model, X)
+    ref, base = brute_force_path_dependent(ens, Z)
+    phi, b = subset_path_dependent(ens, Z, direct_key_bits=direct, packed_key_bits=packed)
+    assert np.max(np.abs(phi - ref)) <= 1e-10
+    assert np.max(np.abs(b - base)) <= 1e-10
+    inter = subset_path_dependent(
+        ens, Z[:4], interactions=True, direct_key_bits=direct, packed_key_bits=packed
+    )[0]
+    iref = brute_force_path_dependent_interactions(ens, Z[:4])
+    assert np.max(np.abs(inter - iref)) <= 1e-10

@@ -33,6 +33,9 @@ from shapgov.explainers.trees import TreeEnsemble
 
 #: Most players one tree may read (2**u coalitions per distinct decision vector).
 MAX_TREE_PLAYERS = 16
+#: Trees with at most this many distinct splits index their decision vectors directly
+#: (a table of 2**splits slots) instead of sorting the rows by them.
+DIRECT_KEY_BITS = 16
 
 
 def has_empty_leaves(ensemble: TreeEnsemble) -> bool:
@@ -169,6 +172,49 @@ def _split_decisions(
 
 
 @njit(cache=True)
+def _row_values(
+    row,
+    decisions,
+    t_start,
+    t_end,
+    left,
+    right,
+    node_split,
+    local,
+    cover,
+    value,
+    decide,
+    n_local,
+    w1,
+    w2,
+    interactions,
+):  # pragma: no cover - numba
+    """One row's values ``(u, K)`` (interactions: ``(u * u, K)``) in one tree's game."""
+    for i in range(t_start, t_end):
+        if left[i] >= 0:
+            decide[i] = decisions[row, node_split[i]]
+    v = _coalition_values(t_start, left, right, local, cover, value, decide, n_local)
+    if interactions:
+        inter = _interactions_from_coalitions(v, n_local, w1, w2)
+        return inter.reshape(n_local * n_local, value.shape[1])
+    return _values_from_coalitions(v, n_local, w1)
+
+
+@njit(cache=True)
+def _add_row(
+    out_phi, out_inter, r, found, players_of_local, n_local, out_offset, interactions
+):  # pragma: no cover - numba
+    for a in range(found.shape[0]):
+        for k in range(found.shape[1]):
+            if interactions:
+                pa = players_of_local[a // n_local]
+                pb = players_of_local[a % n_local]
+                out_inter[r, pa, pb, out_offset + k] += found[a, k]
+            else:
+                out_phi[r, players_of_local[a], out_offset + k] += found[a, k]
+
+
+@njit(cache=True)
 def _tree_rows(
     decisions,
     t_start,
@@ -188,15 +234,16 @@ def _tree_rows(
     out_phi,
     out_inter,
     out_offset,
+    direct_bits,
+    packed_bits,
 ):  # pragma: no cover - numba
     """Add one tree's values (or interaction values) to every row's; ``tree_splits`` are
     the distinct splits of the tree (columns of ``decisions``), ``node_split[i]`` the
     distinct split of node i."""
     n = decisions.shape[0]
-    k_out = value.shape[1]
     n_splits = tree_splits.shape[0]
     keys = np.zeros(n, dtype=np.int64)
-    packed = n_splits <= 63
+    packed = n_splits <= packed_bits
     decide = np.zeros(left.shape[0], dtype=np.bool_)
     if packed:
         for r in range(n):
@@ -205,9 +252,43 @@ def _tree_rows(
                 if decisions[r, tree_splits[s]]:
                     key |= 1 << s
             keys[r] = key
-        order = np.argsort(keys, kind="mergesort")
-    else:
-        order = np.arange(n)
+    if packed and n_splits <= direct_bits:
+        # few splits (an oblivious tree's levels): one slot per decision vector, no sort
+        slot = np.full(1 << n_splits, -1, dtype=np.int64)
+        firsts = np.empty(n, dtype=np.int64)
+        n_found = 0
+        for r in range(n):
+            if slot[keys[r]] < 0:
+                slot[keys[r]] = n_found
+                firsts[n_found] = r
+                n_found += 1
+        width = n_local * n_local if interactions else n_local
+        table = np.zeros((n_found, width, value.shape[1]))
+        for f in range(n_found):
+            table[f] = _row_values(
+                firsts[f],
+                decisions,
+                t_start,
+                t_end,
+                left,
+                right,
+                node_split,
+                local,
+                cover,
+                value,
+                decide,
+                n_local,
+                w1,
+                w2,
+                interactions,
+            )
+        for r in range(n):
+            found = table[slot[keys[r]]]
+            _add_row(
+                out_phi, out_inter, r, found, players_of_local, n_local, out_offset, interactions
+            )
+        return
+    order = np.argsort(keys, kind="mergesort") if packed else np.arange(n)
     r0 = 0
     while r0 < n:
         row = order[r0]
@@ -215,28 +296,54 @@ def _tree_rows(
         if packed:
             while r1 < n and keys[order[r1]] == keys[row]:
                 r1 += 1
-        for i in range(t_start, t_end):
-            if left[i] >= 0:
-                decide[i] = decisions[row, node_split[i]]
-        v = _coalition_values(t_start, left, right, local, cover, value, decide, n_local)
-        if interactions:
-            inter = _interactions_from_coalitions(v, n_local, w1, w2)
-            for q in range(r0, r1):
-                r = order[q]
-                for a in range(n_local):
-                    for b in range(n_local):
-                        for k in range(k_out):
-                            out_inter[
-                                r, players_of_local[a], players_of_local[b], out_offset + k
-                            ] += inter[a, b, k]
-        else:
-            phi = _values_from_coalitions(v, n_local, w1)
-            for q in range(r0, r1):
-                r = order[q]
-                for a in range(n_local):
-                    for k in range(k_out):
-                        out_phi[r, players_of_local[a], out_offset + k] += phi[a, k]
+        found = _row_values(
+            row,
+            decisions,
+            t_start,
+            t_end,
+            left,
+            right,
+            node_split,
+            local,
+            cover,
+            value,
+            decide,
+            n_local,
+            w1,
+            w2,
+            interactions,
+        )
+        for q in range(r0, r1):
+            _add_row(
+                out_phi,
+                out_inter,
+                order[q],
+                found,
+                players_of_local,
+                n_local,
+                out_offset,
+                interactions,
+            )
         r0 = r1
+
+
+def split_decisions(ens: TreeEnsemble, X: np.ndarray, split_nodes: np.ndarray) -> np.ndarray:
+    """``(n, S)`` booleans: whether each row goes left at each distinct split, decided
+    once per distinct value of the split's column (a categorical column has few: its
+    category sets are scanned per label, not per row) and gathered back to the rows."""
+    out = np.empty((X.shape[0], split_nodes.shape[0]), dtype=np.bool_)
+    columns = ens.feature[split_nodes]
+    for c in np.unique(columns):
+        which = np.flatnonzero(columns == c)
+        values, inverse = np.unique(X[:, c], return_inverse=True)
+        on_values = _split_decisions(
+            np.ascontiguousarray(values[:, None]),
+            split_nodes[which],
+            np.zeros_like(ens.feature),
+            *ens.routing(),
+        )
+        out[:, which] = on_values[inverse.ravel()]
+    return out
 
 
 def distinct_splits(ens: TreeEnsemble) -> tuple[np.ndarray, np.ndarray]:
@@ -269,6 +376,8 @@ def subset_path_dependent(
     *,
     players: np.ndarray | None = None,
     interactions: bool = False,
+    direct_key_bits: int = DIRECT_KEY_BITS,
+    packed_key_bits: int = 63,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact path-dependent SHAP values ``(n, P, K)`` (or interaction values
     ``(n, P, P, K)``) and the base value ``(K,)``, whatever the leaves' covers.
@@ -278,6 +387,11 @@ def subset_path_dependent(
     :param players: The player of each input column (see
         :func:`~shapgov.explainers.kernels.background_treeshap.node_players`); default:
         every column its own player.
+    :param interactions: Return SHAP interaction values instead of values.
+    :param direct_key_bits: Trees with at most this many distinct splits keep one slot per
+        decision vector; others sort their rows by it (0: every tree sorts; a cross-check).
+    :param packed_key_bits: Trees with more distinct splits (at most 63) evaluate every row
+        on its own (0: every tree does; a cross-check).
     :raises UnsupportedModelError: A tree reads more than :data:`MAX_TREE_PLAYERS`
         players (explain it in the interventional game).
     :raises InputError: ``X`` or ``players`` do not fit the trees.
@@ -294,7 +408,7 @@ def subset_path_dependent(
     inter = np.zeros((n, slots, slots, k_all)) if interactions else np.zeros((1, 1, 1, 1))
     ends = np.append(ens.roots[1:], ens.left.shape[0])
     node_split, split_nodes = distinct_splits(ens)
-    decisions = _split_decisions(X, split_nodes, ens.feature, *ens.routing())
+    decisions = split_decisions(ens, X, split_nodes)
     value = np.ascontiguousarray(ens.value, dtype=np.float64)
     local = np.full(ens.left.shape[0], -1, dtype=np.int64)
     for t, (start, end) in enumerate(zip(ens.roots, ends, strict=True)):
@@ -330,6 +444,8 @@ def subset_path_dependent(
             phi,
             inter,
             int(ens.tree_output[t]),
+            int(direct_key_bits),
+            min(int(packed_key_bits), 63),
         )
     base = ens.expected_value()
     if interactions:
