@@ -130,7 +130,8 @@ def main() -> None:
 
     # interventional
     rows = X.iloc[: args.independent_rows or args.rows]
-    rows_pool = catboost.Pool(rows, cat_features=CAT)
+    # CatBoost's reference_data mode asks both pools for labels; they do not enter the values
+    rows_pool = catboost.Pool(rows, label=np.zeros(len(rows)), cat_features=CAT)
     ref_pool = catboost.Pool(ref, label=ref_label, cat_features=CAT)  # CatBoost needs labels
 
     def native_independent():
