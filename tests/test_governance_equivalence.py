@@ -38,7 +38,7 @@ from shapgov.engine import decompose
 from shapgov.errors import UnsupportedModelError
 
 F32 = float(np.finfo(np.float32).eps)
-TREE_ROWS = {"lightgbm", "xgboost", "random_forest", "sklearn_gbm", "sklearn_hist_gbm"}
+TREE_ROWS = {"lightgbm", "xgboost", "catboost", "random_forest", "sklearn_gbm", "sklearn_hist_gbm"}
 
 
 def _legacy_xemp(model, frame, training, n_exemplars=20, groups=None, evaluated=None):
