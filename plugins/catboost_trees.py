@@ -151,6 +151,14 @@ def catboost_hashes(texts: list[str]) -> list[int]:
     return [by_text[t] for t in texts]
 
 
+def raw_formula(model: Any, X: Any) -> np.ndarray:
+    """The model's raw formula on ``X``: ``predict(prediction_type="RawFormulaVal")``; a
+    ``CatBoostRanker``'s ``predict`` takes no prediction type and returns it already."""
+    if "catboost.core.CatBoostRanker" in class_path_set(model):
+        return np.asarray(model.predict(X))
+    return np.asarray(model.predict(X, prediction_type="RawFormulaVal"))
+
+
 def _trees(model: Any) -> CatBoostTrees:
     return CatBoostTrees(model_json(model))
 
@@ -300,5 +308,5 @@ class CatBoostEncoding:
     def margin(self, Z: Any) -> np.ndarray:
         """The raw formula ``(n, K)`` of encoded rows ``Z`` (CatBoost's
         ``prediction_type='RawFormulaVal'``)."""
-        out = np.asarray(self.model.predict(self.decode(Z), prediction_type="RawFormulaVal"))
+        out = raw_formula(self.model, self.decode(Z))
         return out.astype(float).reshape(len(out), -1)

@@ -134,6 +134,8 @@ def _rows(model, rows: slice = slice(0, 40)) -> pd.DataFrame:
 
 
 def _raw(model):
+    if isinstance(model, catboost.CatBoostRanker):  # its predict is the raw formula
+        return lambda d: np.asarray(model.predict(d))
     return lambda d: np.asarray(model.predict(d, prediction_type="RawFormulaVal"))
 
 
@@ -377,3 +379,42 @@ def test_every_row_grouping_of_the_subset_kernel_equals_the_value_function(name,
     )[0]
     iref = brute_force_path_dependent_interactions(ens, Z[:4])
     assert np.max(np.abs(inter - iref)) <= 1e-10
+
+
+def test_a_bare_catboost_and_a_ranker_explain_their_raw_formula():
+    """The other two entry classes: a bare ``CatBoost`` (Logloss, predicting its raw
+    formula) and a ``CatBoostRanker`` (YetiRank, raw scores), against brute force."""
+    X, y = table()
+    rows, bg = X.iloc[:8], X.iloc[300:325]
+    bare = catboost.CatBoost(
+        {"iterations": 15, "depth": 3, "loss_function": "Logloss", "cat_features": CAT, **_common()}
+    ).fit(X, (y > 0.5).astype(int))
+    groups = np.repeat(np.arange(len(X) // 10), 10)
+    ranker = catboost.CatBoostRanker(
+        iterations=15, depth=3, loss_function="YetiRank", cat_features=CAT, **_common()
+    ).fit(X, np.digitize(y, [0.0, 1.0]), group_id=groups)
+    for model in (bare, ranker):
+        e = shapgov.explain(model, rows, background=bg)
+        ref, base = brute_force_shapley(_raw(model), rows, bg)
+        assert np.max(np.abs(e.values - ref[..., 0])) <= 1e-10
+        assert np.max(np.abs(e.expected_value - base)) <= 1e-10
+        p = shapgov.explain(model, rows)
+        assert p.feature_perturbation == "tree_path_dependent"
+        raw = _raw(model)(rows)
+        assert np.max(np.abs(p.values.sum(axis=1) + p.expected_value - raw)) <= 1e-10
+        trees = CatBoostTrees(model_json(model))  # the vertex's margin (Kernel's route)
+        encoding = CatBoostEncoding(model, trees)
+        assert np.array_equal(encoding.margin(encoding(rows))[:, 0], raw)
+
+
+def test_empty_leaves_are_why_catboost_needs_the_subset_kernel():
+    """CatBoost's trees hold leaves no training row reached (cover 0): linear TreeSHAP
+    refuses them, so the tree explainer routes such trees to the subset kernel."""
+    from shapgov.explainers.kernels.linear_treeshap import linear_path_dependent_shap
+    from shapgov.explainers.kernels.subset_treeshap import has_empty_leaves
+
+    model = fitted("depthwise")
+    ens = tree_ensemble(model)
+    assert has_empty_leaves(ens)
+    with pytest.raises(UnsupportedModelError, match="zero cover"):
+        linear_path_dependent_shap(ens, _encoded(model, _rows(model, slice(0, 3))))
