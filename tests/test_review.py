@@ -259,6 +259,42 @@ def test_verify_names_a_deleted_altered_reordered_or_inserted_entry(store, key, 
     )
 
 
+def test_only_the_creator_of_a_new_ledger_names_its_index(store, key, monkeypatch):
+    """Two actions on a ledger nobody has made yet: the one whose create_experiment wins
+    names the index; the other waits for that name instead of making an index of its own
+    (experiment tags can be overwritten, so two indexes could fork the chain: the cause of
+    a load test's 'inserted' entry 1 on CI)."""
+    import threading
+    import time
+
+    from shapgov.review import ledger
+
+    client = mlflow.MlflowClient()
+    # the other action: it has created the experiment and not yet named its index
+    experiment = client.create_experiment(ledger.ledger_name())
+    done: list = []
+    waiting = threading.Thread(
+        target=lambda: done.append(grant_role("dana", "developer", model="m", actor=ADMIN))
+    )
+    waiting.start()
+    time.sleep(0.5)
+    assert not done and not read_chain(client).entries  # it waits, and made no index
+    index = client.create_run(experiment, tags={ledger.ROLE_TAG: "index"}).info.run_id
+    client.set_experiment_tag(experiment, ledger.INDEX_TAG, index)
+    waiting.join(timeout=30)
+    assert done and done[0].run_id
+    runs = client.search_runs([experiment], filter_string="tags.`shapgov.ledger.role` = 'index'")
+    assert [r.info.run_id for r in runs] == [index]  # its entry went into the named index
+    assert client.get_run(index).data.params["e00000001"].endswith(done[0].run_id)
+    assert read_chain(client).intact
+    # an experiment nobody names an index for: a typed error after the wait
+    monkeypatch.setenv("SHAPGOV_APPROVAL_LEDGER", "hand-made-ledger")
+    client.create_experiment("hand-made-ledger")
+    monkeypatch.setattr(ledger, "INDEX_WAIT", 0.3)
+    with pytest.raises(LedgerIntegrityError, match="names no index run"):
+        grant_role("dana", "developer", model="m", actor=ADMIN)
+
+
 def test_entries_verify_across_key_rotation(store, key, monkeypatch, tmp_path):
     version = _logged(monkeypatch)
     _roles()

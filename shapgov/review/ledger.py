@@ -57,6 +57,8 @@ ROLE_TAG = "shapgov.ledger.role"  # "index" or "entry" on the ledger's runs
 CHUNK = 5000  # characters of an entry's JSON per run tag (MLflow caps tag values)
 #: How many times an action tries to claim the next place before giving up.
 APPEND_ATTEMPTS = 12
+#: Seconds an action waits for the creator of a new ledger to name its index run.
+INDEX_WAIT = 30.0
 
 
 def ledger_name() -> str:
@@ -143,15 +145,17 @@ def _slot(seq: int) -> str:
     return f"e{seq:08d}"
 
 
-def _experiment(client: Any, *, create: bool) -> str | None:
-    """The ledger experiment's id (created with its index run when ``create``)."""
+def _experiment(client: Any, *, create: bool) -> tuple[str | None, bool]:
+    """(the ledger experiment's id, whether this call created it); ``(None, False)``
+    when there is none and ``create`` is false. Creating an experiment by name is atomic
+    in every MLflow store, so exactly one of several concurrent callers gets ``True``."""
     from mlflow.exceptions import MlflowException
 
     found = client.get_experiment_by_name(ledger_name())
     if found is not None or not create:
-        return None if found is None else found.experiment_id
+        return (None if found is None else found.experiment_id), False
     try:
-        return client.create_experiment(ledger_name())
+        return client.create_experiment(ledger_name()), True
     except MlflowException as err:
         lost_race = getattr(err, "error_code", None) == "RESOURCE_ALREADY_EXISTS"
         if not (lost_race or is_write_conflict(err)):
@@ -159,24 +163,47 @@ def _experiment(client: Any, *, create: bool) -> str | None:
         found = client.get_experiment_by_name(ledger_name())
         if found is None:
             raise
-        return found.experiment_id
+        return found.experiment_id, False
 
 
-def _index_run(client: Any, experiment: str, *, create: bool) -> str | None:
-    """The index run's id, named by the experiment's :data:`INDEX_TAG`. Whoever finds
-    none creates one and names it; when two do so at once, the name read back wins and
-    the other's index (still empty) is deleted."""
-    tags = client.get_experiment(experiment).tags or {}
-    if tags.get(INDEX_TAG) or not create:
-        return tags.get(INDEX_TAG)
-    run = client.create_run(experiment, tags={ROLE_TAG: "index"}, run_name="ledger index")
-    client.set_terminated(run.info.run_id)
-    write_retrying(lambda: client.set_experiment_tag(experiment, INDEX_TAG, run.info.run_id))
-    time.sleep(0.05)  # a concurrent creator's tag, written just after ours, is read back
-    chosen = (client.get_experiment(experiment).tags or {}).get(INDEX_TAG)
-    if chosen != run.info.run_id:
-        client.delete_run(run.info.run_id)
-    return chosen
+def _index_run(client: Any, experiment: str, *, created: bool = False) -> str | None:
+    """The index run's id, named by the experiment's :data:`INDEX_TAG`.
+
+    Only the caller that created the ledger experiment (``created``) creates the index
+    and names it: experiment tags can be overwritten, so two callers that each created an
+    index could each use their own for a while and fork the chain. Every other caller
+    waits up to :data:`INDEX_WAIT` seconds for the creator's tag.
+
+    :raises LedgerIntegrityError: The experiment still names no index run after the wait
+        (it was made by hand, or its creator stopped in between).
+    """
+    from shapgov.errors import LedgerIntegrityError
+
+    if created:
+        run = client.create_run(experiment, tags={ROLE_TAG: "index"}, run_name="ledger index")
+        client.set_terminated(run.info.run_id)
+        write_retrying(lambda: client.set_experiment_tag(experiment, INDEX_TAG, run.info.run_id))
+        return run.info.run_id
+    found = client.get_experiment(experiment)
+    made = (getattr(found, "creation_time", None) or 0) / 1000  # seconds since the epoch
+    # a ledger made long ago will not be named now: no wait
+    deadline = time.monotonic() + min(INDEX_WAIT, max(0.0, made + INDEX_WAIT - time.time()))
+    pause = 0.02
+    while True:
+        named = (found.tags or {}).get(INDEX_TAG)
+        if named or time.monotonic() >= deadline:
+            break
+        time.sleep(pause)
+        pause = min(pause * 2, 1.0)
+        found = client.get_experiment(experiment)
+    if not named:
+        raise LedgerIntegrityError(
+            f"the ledger experiment {ledger_name()!r} names no index run (tag {INDEX_TAG}): "
+            "it was not created by shapgov, or its creator stopped before naming one. If it "
+            "holds no entries, delete it ('mlflow experiments delete') and act again, or "
+            "set SHAPGOV_APPROVAL_LEDGER to a new name"
+        )
+    return named
 
 
 def _entry_tags(entry: Entry) -> dict[str, str]:
@@ -257,10 +284,10 @@ def read_chain(client: Any) -> Chain:
 
     :returns: :class:`Chain`; an empty one when there is no ledger yet.
     """
-    experiment = _experiment(client, create=False)
+    experiment, _ = _experiment(client, create=False)
     if experiment is None:
         return Chain()
-    index = _index_run(client, experiment, create=False)
+    index = (client.get_experiment(experiment).tags or {}).get(INDEX_TAG)
     if index is None:
         entry_runs = [r for r in _ledger_runs(client, experiment)
                       if r.data.tags.get(ROLE_TAG) == "entry"]  # fmt: skip
@@ -383,8 +410,8 @@ def append(
             "create one with 'shapgov keys new --out approval.key' and set "
             "SHAPGOV_APPROVAL_KEY_FILE=approval.key (or SHAPGOV_APPROVAL_KEY)"
         )
-    experiment = _experiment(client, create=True)
-    index = _index_run(client, experiment, create=True)
+    experiment, created = _experiment(client, create=True)
+    index = _index_run(client, experiment, created=created)
     for attempt in range(APPEND_ATTEMPTS):
         chain = read_chain(client)
         if not chain.intact:
