@@ -19,16 +19,14 @@ and its evaluator, ``catboost/libs/model/`` — facts only, no code):
   side, ``AsFalse`` (``"Min"``) and ``AsIs`` to the false side;
 * **one-hot splits** (``OneHotFeature``): true iff the category's CatBoost hash equals
   the split's ``value``;
-* **CTR splits** (``OnlineCtr``) over one categorical column: true iff the CTR of the
-  category, ``(ctr + shift) * scale`` in float32, is ``> border``; the CTR is read from
-  the model's ``ctr_data`` table, whose key for a category with CatBoost hash h is
-  ``CalcHash(0, int32(h))``, ``CalcHash(a, b) = M * (a + M * b) mod 2**64`` with
-  ``M = 0x4906ba494954cb65``, so every stored key gives back its category's hash (M is
-  odd: ``M**2`` is invertible mod 2**64). A category missing from the table gets the
-  CTR of zero counts. Such a split becomes a categorical split on hashes: the
-  categories whose outcome differs from an unseen category's are listed;
+* **CTR splits** (``OnlineCtr``, read as :mod:`shapgov_plugins.catboost_ctr` states)
+  over one categorical column become categorical splits on hashes: the categories whose
+  outcome differs from an unseen category's are listed;
 * **combination CTRs** (a projection over several columns, ``max_ctr_complexity > 1``)
-  read several original columns at once and are refused here with a typed error;
+  become derived columns (:class:`~shapgov.explainers.trees.DerivedColumns`: the split's
+  outcome, computed from every column the projection reads), which the path-dependent
+  kernel plays as a condition known only when all those columns are; kernels that read
+  one column per split refuse them, naming ``max_ctr_complexity=1``;
 * ``scale_and_bias``: the raw output is ``scale * sum(leaf values) + bias``; leaf values
   are scaled, the bias becomes ``base_offset``. Multi-dimensional models (MultiClass)
   store ``K`` values per leaf, leaf-major.
@@ -47,40 +45,14 @@ from typing import Any
 import numpy as np
 
 from shapgov.errors import UnsupportedModelError
-from shapgov.explainers.trees import MISSING_DEFAULT, TreeEnsemble
+from shapgov.explainers.trees import MISSING_DEFAULT, DerivedColumns, TreeEnsemble
+from shapgov_plugins.catboost_ctr import Combination, cat_hash_of_key, split_outcomes
 
-_M = 0x4906BA494954CB65
-_MASK = (1 << 64) - 1
-_INV_M2 = pow(_M * _M % (1 << 64), -1, 1 << 64)
-_EMPTY_KEY = _MASK  # the table's free slot marker
-#: CTR types whose value is read from the table's counts
-CTR_TYPES = ("Borders", "Buckets", "Counter", "FeatureFreq")
+COMBINATION_WHAT = "CatBoost CTRs over combinations of columns (max_ctr_complexity > 1)"
 COMBINATION_HINT = (
-    "a CTR over a combination of categorical columns (max_ctr_complexity > 1) reads "
-    "several columns at once and is not explained yet: retrain with max_ctr_complexity=1, "
-    "or explain the model as a whole (opaque=True, the Kernel explainer)"
+    "retrain with max_ctr_complexity=1, or explain the model as a whole (opaque=True, the "
+    "Kernel explainer)"
 )
-
-
-def calc_hash(a: int, b: int) -> int:
-    """CatBoost's ``CalcHash(a, b)`` on unsigned 64-bit integers."""
-    return (_M * ((a + _M * b) & _MASK)) & _MASK
-
-
-def ctr_key(cat_hash: int) -> int:
-    """The CTR table key of a single-column projection of a category with this hash."""
-    signed = cat_hash - (1 << 32) if cat_hash >= 1 << 31 else cat_hash
-    return calc_hash(0, signed & _MASK)
-
-
-def cat_hash_of_key(key: int) -> int | None:
-    """The category hash a single-column CTR key was made from (``None``: not one)."""
-    signed = (key * _INV_M2) & _MASK
-    if signed < 1 << 31:
-        return signed
-    if signed >= (1 << 64) - (1 << 31):
-        return signed - (1 << 64) + (1 << 32)
-    return None
 
 
 def float32_threshold(border: float) -> float:
@@ -113,7 +85,7 @@ class CatBoostTrees:
 
     :param model_json: ``json.load`` of ``save_model(path, format="json")``.
     :raises UnsupportedModelError: The model holds something the tree explainer cannot
-        read (a combination CTR, a CTR type without counts, text or embedding features).
+        read (a CTR type without counts, text or embedding features).
     """
 
     def __init__(self, model_json: dict[str, Any]) -> None:
@@ -144,6 +116,7 @@ class CatBoostTrees:
                 self._ctr_of_index[i] = (ctr, border)
                 i += 1
         self._cache: dict[str, Split] = {}
+        self.combinations: list[Combination] = []  # derived column d: combinations[d]
 
     # -- binary features -------------------------------------------------------------
     def split(self, raw: dict[str, Any]) -> Split:
@@ -188,40 +161,19 @@ class CatBoostTrees:
                 "layout is not one the tree explainer reads"
             )
         ctr = found[0]
+        keys, outcomes, unseen = split_outcomes(self.json, ctr, raw)
         elements = ctr["elements"]
         if len(elements) != 1 or elements[0].get("combination_element") != "cat_feature_value":
-            raise UnsupportedModelError(COMBINATION_HINT)
-        if ctr["ctr_type"] not in CTR_TYPES:
-            raise UnsupportedModelError(
-                f"CatBoost CTR type {ctr['ctr_type']!r} is not read by the tree explainer "
-                f"(read: {list(CTR_TYPES)}); explain the model as a whole (opaque=True)"
-            )
+            return self._combination_split(elements, keys, outcomes, unseen)
         column = int(self.cat_features[elements[0]["cat_feature_index"]]["flat_feature_index"])
-        table = self.json.get("ctr_data", {}).get(ctr["identifier"])
-        if table is None:
-            raise UnsupportedModelError(
-                f"the CatBoost model has no table for CTR {ctr['identifier']}"
-            )
-        stride = int(table["hash_stride"])
-        flat = table["hash_map"]
-        keys = [int(k) for k in flat[0::stride]]
-        counts = np.array(
-            [[float(v) for v in flat[r * stride + 1 : (r + 1) * stride]] for r in range(len(keys))],
-            dtype=np.float64,
-        ).reshape(len(keys), stride - 1)
-        border = np.float32(raw["border"])
-        target = int(raw.get("ctr_target_border_idx", ctr.get("target_border_idx", 0)))
-        unseen = bool(self._ctr_value(ctr, table, np.zeros(stride - 1), target) > border)
         listed = []
-        for key, row in zip(keys, counts, strict=True):
-            if key == _EMPTY_KEY:
-                continue
-            h = cat_hash_of_key(key)
+        for key, outcome in zip(keys, outcomes, strict=True):
+            h = cat_hash_of_key(int(key))
             if h is None:
                 raise UnsupportedModelError(
                     f"CTR table key {key} of {ctr['identifier']} is not a single category's"
                 )
-            if bool(self._ctr_value(ctr, table, row, target) > border) != unseen:
+            if outcome != unseen:
                 listed.append(h)
         return Split(
             column=column,
@@ -231,23 +183,34 @@ class CatBoostTrees:
             listed_true=not unseen,
         )
 
-    @staticmethod
-    def _ctr_value(
-        ctr: dict[str, Any], table: dict[str, Any], counts: np.ndarray, target: int
-    ) -> np.float32:
-        """``(ctr + shift) * scale`` in float32, from one table row's counts."""
-        f = np.float32
-        prior_num, prior_den = f(ctr["prior_numerator"]), f(ctr["prior_denomerator"])
-        kind = ctr["ctr_type"]
-        if kind in ("Counter", "FeatureFreq"):
-            value = (f(counts[0]) + prior_num) / (
-                f(table.get("counter_denominator", 0)) + prior_den
-            )
-        elif kind == "Buckets":
-            value = (f(counts[target]) + prior_num) / (f(counts.sum()) + prior_den)
-        else:  # Borders: the counts of the classes above the target border are good
-            value = (f(counts[target + 1 :].sum()) + prior_num) / (f(counts.sum()) + prior_den)
-        return (f(value) + f(ctr["shift"])) * f(ctr["scale"])
+    def _combination_split(
+        self, elements: list[dict[str, Any]], keys: np.ndarray, outcomes: np.ndarray, unseen: bool
+    ) -> Split:
+        """A derived column holding the split's outcome (1.0: true), split at 0.5."""
+        resolved: list[tuple[str, int, float, bool]] = []
+        for e in elements:
+            kind = e.get("combination_element")
+            if kind == "float_feature":
+                feat = self.float_features[e["float_feature_index"]]
+                nan_true = feat.get("nan_value_treatment") == "AsTrue"
+                resolved.append((kind, int(feat["flat_feature_index"]), e["border"], nan_true))
+            elif kind in ("cat_feature_value", "cat_feature_exact_value"):
+                feat = self.cat_features[e["cat_feature_index"]]
+                value = float(int(e.get("value", 0)) & 0xFFFFFFFF)  # stored as int32
+                resolved.append((kind, int(feat["flat_feature_index"]), value, False))
+            else:
+                raise UnsupportedModelError(
+                    f"CatBoost CTR element {kind!r} is not read by the tree explainer; "
+                    f"{COMBINATION_HINT}"
+                )
+        self.combinations.append(Combination(resolved, keys, outcomes, unseen))
+        return Split(
+            column=self.n_features + len(self.combinations) - 1,
+            threshold=0.5,
+            nan_true=False,
+            categories=None,
+            listed_true=False,
+        )
 
     # -- trees -----------------------------------------------------------------------
     @property
@@ -272,7 +235,23 @@ class CatBoostTrees:
                 builder.root(tree)
         if not builder.roots:
             raise UnsupportedModelError("the CatBoost model has no trees; fit it first")
-        return builder.finish(bias.copy(), self.n_features)
+        return builder.finish(bias.copy(), self.n_features, self._derived())
+
+    def _derived(self) -> DerivedColumns | None:
+        """The combination CTR splits met so far, as derived columns."""
+        combos = list(self.combinations)
+        if not combos:
+            return None
+
+        def compute(X: np.ndarray) -> np.ndarray:
+            return np.column_stack([c(X) for c in combos])
+
+        return DerivedColumns(
+            reads=tuple(c.columns for c in combos),
+            compute=compute,
+            what=COMBINATION_WHAT,
+            instead=COMBINATION_HINT,
+        )
 
 
 class _Builder:
@@ -359,7 +338,9 @@ class _Builder:
             stack.append((f, node["left"]))
             stack.append((t, node["right"]))
 
-    def finish(self, bias: np.ndarray, n_features: int) -> TreeEnsemble:
+    def finish(
+        self, bias: np.ndarray, n_features: int, derived: DerivedColumns | None
+    ) -> TreeEnsemble:
         n = len(self.nodes)
         self._fill_covers()
         left = np.full(n, -1, dtype=np.int64)
@@ -400,7 +381,8 @@ class _Builder:
             base_offset=bias,
             n_features=n_features,
             n_outputs=self.k,
-        ).validate()
+            derived=derived,
+        ).validate(derived=True)
 
     def _fill_covers(self) -> None:
         """Non-symmetric trees: a split's cover is the sum of its leaves' weights."""

@@ -6,7 +6,8 @@ Trees are parsed once per model through the ``shapgov_tree_ensemble`` hook into
 * ``tree_path_dependent``: linear-time path-dependent TreeSHAP (Gauss-Legendre quadrature
   of the Shapley integral, after Yu et al. 2022), in the raw margin; interaction values by
   Lundberg et al.'s (2020) Algorithm 2 conditioned on each feature. Trees with empty
-  leaves (cover 0: CatBoost's) are played over every coalition of each tree's players
+  leaves (cover 0: CatBoost's) or splits that read several columns at once (CatBoost's
+  CTRs over combinations) are played over every coalition of each tree's players
   instead (:mod:`shapgov.explainers.kernels.subset_treeshap`), values and interactions.
 * ``interventional``: exact against the background, in the raw margin, in time linear in
   rows + background rows (:mod:`shapgov.explainers.kernels.background_treeshap`; the
@@ -16,7 +17,8 @@ Trees are parsed once per model through the ``shapgov_tree_ensemble`` hook into
   of every hybrid row is summed from the trees per coalition of original columns (one
   numba walk), the response applied, averaged over the background, and the coalition
   values handed to the exact-coalition engine (:mod:`shapgov.explainers.coalitions`): up
-  to ``max_exact_players`` original columns.
+  to ``max_exact_players`` original columns. Trees with splits on derived columns
+  (CatBoost's CTRs over combinations) take the same exact route in the margin.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from shapgov.explainers.kernels.background_interactions import background_intera
 from shapgov.explainers.kernels.background_treeshap import background_shap
 from shapgov.explainers.kernels.interventional_treeshap import coalition_margins, predict_raw
 from shapgov.explainers.kernels.linear_treeshap import linear_path_dependent_shap
-from shapgov.explainers.kernels.subset_treeshap import has_empty_leaves, subset_path_dependent
+from shapgov.explainers.kernels.subset_treeshap import plays_here, subset_path_dependent
 from shapgov.explainers.kernels.treeshap import path_dependent_interactions
 from shapgov.explainers.trees import TreeEnsemble
 from shapgov.planning.game import INTERVENTIONAL, TREE_PATH_DEPENDENT
@@ -106,12 +108,14 @@ class TreeExplainer(Explainer):
                     f"{vertex.name}: {vertex.response.name} output is explained in the "
                     "interventional game only"
                 )
-        elif vertex.response is not None:
+        elif vertex.response is not None or ens.derived is not None:
+            # a response of the margin, or splits that read several columns at once (the
+            # linear-time kernels read one column per split): every coalition, exactly
             return self._coalition_values(request, ens, interactions=False)
         # the kernels play the game of the original columns (several input columns of one
         # original column enter and leave coalitions together), not of the input columns
         active, player = players_of(request.origins)
-        if game.feature_perturbation == TREE_PATH_DEPENDENT and has_empty_leaves(ens):
+        if game.feature_perturbation == TREE_PATH_DEPENDENT and plays_here(ens):
             phi, base = subset_path_dependent(ens, request.Z, players=player)
         elif game.feature_perturbation == TREE_PATH_DEPENDENT:
             phi, base = linear_path_dependent_shap(ens, request.Z, players=player)
@@ -130,14 +134,14 @@ class TreeExplainer(Explainer):
         its pairs are those sums (the diagonal still makes rows add up to the values).
         """
         ens = _vertex_trees(request)
-        if request.game.feature_perturbation == TREE_PATH_DEPENDENT and has_empty_leaves(ens):
+        if request.game.feature_perturbation == TREE_PATH_DEPENDENT and plays_here(ens):
             active, player = players_of(request.origins)
             inter, _ = subset_path_dependent(ens, request.Z, players=player, interactions=True)
             return scatter_players(inter, active, request.n_features, pairs=True)
         if request.game.feature_perturbation == TREE_PATH_DEPENDENT:
             inter, _ = path_dependent_interactions(ens, request.Z)
             return group_sum_pairs(inter, request.origins, request.n_features)
-        if request.vertex.response is not None:
+        if request.vertex.response is not None or ens.derived is not None:
             return self._coalition_values(request, ens, interactions=True)
         active, player = players_of(request.origins)  # linear time, any number of columns
         weights = request.game.background_weights
@@ -166,7 +170,9 @@ class TreeExplainer(Explainer):
             n_players=active.size,
             elements_per_row=Zb.shape[0] * (1 << active.size) * ens.n_outputs,
             max_players=self.max_exact_players,
-            what=f"{vertex.name} ({vertex.response.name if vertex.response else 'margin'})",
+            what=f"{vertex.name} ({vertex.response.name if vertex.response else 'margin'})"
+            + (f", whose trees split on {ens.derived.what}" if ens.derived else ""),
+            instead=ens.derived.instead if ens.derived else "explain fewer columns",
             interactions=interactions,
         )
         out = scatter_players(phi, active, request.n_features, pairs=interactions)

@@ -55,16 +55,21 @@ def shapley_by_definition(v: dict[frozenset[int], np.ndarray], m: int) -> np.nda
 
 
 def tree_conditional_expectation(ens, x: np.ndarray, subset: frozenset[int]) -> np.ndarray:
-    """Path-dependent value function: E[f(x) | x_S] with unknown splits averaged by cover."""
+    """Path-dependent value function: E[f(x) | x_S] with unknown splits averaged by cover.
+    A split on a derived column (a CatBoost CTR over a combination of columns) is known
+    only when every column it reads is in S."""
     from naive import goes_left
 
     out = ens.base_offset.astype(float).copy()
+    n = ens.n_features
+    reads = ens.derived.reads if ens.derived is not None else ()
+    x = ens.split_inputs(np.asarray(x, dtype=float)[None])[0] if reads else x
 
     def walk(i: int) -> np.ndarray:
         if ens.left[i] < 0:
             return ens.value[i]
         f = ens.feature[i]
-        if f in subset:
+        if (f in subset) if f < n else set(reads[f - n]) <= subset:
             child = ens.left[i] if goes_left(ens, i, x[f]) else ens.right[i]
             return walk(int(child))
         lc, rc = int(ens.left[i]), int(ens.right[i])

@@ -26,7 +26,8 @@ from oracles import (  # noqa: E402
 )
 
 import shapgov  # noqa: E402
-from shapgov.errors import InputError, UnsupportedModelError  # noqa: E402
+from shapgov.errors import ExactBudgetError, InputError, UnsupportedModelError  # noqa: E402
+from shapgov.explainers.kernels.interventional_treeshap import predict_raw  # noqa: E402
 from shapgov_plugins.catboost_json import CatBoostTrees, float32_threshold  # noqa: E402
 from shapgov_plugins.catboost_trees import CatBoostEncoding, model_json  # noqa: E402
 from shapgov_plugins.tree import tree_ensemble  # noqa: E402
@@ -307,20 +308,125 @@ def test_inside_pipelines_voting_stacking_and_calibration():
     assert "catboost" in {v.matrix_row for v in e.vertices}
 
 
-def test_combination_ctrs_are_refused_naming_the_setting():
-    X, y = table()
-    model = catboost.CatBoostClassifier(
-        iterations=30,
-        depth=4,
-        one_hot_max_size=1,
-        max_ctr_complexity=3,
-        cat_features=CAT,
-        **_common(),
-    ).fit(X, y > 0.5)
-    if not any(len(c["elements"]) > 1 for c in model_json(model)["features_info"]["ctrs"]):
-        pytest.fail("the model was meant to hold a combination CTR")
+@cache
+def combination_model(kind: str):
+    """CTRs over combinations (``max_ctr_complexity=3``): ``"floats"`` on the table (a
+    projection of two categorical columns and a binarized float among them);
+    ``"one-hot"`` on a table with a two-label column, whose one-hot conditions enter
+    projections (``cat_feature_exact_value``)."""
+    if kind == "floats":
+        X, y = table()
+        model = catboost.CatBoostRegressor(
+            iterations=30, depth=4, one_hot_max_size=2, max_ctr_complexity=3,
+            cat_features=CAT, **_common(),
+        ).fit(X, y)  # fmt: skip
+        return model, X
+    rng = np.random.default_rng(0)
+    n = 2000
+    X = pd.DataFrame(
+        {
+            "a": rng.choice(list("xyz"), n),
+            "b": rng.choice(list("pqrs"), n),
+            "f": rng.normal(size=n),
+            "c": rng.choice(list("uv"), n),
+        }
+    )
+    y = (
+        (X.a == "x") * (X.b == "p") * 2.0
+        + (X.f > 0) * (X.a == "y") * 3
+        + (X.c == "u") * (X.f > 0.5)
+        + rng.normal(scale=0.1, size=n)
+    )
+    model = catboost.CatBoostRegressor(
+        iterations=100, depth=4, one_hot_max_size=2, max_ctr_complexity=3,
+        cat_features=["a", "b", "c"], **_common(),
+    ).fit(X, y)  # fmt: skip
+    return model, X
+
+
+def _element_kinds(model) -> set[tuple[str, ...]]:
+    return {
+        tuple(e["combination_element"] for e in c["elements"])
+        for c in model_json(model)["features_info"]["ctrs"]
+        if len(c["elements"]) > 1
+    }
+
+
+@pytest.mark.parametrize("kind", ["floats", "one-hot"])
+def test_combination_ctrs_route_every_row_as_catboost_does(kind):
+    """A projection's key folds each categorical hash, binarized float and one-hot
+    condition in with CalcHash: checked on every row, unseen labels, rows mixing columns of
+    different rows (the hybrids of the interventional game) and floats on the borders the
+    projections binarize at."""
+    model, X = combination_model(kind)
+    kinds = _element_kinds(model)
+    wanted = "float_feature" if kind == "floats" else "cat_feature_exact_value"
+    assert any(wanted in k for k in kinds), kinds  # the case this model exists for
+    ens = tree_ensemble(model)
+    assert ens.derived is not None
+    if kind == "floats":
+        assert any(len(r) == 3 for r in ens.derived.reads)  # two labels and a float
+    rng = np.random.default_rng(1)
+    mixed = pd.DataFrame({c: X[c].to_numpy()[rng.permutation(len(X))] for c in X.columns})
+    rows = pd.concat([X, mixed], ignore_index=True)
+    cats = [X.columns[i] for i in model.get_cat_feature_indices()]
+    rows.loc[rows.index[:9], cats[0]] = "never-seen"
+    floats = [c for c in X.columns if c not in cats]
+    for c in model_json(model)["features_info"]["ctrs"]:
+        for e in c["elements"]:
+            if e["combination_element"] == "float_feature":
+                b = np.float32(e["border"])
+                for v in (b, np.nextafter(b, np.float32(np.inf))):
+                    row = rows.iloc[[3]].copy()
+                    row[floats[e["float_feature_index"]]] = float(v)
+                    rows = pd.concat([rows, row], ignore_index=True)
+    ours = predict_raw(ens, _encoded(model, rows))
+    theirs = _raw(model)(rows).reshape(len(rows), -1)
+    assert np.max(np.abs(ours - theirs)) <= 1e-12 * max(1.0, np.abs(theirs).max())
+
+
+@pytest.mark.parametrize("kind", ["floats", "one-hot"])
+def test_combination_ctrs_in_both_games_equal_brute_force(kind):
+    """Path-dependent: a combination split is known only when all its columns are (the
+    grouped brute force); interventional: brute force through ``model.predict``. Values
+    and interaction values. CatBoost's own ShapValues split a combination's value
+    equally among its columns instead: not the Shapley value of the original columns."""
+    model, X = combination_model(kind)
+    rows, bg = X.iloc[:8], X.iloc[300:320]
+    encoded = _encoded(model, rows)
+    ens = tree_ensemble(model)
+    p = shapgov.explain(model, rows)
+    ref, base = brute_force_path_dependent(ens, encoded)
+    assert np.max(np.abs(p.values - ref[..., 0])) <= 1e-10
+    assert np.max(np.abs(p.expected_value - base)) <= 1e-10
+    inter = shapgov.explain(model, rows[:4], interactions=True).interaction_values
+    ref = brute_force_path_dependent_interactions(ens, encoded[:4])[..., 0]
+    assert np.max(np.abs(inter - ref)) <= 1e-10
+    e = shapgov.explain(model, rows, background=bg, feature_perturbation="interventional")
+    ref, base = brute_force_shapley(_raw(model), rows, bg)
+    assert np.max(np.abs(e.values - ref[..., 0])) <= 1e-10
+    assert np.max(np.abs(e.expected_value - base)) <= 1e-10
+    inter = shapgov.explain(model, rows[:3], background=bg, interactions=True).interaction_values
+    ref = brute_force_interactions(_raw(model), rows[:3], bg)[..., 0]
+    assert np.max(np.abs(inter - ref)) <= 1e-10
+    cats = [X.columns[i] for i in model.get_cat_feature_indices()]
+    native = model.get_feature_importance(catboost.Pool(rows, cat_features=cats), type="ShapValues")
+    assert np.max(np.abs(native[:, :-1] - p.values)) > 1e-3  # the equal split
+
+
+def test_combination_ctrs_are_refused_by_the_one_column_kernels_naming_the_setting():
+    from shapgov.explainers.kernels.background_treeshap import background_shap
+
+    model, X = combination_model("floats")
+    Z = _encoded(model, X.iloc[:20])
     with pytest.raises(UnsupportedModelError, match="max_ctr_complexity=1"):
-        tree_ensemble(model)
+        background_shap(tree_ensemble(model), Z, Z, np.full(20, 1 / 20))
+    # the exact-coalition route they take instead names it too when over its budget
+    with pytest.raises(ExactBudgetError, match="max_ctr_complexity=1"):
+        shapgov.explain(
+            model, X.iloc[:3], background=X.iloc[:5], feature_perturbation="interventional",
+            explainer_options={"tree": {"max_exact_players": 2}},
+        )  # fmt: skip
 
 
 def test_categorical_inputs_are_checked_like_catboost_checks_them():

@@ -250,6 +250,19 @@ def test_method_trees_refuses_a_model_that_is_not_trees():
     assert xemp(model, X.iloc[:5], training=X).params["fallback_reason"]
 
 
+def test_catboost_ctr_combinations_take_the_predict_route_and_say_why():
+    """The tree walks read one column per split; a CatBoost CTR over a combination reads
+    several: XEMP falls back to predict, equal to the per-row reference, reason stated."""
+    pytest.importorskip("catboost")
+    from test_catboost import combination_model
+
+    model, X = combination_model("floats")
+    result = _check_xemp(model, X.iloc[:6], X.iloc[300:360], method="predict")
+    assert "CTRs over combinations" in result.params["fallback_reason"]
+    with pytest.raises(UnsupportedModelError, match="CTRs over combinations"):
+        xemp(model, X.iloc[:6], training=X.iloc[300:360], method="trees")
+
+
 def test_row_rank_correlations_match_scipy_with_ties_and_constant_rows():
     from scipy.stats import kendalltau, spearmanr
 

@@ -69,6 +69,8 @@ def _tree_vertices(
         ens = plugins.first("shapgov_tree_ensemble", model=vertex.estimator)
         if ens is None or ens.n_outputs != vertex.n_margins:
             return f"{vertex.name} is not a tree model shapgov parses"
+        if ens.derived is not None:  # the walks read one column per split
+            return f"{vertex.name} splits on {ens.derived.what}"
         try:
             Z = np.asarray(vertex.transform(x_in), dtype=np.float64)
             Zg = [

@@ -140,6 +140,7 @@ def exact_shapley(
     elements_per_row: int,
     max_players: int,
     what: str,
+    instead: str = "explain fewer columns",
     interactions: bool = False,
 ) -> np.ndarray:
     """Exact Shapley values ``(n, P, K)`` (or interaction values ``(n, P, P, K)``).
@@ -150,8 +151,9 @@ def exact_shapley(
         computed (``2**P`` times background rows times outputs), to size the blocks.
     :param max_players: The budget; above it :class:`~shapgov.errors.ExactBudgetError`.
     :param what: Names the computation in errors (the vertex, usually).
+    :param instead: The way out the budget error offers beside a larger budget.
     """
-    check_budget(n_players, max_players, what=what)
+    check_budget(n_players, max_players, what=what, instead=instead)
     step = max(1, CHUNK_ELEMENTS // max(1, elements_per_row))
     out: np.ndarray | None = None
     for start in range(0, n_rows, step):

@@ -13,11 +13,16 @@ at split node i:
 
 ``value[i]`` holds V outputs; tree t adds them to outputs ``tree_output[t]`` to
 ``tree_output[t] + V - 1``. ``cover[i]`` is the training weight reaching node i.
+
+A split may also read a *derived column* ``n_features + d`` (:class:`DerivedColumns`): a
+value computed from several input columns at once (a CatBoost CTR over a combination of
+columns). Only kernels that play such a split as a condition on all the columns it reads
+accept them (``validate(derived=True)``); every other kernel refuses the ensemble.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -27,6 +32,23 @@ from shapgov.errors import InputError, UnsupportedModelError
 
 MISSING_AS_ZERO, MISSING_DEFAULT, ZERO_AND_MISSING_DEFAULT = 0, 1, 2
 ZERO_THRESHOLD = 1e-35  # LightGBM's kZeroThreshold
+
+
+@dataclass(frozen=True)
+class DerivedColumns:
+    """Split features computed from several input columns at once.
+
+    ``reads[d]`` lists the input columns derived column d reads (it is known in a
+    coalition only when all of them are); ``compute(X)`` maps rows ``(n, n_features)``
+    (as the trees compare them) to ``(n, len(reads))`` float64 values; ``what`` names
+    them and ``instead`` says how to avoid them, for the errors of kernels that cannot
+    read them.
+    """
+
+    reads: tuple[tuple[int, ...], ...]
+    compute: Callable[[np.ndarray], np.ndarray]
+    what: str
+    instead: str
 
 
 @dataclass(frozen=True)
@@ -57,6 +79,8 @@ class TreeEnsemble:
     n_outputs: int
     #: scikit-learn trees compare float32 inputs: round X the same way first.
     float32_inputs: bool = False
+    #: Split features read from several input columns (see the module doc), or None.
+    derived: DerivedColumns | None = None
 
     def structure(self) -> tuple[np.ndarray, ...]:
         """Children, split features and routing arrays, in the order the kernels take them
@@ -96,8 +120,39 @@ class TreeEnsemble:
                     best = max(best, int(depth[i]))
         return best
 
-    def validate(self) -> TreeEnsemble:
-        """Check shapes and structure; raise a typed error naming the problem."""
+    @property
+    def n_split_columns(self) -> int:
+        """Input columns plus derived columns: the range of ``feature`` at splits."""
+        return self.n_features + (len(self.derived.reads) if self.derived else 0)
+
+    def split_inputs(self, X: np.ndarray) -> np.ndarray:
+        """``X`` (checked, ``(n, n_features)``) with the derived columns appended,
+        ``(n, n_split_columns)``: what ``feature`` indexes."""
+        if self.derived is None:
+            return X
+        extra = np.asarray(self.derived.compute(X), dtype=np.float64)
+        if extra.shape != (X.shape[0], len(self.derived.reads)):
+            raise UnsupportedModelError(
+                f"derived columns came back with shape {extra.shape}, expected "
+                f"{(X.shape[0], len(self.derived.reads))}: the parser is broken"
+            )
+        return np.ascontiguousarray(np.hstack([X, extra]))
+
+    def validate(self, *, derived: bool = False) -> TreeEnsemble:
+        """Check shapes and structure; raise a typed error naming the problem.
+
+        :param derived: The caller plays splits on derived columns as conditions on all
+            the columns they read; otherwise an ensemble with derived columns is refused.
+        :raises UnsupportedModelError: The arrays are inconsistent, or the ensemble has
+            derived columns and ``derived`` is false.
+        """
+        if self.derived is not None and not derived:
+            raise UnsupportedModelError(
+                f"this model splits on {self.derived.what}, which read several columns at "
+                "once; that computation reads one column per split. The path-dependent "
+                "game (feature_perturbation='tree_path_dependent') plays them exactly; "
+                f"otherwise {self.derived.instead}"
+            )
         n = self.left.shape[0]
         arrays = (
             self.right,
@@ -112,7 +167,7 @@ class TreeEnsemble:
         if any(a.shape != (n,) for a in arrays) or self.value.shape[0] != n:
             raise UnsupportedModelError("tree arrays disagree in length: the parser is broken")
         split = self.left >= 0
-        if (self.feature[split] < 0).any() or (self.feature[split] >= self.n_features).any():
+        if (self.feature[split] < 0).any() or (self.feature[split] >= self.n_split_columns).any():
             raise UnsupportedModelError("a split uses a feature outside the model's inputs")
         if (self.cover[split] <= 0).any():
             raise UnsupportedModelError(
@@ -161,7 +216,12 @@ class TreeEnsemble:
 def concatenate(
     parts: Sequence[TreeEnsemble], *, base_offset: np.ndarray, n_outputs: int
 ) -> TreeEnsemble:
-    """Join ensembles (e.g. one per tree of a forest) into one; node indices are shifted."""
+    """Join ensembles (e.g. one per tree of a forest) into one; node indices are shifted.
+
+    :raises UnsupportedModelError: A part has derived columns (joining would renumber them).
+    """
+    if any(p.derived is not None for p in parts):
+        raise UnsupportedModelError("ensembles with derived columns are not joined")
     shift = np.cumsum([0] + [p.left.shape[0] for p in parts[:-1]])
     cat_shift = np.cumsum([0] + [p.cat_values.shape[0] for p in parts[:-1]])
 

@@ -465,6 +465,24 @@ def deep_trees(leaf_tree: np.ndarray, feat_ptr: np.ndarray, n_trees: int) -> np.
     return deep
 
 
+def column_slots(ens: TreeEnsemble, players: np.ndarray | None) -> tuple[np.ndarray, int]:
+    """``(slot of every input column, P)``: its player, or the extra slot ``P`` shared by
+    constant columns (player -1); default: every column its own player.
+
+    :raises InputError: ``players`` is not one int >= -1 per input column.
+    """
+    if players is None:
+        return np.arange(ens.n_features, dtype=np.int64), ens.n_features
+    p = np.asarray(players)
+    if p.shape != (ens.n_features,) or p.dtype.kind not in "iu" or (p < -1).any():
+        raise InputError(
+            f"players must give one int >= -1 per input column ({ens.n_features}), got "
+            f"{p.dtype} of shape {p.shape}"
+        )
+    n_players = int(p.max(initial=-1)) + 1
+    return np.where(p >= 0, p, n_players).astype(np.int64), n_players
+
+
 def node_players(ens: TreeEnsemble, players: np.ndarray | None) -> tuple[np.ndarray, int]:
     """``(player of every node's split (-1 at leaves), P)``. Constant columns (player -1)
     share the extra slot ``P``: rows and background agree on them, so it gets 0.
@@ -473,14 +491,7 @@ def node_players(ens: TreeEnsemble, players: np.ndarray | None) -> tuple[np.ndar
     """
     if players is None:
         return ens.feature, ens.n_features
-    p = np.asarray(players)
-    if p.shape != (ens.n_features,) or p.dtype.kind not in "iu" or (p < -1).any():
-        raise InputError(
-            f"players must give one int >= -1 per input column ({ens.n_features}), got "
-            f"{p.dtype} of shape {p.shape}"
-        )
-    n_players = int(p.max(initial=-1)) + 1
-    slot = np.where(p >= 0, p, n_players).astype(np.int64)
+    slot, n_players = column_slots(ens, players)
     node = np.where(ens.feature >= 0, slot[np.maximum(ens.feature, 0)], -1)
     return np.ascontiguousarray(node, dtype=np.int64), n_players
 

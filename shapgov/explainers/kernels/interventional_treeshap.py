@@ -224,10 +224,12 @@ def _interventional(
 
 
 def predict_raw(ensemble: TreeEnsemble, X: np.ndarray) -> np.ndarray:
-    """Raw output ``(n, K)`` of the flat trees (base offset included)."""
-    ens = ensemble.validate()
+    """Raw output ``(n, K)`` of the flat trees (base offset included); derived columns
+    (:class:`~shapgov.explainers.trees.DerivedColumns`) are computed from the rows."""
+    ens = ensemble.validate(derived=True)
     trees = np.arange(ens.n_trees, dtype=np.int64)
-    return _predict_raw(ens.check_input(X), trees, *_arrays(ens)) + ens.base_offset
+    rows = ens.split_inputs(ens.check_input(X))
+    return _predict_raw(rows, trees, *_arrays(ens)) + ens.base_offset
 
 
 def _arrays(ens: TreeEnsemble) -> tuple[Any, ...]:
@@ -421,9 +423,12 @@ def coalition_margins(
     players in coalition S (bit p set: player p is in) from ``X[i]`` and the others from
     ``background[j]``. ``player[f]`` is the player of input column f (-1: a column equal
     in every row, taken from the row). Cost: one walk per (row, background row, tree) over
-    the leaves some hybrid reaches, and 2**P additions per tree.
+    the leaves some hybrid reaches, and 2**P additions per tree. Trees with derived
+    columns (:class:`~shapgov.explainers.trees.DerivedColumns`) are evaluated on every
+    hybrid row built whole (its derived columns computed from it): one predict per
+    (row, background row, coalition).
     """
-    ens = ensemble.validate()
+    ens = ensemble.validate(derived=True)
     X = ens.check_input(X)
     Z = ens.check_input(background)
     player = np.ascontiguousarray(player, dtype=np.int64)
@@ -433,6 +438,8 @@ def coalition_margins(
         )
     if n_players > 30:
         raise InputError(f"{n_players} players are too many to enumerate coalitions")
+    if ens.derived is not None:
+        return _hybrid_margins(ens, X, Z, player, n_players)
     out = _coalition_margins(
         X,
         Z,
@@ -445,4 +452,21 @@ def coalition_margins(
         ens.n_outputs,
         ens.max_depth,
     )
+    return out + ens.base_offset
+
+
+def _hybrid_margins(
+    ens: TreeEnsemble, X: np.ndarray, Z: np.ndarray, player: np.ndarray, n_players: int
+) -> np.ndarray:
+    """:func:`coalition_margins` by building each hybrid row: ``(n, b, 2**P, K)``."""
+    n, b = X.shape[0], Z.shape[0]
+    out = np.empty((n, b, 1 << n_players, ens.n_outputs))
+    trees = np.arange(ens.n_trees, dtype=np.int64)
+    arrays = _arrays(ens)
+    for mask in range(1 << n_players):
+        from_row = (player >= 0) & (((mask >> np.maximum(player, 0)) & 1) == 1)
+        from_row |= player < 0  # equal in every row: taken from the row
+        hybrid = np.where(from_row[None, None, :], X[:, None, :], Z[None, :, :])
+        rows = ens.split_inputs(np.ascontiguousarray(hybrid.reshape(n * b, -1)))
+        out[:, :, mask] = _predict_raw(rows, trees, *arrays).reshape(n, b, -1)
     return out + ens.base_offset

@@ -44,6 +44,13 @@ def has_empty_leaves(ensemble: TreeEnsemble) -> bool:
     return bool((ensemble.cover[ensemble.left < 0] <= 0).any())
 
 
+def plays_here(ensemble: TreeEnsemble) -> bool:
+    """The routing rule of the path-dependent game, defined once: trees with empty leaves
+    (:func:`has_empty_leaves`) or splits on derived columns (read from several columns at
+    once) are played here, every other ensemble by linear TreeSHAP."""
+    return ensemble.derived is not None or has_empty_leaves(ensemble)
+
+
 def _weights(u: int) -> tuple[np.ndarray, np.ndarray]:
     """Shapley ``s!(u-s-1)!/u!`` and interaction ``s!(u-s-2)!/(2(u-1)!)`` weights."""
     w1 = np.zeros(max(u, 1))
@@ -57,9 +64,10 @@ def _weights(u: int) -> tuple[np.ndarray, np.ndarray]:
 
 @njit(cache=True)
 def _coalition_values(
-    start, left, right, local, cover, value, decide, n_local
+    start, left, right, need, cover, value, decide, n_local
 ):  # pragma: no cover - numba
-    """v[mask, k] for every coalition of the tree's local players."""
+    """v[mask, k] for every coalition of the tree's local players; split i follows the row
+    when the coalition holds every local player of its mask ``need[i]``."""
     n_masks = 1 << n_local
     k_out = value.shape[1]
     v = np.zeros((n_masks, k_out))
@@ -78,8 +86,7 @@ def _coalition_values(
                 for k in range(k_out):
                     v[mask, k] += w * value[i, k]
                 continue
-            p = local[i]
-            if (mask >> p) & 1:
+            if (mask & need[i]) == need[i]:
                 stack_n[top] = left[i] if decide[i] else right[i]
                 stack_w[top] = w
                 top += 1
@@ -180,7 +187,7 @@ def _row_values(
     left,
     right,
     node_split,
-    local,
+    need,
     cover,
     value,
     decide,
@@ -193,7 +200,7 @@ def _row_values(
     for i in range(t_start, t_end):
         if left[i] >= 0:
             decide[i] = decisions[row, node_split[i]]
-    v = _coalition_values(t_start, left, right, local, cover, value, decide, n_local)
+    v = _coalition_values(t_start, left, right, need, cover, value, decide, n_local)
     if interactions:
         inter = _interactions_from_coalitions(v, n_local, w1, w2)
         return inter.reshape(n_local * n_local, value.shape[1])
@@ -223,7 +230,7 @@ def _tree_rows(
     right,
     node_split,
     tree_splits,
-    local,
+    need,
     players_of_local,
     cover,
     value,
@@ -273,7 +280,7 @@ def _tree_rows(
                 left,
                 right,
                 node_split,
-                local,
+                need,
                 cover,
                 value,
                 decide,
@@ -304,7 +311,7 @@ def _tree_rows(
             left,
             right,
             node_split,
-            local,
+            need,
             cover,
             value,
             decide,
@@ -370,6 +377,18 @@ def distinct_splits(ens: TreeEnsemble) -> tuple[np.ndarray, np.ndarray]:
     return node_split, np.asarray(nodes, dtype=np.int64)
 
 
+def _column_slots(
+    ens: TreeEnsemble, players: np.ndarray | None
+) -> tuple[np.ndarray, list[np.ndarray], int]:
+    """``(slot of each input column, slots each derived column reads, P)``: a derived
+    column reads the union of its columns' slots (see ``column_slots``)."""
+    from shapgov.explainers.kernels.background_treeshap import column_slots
+
+    slot, n_players = column_slots(ens, players)
+    reads = ens.derived.reads if ens.derived is not None else ()
+    return slot, [np.unique(slot[list(cols)]) for cols in reads], n_players
+
+
 def subset_path_dependent(
     ensemble: TreeEnsemble,
     X: np.ndarray,
@@ -382,7 +401,9 @@ def subset_path_dependent(
     """Exact path-dependent SHAP values ``(n, P, K)`` (or interaction values
     ``(n, P, P, K)``) and the base value ``(K,)``, whatever the leaves' covers.
 
-    :param ensemble: The trees (split nodes need a positive cover; leaves may have 0).
+    :param ensemble: The trees (split nodes need a positive cover; leaves may have 0). A
+        split on a derived column (:class:`~shapgov.explainers.trees.DerivedColumns`)
+        follows the row only in coalitions holding every column it reads.
     :param X: Rows as the trees compare them, ``(n, n_features)``.
     :param players: The player of each input column (see
         :func:`~shapgov.explainers.kernels.background_treeshap.node_players`); default:
@@ -396,11 +417,9 @@ def subset_path_dependent(
         players (explain it in the interventional game).
     :raises InputError: ``X`` or ``players`` do not fit the trees.
     """
-    from shapgov.explainers.kernels.background_treeshap import node_players
-
-    ens = ensemble.validate()
-    X = ens.check_input(X)
-    node_player, n_players = node_players(ens, players)
+    ens = ensemble.validate(derived=True)
+    X = ens.split_inputs(ens.check_input(X))
+    slot, derived_slots, n_players = _column_slots(ens, players)
     slots = n_players + 1  # the extra slot holds columns outside the game (dropped)
     n = X.shape[0]
     k_all = ens.n_outputs
@@ -410,10 +429,13 @@ def subset_path_dependent(
     node_split, split_nodes = distinct_splits(ens)
     decisions = split_decisions(ens, X, split_nodes)
     value = np.ascontiguousarray(ens.value, dtype=np.float64)
-    local = np.full(ens.left.shape[0], -1, dtype=np.int64)
+    need = np.zeros(ens.left.shape[0], dtype=np.int64)
     for t, (start, end) in enumerate(zip(ens.roots, ends, strict=True)):
-        found = node_player[start:end]
-        used = np.unique(found[(ens.left[start:end] >= 0)])
+        splits = start + np.flatnonzero(ens.left[start:end] >= 0)
+        columns = ens.feature[splits]
+        plain = columns < ens.n_features
+        derived = [derived_slots[c - ens.n_features] for c in columns[~plain]]
+        used = np.unique(np.concatenate([slot[columns[plain]], *derived]))
         u = used.shape[0]
         if u > MAX_TREE_PLAYERS:
             raise UnsupportedModelError(
@@ -421,8 +443,9 @@ def subset_path_dependent(
                 f"leaves is evaluated over every coalition of a tree's players (at most "
                 f"{MAX_TREE_PLAYERS}): explain it with feature_perturbation='interventional'"
             )
-        where = np.searchsorted(used, found)
-        local[start:end] = np.where(ens.left[start:end] >= 0, where, -1)
+        need[splits[plain]] = 1 << np.searchsorted(used, slot[columns[plain]])
+        for i, slots_read in zip(splits[~plain], derived, strict=True):
+            need[i] = int(np.bitwise_or.reduce(1 << np.searchsorted(used, slots_read)))
         w1, w2 = _weights(u)
         tree_splits = np.unique(node_split[start:end][ens.left[start:end] >= 0])
         _tree_rows(
@@ -433,7 +456,7 @@ def subset_path_dependent(
             ens.right,
             node_split,
             tree_splits,
-            local,
+            need,
             np.ascontiguousarray(used, dtype=np.int64),
             ens.cover,
             value,
