@@ -16,6 +16,7 @@ import shapgov
 from shapgov.errors import InputError, UnsupportedModelError
 from shapgov.explainers.kernels.interventional_treeshap import interventional_shap
 from shapgov.explainers.kernels.linear_treeshap import linear_path_dependent_shap
+from shapgov.explainers.kernels.subset_treeshap import subset_path_dependent
 from shapgov.explainers.kernels.treeshap import path_dependent_shap
 from shapgov_plugins.tree import tree_ensemble
 
@@ -64,7 +65,9 @@ def test_small_lightgbm_equals_brute_force(name, depth):
     )
     ref, ref_base = brute_force_path_dependent(ens, rows)
     contrib = booster.predict(rows, pred_contrib=True)
-    for kernel in (path_dependent_shap, linear_path_dependent_shap):
+    # the subset kernel too: its vectorized split decisions follow every missing-value
+    # rule (NaN as zero, NaN default, zero-and-NaN default) and categorical splits
+    for kernel in (path_dependent_shap, linear_path_dependent_shap, subset_path_dependent):
         phi, base = kernel(ens, rows)
         assert np.max(np.abs(phi - ref)) <= 1e-10
         assert np.max(np.abs(base - ref_base)) <= 1e-10

@@ -29,7 +29,12 @@ from numba import njit
 
 from shapgov.errors import UnsupportedModelError
 from shapgov.explainers.kernels.routing import goes_left
-from shapgov.explainers.trees import TreeEnsemble
+from shapgov.explainers.trees import (
+    MISSING_DEFAULT,
+    ZERO_AND_MISSING_DEFAULT,
+    ZERO_THRESHOLD,
+    TreeEnsemble,
+)
 
 #: Most players one tree may read (2**u coalitions per distinct decision vector).
 MAX_TREE_PLAYERS = 16
@@ -336,21 +341,43 @@ def _tree_rows(
 
 def split_decisions(ens: TreeEnsemble, X: np.ndarray, split_nodes: np.ndarray) -> np.ndarray:
     """``(n, S)`` booleans: whether each row goes left at each distinct split, decided
-    once per distinct value of the split's column (a categorical column has few: its
-    category sets are scanned per label, not per row) and gathered back to the rows."""
+    once per distinct value of the split's column and gathered back to the rows:
+    numerical splits by one vectorized comparison of the values against their thresholds
+    (the missing-value rules of ``routing.goes_left``), categorical ones (few values:
+    their category sets are scanned per label) by the routing kernel itself."""
     out = np.empty((X.shape[0], split_nodes.shape[0]), dtype=np.bool_)
     columns = ens.feature[split_nodes]
+    categorical = ens.cat_start[split_nodes] < ens.cat_end[split_nodes]
     for c in np.unique(columns):
-        which = np.flatnonzero(columns == c)
         values, inverse = np.unique(X[:, c], return_inverse=True)
-        on_values = _split_decisions(
-            np.ascontiguousarray(values[:, None]),
-            split_nodes[which],
-            np.zeros_like(ens.feature),
-            *ens.routing(),
-        )
-        out[:, which] = on_values[inverse.ravel()]
+        inverse = inverse.ravel()
+        numeric = np.flatnonzero((columns == c) & ~categorical)
+        if numeric.size:
+            out[:, numeric] = _numeric_decisions(ens, values, split_nodes[numeric])[inverse]
+        listed = np.flatnonzero((columns == c) & categorical)
+        if listed.size:
+            on_values = _split_decisions(
+                np.ascontiguousarray(values[:, None]),
+                split_nodes[listed],
+                np.zeros_like(ens.feature),
+                *ens.routing(),
+            )
+            out[:, listed] = on_values[inverse]
     return out
+
+
+def _numeric_decisions(ens: TreeEnsemble, values: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    """``(values, nodes)``: left iff ``x <= threshold``, after the missing-value rule of
+    each node (``missing``: 0 NaN reads as 0.0; 1 NaN follows ``default_left``; 2 NaN and
+    zero follow it), as ``routing.goes_left`` decides one value."""
+    nan = np.isnan(values)
+    kind = ens.missing[nodes]
+    compared = np.where(nan, 0.0, values)[:, None] <= ens.threshold[nodes][None, :]
+    zero = nan | (np.abs(np.where(nan, 0.0, values)) <= ZERO_THRESHOLD)
+    special = (nan[:, None] & (kind == MISSING_DEFAULT)[None, :]) | (
+        zero[:, None] & (kind == ZERO_AND_MISSING_DEFAULT)[None, :]
+    )
+    return np.where(special, ens.default_left[nodes][None, :], compared)
 
 
 def distinct_splits(ens: TreeEnsemble) -> tuple[np.ndarray, np.ndarray]:
