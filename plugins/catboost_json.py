@@ -45,8 +45,14 @@ from typing import Any
 import numpy as np
 
 from shapgov.errors import UnsupportedModelError
-from shapgov.explainers.trees import MISSING_DEFAULT, DerivedColumns, TreeEnsemble
+from shapgov.explainers.trees import (
+    MISSING_DEFAULT,
+    DerivedColumns,
+    ObliviousLevels,
+    TreeEnsemble,
+)
 from shapgov_plugins.catboost_ctr import Combination, cat_hash_of_key, split_outcomes
+from shapgov_plugins.catboost_oblivious import expand_oblivious
 
 COMBINATION_WHAT = "CatBoost CTRs over combinations of columns (max_ctr_complexity > 1)"
 COMBINATION_HINT = (
@@ -226,16 +232,84 @@ class CatBoostTrees:
         """
         scale, bias = self.json.get("scale_and_bias", [1, [0]])
         bias = np.broadcast_to(np.asarray(bias, dtype=float).ravel(), (self.n_outputs,))
-        builder = _Builder(self, float(scale), self.n_outputs)
         if "oblivious_trees" in self.json:
-            for tree in self.json["oblivious_trees"][:n_trees]:
-                builder.oblivious(tree)
-        else:
-            for tree in self.json.get("trees", [])[:n_trees]:
-                builder.root(tree)
+            trees = self.json["oblivious_trees"][:n_trees]
+            if not trees:
+                raise UnsupportedModelError("the CatBoost model has no trees; fit it first")
+            return self._oblivious(trees, float(scale), bias.copy())
+        builder = _Builder(self, float(scale), self.n_outputs)
+        for tree in self.json.get("trees", [])[:n_trees]:
+            builder.root(tree)
         if not builder.roots:
             raise UnsupportedModelError("the CatBoost model has no trees; fit it first")
         return builder.finish(bias.copy(), self.n_features, self._derived())
+
+    def _oblivious(
+        self, trees: list[dict[str, Any]], scale: float, bias: np.ndarray
+    ) -> TreeEnsemble:
+        """Symmetric trees, expanded in numba (:mod:`shapgov_plugins.catboost_oblivious`),
+        with their level layout for the kernels that use the symmetry."""
+        k = self.n_outputs
+        depth = np.array([len(t["splits"]) for t in trees], dtype=np.int64)
+        d = int(depth.max())
+        ids: dict[Any, int] = {}
+        table: list[Split] = []
+        level_split = np.zeros((len(trees), d), dtype=np.int64)
+        values = np.zeros((len(trees), 1 << d, k))
+        weights = np.zeros((len(trees), 1 << d))
+        for t, tree in enumerate(trees):
+            for j, raw in enumerate(tree["splits"]):
+                key = raw.get("split_index", json.dumps(raw, sort_keys=True))
+                if key not in ids:
+                    ids[key] = len(table)
+                    table.append(self.split(raw))
+                level_split[t, j] = ids[key]
+            n_leaves = 1 << len(tree["splits"])
+            values[t, :n_leaves] = np.asarray(tree["leaf_values"], dtype=float).reshape(n_leaves, k)
+            weights[t, :n_leaves] = tree.get("leaf_weights", np.ones(n_leaves))
+        values *= scale
+        cats: list[int] = []
+        columns = {"column": [], "threshold": [], "default_left": [], "cat_start": [],
+                   "cat_end": [], "left_true": []}  # fmt: skip
+        for split in table:
+            threshold, default_left, listed, left_true = node_routing(split)
+            columns["column"].append(split.column)
+            columns["threshold"].append(threshold)
+            columns["default_left"].append(default_left)
+            columns["cat_start"].append(len(cats))
+            cats.extend(listed or ())
+            columns["cat_end"].append(len(cats))
+            columns["left_true"].append(left_true)
+        flat = expand_oblivious(
+            depth, level_split, values, weights, {c: np.asarray(v) for c, v in columns.items()}
+        )
+        levels = None
+        beyond = np.arange(d)[None, :] >= depth[:, None]
+        if ((flat["level_node"] >= 0) | beyond).all():  # every level kept a node
+            levels = ObliviousLevels(
+                flat["level_node"], flat["level_left_true"], depth, values, weights
+            )
+        n = flat["left"].shape[0]
+        return TreeEnsemble(
+            left=flat["left"],
+            right=flat["right"],
+            feature=flat["feature"],
+            threshold=flat["threshold"],
+            default_left=flat["default_left"],
+            missing=np.full(n, MISSING_DEFAULT, dtype=np.int8),
+            cat_start=flat["cat_start"],
+            cat_end=flat["cat_end"],
+            cat_values=np.asarray(cats, dtype=np.int64),
+            cover=flat["cover"],
+            value=flat["value"],
+            roots=flat["roots"],
+            tree_output=np.zeros(len(trees), dtype=np.int64),
+            base_offset=bias,
+            n_features=self.n_features,
+            n_outputs=k,
+            derived=self._derived(),
+            oblivious=levels,
+        ).validate(derived=True)
 
     def _derived(self) -> DerivedColumns | None:
         """The combination CTR splits met so far, as derived columns."""
@@ -254,8 +328,18 @@ class CatBoostTrees:
         )
 
 
+def node_routing(s: Split) -> tuple[float, bool, tuple[int, ...] | None, bool]:
+    """``(threshold, default_left, listed categories, left child is the true side)`` of
+    a node splitting as ``s`` (the routing rules of :mod:`shapgov.explainers.trees`)."""
+    if s.categories is None:  # numerical: the false side is x <= threshold
+        return s.threshold, not s.nan_true, None, False
+    if not s.categories:  # every category routes as an unseen one: all go left
+        return np.inf, True, None, not s.listed_true
+    return 0.0, False, s.categories, s.listed_true  # listed categories go left
+
+
 class _Builder:
-    """Flat node arrays, filled tree by tree."""
+    """Flat node arrays of non-symmetric trees, filled tree by tree."""
 
     def __init__(self, model: CatBoostTrees, scale: float, k: int) -> None:
         self.model, self.scale, self.k = model, scale, k
@@ -274,55 +358,18 @@ class _Builder:
     def _split(
         self, i: int, raw: dict[str, Any], true_child: int, false_child: int, cover: float
     ) -> None:
-        s = self.model.split(raw)
-        node: dict[str, Any] = {"leaf": False, "column": s.column, "cover": float(cover)}
-        if s.categories is None:
-            node.update(
-                left=false_child,
-                right=true_child,
-                threshold=s.threshold,
-                default_left=not s.nan_true,
-                cats=None,
-            )
-        elif not s.categories:  # every category routes as an unseen one: not listed_true
-            go_true = not s.listed_true
-            node.update(
-                left=true_child if go_true else false_child,
-                right=false_child if go_true else true_child,
-                threshold=np.inf,
-                default_left=True,
-                cats=None,
-            )
-        else:  # listed categories go left
-            listed, other = (
-                (true_child, false_child) if s.listed_true else (false_child, true_child)
-            )
-            node.update(
-                left=listed, right=other, threshold=0.0, default_left=False, cats=s.categories
-            )
-        self.nodes[i] = node
-
-    # oblivious: split k is bit k of the leaf index; the root splits on the last level
-    def oblivious(self, tree: dict[str, Any]) -> None:
-        splits = tree["splits"]
-        depth = len(splits)
-        values = np.asarray(tree["leaf_values"], dtype=float).reshape(1 << depth, self.k)
-        weights = np.asarray(tree.get("leaf_weights", np.ones(1 << depth)), dtype=float)
-        root = self._new()
-        self.roots.append(root)
-        stack = [(root, depth, 0)]  # node, levels left, leaf-index prefix (bits above)
-        while stack:
-            i, left_levels, prefix = stack.pop()
-            lo, hi = prefix, prefix + (1 << left_levels)  # leaves under this node
-            cover = weights[lo:hi].sum()
-            if left_levels == 0 or (cover == 0 and (values[lo:hi] == values[lo]).all()):
-                self._leaf(i, values[lo], cover)
-                continue
-            level = left_levels - 1
-            f, t = self._new(), self._new()
-            self._split(i, splits[level], true_child=t, false_child=f, cover=cover)
-            stack.append((f, level, prefix))
-            stack.append((t, level, prefix + (1 << level)))
+        split = self.model.split(raw)
+        threshold, default_left, cats, left_true = node_routing(split)
+        self.nodes[i] = {
+            "leaf": False,
+            "column": split.column,
+            "cover": float(cover),
+            "threshold": threshold,
+            "default_left": default_left,
+            "cats": cats,
+            "left": true_child if left_true else false_child,
+            "right": false_child if left_true else true_child,
+        }
 
     def root(self, tree: dict[str, Any]) -> None:
         root = self._new()

@@ -52,6 +52,25 @@ class DerivedColumns:
 
 
 @dataclass(frozen=True)
+class ObliviousLevels:
+    """The same trees as symmetric (oblivious) ones, level by level, for kernels that
+    use the symmetry (CatBoost's default trees): every node at level j of tree t splits
+    alike, and bit j of a leaf's index is that split's outcome (1: the "true" side).
+
+    ``node[t, j]`` is one flat node splitting at that level (-1 beyond ``depth[t]``) and
+    ``left_is_true[t, j]`` whether its left child is the true side; ``leaf_value``
+    ``(T, 2**D, V)`` and ``leaf_weight`` ``(T, 2**D)`` (training weight, may be 0) are
+    indexed by the leaf index (zero beyond ``2**depth[t]``).
+    """
+
+    node: np.ndarray  # int64 (T, D)
+    left_is_true: np.ndarray  # bool (T, D)
+    depth: np.ndarray  # int64 (T,)
+    leaf_value: np.ndarray  # float64 (T, 2**D, V)
+    leaf_weight: np.ndarray  # float64 (T, 2**D)
+
+
+@dataclass(frozen=True)
 class TreeEnsemble:
     """A tree ensemble in the flat node arrays the kernels walk (the module
     ``shapgov.explainers.trees`` states the layout and routing rules): what the
@@ -81,6 +100,8 @@ class TreeEnsemble:
     float32_inputs: bool = False
     #: Split features read from several input columns (see the module doc), or None.
     derived: DerivedColumns | None = None
+    #: The trees level by level where all are symmetric (oblivious), or None.
+    oblivious: ObliviousLevels | None = None
 
     def structure(self) -> tuple[np.ndarray, ...]:
         """Children, split features and routing arrays, in the order the kernels take them
@@ -200,16 +221,14 @@ class TreeEnsemble:
     def expected_value(self) -> np.ndarray:
         """Cover-weighted mean output: the path-dependent base value, ``(K,)``."""
         out = self.base_offset.astype(float).copy()
-        leaves = self.left < 0
-        tree_of = np.empty(self.left.shape[0], dtype=np.int64)
-        for t, root in enumerate(self.roots):
-            end = self.roots[t + 1] if t + 1 < self.n_trees else self.left.shape[0]
-            tree_of[root:end] = t
-        for i in np.flatnonzero(leaves):
-            t = tree_of[i]
-            share = self.cover[i] / self.cover[self.roots[t]]
-            o = self.tree_output[t]
-            out[o : o + self.value.shape[1]] += share * self.value[i]
+        sizes = np.diff(np.append(self.roots, self.left.shape[0]))
+        tree_of = np.repeat(np.arange(self.n_trees), sizes)
+        leaves = np.flatnonzero(self.left < 0)
+        trees = tree_of[leaves]
+        share = self.cover[leaves] / self.cover[self.roots[trees]]
+        v = self.value.shape[1]
+        for k in range(v):  # tree t adds value[:, k] to output tree_output[t] + k
+            np.add.at(out, self.tree_output[trees] + k, share * self.value[leaves, k])
         return out
 
 

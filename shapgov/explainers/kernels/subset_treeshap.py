@@ -22,12 +22,17 @@ per row. Cost: rows x distinct splits, plus per tree distinct decision vectors x
 
 from __future__ import annotations
 
-from math import factorial
-
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from shapgov.errors import UnsupportedModelError
+from shapgov.explainers.kernels.coalition_sums import (
+    _add_row,
+    _interactions_from_coalitions,
+    _values_from_coalitions,
+    _weights,
+)
+from shapgov.explainers.kernels.oblivious_treeshap import MAX_TREE_PLAYERS, oblivious_rows
 from shapgov.explainers.kernels.routing import goes_left
 from shapgov.explainers.trees import (
     MISSING_DEFAULT,
@@ -36,8 +41,6 @@ from shapgov.explainers.trees import (
     TreeEnsemble,
 )
 
-#: Most players one tree may read (2**u coalitions per distinct decision vector).
-MAX_TREE_PLAYERS = 16
 #: Trees with at most this many distinct splits index their decision vectors directly
 #: (a table of 2**splits slots) instead of sorting the rows by them.
 DIRECT_KEY_BITS = 16
@@ -54,17 +57,6 @@ def plays_here(ensemble: TreeEnsemble) -> bool:
     (:func:`has_empty_leaves`) or splits on derived columns (read from several columns at
     once) are played here, every other ensemble by linear TreeSHAP."""
     return ensemble.derived is not None or has_empty_leaves(ensemble)
-
-
-def _weights(u: int) -> tuple[np.ndarray, np.ndarray]:
-    """Shapley ``s!(u-s-1)!/u!`` and interaction ``s!(u-s-2)!/(2(u-1)!)`` weights."""
-    w1 = np.zeros(max(u, 1))
-    w2 = np.zeros(max(u - 1, 1))
-    for s in range(u):
-        w1[s] = factorial(s) * factorial(u - s - 1) / factorial(u)
-    for s in range(u - 1):
-        w2[s] = factorial(s) * factorial(u - s - 2) / (2.0 * factorial(u - 1))
-    return w1, w2
 
 
 @njit(cache=True)
@@ -103,61 +95,6 @@ def _coalition_values(
                 stack_w[top + 1] = w * cover[right[i]] / c
                 top += 2
     return v
-
-
-@njit(cache=True)
-def _popcount(mask):  # pragma: no cover - numba
-    s = 0
-    while mask:
-        s += mask & 1
-        mask >>= 1
-    return s
-
-
-@njit(cache=True)
-def _values_from_coalitions(v, n_local, w1):  # pragma: no cover - numba
-    k_out = v.shape[1]
-    phi = np.zeros((n_local, k_out))
-    for mask in range(1 << n_local):
-        s = _popcount(mask)
-        for i in range(n_local):
-            if (mask >> i) & 1:
-                continue
-            for k in range(k_out):
-                phi[i, k] += w1[s] * (v[mask | (1 << i), k] - v[mask, k])
-    return phi
-
-
-@njit(cache=True)
-def _interactions_from_coalitions(v, n_local, w1, w2):  # pragma: no cover - numba
-    k_out = v.shape[1]
-    out = np.zeros((n_local, n_local, k_out))
-    for mask in range(1 << n_local):
-        s = _popcount(mask)
-        for i in range(n_local):
-            if (mask >> i) & 1:
-                continue
-            for j in range(i + 1, n_local):
-                if (mask >> j) & 1:
-                    continue
-                for k in range(k_out):
-                    d = (
-                        v[mask | (1 << i) | (1 << j), k]
-                        - v[mask | (1 << i), k]
-                        - v[mask | (1 << j), k]
-                        + v[mask, k]
-                    )
-                    out[i, j, k] += w2[s] * d
-                    out[j, i, k] += w2[s] * d
-    phi = _values_from_coalitions(v, n_local, w1)
-    for i in range(n_local):
-        for k in range(k_out):
-            rest = 0.0
-            for j in range(n_local):
-                if j != i:
-                    rest += out[i, j, k]
-            out[i, i, k] = phi[i, k] - rest
-    return out
 
 
 @njit(cache=True)
@@ -204,26 +141,12 @@ def _row_values(
     """One row's values ``(u, K)`` (interactions: ``(u * u, K)``) in one tree's game."""
     for i in range(t_start, t_end):
         if left[i] >= 0:
-            decide[i] = decisions[row, node_split[i]]
+            decide[i] = decisions[node_split[i], row]
     v = _coalition_values(t_start, left, right, need, cover, value, decide, n_local)
     if interactions:
         inter = _interactions_from_coalitions(v, n_local, w1, w2)
         return inter.reshape(n_local * n_local, value.shape[1])
     return _values_from_coalitions(v, n_local, w1)
-
-
-@njit(cache=True)
-def _add_row(
-    out_phi, out_inter, r, found, players_of_local, n_local, out_offset, interactions
-):  # pragma: no cover - numba
-    for a in range(found.shape[0]):
-        for k in range(found.shape[1]):
-            if interactions:
-                pa = players_of_local[a // n_local]
-                pb = players_of_local[a % n_local]
-                out_inter[r, pa, pb, out_offset + k] += found[a, k]
-            else:
-                out_phi[r, players_of_local[a], out_offset + k] += found[a, k]
 
 
 @njit(cache=True)
@@ -252,7 +175,7 @@ def _tree_rows(
     """Add one tree's values (or interaction values) to every row's; ``tree_splits`` are
     the distinct splits of the tree (columns of ``decisions``), ``node_split[i]`` the
     distinct split of node i."""
-    n = decisions.shape[0]
+    n = decisions.shape[1]
     n_splits = tree_splits.shape[0]
     keys = np.zeros(n, dtype=np.int64)
     packed = n_splits <= packed_bits
@@ -261,7 +184,7 @@ def _tree_rows(
         for r in range(n):
             key = 0
             for s in range(n_splits):
-                if decisions[r, tree_splits[s]]:
+                if decisions[tree_splits[s], r]:
                     key |= 1 << s
             keys[r] = key
     if packed and n_splits <= direct_bits:
@@ -340,68 +263,95 @@ def _tree_rows(
 
 
 def split_decisions(ens: TreeEnsemble, X: np.ndarray, split_nodes: np.ndarray) -> np.ndarray:
-    """``(n, S)`` booleans: whether each row goes left at each distinct split, decided
-    once per distinct value of the split's column and gathered back to the rows:
-    numerical splits by one vectorized comparison of the values against their thresholds
-    (the missing-value rules of ``routing.goes_left``), categorical ones (few values:
-    their category sets are scanned per label) by the routing kernel itself."""
-    out = np.empty((X.shape[0], split_nodes.shape[0]), dtype=np.bool_)
+    """``(S, n)`` booleans: whether each row goes left at each distinct split. Numerical
+    splits compare each row with the threshold after the missing-value rule of
+    ``routing.goes_left`` (one numba pass per column); categorical ones (few values:
+    their category sets are scanned per label) are decided once per distinct value of the
+    column by the routing kernel itself and gathered back to the rows."""
+    out = np.empty((split_nodes.shape[0], X.shape[0]), dtype=np.bool_)
     columns = ens.feature[split_nodes]
     categorical = ens.cat_start[split_nodes] < ens.cat_end[split_nodes]
     for c in np.unique(columns):
-        values, inverse = np.unique(X[:, c], return_inverse=True)
-        inverse = inverse.ravel()
         numeric = np.flatnonzero((columns == c) & ~categorical)
         if numeric.size:
-            out[:, numeric] = _numeric_decisions(ens, values, split_nodes[numeric])[inverse]
+            nodes = split_nodes[numeric]
+            part = np.empty((numeric.size, X.shape[0]), dtype=np.bool_)
+            _numeric_decisions(
+                np.ascontiguousarray(X[:, c]),
+                np.ascontiguousarray(ens.threshold[nodes]),
+                np.ascontiguousarray(ens.missing[nodes]),
+                np.ascontiguousarray(ens.default_left[nodes]),
+                part,
+            )
+            out[numeric] = part
         listed = np.flatnonzero((columns == c) & categorical)
         if listed.size:
+            values, inverse = np.unique(X[:, c], return_inverse=True)
             on_values = _split_decisions(
                 np.ascontiguousarray(values[:, None]),
                 split_nodes[listed],
                 np.zeros_like(ens.feature),
                 *ens.routing(),
             )
-            out[:, listed] = on_values[inverse]
+            out[listed] = on_values[inverse.ravel()].T
     return out
 
 
-def _numeric_decisions(ens: TreeEnsemble, values: np.ndarray, nodes: np.ndarray) -> np.ndarray:
-    """``(values, nodes)``: left iff ``x <= threshold``, after the missing-value rule of
-    each node (``missing``: 0 NaN reads as 0.0; 1 NaN follows ``default_left``; 2 NaN and
-    zero follow it), as ``routing.goes_left`` decides one value."""
-    nan = np.isnan(values)
-    kind = ens.missing[nodes]
-    compared = np.where(nan, 0.0, values)[:, None] <= ens.threshold[nodes][None, :]
-    zero = nan | (np.abs(np.where(nan, 0.0, values)) <= ZERO_THRESHOLD)
-    special = (nan[:, None] & (kind == MISSING_DEFAULT)[None, :]) | (
-        zero[:, None] & (kind == ZERO_AND_MISSING_DEFAULT)[None, :]
-    )
-    return np.where(special, ens.default_left[nodes][None, :], compared)
+@njit(cache=True, parallel=True)
+def _numeric_decisions(x, threshold, missing, default_left, out):  # pragma: no cover - numba
+    """``out[s, r]``: left iff ``x[r] <= threshold[s]`` after split s's missing-value
+    rule (0: NaN reads as 0.0; 1: NaN follows ``default_left``; 2: NaN and zero follow
+    it), as ``routing.goes_left`` decides one value."""
+    for s in prange(threshold.shape[0]):
+        t, kind, dl = threshold[s], missing[s], default_left[s]
+        for r in range(x.shape[0]):
+            v = x[r]
+            if np.isnan(v):
+                out[s, r] = dl if kind >= MISSING_DEFAULT else t >= 0.0
+            elif kind == ZERO_AND_MISSING_DEFAULT and abs(v) <= ZERO_THRESHOLD:
+                out[s, r] = dl
+            else:
+                out[s, r] = v <= t
 
 
-def distinct_splits(ens: TreeEnsemble) -> tuple[np.ndarray, np.ndarray]:
-    """``(split of every node (-1 at leaves), one node per distinct split)``: nodes that
-    route every value alike (same column, threshold, missing rule and category set, as
-    the levels of an oblivious tree and a binary feature reused across trees do) share
-    one split, so a row's decision is computed once per split, not per node."""
+def distinct_splits(
+    ens: TreeEnsemble, nodes: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(split of every node (-1 at leaves and nodes not asked about), one node per
+    distinct split)``: nodes that route every value alike (same column, threshold,
+    missing rule and category set, as the levels of an oblivious tree and a binary
+    feature reused across trees do) share one split, so a row's decision is computed once
+    per split, not per node. ``nodes``: only these split nodes (default: all)."""
     node_split = np.full(ens.left.shape[0], -1, dtype=np.int64)
+    split = ens.left >= 0
+    if nodes is not None:
+        split = split & np.isin(np.arange(split.shape[0]), nodes)
+    numeric = np.flatnonzero(split & (ens.cat_start >= ens.cat_end))
+    keys = np.column_stack(
+        [
+            ens.feature[numeric],
+            ens.threshold[numeric].view(np.int64),  # the bits: equal thresholds, equal keys
+            ens.default_left[numeric].astype(np.int64),
+            ens.missing[numeric].astype(np.int64),
+        ]
+    )
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    node_split[numeric] = inverse.ravel()
+    chosen = list(numeric[first])
     found: dict[tuple, int] = {}
-    nodes: list[int] = []
-    for i in np.flatnonzero(ens.left >= 0):
+    for i in np.flatnonzero(split & (ens.cat_start < ens.cat_end)):  # few: scanned here
         a, b = ens.cat_start[i], ens.cat_end[i]
         key = (
             int(ens.feature[i]),
-            float(ens.threshold[i]),
             bool(ens.default_left[i]),
             int(ens.missing[i]),
-            ens.cat_values[a:b].tobytes() if a < b else b"",
+            ens.cat_values[a:b].tobytes(),
         )
         if key not in found:
-            found[key] = len(nodes)
-            nodes.append(int(i))
+            found[key] = len(chosen)
+            chosen.append(int(i))
         node_split[i] = found[key]
-    return node_split, np.asarray(nodes, dtype=np.int64)
+    return node_split, np.asarray(chosen, dtype=np.int64)
 
 
 def _column_slots(
@@ -416,46 +366,29 @@ def _column_slots(
     return slot, [np.unique(slot[list(cols)]) for cols in reads], n_players
 
 
-def subset_path_dependent(
-    ensemble: TreeEnsemble,
-    X: np.ndarray,
-    *,
-    players: np.ndarray | None = None,
-    interactions: bool = False,
-    direct_key_bits: int = DIRECT_KEY_BITS,
-    packed_key_bits: int = 63,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact path-dependent SHAP values ``(n, P, K)`` (or interaction values
-    ``(n, P, P, K)``) and the base value ``(K,)``, whatever the leaves' covers.
+def _too_many(u: int, t: int) -> str:
+    return (
+        f"tree {t} reads {u} players; the path-dependent game of trees with empty leaves or "
+        f"derived columns is evaluated over every coalition of a tree's players (at most "
+        f"{MAX_TREE_PLAYERS}): explain it with feature_perturbation='interventional'"
+    )
 
-    :param ensemble: The trees (split nodes need a positive cover; leaves may have 0). A
-        split on a derived column (:class:`~shapgov.explainers.trees.DerivedColumns`)
-        follows the row only in coalitions holding every column it reads.
-    :param X: Rows as the trees compare them, ``(n, n_features)``.
-    :param players: The player of each input column (see
-        :func:`~shapgov.explainers.kernels.background_treeshap.node_players`); default:
-        every column its own player.
-    :param interactions: Return SHAP interaction values instead of values.
-    :param direct_key_bits: Trees with at most this many distinct splits keep one slot per
-        decision vector; others sort their rows by it (0: every tree sorts; a cross-check).
-    :param packed_key_bits: Trees with more distinct splits (at most 63) evaluate every row
-        on its own (0: every tree does; a cross-check).
-    :raises UnsupportedModelError: A tree reads more than :data:`MAX_TREE_PLAYERS`
-        players (explain it in the interventional game).
-    :raises InputError: ``X`` or ``players`` do not fit the trees.
-    """
-    ens = ensemble.validate(derived=True)
-    X = ens.split_inputs(ens.check_input(X))
-    slot, derived_slots, n_players = _column_slots(ens, players)
-    slots = n_players + 1  # the extra slot holds columns outside the game (dropped)
-    n = X.shape[0]
-    k_all = ens.n_outputs
-    phi = np.zeros((n, slots, k_all)) if not interactions else np.zeros((1, 1, 1))
-    inter = np.zeros((n, slots, slots, k_all)) if interactions else np.zeros((1, 1, 1, 1))
+
+def _flat_rows(
+    ens: TreeEnsemble,
+    decisions: np.ndarray,
+    node_split: np.ndarray,
+    slot: np.ndarray,
+    derived_slots: list[np.ndarray],
+    value: np.ndarray,
+    phi: np.ndarray,
+    inter: np.ndarray,
+    interactions: bool,
+    direct_key_bits: int,
+    packed_key_bits: int,
+) -> None:
+    """Every tree's values added to ``phi`` (``inter``), walking the flat nodes."""
     ends = np.append(ens.roots[1:], ens.left.shape[0])
-    node_split, split_nodes = distinct_splits(ens)
-    decisions = split_decisions(ens, X, split_nodes)
-    value = np.ascontiguousarray(ens.value, dtype=np.float64)
     need = np.zeros(ens.left.shape[0], dtype=np.int64)
     for t, (start, end) in enumerate(zip(ens.roots, ends, strict=True)):
         splits = start + np.flatnonzero(ens.left[start:end] >= 0)
@@ -465,11 +398,7 @@ def subset_path_dependent(
         used = np.unique(np.concatenate([slot[columns[plain]], *derived]))
         u = used.shape[0]
         if u > MAX_TREE_PLAYERS:
-            raise UnsupportedModelError(
-                f"tree {t} reads {u} players; the path-dependent game of trees with empty "
-                f"leaves is evaluated over every coalition of a tree's players (at most "
-                f"{MAX_TREE_PLAYERS}): explain it with feature_perturbation='interventional'"
-            )
+            raise UnsupportedModelError(_too_many(u, t))
         need[splits[plain]] = 1 << np.searchsorted(used, slot[columns[plain]])
         for i, slots_read in zip(splits[~plain], derived, strict=True):
             need[i] = int(np.bitwise_or.reduce(1 << np.searchsorted(used, slots_read)))
@@ -497,6 +426,79 @@ def subset_path_dependent(
             int(direct_key_bits),
             min(int(packed_key_bits), 63),
         )
+
+
+def subset_path_dependent(
+    ensemble: TreeEnsemble,
+    X: np.ndarray,
+    *,
+    players: np.ndarray | None = None,
+    interactions: bool = False,
+    direct_key_bits: int = DIRECT_KEY_BITS,
+    packed_key_bits: int = 63,
+    oblivious: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact path-dependent SHAP values ``(n, P, K)`` (or interaction values
+    ``(n, P, P, K)``) and the base value ``(K,)``, whatever the leaves' covers.
+
+    :param ensemble: The trees (split nodes need a positive cover; leaves may have 0). A
+        split on a derived column (:class:`~shapgov.explainers.trees.DerivedColumns`)
+        follows the row only in coalitions holding every column it reads.
+    :param X: Rows as the trees compare them, ``(n, n_features)``.
+    :param players: The player of each input column (see
+        :func:`~shapgov.explainers.kernels.background_treeshap.node_players`); default:
+        every column its own player.
+    :param interactions: Return SHAP interaction values instead of values.
+    :param direct_key_bits: Trees with at most this many distinct splits keep one slot per
+        decision vector; others sort their rows by it (0: every tree sorts; a cross-check).
+    :param packed_key_bits: Trees with more distinct splits (at most 63) evaluate every row
+        on its own (0: every tree does; a cross-check).
+    :param oblivious: Where the ensemble holds its trees level by level
+        (``ensemble.oblivious``), use the symmetry (:mod:`.oblivious_treeshap`); False walks
+        the flat nodes instead (a cross-check).
+    :raises UnsupportedModelError: A tree reads more than :data:`MAX_TREE_PLAYERS`
+        players (explain it in the interventional game).
+    :raises InputError: ``X`` or ``players`` do not fit the trees.
+    """
+    ens = ensemble.validate(derived=True)
+    X = ens.split_inputs(ens.check_input(X))
+    slot, derived_slots, n_players = _column_slots(ens, players)
+    slots = n_players + 1  # the extra slot holds columns outside the game (dropped)
+    n = X.shape[0]
+    k_all = ens.n_outputs
+    oblivious = oblivious and ens.oblivious is not None
+    # the symmetric layout reads one node per level: only those need a decision
+    some = np.unique(ens.oblivious.node[ens.oblivious.node >= 0]) if oblivious else None
+    node_split, split_nodes = distinct_splits(ens, some)
+    decisions = split_decisions(ens, X, split_nodes)
+    if oblivious:
+        levels = ens.oblivious
+        reads = [slot[c : c + 1] for c in range(ens.n_features)] + derived_slots
+        width = max(r.shape[0] for r in reads)
+        table = np.full((len(reads), width), -1, dtype=np.int64)
+        for c, r in enumerate(reads):
+            table[c, : r.shape[0]] = r
+        at = np.maximum(levels.node, 0)
+        level_slots = np.where((levels.node >= 0)[:, :, None], table[ens.feature[at]], -1)
+        if level_slots.shape[1] * level_slots.shape[2] > MAX_TREE_PLAYERS:  # else cannot be
+            for t in range(levels.node.shape[0]):
+                u = np.unique(level_slots[t][level_slots[t] >= 0]).shape[0]
+                if u > MAX_TREE_PLAYERS:
+                    raise UnsupportedModelError(_too_many(u, t))
+        out = oblivious_rows(
+            levels, decisions, node_split[at], level_slots, n_slots=slots,
+            interactions=interactions,
+        )  # fmt: skip
+        if interactions:
+            inter = out
+        else:
+            phi = out
+    else:
+        phi = np.zeros((n, slots, k_all)) if not interactions else np.zeros((1, 1, 1))
+        inter = np.zeros((n, slots, slots, k_all)) if interactions else np.zeros((1, 1, 1, 1))
+        value = np.ascontiguousarray(ens.value, dtype=np.float64)
+        _flat_rows(ens, decisions, node_split, slot, derived_slots, value, phi, inter,
+                   interactions, direct_key_bits, packed_key_bits)  # fmt: skip
     base = ens.expected_value()
     if interactions:
         return inter[:, :n_players, :n_players], base
