@@ -96,7 +96,11 @@ if catboost is not None:
     err["catboost_expansion"] = float(np.abs(predict_reference(cens, crows)[:, 0]
         - cb.predict(crows, prediction_type="RawFormulaVal")).max())
     cref, _ = brute_force_path_dependent(cens, crows)
-    err["oblivious_path_dependent"] = float(np.abs(subset_path_dependent(cens, crows)[0] - cref).max())
+    ophi = subset_path_dependent(cens, crows)[0]
+    err["oblivious_path_dependent"] = float(np.abs(ophi - cref).max())
+    ointer = subset_path_dependent(cens, crows, interactions=True)[0]
+    oref = brute_force_path_dependent_interactions(cens, crows)
+    err["oblivious_interactions"] = float(np.abs(ointer - oref).max())
 print(json.dumps({"jit_disabled": bool(numba.config.DISABLE_JIT), "errors": err}))
 """
 
@@ -114,6 +118,6 @@ def test_kernels_and_their_python_twins_equal_the_oracles(disable_jit):
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["jit_disabled"] is (disable_jit == "1")
-    assert len(result["errors"]) == 11 if importlib.util.find_spec("catboost") else 9
+    assert len(result["errors"]) == 12 if importlib.util.find_spec("catboost") else 9
     for kernel, error in result["errors"].items():
         assert error <= 1e-10, f"{kernel}: {error}"

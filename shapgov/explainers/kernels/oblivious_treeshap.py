@@ -226,10 +226,10 @@ def oblivious_rows(
     """
     n, k = decisions.shape[1], levels.leaf_value.shape[2]
     chunks = max(1, min(numba.get_num_threads(), levels.node.shape[0]))
-    if interactions:
-        phi, inter = np.zeros((1, 1, 1, 1)), np.zeros((chunks, n, n_slots, n_slots, k))
+    if interactions:  # the unused one: one empty buffer per chunk
+        phi, inter = np.zeros((chunks, 1, 1, 1)), np.zeros((chunks, n, n_slots, n_slots, k))
     else:
-        phi, inter = np.zeros((chunks, n, n_slots, k)), np.zeros((1, 1, 1, 1, 1))
+        phi, inter = np.zeros((chunks, n, n_slots, k)), np.zeros((chunks, 1, 1, 1, 1))
     top = max(MAX_TREE_PLAYERS, 1) + 1
     w1_by_u, w2_by_u = np.zeros((top, top)), np.zeros((top, top))
     for u in range(top):
