@@ -12,7 +12,9 @@ Trees are parsed once per model through the ``shapgov_tree_ensemble`` hook into
 * ``interventional``: exact against the background, in the raw margin, in time linear in
   rows + background rows (:mod:`shapgov.explainers.kernels.background_treeshap`; the
   rows x background kernel of Lundberg et al. 2020 is kept as a cross-check), interaction
-  values too (:mod:`shapgov.explainers.kernels.background_interactions`). Where the
+  values too (:mod:`shapgov.explainers.kernels.background_interactions`); symmetric
+  trees (CatBoost's) by the background's histogram of leaf indices per tree
+  (:mod:`shapgov.explainers.kernels.oblivious_interventional`). Where the
   parent consumes a response of the margin (probabilities, soft voting), the raw output
   of every hybrid row is summed from the trees per coalition of original columns (one
   numba walk), the response applied, averaged over the background, and the coalition
@@ -46,6 +48,10 @@ from shapgov.explainers.kernels.background_interactions import background_intera
 from shapgov.explainers.kernels.background_treeshap import background_shap
 from shapgov.explainers.kernels.interventional_treeshap import coalition_margins, predict_raw
 from shapgov.explainers.kernels.linear_treeshap import linear_path_dependent_shap
+from shapgov.explainers.kernels.oblivious_interventional import (
+    oblivious_interventional_shap,
+    plays_oblivious_interventional,
+)
 from shapgov.explainers.kernels.subset_treeshap import plays_here, subset_path_dependent
 from shapgov.explainers.kernels.treeshap import path_dependent_interactions
 from shapgov.explainers.trees import TreeEnsemble
@@ -119,6 +125,10 @@ class TreeExplainer(Explainer):
             phi, base = subset_path_dependent(ens, request.Z, players=player)
         elif game.feature_perturbation == TREE_PATH_DEPENDENT:
             phi, base = linear_path_dependent_shap(ens, request.Z, players=player)
+        elif plays_oblivious_interventional(ens):
+            phi, base = oblivious_interventional_shap(
+                ens, request.Z, request.Z_background, game.background_weights, players=player
+            )
         else:
             weights = game.background_weights
             phi, base = background_shap(
@@ -145,6 +155,11 @@ class TreeExplainer(Explainer):
             return self._coalition_values(request, ens, interactions=True)
         active, player = players_of(request.origins)  # linear time, any number of columns
         weights = request.game.background_weights
+        if plays_oblivious_interventional(ens):
+            inter, _ = oblivious_interventional_shap(
+                ens, request.Z, request.Z_background, weights, players=player, interactions=True
+            )
+            return scatter_players(inter, active, request.n_features, pairs=True)
         inter = background_interactions(
             ens, request.Z, request.Z_background, weights, players=player
         )

@@ -28,6 +28,7 @@ from oracles import (  # noqa: E402
 import shapgov  # noqa: E402
 from shapgov.errors import ExactBudgetError, InputError, UnsupportedModelError  # noqa: E402
 from shapgov.explainers.kernels.interventional_treeshap import predict_raw  # noqa: E402
+from shapgov.explainers.kernels.subset_treeshap import has_empty_leaves  # noqa: E402
 from shapgov_plugins.catboost_json import CatBoostTrees, float32_threshold  # noqa: E402
 from shapgov_plugins.catboost_trees import CatBoostEncoding, model_json  # noqa: E402
 from shapgov_plugins.tree import tree_ensemble  # noqa: E402
@@ -117,6 +118,9 @@ MODELS = {
         **_common(),
     ).fit(X, np.round(np.exp(y / 2))),
 }
+
+
+SYMMETRIC = sorted(n for n in MODELS if n not in ("depthwise", "lossguide"))
 
 
 @cache
@@ -219,6 +223,41 @@ def test_symmetric_trees_agree_with_catboosts_own_shap_values(name):
     values = e.values if e.values.ndim == 3 else e.values[:, :, None]
     assert np.max(np.abs(values - native[:, :, :-1].transpose(0, 2, 1))) <= 1e-10
     assert np.max(np.abs(e.expected_value - native[0, :, -1])) <= 1e-10
+
+
+@pytest.mark.parametrize("name", SYMMETRIC)
+def test_the_oblivious_kernels_equal_the_flat_ones(name):
+    """The symmetric layout's kernels against the flat-node ones, which share no code
+    with them: path-dependent (the subset walk), interventional with weighted background
+    rows and grouped players (the linear-time background kernel), interaction values."""
+    from shapgov.explainers.kernels.background_interactions import background_interactions
+    from shapgov.explainers.kernels.background_treeshap import background_shap
+    from shapgov.explainers.kernels.oblivious_interventional import (
+        oblivious_interventional_shap,
+    )
+    from shapgov.explainers.kernels.subset_treeshap import subset_path_dependent
+
+    model = fitted(name)
+    ens = tree_ensemble(model)
+    assert ens.oblivious is not None and has_empty_leaves(ens)
+    X, Z = (
+        _encoded(model, _rows(model, slice(0, 40))),
+        _encoded(model, _rows(model, slice(300, 337))),
+    )
+    w = np.random.default_rng(2).uniform(size=Z.shape[0])
+    players = np.minimum(np.arange(X.shape[1]), 2)  # columns 2.. play as one
+    for kw in ({}, {"players": players}):
+        a, base_a = subset_path_dependent(ens, X, **kw)
+        b, base_b = subset_path_dependent(ens, X, oblivious=False, **kw)
+        assert np.max(np.abs(a - b)) <= 1e-12 and np.max(np.abs(base_a - base_b)) <= 1e-12
+        a, base_a = oblivious_interventional_shap(ens, X, Z, w, **kw)
+        b, base_b = background_shap(ens, X, Z, w, **kw)
+        assert np.max(np.abs(a - b)) <= 1e-12 and np.max(np.abs(base_a - base_b)) <= 1e-12
+    a, _ = oblivious_interventional_shap(ens, X[:6], Z, w, interactions=True)
+    assert np.max(np.abs(a - background_interactions(ens, X[:6], Z, w))) <= 1e-12
+    a, _ = subset_path_dependent(ens, X[:6], interactions=True)
+    b, _ = subset_path_dependent(ens, X[:6], interactions=True, oblivious=False)
+    assert np.max(np.abs(a - b)) <= 1e-12
 
 
 @pytest.mark.parametrize("name", ["depthwise", "lossguide"])

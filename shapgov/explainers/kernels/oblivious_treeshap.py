@@ -76,8 +76,15 @@ def _oblivious_tree_rows(
     out_phi,
     out_inter,
     keys,
+    hist,
 ):  # pragma: no cover - numba
     """Add one oblivious tree's values (or interaction values) to every row's.
+
+    Path-dependent game when ``hist`` is empty; else the interventional game against a
+    background whose decision vectors have the (weight-normalized) histogram ``hist``
+    ``(2**depth,)``: a hybrid row takes the row's decision at the known levels and the
+    background row's elsewhere, so ``v_S(d) = sum_c G_S(c) value(d & M_S | c)`` with
+    ``G_S`` the histogram marginalized onto the unknown levels (M_S: the known ones).
 
     ``level_split[j]``: the row of ``decisions`` ``(S, n)`` (the distinct split) of level
     j; ``left_is_true[j]``: whether going left is bit 1; ``need[j]``: the local players
@@ -106,11 +113,23 @@ def _oblivious_tree_rows(
     n_masks = 1 << n_local
     v = np.zeros((n_found, n_masks, k_out))
     acc = np.zeros((n_leaves, k_out))
+    marginal = np.zeros(n_leaves)
     for mask in range(n_masks):
         known = 0
         for j in range(depth):
             if (mask & need[j]) == need[j]:
                 known |= 1 << j
+        if hist.shape[0] > 0:  # interventional
+            marginal[:] = 0.0
+            for b in range(n_leaves):
+                marginal[b & ~known] += hist[b]
+            for f in range(n_found):
+                d = found_keys[f] & known
+                for c in range(n_leaves):
+                    if marginal[c] != 0.0:
+                        for k in range(k_out):
+                            v[f, mask, k] += marginal[c] * leaf_value[d | c, k]
+            continue
         acc[:] = 0.0
         for leaf in range(n_leaves):
             w = 1.0
@@ -153,17 +172,34 @@ def _oblivious_all(
     interactions,
     out_phi,
     out_inter,
+    bg_decisions,
+    bg_weights,
+    out_base,
 ):  # pragma: no cover - numba
     """Every tree, in ``out_phi.shape[0]`` chunks of trees run in parallel, each adding to
     its own ``out_phi[c]`` (``out_inter[c]``); ``level_slots[t, j]`` lists the player
-    slots level j of tree t reads (padded with -1)."""
+    slots level j of tree t reads (padded with -1). With background decisions
+    ``bg_decisions`` ``(S, b)`` (weights ``bg_weights``, summing to 1) the game is
+    interventional and ``out_base[c]`` receives the background's mean raw output."""
     n_trees = depth.shape[0]
     n_chunks = out_phi.shape[0]
     n = decisions.shape[1]
+    interventional = bg_decisions.shape[1] > 0
     for c in prange(n_chunks):
         keys = np.empty(n, dtype=np.int64)
         for t in range(c, n_trees, n_chunks):
             d = depth[t]
+            hist = np.zeros((1 << d) if interventional else 0)
+            if interventional:
+                for q in range(bg_decisions.shape[1]):
+                    b = 0
+                    for j in range(d):
+                        if bg_decisions[level_split[t, j], q] == left_is_true[t, j]:
+                            b |= 1 << j
+                    hist[b] += bg_weights[q]
+                for b in range(1 << d):
+                    for k in range(leaf_value.shape[2]):
+                        out_base[c, k] += hist[b] * leaf_value[t, b, k]
             # the tree's players: the distinct slots its levels read, sorted
             used = np.empty(d * level_slots.shape[2], dtype=np.int64)
             u = 0
@@ -204,6 +240,7 @@ def _oblivious_all(
                 out_phi[c],
                 out_inter[c],
                 keys,
+                hist,
             )
 
 
@@ -215,14 +252,18 @@ def oblivious_rows(
     *,
     n_slots: int,
     interactions: bool,
-) -> np.ndarray:
+    background: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Every tree's values ``(n, slots, K)`` (or interaction values
-    ``(n, slots, slots, K)``).
+    ``(n, slots, slots, K)``), and the base value's tree part ``(K,)`` (the background's
+    weighted mean raw output without the offset; zeros in the path-dependent game).
 
     :param decisions: ``(S, n)`` whether each row goes left at each distinct split.
     :param level_split: ``(T, D)`` the distinct split (row of ``decisions``) of each level.
     :param level_slots: ``(T, D, R)`` the player slots each level's split reads, -1 padded.
     :param n_slots: Player slots (players plus the slot of constant columns).
+    :param background: ``(decisions (S, b), weights (b,) summing to 1)`` of background
+        rows: the interventional game; None: the path-dependent one.
     """
     n, k = decisions.shape[1], levels.leaf_value.shape[2]
     chunks = max(1, min(numba.get_num_threads(), levels.node.shape[0]))
@@ -230,6 +271,11 @@ def oblivious_rows(
         phi, inter = np.zeros((chunks, 1, 1, 1)), np.zeros((chunks, n, n_slots, n_slots, k))
     else:
         phi, inter = np.zeros((chunks, n, n_slots, k)), np.zeros((chunks, 1, 1, 1, 1))
+    if background is None:
+        bg_decisions, bg_weights = np.zeros((decisions.shape[0], 0), dtype=np.bool_), np.zeros(0)
+    else:
+        bg_decisions, bg_weights = background
+    base = np.zeros((chunks, k))
     top = max(MAX_TREE_PLAYERS, 1) + 1
     w1_by_u, w2_by_u = np.zeros((top, top)), np.zeros((top, top))
     for u in range(top):
@@ -248,5 +294,8 @@ def oblivious_rows(
         interactions,
         phi,
         inter,
+        bg_decisions,
+        np.ascontiguousarray(bg_weights, dtype=np.float64),
+        base,
     )
-    return (inter if interactions else phi).sum(axis=0)
+    return (inter if interactions else phi).sum(axis=0), base.sum(axis=0)

@@ -354,7 +354,37 @@ def distinct_splits(
     return node_split, np.asarray(chosen, dtype=np.int64)
 
 
-def _column_slots(
+def level_inputs(
+    ens: TreeEnsemble, node_split: np.ndarray, slot: np.ndarray, derived_slots: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(distinct split of each level (T, D), player slots each level reads (T, D, R),
+    -1 padded)`` of an ensemble with a symmetric layout (``ensemble.oblivious``).
+
+    :raises UnsupportedModelError: A tree reads more than :data:`MAX_TREE_PLAYERS` players.
+    """
+    levels = ens.oblivious
+    reads = [slot[c : c + 1] for c in range(ens.n_features)] + derived_slots
+    width = max(r.shape[0] for r in reads)
+    table = np.full((len(reads), width), -1, dtype=np.int64)
+    for c, r in enumerate(reads):
+        table[c, : r.shape[0]] = r
+    at = np.maximum(levels.node, 0)
+    level_slots = np.where((levels.node >= 0)[:, :, None], table[ens.feature[at]], -1)
+    if level_slots.shape[1] * level_slots.shape[2] > MAX_TREE_PLAYERS:  # else cannot be
+        for t in range(levels.node.shape[0]):
+            u = np.unique(level_slots[t][level_slots[t] >= 0]).shape[0]
+            if u > MAX_TREE_PLAYERS:
+                raise UnsupportedModelError(_too_many(u, t))
+    return node_split[at], level_slots
+
+
+def level_nodes(ens: TreeEnsemble) -> np.ndarray:
+    """The nodes the symmetric layout reads (one per level): the only ones whose
+    decisions its kernels need."""
+    return np.unique(ens.oblivious.node[ens.oblivious.node >= 0])
+
+
+def column_players(
     ens: TreeEnsemble, players: np.ndarray | None
 ) -> tuple[np.ndarray, list[np.ndarray], int]:
     """``(slot of each input column, slots each derived column reads, P)``: a derived
@@ -462,33 +492,21 @@ def subset_path_dependent(
     """
     ens = ensemble.validate(derived=True)
     X = ens.split_inputs(ens.check_input(X))
-    slot, derived_slots, n_players = _column_slots(ens, players)
+    slot, derived_slots, n_players = column_players(ens, players)
     slots = n_players + 1  # the extra slot holds columns outside the game (dropped)
     n = X.shape[0]
     k_all = ens.n_outputs
     oblivious = oblivious and ens.oblivious is not None
     # the symmetric layout reads one node per level: only those need a decision
-    some = np.unique(ens.oblivious.node[ens.oblivious.node >= 0]) if oblivious else None
+    some = level_nodes(ens) if oblivious else None
     node_split, split_nodes = distinct_splits(ens, some)
     decisions = split_decisions(ens, X, split_nodes)
     if oblivious:
         levels = ens.oblivious
-        reads = [slot[c : c + 1] for c in range(ens.n_features)] + derived_slots
-        width = max(r.shape[0] for r in reads)
-        table = np.full((len(reads), width), -1, dtype=np.int64)
-        for c, r in enumerate(reads):
-            table[c, : r.shape[0]] = r
-        at = np.maximum(levels.node, 0)
-        level_slots = np.where((levels.node >= 0)[:, :, None], table[ens.feature[at]], -1)
-        if level_slots.shape[1] * level_slots.shape[2] > MAX_TREE_PLAYERS:  # else cannot be
-            for t in range(levels.node.shape[0]):
-                u = np.unique(level_slots[t][level_slots[t] >= 0]).shape[0]
-                if u > MAX_TREE_PLAYERS:
-                    raise UnsupportedModelError(_too_many(u, t))
-        out = oblivious_rows(
-            levels, decisions, node_split[at], level_slots, n_slots=slots,
-            interactions=interactions,
-        )  # fmt: skip
+        level_split, slots_read = level_inputs(ens, node_split, slot, derived_slots)
+        out, _ = oblivious_rows(
+            levels, decisions, level_split, slots_read, n_slots=slots, interactions=interactions
+        )
         if interactions:
             inter = out
         else:
