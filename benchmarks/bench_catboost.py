@@ -118,11 +118,11 @@ def main() -> None:
     )
     # where shapgov's path-dependent time goes: the JSON read into flat trees, the kernel
     from shapgov.explainers.kernels.subset_treeshap import subset_path_dependent
-    from shapgov_plugins.catboost_trees import CatBoostEncoding, _trees
+    from shapgov_plugins.catboost_trees import CatBoostEncoding
     from shapgov_plugins.tree import tree_ensemble
 
     t_parse, ens = best_of(lambda: tree_ensemble(model), args.repeats)
-    Z = CatBoostEncoding(model, _trees(model))(X)
+    Z = CatBoostEncoding.of(model)(X)
     t_kernel, _ = best_of(lambda: subset_path_dependent(ens, Z), args.repeats)
     print(f"  of which: JSON read into flat trees {t_parse:.3f} s, kernel {t_kernel:.3f} s")
     try:

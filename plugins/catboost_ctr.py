@@ -96,17 +96,24 @@ def ctr_table(model_json: dict[str, Any], ctr: dict[str, Any]) -> tuple[np.ndarr
 
 
 def ctr_value(ctr: dict[str, Any], table: dict[str, Any], counts: np.ndarray, target: int) -> Any:
-    """``(ctr + shift) * scale`` in float32, from one table row's counts (see the module)."""
+    """``(ctr + shift) * scale`` in float32 (see the module), of one table row's counts
+    ``(stride - 1,)`` or of every row ``(T, stride - 1)`` at once."""
     f = np.float32
+    counts = np.asarray(counts, dtype=np.float64)
     prior_num, prior_den = f(ctr["prior_numerator"]), f(ctr["prior_denomerator"])
     kind = ctr["ctr_type"]
     if kind in ("Counter", "FeatureFreq"):
-        value = (f(counts[0]) + prior_num) / (f(table.get("counter_denominator", 0)) + prior_den)
+        value = (counts[..., 0].astype(f) + prior_num) / (
+            f(table.get("counter_denominator", 0)) + prior_den
+        )
     elif kind == "Buckets":
-        value = (f(counts[target]) + prior_num) / (f(counts.sum()) + prior_den)
+        value = (counts[..., target].astype(f) + prior_num) / (
+            counts.sum(axis=-1).astype(f) + prior_den
+        )
     else:  # Borders: the counts of the classes above the target border are good
-        value = (f(counts[target + 1 :].sum()) + prior_num) / (f(counts.sum()) + prior_den)
-    return (f(value) + f(ctr["shift"])) * f(ctr["scale"])
+        good = counts[..., target + 1 :].sum(axis=-1).astype(f)
+        value = (good + prior_num) / (counts.sum(axis=-1).astype(f) + prior_den)
+    return (np.asarray(value, dtype=f) + f(ctr["shift"])) * f(ctr["scale"])
 
 
 def split_outcomes(
@@ -120,8 +127,8 @@ def split_outcomes(
     border = np.float32(raw["border"])
     target = int(raw.get("ctr_target_border_idx", ctr.get("target_border_idx", 0)))
     unseen = bool(ctr_value(ctr, table, np.zeros(counts.shape[1]), target) > border)
-    outcomes = np.array([bool(ctr_value(ctr, table, row, target) > border) for row in counts])
-    return keys, outcomes.astype(bool).reshape(-1), unseen
+    outcomes = np.asarray(ctr_value(ctr, table, counts, target) > border, dtype=bool)
+    return keys, outcomes.reshape(-1), unseen
 
 
 class Combination:

@@ -121,13 +121,18 @@ class CatBoostTrees:
             for border in ctr.get("borders", []):
                 self._ctr_of_index[i] = (ctr, border)
                 i += 1
-        self._cache: dict[str, Split] = {}
+        self._cache: dict[Any, Split] = {}
         self.combinations: list[Combination] = []  # derived column d: combinations[d]
 
     # -- binary features -------------------------------------------------------------
     def split(self, raw: dict[str, Any]) -> Split:
         """The routing of one split dict of the JSON (cached by its content)."""
-        key = json.dumps(raw, sort_keys=True)
+        # a binary feature's index names it within the model; others by their content
+        key = (
+            f"{raw.get('split_type')} {raw['split_index']}"
+            if "split_index" in raw
+            else (json.dumps(raw, sort_keys=True))
+        )
         if key not in self._cache:
             self._cache[key] = self._read_split(raw)
         return self._cache[key]
@@ -259,7 +264,7 @@ class CatBoostTrees:
         weights = np.zeros((len(trees), 1 << d))
         for t, tree in enumerate(trees):
             for j, raw in enumerate(tree["splits"]):
-                key = raw.get("split_index", json.dumps(raw, sort_keys=True))
+                key = id(self.split(raw))  # one Split object per binary feature (cached)
                 if key not in ids:
                     ids[key] = len(table)
                     table.append(self.split(raw))

@@ -40,7 +40,7 @@ from shapgov.decomposition.blueprint import Node
 from shapgov.decomposition.context import DecomposeContext
 from shapgov.decomposition.encoding import as_float_matrix
 from shapgov.decomposition.links import IDENTITY, LOG, LOGIT, SOFTMAX, Link
-from shapgov.errors import InputError, UndecomposableModelError
+from shapgov.errors import InputError, UndecomposableModelError, UnsupportedModelError
 from shapgov.explainers.trees import TreeEnsemble
 from shapgov.planning.compatibility import class_path_set
 from shapgov_plugins.catboost_json import CatBoostTrees
@@ -163,6 +163,26 @@ def _trees(model: Any) -> CatBoostTrees:
     return CatBoostTrees(model_json(model))
 
 
+def model_shape(model: Any) -> tuple[int, list[int], int]:
+    """``(input columns, categorical columns, outputs K)`` from the model itself (no JSON
+    export: the tree explainer reads that once, later).
+
+    :raises UnsupportedModelError: The model has text or embedding features (its JSON
+        export cannot hold them).
+    """
+    text = list(model.get_text_feature_indices() or [])
+    embedding = list(model.get_embedding_feature_indices() or [])
+    if text or embedding:
+        raise UnsupportedModelError(
+            "CatBoost text and embedding features cannot be read from the model's JSON "
+            "export; explain the model as a whole (opaque=True, the Kernel explainer)"
+        )
+    bias = model.get_scale_and_bias()[1]
+    k = max(1, len(bias)) if isinstance(bias, (list, tuple, np.ndarray)) else 1
+    names = list(getattr(model, "feature_names_", None) or [])
+    return len(names), sorted(int(i) for i in model.get_cat_feature_indices()), k
+
+
 @hookimpl(trylast=True)
 def shapgov_tree_ensemble(model: Any) -> TreeEnsemble | None:
     if not is_catboost(model):
@@ -175,8 +195,7 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
     if not is_catboost(model):
         return None
     paths = class_path_set(model)
-    trees = _trees(model)
-    k = trees.n_outputs
+    n_features, categorical, k = model_shape(model)
     if "catboost.core.CatBoostClassifier" in paths:
         link = loss_link(model)
         if link not in (LOGIT, SOFTMAX):
@@ -194,13 +213,13 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
             )
     else:  # a bare CatBoost predicts its raw formula
         link, prediction = IDENTITY, "predict"
-    encoding = CatBoostEncoding(model, trees)
+    encoding = CatBoostEncoding(model, n_features=n_features, categorical=categorical)
     node = context.leaf(
         model, n_margins=k, link=link, prediction=prediction, margin_method=None, allow_nan=True
     )
     vertex = replace(node.vertices[0], margin=encoding.margin)
     node = replace(node, vertices=(vertex,))
-    return node.under(encoding, np.arange(trees.n_features), "CatBoost hashes of categories")
+    return node.under(encoding, np.arange(n_features), "CatBoost hashes of categories")
 
 
 class CatBoostEncoding:
@@ -212,13 +231,19 @@ class CatBoostEncoding:
     code the explainers build hybrid rows from decodes to its label.
     """
 
-    def __init__(self, model: Any, trees: CatBoostTrees) -> None:
+    def __init__(self, model: Any, *, n_features: int, categorical: list[int]) -> None:
         self.model = model
-        self.n_features = trees.n_features
-        self.categorical = list(trees.categorical_columns)
+        self.n_features = n_features
+        self.categorical = list(categorical)
         names = list(getattr(model, "feature_names_", None) or range(self.n_features))
         self.names = names
         self.labels: dict[int, dict[int, str]] = {j: {} for j in self.categorical}
+
+    @classmethod
+    def of(cls, model: Any) -> CatBoostEncoding:
+        """The encoding of a fitted CatBoost model (its shape read by :func:`model_shape`)."""
+        n_features, categorical, _ = model_shape(model)
+        return cls(model, n_features=n_features, categorical=categorical)
 
     def __call__(self, X: Any) -> np.ndarray:
         frame = self._frame(X)

@@ -30,7 +30,11 @@ from shapgov.errors import ExactBudgetError, InputError, UnsupportedModelError  
 from shapgov.explainers.kernels.interventional_treeshap import predict_raw  # noqa: E402
 from shapgov.explainers.kernels.subset_treeshap import has_empty_leaves  # noqa: E402
 from shapgov_plugins.catboost_json import CatBoostTrees, float32_threshold  # noqa: E402
-from shapgov_plugins.catboost_trees import CatBoostEncoding, model_json  # noqa: E402
+from shapgov_plugins.catboost_trees import (  # noqa: E402
+    CatBoostEncoding,
+    model_json,
+    model_shape,
+)
 from shapgov_plugins.tree import tree_ensemble  # noqa: E402
 
 CAT = ["c", "d"]
@@ -145,8 +149,7 @@ def _raw(model):
 
 
 def _encoded(model, X: pd.DataFrame) -> np.ndarray:
-    trees = CatBoostTrees(model_json(model))
-    return CatBoostEncoding(model, trees)(X)
+    return CatBoostEncoding.of(model)(X)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -158,6 +161,8 @@ def test_parsed_trees_give_catboosts_raw_formula(name):
         X.loc[X.index[:7], "c"] = "never-seen"
         X.loc[X.index[5:12], "d"] = "k99"
     ens = tree_ensemble(model)
+    trees = CatBoostTrees(model_json(model))  # the model's own shape, as its JSON has it
+    assert model_shape(model)[:2] == (trees.n_features, trees.categorical_columns)
     info = model_json(model)["features_info"]["float_features"]
     # rows exactly on a border, one above and one below (float32 neighbours)
     for f in info:
@@ -547,8 +552,7 @@ def test_a_bare_catboost_and_a_ranker_explain_their_raw_formula():
         assert p.feature_perturbation == "tree_path_dependent"
         raw = _raw(model)(rows)
         assert np.max(np.abs(p.values.sum(axis=1) + p.expected_value - raw)) <= 1e-10
-        trees = CatBoostTrees(model_json(model))  # the vertex's margin (Kernel's route)
-        encoding = CatBoostEncoding(model, trees)
+        encoding = CatBoostEncoding.of(model)  # the vertex's margin (Kernel's route)
         assert np.array_equal(encoding.margin(encoding(rows))[:, 0], raw)
 
 
