@@ -193,7 +193,9 @@ def test_an_approval_that_loses_the_race_to_create_the_ledger_reads_it_back(
     """Two first approvals at once both find no ledger and both create it; the store lets
     one in (CI's 20-round load test on PostgreSQL once failed here with an IntegrityError).
     Here the other approval service creates it, through its own client, between this
-    one's look-up and its creation: the verdict still lands, in the one ledger."""
+    one's look-up and its creation (and, as the creator, names its index run): the verdict
+    still lands, in the one ledger."""
+    from shapgov.review import ledger
     from shapgov.review.ledger import read_chain
 
     other = mlflow.MlflowClient()
@@ -202,7 +204,9 @@ def test_an_approval_that_loses_the_race_to_create_the_ledger_reads_it_back(
     class LateClient(mlflow.MlflowClient):
         def create_experiment(self, name, *args, **kwargs):
             created.append(name)
-            other.create_experiment(name)  # the other service creates it first
+            made, mine = ledger._experiment(other, create=True)  # the other service first
+            assert mine
+            ledger._index_run(other, made, created=True)
             return super().create_experiment(name, *args, **kwargs)  # refused: already there
 
     mv, *_ = _version()
