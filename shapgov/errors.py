@@ -75,6 +75,11 @@ class AdditivityError(ShapgovError, ArithmeticError):
         super().__init__(report.describe())
 
 
+class ShapOptionError(InputError):
+    """A shap argument (``shapgov.shap``) that has no meaning in shapgov: the message says
+    what shapgov computes instead (e.g. Saabas values, ``approximate=True``)."""
+
+
 class AdditivityWarning(UserWarning):
     """SHAP values reproduce the predictions only within the warn band."""
 
