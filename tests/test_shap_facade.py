@@ -196,3 +196,54 @@ def test_probability_output_equals_brute_force_through_predict_proba():
     theirs = shap.TreeExplainer(model, data, model_output="probability").shap_values(rows)
     assert np.shape(theirs) == (3, X.shape[1])
     assert isinstance(pd.DataFrame(rows), pd.DataFrame)
+
+
+def test_linear_explainer_is_shaps_with_its_masker_sampling():
+    """Raw data is an Independent masker of at most 100 rows, drawn as shap draws them:
+    the facade's values and expected value equal shap's exactly (binary, multiclass)."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    (X, y), (Xb, yb), (Xi, yi) = _tables()
+    for model, data in (
+        (Ridge().fit(X, y), X),
+        (LogisticRegression(max_iter=2000).fit(Xb, yb), Xb),
+        (LogisticRegression(max_iter=500).fit(Xi, yi), Xi),
+    ):
+        theirs, ours = shap.LinearExplainer(model, data), gshap.LinearExplainer(model, data)
+        a, b = theirs.shap_values(data.iloc[:4]), ours.shap_values(data.iloc[:4])
+        assert np.shape(a) == np.shape(b)
+        assert np.shape(theirs.expected_value) == np.shape(ours.expected_value)
+        assert np.max(np.abs(a - b)) <= 1e-10
+        assert np.max(np.abs(np.asarray(theirs.expected_value) - ours.expected_value)) <= 1e-10
+    with pytest.raises(ShapOptionError, match="correlation"):
+        gshap.LinearExplainer(model, data, feature_perturbation="correlation_dependent")
+    with pytest.raises(ShapOptionError, match="Gaussian"):
+        gshap.LinearExplainer(model, (data.mean().to_numpy(), np.cov(data.T.to_numpy())))
+
+
+def test_kernel_explainer_is_exact_where_shaps_enumerates_and_takes_kmeans():
+    from sklearn.neural_network import MLPRegressor
+
+    (X, y), _, _ = _tables()
+    mlp = MLPRegressor(hidden_layer_sizes=(5,), max_iter=300, random_state=0).fit(X, y)
+    rows = X.iloc[:2]
+    for data in (X.iloc[:20], shap.kmeans(X, 5)):
+        ours = gshap.KernelExplainer(mlp.predict, data)
+        b = ours.shap_values(rows)
+        # 2**10 coalitions: shap enumerates them all with nsamples=2048, so it is exact too
+        a = shap.KernelExplainer(mlp.predict, data).shap_values(rows, nsamples=2048)
+        assert np.max(np.abs(a - b)) <= 1e-10
+        if isinstance(data, pd.DataFrame):
+            ref, base = brute_force_shapley(mlp.predict, rows, data)
+        else:  # Shapley values are linear in the game: weigh one game per centre
+            centres = pd.DataFrame(data.data, columns=X.columns)
+            w = np.asarray(data.weights) / np.sum(data.weights)
+            parts = [brute_force_shapley(mlp.predict, rows, centres.iloc[[b]]) for b in range(5)]
+            ref = sum(wb * p[0] for wb, p in zip(w, parts, strict=True))
+            base = sum(wb * p[1] for wb, p in zip(w, parts, strict=True))
+        assert np.max(np.abs(b - ref[..., 0])) <= 1e-10
+        assert abs(ours.expected_value - base[0]) <= 1e-10
+    with pytest.raises(ShapOptionError, match="logit"):
+        gshap.KernelExplainer(mlp.predict, X.iloc[:5], link="logit")
+    with pytest.raises(TypeError, match="predict"):
+        gshap.KernelExplainer(object(), X.iloc[:5])

@@ -153,8 +153,10 @@ class TreeExplainer:
             result.values, result.expected_value, two_classes=self._two_classes
         )
         sklearn_trees = type(self.model).__module__.startswith("sklearn.")
-        if np.ndim(expected) == 0 and sklearn_trees and (
-            self.feature_perturbation == "tree_path_dependent"
+        if (
+            np.ndim(expected) == 0
+            and sklearn_trees
+            and (self.feature_perturbation == "tree_path_dependent")
         ):
             expected = np.array([expected])
         return values, expected
