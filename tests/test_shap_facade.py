@@ -247,3 +247,35 @@ def test_kernel_explainer_is_exact_where_shaps_enumerates_and_takes_kmeans():
         gshap.KernelExplainer(mlp.predict, X.iloc[:5], link="logit")
     with pytest.raises(TypeError, match="predict"):
         gshap.KernelExplainer(object(), X.iloc[:5])
+
+
+def test_the_dispatching_explainer_agrees_with_shaps_on_trees_linear_models_and_functions():
+    """shap.Explainer(model, masker)(X) picks tree, linear or exact; the facade plays one
+    game: equal to shap's exact algorithms, and to brute force where shap's tree values
+    carry float32 rounding."""
+    from sklearn.linear_model import Ridge
+    from sklearn.neural_network import MLPRegressor
+
+    (X, y), _, _ = _tables()
+    rows = X.iloc[:3]
+    trees = lightgbm.LGBMRegressor(n_estimators=5, verbose=-1).fit(X, y)
+    ridge = Ridge().fit(X, y)
+    mlp = MLPRegressor(hidden_layer_sizes=(5,), max_iter=300, random_state=0).fit(X, y)
+    for model, masker, f in (
+        (trees, X.iloc[:60], lambda d: trees.predict(d, raw_score=True)),
+        (ridge, X, ridge.predict),
+        (mlp.predict, X.iloc[:40], mlp.predict),
+    ):
+        theirs, ours = shap.Explainer(model, masker)(rows), gshap.Explainer(model, masker)(rows)
+        assert ours.values.shape == theirs.values.shape
+        assert np.max(np.abs(ours.values - theirs.values)) <= 1e-5  # shap's trees: float32
+        assert ours.feature_perturbation == "interventional"
+        if model is not trees:
+            assert np.max(np.abs(ours.values - theirs.values)) <= 1e-10
+        bg = masker if len(masker) <= 100 else None
+        if bg is not None:
+            ref, base = brute_force_shapley(f, rows, bg)
+            assert np.max(np.abs(ours.values - ref[..., 0])) <= 1e-10
+            assert np.max(np.abs(ours.base_values - base[0])) <= 1e-10
+    with pytest.raises(ShapOptionError, match="algorithm"):
+        gshap.Explainer(trees, X, algorithm="deep-magic")

@@ -1,17 +1,18 @@
 """shap's API on shapgov's engine: ``import shapgov.shap as shap``.
 
-``TreeExplainer``, ``LinearExplainer`` and ``KernelExplainer`` take shap's arguments and
-return shap's shapes, computed by :func:`shapgov.explain`: one game, exact values, the
-additivity policy applied (a withheld explanation raises shap's own ``ExplainerError``
-type when shap is installed). ``__call__`` returns a real ``shap.Explanation`` when shap
-is installed (``shap.plots.*`` take it), else :class:`Explanation` with the same
-attributes. shap is never a requirement.
+``Explainer``, ``TreeExplainer``, ``LinearExplainer`` and ``KernelExplainer`` take shap's
+arguments and return shap's shapes, computed by :func:`shapgov.explain`: one game, exact
+values, the additivity policy applied (a withheld explanation raises shap's own
+``ExplainerError`` type when shap is installed). ``__call__`` returns a real
+``shap.Explanation`` when shap is installed (``shap.plots.*`` take it), else
+:class:`Explanation` with the same attributes. shap is never a requirement.
 
 Source of the API followed: shap 0.51 (Lundberg and Lee 2017; Lundberg et al. 2020).
 """
 
+from shapgov.shap.dispatch import Explainer
 from shapgov.shap.explanation import Explanation
 from shapgov.shap.linear import KernelExplainer, LinearExplainer
 from shapgov.shap.tree import TreeExplainer
 
-__all__ = ["Explanation", "KernelExplainer", "LinearExplainer", "TreeExplainer"]
+__all__ = ["Explainer", "Explanation", "KernelExplainer", "LinearExplainer", "TreeExplainer"]
