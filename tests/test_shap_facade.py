@@ -225,12 +225,13 @@ def test_kernel_explainer_is_exact_where_shaps_enumerates_and_takes_kmeans():
     from sklearn.neural_network import MLPRegressor
 
     (X, y), _, _ = _tables()
+    X = X.iloc[:, :6]  # 2**6 coalitions: brute force stays cheap
     mlp = MLPRegressor(hidden_layer_sizes=(5,), max_iter=300, random_state=0).fit(X, y)
     rows = X.iloc[:2]
     for data in (X.iloc[:20], shap.kmeans(X, 5)):
         ours = gshap.KernelExplainer(mlp.predict, data)
         b = ours.shap_values(rows)
-        # 2**10 coalitions: shap enumerates them all with nsamples=2048, so it is exact too
+        # 2**6 coalitions: shap enumerates them all with nsamples=2048, so it is exact too
         a = shap.KernelExplainer(mlp.predict, data).shap_values(rows, nsamples=2048)
         assert np.max(np.abs(a - b)) <= 1e-10
         if isinstance(data, pd.DataFrame):
@@ -260,12 +261,14 @@ def test_the_dispatching_explainer_agrees_with_shaps_on_trees_linear_models_and_
     rows = X.iloc[:3]
     trees = lightgbm.LGBMRegressor(n_estimators=5, verbose=-1).fit(X, y)
     ridge = Ridge().fit(X, y)
-    mlp = MLPRegressor(hidden_layer_sizes=(5,), max_iter=300, random_state=0).fit(X, y)
+    small = X.iloc[:, :6]  # the function's game: 2**6 coalitions for brute force
+    mlp = MLPRegressor(hidden_layer_sizes=(5,), max_iter=300, random_state=0).fit(small, y)
     for model, masker, f in (
-        (trees, X.iloc[:60], lambda d: trees.predict(d, raw_score=True)),
+        (trees, X.iloc[:20], lambda d: trees.predict(d, raw_score=True)),
         (ridge, X, ridge.predict),
-        (mlp.predict, X.iloc[:40], mlp.predict),
+        (mlp.predict, small.iloc[:10], mlp.predict),
     ):
+        rows = X.iloc[:3][list(masker.columns)]
         theirs, ours = shap.Explainer(model, masker)(rows), gshap.Explainer(model, masker)(rows)
         assert ours.values.shape == theirs.values.shape
         assert np.max(np.abs(ours.values - theirs.values)) <= 1e-5  # shap's trees: float32
