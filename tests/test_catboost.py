@@ -514,9 +514,14 @@ def test_integer_categories_by_index_on_arrays():
 @pytest.mark.parametrize(("direct", "packed"), [(16, 63), (0, 63), (0, 0)])
 @pytest.mark.parametrize("name", ["depthwise", "multiclass-3"])
 def test_every_row_grouping_of_the_subset_kernel_equals_the_value_function(name, direct, packed):
-    """Decision vectors in a table, rows sorted by them, or every row alone: one answer."""
+    """Decision vectors in a table, rows sorted by them, or every row alone: one answer.
+    The flat-node walk is forced (``oblivious=False``): symmetric trees otherwise take the
+    oblivious kernel, which does not group rows this way."""
+    from functools import partial
+
     from shapgov.explainers.kernels.subset_treeshap import subset_path_dependent
 
+    subset_path_dependent = partial(subset_path_dependent, oblivious=False)
     model = fitted(name)
     X = _rows(model, slice(0, 25))
     ens, Z = tree_ensemble(model), _encoded(model, X)

@@ -187,52 +187,41 @@ def _tree_rows(
                 if decisions[tree_splits[s], r]:
                     key |= 1 << s
             keys[r] = key
+    # rows with one decision vector share one evaluation: number the vectors met
+    group = np.empty(n, dtype=np.int64)
+    n_found = 0
     if packed and n_splits <= direct_bits:
         # few splits (an oblivious tree's levels): one slot per decision vector, no sort
         slot = np.full(1 << n_splits, -1, dtype=np.int64)
-        firsts = np.empty(n, dtype=np.int64)
-        n_found = 0
         for r in range(n):
             if slot[keys[r]] < 0:
                 slot[keys[r]] = n_found
-                firsts[n_found] = r
                 n_found += 1
-        width = n_local * n_local if interactions else n_local
-        table = np.zeros((n_found, width, value.shape[1]))
-        for f in range(n_found):
-            table[f] = _row_values(
-                firsts[f],
-                decisions,
-                t_start,
-                t_end,
-                left,
-                right,
-                node_split,
-                need,
-                cover,
-                value,
-                decide,
-                n_local,
-                w1,
-                w2,
-                interactions,
-            )
+            group[r] = slot[keys[r]]
+    elif packed:
+        order = np.argsort(keys, kind="mergesort")
+        for q in range(n):
+            if q == 0 or keys[order[q]] != keys[order[q - 1]]:
+                n_found += 1
+            group[order[q]] = n_found - 1
+    else:  # too many splits to pack: every row on its own
         for r in range(n):
-            found = table[slot[keys[r]]]
-            _add_row(
-                out_phi, out_inter, r, found, players_of_local, n_local, out_offset, interactions
-            )
-        return
-    order = np.argsort(keys, kind="mergesort") if packed else np.arange(n)
-    r0 = 0
-    while r0 < n:
-        row = order[r0]
-        r1 = r0 + 1
-        if packed:
-            while r1 < n and keys[order[r1]] == keys[row]:
-                r1 += 1
+            group[r] = r
+        n_found = n
+    # the rows of each group, in row order (a counting sort)
+    starts = np.zeros(n_found + 1, dtype=np.int64)
+    for r in range(n):
+        starts[group[r] + 1] += 1
+    for f in range(n_found):
+        starts[f + 1] += starts[f]
+    filled = starts[:-1].copy()
+    rows = np.empty(n, dtype=np.int64)
+    for r in range(n):
+        rows[filled[group[r]]] = r
+        filled[group[r]] += 1
+    for f in range(n_found):
         found = _row_values(
-            row,
+            rows[starts[f]],
             decisions,
             t_start,
             t_end,
@@ -248,18 +237,11 @@ def _tree_rows(
             w2,
             interactions,
         )
-        for q in range(r0, r1):
+        for q in range(starts[f], starts[f + 1]):
             _add_row(
-                out_phi,
-                out_inter,
-                order[q],
-                found,
-                players_of_local,
-                n_local,
-                out_offset,
+                out_phi, out_inter, rows[q], found, players_of_local, n_local, out_offset,
                 interactions,
-            )
-        r0 = r1
+            )  # fmt: skip
 
 
 def split_decisions(ens: TreeEnsemble, X: np.ndarray, split_nodes: np.ndarray) -> np.ndarray:
