@@ -8,6 +8,7 @@ import lightgbm
 import numpy as np
 import pandas as pd
 import pytest
+import shap  # the test extra's oracle: a broken install fails here
 from oracles import brute_force_shapley
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.ensemble import (
@@ -22,11 +23,15 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 import shapgov.shap as gshap
-from shapgov.errors import AdditivityError, ModelOutputError, ShapOptionError
+from shapgov.errors import (
+    AdditivityError,
+    InputError,
+    ModelOutputError,
+    ShapOptionError,
+    UnsupportedModelError,
+)
 from shapgov.shap.common import additivity_error_type
 from shapgov.shap.explanation import Explanation, make_explanation
-
-shap = pytest.importorskip("shap")
 
 
 def _tables():
@@ -148,6 +153,8 @@ def test_without_shap_the_explanation_has_shaps_attributes(monkeypatch):
     assert e[1, "b"].values.tolist() == [8.0, 9.0] and e[1, "b"].feature_names == "b"
     assert e[:, ["a", "c"], 1].values.tolist() == [[1.0, 5.0], [7.0, 11.0]]
     assert e[:, 1].data.tolist() == [1.0, 1.0] and e[0].values.shape == (3, 2)
+    with pytest.raises(InputError, match="no feature named"):
+        e[:, "d"]
 
 
 def test_beyond_shap_a_pipeline_is_explained_exactly():
@@ -246,7 +253,7 @@ def test_kernel_explainer_is_exact_where_shaps_enumerates_and_takes_kmeans():
         assert abs(ours.expected_value - base[0]) <= 1e-10
     with pytest.raises(ShapOptionError, match="logit"):
         gshap.KernelExplainer(mlp.predict, X.iloc[:5], link="logit")
-    with pytest.raises(TypeError, match="predict"):
+    with pytest.raises(UnsupportedModelError, match="predict"):
         gshap.KernelExplainer(object(), X.iloc[:5])
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from shapgov.errors import InputError
+
 
 def shap_installed() -> bool:
     """Whether shap imports here (it is never a requirement of shapgov)."""
@@ -30,6 +32,8 @@ class Explanation:
     ``data`` ``(n, M)``; ``feature_names`` M names; ``output_names`` K names or None.
     Indexing takes rows first, then columns (an int, a slice, a list or a feature name),
     then outputs, as shap's does.
+
+    :raises InputError: A feature name the explanation does not have.
     """
 
     values: np.ndarray
@@ -56,6 +60,9 @@ class Explanation:
         names = self.feature_names
         if isinstance(cols, str) or (isinstance(cols, list) and cols and isinstance(cols[0], str)):
             wanted = [cols] if isinstance(cols, str) else cols
+            unknown = [c for c in wanted if c not in list(names or [])]
+            if unknown:
+                raise InputError(f"no feature named {unknown}; the explanation's features: {names}")
             index = [list(names or []).index(c) for c in wanted]
             cols = index[0] if isinstance(cols, str) else index
         values = np.asarray(self.values)[rows]

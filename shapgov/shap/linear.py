@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shapgov.errors import ShapOptionError
+from shapgov.errors import ShapOptionError, UnsupportedModelError
 from shapgov.shap.common import as_rows, explanation_of, governed, shap_shaped
 
 #: Rows an Independent masker keeps (shap's ``max_samples`` default).
@@ -134,14 +134,14 @@ class KernelExplainer(_Interventional):
     :param feature_names: Names for the returned explanation's columns.
     :param link: ``"identity"`` only (see the error for ``"logit"``).
     :raises ShapOptionError: Another link.
-    :raises TypeError: ``model`` is not callable.
+    :raises UnsupportedModelError: ``model`` is not callable (a ``TypeError``).
     """
 
     def __init__(
         self, model: Any, data: Any, feature_names: list[str] | None = None, link: Any = "identity"
     ) -> None:
         if not callable(model):
-            raise TypeError(
+            raise UnsupportedModelError(
                 f"KernelExplainer explains a function; got {type(model).__name__}: pass "
                 "model.predict or model.predict_proba"
             )
