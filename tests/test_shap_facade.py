@@ -191,6 +191,7 @@ def test_a_withheld_explanation_raises_shaps_own_error_type():
 
     kind = additivity_error_type()
     assert issubclass(kind, AdditivityError) and issubclass(kind, ExplainerError)
+    assert additivity_error_type() is kind  # one class per process
 
 
 def test_probability_output_equals_brute_force_through_predict_proba():

@@ -9,6 +9,7 @@ output, ``(n, M, K)`` for K outputs (shap >= 0.45), ``expected_value`` a float o
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ def class_path(model: Any) -> str:
     return f"{type(model).__module__}.{type(model).__qualname__}"
 
 
+@cache
 def additivity_error_type() -> type[AdditivityError]:
     """shapgov's :class:`~shapgov.errors.AdditivityError`, also shap's ``ExplainerError``
     when shap is installed (what shap raises when its additivity check fails), so code
@@ -40,6 +42,7 @@ def additivity_error_type() -> type[AdditivityError]:
         return AdditivityError
     from shap.utils._exceptions import ExplainerError
 
+    # made once per process: one class that ``except`` clauses and pickles can name
     return type("ShapAdditivityError", (AdditivityError, ExplainerError), {})
 
 
