@@ -75,6 +75,11 @@ class AdditivityError(ShapgovError, ArithmeticError):
         super().__init__(report.describe())
 
 
+class AdditivityCheckError(ShapgovError, ArithmeticError):
+    """Values handed to ``assert_additivity`` (``shapgov.shap``, shap's helper) do not add
+    up to the outputs handed with them."""
+
+
 class ShapOptionError(InputError):
     """A shap argument (``shapgov.shap``) that has no meaning in shapgov: the message says
     what shapgov computes instead (e.g. Saabas values, ``approximate=True``)."""

@@ -1,6 +1,7 @@
 """shap's API on shapgov's engine: ``import shapgov.shap as shap``.
 
-``Explainer``, ``TreeExplainer``, ``LinearExplainer`` and ``KernelExplainer`` take shap's
+``Explainer``, ``TreeExplainer``, ``LinearExplainer``, ``KernelExplainer`` and
+``DeepExplainer`` take shap's
 arguments and return shap's shapes, computed by :func:`shapgov.explain`: one game, exact
 values, the additivity policy applied (a withheld explanation raises shap's own
 ``ExplainerError`` type when shap is installed). ``__call__`` returns a real
@@ -10,9 +11,17 @@ values, the additivity policy applied (a withheld explanation raises shap's own
 Source of the API followed: shap 0.51 (Lundberg and Lee 2017; Lundberg et al. 2020).
 """
 
+from shapgov.shap.deep import DeepExplainer
 from shapgov.shap.dispatch import Explainer
 from shapgov.shap.explanation import Explanation
 from shapgov.shap.linear import KernelExplainer, LinearExplainer
 from shapgov.shap.tree import TreeExplainer
 
-__all__ = ["Explainer", "Explanation", "KernelExplainer", "LinearExplainer", "TreeExplainer"]
+__all__ = [
+    "DeepExplainer",
+    "Explainer",
+    "Explanation",
+    "KernelExplainer",
+    "LinearExplainer",
+    "TreeExplainer",
+]

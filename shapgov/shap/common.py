@@ -46,15 +46,89 @@ def additivity_error_type() -> type[AdditivityError]:
     return type("ShapAdditivityError", (AdditivityError, ExplainerError), {})
 
 
+@cache
+def shap_error_type(shap_name: str, base: type[Exception]) -> type[Exception]:
+    """``base``, also shap's ``shap.utils._exceptions.<shap_name>`` when shap is installed
+    (so code written against shap catches it); made once per process."""
+    if not shap_installed():
+        return base
+    import shap.utils._exceptions as shap_errors
+
+    return type(f"Shap{shap_name}", (base, getattr(shap_errors, shap_name)), {})
+
+
+def is_one_row(X: Any) -> bool:
+    """A single row given as a Series or a 1-D array (shap then returns 1-D values)."""
+    return isinstance(X, pd.Series) or (
+        not isinstance(X, pd.DataFrame) and not _is_sparse(X) and np.ndim(X) == 1
+    )
+
+
+def _is_sparse(X: Any) -> bool:
+    return hasattr(X, "tocsr") and hasattr(X, "toarray")
+
+
+def _dmatrix_rows(X: Any) -> np.ndarray:
+    """A DMatrix's rows, its missing entries NaN (a DMatrix stores present values only)."""
+    stored = X.get_data().tocsr()
+    dense = np.full(stored.shape, np.nan)
+    rows = np.repeat(np.arange(stored.shape[0]), np.diff(stored.indptr))
+    dense[rows, stored.indices] = stored.data
+    return dense
+
+
 def as_rows(X: Any) -> Any:
-    """Rows as shapgov takes them: a DataFrame or a 2-D array (one row of a Series or a
-    1-D array becomes a table of one row)."""
+    """Rows as shapgov takes them: a DataFrame or a 2-D array. One row of a Series or a
+    1-D array becomes a table of one row; a scipy sparse matrix becomes dense; an XGBoost
+    ``DMatrix`` becomes its values with missing entries NaN."""
     if isinstance(X, pd.Series):
-        return X.to_frame().T
+        return X.to_frame().T.infer_objects()
     if isinstance(X, pd.DataFrame):
         return X
+    if class_path(X) == "xgboost.core.DMatrix":
+        return _dmatrix_rows(X)
+    if _is_sparse(X):
+        return X.toarray()
     arr = np.asarray(X)
     return arr.reshape(1, -1) if arr.ndim == 1 else arr
+
+
+def first_row(values: np.ndarray, base: Any, *, one_row: bool) -> tuple[np.ndarray, Any]:
+    """Values and base values of a one-row call as shap returns them (row axis dropped)."""
+    if not one_row:
+        return values, base
+    return values[0], (np.asarray(base)[0] if np.ndim(base) else base)
+
+
+class Serializable:
+    """shap's ``save``/``load`` of an explainer (``explainer.save(file)``,
+    ``Type.load(file)``): the explainer pickled whole, model and background included.
+    Loading unpickles: load only files you made or trust (shap's own caveat)."""
+
+    def save(self, out_file: Any, model_saver: Any = ".save", masker_saver: Any = ".save") -> None:
+        """Write the explainer to a binary file object."""
+        import pickle
+
+        pickle.dump(self, out_file)
+
+    @classmethod
+    def load(
+        cls,
+        in_file: Any,
+        model_loader: Any = None,
+        masker_loader: Any = None,
+        instantiate: bool = True,
+    ) -> Any:
+        """Read an explainer written by :meth:`save`.
+
+        :raises ShapOptionError: The file holds another type of explainer.
+        """
+        import pickle
+
+        out = pickle.load(in_file)  # shap's contract: the user's own file
+        if not isinstance(out, cls):
+            raise ShapOptionError(f"the file holds a {type(out).__name__}, not a {cls.__name__}")
+        return out
 
 
 def governed(model: Any, X: Any, **options: Any) -> Any:

@@ -16,7 +16,15 @@ import numpy as np
 import pandas as pd
 
 from shapgov.errors import ShapOptionError, UnsupportedModelError
-from shapgov.shap.common import as_rows, explanation_of, governed, shap_shaped
+from shapgov.shap.common import (
+    Serializable,
+    as_rows,
+    explanation_of,
+    first_row,
+    governed,
+    is_one_row,
+    shap_shaped,
+)
 
 #: Rows an Independent masker keeps (shap's ``max_samples`` default).
 MASKER_ROWS = 100
@@ -25,16 +33,27 @@ MASKER_ROWS = 100
 def masker_rows(masker: Any, *, limit: int | None) -> tuple[Any, np.ndarray | None]:
     """``(background rows, weights or None)`` of a masker, shap's way (see the module).
 
-    :raises ShapOptionError: A (mean, covariance) masker (the correlation-dependent game).
+    An ``Independent`` masker built from ``{"mean", "cov"}`` is the row of means (the
+    interventional game of a linear model needs the mean only).
+
+    :raises ShapOptionError: A (mean, covariance) tuple or an ``Impute`` masker (the
+        correlation-dependent game); a masker with no rows (also ``NotImplementedError``).
     """
-    if isinstance(masker, tuple):
+    kind = type(masker).__name__
+    if isinstance(masker, tuple) or kind == "Impute":
         raise ShapOptionError(
-            "a (mean, covariance) masker asks for the correlation-dependent game of a "
-            "Gaussian model, which shapgov does not play; pass background rows (the "
-            "interventional game)"
+            "a (mean, covariance) or Impute masker asks for the correlation-dependent game "
+            "of a Gaussian model, which shapgov does not play; pass background rows or an "
+            "Independent masker (the interventional game)"
+        )
+    if type(masker).__module__.startswith("shap.maskers") and getattr(masker, "data", None) is None:
+        raise UnsupportedMaskerError(
+            f"a {kind} masker holds no background rows; pass rows, shap.kmeans(...) or an "
+            "Independent masker"
         )
     weights = getattr(masker, "weights", None)
-    rows = getattr(masker, "data", masker)
+    sparse = hasattr(masker, "tocsr")  # a scipy matrix's .data is its stored entries
+    rows = masker if sparse else getattr(masker, "data", masker)
     rows = as_rows(rows)
     if weights is not None:
         return rows, np.asarray(weights, dtype=float)
@@ -45,7 +64,26 @@ def masker_rows(masker: Any, *, limit: int | None) -> tuple[Any, np.ndarray | No
     return rows, None
 
 
-class _Interventional:
+class UnsupportedMaskerError(ShapOptionError, NotImplementedError):
+    """A shap masker without background rows (``Fixed``, text and image maskers)."""
+
+
+def linear_model(model: Any) -> Any:
+    """shap's ``(coef, intercept)`` pair as a fitted scikit-learn ``LinearRegression``
+    (the same margin); any other model unchanged."""
+    if not isinstance(model, tuple):
+        return model
+    from sklearn.linear_model import LinearRegression
+
+    coef, intercept = (np.asarray(part, dtype=float) for part in model)
+    out = LinearRegression()
+    out.coef_ = coef
+    out.intercept_ = intercept if intercept.ndim else float(intercept)
+    out.n_features_in_ = coef.shape[-1]
+    return out
+
+
+class _Interventional(Serializable):
     """An explainer of ``model`` against background rows, in shap's shapes."""
 
     def __init__(self, model: Any, rows: Any, weights: np.ndarray | None, names: Any) -> None:
@@ -57,6 +95,8 @@ class _Interventional:
         self.last_explanation_: Any = None
 
     def _run(self, X: Any, **options: Any) -> tuple[Any, Any, np.ndarray]:
+        """Rows, the governed explanation, and shap-shaped values (1-D row: row axis
+        dropped)."""
         rows = as_rows(X)
         result = governed(
             self.model,
@@ -72,6 +112,10 @@ class _Interventional:
         )
         return rows, result, values
 
+    def _output(self, X: Any, rows: Any, result: Any, values: np.ndarray) -> Any:
+        out = explanation_of(values, self._expected, rows, result, feature_names=self.feature_names)
+        return out[0] if is_one_row(X) else out
+
     @property
     def expected_value(self) -> Any:
         """The weighted background mean of the explained output: a float, or ``(K,)``."""
@@ -85,8 +129,10 @@ class LinearExplainer(_Interventional):
     """SHAP values of a linear model's margin against background rows (exact:
     ``coef * (x - weighted background mean)``).
 
-    :param model: A fitted linear model (or a pipeline ending in one).
-    :param masker: Background rows, a shap masker with ``.data``, or ``shap.kmeans``.
+    :param model: A fitted linear model (or a pipeline ending in one), or shap's
+        ``(coef, intercept)`` pair.
+    :param masker: Background rows, a shap masker with ``.data`` (an ``Independent``
+        masker of ``{"mean", "cov"}``: its mean), or ``shap.kmeans``.
     :param link: Accepted as shap's identity only.
     :param nsamples: Accepted (shap's sampling size for the correlation-dependent game).
     :param feature_perturbation: ``None`` or ``"interventional"``.
@@ -111,34 +157,50 @@ class LinearExplainer(_Interventional):
         if link is not None and getattr(link, "__name__", "") != "identity":
             raise ShapOptionError("link=: a linear model is explained in its margin")
         rows, weights = masker_rows(masker, limit=MASKER_ROWS)
-        super().__init__(model, rows, weights, None)
+        super().__init__(linear_model(model), rows, weights, None)
+        self.masker = masker
         self.feature_perturbation = "interventional"
 
     def shap_values(self, X: Any) -> np.ndarray:
-        """SHAP values ``(n, M)`` or ``(n, M, K)``."""
-        return self._run(X)[2]
+        """SHAP values ``(n, M)`` or ``(n, M, K)``; ``(M,)`` or ``(M, K)`` for a 1-D row.
+        Sparse ``X`` is made dense."""
+        return first_row(self._run(X)[2], None, one_row=is_one_row(X))[0]
 
     def __call__(self, X: Any) -> Any:
         """A ``shap.Explanation`` (or :class:`shapgov.shap.Explanation`) of ``X``."""
-        rows, result, values = self._run(X)
-        return explanation_of(values, self._expected, rows, result, feature_names=None)
+        return self._output(X, *self._run(X))
 
 
 class KernelExplainer(_Interventional):
     """Shapley values of any function against background rows, computed by shapgov's
     Kernel explainer: exact (every coalition) up to its player budget, else its unbiased
-    sampler with standard errors.
+    sampler (seeded: the same call gives the same values) with standard errors.
 
     :param model: A function of a table returning ``(n,)`` or ``(n, K)`` outputs.
     :param data: Background rows, or ``shap.kmeans(...)`` (rows and weights).
     :param feature_names: Names for the returned explanation's columns.
     :param link: ``"identity"`` only (see the error for ``"logit"``).
+    :param keep_index: Accepted (shap passes a DataFrame's index to the model; shapgov
+        passes the table's columns, and the values are the same).
+    :param keep_index_ordered: Accepted, as ``keep_index``.
+    :param nsamples: Default coalition budget of :meth:`shap_values` where the values
+        are sampled (``"auto"``: shapgov's, ``2 * M + 2048`` per row and background row).
+    :param random_state: Seed of the sampler (default 0).
     :raises ShapOptionError: Another link.
     :raises UnsupportedModelError: ``model`` is not callable (a ``TypeError``).
     """
 
     def __init__(
-        self, model: Any, data: Any, feature_names: list[str] | None = None, link: Any = "identity"
+        self,
+        model: Any,
+        data: Any,
+        feature_names: list[str] | None = None,
+        link: Any = "identity",
+        *,
+        keep_index: bool = False,
+        keep_index_ordered: bool = False,
+        nsamples: int | str = "auto",
+        random_state: int | None = None,
     ) -> None:
         if not callable(model):
             raise UnsupportedModelError(
@@ -153,7 +215,20 @@ class KernelExplainer(_Interventional):
             )
         rows, weights = masker_rows(data, limit=None)
         super().__init__(model, rows, weights, feature_names)
+        self.keep_index = keep_index
+        self.keep_index_ordered = keep_index_ordered
+        self.nsamples = nsamples
+        self.random_state = random_state
         self.feature_perturbation = "interventional"
+
+    def _kernel_options(self, nsamples: int | str) -> dict[str, Any]:
+        kernel: dict[str, Any] = {}
+        budget = self.nsamples if nsamples == "auto" else nsamples
+        if budget != "auto":
+            kernel["n_samples"] = int(budget)
+        if self.random_state is not None:
+            kernel["random_state"] = int(self.random_state)
+        return {"explainer_options": {"kernel": kernel}} if kernel else {}
 
     def shap_values(
         self,
@@ -163,20 +238,44 @@ class KernelExplainer(_Interventional):
         silent: bool = False,
         gc_collect: bool = False,
     ) -> np.ndarray:
-        """SHAP values ``(n, M)`` or ``(n, M, K)``.
+        """SHAP values ``(n, M)`` or ``(n, M, K)``; ``(M,)`` or ``(M, K)`` for a 1-D row.
 
         ``nsamples`` sets the sampler's budget where the values are not exact; ``l1_reg``
         is accepted and not applied: shapgov keeps every feature (shap's default selects
         at most 10 when few samples are drawn, which biases the others to 0).
         """
-        options = {}
-        if nsamples != "auto":
-            options = {"explainer_options": {"kernel": {"n_samples": int(nsamples)}}}
-        return self._run(X, **options)[2]
+        values = self._run(X, **self._kernel_options(nsamples))[2]
+        return first_row(values, None, one_row=is_one_row(X))[0]
+
+    def explain(
+        self,
+        incoming_instance: Any,
+        nsamples: int | str = "auto",
+        l1_reg: Any = "num_features(10)",
+        silent: bool = False,
+    ) -> np.ndarray:
+        """shap's legacy one-row call: the values of one row, ``(M,)`` or ``(M, K)``."""
+        row = as_rows(incoming_instance)
+        return self._run(row, **self._kernel_options(nsamples))[2][0]
+
+    @staticmethod
+    def not_equal(i: Any, j: Any) -> bool:
+        """shap's test of two background values: numbers compare as numbers, missing
+        values (None, NaN) equal each other, anything else compares by ``!=``."""
+
+        def missing(v: Any) -> bool:
+            return v is None or (isinstance(v, (float, np.floating)) and np.isnan(v))
+
+        if missing(i) or missing(j):
+            return not (missing(i) and missing(j))
+        number = (int, float, np.number)
+        if isinstance(i, number) != isinstance(j, number):
+            try:
+                return float(i) != float(j)
+            except (TypeError, ValueError):
+                return True
+        return bool(i != j)
 
     def __call__(self, X: Any, l1_reg: Any = "num_features(10)", silent: bool = False) -> Any:
         """A ``shap.Explanation`` (or :class:`shapgov.shap.Explanation`) of ``X``."""
-        rows, result, values = self._run(X)
-        return explanation_of(
-            values, self._expected, rows, result, feature_names=self.feature_names
-        )
+        return self._output(X, *self._run(X, **self._kernel_options("auto")))
