@@ -78,7 +78,18 @@ def _own(model):
     return lambda d: np.asarray(model.predict(d.to_numpy(dtype=float), verbose=0))
 
 
-@pytest.mark.parametrize("activation", ACTIVATIONS)
+#: the default run's twin of the activation test: one piecewise-linear, one smooth
+#: non-monotonic and one saturating activation; the other eight run with ``-m slow``
+DEFAULT_ACTIVATIONS = ("relu", "gelu", "tanh")
+
+
+@pytest.mark.parametrize(
+    "activation",
+    [
+        a if a in DEFAULT_ACTIVATIONS else pytest.param(a, marks=pytest.mark.slow)
+        for a in ACTIVATIONS
+    ],
+)
 def test_every_keras_activation_exact_against_brute_force(activation):
     X, y = _diabetes()
     model = _fit(_sequential(activation), X, y)

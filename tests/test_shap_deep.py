@@ -142,8 +142,11 @@ def test_a_keras_model_on_the_torch_backend():
         return np.asarray(model.predict(table.to_numpy(), verbose=0), dtype=float)
 
     phi, base = brute_force_shapley(f, pd.DataFrame(X), pd.DataFrame(bg))
-    np.testing.assert_allclose(values, phi, rtol=0, atol=1e-10)
-    np.testing.assert_allclose(explainer.expected_value, base, rtol=0, atol=1e-12)
+    # Keras 3 on PyTorch computes Dense layers in float32 even for float64 weights (see
+    # tests/test_keras.py): its predict, the oracle, is exact to float32 rounding only
+    tol = 64 * float(np.finfo(np.float32).eps) * max(1.0, np.abs(f(pd.DataFrame(bg))).max())
+    np.testing.assert_allclose(values, phi, rtol=0, atol=tol)
+    np.testing.assert_allclose(explainer.expected_value, base, rtol=0, atol=tol)
 
 
 def test_tensorflow_arguments_and_other_models_are_typed_errors():
