@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from timing import best_of  # noqa: E402
+from timing import best_of
 
 
 def report(name: str, diff: float, t_shap: float, t_ours: float) -> None:

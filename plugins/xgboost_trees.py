@@ -134,11 +134,17 @@ def parse_xgboost(model: Any) -> TreeEnsemble:
     """All trees an XGBoost model (``Booster`` or scikit-learn wrapper) predicts with."""
     learner = _learner(_booster(model))
     gbm = learner["gradient_booster"]
+    weights = None
+    if gbm.get("name") == "dart":
+        # dart predicts with every tree, each scaled by its weight_drop (XGBoost's
+        # Dart::PredictBatch outside training): the scaled trees are an ordinary ensemble
+        weights = np.asarray(gbm["weight_drop"], dtype=np.float32)
+        gbm = gbm["gbtree"]
     if gbm.get("name") != "gbtree":
         raise UnsupportedModelError(
             f"XGBoost booster {gbm.get('name')!r} is not supported by the tree explainer: "
-            "gblinear has no trees and dart weights its trees at prediction time; train with "
-            "booster='gbtree' or explain the model with the Kernel explainer"
+            "gblinear has no trees; train with booster='gbtree' (or 'dart') or explain the "
+            "model with the Kernel explainer"
         )
     trees_json = gbm["model"]["trees"]
     tree_info = gbm["model"]["tree_info"]
@@ -149,6 +155,9 @@ def parse_xgboost(model: Any) -> TreeEnsemble:
     per_iteration = n_outputs * int(params.get("num_parallel_tree", 1))
     n_used = _n_used_trees(model, per_iteration, len(trees_json))
     parts = [_parse_tree(t) for t in trees_json[:n_used]]
+    if weights is not None:
+        for part, weight in zip(parts, weights[:n_used], strict=True):
+            part["value"] = (part["value"].astype(np.float32) * weight).astype(float)
     if not parts:
         raise UnsupportedModelError("the XGBoost model has no trees; fit it first")
     offsets = np.cumsum([0] + [p["left"].shape[0] for p in parts[:-1]]).astype(np.int64)

@@ -310,3 +310,10 @@ def test_the_dispatching_explainer_agrees_with_shaps_on_trees_linear_models_and_
             assert np.max(np.abs(ours.base_values - base[0])) <= 1e-10
     with pytest.raises(ShapOptionError, match="algorithm"):
         gshap.Explainer(trees, X, algorithm="deep-magic")
+
+
+def test_shaps_other_names_pass_through_so_one_import_is_the_whole_switch():
+    assert gshap.plots is shap.plots and gshap.kmeans is shap.kmeans
+    assert gshap.maskers.Independent is shap.maskers.Independent
+    with pytest.raises(AttributeError, match="no 'not_a_shap_name'"):
+        gshap.not_a_shap_name  # noqa: B018

@@ -8,6 +8,10 @@ values, the additivity policy applied (a withheld explanation raises shap's own
 ``shap.Explanation`` when shap is installed (``shap.plots.*`` take it), else
 :class:`Explanation` with the same attributes. shap is never a requirement.
 
+Every other name (``plots``, ``maskers``, ``kmeans``, ``sample``, ``datasets``, ...) passes
+through to shap itself when it is installed, so ``import shapgov.shap as shap`` is the
+whole switch.
+
 Source of the API followed: shap 0.51 (Lundberg and Lee 2017; Lundberg et al. 2020).
 """
 
@@ -25,3 +29,24 @@ __all__ = [
     "LinearExplainer",
     "TreeExplainer",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """shap's own names (``shap.plots``, ``shap.maskers``, ``shap.kmeans`` ...), passed
+    through when shap is installed.
+
+    :raises AttributeError: shap is not installed, or has no such name.
+    """
+    from shapgov.shap.explanation import shap_installed
+
+    if name.startswith("__") or not shap_installed():
+        raise AttributeError(
+            f"shapgov.shap has no {name!r}"
+            + ("" if name.startswith("__") else " (shap's own names need shap installed)")
+        )
+    import shap
+
+    try:
+        return getattr(shap, name)
+    except AttributeError:
+        raise AttributeError(f"shapgov.shap has no {name!r}, and shap has none") from None

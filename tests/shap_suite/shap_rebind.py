@@ -171,3 +171,27 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
             report.outcome = "skipped"
             report.longrepr = (str(item.path), item.location[1] or 0, str(refused))
     return report
+
+
+def _skip_kind(report: pytest.TestReport) -> str:
+    message = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    if message.startswith("network:"):
+        return "tried the network"
+    if "cuda" in message.lower():
+        return "CUDA variant (no GPU)"
+    if "could not import" in message.lower():
+        return "library not installed: " + message.split("'")[1] if "'" in message else message
+    return message
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    kinds: dict[str, int] = {}
+    for report in skipped:
+        kind = _skip_kind(report)
+        kinds[kind] = kinds.get(kind, 0) + 1
+    terminalreporter.write_sep("-", "shapgov: skipped shap tests by reason")
+    for kind, count in sorted(kinds.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{count:4d}  {kind}")
