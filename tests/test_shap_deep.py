@@ -92,6 +92,8 @@ def test_several_inputs_give_a_list_and_one_output_keeps_its_axis():
     np.testing.assert_allclose(np.concatenate([v1, v2], axis=1), phi, rtol=0, atol=1e-10)
     with pytest.raises(InputError, match="one tensor per network input"):
         explainer.shap_values([X[0]])
+    with pytest.raises(ShapOptionError, match="call shap_values"):
+        explainer(X)
 
 
 def test_a_layer_gives_values_for_its_input_and_a_skip_connection_is_refused():

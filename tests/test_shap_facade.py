@@ -317,3 +317,15 @@ def test_shaps_other_names_pass_through_so_one_import_is_the_whole_switch():
     assert gshap.maskers.Independent is shap.maskers.Independent
     with pytest.raises(AttributeError, match="no 'not_a_shap_name'"):
         gshap.not_a_shap_name  # noqa: B018
+
+
+def test_sparse_and_masker_backgrounds_are_their_rows():
+    import scipy.sparse
+
+    model, X = CASES["lightgbm-regression"]
+    rows, bg = X.iloc[:3].to_numpy(), X.iloc[100:120].to_numpy()
+    dense = gshap.TreeExplainer(model, bg).shap_values(rows)
+    sparse = gshap.TreeExplainer(model, scipy.sparse.csr_matrix(bg))
+    np.testing.assert_array_equal(sparse.shap_values(scipy.sparse.csr_matrix(rows)), dense)
+    masked = gshap.TreeExplainer(model, shap.maskers.Independent(bg))
+    np.testing.assert_array_equal(masked.shap_values(rows), dense)

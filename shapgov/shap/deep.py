@@ -327,12 +327,12 @@ class DeepExplainer:
     def __call__(self, X: Any) -> Any:
         """A ``shap.Explanation`` (shap installed) or :class:`shapgov.shap.Explanation`:
         values as :meth:`shap_values`, ``data`` the inputs as numpy arrays."""
-        values = self.shap_values(X)
         if self.multi_input:
             raise ShapOptionError(
                 "an explanation object holds one input's values: call shap_values for a "
                 "network with several inputs"
             )
+        values = self.shap_values(X)
         n = values.shape[0]
         base = np.broadcast_to(self.expected_value, (n, self.expected_value.shape[0])).copy()
         return make_explanation(

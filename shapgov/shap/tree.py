@@ -151,7 +151,9 @@ class TreeExplainer(Serializable):
         self.model = model
         self._model, self._by_position = _from_booster(model)
         self._check_model()
-        self.data = None if data is None else as_rows(getattr(data, "data", data))
+        # a masker's rows (shap's Independent); a scipy matrix's .data is its stored entries
+        rows = data if data is None or hasattr(data, "tocsr") else getattr(data, "data", data)
+        self.data = None if rows is None else as_rows(rows)
         self.model_output = model_output
         self.feature_names = feature_names
         if feature_perturbation == "auto":
