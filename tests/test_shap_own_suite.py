@@ -50,12 +50,16 @@ def shap_tests(tmp_path_factory: pytest.TempPathFactory) -> Path:
     version = importlib.metadata.version("shap")
     if version not in SDISTS:
         pytest.skip(f"no pinned SHA-256 for shap {version}'s source distribution")
-    archive = CACHE / f"shap-{version}.tar.gz"
+    cache = CACHE
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a read-only home: fetch into this run's temporary directory
+        cache = tmp_path_factory.mktemp("shap-sdist")
+    archive = cache / f"shap-{version}.tar.gz"
     if not archive.exists() or _sha256(archive) != SDISTS[version]:
-        CACHE.mkdir(parents=True, exist_ok=True)
         pip = [sys.executable, "-m", "pip", "download", f"shap=={version}", "--no-deps"]
         fetched = subprocess.run(
-            [*pip, "--no-binary", "shap", "--disable-pip-version-check", "-q", "-d", str(CACHE)],
+            [*pip, "--no-binary", "shap", "--disable-pip-version-check", "-q", "-d", str(cache)],
             capture_output=True,
             text=True,
             timeout=300,
