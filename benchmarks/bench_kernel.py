@@ -60,27 +60,12 @@ def brute_force(f, X, B):
 
 def example(quick: bool) -> None:
     import shap
-    from sklearn.datasets import load_diabetes
-    from sklearn.model_selection import train_test_split
-    from sklearn.neural_network import MLPRegressor
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from seed_models import diabetes_mlp
 
     import shapgov
     from shapgov.explainers.kernelshap import kernel_shap
 
-    X, y = load_diabetes(return_X_y=True)
-    X_train, X_test, y_train, _ = train_test_split(X, y, test_size=0.33, random_state=42)
-    model = make_pipeline(
-        StandardScaler(),
-        MLPRegressor(
-            hidden_layer_sizes=(5,),
-            activation="logistic",
-            max_iter=10000,
-            learning_rate="invscaling",
-            random_state=0,
-        ),
-    ).fit(X_train, y_train)
+    model, X_train, X_test = diabetes_mlp()
     rows = X_test[:40] if quick else X_test
     print(f"\n1. example: {len(rows)} rows x {len(X_train)} background rows, 10 features")
     kernel_shap(model.predict, rows[:2], X_train, progress=False)  # warm

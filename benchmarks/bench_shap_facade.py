@@ -75,26 +75,11 @@ def trees(repeats: int, quick: bool) -> None:
 
 def kernel(repeats: int, quick: bool) -> None:
     import shap
-    from sklearn.datasets import load_diabetes
-    from sklearn.model_selection import train_test_split
-    from sklearn.neural_network import MLPRegressor
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from seed_models import diabetes_mlp
 
     import shapgov.shap as gshap
 
-    X, y = load_diabetes(return_X_y=True)
-    X_train, X_test, y_train, _ = train_test_split(X, y, test_size=0.33, random_state=42)
-    model = make_pipeline(
-        StandardScaler(),
-        MLPRegressor(
-            hidden_layer_sizes=(5,),
-            activation="logistic",
-            max_iter=10000,
-            learning_rate="invscaling",
-            random_state=0,
-        ),
-    ).fit(X_train, y_train)
+    model, X_train, X_test = diabetes_mlp()
     rows = X_test[:20] if quick else X_test
     theirs = shap.KernelExplainer(model.predict, X_train)
     ours = gshap.KernelExplainer(model.predict, X_train)
