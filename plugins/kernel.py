@@ -56,6 +56,7 @@ class KernelExplainer(Explainer):
 
     name = "kernel"
     supports_response = True
+    game_links = ("identity", "logit")
 
     def __init__(
         self,
@@ -127,6 +128,7 @@ class KernelExplainer(Explainer):
             player=player,
             interactions=interactions,
             background_weights=request.game.background_weights,
+            link=request.game.link,
             **self.settings,
         )
         k = result.values.shape[2]

@@ -43,6 +43,7 @@ def explain(
     background: Any = None,
     background_weights: Any = None,
     feature_perturbation: str = "auto",
+    game_link: str = "identity",
     offset: Any = None,
     exposure: Any = None,
     capping: tuple[float | None, float | None] | None = None,
@@ -71,6 +72,14 @@ def explain(
         vertices in their margin only, no background), or ``"auto"``: path-dependent only
         for a pure-tree blueprint explained without a background. See
         :mod:`shapgov.planning.game`.
+    :param game_link: ``"identity"`` (default) or ``"logit"``: the interventional game
+        ``v(S) = logit(sum_b w_b f(x_S, b))``, the log-odds of the background-averaged
+        probability (shap's ``KernelExplainer(link="logit")``), for a model explained as a
+        whole by the Kernel explainer in its probabilities (a ``predict_proba`` callable,
+        or ``opaque=True, output="probability"``). The values add up to ``logit(f(x))``;
+        probabilities of exactly 0 or 1 are clipped to ``[1e-15, 1 - 1e-15]`` first, as shap
+        does
+        (:mod:`shapgov.explainers.game_links`).
     :param offset: Added to the margin before the inverse link (scalar or per row).
     :param exposure: Multiplies the prediction after the inverse link.
     :param capping: ``(lower, upper)`` bounds applied last; ``None`` for no bound.
@@ -100,6 +109,7 @@ def explain(
         background=background,
         background_weights=background_weights,
         feature_perturbation=feature_perturbation,
+        game_link=game_link,
         offset=offset,
         exposure=exposure,
         additivity_threshold=additivity_threshold,
@@ -157,6 +167,7 @@ def run_stages(
     explainer_options: Mapping[str, Mapping[str, Any]] | None,
     plugin_manager: Any,
     players: Mapping[str, Any] | None = None,
+    game_link: str = "identity",
 ) -> Stages:
     """Decompose, plan, explain and combine (see :func:`explain` for the parameters);
     ``players`` groups original columns into players (:mod:`shapgov.planning.players`)."""
@@ -197,6 +208,7 @@ def run_stages(
         fallback=fallback,
         background_weights=background_weights,
         players=Players.resolve(frame.columns, players),
+        game_link=game_link,
     )
     if planned.game.background_source == "explained rows" and len(frame) < 2:
         raise InputError(

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from shapgov.combination.combine import combine_values
-from shapgov.combination.policy import rebuild
+from shapgov.combination.policy import clipped, rebuild
 from shapgov.decomposition.decompose import decompose_with
 from shapgov.decomposition.encoding import as_stored_categories
 from shapgov.decomposition.outputs import with_model_outputs
@@ -94,6 +94,8 @@ class ServedExplainer:
         approved set's); ``None`` only for the path-dependent game of a pure-tree model.
     :param feature_perturbation: ``"auto"``, ``"interventional"`` or
         ``"tree_path_dependent"`` (see :func:`shapgov.explain`).
+    :param game_link: ``"identity"`` or ``"logit"``, the game's link of the background
+        average (see :func:`shapgov.explain`).
     :param output: The explained space (``"margin"``, ``"prediction"``, ``"probability"``).
     :param additivity_threshold: Normalized mismatch above which a row's values are withheld.
     :param pass_tolerance: Normalized mismatch up to which a row passes silently.
@@ -122,6 +124,7 @@ class ServedExplainer:
         background: Any = None,
         background_weights: Any = None,
         feature_perturbation: str = "auto",
+        game_link: str = "identity",
         output: str = "margin",
         additivity_threshold: float = 0.01,
         pass_tolerance: float = 1e-6,
@@ -144,6 +147,7 @@ class ServedExplainer:
                 background=background,
                 background_weights=background_weights,
                 feature_perturbation=feature_perturbation,
+                game_link=game_link,
                 output=output,
                 fallback=fallback,
                 explainer_options=explainer_options,
@@ -195,6 +199,7 @@ class ServedExplainer:
         background: Any,
         background_weights: Any,
         feature_perturbation: str,
+        game_link: str,
         output: str,
         fallback: str | None,
         explainer_options: Mapping[str, Mapping[str, Any]] | None,
@@ -231,7 +236,9 @@ class ServedExplainer:
             explainer_options=explainer_options,
             fallback=fallback,
             background_weights=background_weights,
+            game_link=game_link,
         )
+        self.blueprint_ = self.plan_.blueprint  # a game link makes its own explained space
         self.columns_ = list(bg.columns)
         self.dtypes_ = bg.dtypes
         self._scale = np.maximum(np.abs(self._actual(bg)).mean(axis=0), 1e-12)  # (K,)
@@ -376,7 +383,8 @@ class ServedExplainer:
         return out
 
     def _actual(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.blueprint_.predict(model_input(frame, self.blueprint_.model)).astype(float)
+        actual = self.blueprint_.predict(model_input(frame, self.blueprint_.model))
+        return clipped(self.blueprint_.node.link, actual)  # a game link's clip, as check does
 
     def _mismatch(self, rebuilt: np.ndarray, actual: np.ndarray) -> np.ndarray:
         rebuilt = np.asarray(rebuilt, dtype=float).reshape(len(actual), -1)

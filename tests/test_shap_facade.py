@@ -269,8 +269,8 @@ def test_kernel_explainer_is_exact_where_shaps_enumerates_and_takes_kmeans():
             base = sum(wb * p[1] for wb, p in zip(w, parts, strict=True))
         assert np.max(np.abs(b - ref[..., 0])) <= 1e-10
         assert abs(ours.expected_value - base[0]) <= 1e-10
-    with pytest.raises(ShapOptionError, match="logit"):
-        gshap.KernelExplainer(mlp.predict, X.iloc[:5], link="logit")
+    with pytest.raises(ShapOptionError, match="identity' and 'logit"):
+        gshap.KernelExplainer(mlp.predict, X.iloc[:5], link="probit")
     with pytest.raises(UnsupportedModelError, match="predict"):
         gshap.KernelExplainer(object(), X.iloc[:5])
 
@@ -329,3 +329,33 @@ def test_sparse_and_masker_backgrounds_are_their_rows():
     np.testing.assert_array_equal(sparse.shap_values(scipy.sparse.csr_matrix(rows)), dense)
     masked = gshap.TreeExplainer(model, shap.maskers.Independent(bg))
     np.testing.assert_array_equal(masked.shap_values(rows), dense)
+
+
+def test_kernel_and_dispatching_explainers_play_shaps_logit_link():
+    """link="logit" (a name or shap.links.logit) is shap's game logit(mean_b f): equal to
+    shap's KernelExplainer where it enumerates every coalition (4 columns), log-odds that
+    rebuild the probabilities through the sigmoid; a sparse or unnamed table is matched
+    to a DataFrame background by position, as shap does."""
+    import scipy.sparse
+    from scipy.special import expit
+    from sklearn.svm import SVC
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    svm = SVC(probability=True, random_state=0).fit(X, y)
+    background, rows = X.iloc[::10], X.iloc[3::25]
+    theirs = shap.KernelExplainer(svm.predict_proba, background, link="logit")
+    expected = np.asarray(theirs.shap_values(rows, nsamples=100))
+    for link in ("logit", shap.links.logit):
+        ours = gshap.KernelExplainer(svm.predict_proba, background, link=link, nsamples=100)
+        values = ours.shap_values(rows)
+        assert np.max(np.abs(values - expected)) <= 1e-10
+        assert np.max(np.abs(ours.expected_value - theirs.expected_value)) <= 1e-10
+        rebuilt = expit(values.sum(axis=1) + ours.expected_value)
+        assert np.max(np.abs(rebuilt - svm.predict_proba(rows))) <= 1e-12
+        assert ours.last_explanation_.game["link"] == "logit"
+    called = gshap.KernelExplainer(svm.predict_proba, background, link="logit")(rows)
+    assert np.max(np.abs(called.values - expected)) <= 1e-10
+    sparse = ours.shap_values(scipy.sparse.csr_matrix(rows.to_numpy()))
+    assert np.max(np.abs(sparse - expected)) <= 1e-10
+    dispatched = gshap.Explainer(svm.predict_proba, background, link=shap.links.logit)(rows)
+    assert np.max(np.abs(dispatched.values - expected)) <= 1e-10

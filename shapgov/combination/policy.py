@@ -223,6 +223,14 @@ def rebuild(
     return out
 
 
+def clipped(link: Link, actual: np.ndarray) -> np.ndarray:
+    """The model's outputs ``(n, K)`` as floats, clipped to ``[c, 1 - c]`` where the link
+    clips probabilities (``link.params["clip"] = c``); unchanged otherwise."""
+    out = np.asarray(actual).astype(float)
+    clip = link.params.get("clip")
+    return out if clip is None else np.clip(out, clip, 1.0 - clip)
+
+
 def check(
     link: Link,
     prediction: str,
@@ -246,6 +254,11 @@ def check(
         model's own output. ``None``: the model takes no offset, and DataRobot's rule adds
         it to the margin of both sides.
 
+    A game link that clips probabilities (``link.params["clip"]``, the logit game link of
+    :mod:`shapgov.explainers.game_links`) clips the model's own probabilities the same way
+    before they are compared, as capping does, and the report records it
+    (``applied["probability_clip"]``).
+
     A model that predicts in float32 cannot be resolved closer than float32 does: its
     pass tolerance is raised to :data:`FLOAT32_PASS` (never above the threshold), and the
     report says so (``applied["model_output_dtype"]``).
@@ -254,7 +267,7 @@ def check(
         raise InputError("offset_taken_by names how the model took an offset: give the offset")
     rebuilt = rebuild(link, explained, offset, exposure, capping, margin=True)
     own = None if offset_taken_by else offset
-    governed = rebuild(link, actual.astype(float), own, exposure, capping, margin=False)
+    governed = rebuild(link, clipped(link, actual), own, exposure, capping, margin=False)
     applied: dict[str, Any] = {
         "link": link.name,
         "offset": offset is not None,
@@ -264,6 +277,8 @@ def check(
     }
     if offset_taken_by is not None:
         applied["offset_taken_by"] = offset_taken_by
+    if link.params.get("clip") is not None:
+        applied["probability_clip"] = [link.params["clip"], 1.0 - link.params["clip"]]
     if actual.dtype == np.float32:
         applied["model_output_dtype"] = "float32"
         policy = replace(

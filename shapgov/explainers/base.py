@@ -75,6 +75,10 @@ class Explainer(ABC):
     supports_response: ClassVar[bool] = False
     #: The games (``feature_perturbation`` values) this explainer plays exactly.
     feature_perturbations: ClassVar[tuple[str, ...]] = (INTERVENTIONAL,)
+    #: The game links (:data:`shapgov.explainers.game_links.GAME_LINKS`) this explainer
+    #: plays: a link applied to the background average, ``v(S) = g(mean_b f(x_S, b))``,
+    #: reads ``request.game.link``.
+    game_links: ClassVar[tuple[str, ...]] = ("identity",)
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:

@@ -18,6 +18,10 @@ columns (several input columns can belong to one player). Two modes:
   linearisation over the sampled pairs, for the odd estimator scaled up by how much the
   surrogate's choice of terms shrank the residuals (measured on pairs it never saw); no
   further model calls.
+
+With ``link="logit"`` the game is shap's linked one, ``v(S) = logit(mean_b f(x_S, b))``
+(:mod:`shapgov.explainers.game_links`): exact mode links the enumerated averages, sampling
+mode evaluates every coalition against every background row.
 """
 
 from __future__ import annotations
@@ -32,12 +36,18 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from shapgov.errors import InputError
+from shapgov.explainers.coalition_sampling import sample_coalitions
 from shapgov.explainers.coalitions import (
     DEFAULT_MAX_EXACT_PLAYERS,
     check_budget,
     coalition_masks,
     interactions_from_values,
     shapley_from_values,
+)
+from shapgov.explainers.game_links import (
+    check_game_link,
+    link_game_values,
+    linked_sampled_values,
 )
 from shapgov.explainers.hybrids import Hybrids, check_width, checked_output, run_tasks
 from shapgov.explainers.sampled_kernel import plan_games, sampled_values
@@ -167,6 +177,7 @@ def kernel_shap(
     progress: bool | None = None,
     interactions: bool = False,
     background_weights: np.ndarray | None = None,
+    link: str = "identity",
 ) -> KernelValues:
     """Interventional SHAP values of ``f`` on ``X`` against ``background``.
 
@@ -194,12 +205,19 @@ def kernel_shap(
     :param progress: Show a progress bar (default: when the work exceeds 10**7 rows).
     :param interactions: Also return exact interaction values (exact mode only).
     :param background_weights: Background row weights summing to one (default equal).
-    :returns: :class:`KernelValues`: values ``(n, P, K)`` in the units of ``f``'s output,
-        base ``(K,)``; base + values summed over players = ``f(x)`` to rounding.
+    :param link: ``"identity"`` or ``"logit"``: the game ``v(S) = logit(sum_b w_b
+        f(x_S, b))`` on probabilities (shap's ``link="logit"``; see
+        :mod:`shapgov.explainers.game_links`), in log-odds; sampling mode then evaluates
+        each coalition against every background row and uses the leverage regression.
+    :returns: :class:`KernelValues`: values ``(n, P, K)`` in the units of ``f``'s output
+        (log-odds with ``link="logit"``), base ``(K,)``; base + values summed over players
+        = ``f(x)`` (``logit(f(x))``) to rounding.
     :raises InputError: Bad mode, estimator, players, budget or an empty background.
     :raises ExactBudgetError: ``mode="exact"`` beyond ``max_exact_players``.
-    :raises ModelOutputError: ``f`` returned the wrong shape, non-numbers, NaN or inf.
+    :raises ModelOutputError: ``f`` returned the wrong shape, non-numbers, NaN or inf;
+        with ``link="logit"``, not probabilities.
     """
+    check_game_link(link)
     if mode not in ("auto", "exact", "sampling"):
         raise InputError(f"mode must be 'auto', 'exact' or 'sampling', got {mode!r}")
     if estimator not in ESTIMATORS:
@@ -250,8 +268,11 @@ def kernel_shap(
         background_weights = w / w.sum()
     hybrids = Hybrids(X, background, player, dedupe=dedupe, weights=background_weights)
     jobs = min(os.cpu_count() or 1, 4) if n_jobs is None else int(n_jobs)
+    linked = link != "identity"
     if exact:
         n_coalitions = 1 << n_players
+    elif linked:
+        n_coalitions = sample_coalitions(n_players, n_samples, 0).n_coalitions + 2
     else:
         games = plan_games(n_players, n_samples, random_state, hybrids.weights)
         n_coalitions = games[0].sample.n_coalitions + 2
@@ -263,9 +284,24 @@ def kernel_shap(
             v, spent = exact_values(
                 f, hybrids, n_rows, n_players, batch_rows=batch_rows, n_jobs=jobs, progress=bar
             )
+            v = link_game_values(link, v)
             values = shapley_from_values(v)
             pairs = interactions_from_values(v) if interactions else None
             return KernelValues(values, v[0, 0], None, n_coalitions, spent, True, pairs)
+        if linked:
+            values, base, se, _ = linked_sampled_values(
+                f,
+                hybrids,
+                n_rows,
+                n_players,
+                link,
+                n_samples=n_samples,
+                random_state=random_state,
+                batch_rows=batch_rows,
+                n_jobs=jobs,
+                progress=bar,
+            )
+            return KernelValues(values, base, se, n_coalitions, total, False)
         values, base, se, share = sampled_values(
             f,
             hybrids,

@@ -124,6 +124,7 @@ def reproduce(name: str, version: str | int, *, client: Any = None) -> Reproduct
             background=background,
             background_weights=weights,
             feature_perturbation=game.get("feature_perturbation", "auto"),
+            game_link=game.get("link", "identity"),
             output=game.get("output", "margin"),
             capping=None if capping is None else tuple(capping),
             opaque=bool(game.get("opaque", False)),

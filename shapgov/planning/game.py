@@ -13,6 +13,12 @@ same cooperative game. Two games are offered, with the field's names:
 ``"auto"`` picks ``"tree_path_dependent"`` only for a blueprint whose every vertex is a
 tree explained in its raw margin, explained without a background; otherwise
 ``"interventional"``.
+
+The interventional game may carry a **game link** ``g`` applied to the background
+average, ``v(S) = g(mean_b f(x_S, b_rest))``: ``"logit"`` is shap's
+``KernelExplainer(link="logit")`` game on a model's probabilities (see
+:mod:`shapgov.explainers.game_links`); only explainers that list the link in their
+``game_links`` play it.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ INTERVENTIONAL = "interventional"
 TREE_PATH_DEPENDENT = "tree_path_dependent"
 FEATURE_PERTURBATIONS = ("auto", INTERVENTIONAL, TREE_PATH_DEPENDENT)
 OUTPUTS = ("margin", "prediction", "probability")
+#: Links a game can apply to its background average (``"identity"``: none).
+GAME_LINKS = ("identity", "logit")
 
 
 def frame_sha256(frame: pd.DataFrame, weights: np.ndarray | None = None) -> str:
@@ -64,6 +72,19 @@ def checked_weights(weights: object, background: pd.DataFrame | None) -> np.ndar
     return w / w.sum()
 
 
+def check_game_link(link: object) -> str:
+    """``link`` checked: one of :data:`GAME_LINKS`.
+
+    :raises InputError: Another value.
+    """
+    if not isinstance(link, str) or link not in GAME_LINKS:
+        raise InputError(
+            f"game_link must be one of {GAME_LINKS}, got {link!r}: 'logit' plays "
+            "v(S) = logit(mean_b f(x_S, b)) on a model's probabilities (shap's Kernel link)"
+        )
+    return link
+
+
 @dataclass(frozen=True, eq=False)
 class Game:
     """The cooperative game of one :func:`shapgov.explain` call, built once, immutable.
@@ -76,6 +97,8 @@ class Game:
         (the default when none is given); ``None`` for the path-dependent game.
     :param background_weights: Weights of the background rows ``(b,)``, normalized to sum
         to one (``v(S) = sum_b w_b f(x_S, z_b)``); ``None`` for equal weights.
+    :param link: The game link applied to the background average: ``"identity"`` (none)
+        or ``"logit"`` (``v(S) = logit(sum_b w_b f(x_S, z_b))``, interventional only).
     """
 
     feature_perturbation: str
@@ -84,8 +107,16 @@ class Game:
     background_source: str | None
     background_sha256: str | None = None
     background_weights: np.ndarray | None = field(default=None, repr=False)
+    link: str = "identity"
 
     def __post_init__(self) -> None:
+        check_game_link(self.link)
+        if self.link != "identity" and self.feature_perturbation != INTERVENTIONAL:
+            raise InputError(
+                f"game_link={self.link!r} links the background average of the interventional "
+                "game; the path-dependent game has no background. Use "
+                "feature_perturbation='interventional'."
+            )
         if self.feature_perturbation not in (INTERVENTIONAL, TREE_PATH_DEPENDENT):
             raise InputError(
                 f"a game is {INTERVENTIONAL!r} or {TREE_PATH_DEPENDENT!r}, got "
@@ -137,6 +168,11 @@ class Game:
             else "the given background"
         )
         weighted = "weighted " if self.background_weights is not None else ""
+        if self.link == "logit":
+            space = (
+                "log-odds of the background-averaged model output (game link logit: "
+                "v(S) = logit(mean_b f(x_S, b)))"
+            )
         return (
             f"Explained game: interventional Shapley values against {self.n_background} "
             f"{weighted}background rows ({source}), SHA-256 {self.background_sha256}, in "
@@ -146,8 +182,8 @@ class Game:
     def to_dict(self) -> dict[str, Any]:
         """The game as it is recorded (``Explanation.game``, the manifest, the report):
         ``feature_perturbation``, ``output``, ``n_background``, ``background_source``,
-        ``background_sha256``, ``background_weighted`` and ``description``, without the
-        background rows."""
+        ``background_sha256``, ``background_weighted``, ``link`` and ``description``,
+        without the background rows."""
         return {
             "feature_perturbation": self.feature_perturbation,
             "output": self.output,
@@ -155,5 +191,6 @@ class Game:
             "background_source": self.background_source,
             "background_sha256": self.background_sha256,
             "background_weighted": self.background_weights is not None,
+            "link": self.link,
             "description": self.describe(),
         }

@@ -14,14 +14,17 @@ import pandas as pd
 
 from shapgov.decomposition.blueprint import Vertex, class_path
 from shapgov.decomposition.decompose import Blueprint
+from shapgov.decomposition.links import Link
 from shapgov.errors import InputError, UnsupportedModelError
 from shapgov.explainers.base import Explainer
+from shapgov.explainers.game_links import PROBABILITY_FLOOR
 from shapgov.planning.compatibility import MatrixRow, find_row, row_provider, rows
 from shapgov.planning.game import (
     FEATURE_PERTURBATIONS,
     INTERVENTIONAL,
     TREE_PATH_DEPENDENT,
     Game,
+    check_game_link,
 )
 from shapgov.planning.players import Players
 from shapgov.registry import PluginCalls
@@ -74,6 +77,7 @@ def plan(
     fallback: str | None = "kernel",
     background_weights: Any = None,
     players: Players | None = None,
+    game_link: str = "identity",
 ) -> Plan:
     """Match vertices and composites to matrix rows, pick explainers, fix the game.
 
@@ -86,6 +90,10 @@ def plan(
     :param background_weights: Weights of the background rows (interventional game).
     :param players: The game's players (:class:`~shapgov.planning.players.Players` over
         ``data``'s columns); default: every original column.
+    :param game_link: ``"identity"`` or ``"logit"``: the game's link of the background
+        average (:mod:`shapgov.planning.game`); ``"logit"`` needs a model explained as a
+        whole in its probabilities by an explainer that plays the link (Kernel), and makes
+        the blueprint's link the logit (the values add up to the log-odds).
     :raises UnsupportedModelError: A vertex or composite has no supported explainer.
     :raises InputError: Unknown explainer names or options; a game the blueprint cannot
         play.
@@ -148,8 +156,38 @@ def plan(
         data=data,
         background=background,
         background_weights=background_weights,
+        link=check_game_link(game_link),
     )
+    if game.link != "identity":
+        blueprint = linked_blueprint(blueprint, planned, game.link)
     return Plan(blueprint, tuple(planned), game, players)
+
+
+def linked_blueprint(blueprint: Blueprint, planned: list[PlannedVertex], link: str) -> Blueprint:
+    """The blueprint whose explained space is ``link`` of its predictions (a game link):
+    one vertex, explained by an explainer that plays the link, whose output is the
+    model's prediction itself.
+
+    :raises InputError: Several vertices, an explainer without the link, or a model
+        explained in a margin (its link not the identity).
+    """
+    node = blueprint.node
+    if len(planned) != 1 or link not in planned[0].explainer_class.game_links:
+        what = ", ".join(f"{pv.name} ({pv.explainer})" for pv in planned)
+        raise InputError(
+            f"game_link={link!r} links the background average of the model's whole output; "
+            f"only a model explained as a whole by an explainer that plays it (Kernel) can, "
+            f"not {what}. Explain the model as a whole (opaque=True, or pass its "
+            "predict_proba as a callable)."
+        )
+    if node.link.name != "identity":
+        raise InputError(
+            f"game_link={link!r} takes the log-odds of probabilities, but the model is "
+            f"explained in its margin (link {node.link.name!r}); explain with "
+            "output='probability' (or pass its predict_proba as a callable)"
+        )
+    linked = Link(link, {"clip": PROBABILITY_FLOOR})
+    return replace(blueprint, node=replace(node, link=linked, margin_method=None))
 
 
 def checked_options(
@@ -199,6 +237,7 @@ def resolve_game(
     data: pd.DataFrame,
     background: pd.DataFrame | None,
     background_weights: Any = None,
+    link: str = "identity",
 ) -> Game:
     """The game of the explanation (see :mod:`shapgov.planning.game` for ``"auto"``).
 
@@ -236,12 +275,19 @@ def resolve_game(
                 "feature_perturbation='interventional'."
             )
     if feature_perturbation == TREE_PATH_DEPENDENT or (
-        feature_perturbation == "auto" and not others and background is None
+        feature_perturbation == "auto" and not others and background is None and link == "identity"
     ):
-        return Game(TREE_PATH_DEPENDENT, output, None, None)
+        return Game(TREE_PATH_DEPENDENT, output, None, None, link=link)
     if background is None:
-        return Game(INTERVENTIONAL, output, data, "explained rows")
-    return Game(INTERVENTIONAL, output, background, "given", background_weights=background_weights)
+        return Game(INTERVENTIONAL, output, data, "explained rows", link=link)
+    return Game(
+        INTERVENTIONAL,
+        output,
+        background,
+        "given",
+        background_weights=background_weights,
+        link=link,
+    )
 
 
 def _no_explainer(vertex: Vertex, row: MatrixRow | None, fallback: str | None) -> str:

@@ -141,6 +141,25 @@ def governed(model: Any, X: Any, **options: Any) -> Any:
         raise additivity_error_type()(err.report) from err
 
 
+def game_link_of(link: Any) -> str:
+    """shap's ``link`` (``"identity"``, ``"logit"``, ``shap.links.identity`` or
+    ``shap.links.logit``; ``None``: identity) as shapgov's ``game_link``: shap links the
+    background-averaged output, ``v(S) = link(mean_b f(x_S, b))``, and so does shapgov's
+    game link (:mod:`shapgov.explainers.game_links`).
+
+    :raises ShapOptionError: Another link.
+    """
+    if link is None:
+        return "identity"
+    name = link if isinstance(link, str) else getattr(link, "__name__", None)
+    if name not in ("identity", "logit"):
+        raise ShapOptionError(
+            f"link={link!r}: shapgov plays shap's 'identity' and 'logit' links only; explain "
+            "a function returning the linked output itself instead"
+        )
+    return str(name)
+
+
 def check_no_saabas(approximate: Any) -> None:
     """:raises ShapOptionError: ``approximate=True`` (Saabas values)."""
     if approximate is True:

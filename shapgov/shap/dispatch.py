@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from shapgov.errors import ShapOptionError
-from shapgov.shap.common import as_rows, explanation_of, governed, shap_shaped
+from shapgov.shap.common import as_rows, explanation_of, game_link_of, governed, shap_shaped
 from shapgov.shap.linear import MASKER_ROWS, masker_rows
 
 #: shap's algorithm names shapgov accepts: its own choice per vertex serves them all
@@ -26,7 +26,9 @@ class Explainer:
     :param model: A fitted model shapgov decomposes, or a function of a table.
     :param masker: Background rows, a shap masker with ``.data``, ``shap.kmeans``, or
         None (a pure tree model's path-dependent game).
-    :param link: shap's identity only.
+    :param link: shap's ``identity`` or ``logit`` (``shap.links`` or their names):
+        ``logit`` plays ``v(S) = logit(mean_b f(x_S, b))`` on a function's probabilities
+        (a model explained as a whole by the Kernel explainer; others raise ``InputError``).
     :param algorithm: One of :data:`ALGORITHMS` (``"deep"``: use shapgov's deep explainer
         through ``shapgov.explain``); shapgov's choice per vertex is exact either way.
     :param output_names: Names of the outputs, kept on the explanation.
@@ -52,8 +54,8 @@ class Explainer:
                 f"algorithm={algorithm!r}: shapgov picks the exact explainer of each part "
                 f"of the model itself; accepted names: {', '.join(ALGORITHMS)}"
             )
-        if link is not None and getattr(link, "__name__", "") != "identity":
-            raise ShapOptionError("link=: shapgov explains the model's output as it is")
+        self.link = link
+        self.game_link = game_link_of(link)
         self.model = model
         self.masker = masker
         self.data, self.weights = (
@@ -95,6 +97,7 @@ class Explainer:
             background=self.data,
             background_weights=self.weights,
             feature_perturbation="interventional" if self.data is not None else "auto",
+            game_link=self.game_link,
             **options,
         )
         self.last_explanation_ = result

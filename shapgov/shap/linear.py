@@ -21,6 +21,7 @@ from shapgov.shap.common import (
     as_rows,
     explanation_of,
     first_row,
+    game_link_of,
     governed,
     is_one_row,
     shap_shaped,
@@ -83,8 +84,25 @@ def linear_model(model: Any) -> Any:
     return out
 
 
+def positional(rows: Any, background: Any) -> tuple[Any, Any]:
+    """Rows and background rows with the same columns where one is a DataFrame and the
+    other a plain (or sparse-made-dense) array of as many columns: shap matches them by
+    position, so the array takes the DataFrame's column names."""
+    frames = isinstance(rows, pd.DataFrame), isinstance(background, pd.DataFrame)
+    if frames[0] == frames[1] or background is None:
+        return rows, background
+    if frames[1] and np.ndim(rows) == 2 and rows.shape[1] == background.shape[1]:
+        return pd.DataFrame(rows, columns=background.columns), background
+    if frames[0] and np.ndim(background) == 2 and background.shape[1] == rows.shape[1]:
+        return rows, pd.DataFrame(background, columns=rows.columns)
+    return rows, background
+
+
 class _Interventional(Serializable):
     """An explainer of ``model`` against background rows, in shap's shapes."""
+
+    #: The game's link of the background average (shapgov's ``game_link``).
+    game_link = "identity"
 
     def __init__(self, model: Any, rows: Any, weights: np.ndarray | None, names: Any) -> None:
         self.model = model
@@ -97,13 +115,14 @@ class _Interventional(Serializable):
     def _run(self, X: Any, **options: Any) -> tuple[Any, Any, np.ndarray]:
         """Rows, the governed explanation, and shap-shaped values (1-D row: row axis
         dropped)."""
-        rows = as_rows(X)
+        rows, data = positional(as_rows(X), self.data)
         result = governed(
             self.model,
             rows,
-            background=self.data,
+            background=data,
             background_weights=self.weights,
             feature_perturbation="interventional",
+            game_link=self.game_link,
             **options,
         )
         self.last_explanation_ = result
@@ -179,13 +198,18 @@ class KernelExplainer(_Interventional):
     :param model: A function of a table returning ``(n,)`` or ``(n, K)`` outputs.
     :param data: Background rows, or ``shap.kmeans(...)`` (rows and weights).
     :param feature_names: Names for the returned explanation's columns.
-    :param link: ``"identity"`` only (see the error for ``"logit"``).
+    :param link: ``"identity"`` or ``"logit"`` (or ``shap.links``'s): with ``"logit"``
+        the game is shap's ``v(S) = logit(mean_b f(x_S, b))`` on probabilities, the
+        values and ``expected_value`` are log-odds and ``sigmoid(expected_value + sum)``
+        rebuilds ``f(x)`` (probabilities of exactly 0 or 1 clipped to ``1e-15`` from
+        them; see :mod:`shapgov.explainers.game_links`).
     :param keep_index: Accepted (shap passes a DataFrame's index to the model; shapgov
         passes the table's columns, and the values are the same).
     :param keep_index_ordered: Accepted, as ``keep_index``.
     :param nsamples: Default coalition budget of :meth:`shap_values` where the values
         are sampled (``"auto"``: shapgov's, ``2 * M + 2048`` per row and background row).
     :param random_state: Seed of the sampler (default 0).
+    :param l1_reg: Accepted and not applied, as in :meth:`shap_values`.
     :raises ShapOptionError: Another link.
     :raises UnsupportedModelError: ``model`` is not callable (a ``TypeError``).
     """
@@ -201,24 +225,23 @@ class KernelExplainer(_Interventional):
         keep_index_ordered: bool = False,
         nsamples: int | str = "auto",
         random_state: int | None = None,
+        l1_reg: Any = "num_features(10)",
     ) -> None:
         if not callable(model):
             raise UnsupportedModelError(
                 f"KernelExplainer explains a function; got {type(model).__name__}: pass "
                 "model.predict or model.predict_proba"
             )
-        if link not in ("identity", None) and getattr(link, "__name__", "") != "identity":
-            raise ShapOptionError(
-                "link='logit': shap's Kernel estimate with a logit link matches "
-                "logit(f(x)) - logit(mean f) and has no single game shapgov plays; explain "
-                "the log-odds function itself (a callable returning them)"
-            )
+        game_link = game_link_of(link)
         rows, weights = masker_rows(data, limit=None)
         super().__init__(model, rows, weights, feature_names)
+        self.link = link
+        self.game_link = game_link
         self.keep_index = keep_index
         self.keep_index_ordered = keep_index_ordered
         self.nsamples = nsamples
         self.random_state = random_state
+        self.l1_reg = l1_reg
         self.feature_perturbation = "interventional"
 
     def _kernel_options(self, nsamples: int | str) -> dict[str, Any]:
