@@ -182,3 +182,31 @@ def test_a_game_link_is_refused_where_it_has_no_meaning(iris):
         shapgov.explain(
             logistic.decision_function, X.iloc[:3], background=X.iloc[:10], game_link="logit"
         )
+
+
+def test_a_logged_set_of_the_linked_game_reproduces_from_the_registry(store, iris):
+    """The game link is recorded with the game and replayed: reproduce() re-explains the
+    registered model from the registry alone and gets the approved values back."""
+    import mlflow
+
+    import shapgov.mlflow
+    from shapgov.mlflow.reproduce import reproduce
+
+    X, _, _ = iris
+    y = (X["petal width (cm)"] > 1.2).astype(int)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    with mlflow.start_run():
+        logged = shapgov.mlflow.explain_and_log(
+            model,
+            X.iloc[::6],
+            background=X.iloc[1::10],
+            opaque=True,
+            output="probability",
+            game_link="logit",
+            analyses=False,
+        )
+        info = mlflow.sklearn.log_model(model, name="model", input_example=X.iloc[:3])
+    assert logged.game["link"] == "logit"
+    mv = mlflow.register_model(info.model_uri, "iris-linked")
+    result = reproduce("iris-linked", mv.version)
+    assert result.reproduced and result.max_abs_difference <= 1e-12, result
