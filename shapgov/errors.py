@@ -162,3 +162,18 @@ class LedgerIntegrityError(ShapgovError, RuntimeError):
     reordered or inserted); no review action is taken on a ledger that has been
     tampered with. The message names the entries; restore them (``mlflow runs restore``)
     or have an administrator investigate."""
+
+
+class DocumentTemplateError(InputError):
+    """A model document's Word template is unreadable or uses a placeholder shapgov does
+    not fill (the message lists the documented ones)."""
+
+
+class AlteredSetError(InputError):
+    """An artifact set's file is missing or no longer matches the SHA-256 its manifest (or
+    the signed verdict) holds: the set was altered after it was logged or approved."""
+
+
+class DocumentRendererError(ShapgovError, RuntimeError):
+    """The PDF cannot be printed: no Chromium and ChromeDriver on this machine (or they
+    failed); the message says what to install."""

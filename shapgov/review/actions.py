@@ -396,6 +396,20 @@ def record_verdict(
     )  # fmt: skip
 
 
+def record_document(
+    client: Any, model: str, version: str, body: dict[str, Any], actor: Identity | None = None
+) -> ledger.Entry:
+    """Append a documentation event: the documents written for a version from its set
+    (``body``: their SHA-256, the manifest's, where they were logged;
+    :mod:`shapgov.mlflow.documenting`). Anyone who may read the set may document it; the
+    entry says who did, and whether the tracking server authenticated them.
+
+    :raises InputError: No approval key is configured (entries are always signed).
+    :raises LedgerIntegrityError: The ledger does not verify.
+    """
+    return _append(_client(client), "document", model, version, _actor(actor), body, None)
+
+
 def review_state(
     model: str, version: str | int, *, client: Any = None
 ) -> tuple[ReviewState, ledger.Chain]:

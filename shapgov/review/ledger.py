@@ -1,6 +1,7 @@
 """The review ledger: a hash-chained, signed record of every review action.
 
-Every entry (role grant, finding, answer, closing, sign-off, verdict) is one finished run
+Every entry (role grant, finding, answer, closing, sign-off, verdict, documentation of a
+version: the hashes of its Word and PDF documents) is one finished run
 in the ledger experiment (:func:`ledger_name`, ``shapgov-approval-ledger`` unless
 ``SHAPGOV_APPROVAL_LEDGER`` names another). Its canonical JSON (sequence number, kind,
 model, version, actor, whether the tracking server authenticated the actor, time, body,
@@ -50,7 +51,16 @@ LEDGER = "shapgov-approval-ledger"
 #: The SHA-256 an entry's ``prev`` holds when it is the first.
 GENESIS = "0" * 64
 #: The kinds of entry (:mod:`shapgov.review.state` folds them into a review state).
-KINDS = ("role_grant", "role_revoke", "finding", "answer", "close", "signoff", "verdict")
+KINDS = (
+    "role_grant",
+    "role_revoke",
+    "finding",
+    "answer",
+    "close",
+    "signoff",
+    "verdict",
+    "document",
+)
 #: Experiment tag naming the index run (set by whoever creates the ledger).
 INDEX_TAG = "shapgov.ledger.index_run"
 ROLE_TAG = "shapgov.ledger.role"  # "index" or "entry" on the ledger's runs

@@ -14,7 +14,7 @@ import pandas as pd
 
 from shapgov.combination.explanation import Explanation
 from shapgov.combination.policy import AdditivityReport
-from shapgov.errors import InputError
+from shapgov.errors import AlteredSetError, InputError
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,12 @@ class ArtifactSet:
     def read(cls, directory: str | Path) -> ArtifactSet:
         """Read the set in ``directory``: only the files its manifest lists, each checked
         against its SHA-256 (files a manifest does not list, such as leftovers of an
-        earlier set in the same run, are ignored). Raises :class:`InputError` when there
-        is no manifest or a listed file is missing or altered."""
+        earlier set in the same run, are ignored).
+
+        :raises InputError: There is no manifest, or it does not parse.
+        :raises AlteredSetError: A listed file is missing or altered (also an
+            ``InputError``).
+        """
         from shapgov.mlflow.artifacts import MANIFEST
 
         directory = Path(directory)
@@ -65,7 +69,7 @@ class ArtifactSet:
         for name, digest in sorted(listed.items()):
             path = directory / name
             if not path.exists() or sha256_file(path) != digest:
-                raise InputError(
+                raise AlteredSetError(
                     f"{name} is missing or does not match its manifest hash: the set was "
                     "altered after it was logged; log a new set instead of reporting this one"
                 )

@@ -29,6 +29,7 @@ from shapgov.errors import InputError
 from shapgov.sinks import strict_json
 from shapgov.sinks.approval_section import APPROVAL_CHECKS, approval_section
 from shapgov.sinks.artifact_set import ArtifactSet, sha256_bytes
+from shapgov.sinks.executive_summary import executive_summary
 from shapgov.sinks.over_time_section import over_time_section
 from shapgov.sinks.provenance_section import provenance_section
 from shapgov.sinks.reasons_section import reasons_section
@@ -511,7 +512,7 @@ def build_context(
     # contents entry)
     optional = {"over_time": over_time, "reasons": reasons}
     sections = [(i, name) for i, name in SECTIONS if optional.get(i, True)]
-    return {
+    context = {
         "title": title,
         "status": aset.additivity.status,
         "sections": sections,
@@ -528,6 +529,8 @@ def build_context(
         "approval_checks": list(APPROVAL_CHECKS),
         "provenance": provenance_section(aset, run, model_version),
     }
+    context["executive"] = executive_summary(context)
+    return context
 
 
 def write_figures(directory: str | Path, manifest: dict[str, Any]) -> None:
