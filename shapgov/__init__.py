@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from shapgov.grouped import explain_groups
     from shapgov.mlflow.approval import approve
     from shapgov.mlflow.autologging import autolog
+    from shapgov.mlflow.documenting import document
     from shapgov.mlflow.reporting import report
     from shapgov.opaque import BlackBox
     from shapgov.planning.background import summarize_background
@@ -40,6 +41,7 @@ __all__ = [
     "autolog",
     "compare_shap_xemp",
     "decompose",
+    "document",
     "explain",
     "explain_groups",
     "feature_impact",
@@ -76,6 +78,7 @@ _LAZY = {
     "approve": "shapgov.mlflow.approval",
     "autolog": "shapgov.mlflow.autologging",
     "report": "shapgov.mlflow.reporting",
+    "document": "shapgov.mlflow.documenting",
 }
 
 

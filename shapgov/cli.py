@@ -25,6 +25,7 @@ from shapgov.cli_common import (
     _tracking_problem,
     _use_store,
 )
+from shapgov.cli_document import document
 from shapgov.cli_explain import (
     DEFAULT_BACKGROUND,
     model_uri_option,
@@ -571,7 +572,9 @@ def webhook(
     server.serve_forever()
 
 
-for command in (keys, reproduce, reasons, roles, finding, signoff, reject, review, ledger):
+for command in (
+    keys, reproduce, reasons, roles, finding, signoff, reject, review, ledger, document
+):  # fmt: skip
     main.add_command(command)
 
 

@@ -9,7 +9,8 @@ again: the content is the compliance report's context of that set
 (:mod:`shapgov.documents.content`).
 
 With ``log`` the documents go beside the set, under
-``shapgov-approval/v<version>/documents/`` (never over the approved artifacts), with
+``shapgov-approval/v<version>/documents/<UTC time>/`` (never over the approved artifacts,
+nor over an earlier documentation), with
 ``documents.json`` (each file's SHA-256, the manifest's, the template's and the
 regulatory map's), and a ``document`` entry in the approval ledger records the same
 hashes (signed with the approval key; without a key, the entry cannot be written and the
@@ -124,6 +125,7 @@ def document(
             paths[fmt].write_bytes(data)
         from shapgov.documents.regulatory import load_map
 
+        created = datetime.now(UTC)
         record = {
             "model": {"name": mv.name, "version": str(mv.version)},
             "files": {paths[f].name: _sha(d) for f, d in written.items()},
@@ -131,14 +133,15 @@ def document(
             "verdict": doc.fields["verdict"],
             "template_sha256": _sha(template.read_bytes()) if template else "shapgov default",
             "regulatory_map_sha256": load_map()[1],
-            "created": datetime.now(UTC).isoformat(),
+            "created": created.isoformat(),
         }
         result = Documents(
             paths, {f: _sha(d) for f, d in written.items()}, manifest_sha, record=record
         )
         if not log:
             return result
-        where = f"{APPROVAL_REPORTS}/v{mv.version}/{DOCUMENTS}"
+        stamp = created.strftime("%Y%m%dT%H%M%S%fZ")
+        where = f"{APPROVAL_REPORTS}/v{mv.version}/{DOCUMENTS}/{stamp}"
         for fmt in written:
             shutil.copyfile(paths[fmt], staging / paths[fmt].name)
         (staging / RECORD).write_text(json.dumps(record, indent=2, sort_keys=True))
