@@ -43,7 +43,7 @@ CASE_NAMES = (
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-STEPS = ("fit", "explain and log", "register", "approve", "report")
+STEPS = ("fit", "explain and log", "register", "approve", "report", "document")
 
 
 @dataclass(frozen=True)
@@ -433,6 +433,9 @@ def run_case(case: Case, *, out_dir: Path, progress: Any, echo: Callable[[str], 
     step("report")
     path = shapgov.report(model=mv.name, version=mv.version, out=out_dir / f"{case.name}.html")
     progress.update()
+    step("document")
+    documents = _documents(mv, verdict, out_dir)
+    progress.update()
     for caught in w:
         echo(f"   warning: {caught.message}")
     if e is not None:
@@ -461,8 +464,27 @@ def run_case(case: Case, *, out_dir: Path, progress: Any, echo: Callable[[str], 
         + (", alias 'champion'" if verdict.approved else f" ({'; '.join(verdict.reasons)})")
         + (f", signature verified (approver {checked.approver})" if checked.verified else "")
         + f"\n   report: {path.resolve()}"
+        + "".join(f"\n   {line}" for line in documents)
     )
     return verdict
+
+
+def _documents(mv: Any, verdict: Any, out_dir: Path) -> list[str]:
+    """The model documentation (Word and PDF) of an approved version, logged and recorded
+    in the ledger; where no Chromium prints the PDF, the Word file alone, said."""
+    import shapgov
+    from shapgov.errors import DocumentRendererError
+
+    if not verdict.approved:
+        return ["no model documentation: the version is not approved"]
+    try:
+        written = shapgov.document(mv.name, mv.version, out_dir=out_dir)
+        missing = ""
+    except DocumentRendererError as err:
+        written = shapgov.document(mv.name, mv.version, formats=("docx",), out_dir=out_dir)
+        missing = f" (no PDF: {err})"
+    lines = [f"{fmt}: {path.resolve()}" for fmt, path in written.paths.items()]
+    return [*lines[:-1], lines[-1] + missing, f"documents {written.ledger_note}"]
 
 
 def _echo_over_time(run_id: str, echo: Callable[[str], None]) -> None:

@@ -25,7 +25,8 @@ COVER = (
 
 
 def build_default_template() -> bytes:
-    """The default template's bytes: cover, contents, executive summary, every section."""
+    """The default template's bytes: the cover and the executive summary on the first
+    page, then the contents and every section."""
     from docx import Document
     from docx.enum.text import WD_BREAK
     from docx.shared import Cm, Pt
@@ -41,10 +42,10 @@ def build_default_template() -> bytes:
     doc.add_paragraph("Model documentation: {{ title }}", style="Title")
     for line in COVER:
         doc.add_paragraph(line)
+    doc.add_paragraph("{{p executive_summary }}")  # read first: on the first page
     doc.add_paragraph().add_run().add_break(WD_BREAK.PAGE)
     doc.add_paragraph("Contents", style="TOC Heading" if "TOC Heading" in doc.styles else None)
     doc.add_paragraph("{{p table_of_contents }}")
-    doc.add_paragraph("{{p executive_summary }}")
     doc.add_paragraph("{{p all_sections }}")
     footer = section.footer.paragraphs[0]
     footer.text = "{{ title }} · manifest SHA-256 {{ manifest_sha256 }} · page "

@@ -65,8 +65,9 @@ def _footer(document: ModelDocument) -> str:
     return (
         '<div style="font-size:7pt;width:100%;margin:0 14mm;color:#444;'
         'font-family:DejaVu Sans,Arial,sans-serif;display:flex;justify-content:space-between">'
-        f"<span>{title} · manifest SHA-256 {digest}</span>"
-        '<span>page <span class="pageNumber"></span> of <span class="totalPages"></span></span>'
+        f'<span style="flex:1;overflow-wrap:anywhere">{title} · manifest SHA-256 {digest}</span>'
+        '<span style="white-space:nowrap;padding-left:6mm">page <span class="pageNumber">'
+        '</span> of <span class="totalPages"></span></span>'
         "</div>"
     )
 

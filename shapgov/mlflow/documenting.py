@@ -78,7 +78,8 @@ def document(
     :param log: Log the documents to the version's source run and record them in the
         approval ledger.
     :param actor: Who records the documentation event (a
-        :class:`~shapgov.review.identity.Identity`; default: the current user).
+        :class:`~shapgov.review.identity.Identity`; default: the signed-in or declared
+        user, else the operating-system user, as :func:`shapgov.approve` defaults).
     :raises AlteredSetError: A file of the set no longer matches the manifest, or the
         manifest or report is not the one the verdict signed.
     :raises DocumentTemplateError: The template is unreadable or has unknown placeholders.
@@ -194,6 +195,10 @@ def _record(
             return None, "not recorded in the approval ledger: no approval key is configured"
     except InputError as err:
         return None, f"not recorded in the approval ledger: {err}"
+    if actor is None:  # as approve: the signed-in or declared user, else the OS user
+        from shapgov.mlflow.verdict_writes import default_approver
+
+        actor = default_approver()
     body = {**record, "artifact_path": where, "run_id": mv.run_id}
     entry = record_document(client, mv.name, str(mv.version), body, actor)
     return entry.seq, f"recorded as approval ledger entry {entry.seq}"
