@@ -2,7 +2,7 @@
 content, from a set's hashed artifacts alone (issue 36).
 
 * :func:`build_document`: the :class:`~shapgov.documents.blocks.ModelDocument` of a set
-  (read through :class:`~shapgov.sinks.artifact_set.ArtifactSet`, every file checked
+  (read through ``ArtifactSet``, every file checked
   against its SHA-256), with the executive summary first and the regulatory section map
   last (:mod:`shapgov.documents.regulatory`);
 * :func:`write_docx` (through a replaceable template, :mod:`shapgov.documents.docx_writer`)
@@ -37,7 +37,7 @@ def build_document(
     :param model_version: The registered version (its verdict tags fill the cover and the
         approval section); ``None`` documents a run's set, unjudged.
     :param approval_state: What only the MLflow layer checks (signature, review, explaining
-        models), as :func:`shapgov.mlflow.reporting.approval_state` gives it.
+        models), as ``shapgov.mlflow.reporting.approval_state`` gives it.
     :raises AlteredSetError: A file of the set does not match its manifest.
     """
     from shapgov.documents.content import model_document

@@ -159,7 +159,7 @@ def _safe(name: str) -> str:
 
 def check_signed_set(local: Path, tags: dict[str, str]) -> str:
     """The manifest SHA-256 of the set in ``local``, checked: every file it lists matches
-    (read through :class:`~shapgov.sinks.artifact_set.ArtifactSet`), and a verdict's signed
+    (read through ``ArtifactSet``), and a verdict's signed
     manifest and report hashes are those of the set.
 
     :raises AlteredSetError: Either check fails.
