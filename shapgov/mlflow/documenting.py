@@ -85,6 +85,8 @@ def document(
     :raises DocumentTemplateError: The template is unreadable or has unknown placeholders.
     :raises DocumentRendererError: A PDF was asked for and Chromium cannot print it.
     :raises InputError: Unknown formats, or a version without a set.
+    :raises LedgerIntegrityError: ``log`` with an approval ledger that does not verify
+        (checked before anything is written).
     """
     from mlflow.tracking import MlflowClient
 
@@ -101,6 +103,8 @@ def document(
             raise InputError(f"the template {template} is not a file")
     client = client or MlflowClient()
     run, mv = resolve(model=name, version=version, client=client)
+    if log:
+        _ledger_verifies(client)  # before anything is written: no documents without entry
     out_dir = Path(out_dir)
     stem = f"{_safe(mv.name)}-v{mv.version}-model-documentation"
     with (
@@ -151,6 +155,26 @@ def document(
     return Documents(
         paths, result.sha256, manifest_sha, where, entry, note, record
     )  # fmt: skip
+
+
+def _ledger_verifies(client: Any) -> None:
+    """:raises LedgerIntegrityError: The approval ledger does not verify (where a key is
+    configured to record the documentation in it)."""
+    from shapgov.errors import LedgerIntegrityError
+    from shapgov.mlflow.keys import signing_key
+    from shapgov.review.ledger import read_chain
+
+    try:
+        if signing_key() is None:
+            return
+    except InputError:
+        return  # said by the result's ledger note
+    problems = read_chain(client).problems
+    if problems:
+        raise LedgerIntegrityError(
+            "the approval ledger does not verify, so no documentation event can be recorded "
+            f"in it: {'; '.join(problems)}; run 'shapgov ledger verify' and restore it first"
+        )
 
 
 def _safe(name: str) -> str:
