@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from shapgov.adverse_action.derive import reasons
     from shapgov.analyses.compare import compare_shap_xemp
     from shapgov.analyses.exemplars import xemp
+    from shapgov.analyses.fairness import fairness
     from shapgov.analyses.impact import feature_impact, permutation_impact
     from shapgov.analyses.over_time import over_time
     from shapgov.analyses.prediction_explanations import prediction_explanations
@@ -44,6 +45,7 @@ __all__ = [
     "document",
     "explain",
     "explain_groups",
+    "fairness",
     "feature_impact",
     "hookimpl",
     "load_catalogue",
@@ -78,6 +80,7 @@ _LAZY = {
     "approve": "shapgov.mlflow.approval",
     "autolog": "shapgov.mlflow.autologging",
     "report": "shapgov.mlflow.reporting",
+    "fairness": "shapgov.analyses.fairness",
     "document": "shapgov.mlflow.documenting",
 }
 

@@ -437,6 +437,21 @@ def report(
     "0..1) is at least this.",
 )
 @click.option(
+    "--min-adverse-impact-ratio",
+    type=click.FloatRange(min=0.0, max=1.0, min_open=True),
+    default=None,
+    help="Reject when a protected group's adverse impact ratio (its approval rate over the "
+    "reference group's) is below this (e.g. 0.8, the four-fifths screen), or when the set "
+    "holds no fair-lending checks.",
+)
+@click.option(
+    "--max-proxy-score",
+    type=click.FloatRange(min=0.5, max=1.0),
+    default=None,
+    help="Reject when an input's proxy score for a protected attribute (cross-validated AUC, "
+    "0.5..1) reaches this, or when the set holds no fair-lending checks.",
+)
+@click.option(
     "--as",
     "as_user",
     default=None,
@@ -452,6 +467,8 @@ def approve(
     require_explaining_model: bool,
     max_impact_drift: float | None,
     min_reason_stability: float | None,
+    min_adverse_impact_ratio: float | None,
+    max_proxy_score: float | None,
     as_user: str | None,
     tracking_uri: str | None,
 ) -> None:
@@ -487,6 +504,8 @@ def approve(
                 require_explaining_model=require_explaining_model,
                 max_impact_drift=max_impact_drift,
                 min_reason_stability=min_reason_stability,
+                min_adverse_impact_ratio=min_adverse_impact_ratio,
+                max_proxy_score=max_proxy_score,
             )
         unsigned = [w for w in caught if issubclass(w.category, UnsignedVerdictWarning)]
         for w in caught:  # every other warning is shown as it would have been

@@ -92,6 +92,7 @@ def model_document(
         "agreement": _agreement,
         "over_time": _over_time,
         "reasons": _reasons,
+        "fairness": _fairness,
         "approval": _approval,
         "provenance": _provenance,
     }
@@ -524,6 +525,72 @@ def _reasons(c: dict[str, Any], src: _Sources) -> list[Any]:
     if r.get("notice"):
         blocks.append(Heading(f"Sample notice (row {r['notice']['row']})", 3))
         blocks.append(Paragraph((r["notice"]["text"],), "code"))
+    return blocks
+
+
+def _fairness(c: dict[str, Any], src: _Sources) -> list[Any]:
+    f = c["fairness"]
+    rules = f["rules"]
+    blocks: list[Any] = [
+        Paragraph(
+            (
+                "Protected attributes are not model inputs; they were given beside the "
+                f"explained rows (protected table SHA-256 {f['protected_sha256']}, not stored). "
+                f"{f['summary'][:1].upper()}{f['summary'][1:]}.",
+            ),
+            "warning" if f["flagged"] else "body",
+        ),
+        Paragraph(
+            (
+                f"The flag: adverse impact ratio below {rules.get('air_threshold')} and the "
+                f"one-sided test of AIR >= 1 rejected at {rules.get('alpha')} after Holm's "
+                f"correction, in groups of at least {rules.get('min_group_size')} rows; "
+                f"AIR intervals: {rules.get('air_interval')}.",
+            ),
+            "note",
+        ),
+    ]
+    header = ["Attribute", "Group", "Rows", "Approval rate", "AIR", "AIR interval", "Holm p",
+              "SMD", "Gap", "Flag"]  # fmt: skip
+    rows = [
+        [g["attribute"], g["group"] + (" (reference)" if g["is_reference"] else ""), g["n"],
+         g["approval_rate"], g["air"], g["interval"], g["p"], g["smd"], g["gap"],
+         "flagged" if g["flagged"] else ("small group" if g["small"] else "")]
+        for g in f["groups"]
+    ]  # fmt: skip
+    blocks.append(_table("Approval rates and adverse impact ratios", header, rows,
+                         src("fairness_groups.parquet")))  # fmt: skip
+    if f["outcomes"]:
+        blocks.append(
+            _table(
+                "Error rates by group (differences against the reference, Newcombe intervals)",
+                ["Attribute", "Group", "FPR", "FNR", "FPR difference", "FNR difference",
+                 "Observed rate"],
+                [[g["attribute"], g["group"], g["fpr"], g["fnr"], g["fpr_diff"], g["fnr_diff"],
+                  g["observed"]] for g in f["groups"]],
+                src("fairness_groups.parquet"),
+            )
+        )  # fmt: skip
+    for carried in f["carried"]:
+        blocks.append(
+            _table(
+                f"What carries the gap of {carried['group']} ({carried['attribute']}): mean "
+                "SHAP differences, summing exactly to the gap",
+                ["Input", "Mean SHAP difference", "Share of the gap"],
+                [[r["player"], r["contribution"], r["share"]] for r in carried["rows"]],
+                src("fairness_gaps.parquet"),
+            )
+        )
+    blocks.append(
+        _table(
+            "Proxy screen (flagged inputs first, by share of Feature Impact)",
+            ["Attribute", "Input", "Proxy score", "Values", "SHAP column", "Group",
+             "Impact share", "Flag"],
+            [[p["attribute"], p["input"], p["score"], p["values"], p["shap"], p["group"],
+              p["impact"], "flagged" if p["flagged"] else ""] for p in f["proxies"]],
+            src("fairness_proxies.parquet"),
+        )
+    )  # fmt: skip
     return blocks
 
 

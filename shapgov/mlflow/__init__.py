@@ -113,6 +113,7 @@ def log_explanation(
     comparison: Any = None,
     over_time: Any = None,
     reasons: Any = None,
+    fairness: Any = None,
     attachments: dict[str, Any] | None = None,
     seconds: float | None = None,
     top_k: int = 3,
@@ -131,7 +132,10 @@ def log_explanation(
     ``shapgov.mlflow.timeline.window_metrics``), so ``mlflow ui`` charts them. With
     ``reasons`` (the :class:`~shapgov.adverse_action.derive.AdverseActionReasons` of the
     same rows) the set holds the adverse-action reasons and the run gets the metrics
-    ``shapgov.reasons.declined`` and, when measured, ``shapgov.reasons.stability``.
+    ``shapgov.reasons.declined`` and, when measured, ``shapgov.reasons.stability``;
+    ``fairness`` (a :class:`~shapgov.analyses.fairness.Fairness` of the same rows): the
+    fair-lending tables, and the metrics ``shapgov.fairness.min_air`` and
+    ``shapgov.fairness.max_proxy_score``.
 
     :returns: The manifest.
     :raises TrackingUnavailableError: The tracking server did not answer; call again with
@@ -153,6 +157,7 @@ def log_explanation(
                 comparison=comparison,
                 over_time=over_time,
                 reasons=reasons,
+                fairness=fairness,
                 attachments=attachments,
                 top_k=top_k,
                 run_id=rid,
@@ -170,6 +175,13 @@ def log_explanation(
         ]
         if seconds is not None:
             metrics.append(Metric("shapgov.seconds", float(seconds), now, 0))
+        if fairness is not None:
+            air = fairness.summary.get("min_air")
+            if air is not None:
+                metrics.append(Metric("shapgov.fairness.min_air", float(air), now, 0))
+            proxy = fairness.summary.get("max_proxy")
+            if proxy is not None:
+                metrics.append(Metric("shapgov.fairness.max_proxy_score", float(proxy), now, 0))
         if reasons is not None:
             declined = float(reasons.declined.sum())
             metrics.append(Metric("shapgov.reasons.declined", declined, now, 0))
@@ -258,6 +270,7 @@ def explain_and_log(
     report: bool = True,
     over_time: Mapping[str, Any] | None = None,
     reasons: Mapping[str, Any] | None = None,
+    fairness: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> Any:
     """:func:`shapgov.explain` ``X`` and log the whole set; on an additivity failure, log
@@ -283,6 +296,11 @@ def explain_and_log(
         ``min_share``, ``stability`` (default here: 20 resamples), ``random_state``): the
         adverse-action reasons of the explained rows join the set. A protected attribute
         or a bad catalogue raises before anything is logged.
+    :param fairness: Options of :func:`shapgov.fairness` (``protected`` and ``decision``
+        required, one protected row per row of ``X``; ``reference``, ``air_threshold``,
+        ``alpha``, ``min_group_size``, ``max_proxy_score``, ...; ``y`` defaults to this
+        call's ``y``): the fair-lending checks of the explained rows join the set (their
+        tables and summary; the protected table only as its SHA-256 and group counts).
     :param options: Passed to :func:`shapgov.explain` (``background=``, ``output=``, ...).
     :returns: The :class:`shapgov.Explanation`.
     :raises InputError: Bad options (an unknown analysis, ...).
@@ -307,6 +325,7 @@ def explain_and_log(
             options=options,
             windowed=over_time,
             reason_options=reasons,
+            fairness_options=fairness,
         )
 
 
@@ -324,6 +343,7 @@ def _explain_and_log(
     options: dict[str, Any],
     windowed: Mapping[str, Any] | None,
     reason_options: Mapping[str, Any] | None = None,
+    fairness_options: Mapping[str, Any] | None = None,
 ) -> Any:
     import numpy as np
 
@@ -355,6 +375,10 @@ def _explain_and_log(
     given_reasons = None
     if reason_options is not None:
         given_reasons = _reasons(model, frame, reason_options, options, random_state)
+    fair = None
+    if fairness_options is not None:
+        positions = None if by_window is None else by_window.positions
+        fair = _fairness(e, fairness_options, y, positions)
     if "permutation" in chosen and y is not None:
         permutation = permutation_impact(model, frame, y, random_state=random_state)
         permutation = mark_redundant(permutation, frame)
@@ -376,11 +400,49 @@ def _explain_and_log(
         comparison=comparison,
         over_time=by_window,
         reasons=given_reasons,
+        fairness=fair,
         seconds=clock.perf_counter() - start,
         top_k=top_k,
         report=report,
     )
     return e
+
+
+def _fairness(e: Any, given: Mapping[str, Any], y: Any, positions: Any) -> Any:
+    """The fair-lending checks of the explained rows (:func:`shapgov.fairness`), the
+    protected table aligned with them by position (in time order under ``over_time``)."""
+    import inspect
+
+    import pandas as pd
+
+    from shapgov.analyses.fairness import fairness
+    from shapgov.errors import InputError
+
+    if not isinstance(given, Mapping):
+        raise InputError("fairness= takes the options of shapgov.fairness as a dict")
+    spec = dict(given)
+    missing = [k for k in ("protected", "decision") if k not in spec]
+    if missing:
+        raise InputError(
+            f"fairness= needs {missing}: the protected attributes (one row per row of X) and "
+            "the decision rule, e.g. fairness={'protected': applicants[['sex']], "
+            "'decision': shapgov.Decision(cutoff=0.2)}"
+        )
+    taken = set(inspect.signature(fairness).parameters)
+    taken -= {"explanation_or_model", "X", "background"}
+    unknown = sorted(set(spec) - taken)
+    if unknown:
+        raise InputError(f"fairness= has option(s) shapgov.fairness does not take: {unknown}")
+    protected = spec.pop("protected")
+    if isinstance(protected, pd.Series):
+        protected = protected.to_frame()
+    if isinstance(protected, pd.DataFrame):
+        if positions is not None and len(protected) >= len(positions):
+            protected = protected.iloc[positions]
+        if len(protected) == len(e.data):
+            protected = protected.set_axis(e.data.index)
+    spec.setdefault("y", y)
+    return fairness(e, protected=protected, **spec)
 
 
 def _reasons(

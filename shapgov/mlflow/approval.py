@@ -94,6 +94,7 @@ def check_run(
     allow_warn: bool = False,
     max_impact_drift: float | None = None,
     min_reason_stability: float | None = None,
+    fairness_rules: dict[str, float] | None = None,
     client: Any = None,
 ) -> Approval:
     """Verify the shapgov artifact set of one run (no registry writes).
@@ -177,6 +178,9 @@ def check_run(
             reasons.extend(set_rules.reason_stability_reasons(local, min_reason_stability, listed))
         if "reasons.json" in manifest.get("artifacts", {}):
             reasons.extend(set_rules.reasons_additivity_reasons(local, allow_warn))
+        if fairness_rules:
+            listed = "fairness.json" in manifest.get("artifacts", {})
+            reasons.extend(set_rules.fairness_reasons(local, fairness_rules, listed))
     return Approval(not reasons, reasons, run_id, manifest_sha, report_sha)
 
 
@@ -297,6 +301,7 @@ def _judge(
     require_explaining_model: bool,
     max_impact_drift: float | None,
     min_reason_stability: float | None = None,
+    fairness_rules: dict[str, float] | None = None,
 ) -> Approval:
     """The verdict on one model version (no writes)."""
     if not mv.run_id:
@@ -307,6 +312,7 @@ def _judge(
             allow_warn=allow_warn,
             max_impact_drift=max_impact_drift,
             min_reason_stability=min_reason_stability,
+            fairness_rules=fairness_rules,
             client=client,
         )
     if require_explaining_model and result.approved:
@@ -334,6 +340,8 @@ def approve(
     require_explaining_model: bool = False,
     max_impact_drift: float | None = None,
     min_reason_stability: float | None = None,
+    min_adverse_impact_ratio: float | None = None,
+    max_proxy_score: float | None = None,
     actor: Identity | None = None,
     reject_reason: str | None = None,
     client: Any = None,
@@ -361,8 +369,14 @@ def approve(
         average, less than this share of a declined row's reasons across the stability
         resamples of the reference population (``mean_share_kept`` in ``reasons.json``,
         in [0, 1]), or when the set holds no reasons or no stability figures.
-    :raises InputError: ``min_reason_stability`` is not a number in [0, 1] (nothing is
-        checked or recorded).
+    :param min_adverse_impact_ratio: Reject when a protected group's adverse impact ratio
+        (``fairness_groups.parquet``) is below it, flagged or not, or when the set holds no
+        fair-lending checks.
+    :param max_proxy_score: Reject when an input's proxy score for a protected attribute
+        (``fairness_proxies.parquet``, 0.5..1) reaches it, or when the set holds no
+        fair-lending checks.
+    :raises InputError: ``min_reason_stability`` is not a number in [0, 1], or a fairness
+        rule is out of its range (nothing is checked or recorded).
     :param require_explaining_model: Also require an explaining model (logged with
         :func:`shapgov.mlflow.serving.log_explaining_model`) that carries the manifest
         SHA-256 of the set being approved: the version is served with this very game.
@@ -374,6 +388,7 @@ def approve(
     from shapgov.mlflow import signing
 
     min_reason_stability = set_rules.stability_rule(min_reason_stability)
+    fairness_rules = set_rules.fairness_rule(min_adverse_impact_ratio, max_proxy_score)
     client = client or MlflowClient()
     key = signing.signing_key()  # a malformed key fails before any work
     with failures.tracking_errors(
@@ -390,7 +405,7 @@ def approve(
             ) from err
         result = _judge(
             client, mv, allow_warn, require_explaining_model, max_impact_drift,
-            min_reason_stability,
+            min_reason_stability, fairness_rules,
         )  # fmt: skip
 
     if reject_reason is not None:
@@ -428,6 +443,8 @@ def approve(
                 "require_explaining_model": require_explaining_model,
                 "max_impact_drift": max_impact_drift,
                 "min_reason_stability": min_reason_stability,
+                "min_adverse_impact_ratio": min_adverse_impact_ratio,
+                "max_proxy_score": max_proxy_score,
             },
             sort_keys=True,
         ),

@@ -17,6 +17,8 @@ file is a summary whose size does not grow with the row count::
     over_time.json/.parquet/.png  explanations over time windows (when a time column was
                               given): every table and rule / one row per window and
                               player / the impact of the top players per window
+    fairness.json, fairness_*.parquet   fair-lending checks (when protected attributes were
+                        given; the protected table itself only as its SHA-256 and counts)
     reasons.parquet/.json, reason_*   adverse-action reasons of the explained rows (when
                               asked; shapgov.adverse_action.stored lists the files)
     report_figures.parquet    the figures of the report logged with the set, drawn from
@@ -81,6 +83,7 @@ def write_set(
     comparison: Any = None,
     over_time: Any = None,
     reasons: Any = None,
+    fairness: Any = None,
     attachments: dict[str, Any] | None = None,
     top_k: int = 3,
     run_id: str | None = None,
@@ -138,6 +141,8 @@ def write_set(
         _write_json(directory / "comparison.json", comparison.to_dict())
     if over_time is not None:
         _write_over_time(directory, over_time)
+    if fairness is not None:
+        _write_fairness(directory, fairness)
     if reasons is not None:
         from shapgov.adverse_action.stored import write_reasons
 
@@ -245,6 +250,22 @@ def pe_summary(pe: pd.DataFrame, k: int, rows: int) -> dict[str, Any]:
     )
     counts["feature"] = counts["feature"].map(str)
     return {"k": k, "rows": rows, "features": json_records(counts)}
+
+
+#: The fair-lending tables of a set (beside ``fairness.json``, the summary).
+FAIRNESS_TABLES = ("groups", "gaps", "proxies")
+
+
+def _write_fairness(directory: Path, result: Any) -> None:
+    """``fairness.json`` (summary: rules, protected SHA-256, group counts, flags) and one
+    parquet per table; the protected table itself is not written."""
+    _write_json(directory / "fairness.json", result.summary)
+    for name in FAIRNESS_TABLES:
+        frame = getattr(result, name).copy()
+        for col in ("group", "reference"):
+            if col in frame.columns:
+                frame[col] = frame[col].astype(str)
+        write_parquet(directory / f"fairness_{name}.parquet", frame)
 
 
 def _write_over_time(directory: Path, result: Any) -> None:

@@ -1,6 +1,7 @@
 """The approval rules on what an artifact set holds beyond its values: explanations over
-time (``max_impact_drift``) and adverse-action reasons (their additivity, always; their
-stability, with ``min_reason_stability``). Each returns the reasons to reject (none: the
+time (``max_impact_drift``), adverse-action reasons (their additivity, always; their
+stability, with ``min_reason_stability``) and fair-lending checks
+(``min_adverse_impact_ratio``, ``max_proxy_score``). Each returns the reasons to reject (none: the
 rule holds), as :func:`shapgov.approve` records them.
 """
 
@@ -125,3 +126,59 @@ def reasons_additivity_reasons(local: Path, allow_warn: bool) -> list[str]:
     if status == "warn" and not allow_warn:
         return ["the adverse-action reasons' additivity status is 'warn' (allow_warn to accept)"]
     return []
+
+
+def fairness_rule(min_air: Any, max_proxy: Any) -> dict[str, float] | None:
+    """The fairness rules as floats (``None``: none asked).
+
+    :raises InputError: ``min_adverse_impact_ratio`` outside (0, 1] or ``max_proxy_score``
+        outside [0.5, 1].
+    """
+    rules: dict[str, float] = {}
+    for name, value, low, high in (
+        ("min_adverse_impact_ratio", min_air, 0.0, 1.0),
+        ("max_proxy_score", max_proxy, 0.5, 1.0),
+    ):
+        if value is None:
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if isinstance(value, bool) or not low <= number <= high or number == 0.0:
+            raise InputError(f"{name} must be a number in ({low:g}, {high:g}], not {value!r}")
+        rules[name] = number
+    return rules or None
+
+
+def fairness_reasons(local: Path, rules: dict[str, float], listed: bool) -> list[str]:
+    """The fairness rules on the set's ``fairness_groups.parquet`` and
+    ``fairness_proxies.parquet``."""
+    import pandas as pd
+
+    if not listed:
+        return [
+            "no fair-lending checks in the set, so "
+            + " and ".join(sorted(rules))
+            + " cannot be judged; log the set with explain_and_log(fairness={'protected': ..., "
+            "'decision': ...})"
+        ]
+    out = []
+    if "min_adverse_impact_ratio" in rules:
+        groups = pd.read_parquet(local / "fairness_groups.parquet")
+        low = groups[groups["air"] < rules["min_adverse_impact_ratio"]]
+        for r in low.itertuples():
+            out.append(
+                f"adverse impact ratio {r.air:.3f} of group {r.group} ({r.attribute}; {r.n} "
+                f"rows, reference {r.reference}) is below min_adverse_impact_ratio "
+                f"{rules['min_adverse_impact_ratio']:g}"
+            )
+    if "max_proxy_score" in rules:
+        proxies = pd.read_parquet(local / "fairness_proxies.parquet")
+        high = proxies[proxies["score"] >= rules["max_proxy_score"]]
+        for r in high.itertuples():
+            out.append(
+                f"input {r.input} is a proxy for {r.attribute} (proxy score {r.score:.3f} >= "
+                f"max_proxy_score {rules['max_proxy_score']:g}; {r.impact_share:.1%} of impact)"
+            )
+    return out

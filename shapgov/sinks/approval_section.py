@@ -32,6 +32,16 @@ def _approval_checks(raw_rules: str | None) -> list[str]:
             "the set holds explanations over time and no window's impact drift against the "
             f"reference window exceeds max_impact_drift = {rules['max_impact_drift']}"
         )
+    if rules.get("min_adverse_impact_ratio") is not None:
+        checks.append(
+            "the set holds fair-lending checks and no protected group's adverse impact ratio "
+            f"is below min_adverse_impact_ratio = {rules['min_adverse_impact_ratio']}"
+        )
+    if rules.get("max_proxy_score") is not None:
+        checks.append(
+            "the set holds fair-lending checks and no input's proxy score for a protected "
+            f"attribute reaches max_proxy_score = {rules['max_proxy_score']}"
+        )
     if rules.get("require_explaining_model"):
         checks.append("an explaining model carries this set's manifest SHA-256")
     return checks

@@ -31,6 +31,7 @@ class ArtifactSet:
     xemp: dict[str, Any] | None
     comparison: dict[str, Any] | None
     over_time: dict[str, Any] | None = None
+    fairness: dict[str, Any] | None = None  # fairness.json: the fair-lending summary
 
     @classmethod
     def read(cls, directory: str | Path) -> ArtifactSet:
@@ -95,6 +96,7 @@ class ArtifactSet:
             xemp=load("xemp.json"),
             comparison=load("comparison.json"),
             over_time=load("over_time.json"),
+            fairness=load("fairness.json"),
         )
 
     def table(self, name: str, filters: Any = None) -> pd.DataFrame | None:

@@ -30,6 +30,7 @@ from shapgov.sinks import strict_json
 from shapgov.sinks.approval_section import APPROVAL_CHECKS, approval_section
 from shapgov.sinks.artifact_set import ArtifactSet, sha256_bytes
 from shapgov.sinks.executive_summary import executive_summary
+from shapgov.sinks.fairness_section import fairness_section
 from shapgov.sinks.over_time_section import over_time_section
 from shapgov.sinks.provenance_section import provenance_section
 from shapgov.sinks.reasons_section import reasons_section
@@ -51,6 +52,7 @@ SECTIONS = (
     ("agreement", "SHAP and XEMP agreement"),
     ("over_time", "Explanations over time"),
     ("reasons", "Adverse-action reasons"),
+    ("fairness", "Fair lending"),
     ("approval", "Approval"),
     ("provenance", "Versions and provenance"),
 )
@@ -508,9 +510,10 @@ def build_context(
     if model_version is not None:
         title = f"{model_version.name} v{model_version.version}"
     over_time, reasons = over_time_section(aset), reasons_section(aset)
+    fair = fairness_section(aset)
     # a set without explanations over time (or reasons) has no such section (nor its
     # contents entry)
-    optional = {"over_time": over_time, "reasons": reasons}
+    optional = {"over_time": over_time, "reasons": reasons, "fairness": fair}
     sections = [(i, name) for i, name in SECTIONS if optional.get(i, True)]
     context = {
         "title": title,
@@ -525,6 +528,7 @@ def build_context(
         "agreement": _agreement_section(aset),
         "over_time": over_time,
         "reasons": reasons,
+        "fairness": fair,
         "approval": approval_section(model_version, approval_state),
         "approval_checks": list(APPROVAL_CHECKS),
         "provenance": provenance_section(aset, run, model_version),
