@@ -174,3 +174,58 @@ def test_bad_protected_tables_are_typed_errors(planted):
     )
     with pytest.raises(InputError, match="only with a model"):
         fairness(e, X, protected=protected, decision=decision)
+
+
+def test_logged_reported_and_judged_by_the_approval_rules(planted, store, monkeypatch):
+    """The set holds the checks (not the protected table), the report shows the section
+    with the flagged group and the input carrying its gap, and the approval rules reject
+    on the planted gap and proxy with their reasons recorded."""
+    import json
+    from pathlib import Path
+
+    import mlflow
+
+    import shapgov.mlflow
+    from shapgov.sinks.compliance import REPORT
+
+    monkeypatch.setenv("SHAPGOV_APPROVAL_KEY", "fairness-tests-approval-key-0123456789")
+    monkeypatch.setenv("SHAPGOV_USER", "ada")
+    model, X, y, _, protected, f = planted
+    decision = shapgov.Decision(cutoff=CUTOFF)
+    with mlflow.start_run() as run:
+        shapgov.mlflow.explain_and_log(
+            model, X, y=y, background=X.iloc[:200], analyses=False,
+            fairness={"protected": protected, "decision": decision},
+        )  # fmt: skip
+        info = mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
+    local = Path(mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/shapgov"))
+    manifest = json.loads((local / "manifest.json").read_text())
+    listed = set(manifest["artifacts"])
+    assert {"fairness.json", "fairness_groups.parquet", "fairness_gaps.parquet"} <= listed
+    summary = json.loads((local / "fairness.json").read_text())
+    assert summary["protected_sha256"] == f.summary["protected_sha256"]
+    assert summary["group_counts"]["group"] == protected["group"].value_counts().to_dict()
+    stored = pd.read_parquet(local / "fairness_groups.parquet").set_index("group")
+    assert stored.loc["B", "air"] == pytest.approx(f.groups.set_index("group").loc["B", "air"])
+    assert not any("protected" in name for name in listed)  # only its hash and counts
+    metrics = mlflow.get_run(run.info.run_id).data.metrics
+    assert metrics["shapgov.fairness.min_air"] == pytest.approx(summary["min_air"])
+    html = (local / REPORT).read_text()
+    section = html.split('<section id="fairness">', 1)[1].split("</section>", 1)[0]
+    assert "Disparate impact flagged for B (group" in section
+    assert "the gap runs mostly through zip_risk" in section
+    executive = html.split('<section id="executive"', 1)[1].split("</section>", 1)[0]
+    assert ">Fair lending</dt>" in executive and 'href="#fairness"' in executive
+    mv = mlflow.register_model(info.model_uri, "fair")
+    plain = shapgov.approve("fair", mv.version)
+    assert plain.approved  # the checks are reported; rules judge them only when asked
+    judged = shapgov.approve("fair", mv.version, min_adverse_impact_ratio=0.8, max_proxy_score=0.7)
+    assert not judged.approved
+    text = "; ".join(judged.reasons)
+    assert "adverse impact ratio 0.5" in text and "group B" in text
+    assert "input zip_risk is a proxy for group" in text
+    tags = mlflow.MlflowClient().get_model_version("fair", mv.version).tags
+    rules = json.loads(tags["shapgov.approval.rules"])
+    assert rules["min_adverse_impact_ratio"] == 0.8 and rules["max_proxy_score"] == 0.7
+    with pytest.raises(InputError, match="min_adverse_impact_ratio"):
+        shapgov.approve("fair", mv.version, min_adverse_impact_ratio=1.5)

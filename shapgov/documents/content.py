@@ -586,7 +586,7 @@ def _fairness(c: dict[str, Any], src: _Sources) -> list[Any]:
             "Proxy screen (flagged inputs first, by share of Feature Impact)",
             ["Attribute", "Input", "Proxy score", "Values", "SHAP column", "Group",
              "Impact share", "Flag"],
-            [[p["attribute"], p["input"], p["score"], p["values"], p["shap"], p["group"],
+            [[p["attribute"], p["input"], p["score"], p["of_values"], p["shap"], p["group"],
               p["impact"], "flagged" if p["flagged"] else ""] for p in f["proxies"]],
             src("fairness_proxies.parquet"),
         )
