@@ -64,6 +64,8 @@ class Case:
     reasons: dict[str, Any] | None = None
     #: Taken through the review workflow by declared users (:mod:`shapgov.demo_review`).
     reviewed: bool = False
+    #: Options of shapgov.fairness for a case whose set holds the fair-lending checks.
+    fairness: dict[str, Any] | None = None
 
 
 def _diabetes(categorical_sex: bool = False) -> tuple[Any, ...]:
@@ -181,6 +183,20 @@ def credit_applicants(n: int = 1200, seed: int = 0) -> tuple[Any, Any]:
     )
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
     return X, pd.Series(y, index=X.index, name="default")
+
+
+def applicant_groups(X: Any, seed: int = 1) -> Any:
+    """A protected attribute of the generated applicants, not a model input: ``"group B"``
+    with a probability that rises with revolving utilization (and renting), so group B is
+    declined more often, its gap runs through ``revolving_utilization``, and that input is
+    a proxy for the group (the planted answer the fair-lending section finds). Drawn from
+    its own seed: the applicants and their outcomes are those of :func:`credit_applicants`."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    logit = -1.8 + 14.0 * (X["revolving_utilization"] - 0.4) + 0.6 * X["housing_rent"]
+    member = rng.random(len(X)) < 1 / (1 + np.exp(-logit))
+    return pd.DataFrame({"group": np.where(member, "group B", "group A")}, index=X.index)
 
 
 def credit_catalogue() -> Any:
@@ -326,6 +342,10 @@ def _credit_case(classifier: Any) -> Case:
         flavor="lightgbm",
         reasons=reasons,
         reviewed=True,
+        fairness={
+            "protected": applicant_groups(X).loc[X_test.index],
+            "decision": Decision(cutoff=CREDIT_CUTOFF),
+        },
     )
 
 
@@ -414,6 +434,7 @@ def run_case(case: Case, *, out_dir: Path, progress: Any, echo: Callable[[str], 
                 training=case.X_train,
                 over_time=case.over_time,
                 reasons=case.reasons,
+                fairness=case.fairness,
             )
         except AdditivityError as err:
             e = None

@@ -97,7 +97,10 @@ def test_the_planted_proxy_is_flagged_and_listed_first_an_independent_input_is_n
     *_, f = planted
     proxies = f.proxies.set_index("input")
     assert proxies.loc["zip_risk", "flagged"] and proxies.loc["zip_risk", "order"] == 1
-    assert proxies.loc["zip_risk", "score"] > 0.75
+    assert (
+        proxies.loc["zip_risk", "score"] > 0.75
+        and proxies.loc["zip_risk", "shap_proxy_score"] > 0.75
+    )
     assert not proxies.loc["income", "flagged"] and proxies.loc["income", "score"] < 0.56
     assert not proxies.loc["debt", "flagged"]
 

@@ -21,11 +21,13 @@ may not use them). For each attribute, each group is compared with a reference g
   (e.g. the log-odds margin) is, exactly, the sum over players of the difference of their
   mean SHAP values (the base value cancels; the values add up): reported per player, the
   largest first, so a reviewer sees which inputs carry the gap.
-* **Proxy screen**: per input, the proxy score of its values and of its SHAP column for
-  the attribute (the best one-group-against-the-rest cross-validated AUC); an input whose
-  score reaches ``max_proxy_score`` is flagged, and flagged inputs are listed first, the
-  ones with the largest share of Feature Impact on top: an input that both predicts a
-  protected attribute and drives the score.
+* **Proxy screen**: per input, the proxy score of its values for the attribute (the best
+  one-group-against-the-rest cross-validated AUC); an input whose score reaches
+  ``max_proxy_score`` is flagged, and flagged inputs are listed first, the ones with the
+  largest share of Feature Impact on top: an input that both predicts a protected
+  attribute and drives the score. The score of its SHAP column is reported beside it: a
+  SHAP column can give a group away through the input's interactions with a proxy even
+  where the input's values do not (it says where the input's *effect* differs by group).
 
 The protected table itself is not kept: only its SHA-256 and the group counts.
 Sources: EEOC Uniform Guidelines 29 CFR 1607.4(D) (four-fifths rule); CFPB, ECOA
@@ -72,10 +74,10 @@ class Fairness:
     :param gaps: One row per (attribute, group, player): ``mean_shap_group``,
         ``mean_shap_reference``, ``contribution`` (their difference; the contributions of
         a group sum to its ``gap``), ``share`` (of ``|gap|``, signed), ``rank``.
-    :param proxies: One row per (attribute, input): ``proxy_score`` (of its values),
-        ``shap_proxy_score`` (of its SHAP column), ``score`` (the larger), ``group`` (the
-        group it gives away best), ``impact_share`` (its share of Feature Impact),
-        ``flagged``, ``order`` (1 = listed first).
+    :param proxies: One row per (attribute, input): ``score`` (the proxy score of its
+        values, the flagged statistic), ``shap_proxy_score`` (of its SHAP column, reported),
+        ``group`` (the group its values give away best), ``impact_share`` (its share of
+        Feature Impact), ``flagged``, ``order`` (1 = listed first).
     :param summary: The rules and thresholds, the protected table's SHA-256 and group
         counts, the flagged groups and proxies.
     """
@@ -361,14 +363,14 @@ def _proxies(
                 if member.all():
                     continue
                 value = proxy_score(e.data[column], member, random_state)
-                shap_value = proxy_score(pd.Series(phi[:, j]), member, random_state)
-                if not np.isfinite(best[0]) or max(value, shap_value) > max(best[0], best[1]):
+                if not np.isfinite(best[0]) or value > best[0]:
+                    shap_value = proxy_score(pd.Series(phi[:, j]), member, random_state)
                     best = (value, shap_value, g)
-            score = np.nanmax([best[0], best[1]])
+            score = best[0]
             rows.append(
                 {
-                    "attribute": str(attribute), "input": str(column), "proxy_score": best[0],
-                    "shap_proxy_score": best[1], "score": score, "group": best[2],
+                    "attribute": str(attribute), "input": str(column), "score": score,
+                    "shap_proxy_score": best[1], "group": best[2],
                     "impact_share": float(share[players.index(str(column))])
                     if str(column) in players else np.nan,
                     "flagged": bool(score >= threshold),

@@ -584,9 +584,9 @@ def _fairness(c: dict[str, Any], src: _Sources) -> list[Any]:
     blocks.append(
         _table(
             "Proxy screen (flagged inputs first, by share of Feature Impact)",
-            ["Attribute", "Input", "Proxy score", "Values", "SHAP column", "Group",
+            ["Attribute", "Input", "Proxy score", "SHAP column's score", "Group",
              "Impact share", "Flag"],
-            [[p["attribute"], p["input"], p["score"], p["of_values"], p["shap"], p["group"],
+            [[p["attribute"], p["input"], p["score"], p["shap"], p["group"],
               p["impact"], "flagged" if p["flagged"] else ""] for p in f["proxies"]],
             src("fairness_proxies.parquet"),
         )

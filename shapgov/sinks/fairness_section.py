@@ -76,7 +76,7 @@ def fairness_section(aset: Any) -> dict[str, Any] | None:
     proxy_rows = [
         {
             "attribute": p["attribute"], "input": p["input"], "score": _num(p["score"]),
-            "of_values": _num(p["proxy_score"]), "shap": _num(p["shap_proxy_score"]),
+            "shap": _num(p["shap_proxy_score"]),
             "group": str(p["group"]), "impact": _share(p["impact_share"]),
             "flagged": bool(p["flagged"]),
         }
