@@ -477,6 +477,8 @@ def run_case(case: Case, *, out_dir: Path, progress: Any, echo: Callable[[str], 
         _echo_over_time(run.info.run_id, echo)
     if e is not None and case.reasons is not None:
         _echo_reasons(case, run.info.run_id, mv, out_dir, echo)
+    if e is not None and case.fairness is not None:
+        _echo_fairness(run.info.run_id, echo)
     from shapgov.mlflow.signing import verify_version
 
     checked = verify_version(mv.name, mv.version)
@@ -506,6 +508,25 @@ def _documents(mv: Any, verdict: Any, out_dir: Path) -> list[str]:
         missing = f" (no PDF: {err})"
     lines = [f"{fmt}: {path.resolve()}" for fmt, path in written.paths.items()]
     return [*lines[:-1], lines[-1] + missing, f"documents {written.ledger_note}"]
+
+
+def _echo_fairness(run_id: str, echo: Callable[[str], None]) -> None:
+    """The fair-lending checks as the set holds them (section "Fair lending")."""
+    import json
+
+    import mlflow
+
+    summary = json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/shapgov/fairness.json"))
+    for g in summary["flagged_groups"]:
+        echo(
+            f"   fair lending: {g['group']} ({g['attribute']}) flagged, adverse impact ratio "
+            f"{g['air']:.2f} (four-fifths screen, Holm-corrected); the gap runs mostly "
+            f"through {g['top_inputs'][0]}"
+        )
+    for p in summary["flagged_proxies"]:
+        echo(f"   proxy for {p['attribute']}: {p['input']} (proxy score {p['score']:.2f})")
+    if not summary["flagged_groups"] and not summary["flagged_proxies"]:
+        echo(f"   fair lending: no group or proxy flagged (lowest AIR {summary['min_air']:.2f})")
 
 
 def _echo_over_time(run_id: str, echo: Callable[[str], None]) -> None:

@@ -355,7 +355,11 @@ def _proxies(
     rows = []
     for attribute in table.columns:
         labels = table[attribute].to_numpy()
-        candidates = [g for g in pd.unique(labels) if (labels == g).sum() >= 2]
+        ref = groups.loc[groups["attribute"] == str(attribute), "reference"].iloc[0]
+        # the compared groups first: with two groups both give the same score
+        candidates = sorted(
+            (g for g in pd.unique(labels) if (labels == g).sum() >= 2), key=lambda g: g == ref
+        )
         for j, column in enumerate(e.data.columns):
             best = (np.nan, np.nan, None)
             for g in candidates:
