@@ -232,3 +232,49 @@ def test_logged_reported_and_judged_by_the_approval_rules(planted, store, monkey
     assert rules["min_adverse_impact_ratio"] == 0.8 and rules["max_proxy_score"] == 0.7
     with pytest.raises(InputError, match="min_adverse_impact_ratio"):
         shapgov.approve("fair", mv.version, min_adverse_impact_ratio=1.5)
+
+
+def test_over_time_the_gap_is_flagged_in_the_windows_where_it_appears(planted, store):
+    """Months 1-3: group B drawn at random (no gap); months 4-6: B is the applicants with
+    the highest zip_risk. Per window (step metrics, a table and a chart in the set), only
+    the later windows are flagged, under one Holm correction."""
+    import json
+    from pathlib import Path
+
+    import mlflow
+
+    import shapgov.mlflow
+
+    model, X, y, _, _, _ = planted
+    rng = np.random.default_rng(9)
+    month = np.repeat(np.arange(6), len(X) // 6)
+    when = pd.Timestamp("2024-01-01") + pd.to_timedelta(month * 30 + 5, "D")
+    late = month >= 3
+    random_b = rng.random(len(X)) < 0.3
+    risky_b = X["zip_risk"].to_numpy() > np.quantile(X["zip_risk"], 0.7)
+    groups = pd.DataFrame({"group": np.where(np.where(late, risky_b, random_b), "B", "A")})
+    rows = X.assign(applied=when)
+    with mlflow.start_run() as run:
+        shapgov.mlflow.explain_and_log(
+            model, rows, y=y, background=X.iloc[:200], analyses=False,
+            over_time={"time": "applied", "freq": "M"},
+            fairness={"protected": groups, "decision": shapgov.Decision(cutoff=CUTOFF)},
+        )  # fmt: skip
+    local = Path(mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/shapgov"))
+    manifest = json.loads((local / "manifest.json").read_text())
+    assert {"fairness_windows.parquet", "fairness_over_time.png"} <= set(manifest["artifacts"])
+    windows = pd.read_parquet(local / "fairness_windows.parquet")
+    b = windows[windows["group"] == "B"].reset_index(drop=True)
+    assert len(b) == 6 and b["window"].tolist() == sorted(b["window"])
+    assert not b.loc[:2, "flagged"].any() and b.loc[3:, "flagged"].all()
+    assert (b.loc[3:, "air"] < 0.8).all() and (b.loc[:2, "air"] > 0.8).all()
+    summary = json.loads((local / "fairness.json").read_text())
+    assert summary["flagged_windows"] == b.loc[3:, "window"].tolist()
+    history = mlflow.MlflowClient().get_metric_history(
+        run.info.run_id, "shapgov.fairness.window_min_air"
+    )
+    assert [m.step for m in sorted(history, key=lambda m: m.step)] == list(range(6))
+    assert sorted(history, key=lambda m: m.step)[4].value == pytest.approx(b.loc[4, "air"])
+    html = (local / "report.html").read_text()
+    section = html.split('<section id="fairness">', 1)[1].split("</section>", 1)[0]
+    assert "<h3>Over time</h3>" in section and "flagged in windows " + b.loc[3, "window"] in section

@@ -21,6 +21,10 @@ may not use them). For each attribute, each group is compared with a reference g
   (e.g. the log-odds margin) is, exactly, the sum over players of the difference of their
   mean SHAP values (the base value cancels; the values add up): reported per player, the
   largest first, so a reviewer sees which inputs carry the gap.
+* **Over time** (``windows``, one label per row, e.g. from :func:`shapgov.over_time`):
+  per window, each group's approval rate, AIR (against the reference group of the whole
+  result), interval and gap; a window's group is flagged by the same rule, Holm's
+  correction then running over every (window, group) comparison.
 * **Proxy screen**: per input, the proxy score of its values for the attribute (the best
   one-group-against-the-rest cross-validated AUC); an input whose score reaches
   ``max_proxy_score`` is flagged, and flagged inputs are listed first, the ones with the
@@ -86,6 +90,10 @@ class Fairness:
     gaps: pd.DataFrame
     proxies: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
+    #: One row per (window, attribute, group) when windows were given: ``window``, ``n``,
+    #: ``approval_rate``, ``air``, ``air_low``, ``air_high``, ``p_adjusted``, ``small``,
+    #: ``flagged``, ``gap``; ``None`` otherwise.
+    windows: pd.DataFrame | None = None
 
     @property
     def flagged(self) -> bool:
@@ -94,12 +102,15 @@ class Fairness:
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON-ready records (as the artifact set stores it)."""
-        return {
+        out = {
             "groups": json_records(self.groups),
             "gaps": json_records(self.gaps),
             "proxies": json_records(self.proxies),
             "summary": self.summary,
         }
+        if self.windows is not None:
+            out["windows"] = json_records(self.windows)
+        return out
 
 
 def protected_sha256(protected: pd.DataFrame) -> str:
@@ -187,6 +198,7 @@ def fairness(
     min_group_size: int = 30,
     max_proxy_score: float = 0.7,
     random_state: int = 0,
+    windows: Any = None,
 ) -> Fairness:
     """Disparate impact, its attribution to inputs, and proxies (see the module).
 
@@ -209,6 +221,8 @@ def fairness(
     :param max_proxy_score: Proxy score (cross-validated AUC, 0.5..1) from which an input
         is flagged as a proxy.
     :param random_state: Seed of the proxy score's folds.
+    :param windows: One window label per explained row ``(n,)`` (in time order of the
+        windows' first rows): the same figures per window, in :attr:`Fairness.windows`.
     :returns: :class:`Fairness`.
     :raises ProtectedAttributeError: A misaligned protected table, a missing value, a
         single group, or an attribute that is a model input.
@@ -272,8 +286,55 @@ def fairness(
         )
     gap_frame = pd.concat(gaps, ignore_index=True) if gaps else pd.DataFrame()
     proxies = _proxies(e, table, phi, frame, max_proxy_score, random_state)
+    by_window = None
+    if windows is not None:
+        by_window = _by_window(
+            np.asarray(windows), table, frame, approved, explained, options=locals()
+        )
     summary = _summary(table, frame, gap_frame, proxies, decision, y is not None, locals())
-    return Fairness(frame, gap_frame, proxies, summary)
+    if by_window is not None:
+        flagged = by_window[by_window["flagged"]]
+        summary["flagged_windows"] = sorted(set(flagged["window"].astype(str)), key=list(
+            dict.fromkeys(by_window["window"].astype(str))).index)  # fmt: skip
+    return Fairness(frame, gap_frame, proxies, summary, by_window)
+
+
+def _by_window(
+    labels: np.ndarray, table: pd.DataFrame, groups: pd.DataFrame, approved: np.ndarray,
+    explained: np.ndarray, *, options: dict[str, Any],
+) -> pd.DataFrame:  # fmt: skip
+    """The decision figures per window (the reference group of the whole result)."""
+    if labels.shape != (len(table),):
+        raise InputError(f"windows has shape {labels.shape}; pass one label per explained row")
+    rows = []
+    for window in pd.unique(labels):
+        inside = labels == window
+        for attribute in table.columns:
+            attr = table[attribute].to_numpy()
+            ref = groups.loc[groups["attribute"] == str(attribute), "reference"].iloc[0]
+            in_ref = inside & (attr == ref)
+            for g in pd.unique(attr[inside]):
+                member = inside & (attr == g)
+                n, n_ref = int(member.sum()), int(in_ref.sum())
+                a, a_ref = int(approved[member].sum()), int(approved[in_ref].sum())
+                air, low, high, p = ratio_of_rates(a, n, a_ref, n_ref, options["confidence"])
+                if g == ref:
+                    air, low, high, p = 1.0, 1.0, 1.0, np.nan
+                gap = explained[member].mean() - explained[in_ref].mean() if n_ref else np.nan
+                rows.append(
+                    {"window": str(window), "attribute": str(attribute), "group": g,
+                     "reference": ref, "n": n, "approval_rate": a / n, "air": air,
+                     "air_low": low, "air_high": high, "p_value": p, "gap": float(gap)}
+                )  # fmt: skip
+    frame = pd.DataFrame(rows)
+    compared = frame["group"] != frame["reference"]
+    frame["p_adjusted"] = np.where(compared, holm(frame["p_value"].where(compared)), np.nan)
+    frame["small"] = frame["n"] < options["min_group_size"]
+    frame["flagged"] = (
+        compared & ~frame["small"] & (frame["air"] < options["air_threshold"])
+        & (frame["p_adjusted"] <= options["alpha"])
+    )  # fmt: skip
+    return frame
 
 
 def _reference(

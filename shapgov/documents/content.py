@@ -581,6 +581,23 @@ def _fairness(c: dict[str, Any], src: _Sources) -> list[Any]:
                 src("fairness_gaps.parquet"),
             )
         )
+    if f.get("windows"):
+        blocks += _figure(
+            f.get("windows_figure"),
+            "Adverse impact ratio per window, with its interval (dashed: the threshold)",
+            src("fairness_over_time.png", "fairness_windows.parquet"),
+        )
+        blocks.append(
+            _table(
+                "Adverse impact ratios per window",
+                ["Window", "Attribute", "Group", "Rows", "Approval rate", "AIR", "AIR interval",
+                 "Holm p", "Flag"],
+                [[w["window"], w["attribute"], w["group"], w["n"], w["approval_rate"], w["air"],
+                  w["interval"], w["p"], "flagged" if w["flagged"] else ""]
+                 for w in f["windows"]],
+                src("fairness_windows.parquet"),
+            )
+        )  # fmt: skip
     blocks.append(
         _table(
             "Proxy screen (flagged inputs first, by share of Feature Impact)",

@@ -182,6 +182,15 @@ def log_explanation(
             proxy = fairness.summary.get("max_proxy")
             if proxy is not None:
                 metrics.append(Metric("shapgov.fairness.max_proxy_score", float(proxy), now, 0))
+            if fairness.windows is not None:  # one step per window, in window order
+                compared = fairness.windows[
+                    fairness.windows["group"] != fairness.windows["reference"]
+                ]
+                lowest = compared.groupby("window", sort=False)["air"].min()
+                name = "shapgov.fairness.window_min_air"
+                for step, air in enumerate(lowest.to_numpy(dtype=float)):
+                    if air == air:  # not NaN: a window with both groups
+                        metrics.append(Metric(name, float(air), now, step))
         if reasons is not None:
             declined = float(reasons.declined.sum())
             metrics.append(Metric("shapgov.reasons.declined", declined, now, 0))
@@ -378,7 +387,7 @@ def _explain_and_log(
     fair = None
     if fairness_options is not None:
         positions = None if by_window is None else by_window.positions
-        fair = _fairness(e, fairness_options, y, positions)
+        fair = _fairness(e, fairness_options, y, positions, by_window)
     if "permutation" in chosen and y is not None:
         permutation = permutation_impact(model, frame, y, random_state=random_state)
         permutation = mark_redundant(permutation, frame)
@@ -408,7 +417,9 @@ def _explain_and_log(
     return e
 
 
-def _fairness(e: Any, given: Mapping[str, Any], y: Any, positions: Any) -> Any:
+def _fairness(
+    e: Any, given: Mapping[str, Any], y: Any, positions: Any, by_window: Any = None
+) -> Any:
     """The fair-lending checks of the explained rows (:func:`shapgov.fairness`), the
     protected table aligned with them by position (in time order under ``over_time``)."""
     import inspect
@@ -442,6 +453,11 @@ def _fairness(e: Any, given: Mapping[str, Any], y: Any, positions: Any) -> Any:
         if len(protected) == len(e.data):
             protected = protected.set_axis(e.data.index)
     spec.setdefault("y", y)
+    if positions is not None and by_window is not None and "windows" not in spec:
+        import numpy as np
+
+        frame = by_window.windows  # the explained rows come window by window
+        spec["windows"] = np.repeat(frame["window"].astype(str).to_numpy(), frame["rows"])
     return fairness(e, protected=protected, **spec)
 
 

@@ -266,6 +266,17 @@ def _write_fairness(directory: Path, result: Any) -> None:
             if col in frame.columns:
                 frame[col] = frame[col].astype(str)
         write_parquet(directory / f"fairness_{name}.parquet", frame)
+    if result.windows is not None:
+        from shapgov.sinks.plots import to_png
+        from shapgov.sinks.time_plots import air_over_time
+
+        frame = result.windows.copy()
+        for col in ("group", "reference"):
+            frame[col] = frame[col].astype(str)
+        write_parquet(directory / "fairness_windows.parquet", frame)
+        threshold = result.summary["rules"]["air_threshold"]
+        figure = air_over_time(frame, threshold=threshold)
+        (directory / "fairness_over_time.png").write_bytes(to_png(figure))
 
 
 def _write_over_time(directory: Path, result: Any) -> None:

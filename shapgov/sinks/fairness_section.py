@@ -96,8 +96,35 @@ def fairness_section(aset: Any) -> dict[str, Any] | None:
         if flagged_proxies
         else f"; no proxy (highest proxy score {_num(summary.get('max_proxy'))})"
     )
+    windows, figure = [], None
+    by_window = aset.table("fairness_windows.parquet")
+    if by_window is not None:
+        compared = by_window[by_window["group"] != by_window["reference"]]
+        windows = [
+            {
+                "window": r["window"], "attribute": r["attribute"], "group": r["group"],
+                "n": _num(r["n"]), "approval_rate": f"{r['approval_rate']:.1%}",
+                "air": _num(r["air"]), "interval": f"{_num(r['air_low'])} – {_num(r['air_high'])}",
+                "p": _num(r.get("p_adjusted")), "small": bool(r["small"]),
+                "flagged": bool(r["flagged"]),
+            }
+            for r in compared.to_dict(orient="records")
+        ]  # fmt: skip
+        png = aset.directory / "fairness_over_time.png"
+        if png.name in aset.manifest.get("artifacts", {}):
+            import base64
+
+            figure = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
+        flagged_windows = summary.get("flagged_windows") or []
+        text += (
+            f"; over time, flagged in windows {', '.join(flagged_windows)}"
+            if flagged_windows
+            else "; over time, no window flagged"
+        )
     return {
         "summary": text,
+        "windows": windows,
+        "windows_figure": figure,
         "flagged": bool(flagged_groups or flagged_proxies),
         "rules": rules,
         "decision": summary.get("decision", {}),

@@ -57,3 +57,46 @@ def impact_over_time(
     for text in legend.get_texts():
         _plain(text)
     return fig
+
+
+def air_over_time(windows: pd.DataFrame, *, threshold: float) -> Figure:
+    """One line per compared group: its adverse impact ratio per window, with its interval
+    as a band, the threshold as a dashed line and flagged windows marked.
+
+    :param windows: :attr:`shapgov.analyses.fairness.Fairness.windows`.
+    :raises InputError: The frame lacks the columns.
+    """
+    needed = {"window", "attribute", "group", "reference", "air", "air_low", "air_high", "flagged"}
+    if not needed <= set(windows.columns):
+        raise InputError(f"air_over_time needs a frame with {sorted(needed)}")
+    labels = list(dict.fromkeys(windows["window"].astype(str)))
+    compared = windows[windows["group"].astype(str) != windows["reference"].astype(str)]
+    fig = _figure(max(6.0, 0.45 * len(labels) + 3.0), 4.2)
+    ax = fig.add_subplot()
+    x = np.arange(len(labels))
+    lines = compared.groupby(["attribute", "group"], sort=False)
+    for k, ((attribute, group), part) in enumerate(lines):
+        color = CATEGORY_COLORS[k % len(CATEGORY_COLORS)]
+        part = part.set_index(part["window"].astype(str)).reindex(labels)
+        ax.fill_between(x, part["air_low"], part["air_high"], color=color, alpha=0.15, lw=0)
+        ax.plot(
+            x,
+            part["air"],
+            "-",
+            marker="o",
+            ms=3,
+            color=color,
+            label=_short(f"{attribute}: {group}"),
+        )
+        hit = part["flagged"].fillna(False).to_numpy(dtype=bool)
+        ax.plot(x[hit], part["air"].to_numpy()[hit], "x", ms=9, mew=2, color="#b2182b")
+    ax.axhline(threshold, ls="--", lw=1, color="#444444")
+    ax.axhline(1.0, ls=":", lw=1, color="#888888")
+    _set_xticks(ax, x, labels)
+    ax.set_xlim(-0.5, len(labels) - 0.5)
+    ax.set_ylabel("adverse impact ratio")
+    ax.set_title(f"Adverse impact ratio per window (dashed: {threshold:g}; x: flagged)")
+    legend = ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    for text in legend.get_texts():
+        _plain(text)
+    return fig
