@@ -278,3 +278,20 @@ def test_over_time_the_gap_is_flagged_in_the_windows_where_it_appears(planted, s
     html = (local / "report.html").read_text()
     section = html.split('<section id="fairness">', 1)[1].split("</section>", 1)[0]
     assert "<h3>Over time</h3>" in section and "flagged in windows " + b.loc[3, "window"] in section
+
+
+def test_the_gap_decomposes_over_grouped_players_exactly(planted):
+    """With players grouped ({zip_risk, debt} as one), the gap is the sum of the players'
+    mean value differences, exactly, and the group holding zip_risk carries it."""
+    model, X, _, _e, protected, f = planted
+    grouped = shapgov.explain_groups(
+        model, X, players={"area": ["zip_risk", "debt"]}, background=X.iloc[:200],
+        member_sums=True,
+    )  # fmt: skip
+    g = fairness(grouped, protected=protected, decision=shapgov.Decision(cutoff=CUTOFF))
+    gaps = g.gaps[g.gaps["group"] == "B"]
+    gap = g.groups.set_index("group").loc["B", "gap"]
+    assert set(gaps["player"]) == {"area", "income"}
+    assert abs(gaps["contribution"].sum() - gap) <= 1e-10
+    assert gaps.iloc[0]["player"] == "area"
+    assert gap == pytest.approx(f.groups.set_index("group").loc["B", "gap"], abs=1e-12)

@@ -202,8 +202,10 @@ def fairness(
 ) -> Fairness:
     """Disparate impact, its attribution to inputs, and proxies (see the module).
 
-    :param explanation_or_model: A governed explanation, or a fitted model (then ``X`` and
-        ``background`` are explained with :func:`shapgov.explain` first).
+    :param explanation_or_model: A governed explanation, a grouped one
+        (:func:`shapgov.explain_groups` with ``member_sums=True``: the gap is then
+        decomposed over its players, the proxy screen reads the columns), or a fitted model
+        (then ``X`` and ``background`` are explained with :func:`shapgov.explain` first).
     :param X: The rows to explain (with a model only).
     :param protected: Protected attributes ``(n, A)``, one row per explained row (same
         index), none of them a model input.
@@ -230,12 +232,21 @@ def fairness(
         does not occur.
     """
     from shapgov.combination.explanation import Explanation
+    from shapgov.grouped import GroupedExplanation
 
     if not 0.0 < air_threshold <= 1.0 or not 0.0 < alpha < 1.0 or not 0.5 < confidence < 1.0:
         raise InputError("need 0 < air_threshold <= 1, 0 < alpha < 1 and 0.5 < confidence < 1")
     if not 0.5 <= max_proxy_score <= 1.0 or min_group_size < 1:
         raise InputError("need 0.5 <= max_proxy_score <= 1 and min_group_size >= 1")
     e = explanation_or_model
+    grouped = None
+    if isinstance(e, GroupedExplanation):  # the gap decomposed over its players
+        if e.explanation is None:
+            raise InputError(
+                "a grouped explanation carries its rows in its explanation by column: "
+                "explain_groups(..., member_sums=True)"
+            )
+        grouped, e = e, e.explanation
     if not isinstance(e, Explanation):
         import shapgov
 
@@ -250,6 +261,11 @@ def fairness(
     approved = ~declined
     phi = e._raw[:, :, k]
     explained = e.explained_output[:, k]
+    gap_players, gap_phi = e.feature_names, phi
+    if grouped is not None:
+        values = np.asarray(grouped.values, dtype=float)
+        gap_phi = values[:, :, k] if values.ndim == 3 else values
+        gap_players = list(grouped.names)
     event = None
     if y is not None:
         y = np.asarray(y)
@@ -267,7 +283,7 @@ def fairness(
             groups.append(_group_row(attribute, g, ref, member, in_ref, approved, scores,
                                      explained, event, declined, confidence))  # fmt: skip
             if g != ref:
-                gaps.append(_gap(attribute, g, ref, member, in_ref, phi, e.feature_names))
+                gaps.append(_gap(attribute, g, ref, member, in_ref, gap_phi, gap_players))
     frame = pd.DataFrame(groups)
     comparison = frame["group"] != frame["reference"]
     frame["p_adjusted"] = np.where(comparison, holm(frame["p_value"].where(comparison)), np.nan)
