@@ -1,8 +1,9 @@
 """Model documents of a wide model: time and size (issue 36).
 
 A LightGBM classifier on 500 input columns, explained on 2,000 rows against 100 background
-rows with explanations over time (six monthly windows) and adverse-action reasons (ten
-catalogue entries of 50 inputs each, five stability resamples), logged, registered and
+rows with explanations over time (six monthly windows), adverse-action reasons (ten
+catalogue entries of 50 inputs each, five stability resamples) and fair-lending checks (a
+protected attribute of three groups, over the windows too), logged, registered and
 approved in a temporary sqlite store; then ``shapgov.document`` writes the Word file and
 the PDF. Prints the time of each step and the files' sizes and page count.
 
@@ -53,6 +54,12 @@ def main() -> None:
     days = np.sort(rng.uniform(0, 181, n))
     rows = X.iloc[:n].assign(applied=pd.Timestamp("2024-01-01") + pd.to_timedelta(days, "D"))
     per = m // 10
+    # a protected attribute (not an input) that leans on x000, a driver of the score
+    lean = 1 / (1 + np.exp(-(X["x000"].to_numpy()[:n] - 0.5)))
+    protected = pd.DataFrame(
+        {"group": np.where(rng.random(n) < lean, "B", rng.choice(["A", "C"], n))},
+        index=rows.index,
+    )
     catalogue = make_catalogue(
         name="wide-bench",
         version="1",
@@ -82,6 +89,7 @@ def main() -> None:
             shapgov.mlflow.explain_and_log(
                 model, rows, y=y[:n], background=X.iloc[n + 300 : n + 400],
                 over_time={"time": "applied", "freq": "M"}, reasons=reasons,
+                fairness={"protected": protected, "decision": shapgov.Decision(cutoff=0.5)},
             )  # fmt: skip
             info = mlflow.lightgbm.log_model(model, name="model", pip_requirements=["lightgbm"])
         mv = mlflow.register_model(info.model_uri, "wide")
