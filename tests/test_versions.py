@@ -1,0 +1,137 @@
+"""Champion and challenger (issue 38) on planted differences.
+
+A logistic champion on five inputs (``a``, ``b``, ``c`` matter); challengers: one refit
+without ``a`` (drops an input), one whose effect of ``b`` is doubled (coefficients set by
+hand), one refit on another sample (identical up to refit noise). The comparison must name
+the right inputs; the per-row difference of values sums to the output difference; the
+metric intervals are a hand-rolled paired bootstrap with the same seed; PSI and KS follow
+their reference formulas.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import ks_2samp
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+import shapgov
+from shapgov.analyses.comparison_stats import PSI_FLOOR, psi
+from shapgov.analyses.versions import compare_versions
+from shapgov.errors import ColumnMismatchError
+
+
+@pytest.fixture(scope="module")
+def planted():
+    rng = np.random.default_rng(0)
+    n = 2000
+    X = pd.DataFrame(rng.normal(size=(n, 5)), columns=list("abcde"))
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(X.a - X.b + 0.5 * X.c)))).astype(int)
+    champion = LogisticRegression().fit(X, y)
+    dropped = LogisticRegression().fit(X.drop(columns=["a"]), y)
+    doubled = LogisticRegression().fit(X, y)
+    doubled.coef_ = champion.coef_.copy()
+    doubled.coef_[0, 1] *= 2  # the effect of b doubled
+    doubled.intercept_ = champion.intercept_.copy()
+    refit = LogisticRegression().fit(
+        X.sample(frac=0.9, random_state=1), y.sample(frac=0.9, random_state=1)
+    )
+    return X, y.to_numpy(), champion, {"dropped": dropped, "doubled": doubled, "refit": refit}
+
+
+def test_the_comparison_names_the_planted_difference(planted):
+    X, y, champion, challengers = planted
+    dropped = compare_versions(champion, challengers["dropped"], X, y=y, k=2)
+    top = dropped.impact.iloc[0]
+    assert top["input"] == "a" and top["impact_challenger"] == 0 and top["rank_change"] < 0
+    doubled = compare_versions(champion, challengers["doubled"], X, y=y, k=2)
+    assert doubled.impact.iloc[0]["input"] == "b" and doubled.impact.iloc[0]["share_change"] > 0
+    b = doubled.impact.set_index("input").loc["b"]
+    assert b["impact_challenger"] == pytest.approx(2 * b["impact_champion"], rel=1e-10)
+    # per row, b explains the difference: the doubled value minus the champion's
+    assert (doubled.rows["top_inputs"].str.split(", ").str[0] == "b").all()
+    refit = compare_versions(champion, challengers["refit"], X, y=y, k=2)
+    # refit noise: the three inputs that matter keep their ranks (d and e, near 0, may swap)
+    ranks = refit.impact.set_index("input")
+    assert (ranks.loc[["a", "b", "c"], "rank_change"] == 0).all()
+    assert refit.summary["top_k_overlap"] == 1.0 and refit.summary["rank_correlation"] >= 0.8
+    assert refit.summary["psi"] < 0.01 < dropped.summary["psi"]
+    assert abs(refit.metrics.set_index("metric").loc["roc_auc", "difference"]) < 0.01
+
+
+def test_the_difference_of_values_sums_to_the_difference_of_outputs(planted):
+    X, _, champion, challengers = planted
+    for challenger in challengers.values():
+        r = compare_versions(champion, challenger, X)
+        margin_cp = champion.decision_function(X)
+        margin_ch = challenger.decision_function(
+            X[[c for c in X.columns if c in challenger.feature_names_in_]]
+        )
+        total = r.difference.sum(axis=1) + r.summary["base_difference"]
+        assert np.max(np.abs(total - (margin_ch - margin_cp))) <= 1e-10
+        assert r.summary["max_decomposition_error"] <= 1e-10
+        # a model that does not read an input gets exactly 0 for it
+        if challenger is challengers["dropped"]:
+            assert np.all(r.challenger.data.columns != "a")
+            assert np.all(r.difference[:, 0] == -r.champion.values[:, 0])
+
+
+def test_metric_intervals_are_a_hand_rolled_paired_bootstrap(planted):
+    X, y, champion, challengers = planted
+    r = compare_versions(champion, challengers["dropped"], X, y=y, n_bootstrap=50, random_state=7)
+    p_cp = champion.predict_proba(X)[:, 1]
+    p_ch = challengers["dropped"].predict_proba(X.drop(columns=["a"]))[:, 1]
+    draws = np.random.default_rng(7).integers(0, len(y), size=(50, len(y)))
+    diffs = [roc_auc_score(y[i], p_ch[i]) - roc_auc_score(y[i], p_cp[i]) for i in draws]
+    auc = r.metrics.set_index("metric").loc["roc_auc"]
+    assert auc["champion"] == pytest.approx(roc_auc_score(y, p_cp), abs=1e-12)
+    assert (auc["low"], auc["high"]) == pytest.approx(
+        tuple(np.quantile(diffs, [0.025, 0.975])), abs=1e-12
+    )
+    assert auc["gain"] < 0 and auc["high"] < 0  # dropping a real input loses accuracy
+    brier = r.metrics.set_index("metric").loc["brier"]
+    assert brier["challenger"] == pytest.approx(np.mean((p_ch - y) ** 2), abs=1e-12)
+
+
+def test_psi_and_ks_follow_their_reference_formulas(planted):
+    X, _, champion, challengers = planted
+    r = compare_versions(champion, challengers["dropped"], X)
+    a, b = r.rows["score_champion"].to_numpy(), r.rows["score_challenger"].to_numpy()
+    edges = np.quantile(a, np.linspace(0, 1, 11))
+    p = np.histogram(np.clip(a, edges[0], edges[-1]), bins=edges)[0] / len(a)
+    q = np.histogram(np.clip(b, edges[0], edges[-1]), bins=edges)[0] / len(b)
+    p, q = np.maximum(p, PSI_FLOOR), np.maximum(q, PSI_FLOOR)
+    assert r.summary["psi"] == pytest.approx(np.sum((q - p) * np.log(q / p)), rel=1e-6)
+    ks = ks_2samp(a, b)
+    assert r.summary["ks"] == {
+        "statistic": pytest.approx(ks.statistic),
+        "p_value": pytest.approx(ks.pvalue),
+    }
+    assert psi(a, a) == 0.0
+
+
+def test_changed_decisions_are_listed_with_their_explaining_inputs(planted):
+    X, _, champion, challengers = planted
+    decision = shapgov.Decision(cutoff=0.5)
+    r = compare_versions(champion, challengers["doubled"], X, decision=decision)
+    changed = r.rows["declined_champion"] != r.rows["declined_challenger"]
+    declined_cp = champion.predict_proba(X)[:, 1] >= 0.5
+    declined_ch = challengers["doubled"].predict_proba(X)[:, 1] >= 0.5
+    assert (
+        r.summary["decisions_changed"]
+        == int((declined_cp != declined_ch).sum())
+        == int(changed.sum())
+        > 0
+    )
+    assert (r.rows.loc[changed, "top_inputs"].str.startswith("b")).all()
+
+
+def test_columns_a_model_reads_that_the_rows_lack_are_a_typed_error_unless_mapped(planted):
+    X, y, champion, _ = planted
+    renamed = LogisticRegression().fit(X.rename(columns={"a": "a_v2"}), y)
+    with pytest.raises(ColumnMismatchError, match=r"\['a_v2'\].*columns="):
+        compare_versions(champion, renamed, X)
+    r = compare_versions(champion, renamed, X, columns={"a_v2": "a"})
+    assert r.summary["rank_correlation"] == pytest.approx(1.0)
