@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from shapgov.grouped import explain_groups
     from shapgov.mlflow.approval import approve
     from shapgov.mlflow.autologging import autolog
+    from shapgov.mlflow.comparing import compare_versions
     from shapgov.mlflow.documenting import document
     from shapgov.mlflow.reporting import report
     from shapgov.opaque import BlackBox
@@ -41,6 +42,7 @@ __all__ = [
     "approve",
     "autolog",
     "compare_shap_xemp",
+    "compare_versions",
     "decompose",
     "document",
     "explain",
@@ -81,6 +83,7 @@ _LAZY = {
     "autolog": "shapgov.mlflow.autologging",
     "report": "shapgov.mlflow.reporting",
     "fairness": "shapgov.analyses.fairness",
+    "compare_versions": "shapgov.mlflow.comparing",
     "document": "shapgov.mlflow.documenting",
 }
 

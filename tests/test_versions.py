@@ -135,3 +135,37 @@ def test_columns_a_model_reads_that_the_rows_lack_are_a_typed_error_unless_mappe
         compare_versions(champion, renamed, X)
     r = compare_versions(champion, renamed, X, columns={"a_v2": "a"})
     assert r.summary["rank_correlation"] == pytest.approx(1.0)
+
+
+def test_logged_on_the_challengers_run_and_reproduced_bit_for_bit(planted, store):
+    """Two registered versions compared by URI, logged on the challenger's run (every file
+    hashed, both versions named), run again from the registry alone: identical."""
+    import json
+    from pathlib import Path
+
+    import mlflow
+
+    from shapgov.mlflow.comparing import reproduce_comparison
+
+    X, y, champion, challengers = planted
+    for model in (champion, challengers["doubled"]):
+        with mlflow.start_run():
+            info = mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
+        mlflow.register_model(info.model_uri, "credit")
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias("credit", "champion", "1")
+    result = shapgov.compare_versions(
+        "models:/credit@champion", "models:/credit/2", X.iloc[:600], y=y[:600],
+        decision=shapgov.Decision(cutoff=0.5), n_bootstrap=30, log=True,
+    )  # fmt: skip
+    assert result.summary["logged_to"] == "shapgov-comparison/v1"
+    assert result.impact.iloc[0]["input"] == "b"
+    run_id = client.get_model_version("credit", "2").run_id
+    local = Path(mlflow.artifacts.download_artifacts(f"runs:/{run_id}/shapgov-comparison/v1"))
+    manifest = json.loads((local / "manifest.json").read_text())
+    assert manifest["champion"] == {"name": "credit", "version": "1", "set_manifest_sha256": None}
+    assert set(manifest["artifacts"]) == {
+        "comparison.json", "comparison_rows.parquet", "rows.parquet", "background.parquet"
+    }  # fmt: skip
+    identical, differences = reproduce_comparison("credit", 1, 2)
+    assert identical, differences
