@@ -25,6 +25,7 @@ from shapgov.cli_common import (
     _tracking_problem,
     _use_store,
 )
+from shapgov.cli_compare import compare
 from shapgov.cli_document import document
 from shapgov.cli_explain import (
     DEFAULT_BACKGROUND,
@@ -445,6 +446,26 @@ def report(
     "holds no fair-lending checks.",
 )
 @click.option(
+    "--against",
+    default=None,
+    help="An alias (champion) or version of the same model: the challenger rules judge the "
+    "comparison with it logged on this version's run (shapgov compare).",
+)
+@click.option(
+    "--max-impact-rank-change",
+    type=click.IntRange(min=0),
+    default=None,
+    help="With --against: reject when an input of the champion's top k moved more ranks "
+    "than this in Feature Impact.",
+)
+@click.option(
+    "--min-metric-gain",
+    type=float,
+    default=None,
+    help="With --against: reject when ROC AUC (R2 for a regressor) gained less than this "
+    "against the champion.",
+)
+@click.option(
     "--max-proxy-score",
     type=click.FloatRange(min=0.5, max=1.0),
     default=None,
@@ -469,6 +490,9 @@ def approve(
     min_reason_stability: float | None,
     min_adverse_impact_ratio: float | None,
     max_proxy_score: float | None,
+    against: str | None,
+    max_impact_rank_change: int | None,
+    min_metric_gain: float | None,
     as_user: str | None,
     tracking_uri: str | None,
 ) -> None:
@@ -506,6 +530,9 @@ def approve(
                 min_reason_stability=min_reason_stability,
                 min_adverse_impact_ratio=min_adverse_impact_ratio,
                 max_proxy_score=max_proxy_score,
+                against=against,
+                max_impact_rank_change=max_impact_rank_change,
+                min_metric_gain=min_metric_gain,
             )
         unsigned = [w for w in caught if issubclass(w.category, UnsignedVerdictWarning)]
         for w in caught:  # every other warning is shown as it would have been
@@ -592,7 +619,7 @@ def webhook(
 
 
 for command in (
-    keys, reproduce, reasons, roles, finding, signoff, reject, review, ledger, document
+    keys, reproduce, reasons, roles, finding, signoff, reject, review, ledger, document, compare
 ):  # fmt: skip
     main.add_command(command)
 

@@ -169,3 +169,48 @@ def test_logged_on_the_challengers_run_and_reproduced_bit_for_bit(planted, store
     }  # fmt: skip
     identical, differences = reproduce_comparison("credit", 1, 2)
     assert identical, differences
+
+
+def test_the_challenger_rules_judge_the_logged_comparison_and_the_command_line(
+    planted, store, tmp_path, monkeypatch
+):
+    """approve(..., against='champion') reads the comparison logged on the version's run:
+    the doubled effect of b moves no input of the top 2 but costs AUC; the rules are
+    recorded with the verdict. The command line compares, logs and reproduces."""
+    import json
+
+    import mlflow
+    from click.testing import CliRunner
+
+    from shapgov.cli import main
+
+    monkeypatch.setenv("SHAPGOV_APPROVAL_KEY", "versions-tests-approval-key-0123456789")
+    monkeypatch.setenv("SHAPGOV_USER", "ada")
+    X, y, champion, challengers = planted
+    for model in (champion, challengers["dropped"]):
+        with mlflow.start_run():
+            info = mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
+        mlflow.register_model(info.model_uri, "scorecard")
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias("scorecard", "champion", "1")
+    rows = X.iloc[:500].assign(default=y[:500])
+    rows.to_parquet(tmp_path / "rows.parquet")
+    out = CliRunner().invoke(
+        main, ["compare", "scorecard", "@champion", "2", "--data", str(tmp_path / "rows.parquet"),
+               "--target", "default", "--cutoff", "0.5"],
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert "a: impact share" in out.output and "rank 1 -> 5" in out.output
+    assert "roc_auc:" in out.output and "logged on the challenger's run" in out.output
+    again = CliRunner().invoke(main, ["compare", "scorecard", "@champion", "2", "--reproduce"])
+    assert again.exit_code == 0 and "bit for bit" in again.output, again.output
+    verdict = shapgov.approve(
+        "scorecard", 2, against="champion", max_impact_rank_change=1, min_metric_gain=0.0
+    )
+    assert not verdict.approved
+    text = "; ".join(verdict.reasons)
+    assert "input a moved from rank 1 to 5" in text and "roc_auc gain -0.0" in text
+    rules = json.loads(client.get_model_version("scorecard", "2").tags["shapgov.approval.rules"])
+    assert rules["against"] == "champion (version 1)" and rules["max_impact_rank_change"] == 1
+    with pytest.raises(shapgov.errors.InputError, match="against"):
+        shapgov.approve("scorecard", 2, min_metric_gain=0.0)

@@ -342,6 +342,9 @@ def approve(
     min_reason_stability: float | None = None,
     min_adverse_impact_ratio: float | None = None,
     max_proxy_score: float | None = None,
+    against: str | None = None,
+    max_impact_rank_change: int | None = None,
+    min_metric_gain: float | None = None,
     actor: Identity | None = None,
     reject_reason: str | None = None,
     client: Any = None,
@@ -375,8 +378,16 @@ def approve(
     :param max_proxy_score: Reject when an input's proxy score for a protected attribute
         (``fairness_proxies.parquet``, 0.5..1) reaches it, or when the set holds no
         fair-lending checks.
-    :raises InputError: ``min_reason_stability`` is not a number in [0, 1], or a fairness
-        rule is out of its range (nothing is checked or recorded).
+    :param against: An alias (``"champion"``) or version of the same model: the challenger
+        rules judge the comparison with it logged on this version's run
+        (:func:`shapgov.compare_versions` with ``log=True``).
+    :param max_impact_rank_change: Reject when an input of the champion's top k moved more
+        ranks than this in the challenger's Feature Impact (needs ``against``).
+    :param min_metric_gain: Reject when the primary metric (ROC AUC, or R² for a regressor)
+        gained less than this against the champion (needs ``against``).
+    :raises InputError: ``min_reason_stability`` is not a number in [0, 1], a fairness
+        rule is out of its range, or a challenger rule without ``against`` (nothing is
+        checked or recorded).
     :param require_explaining_model: Also require an explaining model (logged with
         :func:`shapgov.mlflow.serving.log_explaining_model`) that carries the manifest
         SHA-256 of the set being approved: the version is served with this very game.
@@ -389,6 +400,19 @@ def approve(
 
     min_reason_stability = set_rules.stability_rule(min_reason_stability)
     fairness_rules = set_rules.fairness_rule(min_adverse_impact_ratio, max_proxy_score)
+    challenger_rules = {
+        k: v
+        for k, v in (
+            ("max_impact_rank_change", max_impact_rank_change),
+            ("min_metric_gain", min_metric_gain),
+        )
+        if v is not None
+    }
+    if challenger_rules and against is None:
+        raise InputError(
+            "max_impact_rank_change and min_metric_gain judge a comparison with the champion: "
+            "pass against='champion' (an alias or a version)"
+        )
     client = client or MlflowClient()
     key = signing.signing_key()  # a malformed key fails before any work
     with failures.tracking_errors(
@@ -407,6 +431,15 @@ def approve(
             client, mv, allow_warn, require_explaining_model, max_impact_drift,
             min_reason_stability, fairness_rules,
         )  # fmt: skip
+        champion = None
+        if against is not None:
+            champion = str(against)
+            if not champion.isdigit():
+                champion = str(client.get_model_version_by_alias(name, against).version)
+            if challenger_rules and mv.run_id:
+                extra = set_rules.comparison_reasons(client, mv.run_id, champion, challenger_rules)
+                if extra:
+                    result = replace(result, approved=False, reasons=[*result.reasons, *extra])
 
     if reject_reason is not None:
         if not isinstance(reject_reason, str) or not reject_reason.strip():
@@ -445,6 +478,9 @@ def approve(
                 "min_reason_stability": min_reason_stability,
                 "min_adverse_impact_ratio": min_adverse_impact_ratio,
                 "max_proxy_score": max_proxy_score,
+                "against": None if champion is None else f"{against} (version {champion})",
+                "max_impact_rank_change": max_impact_rank_change,
+                "min_metric_gain": min_metric_gain,
             },
             sort_keys=True,
         ),

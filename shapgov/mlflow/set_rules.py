@@ -182,3 +182,64 @@ def fairness_reasons(local: Path, rules: dict[str, float], listed: bool) -> list
                 f"max_proxy_score {rules['max_proxy_score']:g}; {r.impact_share:.1%} of impact)"
             )
     return out
+
+
+#: The metric each task's ``min_metric_gain`` judges (higher is better for both).
+PRIMARY_METRIC = {"classification": "roc_auc", "regression": "r2"}
+
+
+def comparison_reasons(client: Any, run_id: str, champion: str, rules: dict[str, Any]) -> list[str]:
+    """The challenger rules on the comparison with version ``champion`` logged on this
+    run (``shapgov-comparison/v<champion>``, its files checked against its manifest):
+    ``max_impact_rank_change`` (no input of the champion's top k moved more ranks) and
+    ``min_metric_gain`` (the primary metric, ROC AUC or R², gained at least this)."""
+    import tempfile
+
+    import pandas as pd
+
+    from shapgov.mlflow.artifacts import sha256_file
+    from shapgov.mlflow.comparing import COMPARISONS
+
+    where = f"{COMPARISONS}/v{champion}"
+    with tempfile.TemporaryDirectory(prefix="shapgov-against-") as tmp:
+        try:
+            local = Path(client.download_artifacts(run_id, where, tmp))
+            manifest = json.loads((local / "manifest.json").read_text())
+        except Exception:
+            return [
+                f"no comparison with the champion (version {champion}) is logged on this "
+                "version's run, so the challenger rules cannot be judged; run 'shapgov compare "
+                "NAME @champion VERSION --data ROWS' first"
+            ]
+        for file, digest in manifest.get("artifacts", {}).items():
+            if not (local / file).exists() or sha256_file(local / file) != digest:
+                return [f"the comparison's {file} does not match its manifest hash (tampered)"]
+        comparison = read_json(local / "comparison.json") or {}
+    out = []
+    if rules.get("max_impact_rank_change") is not None:
+        limit = int(rules["max_impact_rank_change"])
+        impact = pd.DataFrame(comparison.get("impact", []))
+        k = int(comparison.get("summary", {}).get("k", 5))
+        top = impact[impact["rank_champion"] <= k] if len(impact) else impact
+        moved = top[top["rank_change"].abs() > limit] if len(top) else top
+        for r in moved.itertuples():
+            out.append(
+                f"input {r.input} moved from rank {r.rank_champion} to {r.rank_challenger} of "
+                f"Feature Impact against the champion (max_impact_rank_change {limit})"
+            )
+    if rules.get("min_metric_gain") is not None:
+        metrics = {m["metric"]: m for m in comparison.get("metrics", [])}
+        name = next((m for m in PRIMARY_METRIC.values() if m in metrics), None)
+        if name is None:
+            out.append(
+                "the comparison holds no metrics (it was run without outcomes), so "
+                "min_metric_gain cannot be judged; compare with --target"
+            )
+        elif metrics[name]["gain"] < float(rules["min_metric_gain"]):
+            m = metrics[name]
+            out.append(
+                f"{name} gain {m['gain']:+.4f} against the champion ({m['champion']:.4f} -> "
+                f"{m['challenger']:.4f}; interval {m['low']:+.4f} .. {m['high']:+.4f}) is "
+                f"below min_metric_gain {float(rules['min_metric_gain']):g}"
+            )
+    return out

@@ -42,6 +42,16 @@ def _approval_checks(raw_rules: str | None) -> list[str]:
             "the set holds fair-lending checks and no input's proxy score for a protected "
             f"attribute reaches max_proxy_score = {rules['max_proxy_score']}"
         )
+    if rules.get("max_impact_rank_change") is not None:
+        checks.append(
+            f"against {rules.get('against')}: no input of the champion's top k moved more than "
+            f"max_impact_rank_change = {rules['max_impact_rank_change']} ranks of Feature Impact"
+        )
+    if rules.get("min_metric_gain") is not None:
+        checks.append(
+            f"against {rules.get('against')}: the primary metric gained at least "
+            f"min_metric_gain = {rules['min_metric_gain']}"
+        )
     if rules.get("require_explaining_model"):
         checks.append("an explaining model carries this set's manifest SHA-256")
     return checks
