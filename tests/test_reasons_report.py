@@ -260,7 +260,7 @@ def test_the_section_is_absent_without_reasons_and_in_the_contents_with_them(set
     assert "Adverse-action reasons" not in " ".join(without.text)
     assert build_context(ArtifactSet.read(folders["plain"]))["reasons"] is None
     with_it = parse((folders["reasoned"] / "report.html").read_text())
-    expected = [s for s, _ in SECTIONS if s not in ("over_time", "fairness")]
+    expected = [s for s, _ in SECTIONS if s not in ("over_time", "fairness", "challenger")]
     assert [i for i in with_it.ids if i in dict(SECTIONS)] == expected
     assert "#reasons" in with_it.urls and "Adverse-action reasons" in with_it.text
     # reasons without resamples: the section says stability was not measured

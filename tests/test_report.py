@@ -30,7 +30,8 @@ SKLEARN = ["scikit-learn"]
 
 EVIL = "<script>alert(1)</script>"
 # a set without explanations over time (nor adverse-action reasons) has every section but those
-WITHOUT_OVER_TIME = [s for s, _ in SECTIONS if s not in ("over_time", "reasons", "fairness")]
+OPTIONAL = ("over_time", "reasons", "fairness", "challenger")
+WITHOUT_OVER_TIME = [s for s, _ in SECTIONS if s not in OPTIONAL]
 
 
 class DOM(HTMLParser):
@@ -578,7 +579,7 @@ def test_no_section_on_explanations_over_time_without_them(approved_version, tmp
 def test_the_section_on_explanations_over_time_where_the_set_has_them(credit, tmp_path):
     with_it = parse(_credit_report(credit, tmp_path))
     assert [i for i in with_it.ids if i in dict(SECTIONS)] == [
-        s for s, _ in SECTIONS if s not in ("reasons", "fairness")
+        s for s, _ in SECTIONS if s not in ("reasons", "fairness", "challenger")
     ]
     assert "#over_time" in with_it.urls and "Explanations over time" in with_it.text
 

@@ -137,19 +137,24 @@ def test_columns_a_model_reads_that_the_rows_lack_are_a_typed_error_unless_mappe
     assert r.summary["rank_correlation"] == pytest.approx(1.0)
 
 
-def test_logged_on_the_challengers_run_and_reproduced_bit_for_bit(planted, store):
+def test_logged_on_the_challengers_run_and_reproduced_bit_for_bit(planted, store, tmp_path):
     """Two registered versions compared by URI, logged on the challenger's run (every file
     hashed, both versions named), run again from the registry alone: identical."""
+    import hashlib
     import json
     from pathlib import Path
 
     import mlflow
 
+    import shapgov.mlflow
     from shapgov.mlflow.comparing import reproduce_comparison
 
     X, y, champion, challengers = planted
     for model in (champion, challengers["doubled"]):
         with mlflow.start_run():
+            shapgov.mlflow.explain_and_log(
+                model, X.iloc[:200], background=X.iloc[:100], analyses=False
+            )
             info = mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
         mlflow.register_model(info.model_uri, "credit")
     client = mlflow.MlflowClient()
@@ -163,12 +168,24 @@ def test_logged_on_the_challengers_run_and_reproduced_bit_for_bit(planted, store
     run_id = client.get_model_version("credit", "2").run_id
     local = Path(mlflow.artifacts.download_artifacts(f"runs:/{run_id}/shapgov-comparison/v1"))
     manifest = json.loads((local / "manifest.json").read_text())
-    assert manifest["champion"] == {"name": "credit", "version": "1", "set_manifest_sha256": None}
+    champion_run = client.get_model_version("credit", "1").run_id
+    champion_manifest = Path(
+        mlflow.artifacts.download_artifacts(f"runs:/{champion_run}/shapgov/manifest.json")
+    )
+    assert manifest["champion"] == {
+        "name": "credit", "version": "1",
+        "set_manifest_sha256": hashlib.sha256(champion_manifest.read_bytes()).hexdigest(),
+    }  # fmt: skip
     assert set(manifest["artifacts"]) == {
         "comparison.json", "comparison_rows.parquet", "rows.parquet", "background.parquet"
     }  # fmt: skip
     identical, differences = reproduce_comparison("credit", 1, 2)
     assert identical, differences
+    # the challenger's report (and its documents) carry the section
+    html = shapgov.report(model="credit", version=2, out=tmp_path / "r.html", log=False)
+    section = html.read_text().split('<section id="challenger">', 1)[1].split("</section>", 1)[0]
+    assert "against the champion v1 of credit" in section and "roc_auc" in section
+    assert "<td>b</td>" in section
 
 
 def test_the_challenger_rules_judge_the_logged_comparison_and_the_command_line(

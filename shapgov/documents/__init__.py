@@ -31,6 +31,7 @@ def build_document(
     run: Any = None,
     model_version: Any = None,
     approval_state: dict[str, Any] | None = None,
+    comparison: str | Path | None = None,
 ) -> ModelDocument:
     """The document of the set in ``directory`` (a downloaded ``shapgov/`` folder).
 
@@ -38,6 +39,8 @@ def build_document(
         approval section); ``None`` documents a run's set, unjudged.
     :param approval_state: What only the MLflow layer checks (signature, review, explaining
         models), as ``shapgov.mlflow.reporting.approval_state`` gives it.
+    :param comparison: A downloaded comparison with the champion (``shapgov-comparison/``),
+        for the section "Challenger comparison".
     :raises AlteredSetError: A file of the set does not match its manifest.
     """
     from shapgov.documents.content import model_document
@@ -48,8 +51,9 @@ def build_document(
     directory = Path(directory)
     aset = ArtifactSet.read(directory)
     context = build_context(
-        aset, run=run, model_version=model_version, approval_state=approval_state
-    )
+        aset, run=run, model_version=model_version, approval_state=approval_state,
+        comparison=comparison,
+    )  # fmt: skip
     manifest_sha = sha256_file(directory / MANIFEST)
     tags = dict(getattr(model_version, "tags", None) or {})
     approval = context.get("approval") or {}

@@ -93,6 +93,7 @@ def model_document(
         "over_time": _over_time,
         "reasons": _reasons,
         "fairness": _fairness,
+        "challenger": _challenger,
         "approval": _approval,
         "provenance": _provenance,
     }
@@ -608,6 +609,55 @@ def _fairness(c: dict[str, Any], src: _Sources) -> list[Any]:
             src("fairness_proxies.parquet"),
         )
     )  # fmt: skip
+    return blocks
+
+
+def _challenger(c: dict[str, Any], src: _Sources) -> list[Any]:
+    cc = c["challenger"]
+    source = Source(
+        f"shapgov-comparison/v{cc['champion']['version']}/manifest.json",
+        cc["manifest_sha256"],
+        "the comparison logged on this version's run",
+    )
+    blocks: list[Any] = [
+        Paragraph(
+            (
+                f"This version (v{cc['challenger']['version']}) against the champion "
+                f"v{cc['champion']['version']}, both explained on the same {cc['rows']} rows "
+                f"against the same background, in {cc['space']}.",
+            )
+        ),
+        _kv(
+            "Agreement with the champion",
+            [
+                ("Feature Impact rank correlation", cc["rank_correlation"]),
+                (f"Top-{cc['k']} overlap (impact / mean per row)",
+                 f"{cc['top_k_overlap']} / {cc['row_overlap']}"),
+                ("Sign agreement (mean per row)", cc["sign_agreement"]),
+                ("Score PSI / KS (p)", f"{cc['psi']} / {cc['ks']} ({cc['ks_p']})"),
+                ("Decisions", cc["decisions"] or "no decision rule given"),
+            ],
+            source,
+        ),
+    ]  # fmt: skip
+    if cc["metrics"]:
+        blocks.append(
+            _table(
+                "Performance against the champion (paired bootstrap of the difference)",
+                ["Metric", "Champion", "Challenger", "Difference", "Interval", "Gain"],
+                [[m["metric"], m["champion"], m["challenger"], m["difference"], m["interval"],
+                  m["gain"]] for m in cc["metrics"]],
+                source,
+            )
+        )  # fmt: skip
+    blocks.append(
+        _table(
+            "Inputs whose impact moved most",
+            ["Input", "Share of impact, champion", "Challenger", "Rank"],
+            [[r["input"], r["champion"], r["challenger"], r["ranks"]] for r in cc["moved"]],
+            source,
+        )
+    )
     return blocks
 
 

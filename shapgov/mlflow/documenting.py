@@ -91,7 +91,13 @@ def document(
     from mlflow.tracking import MlflowClient
 
     from shapgov.documents import build_document, write_docx, write_pdf
-    from shapgov.mlflow.reporting import APPROVAL_REPORTS, approval_state, download_set, resolve
+    from shapgov.mlflow.reporting import (
+        APPROVAL_REPORTS,
+        approval_state,
+        download_set,
+        latest_comparison,
+        resolve,
+    )
 
     formats = tuple(formats)
     unknown = sorted(set(formats) - set(FORMATS))
@@ -113,7 +119,11 @@ def document(
     ):
         local = download_set(run.info.run_id, Path(tmp) / "set", client=client)
         manifest_sha = check_signed_set(local, dict(mv.tags or {}))
-        doc = build_document(local, run=run, model_version=mv, approval_state=approval_state(mv))
+        comparison = latest_comparison(run.info.run_id, Path(tmp) / "comparison", client=client)
+        doc = build_document(
+            local, run=run, model_version=mv, approval_state=approval_state(mv),
+            comparison=comparison,
+        )  # fmt: skip
         written: dict[str, bytes] = {}
         staging = Path(tmp) / "out"
         staging.mkdir()

@@ -102,7 +102,11 @@ def report(
     ):
         local = download_set(run.info.run_id, Path(tmp), client=client)
         state = None if mv is None else approval_state(mv)
-        write_report(local, run=run, model_version=mv, approval_state=state, **options)
+        comparison = latest_comparison(run.info.run_id, Path(tmp) / "comparison", client=client)
+        write_report(
+            local, run=run, model_version=mv, approval_state=state, comparison=comparison,
+            **options,
+        )  # fmt: skip
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(local / REPORT, out)
         if log:
@@ -121,6 +125,23 @@ def report(
                     "Ask for it, or pass log=False (shapgov report --no-log)."
                 ) from err
     return out
+
+
+def latest_comparison(run_id: str, directory: Path, *, client: Any) -> Path | None:
+    """The run's comparison with a champion (the highest champion version compared),
+    downloaded into ``directory``; ``None`` when none is logged."""
+    from shapgov.mlflow.comparing import COMPARISONS
+
+    try:
+        found = [f.path for f in client.list_artifacts(run_id, COMPARISONS) if f.is_dir]
+    except Exception:
+        return None
+    if not found:
+        return None
+    newest = max(
+        found, key=lambda p: int(p.rsplit("/v", 1)[-1]) if p.rsplit("/v", 1)[-1].isdigit() else -1
+    )
+    return Path(client.download_artifacts(run_id, newest, str(directory)))
 
 
 def approval_state(model_version: Any) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from shapgov.errors import InputError
 from shapgov.sinks import strict_json
 from shapgov.sinks.approval_section import APPROVAL_CHECKS, approval_section
 from shapgov.sinks.artifact_set import ArtifactSet, sha256_bytes
+from shapgov.sinks.challenger_section import challenger_section
 from shapgov.sinks.executive_summary import executive_summary
 from shapgov.sinks.fairness_section import fairness_section
 from shapgov.sinks.over_time_section import over_time_section
@@ -53,6 +54,7 @@ SECTIONS = (
     ("over_time", "Explanations over time"),
     ("reasons", "Adverse-action reasons"),
     ("fairness", "Fair lending"),
+    ("challenger", "Challenger comparison"),
     ("approval", "Approval"),
     ("provenance", "Versions and provenance"),
 )
@@ -500,6 +502,7 @@ def build_context(
     n_dependence: int = N_DEPENDENCE,
     random_state: int = RANDOM_STATE,
     figures: Figures | None = None,
+    comparison: str | Path | None = None,
 ) -> dict[str, Any]:
     """Everything the template shows, as plain values and embedded figures: those the set
     holds (:mod:`shapgov.sinks.report_figures`) where it holds them, the others drawn
@@ -511,9 +514,15 @@ def build_context(
         title = f"{model_version.name} v{model_version.version}"
     over_time, reasons = over_time_section(aset), reasons_section(aset)
     fair = fairness_section(aset)
+    challenger = challenger_section(comparison)
     # a set without explanations over time (or reasons) has no such section (nor its
     # contents entry)
-    optional = {"over_time": over_time, "reasons": reasons, "fairness": fair}
+    optional = {
+        "over_time": over_time,
+        "reasons": reasons,
+        "fairness": fair,
+        "challenger": challenger,
+    }
     sections = [(i, name) for i, name in SECTIONS if optional.get(i, True)]
     context = {
         "title": title,
@@ -529,6 +538,7 @@ def build_context(
         "over_time": over_time,
         "reasons": reasons,
         "fairness": fair,
+        "challenger": challenger,
         "approval": approval_section(model_version, approval_state),
         "approval_checks": list(APPROVAL_CHECKS),
         "provenance": provenance_section(aset, run, model_version),
