@@ -581,6 +581,59 @@ def _echo_reasons(
     )
 
 
+def challenger_case(case: Case, *, out_dir: Path, echo: Callable[[str], None]) -> Any:
+    """A second version of ``case``'s model (deeper trees, without its top input's
+    neighbour ``mean radius``), compared with the champion on the test rows in one game
+    and logged on its run; then approved against the champion and reported: the
+    challenger's report shows the section "Challenger comparison"."""
+    import mlflow
+    from sklearn.base import clone
+
+    import shapgov
+    import shapgov.mlflow
+
+    name = f"shapgov-demo-{case.name}"
+    echo(f"\n== challenger: a second version of {name}, compared with the champion")
+    dropped = "mean radius"
+    model = clone(case.model).set_params(num_leaves=31, n_estimators=200)
+    X_train, X_test = case.X_train.drop(columns=[dropped]), case.X_test.drop(columns=[dropped])
+    model.fit(X_train, case.y_train)
+    challenger = Case(case.name, case.title, model, X_train, X_test, case.y_train,
+                      case.y_test, case.flavor)  # fmt: skip
+    with mlflow.start_run(run_name=f"{case.name}-challenger"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        shapgov.mlflow.explain_and_log(
+            model, X_test, y=case.y_test, background=X_train, training=X_train
+        )
+        info = _log_model(challenger)
+    mv = mlflow.register_model(info.model_uri, name)
+    result = shapgov.compare_versions(
+        f"models:/{name}@champion", f"models:/{name}/{mv.version}", case.X_test,
+        y=case.y_test.to_numpy(), background=case.X_train, log=True,
+    )  # fmt: skip
+    s, auc = result.summary, result.metrics.set_index("metric").loc["roc_auc"]
+    moved = result.impact.iloc[0]
+    echo(
+        f"   v{mv.version} against champion v{s['champion']['version']} in one game: Feature "
+        f"Impact rank correlation {s['rank_correlation']:.2f}, score PSI {s['psi']:.3f}; "
+        f"ROC AUC {auc['champion']:.4f} -> {auc['challenger']:.4f} (paired bootstrap "
+        f"{auc['low']:+.4f} .. {auc['high']:+.4f}); impact moved most: {moved['input']} "
+        f"({moved['share_champion']:.1%} -> {moved['share_challenger']:.1%})"
+    )
+    verdict = shapgov.approve(name, mv.version, against="champion", max_impact_rank_change=3)
+    path = shapgov.report(
+        model=name, version=mv.version, out=out_dir / f"{case.name}-challenger.html"
+    )
+    echo(
+        f"   approval against the champion (max_impact_rank_change 3): {verdict.verdict}"
+        + ("" if verdict.approved else f" ({'; '.join(verdict.reasons)})")
+        + f"\n   challenger report with the section 'Challenger comparison': {path.resolve()}"
+        + f"\n   again from the registry alone: shapgov compare {name} @champion "
+        f"{mv.version} --reproduce"
+    )
+    return verdict
+
+
 def tutorial_check(case: Case, *, rows: int, echo: Callable[[str], None]) -> float:
     """The tutorial's fitted MLP explained exactly two ways: the Deep explainer on the MLP
     vertex and Kernel SHAP on the whole pipeline; returns the largest difference."""
@@ -643,6 +696,8 @@ def run(
             verdicts.append(run_case(case, out_dir=out, progress=progress, echo=echo))
             if case.name == "diabetes-mlp":
                 tutorial_check(case, rows=rows, echo=echo)
+            if case.name == "breast-cancer-lightgbm" and verdicts[-1].approved:
+                challenger_case(case, out_dir=out, echo=echo)
         if key is not None and todo:
             echo("\n" + demo_review.verify_hint(key, todo[0].name))
         if any(c.reviewed for c in todo):

@@ -26,6 +26,7 @@ reads is a dummy); an input a model needs that the rows lack raises
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,7 +90,12 @@ def _rows_for(model: Any, X: pd.DataFrame, columns: dict[str, str], which: str) 
     needed = _columns(model)
     if needed is None:
         return X
-    source = {name: columns.get(name, name) for name in needed}
+    # LightGBM stores a column's name with spaces and JSON's special characters as "_"
+    sanitized = {re.sub(r"[\s\"',:\[\]{}]", "_", str(c)): str(c) for c in X.columns}
+    source = {
+        name: columns.get(name, name if name in X.columns else sanitized.get(name, name))
+        for name in needed
+    }
     missing = [m for m, s in source.items() if s not in X.columns]
     if missing:
         raise ColumnMismatchError(
@@ -97,7 +103,9 @@ def _rows_for(model: Any, X: pd.DataFrame, columns: dict[str, str], which: str) 
             "columns={'<model column>': '<column of the rows>'} to map them"
         )
     frame = X[[source[m] for m in needed]]
-    return frame.set_axis(needed, axis=1)
+    # a mapped column takes the model's name; a sanitized match keeps the rows' own (the
+    # name the model was fitted on)
+    return frame.set_axis([m if m in columns else source[m] for m in needed], axis=1)
 
 
 def _explain(model: Any, frame: pd.DataFrame, background: pd.DataFrame, output: str) -> Any:
