@@ -231,3 +231,24 @@ def test_the_challenger_rules_judge_the_logged_comparison_and_the_command_line(
     assert rules["against"] == "champion (version 1)" and rules["max_impact_rank_change"] == 1
     with pytest.raises(shapgov.errors.InputError, match="against"):
         shapgov.approve("scorecard", 2, min_metric_gain=0.0)
+
+
+def test_over_time_the_figures_per_window(planted):
+    """Rows over three months: per window, the rows, scores' PSI/KS, metrics and impact
+    agreement, computed on the window's rows alone."""
+    X, y, champion, challengers = planted
+    when = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(len(X)) % 90, "D")
+    rows = X.assign(applied=when)
+    r = compare_versions(champion, challengers["dropped"], rows, y=y, time="applied", k=2)
+    w = r.windows.set_index("window")
+    assert list(w.index) == ["2024-01", "2024-02", "2024-03"]
+    jan = np.asarray(when.month == 1)
+    assert w.loc["2024-01", "rows"] == jan.sum()
+    p_cp = champion.predict_proba(X)[:, 1]
+    p_ch = challengers["dropped"].predict_proba(X.drop(columns=["a"]))[:, 1]
+    assert w.loc["2024-01", "roc_auc_champion"] == pytest.approx(
+        roc_auc_score(y[jan], p_cp[jan]), abs=1e-12
+    )
+    assert w.loc["2024-01", "psi"] == pytest.approx(psi(p_cp[jan], p_ch[jan]), abs=1e-12)
+    assert (w["roc_auc_difference"] < 0).all()
+    assert "applied" not in r.impact["input"].tolist()  # the time is not an input

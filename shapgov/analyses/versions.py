@@ -19,6 +19,11 @@ reports:
   ``decision``, the rows whose decisions differ, each with the inputs that explain the
   difference most.
 
+* **Over time** (``time`` and ``freq``): per window of the rows' time, the same figures
+  without the bootstrap: rows, both models' mean scores, the scores' PSI and KS, the
+  metrics of both and their difference, the Feature Impact rank correlation and top-k
+  overlap (:attr:`VersionComparison.windows`).
+
 A model that does not read an input of the rows gets exactly 0 for it (a player it never
 reads is a dummy); an input a model needs that the rows lack raises
 :class:`~shapgov.errors.ColumnMismatchError` unless ``columns`` maps it to one they hold.
@@ -67,14 +72,19 @@ class VersionComparison:
     summary: dict[str, Any] = field(default_factory=dict)
     champion: Any = field(default=None, repr=False)
     challenger: Any = field(default=None, repr=False)
+    #: One row per time window when ``time`` was given (see the module), else ``None``.
+    windows: pd.DataFrame | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary and tables (without the per-row difference matrix)."""
-        return {
+        out = {
             "summary": self.summary,
             "impact": json_records(self.impact),
             "metrics": json_records(self.metrics),
         }
+        if self.windows is not None:
+            out["windows"] = json_records(self.windows)
+        return out
 
 
 def _columns(model: Any) -> list[str] | None:
@@ -138,6 +148,8 @@ def compare_versions(
     n_bootstrap: int = 200,
     confidence: float = 0.95,
     random_state: int = 0,
+    time: Any = None,
+    freq: str = "M",
 ) -> VersionComparison:
     """Compare two fitted models on the rows ``X`` in one game (see the module).
 
@@ -152,6 +164,8 @@ def compare_versions(
         otherwise.
     :param k: Top-k of the agreement figures.
     :param n_bootstrap: Paired bootstrap resamples of the metric differences.
+    :param time: The rows' times ``(n,)`` (or the name of a column of ``X``, then not an
+        input): the figures per window of ``freq`` (a pandas period alias, ``"M"``).
     :returns: :class:`VersionComparison`.
     :raises ColumnMismatchError: A model reads a column ``X`` lacks (and ``columns`` does not
         map).
@@ -164,6 +178,14 @@ def compare_versions(
     if not isinstance(k, int) or k < 1:
         raise InputError(f"k must be a positive int, got {k!r}")
     columns = {str(a): str(b) for a, b in (columns or {}).items()}
+    if isinstance(time, str):
+        if time not in X.columns:
+            raise InputError(f"time={time!r} is not a column of X")
+        time, X = X[time], X.drop(columns=[time])
+    if time is not None:
+        time = pd.to_datetime(pd.Series(np.asarray(time)), errors="raise")
+        if len(time) != len(X):
+            raise InputError(f"time has {len(time)} values for {len(X)} rows")
     if background is None:
         background = X.sample(min(200, len(X)), random_state=random_state)
     frames = {
@@ -249,7 +271,44 @@ def compare_versions(
         summary["decisions_changed"] = int(changed.sum())
         summary["newly_declined"] = int((declined_ch & ~declined_cp).sum())
         summary["newly_approved"] = int((declined_cp & ~declined_ch).sum())
-    return VersionComparison(impact, metrics, rows, difference, summary, e_cp, e_ch)
+    windows = None
+    if time is not None:
+        task = "regression" if e_cp.task == "regression" else "classification"
+        windows = _windows(time, freq, phi_cp, phi_ch, scores, y, task, k,
+                           _prediction(e_cp), _prediction(e_ch))  # fmt: skip
+    return VersionComparison(impact, metrics, rows, difference, summary, e_cp, e_ch, windows)
+
+
+def _windows(
+    time: pd.Series, freq: str, phi_cp: np.ndarray, phi_ch: np.ndarray,
+    scores: dict[str, np.ndarray], y: Any, task: str, k: int,
+    p_cp: np.ndarray, p_ch: np.ndarray,
+) -> pd.DataFrame:  # fmt: skip
+    """The figures per window (no bootstrap)."""
+    from shapgov.analyses.comparison_stats import METRICS
+
+    labels = time.dt.to_period(freq).astype(str).to_numpy()
+    rows = []
+    for window in sorted(set(labels)):
+        inside = labels == window
+        a, b = np.abs(phi_cp[inside]).mean(axis=0), np.abs(phi_ch[inside]).mean(axis=0)
+        top_a, top_b = set(np.argsort(-a)[:k]), set(np.argsort(-b)[:k])
+        row = {
+            "window": window, "rows": int(inside.sum()),
+            "mean_score_champion": float(scores["champion"][inside].mean()),
+            "mean_score_challenger": float(scores["challenger"][inside].mean()),
+            "psi": psi(scores["champion"][inside], scores["challenger"][inside]),
+            "ks": ks(scores["champion"][inside], scores["challenger"][inside])[0],
+            "rank_correlation": float(spearmanr(a, b).statistic) if inside.sum() > 1 else np.nan,
+            "top_k_overlap": len(top_a & top_b) / min(k, len(a)),
+        }  # fmt: skip
+        if y is not None:
+            for name, (metric, _) in METRICS[task].items():
+                cp, ch = metric(y[inside], p_cp[inside]), metric(y[inside], p_ch[inside])
+                row[f"{name}_champion"], row[f"{name}_challenger"] = cp, ch
+                row[f"{name}_difference"] = ch - cp
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _prediction(e: Any) -> np.ndarray:

@@ -650,6 +650,16 @@ def _challenger(c: dict[str, Any], src: _Sources) -> list[Any]:
                 source,
             )
         )  # fmt: skip
+    if cc.get("windows"):
+        blocks.append(
+            _table(
+                "Champion and challenger per window",
+                ["Window", "Rows", "Score PSI", "KS", "Impact rank correlation", "Metric"],
+                [[w["window"], w["rows"], w["psi"], w["ks"], w["rank_correlation"], w["metric"]]
+                 for w in cc["windows"]],
+                source,
+            )
+        )  # fmt: skip
     blocks.append(
         _table(
             "Inputs whose impact moved most",

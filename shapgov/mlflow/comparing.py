@@ -88,6 +88,8 @@ def compare_versions(
     k: int = 5,
     n_bootstrap: int = 200,
     random_state: int = 0,
+    time: Any = None,
+    freq: str = "M",
     log: bool = False,
     client: Any = None,
 ) -> Any:
@@ -103,10 +105,15 @@ def compare_versions(
     from shapgov.analyses.versions import compare_versions as compare
 
     cp, ch = load(champion, client=client), load(challenger, client=client)
+    if isinstance(time, str) and isinstance(X, pd.DataFrame) and time in X.columns:
+        time, X = X[time], X.drop(columns=[time])
     result = compare(
         cp.model, ch.model, X, y=y, background=background, decision=decision,
         columns=columns, k=k, n_bootstrap=n_bootstrap, random_state=random_state,
+        time=time, freq=freq,
     )  # fmt: skip
+    if time is not None:
+        result.summary["settings"]["freq"] = freq
     result.summary["champion"] = {"name": cp.name, "version": cp.version}
     result.summary["challenger"] = {"name": ch.name, "version": ch.version}
     if log:
@@ -114,7 +121,7 @@ def compare_versions(
             raise InputError("log=True compares two registered versions: pass models:/ URIs")
         if background is None:
             background = X.sample(min(200, len(X)), random_state=random_state)
-        where = log_comparison(result, cp, ch, X, background, y, decision, client=client)
+        where = log_comparison(result, cp, ch, X, background, y, decision, time=time, client=client)
         result.summary["logged_to"] = where
     return result
 
@@ -133,7 +140,7 @@ def _set_manifest(client: Any, run_id: str | None) -> str | None:
 
 def log_comparison(
     result: Any, cp: Loaded, ch: Loaded, X: pd.DataFrame, background: pd.DataFrame,
-    y: Any, decision: Any, *, client: Any = None,
+    y: Any, decision: Any, *, time: Any = None, client: Any = None,
 ) -> str:  # fmt: skip
     """Write the comparison set and log it to the challenger's run; returns its path."""
     from mlflow.tracking import MlflowClient
@@ -153,6 +160,8 @@ def log_comparison(
         stored = X.copy()
         if y is not None:
             stored["__y__"] = np.asarray(y)
+        if time is not None:
+            stored["__time__"] = pd.to_datetime(pd.Series(np.asarray(time))).to_numpy()
         write_parquet(d / "rows.parquet", stored)
         write_parquet(d / "background.parquet", background)
         manifest = {
@@ -202,6 +211,7 @@ def reproduce_comparison(
         rows = pd.read_parquet(local / "rows.parquet")
         background = pd.read_parquet(local / "background.parquet")
     y = rows.pop("__y__").to_numpy() if "__y__" in rows.columns else None
+    time = rows.pop("__time__") if "__time__" in rows.columns else None
     decision = None
     if stored.get("decision"):
         decision = Decision(**{k: v for k, v in stored["decision"].items() if k != "rule"})
@@ -209,12 +219,13 @@ def reproduce_comparison(
     again = compare_versions(
         f"models:/{name}/{champion_version}", f"models:/{name}/{challenger_version}", rows,
         y=y, background=background, decision=decision, k=stored["summary"]["k"],
-        n_bootstrap=settings["n_bootstrap"], random_state=settings["random_state"], client=client,
+        n_bootstrap=settings["n_bootstrap"], random_state=settings["random_state"],
+        time=time, freq=settings.get("freq", "M"), client=client,
     )  # fmt: skip
     from shapgov.sinks import strict_json
 
     fresh = json.loads(strict_json.dumps({**again.to_dict(), "decision": stored.get("decision")}))
-    keys = ("summary", "impact", "metrics")
+    keys = tuple(k for k in ("summary", "impact", "metrics", "windows") if k in stored)
     differences = [key for key in keys if _strip(fresh[key]) != _strip(stored[key])]
     return not differences, differences
 

@@ -70,6 +70,24 @@ def challenger_section(directory: str | Path | None) -> dict[str, Any] | None:
             }
             for m in data.get("metrics", [])
         ],
+        "windows": [
+            {
+                "window": w["window"],
+                "rows": w["rows"],
+                "psi": _num(w["psi"]),
+                "ks": _num(w["ks"]),
+                "rank_correlation": _num(w["rank_correlation"]),
+                "metric": next(
+                    (
+                        f"{_num(w[m + '_champion'], 4)} → {_num(w[m + '_challenger'], 4)}"
+                        for m in ("roc_auc", "r2")
+                        if m + "_champion" in w
+                    ),
+                    "–",
+                ),
+            }
+            for w in data.get("windows", [])
+        ],
         "moved": [
             {
                 "input": r["input"],
