@@ -181,6 +181,16 @@ def test_logged_on_the_challengers_run_and_reproduced_bit_for_bit(planted, store
     }  # fmt: skip
     identical, differences = reproduce_comparison("credit", 1, 2)
     assert identical, differences
+    # a stored file altered afterwards is refused by its hash
+    from shapgov.errors import AlteredSetError
+
+    root = Path(mlflow.get_run(run_id).info.artifact_uri.removeprefix("file://"))
+    stored = root / "shapgov-comparison" / "v1" / "background.parquet"
+    kept = stored.read_bytes()
+    X.iloc[:50].to_parquet(stored)
+    with pytest.raises(AlteredSetError, match="background.parquet"):
+        reproduce_comparison("credit", 1, 2)
+    stored.write_bytes(kept)
     # the challenger's report (and its documents) carry the section
     html = shapgov.report(model="credit", version=2, out=tmp_path / "r.html", log=False)
     section = html.read_text().split('<section id="challenger">', 1)[1].split("</section>", 1)[0]
