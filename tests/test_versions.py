@@ -188,7 +188,7 @@ def test_logged_on_the_challengers_run_and_reproduced_bit_for_bit(planted, store
     stored = root / "shapgov-comparison" / "v1" / "background.parquet"
     kept = stored.read_bytes()
     X.iloc[:50].to_parquet(stored)
-    with pytest.raises(AlteredSetError, match="background.parquet"):
+    with pytest.raises(AlteredSetError, match=r"background\.parquet"):
         reproduce_comparison("credit", 1, 2)
     stored.write_bytes(kept)
     # the challenger's report (and its documents) carry the section
