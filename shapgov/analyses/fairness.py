@@ -271,7 +271,9 @@ def fairness(
         y = np.asarray(y)
         if y.shape != (len(e),):
             raise InputError(f"y has shape {y.shape}; pass one outcome per explained row")
-        positive = decision.positive_class if decision.positive_class is not None else 1
+        positive = decision.positive_class
+        if positive is None:  # the class whose probability is the score (the last), else 1
+            positive = list(e.classes)[-1] if e.classes else 1
         event = y == positive
     groups, gaps = [], []
     for attribute in table.columns:
