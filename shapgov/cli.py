@@ -22,6 +22,7 @@ from shapgov.cli_common import (
     EXIT_RETRY,
     EXIT_USAGE,
     InputProblem,
+    _read_table,
     _tracking_problem,
     _use_store,
 )
@@ -49,20 +50,6 @@ def _tracking_option(fn: Any) -> Any:
         envvar="MLFLOW_TRACKING_URI",
         help=f"MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else {DEFAULT_STORE}).",
     )(fn)
-
-
-def _read_table(path: Path) -> Any:
-    import pandas as pd
-
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            return pd.read_csv(path)
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-    except Exception as err:  # a parser's own error, reported with the file name
-        raise InputProblem(f"{path} could not be read as {suffix[1:]}: {err}") from err
-    raise click.BadParameter(f"{path} is neither .csv nor .parquet", param_hint="--data")
 
 
 class _Commands(click.Group):

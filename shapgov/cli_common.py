@@ -4,6 +4,8 @@ tracking failures into typed problems."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -39,3 +41,17 @@ def _tracking_problem(err: Exception, action: str) -> Exception:
 
     problem = typed(err, action, retry="run the command again", writing=False)
     return problem or InputProblem(f"{action}: {getattr(err, 'message', err)}")
+
+
+def _read_table(path: Path) -> Any:
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path)
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+    except Exception as err:  # a parser's own error, reported with the file name
+        raise InputProblem(f"{path} could not be read as {suffix[1:]}: {err}") from err
+    raise click.BadParameter(f"{path} is neither .csv nor .parquet", param_hint="--data")

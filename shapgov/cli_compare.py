@@ -69,8 +69,7 @@ def compare(
     tracking_uri: str | None,
 ) -> None:  # fmt: skip
     """Compare registered model NAME's CHALLENGER version with its CHAMPION."""
-    from shapgov.cli import _read_table
-    from shapgov.cli_common import InputProblem, _use_store
+    from shapgov.cli_common import InputProblem, _read_table, _use_store
     from shapgov.errors import ShapgovError
 
     _use_store(tracking_uri)
