@@ -189,6 +189,7 @@ def test_demo_runs_every_case_end_to_end(tmp_path, monkeypatch):
     output, reports = _demo(tmp_path, monkeypatch, store=f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert "both exact" in output
     assert reports == [
+        "breast-cancer-lightgbm-challenger.html",  # the second version, compared
         "breast-cancer-lightgbm.html",
         "credit-default-lightgbm.html",
         "daily-sales-over-time.html",
@@ -196,6 +197,13 @@ def test_demo_runs_every_case_end_to_end(tmp_path, monkeypatch):
         "diabetes-mlp.html",
     ]
     assert "[5/5]" in output
+    # every approved blueprint's Word and PDF documents; the challenger's report section
+    folder = tmp_path / "shapgov-reports"
+    assert len(list(folder.glob("*-model-documentation.docx"))) == 5
+    assert len(list(folder.glob("*-model-documentation.pdf"))) == 5
+    challenger = (folder / "breast-cancer-lightgbm-challenger.html").read_text()
+    assert '<section id="challenger">' in challenger
+    assert "fair lending: group B (group) flagged" in output
     _check_sales(output, tmp_path)
     _check_credit(output, tmp_path)
     blender = (tmp_path / "shapgov-reports" / "diabetes-blender.html").read_text()
