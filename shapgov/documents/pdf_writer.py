@@ -19,7 +19,6 @@ import shutil
 import tempfile
 from functools import cache
 from html import escape
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +31,9 @@ PRINT_TIMEOUT = 120
 
 @cache
 def _template() -> tuple[Any, str]:
-    import jinja2
+    from shapgov.sinks.templates import environment, read
 
-    files = resources.files("shapgov.reports")
-    env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(lambda name: files.joinpath(name).read_text("utf-8")),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["b64"] = lambda data: base64.b64encode(data).decode("ascii")
-    return env.get_template("document.html.j2"), files.joinpath("document.css").read_text("utf-8")
+    return environment().get_template("document.html.j2"), read("document.css")
 
 
 def document_html(document: ModelDocument) -> str:

@@ -87,6 +87,7 @@ def compare_versions(
     columns: dict[str, str] | None = None,
     k: int = 5,
     n_bootstrap: int = 200,
+    confidence: float = 0.95,
     random_state: int = 0,
     time: Any = None,
     freq: str = "M",
@@ -109,8 +110,8 @@ def compare_versions(
         time, X = X[time], X.drop(columns=[time])
     result = compare(
         cp.model, ch.model, X, y=y, background=background, decision=decision,
-        columns=columns, k=k, n_bootstrap=n_bootstrap, random_state=random_state,
-        time=time, freq=freq,
+        columns=columns, k=k, n_bootstrap=n_bootstrap, confidence=confidence,
+        random_state=random_state, time=time, freq=freq,
     )  # fmt: skip
     if time is not None:
         result.summary["settings"]["freq"] = freq
@@ -219,7 +220,8 @@ def reproduce_comparison(
     again = compare_versions(
         f"models:/{name}/{champion_version}", f"models:/{name}/{challenger_version}", rows,
         y=y, background=background, decision=decision, k=stored["summary"]["k"],
-        n_bootstrap=settings["n_bootstrap"], random_state=settings["random_state"],
+        n_bootstrap=settings["n_bootstrap"], confidence=settings["confidence"],
+        random_state=settings["random_state"],
         time=time, freq=settings.get("freq", "M"), client=client,
     )  # fmt: skip
     from shapgov.sinks import strict_json

@@ -16,7 +16,6 @@ import base64
 import math
 from datetime import UTC, datetime
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -564,18 +563,9 @@ def write_figures(directory: str | Path, manifest: dict[str, Any]) -> None:
 @cache
 def _template() -> tuple[Any, str]:
     """The report template, compiled once per process, and its CSS."""
-    import jinja2
+    from shapgov.sinks.templates import environment, read
 
-    templates = resources.files("shapgov.reports")
-    env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(lambda name: templates.joinpath(name).read_text("utf-8")),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    css = templates.joinpath("report.css").read_text("utf-8")
-    return env.get_template("report.html.j2"), css
+    return environment().get_template("report.html.j2"), read("report.css")
 
 
 def render_html(context: dict[str, Any]) -> str:
