@@ -295,3 +295,44 @@ def test_the_gap_decomposes_over_grouped_players_exactly(planted):
     assert abs(gaps["contribution"].sum() - gap) <= 1e-10
     assert gaps.iloc[0]["player"] == "area"
     assert gap == pytest.approx(f.groups.set_index("group").loc["B", "gap"], abs=1e-12)
+
+
+def test_the_positive_class_decides_the_score_and_bad_outcomes_are_typed_errors(planted):
+    """A binary model with string classes: the score is the probability of the named
+    class (the other class's is one minus it), hand-checked; a class the model lacks, a
+    multiclass model without positive_class, a probability asked of a regressor and a
+    continuous y are typed errors."""
+    from sklearn.linear_model import Ridge
+
+    _, X, y, _, protected, _ = planted
+    labels = np.where(y == 1, "bad", "good")
+    model = LogisticRegression().fit(X, labels)  # classes_: ['bad', 'good']
+    e = shapgov.explain(model, X, background=X.iloc[:200])
+    p_bad = model.predict_proba(X)[:, 0]
+    f = fairness(
+        e,
+        protected=protected,
+        decision=shapgov.Decision(cutoff=CUTOFF, positive_class="bad"),
+        y=labels,
+    )
+    b = (protected["group"] == "B").to_numpy()
+    row = f.groups.set_index("group").loc["B"]
+    assert row["mean_score"] == pytest.approx(p_bad[b].mean(), rel=1e-12)
+    assert row["approval_rate"] == pytest.approx((p_bad[b] < CUTOFF).mean(), rel=1e-12)
+    assert row["observed_rate"] == pytest.approx((labels[b] == "bad").mean(), rel=1e-12)
+    with pytest.raises(InputError, match="not one of the classes"):
+        fairness(
+            e, protected=protected, decision=shapgov.Decision(cutoff=0.5, positive_class="ugly")
+        )
+    with pytest.raises(InputError, match="not the model's classes"):
+        fairness(e, protected=protected, decision=shapgov.Decision(cutoff=0.5), y=y)
+    three = np.where(X["income"] > 0.5, "hi", np.where(X["income"] < -0.5, "lo", "mid"))
+    em = shapgov.explain(LogisticRegression().fit(X, three), X, background=X.iloc[:100])
+    with pytest.raises(InputError, match="positive_class"):
+        fairness(em, protected=protected, decision=shapgov.Decision(cutoff=0.5))
+    er = shapgov.explain(Ridge().fit(X, X["income"]), X, background=X.iloc[:100])
+    with pytest.raises(InputError, match="score='prediction'"):
+        fairness(er, protected=protected, decision=shapgov.Decision(cutoff=0.0))
+    regression = shapgov.Decision(cutoff=0.0, score="prediction")
+    with pytest.raises(InputError, match="event indicator"):
+        fairness(er, protected=protected, decision=regression, y=X["income"].to_numpy())

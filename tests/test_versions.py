@@ -262,3 +262,23 @@ def test_over_time_the_figures_per_window(planted):
     assert w.loc["2024-01", "psi"] == pytest.approx(psi(p_cp[jan], p_ch[jan]), abs=1e-12)
     assert (w["roc_auc_difference"] < 0).all()
     assert "applied" not in r.impact["input"].tolist()  # the time is not an input
+
+
+def test_string_classes_and_a_task_mismatch_in_either_order(planted):
+    from sklearn.linear_model import Ridge
+
+    from shapgov.errors import InputError
+
+    X, y, champion, _ = planted
+    labels = np.where(y == 1, "bad", "good")
+    c1, c2 = LogisticRegression().fit(X, labels), LogisticRegression(C=0.01).fit(X, labels)
+    r = compare_versions(c1, c2, X, y=labels, n_bootstrap=20)
+    p = c1.predict_proba(X)[:, 1]  # of "good", the last class
+    auc = r.metrics.set_index("metric").loc["roc_auc", "champion"]
+    assert auc == pytest.approx(roc_auc_score(labels == "good", p), abs=1e-12)
+    ridge = Ridge().fit(X, y)
+    for pair in ((champion, ridge), (ridge, champion)):
+        with pytest.raises(InputError, match="one task with one output"):
+            compare_versions(*pair, X)
+    with pytest.raises(InputError, match="not classes of the models"):
+        compare_versions(c1, c2, X, y=y)

@@ -166,21 +166,43 @@ def checked_protected(protected: Any, explanation: Any) -> pd.DataFrame:
     return protected
 
 
-def _scores(explanation: Any, decision: Any) -> tuple[np.ndarray, int]:
-    """The decision's score per row and the explained output it reads."""
-    k = 0
-    if explanation.n_outputs > 1:
-        classes = list(explanation.classes or [])
-        wanted = decision.positive_class if decision.positive_class is not None else classes[-1]
-        if wanted not in classes:
-            raise InputError(f"positive_class {wanted!r} is not one of the classes {classes}")
-        k = classes.index(wanted)
+def _scores(explanation: Any, decision: Any) -> tuple[np.ndarray, int, Any]:
+    """The decision's score per row, the explained output it reads and the positive class
+    (the event the score predicts; ``None`` for a regressor).
+
+    :raises InputError: A multiclass model without ``positive_class``, a class the model
+        does not have, or a probability asked of a regressor.
+    """
+    classes = list(explanation.classes or [])
+    if not classes:
+        if decision.score == "probability":
+            raise InputError(
+                "a regressor has no probability: decide on its prediction, "
+                "Decision(cutoff=..., score='prediction')"
+            )
+        return np.asarray(_prediction(explanation), dtype=float)[:, 0], 0, None
+    if explanation.n_outputs > 1 and decision.positive_class is None:
+        raise InputError(
+            f"a multiclass model scores one class per output: name the class whose "
+            f"probability decides, Decision(..., positive_class=...) of {classes}"
+        )
+    wanted = decision.positive_class if decision.positive_class is not None else classes[-1]
+    if wanted not in classes:
+        raise InputError(f"positive_class {wanted!r} is not one of the classes {classes}")
+    k = classes.index(wanted) if explanation.n_outputs > 1 else 0
+    flip = explanation.n_outputs == 1 and wanted == classes[0]  # binary: the other class
     if decision.score == "margin":
-        return explanation.explained_output[:, k], k
+        margin = explanation.explained_output[:, k]
+        return (-margin if flip else margin), k, wanted
+    score = np.asarray(_prediction(explanation), dtype=float)[:, k]
+    return (1.0 - score if flip else score), k, wanted
+
+
+def _prediction(explanation: Any) -> np.ndarray:
     prediction = explanation.prediction
     if prediction is None:
         prediction = explanation.link.inverse(explanation.explained_output)
-    return np.asarray(prediction, dtype=float)[:, k], k
+    return np.asarray(prediction)
 
 
 def fairness(
@@ -256,7 +278,7 @@ def fairness(
     elif X is not None:
         raise InputError("pass X only with a model: an explanation holds its rows")
     table = checked_protected(protected, e)
-    scores, k = _scores(e, decision)
+    scores, k, positive = _scores(e, decision)
     declined = np.asarray(decision.declined(scores), dtype=bool)
     approved = ~declined
     phi = e._raw[:, :, k]
@@ -271,9 +293,20 @@ def fairness(
         y = np.asarray(y)
         if y.shape != (len(e),):
             raise InputError(f"y has shape {y.shape}; pass one outcome per explained row")
-        positive = decision.positive_class
-        if positive is None:  # the class whose probability is the score (the last), else 1
-            positive = list(e.classes)[-1] if e.classes else 1
+        if positive is None:  # a regressor: y is the event itself
+            values = set(pd.unique(y).tolist())
+            if not values <= {0, 1}:
+                raise InputError(
+                    "y gives the error rates the outcome event (1 = the event the decision "
+                    f"guards against, e.g. default), but has values {sorted(values)[:5]}...; "
+                    "pass the event indicator"
+                )
+            positive = 1
+        elif not set(pd.unique(y).tolist()) <= set(e.classes):
+            raise InputError(
+                f"y holds values that are not the model's classes {list(e.classes)}; pass the "
+                "observed class of each row"
+            )
         event = y == positive
     groups, gaps = [], []
     for attribute in table.columns:

@@ -194,17 +194,17 @@ def compare_versions(
     }
     e_cp = _explain(champion, *frames["champion"], "margin")
     e_ch = _explain(challenger, *frames["challenger"], "margin")
-    output = "margin"
-    if e_cp.link.name != e_ch.link.name or e_cp.output_space != e_ch.output_space:
-        output = "probability" if e_cp.task != "regression" else "prediction"
-        e_cp = _explain(champion, *frames["champion"], output)
-        e_ch = _explain(challenger, *frames["challenger"], output)
     if e_cp.task != e_ch.task or e_cp.n_outputs != e_ch.n_outputs or e_cp.n_outputs != 1:
         raise InputError(
             "compare_versions compares two models of one task with one output each (binary "
             f"classifiers or regressors); got {e_cp.task}/{e_cp.n_outputs} and "
             f"{e_ch.task}/{e_ch.n_outputs}"
         )
+    output = "margin"
+    if e_cp.link.name != e_ch.link.name or e_cp.output_space != e_ch.output_space:
+        output = "probability" if e_cp.task != "regression" else "prediction"
+        e_cp = _explain(champion, *frames["champion"], output)
+        e_ch = _explain(challenger, *frames["challenger"], output)
     phi_cp, phi_ch = _on_rows(e_cp, X, columns), _on_rows(e_ch, X, columns)
     difference = phi_ch - phi_cp
     out_cp, out_ch = e_cp.explained_output[:, 0], e_ch.explained_output[:, 0]
@@ -246,9 +246,7 @@ def compare_versions(
     }
     metrics = pd.DataFrame()
     if y is not None:
-        y = np.asarray(y, dtype=float)
-        if y.shape != (len(X),):
-            raise InputError(f"y has shape {y.shape}; pass one outcome per row of X")
+        y = _outcomes(y, e_cp, len(X))
         task = "regression" if e_cp.task == "regression" else "classification"
         p_cp, p_ch = _prediction(e_cp), _prediction(e_ch)
         metrics = pd.DataFrame(
@@ -309,6 +307,27 @@ def _windows(
                 row[f"{name}_difference"] = ch - cp
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _outcomes(y: Any, e: Any, n: int) -> np.ndarray:
+    """``y`` as floats: a classifier's observed classes as 1 for its positive (last)
+    class, 0 for the other; a regressor's values as they are.
+
+    :raises InputError: Not one value per row, or a class the model does not have.
+    """
+    y = np.asarray(y)
+    if y.shape != (n,):
+        raise InputError(f"y has shape {y.shape}; pass one outcome per row of X")
+    classes = list(e.classes or [])
+    if classes:
+        unknown = sorted(set(pd.unique(y).tolist()) - set(classes), key=str)
+        if unknown:
+            raise InputError(f"y holds {unknown[:5]}, not classes of the models {classes}")
+        return (y == classes[-1]).astype(float)
+    try:
+        return y.astype(float)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"a regressor's y must be numbers: {err}") from err
 
 
 def _prediction(e: Any) -> np.ndarray:
