@@ -36,8 +36,36 @@ class FrequencySeverityRegressor(RegressorMixin, BaseEstimator):
             self.feature_names_in_ = self.frequency_.feature_names_in_
         return self
 
+    @classmethod
+    def from_fitted(
+        cls, frequency: Any, severity: Any, *, feature_names_in: Any = None
+    ) -> FrequencySeverityRegressor:
+        """The composite of two parts fitted elsewhere (statsmodels GLMs fitted with their
+        own API, glum regressors), as :meth:`fit` would leave it.
+
+        :param frequency: A fitted model of claim counts per unit exposure (``predict``).
+        :param severity: A fitted model of the average claim amount (``predict``).
+        :param feature_names_in: The input columns, when the parts do not say
+            (``feature_names_in_``); default: the frequency part's, else the severity's.
+        :raises TypeError: A part has no ``predict``.
+        """
+        for name, part in (("frequency", frequency), ("severity", severity)):
+            if not hasattr(part, "predict"):
+                raise TypeError(f"{name} has no predict(); pass a fitted model")
+        model = cls(frequency, severity)
+        model.frequency_, model.severity_ = frequency, severity
+        names = feature_names_in
+        if names is None:
+            names = getattr(frequency, "feature_names_in_", None)
+        if names is None:
+            names = getattr(severity, "feature_names_in_", None)
+        if names is not None:
+            model.feature_names_in_ = np.asarray(list(names), dtype=object)
+            model.n_features_in_ = len(model.feature_names_in_)
+        return model
+
     def predict(self, X: Any) -> np.ndarray:
-        return self.frequency_.predict(X) * self.severity_.predict(X)
+        return np.asarray(self.frequency_.predict(X)) * np.asarray(self.severity_.predict(X))
 
 
 class ResidualBoostedRegressor(RegressorMixin, BaseEstimator):

@@ -112,4 +112,11 @@ def per_row(value: Any, n: int, what: str) -> np.ndarray | None:
         )
     if not np.all(np.isfinite(arr)):
         raise InputError(f"{what} contains NaN or inf; give a finite value for every row")
+    if what == "exposure" and np.any(arr <= 0):
+        bad = np.flatnonzero(arr <= 0)
+        raise InputError(
+            f"exposure must be positive (a time or amount at risk); {bad.size} row(s) hold "
+            f"zero or a negative value (first at row {int(bad[0])}): drop those rows or fix "
+            "their exposure"
+        )
     return arr[:, None]

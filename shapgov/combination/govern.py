@@ -108,8 +108,10 @@ def judge(
 
     With an ``offset`` ``(n, 1)`` the model's own prediction is computed with it the
     model's own way where a plugin says how (``shapgov_model_offset``: XGBoost's
-    ``base_margin``, LightGBM's ``init_score``), and the base value loses what the offset
-    replaces (XGBoost's ``base_score``); other models take DataRobot's rule.
+    ``base_margin``, LightGBM's ``init_score``, statsmodels' ``offset=``), and the base
+    value loses what the offset replaces (XGBoost's ``base_score``); other models take
+    DataRobot's rule. An exposure is taken the model's own way where the plugin says the
+    model takes one (statsmodels' ``exposure=``), else multiplied into the prediction.
 
     :raises AdditivityError: Above the threshold (the report only, never the values).
     :raises InputError: The model takes its offset itself in a way the explanation cannot
@@ -118,9 +120,13 @@ def judge(
     blueprint = plan.blueprint
     node = blueprint.node
     taken = None
-    if offset is not None:
+    if offset is not None or exposure is not None:
         taken = plugins.first("shapgov_model_offset", model=blueprint.model, plugins=plugins)
-    if taken is not None:
+        if taken is not None and offset is None and not taken.takes_exposure:
+            taken = None  # an exposure alone, which the model does not take: DataRobot's rule
+    exposure_taken = taken is not None and taken.takes_exposure and exposure is not None
+    offset_taken = taken is not None and offset is not None
+    if offset_taken:
         shift = np.asarray(taken.replaces, dtype=float).reshape(-1)
         # the one vertex that takes the offset loses it too, so the parts still add up
         parts = combined.parts
@@ -131,7 +137,12 @@ def judge(
     if taken is None:
         actual = blueprint.predict(X)
     else:
-        actual = blueprint.predict(X, offset=offset, taken=taken)
+        actual = blueprint.predict(
+            X,
+            offset=offset,
+            taken=taken,
+            exposure=exposure if exposure_taken else None,
+        )
     report, governed = check(
         node.link,
         node.prediction,
@@ -141,7 +152,8 @@ def judge(
         offset=offset,
         exposure=exposure,
         capping=capping,
-        offset_taken_by=None if taken is None else taken.name,
+        offset_taken_by=taken.name if offset_taken else None,
+        exposure_taken_by=taken.name if exposure_taken else None,
     )
     if report.status == "fail":
         raise AdditivityError(report) from None

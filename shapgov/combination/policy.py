@@ -243,6 +243,7 @@ def check(
     capping: tuple[float | None, float | None] | None,
     scale: np.ndarray | None = None,
     offset_taken_by: str | None = None,
+    exposure_taken_by: str | None = None,
 ) -> tuple[AdditivityReport, np.ndarray]:
     """Rebuild the prediction from ``explained`` (base + sum of values, ``(n, K)``) and
     judge it against the model's ``actual`` output; returns the report and the governed
@@ -253,6 +254,9 @@ def check(
         then added to the rebuilt margin only, and the check compares the rebuild with the
         model's own output. ``None``: the model takes no offset, and DataRobot's rule adds
         it to the margin of both sides.
+    :param exposure_taken_by: ``actual`` already holds ``exposure``, taken by the model
+        itself (statsmodels' ``exposure=``, ``log(exposure)`` added to its margin): the
+        exposure then multiplies the rebuilt prediction only.
 
     A game link that clips probabilities (``link.params["clip"]``, the logit game link of
     :mod:`shapgov.explainers.game_links`) clips the model's own probabilities the same way
@@ -266,8 +270,11 @@ def check(
     if offset_taken_by is not None and offset is None:
         raise InputError("offset_taken_by names how the model took an offset: give the offset")
     rebuilt = rebuild(link, explained, offset, exposure, capping, margin=True)
+    if exposure_taken_by is not None and exposure is None:
+        raise InputError("exposure_taken_by names how the model took an exposure: give it")
     own = None if offset_taken_by else offset
-    governed = rebuild(link, clipped(link, actual), own, exposure, capping, margin=False)
+    own_exposure = None if exposure_taken_by else exposure
+    governed = rebuild(link, clipped(link, actual), own, own_exposure, capping, margin=False)
     applied: dict[str, Any] = {
         "link": link.name,
         "offset": offset is not None,
@@ -277,6 +284,8 @@ def check(
     }
     if offset_taken_by is not None:
         applied["offset_taken_by"] = offset_taken_by
+    if exposure_taken_by is not None:
+        applied["exposure_taken_by"] = exposure_taken_by
     if link.params.get("clip") is not None:
         applied["probability_clip"] = [link.params["clip"], 1.0 - link.params["clip"]]
     if actual.dtype == np.float32:

@@ -44,17 +44,33 @@ class Blueprint:
         return self.node.vertices
 
     def predict(
-        self, X: Any, *, offset: np.ndarray | None = None, taken: ModelOffset | None = None
+        self,
+        X: Any,
+        *,
+        offset: np.ndarray | None = None,
+        taken: ModelOffset | None = None,
+        exposure: np.ndarray | None = None,
     ) -> np.ndarray:
         """The model's own output in prediction space, ``(n, K)``, in the model's float dtype.
 
         :param offset: A per-row offset ``(n, 1)`` that the model takes itself, through
-            ``taken`` (a :class:`~shapgov.decomposition.offsets.ModelOffset`); both or neither.
+            ``taken`` (a :class:`~shapgov.decomposition.offsets.ModelOffset`).
+        :param exposure: A per-row exposure ``(n, 1)`` that the model takes itself
+            (``taken.takes_exposure``: statsmodels' ``exposure=``).
+        :raises InputError: An offset or exposure without ``taken``, or ``taken`` without
+            either; an exposure given to a model that does not take one.
         """
-        if (offset is None) != (taken is None):
-            raise InputError("an offset the model takes itself needs both offset and taken")
+        given = offset is not None or exposure is not None
+        if given != (taken is not None):
+            raise InputError(
+                "an offset or exposure the model takes itself needs taken, and taken needs one"
+            )
+        if exposure is not None and not taken.takes_exposure:
+            raise InputError(f"{taken.name} takes no exposure")
         if taken is None:
             out = np.asarray(getattr(self.model, self.node.prediction)(X))
+        elif taken.takes_exposure:
+            out = np.asarray(taken.predict(X, offset, exposure))
         else:
             out = np.asarray(taken.predict(X, offset))
         if out.dtype not in (np.float32, np.float64):

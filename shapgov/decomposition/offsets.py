@@ -20,8 +20,10 @@ import numpy as np
 
 #: The model's prediction with a per-row offset ``(n, 1)``, computed its own way: what
 #: its prediction method returns (``(n,)``, ``(n, K)``, or ``(n, 2)`` for a binary
-#: classifier's ``predict_proba``), in the model's own float dtype.
-OffsetPredict = Callable[[Any, np.ndarray], Any]
+#: classifier's ``predict_proba``), in the model's own float dtype. A model that takes an
+#: exposure too (``takes_exposure``) is called ``predict(X, offset, exposure)`` with either
+#: one ``None`` when not given.
+OffsetPredict = Callable[..., Any]
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,14 +38,24 @@ class ModelOffset:
         is given: the explained margin is then ``base - replaces + sum(phi) + offset``.
     :param predict: ``predict(X, offset)``: the model's output for the model input ``X``
         with the per-row ``offset`` ``(n, 1)``, computed through the model's own API.
+    :param takes_exposure: The model also takes a per-row exposure at predict time
+        (statsmodels' ``exposure=``, adding ``log(exposure)`` to its log-link margin):
+        ``predict(X, offset, exposure)``, ``(n, 1)`` each or ``None``, and the policy
+        judges the rebuild against that output rather than multiplying the exposure in.
     """
 
     name: str
     replaces: np.ndarray
     predict: OffsetPredict
+    takes_exposure: bool = False
 
     def behind(self, transform: Callable[[Any], Any]) -> ModelOffset:
         """The same offset taken behind a preprocessing step (a Pipeline's transforms):
         ``transform`` maps the outer model's input to this model's input."""
         inner = self.predict
-        return ModelOffset(self.name, self.replaces, lambda X, o: inner(transform(X), o))
+        return ModelOffset(
+            self.name,
+            self.replaces,
+            lambda X, *given: inner(transform(X), *given),
+            self.takes_exposure,
+        )

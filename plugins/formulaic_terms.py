@@ -1,0 +1,98 @@
+"""Read a formulaic model spec (glum's formulas; statsmodels with
+``SM_FORMULA_ENGINE=formulaic``) into terms over original columns.
+
+formulaic records, per term, the data variables it reads (``ModelSpec.term_variables``,
+variables whose source is ``"data"``) and the slice of design columns it builds. Each term
+becomes one factor reading all its variables, coded by the spec itself (its memorized
+state: spline knots, levels, contrasts), so a term reading one column needs the rows and
+the background only, and an interaction is evaluated on every (row, background row) pair
+(:mod:`shapgov_plugins.terms`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shapgov.decomposition.terms import Factor, Term, input_positions
+from shapgov.errors import MissingValueError, UndecomposableModelError
+
+
+def is_formulaic_spec(spec: Any) -> bool:
+    """Whether ``spec`` is a formulaic ``ModelSpec``."""
+    return type(spec).__module__.startswith("formulaic") and hasattr(spec, "term_variables")
+
+
+def _data_variables(spec: Any, term: Any) -> list[str]:
+    return sorted(str(v) for v in spec.term_variables[term] if getattr(v, "source", None) == "data")
+
+
+def formulaic_columns(spec: Any, known: Sequence[str] | None) -> list[str]:
+    """Every data column the spec reads, in the order of ``known`` when given."""
+    read: list[str] = []
+    for term in spec.terms:
+        read.extend(_data_variables(spec, term))
+    read = list(dict.fromkeys(read))
+    if known is not None:
+        order = {str(k): i for i, k in enumerate(known)}
+        read.sort(key=lambda c: order.get(c, len(order)))
+    return read
+
+
+class _Matrix:
+    """The spec's model matrix of the frame last asked for (terms share one build)."""
+
+    def __init__(self, spec: Any) -> None:
+        self.spec = spec
+        self.frame: pd.DataFrame | None = None
+        self.matrix: np.ndarray | None = None
+
+    def __call__(self, frame: pd.DataFrame) -> np.ndarray:
+        if self.frame is not frame:
+            built = self.spec.get_model_matrix(frame)
+            matrix = np.asarray(built, dtype=float)
+            if matrix.shape[0] != len(frame):
+                raise MissingValueError(
+                    f"{len(frame) - matrix.shape[0]} row(s) hold a missing value that the "
+                    "model's formula drops; impute them or drop those rows before explaining"
+                )
+            self.frame, self.matrix = frame, matrix
+        return self.matrix
+
+
+def read_formulaic(
+    spec: Any, params: np.ndarray, columns: Sequence[str]
+) -> tuple[list[Term], np.ndarray]:
+    """Terms of a formulaic spec with coefficients ``params`` ``(J_total,)`` over the input
+    ``columns``; returns the terms that read columns and the intercept ``(1,)``.
+
+    :raises UndecomposableModelError: The spec's columns and the coefficients disagree.
+    """
+    params = np.asarray(params, dtype=float).reshape(-1)
+    if params.size != len(spec.column_names):
+        raise UndecomposableModelError(
+            f"the formula builds {len(spec.column_names)} columns but the model has "
+            f"{params.size} coefficients; explain the model as a whole with opaque=True"
+        )
+    build = _Matrix(spec)
+    terms: list[Term] = []
+    intercept = 0.0
+    for term, where in spec.term_slices.items():
+        coef = params[where]
+        reads = _data_variables(spec, term)
+        if not reads:
+            intercept += float(coef.sum())
+            continue
+        positions = input_positions(columns, reads, what=f"term {str(term)!r}")
+
+        def encode(frame: pd.DataFrame, where: slice = where) -> np.ndarray:
+            return build(frame)[:, where]
+
+        width = where.stop - where.start
+        factor = Factor(str(term), positions, width, encode)
+        index = np.arange(width, dtype=np.int64)[:, None]
+        terms.append(Term(str(term), (factor,), index, coef[:, None]))
+    return terms, np.array([intercept])
