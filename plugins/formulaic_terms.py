@@ -53,6 +53,8 @@ class _Matrix:
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
         if self.frame is not frame:
             built = self.spec.get_model_matrix(frame)
+            if hasattr(built, "toarray"):  # glum's specs build tabmat matrices
+                built = built.toarray()
             matrix = np.asarray(built, dtype=float)
             if matrix.shape[0] != len(frame):
                 raise MissingValueError(

@@ -100,11 +100,14 @@ def _categorical(model: Any, column: str, names: list[str], where: list[int]) ->
     fmt = getattr(model, "categorical_format", "{name}[{category}]")
     method = getattr(model, "cat_missing_method", "fail")
     missing_name = getattr(model, "cat_missing_name", "(MISSING)")
+    levels = [str(v) for v in model._categorical_levels_[column]]
+    if method == "convert":
+        levels.append(str(missing_name))
     level_of = {}
     for k, j in enumerate(where):
-        for level in model._categorical_levels_[column]:
+        for level in levels:
             if fmt.format(name=column, category=level) == names[j]:
-                level_of[str(level)] = k
+                level_of[level] = k
     width = len(where)
 
     def encode(frame: pd.DataFrame) -> np.ndarray:
@@ -115,13 +118,11 @@ def _categorical(model: Any, column: str, names: list[str], where: list[int]) ->
             checked_codes(np.zeros(0), missing, f"category column {column!r}")
         texts = labels.where(~missing, missing_name if method == "convert" else None)
         out = np.zeros((len(frame), width))
-        known = set(model._categorical_levels_[column]) | (
-            {missing_name} if method == "convert" else set()
-        )
+        known = set(levels)
         for i, text in enumerate(texts.to_numpy()):
             if text is None or (method == "zero" and missing[i]):
                 continue
-            if str(text) not in {str(k) for k in known}:
+            if str(text) not in known:
                 raise InputError(
                     f"column {column!r} holds the label {text!r}, which the glum model never "
                     f"saw at fit (levels {list(model._categorical_levels_[column])}); glum "
@@ -191,8 +192,37 @@ def term_model(model: Any) -> TermModel:
     )
 
 
+class GlumModel:
+    """A fitted glum regressor as shapgov calls it at the top of an explanation: its input
+    columns (``feature_names_in_``, ``n_features_in_``: glum's own ``n_features_in_``
+    counts the expanded design columns) and its methods.
+
+    :param regressor: The fitted ``GeneralizedLinearRegressor(CV)``.
+    """
+
+    def __init__(self, regressor: Any) -> None:
+        self.regressor = regressor
+        self.feature_names_in_ = np.asarray(input_columns(regressor), dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+
+    def predict(self, X: Any, *, offset: Any = None) -> np.ndarray:
+        """The mean ``g^-1(eta + offset)``, ``(n,)``."""
+        return np.asarray(self.regressor.predict(X, offset=offset), dtype=float)
+
+    def linear_predictor(self, X: Any, *, offset: Any = None) -> np.ndarray:
+        """``eta (+ offset)``, ``(n,)``: the explained margin."""
+        return np.asarray(self.regressor.linear_predictor(X, offset=offset), dtype=float)
+
+
+@hookimpl(trylast=True)
+def shapgov_prepare_model(model: Any) -> Any | None:
+    return GlumModel(model) if is_glum(model) else None
+
+
 @hookimpl(trylast=True)
 def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
+    if isinstance(model, GlumModel):
+        model = model.regressor
     if not is_glum(model):
         return None
     terms = term_model(model)
@@ -210,6 +240,8 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
 
 @hookimpl(trylast=True)
 def shapgov_model_offset(model: Any, plugins: PluginCalls) -> ModelOffset | None:
+    if isinstance(model, GlumModel):
+        model = model.regressor
     if not is_glum(model):
         return None
     return ModelOffset(

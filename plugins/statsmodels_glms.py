@@ -71,6 +71,16 @@ def is_results(obj: Any) -> bool:
     )
 
 
+def _is_unfitted(obj: Any) -> bool:
+    """A statsmodels model (``smf.glm(...)`` before ``.fit()``)."""
+    return (
+        type(obj).__module__.startswith("statsmodels.")
+        and hasattr(obj, "fit")
+        and hasattr(obj, "endog")
+        and not hasattr(obj, "params")
+    )
+
+
 def _model_kind(model: Any) -> str | None:
     """``"glm"``, ``"binary"``, ``"count"``, ``"regression"`` or ``None`` (not covered)."""
     names = {c.__name__ for c in type(model).__mro__}
@@ -324,6 +334,11 @@ def shapgov_prepare_model(model: Any) -> Any | None:
         return None
     if is_results(model):
         return StatsmodelsModel(model)
+    if _is_unfitted(model):
+        raise NotFittedModelError(
+            f"statsmodels {type(model).__name__} is a model, not its fitted results; explain "
+            "model.fit()'s return value"
+        )
     if isinstance(model, FrequencySeverityRegressor):
         return _with_statsmodels_parts(model)
     return None

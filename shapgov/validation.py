@@ -60,9 +60,10 @@ def as_frame(X: Any, model: Any, *, what: str = "X") -> pd.DataFrame:
                 if len(got) != len(expected)
                 else f"{what} columns differ from those the model was fitted on"
             )
-            raise ColumnMismatchError(
-                f"{count} ({hint}); select them as {what}[model.feature_names_in_]."
+            select = (
+                f"{what}[{expected}]" if len(expected) <= 12 else f"{what}[model.feature_names_in_]"
             )
+            raise ColumnMismatchError(f"{count} ({hint}); select them as {select}.")
     if len(set(map(str, frame.columns))) != frame.shape[1]:
         raise ColumnMismatchError(f"{what} has duplicate column names; make them unique")
     return frame
