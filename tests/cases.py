@@ -357,6 +357,48 @@ for _task in ("regression", "binary", "multiclass"):
     CASES[("sklearn_gbm", _task)] = lambda t=_task: _gbm(t)
 
 
+def _statsmodels_glm(task: str) -> Case:
+    """A statsmodels formula GLM: a spline, a categorical coding and an interaction."""
+    import statsmodels.api as sm
+    import statsmodels.formula.api as smf
+
+    from shapgov_plugins.statsmodels_glms import StatsmodelsModel
+
+    X, y = diabetes() if task == "regression" else diabetes_binary()
+    data = X.assign(target=y)
+    if task == "regression":
+        model = smf.glm(
+            "target ~ bs(age, 3) + C(sex) + bmi:bp + s1 + s5",
+            data=data,
+            family=sm.families.Gamma(link=sm.families.links.Log()),
+        ).fit()
+    else:
+        model = smf.logit("target ~ age + C(sex) + bmi:bp + s5", data=data).fit(disp=0)
+    X = X[list(StatsmodelsModel(model).feature_names_in_)]
+    return Case(
+        model,
+        X.iloc[[0, 7, 42, 99, 123]],
+        X.iloc[::23],
+        lambda d: np.asarray(model.predict(d, which="linear")),
+    )
+
+
+def _glum(formula: str | None) -> Case:
+    """glum with a category column (Tweedie, log link), or a formula with an interaction."""
+    import glum
+
+    X, y = diabetes()
+    X = X.assign(sex=pd.Categorical(X["sex"]))
+    model = glum.GeneralizedLinearRegressor(family="tweedie", alpha=0.01, formula=formula)
+    model.fit(X, y)
+    if formula is not None:
+        X = X[["age", "sex", "bmi", "bp"]]
+    return Case(model, X.iloc[[0, 7, 42, 99, 123]], X.iloc[::23], model.linear_predictor)
+
+
+CASES[("glm", "regression")] = lambda: _statsmodels_glm("regression")
+CASES[("glm", "binary")] = lambda: _statsmodels_glm("binary")
+
 # Further blueprints exercised beside the matrix cells (same oracle, same tolerance).
 EXTRA_CASES: dict[str, Callable[[], Case]] = {
     "calibrated_sigmoid_single_fold": lambda: _case(
@@ -374,6 +416,8 @@ EXTRA_CASES: dict[str, Callable[[], Case]] = {
         diabetes(),
         lambda m: m.predict,
     ),
+    "glum_tweedie_categories": lambda: _glum(None),
+    "glum_formula_interaction": lambda: _glum("age + C(sex) + bmi:bp"),
     "glm_poisson_log_link": lambda: _case(
         make_pipeline(preprocess(), PoissonRegressor()),
         diabetes(),

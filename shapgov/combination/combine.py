@@ -10,11 +10,13 @@ game, which the plan guarantees.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from shapgov.combination.explanation import VertexPart
 from shapgov.decomposition.blueprint import class_path
+from shapgov.decomposition.terms import TermModel
 from shapgov.explainers.stage import VertexResult
 from shapgov.planning.plan import Plan
 
@@ -67,7 +69,7 @@ def combine_values(plan: Plan, results: tuple[VertexResult, ...]) -> Combined:
         parts.append(
             VertexPart(
                 name=vertex.name,
-                estimator_class=class_path(vertex.estimator),
+                estimator_class=class_path(_fitted_object(vertex.estimator)),
                 explainer=planned.explainer,
                 matrix_row=row.id if row else None,
                 response=vertex.response.name if vertex.response else None,
@@ -92,3 +94,12 @@ def combine_values(plan: Plan, results: tuple[VertexResult, ...]) -> Combined:
         interactions=pairs,
         std_error=None if variance is None else np.sqrt(variance),
     )
+
+
+def _fitted_object(estimator: Any) -> Any:
+    """What the audit names for a vertex: a GLM read into terms is named by the library's
+    fitted object (statsmodels results, a glum regressor), so its library's version is
+    recorded too."""
+    if isinstance(estimator, TermModel) and estimator.source is not None:
+        return estimator.source
+    return estimator

@@ -1,7 +1,8 @@
 """``mlflow.models.evaluate(..., evaluators=["shapgov"])``: the artifact set for a logged model.
 
 Registered in the ``mlflow.model_evaluator`` entry-point group as ``shapgov``. A model
-logged with a flavor shapgov can decompose (scikit-learn, LightGBM, XGBoost, CatBoost) is
+logged with a flavor shapgov can decompose (scikit-learn, LightGBM, XGBoost, CatBoost,
+statsmodels; glum through the scikit-learn flavor) is
 explained through its blueprint; any other pyfunc model is a black box for the Kernel
 explainer.
 
@@ -34,7 +35,7 @@ def native_model(model: Any) -> Any:
     except Exception:
         raw = None
     module = type(raw).__module__.split(".")[0] if raw is not None else ""
-    if module in ("sklearn", "lightgbm", "xgboost", "catboost"):
+    if module in ("sklearn", "lightgbm", "xgboost", "catboost", "statsmodels", "glum"):
         return raw
     return BlackBox(model)
 
