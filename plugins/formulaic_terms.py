@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from shapgov.decomposition.terms import Factor, Term, input_positions
-from shapgov.errors import MissingValueError, UndecomposableModelError
+from shapgov.errors import InputError, MissingValueError, UndecomposableModelError
 
 
 def is_formulaic_spec(spec: Any) -> bool:
@@ -52,7 +52,17 @@ class _Matrix:
 
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
         if self.frame is not frame:
-            built = self.spec.get_model_matrix(frame)
+            from formulaic.errors import FormulaicError
+
+            try:
+                built = self.spec.get_model_matrix(frame)
+            except (FormulaicError, ValueError, KeyError) as err:
+                raise InputError(
+                    f"the model's formula cannot be evaluated on these rows, so the model "
+                    f"cannot predict them either: {err}. Keep the rows (and the background) "
+                    "within what the model was fitted on (the levels of a category, a "
+                    "transform's domain)."
+                ) from err
             if hasattr(built, "toarray"):  # glum's specs build tabmat matrices
                 built = built.toarray()
             matrix = np.asarray(built, dtype=float)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from shapgov.decomposition.terms import Factor, Term, checked_codes, input_positions
-from shapgov.errors import UndecomposableModelError
+from shapgov.errors import InputError, UndecomposableModelError
 
 
 def is_patsy_design(spec: Any) -> bool:
@@ -81,12 +81,30 @@ def design_columns(design: Any, known: Sequence[str] | None) -> list[str]:
     return read
 
 
-def _numerical(info: Any, where: str) -> Any:
+def _evaluated(info: Any, frame: pd.DataFrame, where: str) -> tuple[Any, Any]:
+    """patsy's evaluation of one factor on ``frame`` with its memorized state.
+
+    :raises InputError: The factor cannot be evaluated on these rows (a spline's rows
+        outside its knots, an unseen level): patsy's message, and what to do.
+    """
+    from patsy import PatsyError
     from patsy.build import _eval_factor
     from patsy.missing import NAAction
 
+    try:
+        return _eval_factor(info, frame, NAAction())
+    except PatsyError as err:
+        raise InputError(
+            f"the formula's factor {where!r} cannot be evaluated on these rows, so the model "
+            f"cannot predict them either: {err.message}. Keep the rows (and the background) "
+            "within what the model was fitted on (a spline's boundary knots, the levels of a "
+            "category)."
+        ) from err
+
+
+def _numerical(info: Any, where: str) -> Any:
     def encode(frame: pd.DataFrame) -> np.ndarray:
-        value, is_na = _eval_factor(info, frame, NAAction())
+        value, is_na = _evaluated(info, frame, where)
         value = checked_codes(np.asarray(value, dtype=float), np.asarray(is_na), where)
         return value.reshape(len(frame), -1)
 
@@ -94,11 +112,8 @@ def _numerical(info: Any, where: str) -> Any:
 
 
 def _categorical(info: Any, contrast: np.ndarray, where: str) -> Any:
-    from patsy.build import _eval_factor
-    from patsy.missing import NAAction
-
     def encode(frame: pd.DataFrame) -> np.ndarray:
-        codes, is_na = _eval_factor(info, frame, NAAction())
+        codes, is_na = _evaluated(info, frame, where)
         codes = checked_codes(np.asarray(codes), np.asarray(is_na) | (np.asarray(codes) < 0), where)
         return contrast[codes]
 

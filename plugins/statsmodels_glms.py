@@ -120,7 +120,7 @@ def model_link(model: Any) -> Link:
     )
 
 
-class StatsmodelsModel:
+class StatsmodelsResults:
     """A fitted statsmodels results object as shapgov calls it (scikit-learn's names).
 
     :param results: The fitted results (``model.fit()``'s return value).
@@ -295,7 +295,7 @@ def _column(name: str) -> Any:
     return encode
 
 
-def decompose_statsmodels(model: StatsmodelsModel, ctx: DecomposeContext) -> Node:
+def decompose_statsmodels(model: StatsmodelsResults, ctx: DecomposeContext) -> Node:
     """One TermModel vertex with the model's link; binary models predict probabilities."""
     terms = model.term_model()
     vertex = Vertex(
@@ -316,13 +316,13 @@ def _with_statsmodels_parts(model: Any) -> Any | None:
     parts = [getattr(model, "frequency_", None), getattr(model, "severity_", None)]
     if not any(is_results(p) for p in parts):
         return None
-    wrapped = [StatsmodelsModel(p) if is_results(p) else p for p in parts]
+    wrapped = [StatsmodelsResults(p) if is_results(p) else p for p in parts]
     names: list[str] = []
     for p in wrapped:
         names.extend(str(c) for c in getattr(p, "feature_names_in_", []))
     names = list(dict.fromkeys(names))
     wrapped = [
-        StatsmodelsModel(p.results, columns=names) if isinstance(p, StatsmodelsModel) else p
+        StatsmodelsResults(p.results, columns=names) if isinstance(p, StatsmodelsResults) else p
         for p in wrapped
     ]
     return FrequencySeverityRegressor.from_fitted(wrapped[0], wrapped[1], feature_names_in=names)
@@ -333,7 +333,7 @@ def shapgov_prepare_model(model: Any) -> Any | None:
     if not AVAILABLE:
         return None
     if is_results(model):
-        return StatsmodelsModel(model)
+        return StatsmodelsResults(model)
     if _is_unfitted(model):
         raise NotFittedModelError(
             f"statsmodels {type(model).__name__} is a model, not its fitted results; explain "
@@ -349,15 +349,15 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
     if not AVAILABLE:
         return None
     if is_results(model):
-        model = StatsmodelsModel(model)
-    if isinstance(model, StatsmodelsModel):
+        model = StatsmodelsResults(model)
+    if isinstance(model, StatsmodelsResults):
         return decompose_statsmodels(model, context)
     return None
 
 
 @hookimpl(trylast=True)
 def shapgov_model_offset(model: Any, plugins: PluginCalls) -> ModelOffset | None:
-    if not isinstance(model, StatsmodelsModel) or model.kind_ == "regression":
+    if not isinstance(model, StatsmodelsResults) or model.kind_ == "regression":
         return None
     method = model.predict_proba if hasattr(model, "classes_") else model.predict
 

@@ -125,12 +125,12 @@ def matrix(fmt: str) -> None:
     "only",
     multiple=True,
     type=click.Choice(CASE_NAMES),
-    help="Run only this case (repeat for several); default: all five.",
+    help="Run only this case (repeat for several); default: all six.",
 )
 @_tracking_option
 def demo(rows: int, out_dir: Path, only: tuple[str, ...], tracking_uri: str | None) -> None:
     """The governance loop end to end on data that ships with scikit-learn: fit, explain,
-    log, register, approve (signed) and report five blueprints (default store:
+    log, register, approve (signed) and report six blueprints (default store:
     sqlite:///mlflow.db here)."""
     uri = _use_store(tracking_uri)
     from shapgov.demo import run

@@ -38,6 +38,7 @@ CASE_NAMES = (
     "diabetes-blender",
     "daily-sales-over-time",
     "credit-default-lightgbm",
+    "motor-claims-statsmodels",
 )
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -57,7 +58,7 @@ class Case:
     X_test: Any
     y_train: Any
     y_test: Any
-    flavor: str  # "sklearn" or "lightgbm": how the model is logged to MLflow
+    flavor: str  # "sklearn", "lightgbm" or "statsmodels": how the model is logged to MLflow
     #: Options of shapgov.over_time for a time-aware case (X_test carries the time).
     over_time: dict[str, Any] | None = None
     #: Options of shapgov.reasons for a case whose set holds adverse-action reasons.
@@ -66,6 +67,10 @@ class Case:
     reviewed: bool = False
     #: Options of shapgov.fairness for a case whose set holds the fair-lending checks.
     fairness: dict[str, Any] | None = None
+    #: The explained rows' exposure, for a model that takes one (statsmodels' exposure=).
+    exposure: Any = None
+    #: Fitted when the case is built (a statsmodels formula GLM fits through its own API).
+    fitted: bool = False
 
 
 def _diabetes(categorical_sex: bool = False) -> tuple[Any, ...]:
@@ -226,7 +231,9 @@ def tutorial_mlp() -> Any:
 
 
 def cases() -> list[Case]:
-    """The demo's five blueprints, unfitted, with their data (named as :data:`CASE_NAMES`)."""
+    """The demo's six blueprints with their data (named as :data:`CASE_NAMES`), unfitted
+    but the statsmodels GLM (fitted through its formula API; left out without
+    statsmodels)."""
     from lightgbm import LGBMClassifier, LGBMRegressor
     from sklearn.compose import ColumnTransformer
     from sklearn.datasets import load_breast_cancer
@@ -291,6 +298,34 @@ def cases() -> list[Case]:
         ),
         _sales_case(LGBMRegressor),
         _credit_case(LGBMClassifier),
+        *_claims_case(),
+    ]
+
+
+def _claims_case() -> list[Case]:
+    """The motor-claims GLM (:mod:`shapgov.demo_claims`), when statsmodels is installed
+    (``pip install "shapgov[glm]"``)."""
+    import importlib.util
+
+    if importlib.util.find_spec("statsmodels") is None:
+        return []
+    from shapgov.demo_claims import claims_model
+
+    fitted = claims_model()
+    return [
+        Case(
+            "motor-claims-statsmodels",
+            "statsmodels Poisson GLM of motor claim frequency from a formula (spline, "
+            "categorical reference, log, interaction) with each policy's exposure",
+            fitted["model"],
+            fitted["X_train"],
+            fitted["X_test"],
+            fitted["y_train"],
+            fitted["y_test"],
+            flavor="statsmodels",
+            exposure=fitted["exposure_test"],
+            fitted=True,
+        )
     ]
 
 
@@ -352,6 +387,9 @@ def _credit_case(classifier: Any) -> Case:
 def _fit(case: Case) -> None:
     from sklearn.exceptions import ConvergenceWarning
 
+    if case.fitted:
+        return
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
@@ -387,6 +425,15 @@ def _pins(names: list[str]) -> list[str]:
 def _log_model(case: Case) -> Any:
     import mlflow
 
+    if case.flavor == "statsmodels":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return mlflow.statsmodels.log_model(
+                case.model,
+                name="model",
+                input_example=case.X_train.head(3),
+                pip_requirements=_pins(["statsmodels", "patsy"]),
+            )
     if case.flavor == "lightgbm":
         flavor, extra = mlflow.lightgbm, {}
     else:
@@ -435,6 +482,7 @@ def run_case(case: Case, *, out_dir: Path, progress: Any, echo: Callable[[str], 
                 over_time=case.over_time,
                 reasons=case.reasons,
                 fairness=case.fairness,
+                exposure=case.exposure,
             )
         except AdditivityError as err:
             e = None
@@ -479,6 +527,8 @@ def run_case(case: Case, *, out_dir: Path, progress: Any, echo: Callable[[str], 
         _echo_reasons(case, run.info.run_id, mv, out_dir, echo)
     if e is not None and case.fairness is not None:
         _echo_fairness(run.info.run_id, echo)
+    if e is not None and case.exposure is not None:
+        _echo_exposure(e, case, echo)
     from shapgov.mlflow.signing import verify_version
 
     checked = verify_version(mv.name, mv.version)
@@ -490,6 +540,20 @@ def run_case(case: Case, *, out_dir: Path, progress: Any, echo: Callable[[str], 
         + "".join(f"\n   {line}" for line in documents)
     )
     return verdict
+
+
+def _echo_exposure(e: Any, case: Case, echo: Callable[[str], None]) -> None:
+    """The GLM case: its terms traced to columns and the exposure taken statsmodels' way."""
+    own = np.asarray(case.model.predict(case.X_test, exposure=case.exposure), dtype=float)
+    rebuilt = e.link.inverse(e.expected_value + e.values.sum(axis=1)[:, None])[:, 0]
+    gap = float(np.max(np.abs(rebuilt * case.exposure - own) / own))
+    (part,) = e.vertices
+    echo(
+        f"   {part.name} [{part.explainer}]: the formula's terms traced to "
+        f"{case.X_test.shape[1]} columns ({', '.join(case.X_test.columns)}); exposure taken "
+        f"as statsmodels takes it (predict(X, exposure=)), base + sum(SHAP) rebuilds its "
+        f"expected claims within {gap:.1e} (relative)"
+    )
 
 
 def _documents(mv: Any, verdict: Any, out_dir: Path) -> list[str]:
@@ -667,7 +731,7 @@ def run(
     :param rows: Rows of the tutorial MLP's Deep-vs-Kernel cross-check.
     :param out_dir: Where the compliance reports (and a demo approval key) go.
     :param tracking_uri: The MLflow tracking and registry store.
-    :param only: Names of the cases to run (see :data:`CASE_NAMES`); empty: all five.
+    :param only: Names of the cases to run (see :data:`CASE_NAMES`); empty: all six.
     :param echo: Where the progress lines go.
     :returns: One approval verdict per case run, in order.
     :raises InputError: ``only`` names a case the demo does not have.

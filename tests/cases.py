@@ -362,7 +362,7 @@ def _statsmodels_glm(task: str) -> Case:
     import statsmodels.api as sm
     import statsmodels.formula.api as smf
 
-    from shapgov_plugins.statsmodels_glms import StatsmodelsModel
+    from shapgov_plugins.statsmodels_glms import StatsmodelsResults
 
     X, y = diabetes() if task == "regression" else diabetes_binary()
     data = X.assign(target=y)
@@ -374,7 +374,7 @@ def _statsmodels_glm(task: str) -> Case:
         ).fit()
     else:
         model = smf.logit("target ~ age + C(sex) + bmi:bp + s5", data=data).fit(disp=0)
-    X = X[list(StatsmodelsModel(model).feature_names_in_)]
+    X = X[list(StatsmodelsResults(model).feature_names_in_)]
     return Case(
         model,
         X.iloc[[0, 7, 42, 99, 123]],

@@ -3,6 +3,8 @@ quickstart."""
 
 from __future__ import annotations
 
+import re
+
 import os
 import shutil
 import subprocess
@@ -61,7 +63,7 @@ def _demo(tmp_path, monkeypatch, *cases: str, store: str = "sqlite:///mlflow.db"
         args += ["--tracking-uri", store]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    n = len(cases) or 5
+    n = len(cases) or len(CASE_NAMES)
     assert result.output.count("approved, alias 'champion'") == n
     # signed with a demo key kept beside the reports; shapgov verify accepts them with it
     assert result.output.count(", signature verified (approver ") == n
@@ -195,12 +197,19 @@ def test_demo_runs_every_case_end_to_end(tmp_path, monkeypatch):
         "daily-sales-over-time.html",
         "diabetes-blender.html",
         "diabetes-mlp.html",
+        "motor-claims-statsmodels.html",
     ]
-    assert "[5/5]" in output
+    assert "[6/6]" in output
     # every approved blueprint's Word and PDF documents; the challenger's report section
     folder = tmp_path / "shapgov-reports"
-    assert len(list(folder.glob("*-model-documentation.docx"))) == 5
-    assert len(list(folder.glob("*-model-documentation.pdf"))) == 5
+    assert len(list(folder.glob("*-model-documentation.docx"))) == 6
+    assert len(list(folder.glob("*-model-documentation.pdf"))) == 6
+    # the statsmodels GLM: its terms traced to columns, exposure taken statsmodels' way
+    assert re.search(
+        r"statsmodelsresults \[terms\]: the formula's terms traced to 6 columns .* rebuilds "
+        r"its expected claims within \d\.\de-1[0-9] \(relative\)",
+        output,
+    ), output
     challenger = (folder / "breast-cancer-lightgbm-challenger.html").read_text()
     assert '<section id="challenger">' in challenger
     assert "fair lending: group B (group) flagged" in output

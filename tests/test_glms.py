@@ -3,6 +3,7 @@ over all coalitions of the original columns through the model's own predict (<= 
 
 from __future__ import annotations
 
+import copy
 import itertools
 from math import factorial
 
@@ -29,9 +30,9 @@ TOL = 1e-10
 
 def reads(model, X):
     """The columns a statsmodels model reads (its formula's variables), from the table."""
-    from shapgov_plugins.statsmodels_glms import StatsmodelsModel
+    from shapgov_plugins.statsmodels_glms import StatsmodelsResults
 
-    return X[list(StatsmodelsModel(model).feature_names_in_)]
+    return X[list(StatsmodelsResults(model).feature_names_in_)]
 
 
 def policies(n: int = 600, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -199,6 +200,8 @@ def test_formulaic_engine_terms(book):
         rows, bg = reads(model, rows), reads(model, bg)
         e = shapgov.explain(model, rows, background=bg)
         ref, base = _margin_oracle(lambda D: model.predict(D, which="linear"), rows, bg)
+        with pytest.raises(InputError, match="cannot be evaluated on these rows"):
+            shapgov.explain(model, rows.assign(region="west"), background=bg)
     finally:
         statsmodels.formula.options.formula_engine = before
     _check(e, ref, base)
@@ -395,6 +398,13 @@ def test_bad_input_gets_typed_errors(book):
     unfitted = smf.glm("counts ~ age", data=data, family=sm.families.Poisson())
     with pytest.raises(NotFittedModelError, match="fit"):
         shapgov.explain(unfitted, X[["age"]].iloc[:5])
+    stripped = copy.deepcopy(model)  # a results object that lost its formula's design
+    stripped.model.data.model_spec = None
+    with pytest.raises(InputError, match="no longer hold the formula's design"):
+        shapgov.explain(stripped, X[["age", "region"]].iloc[:5])
+    outside = X[["age", "region"]].iloc[:5].assign(region="west")  # a level never seen
+    with pytest.raises(InputError, match="cannot be evaluated on these rows"):
+        shapgov.explain(model, outside, background=X[["age", "region"]].iloc[10:20])
     holes = X[["age", "region"]].iloc[:5].copy()
     holes.loc[1, "age"] = np.nan
     with pytest.raises(MissingValueError, match="age"):
