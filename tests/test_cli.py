@@ -3,9 +3,8 @@ quickstart."""
 
 from __future__ import annotations
 
-import re
-
 import os
+import re
 import shutil
 import subprocess
 import sys
