@@ -66,6 +66,13 @@ class _Matrix:
             if hasattr(built, "toarray"):  # glum's specs build tabmat matrices
                 built = built.toarray()
             matrix = np.asarray(built, dtype=float)
+            if matrix.shape[0] == len(frame) and not np.isfinite(matrix).all():
+                rows = int((~np.isfinite(matrix).all(axis=1)).sum())
+                raise MissingValueError(
+                    f"{rows} row(s) hold a missing value, or one the formula turns into NaN "
+                    "or inf (the log of 0 or of a negative number); the model cannot predict "
+                    "them either: impute or fix them, or drop those rows before explaining"
+                )
             if matrix.shape[0] != len(frame):
                 raise MissingValueError(
                     f"{len(frame) - matrix.shape[0]} row(s) hold a missing value that the "

@@ -31,7 +31,7 @@ from shapgov.decomposition.encoding import as_float_matrix
 from shapgov.decomposition.links import Link
 from shapgov.decomposition.offsets import ModelOffset
 from shapgov.decomposition.terms import Factor, Term, TermModel, checked_codes
-from shapgov.errors import InputError, UndecomposableModelError
+from shapgov.errors import InputError, NotFittedModelError, UndecomposableModelError
 from shapgov.planning.compatibility import class_path_set
 from shapgov_plugins.formulaic_terms import formulaic_columns, read_formulaic
 
@@ -201,6 +201,10 @@ class GlumModel:
     """
 
     def __init__(self, regressor: Any) -> None:
+        if not hasattr(regressor, "coef_"):
+            raise NotFittedModelError(
+                f"{type(regressor).__name__} is not fitted; call fit(X, y) before explaining it"
+            )
         self.regressor = regressor
         self.feature_names_in_ = np.asarray(input_columns(regressor), dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)

@@ -29,7 +29,9 @@ def is_patsy_design(spec: Any) -> bool:
     return type(spec).__module__.startswith("patsy") and hasattr(spec, "term_codings")
 
 
-def factor_variables(factor: Any, known: Sequence[str] | None) -> list[str]:
+def factor_variables(
+    factor: Any, known: Sequence[str] | None, state: dict[str, Any] | None = None
+) -> list[str]:
     """The data columns a patsy factor's code reads: its names (and ``Q("...")`` quoted
     names) that are columns of the training data ``known`` or, without it, that its
     formula's environment does not define (``np``, ``bs``, ``C`` are functions)."""
@@ -54,15 +56,17 @@ def factor_variables(factor: Any, known: Sequence[str] | None) -> list[str]:
     if known is not None:
         known_set = {str(k) for k in known}
         return list(dict.fromkeys(n for n in names if n in known_set))
-    env = _namespace(factor)
+    env = _namespace(state)
     return list(dict.fromkeys(n for n in names if n not in env))
 
 
-def _namespace(factor: Any) -> set[str]:
-    env = getattr(factor, "_eval_env", None) or getattr(factor, "eval_env", None)
-    if env is None:
-        return set(dir(__builtins__))
-    out: set[str] = set()
+def _namespace(state: dict[str, Any] | None) -> set[str]:
+    import builtins
+
+    from patsy.builtins import __all__ as patsy_builtins
+
+    out = set(dir(builtins)) | set(patsy_builtins)
+    env = (state or {}).get("eval_env")
     for ns in getattr(env, "_namespaces", []):
         out.update(ns)
     return out
@@ -73,7 +77,7 @@ def design_columns(design: Any, known: Sequence[str] | None) -> list[str]:
     columns) when given, else in order of appearance."""
     read: list[str] = []
     for info in design.factor_infos.values():
-        read.extend(factor_variables(info.factor, known))
+        read.extend(factor_variables(info.factor, known, info.state))
     read = list(dict.fromkeys(read))
     if known is not None:
         order = {str(k): i for i, k in enumerate(known)}
@@ -105,8 +109,9 @@ def _evaluated(info: Any, frame: pd.DataFrame, where: str) -> tuple[Any, Any]:
 def _numerical(info: Any, where: str) -> Any:
     def encode(frame: pd.DataFrame) -> np.ndarray:
         value, is_na = _evaluated(info, frame, where)
-        value = checked_codes(np.asarray(value, dtype=float), np.asarray(is_na), where)
-        return value.reshape(len(frame), -1)
+        value = np.asarray(value, dtype=float).reshape(len(frame), -1)
+        bad = np.asarray(is_na).reshape(len(frame)) | ~np.isfinite(value).all(axis=1)
+        return checked_codes(value, bad, where)
 
     return encode
 
@@ -151,7 +156,7 @@ def read_terms(
                 info = design.factor_infos[factor]
                 name = factor.name()
                 reads = input_positions(
-                    columns, factor_variables(factor, known), what=f"factor {name!r}"
+                    columns, factor_variables(factor, known, info.state), what=f"factor {name!r}"
                 )
                 if factor in subterm.contrast_matrices:
                     matrix = np.asarray(subterm.contrast_matrices[factor].matrix, dtype=float)

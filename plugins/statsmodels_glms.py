@@ -30,6 +30,7 @@ from shapgov import hookimpl
 from shapgov.composites import FrequencySeverityRegressor
 from shapgov.decomposition.blueprint import Node, Vertex
 from shapgov.decomposition.context import DecomposeContext
+from shapgov.decomposition.encoding import as_float_matrix
 from shapgov.decomposition.links import IDENTITY, LOG, LOGIT, PROBIT, Link
 from shapgov.decomposition.offsets import ModelOffset
 from shapgov.decomposition.terms import Factor, Term, TermModel
@@ -88,7 +89,9 @@ def _model_kind(model: Any) -> str | None:
         return "glm"
     if "BinaryModel" in names and ("Logit" in names or "Probit" in names):
         return "binary"
-    if "CountModel" in names:
+    if "CountModel" in names and not any(
+        k in n for n in names for k in ("ZeroInflated", "Hurdle", "Truncated")
+    ):
         return "count"
     if "RegressionModel" in names:
         return "regression"
@@ -105,7 +108,7 @@ def model_link(model: Any) -> Link:
     if kind == "binary":
         return LOGIT if "Logit" in {c.__name__ for c in type(model).__mro__} else PROBIT
     if kind == "count":
-        return LOG
+        return LOG  # Poisson, NegativeBinomial, GeneralizedPoisson: mean exp(x b)
     if kind == "regression":
         return IDENTITY
     link = model.family.link
@@ -161,13 +164,21 @@ class StatsmodelsResults:
 
     @property
     def takes_exposure(self) -> bool:
-        """Whether the model takes an exposure at predict time (GLMs and count models)."""
-        return self.kind_ in ("glm", "count")
+        """Whether the model takes an exposure at predict time (GLMs and count models with
+        a log link: statsmodels adds ``log(exposure)`` to the linear predictor)."""
+        return self.kind_ in ("glm", "count") and self.link_.name == "log"
 
     def _exog(self, X: Any) -> Any:
-        if isinstance(X, pd.DataFrame):
-            return X if self.spec_ is not None else X[list(self.feature_names_in_)]
-        return pd.DataFrame(np.asarray(X), columns=list(self.feature_names_in_))
+        if not isinstance(X, pd.DataFrame):
+            X = pd.DataFrame(np.asarray(X), columns=list(self.feature_names_in_))
+        if self.spec_ is not None:
+            return X
+        # a model from arrays multiplies its exog: numbers (booleans of get_dummies too)
+        return pd.DataFrame(
+            as_float_matrix(X[list(self.feature_names_in_)]),
+            columns=list(self.feature_names_in_),
+            index=X.index,
+        )
 
     def _predict(self, X: Any, which: str, offset: Any, exposure: Any) -> np.ndarray:
         extra: dict[str, Any] = {}
@@ -178,8 +189,9 @@ class StatsmodelsResults:
         if exposure is not None:
             if not self.takes_exposure:
                 raise InputError(
-                    f"statsmodels {type(self.results.model).__name__} takes no exposure; "
-                    "exposure is for GLMs and count models with a log link"
+                    f"statsmodels {type(self.results.model).__name__} with a "
+                    f"{self.link_.name} link takes no exposure; exposure is for GLMs and "
+                    "count models with a log link"
                 )
             extra["exposure"] = np.asarray(exposure, dtype=float).reshape(-1)
         if self.kind_ != "regression":
@@ -208,7 +220,9 @@ class StatsmodelsResults:
     def term_model(self) -> TermModel:
         """The model's linear predictor as terms over ``feature_names_in_``."""
         columns = [str(c) for c in self.feature_names_in_]
+        # the linear predictor's coefficients: count models append theirs (NB's alpha)
         params = np.asarray(self.results.params, dtype=float).reshape(-1)
+        params = params[: _n_exog(self.results.model)]
         if self.spec_ is None:
             terms, intercept = _array_terms(self.results.model, params, columns)
             kind = f"statsmodels {type(self.results.model).__name__}"
@@ -247,6 +261,15 @@ def _training_columns(model: Any) -> list[str] | None:
     return [str(c) for c in frame.columns] if isinstance(frame, pd.DataFrame) else None
 
 
+def _n_exog(model: Any) -> int:
+    """The number of exog columns (count models list extra parameters, NB's ``alpha``,
+    among their ``exog_names``)."""
+    exog = getattr(model, "exog", None)
+    if exog is not None:
+        return int(np.shape(exog)[1])
+    return len(model.exog_names) - int(getattr(model, "k_extra", 0))
+
+
 def _input_columns(model: Any, spec: Any) -> list[str]:
     if spec is None:
         names = getattr(model, "exog_names", None)
@@ -255,7 +278,7 @@ def _input_columns(model: Any, spec: Any) -> list[str]:
                 f"this statsmodels {type(model).__name__} holds no exog_names; fit it on a "
                 "DataFrame or an array so its columns are known"
             )
-        return [str(n) for n in names]
+        return [str(n) for n in names[: _n_exog(model)]]
     if is_patsy_design(spec):
         return design_columns(spec, _training_columns(model))
     if is_formulaic_spec(spec):
@@ -285,7 +308,6 @@ def _array_terms(
 
 
 def _column(name: str) -> Any:
-    from shapgov.decomposition.encoding import as_float_matrix
     from shapgov.decomposition.terms import checked_codes
 
     def encode(frame: pd.DataFrame) -> np.ndarray:

@@ -20,6 +20,7 @@ from shapgov.errors import (
     MissingValueError,
     NotFittedModelError,
 )
+from shapgov_plugins.glum_glms import GlumModel
 
 sm = pytest.importorskip("statsmodels.api")
 smf = pytest.importorskip("statsmodels.formula.api")
@@ -407,3 +408,74 @@ def test_bad_input_gets_typed_errors(book):
     holes.loc[1, "age"] = np.nan
     with pytest.raises(MissingValueError, match="age"):
         shapgov.explain(model, holes, background=X[["age", "region"]].iloc[10:20])
+
+
+@pytest.mark.parametrize("kind", ["negativebinomial", "generalizedpoisson", "nb_arrays"])
+def test_count_models_with_a_dispersion_parameter(book, kind):
+    """NegativeBinomial and GeneralizedPoisson append a dispersion parameter (``alpha``)
+    to their coefficients: the linear predictor is read without it."""
+    X, _, data = book
+    if kind == "negativebinomial":
+        model = smf.negativebinomial("counts ~ age + C(region)", data=data).fit(disp=0)
+    elif kind == "generalizedpoisson":
+        model = sm.GeneralizedPoisson.from_formula("counts ~ age + power", data=data).fit(disp=0)
+    else:
+        exog = sm.add_constant(X[["age", "power", "bonus"]])
+        model = sm.NegativeBinomial(data.counts, exog).fit(disp=0)
+    table = X if kind != "nb_arrays" else sm.add_constant(X[["age", "power", "bonus"]])
+    rows, bg = reads(model, table.iloc[:5]), reads(model, table.iloc[200:230])
+    assert "alpha" not in rows.columns
+    e = shapgov.explain(model, rows, background=bg)
+    assert e.vertices[0].explainer == "terms"
+    ref, base = _margin_oracle(lambda D: model.predict(D, which="linear"), rows, bg)
+    _check(e, ref, base)
+
+
+def test_review_cases_get_typed_errors_or_exact_values(book):
+    """Found by a fresh user's review: each gets exact values or a typed error."""
+    X, exposure, data = book
+    # a glum formula that meets a missing value or the log of 0
+    table = X.assign(region=pd.Categorical(X.region))
+    model = glum.GeneralizedLinearRegressor(
+        family="poisson", alpha=0.01, formula="np.log(density) + age:power"
+    ).fit(table, data.counts)
+    cols = list(GlumModel(model).feature_names_in_)
+    holes = table[cols].iloc[:5].copy()
+    holes.loc[2, "density"] = 0.0
+    with pytest.raises(MissingValueError, match="log of 0"):
+        shapgov.explain(model, holes, background=table[cols].iloc[50:60])
+    with pytest.raises(NotFittedModelError, match="fit"):
+        shapgov.explain(glum.GeneralizedLinearRegressor(), table.iloc[:5])
+    # patsy: the log of 0 names the factor
+    sm_model = smf.glm(
+        "counts ~ np.log(density) + age", data=data, family=sm.families.Poisson()
+    ).fit()
+    rows = reads(sm_model, X).iloc[:5].copy()
+    rows.loc[3, "density"] = 0.0
+    with pytest.raises(MissingValueError, match=r"np\.log\(density\)"):
+        shapgov.explain(sm_model, rows, background=reads(sm_model, X).iloc[50:60])
+    # exposure with a non-log link: statsmodels takes none; DataRobot's rule multiplies it
+    gamma = smf.glm(
+        "amount ~ age + power",
+        data=data,
+        family=sm.families.Gamma(link=sm.families.links.Identity()),
+    ).fit()
+    rows, bg = reads(gamma, X).iloc[:4], reads(gamma, X).iloc[50:80]
+    e = shapgov.explain(gamma, rows, background=bg, exposure=exposure[:4])
+    assert "exposure_taken_by" not in e.additivity.applied
+    assert np.max(np.abs(e.prediction[:, 0] - gamma.predict(rows) * exposure[:4])) < 1e-9
+    # boolean dummies (pandas get_dummies) for a model fitted from arrays
+    dummies = pd.get_dummies(X[["region"]], drop_first=True).assign(age=X.age)
+    ols = sm.OLS(data.amount, sm.add_constant(dummies.astype(float))).fit()
+    rows = sm.add_constant(dummies, has_constant="add").iloc[:5]
+    e = shapgov.explain(ols, rows, background=sm.add_constant(dummies).iloc[50:80])
+    ref, base = _margin_oracle(
+        lambda D: ols.predict(D.astype(float)), rows, sm.add_constant(dummies).iloc[50:80]
+    )
+    _check(e, ref, base)
+    # a formula fitted on a dict of arrays: its functions are not taken for columns
+    as_dict = {c: data[c].to_numpy() for c in ["counts", "age", "region"]}
+    fitted = smf.glm(
+        "counts ~ bs(age, 3) + C(region)", data=as_dict, family=sm.families.Poisson()
+    ).fit()
+    assert list(reads(fitted, X).columns) == ["age", "region"]
