@@ -58,6 +58,7 @@ def claims_model(seed: int = 0) -> dict[str, Any]:
     """The fitted frequency GLM and its split: ``model`` (statsmodels results),
     ``X_train``/``X_test`` (the columns the formula reads), ``y_train``/``y_test`` (claim
     counts), ``exposure_train``/``exposure_test``."""
+    import pandas as pd
     import statsmodels.api as sm
     import statsmodels.formula.api as smf
     from sklearn.model_selection import train_test_split
@@ -72,6 +73,8 @@ def claims_model(seed: int = 0) -> dict[str, Any]:
         family=sm.families.Poisson(),
         exposure=e_train,
     ).fit()
+    y_train = pd.Series(y_train, index=X_train.index, name="claims")
+    y_test = pd.Series(y_test, index=X_test.index, name="claims")
     return {
         "model": model,
         "X_train": X_train[COLUMNS],
