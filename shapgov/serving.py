@@ -241,6 +241,9 @@ class ServedExplainer:
         self.blueprint_ = self.plan_.blueprint  # a game link makes its own explained space
         self.columns_ = list(bg.columns)
         self.dtypes_ = bg.dtypes
+        self._plain_dtypes = not any(isinstance(t, pd.CategoricalDtype) for t in bg.dtypes)
+        self._column_names = [str(c) for c in bg.columns]
+        self._dtype_tuple = tuple(bg.dtypes)
         self._scale = np.maximum(np.abs(self._actual(bg)).mean(axis=0), 1e-12)  # (K,)
 
     def plugins(self) -> list[dict[str, Any]]:
@@ -282,13 +285,16 @@ class ServedExplainer:
             X = X.set_axis(order[: X.shape[1]], axis=1)
         if X.index.name is not None and str(X.index.name) in self.keys_:
             X = X.reset_index()  # a key held as the index (in process) comes back too
-        keys = X[[k for k in self.keys_ if k in X.columns]].reset_index(drop=True)
-        X = X.drop(columns=list(keys.columns))
+        sent = [k for k in self.keys_ if k in X.columns]
+        keys = X[sent].reset_index(drop=True) if sent else None
+        if sent:
+            X = X.drop(columns=sent)
         self._check_request_columns(X)
         frame = as_frame(self.conform(X), self.blueprint_.model)
         if len(frame) == 0:
             raise InputError("no rows to explain; send at least one row")
-        same_columns(pd.DataFrame(columns=self.columns_), frame)
+        if [str(c) for c in frame.columns] != self._column_names:
+            same_columns(pd.DataFrame(columns=self.columns_), frame)  # raises, naming them
         with shared_parses(self._parses):
             results = explain_vertices(self.plan_, frame, plugins=self._plugins)
         combined = combine_values(self.plan_, results)
@@ -303,11 +309,7 @@ class ServedExplainer:
         )
         values = np.array(combined.values, dtype=float, copy=True)  # (n, M, K)
         values[status == "fail"] = np.nan  # withheld: never numbers
-        out = self._frame(actual, combined.base, values, status, mismatch)
-        for j, key in enumerate(self.keys_):
-            out.insert(j, key, keys[key] if key in keys.columns else None)
-        out[SPACE] = self.explained_space_
-        out[LINK] = self.link_
+        out = self._frame(actual, combined.base, values, status, mismatch, keys)
         if self.reasons_ is not None:
             out = pd.concat([out, self.reasons(frame)], axis=1)
         return out
@@ -357,6 +359,12 @@ class ServedExplainer:
 
         :raises InputError: A column cannot take the background's dtype (names it).
         """
+        if (
+            self._plain_dtypes
+            and [str(c) for c in X.columns] == self._column_names
+            and tuple(X.dtypes) == self._dtype_tuple
+        ):
+            return X  # a request already in the model's dtypes (no categories): as it is
         stored = {
             name: list(dtype.categories)
             for name, dtype in self.dtypes_.items()
@@ -401,30 +409,42 @@ class ServedExplainer:
         values: np.ndarray,
         status: np.ndarray,
         mismatch: np.ndarray,
+        keys: pd.DataFrame | None,
     ) -> pd.DataFrame:
+        """The response in :meth:`output_columns` order, built from three blocks (the
+        keys, the numbers as one float block, the few text and rank columns): a served
+        row pays for a handful of frame constructions, not one per column."""
         n, m, k = values.shape
-        # the numbers as one block, in output_columns() order: predictions, base values,
-        # then per feature its value for each output
+        # the numbers: predictions, base values, then per feature its value for each output
         numbers = np.concatenate(
             [actual, np.broadcast_to(base, (n, k)), values.reshape(n, m * k)], axis=1
         )
         first = len(self.keys_)
-        out = pd.DataFrame(numbers, columns=self.output_columns()[first : first + numbers.shape[1]])
-        out[STATUS] = status.astype(object)
-        out[MISMATCH] = mismatch
-        if not self.top_k_:
-            return out
-        names = np.asarray([str(c) for c in self.columns_], dtype=object)
-        failed = status == "fail"
-        for suffix, chosen in self._explained_outputs(actual):
-            phi = values[np.arange(n), :, chosen]  # (n, M)
-            order = np.argsort(-np.abs(np.nan_to_num(phi)), axis=1, kind="stable")
-            for r in range(self.top_k_):
-                feature = names[order[:, r]].copy()
-                feature[failed] = None
-                out[f"pe_{r + 1}_feature{suffix}"] = feature
-                out[f"pe_{r + 1}_shap{suffix}"] = phi[np.arange(n), order[:, r]]
-        return out
+        names = self.output_columns()[first : first + numbers.shape[1]]
+        tail: dict[str, Any] = {STATUS: status.astype(object), MISMATCH: mismatch}
+        if self.top_k_:
+            features = np.asarray([str(c) for c in self.columns_], dtype=object)
+            failed = status == "fail"
+            for suffix, chosen in self._explained_outputs(actual):
+                phi = values[np.arange(n), :, chosen]  # (n, M)
+                order = np.argsort(-np.abs(np.nan_to_num(phi)), axis=1, kind="stable")
+                for r in range(self.top_k_):
+                    feature = features[order[:, r]].copy()
+                    feature[failed] = None
+                    tail[f"pe_{r + 1}_feature{suffix}"] = feature
+                    tail[f"pe_{r + 1}_shap{suffix}"] = phi[np.arange(n), order[:, r]]
+        tail[SPACE] = self.explained_space_
+        tail[LINK] = self.link_
+        index = pd.RangeIndex(n)
+        blocks = [
+            pd.DataFrame(numbers, columns=names, index=index),
+            pd.DataFrame(tail, index=index),
+        ]
+        if self.keys_:
+            sent = {} if keys is None else {c: keys[c] for c in keys.columns}
+            echoed = {key: sent.get(key) for key in self.keys_}
+            blocks.insert(0, pd.DataFrame(echoed, index=index))
+        return pd.concat(blocks, axis=1)
 
     def _explained_outputs(self, actual: np.ndarray) -> list[tuple[str, np.ndarray]]:
         """Whose Prediction Explanations a row gets, as (column suffix, output per row):
