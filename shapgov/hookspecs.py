@@ -129,11 +129,14 @@ def shapgov_tree_ensemble(model: Any) -> TreeEnsemble | None:
 @hookspec(firstresult=True)
 def shapgov_model_offset(model: Any, plugins: PluginCalls) -> ModelOffset | None:
     """Say how a model takes a per-row offset in its own prediction method, when it does
-    (XGBoost's ``base_margin``, LightGBM's ``init_score``). Asked only when
-    :func:`shapgov.explain` is given ``offset=``: the additivity policy then judges the
-    explanation against the model's own output with that offset, and the base value loses
-    what the offset replaces. A model no plugin answers for takes DataRobot's rule (the
-    offset is added to the margin of its prediction).
+    (XGBoost's ``base_margin``, LightGBM's ``init_score``, statsmodels' and glum's
+    ``offset=``), and whether it takes an exposure too (statsmodels' ``exposure=``:
+    ``ModelOffset.takes_exposure``). Asked only when :func:`shapgov.explain` is given
+    ``offset=`` or ``exposure=``: the additivity policy then judges the explanation against
+    the model's own output with them, and the base value loses what the offset replaces. A
+    model no plugin answers for takes DataRobot's rule (the offset is added to the margin of
+    its prediction, the exposure multiplies it); an answer without ``takes_exposure`` is
+    used only with an offset.
 
     :param model: The model as explained (a Pipeline, a wrapper, a leaf model).
     :param plugins: The explanation's plugin calls; ``plugins.first("shapgov_model_offset",
