@@ -329,15 +329,43 @@ def _leaf_values(
                             phi[f, o + k, r] += c * value[leaf, k]
 
 
+@njit(cache=True)
+def _distinct_patterns(zpat_all, w):
+    """Per leaf, the background's distinct patterns (ascending) and their summed weights:
+    ``(patterns (L, b), weights (L, b), counts (L,))``, entries past ``counts[L]`` unused.
+    The pairing route then walks distinct patterns, not background rows (a served row
+    against 100 background rows meets a few dozen patterns per leaf); the sums run in
+    (pattern, row) order, the same on any number of threads."""
+    n_leaves, b = zpat_all.shape
+    zu = np.zeros((n_leaves, b), np.int64)
+    wu = np.zeros((n_leaves, b))
+    nu = np.zeros(n_leaves, np.int64)
+    for L in range(n_leaves):
+        order = np.argsort(zpat_all[L], kind="mergesort")
+        k = -1
+        prev = np.int64(0)
+        for i in range(b):
+            r = order[i]
+            zp = zpat_all[L, r]
+            if k < 0 or zp != prev:
+                k += 1
+                zu[L, k] = zp
+                prev = zp
+            wu[L, k] += w[r]
+        nu[L] = k + 1
+    return zu, wu, nu
+
+
 @njit(cache=True, parallel=True)
 def _background_shap(
-    Xt, zpat_all, w, left, right, feature, threshold, default_left, missing, cat_start,
-    cat_end, cat_values, value, roots, tree_output, n_outputs, leaf_node, leaf_tree,
+    Xt, zpat_all, w_all, n_distinct, left, right, feature, threshold, default_left, missing,
+    cat_start, cat_end, cat_values, value, roots, tree_output, n_outputs, leaf_node, leaf_tree,
     path_ptr, path_node, path_left, path_slot, feat_ptr, feats, leaf_ptr, deep, wa, wb,
     dense_max, n_chunks, m,
 ):  # fmt: skip
     """Values ``(M, K, n)`` and the background's weighted reach ``(K,)`` of the trees not
-    ``deep``."""
+    ``deep``, from each leaf's distinct background patterns ``zpat_all[L, :n_distinct[L]]``
+    and their weights ``w_all[L, ...]`` (:func:`_distinct_patterns`)."""
     n = Xt.shape[1]
     n_trees = roots.shape[0]
     # one accumulator per chunk of trees (trees c, c + n_chunks, ...): no two threads
@@ -355,8 +383,9 @@ def _background_shap(
                 feat_ptr,
             )  # fmt: skip
             for L in range(first, last):
+                nz = n_distinct[L]
                 _leaf_values(
-                    L, xpats[L - first], zpat_all[L], w, value, tree_output,
+                    L, xpats[L - first], zpat_all[L, :nz], w_all[L, :nz], value, tree_output,
                     leaf_node, leaf_tree, feat_ptr, feats, wa, wb, dense_max, phi[c],
                     reach[c],
                 )  # fmt: skip
@@ -419,7 +448,8 @@ def background_shap(
     """
     ens, X, Z, w = checked_background(ensemble, X, background, weights)
     node_player, n_players = node_players(ens, players)
-    paths, leaf_ptr, deep, wa, wb, zpat_all = _prepared(ens, Z, w, node_player)
+    paths, leaf_ptr, deep, wa, wb, distinct = _prepared(ens, Z, w, node_player)
+    zpat, zweight, n_distinct = distinct
     chunks = max(1, min(TREE_CHUNKS, ens.n_trees))
     phi = np.empty((X.shape[0], n_players + 1, ens.n_outputs))  # + 1: the constants' slot
     reach = np.zeros(ens.n_outputs)
@@ -429,8 +459,9 @@ def background_shap(
         rows = slice(start, start + block)
         values, reach = _background_shap(
             np.ascontiguousarray(X[rows].T),
-            zpat_all,
-            w,
+            zpat,
+            zweight,
+            n_distinct,
             *ens.structure(),
             ens.value,
             ens.roots,
@@ -506,7 +537,8 @@ def _prepared(
     ens: TreeEnsemble, Z: np.ndarray, w: np.ndarray, node_player: np.ndarray
 ) -> tuple[Any, ...]:
     """Leaf paths (grouped by ``node_player``), the trees too deep for patterns
-    (:func:`deep_trees`), Shapley weights and the background's patterns per leaf,
+    (:func:`deep_trees`), Shapley weights and the background's distinct patterns per leaf
+    with their weights (:func:`_distinct_patterns`),
     computed once per (trees, background, weights, players, routing): a pure function of
     them, so a cache cannot change a value, only skip work. Keyed by the ensemble object
     and a digest of the rest."""
@@ -543,7 +575,7 @@ def _prepared(
         paths[6],
         deep,
     )
-    prepared = (paths, leaf_ptr, deep, wa, wb, zpat_all)
+    prepared = (paths, leaf_ptr, deep, wa, wb, _distinct_patterns(zpat_all, w))
     _PREPARED.insert(0, (ens, key, prepared))
     del _PREPARED[_PREPARED_MAX:]
     return prepared
