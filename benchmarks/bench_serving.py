@@ -7,6 +7,8 @@ Workload: LightGBM 100 trees x 31 leaves on 30 features, 100-row background
 2. through ``mlflow models serve --env-manager local`` on localhost (a sqlite registry in
    a temporary directory, an approved version, its explaining model): one row per request,
    4 concurrent clients, p50 / p99 latency and requests per second;
+   and, before the server starts, ``mlflow.pyfunc.load_model(uri).predict`` of one row in
+   process (p50, p99 over 300 rows);
 3. MLflow's own ``mlflow.shap.log_explainer`` with a TreeExplainer when it can be logged
    (it says so when it cannot), its latency per row and whether its values are additive.
 
@@ -127,6 +129,17 @@ def served(
         )
     client = mlflow.MlflowClient()
     client.set_registered_model_alias("bench-x", "champion", "1")
+    loaded = mlflow.pyfunc.load_model("models:/bench-x@champion")
+    loaded.predict(X.iloc[[0]])
+    times = []
+    for i in range(300):
+        start = time.perf_counter()
+        loaded.predict(X.iloc[[2000 + i]])
+        times.append(time.perf_counter() - start)
+    print(
+        "mlflow.pyfunc.load_model(uri).predict, one row, in process: "
+        f"p50 {1e3 * np.median(times):.1f} ms, p99 {1e3 * np.quantile(times, 0.99):.1f} ms"
+    )
     port = _free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": store, "MLFLOW_REGISTRY_URI": store}
     proc = subprocess.Popen(
