@@ -479,3 +479,18 @@ def test_review_cases_get_typed_errors_or_exact_values(book):
         "counts ~ bs(age, 3) + C(region)", data=as_dict, family=sm.families.Poisson()
     ).fit()
     assert list(reads(fitted, X).columns) == ["age", "region"]
+
+
+def test_glum_cv_variant_with_a_formula(book):
+    X, _, data = book
+    table = X.assign(region=pd.Categorical(X.region))
+    model = glum.GeneralizedLinearRegressorCV(
+        family="gamma", formula="bs(age, 3) + C(region) + power:bonus", n_alphas=3, cv=2
+    ).fit(table, data.amount)
+    cols = list(GlumModel(model).feature_names_in_)
+    rows, bg = table[cols].iloc[:5], table[cols].iloc[100:130]
+    e = shapgov.explain(model, rows, background=bg, interactions=True)
+    assert e.vertices[0].matrix_row == "glm"
+    ref, base = _margin_oracle(lambda D: model.linear_predictor(D), rows, bg)
+    _check(e, ref, base)
+    assert np.max(np.abs(e.interaction_values.sum(2) - e.values)) <= TOL
