@@ -3,7 +3,7 @@ set derived its own, or afresh from a catalogue; every refusal an exit code with
 fix; and ``shapgov approve --min-reason-stability``.
 
 Planted data: credit applicants generated with a known logistic risk
-(:func:`shapgov.demo.credit_applicants`), a LightGBM model fitted to them and the
+(:func:`shapgov.demo_data.credit_applicants`), a LightGBM model fitted to them and the
 consumer-credit catalogue shipped with shapgov; two planted applicants, typical in every
 input but one (eight delinquencies; a debt-to-income ratio of 58%), must be given that
 input's reason first.
