@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shapgov.decomposition.terms import Factor, Term, input_positions
-from shapgov.errors import InputError, MissingValueError, UndecomposableModelError
+from shapgov.decomposition.terms import Factor, Term, design_coefficients, input_positions
+from shapgov.errors import InputError, MissingValueError
 
 
 def is_formulaic_spec(spec: Any) -> bool:
@@ -90,12 +90,7 @@ def read_formulaic(
 
     :raises UndecomposableModelError: The spec's columns and the coefficients disagree.
     """
-    params = np.asarray(params, dtype=float).reshape(-1)
-    if params.size != len(spec.column_names):
-        raise UndecomposableModelError(
-            f"the formula builds {len(spec.column_names)} columns but the model has "
-            f"{params.size} coefficients; explain the model as a whole with opaque=True"
-        )
+    params = design_coefficients(params, len(spec.column_names))
     build = _Matrix(spec)
     terms: list[Term] = []
     intercept = 0.0

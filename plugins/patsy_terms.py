@@ -20,7 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shapgov.decomposition.terms import Factor, Term, checked_codes, input_positions
+from shapgov.decomposition.terms import (
+    Factor,
+    Term,
+    checked_codes,
+    design_coefficients,
+    input_positions,
+)
 from shapgov.errors import InputError, UndecomposableModelError
 
 
@@ -133,12 +139,7 @@ def read_terms(
 
     :raises UndecomposableModelError: The design's columns and the coefficients disagree.
     """
-    params = np.asarray(params, dtype=float).reshape(-1)
-    if params.size != len(design.column_names):
-        raise UndecomposableModelError(
-            f"the formula builds {len(design.column_names)} columns but the model has "
-            f"{params.size} coefficients; explain the model as a whole with opaque=True"
-        )
+    params = design_coefficients(params, len(design.column_names))
     terms: list[Term] = []
     intercept = 0.0
     for term, where in design.term_slices.items():

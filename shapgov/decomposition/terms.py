@@ -25,7 +25,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shapgov.errors import ColumnMismatchError, InputError, MissingValueError
+from shapgov.errors import (
+    ColumnMismatchError,
+    InputError,
+    MissingValueError,
+    UndecomposableModelError,
+)
 
 #: A factor's coding of rows: a frame with the model's input columns ``(n, M)`` to its
 #: columns ``(n, c)`` float64.
@@ -143,6 +148,20 @@ class TermModel:
         for term in self.terms:
             out += term.values(frame)
         return out
+
+
+def design_coefficients(params: Any, n_columns: int) -> np.ndarray:
+    """A formula's coefficients ``(J_total,)`` float64, one per design column.
+
+    :raises UndecomposableModelError: Their number differs from ``n_columns``.
+    """
+    params = np.asarray(params, dtype=float).reshape(-1)
+    if params.size != n_columns:
+        raise UndecomposableModelError(
+            f"the formula builds {n_columns} columns but the model has {params.size} "
+            "coefficients; explain the model as a whole with opaque=True"
+        )
+    return params
 
 
 def checked_codes(values: np.ndarray, bad: np.ndarray, name: str) -> np.ndarray:
