@@ -173,7 +173,6 @@ class TermsExplainer(Explainer):
             )
         x = model.frame(request.Z)
         bg = model.frame(request.Z_background)
-        _check_reading(model, x, request.vertex.name)
         origins = request.origins
         games = []
         for term in model.terms:
@@ -186,6 +185,7 @@ class TermsExplainer(Explainer):
                     "column)"
                 )
             games.append(game)
+        _check_reading(model, x, games, request.vertex.name)
         return model, games, x, bg
 
     def explain(self, request: VertexRequest) -> VertexValues:
@@ -290,11 +290,14 @@ class TermsExplainer(Explainer):
         return VertexValues(out, base)
 
 
-def _check_reading(model: TermModel, x: pd.DataFrame, where: str) -> None:
-    """The terms' margin against the library's own on the explained rows."""
+def _check_reading(model: TermModel, x: pd.DataFrame, games: list[_TermGame], where: str) -> None:
+    """The terms' margin on the explained rows (from the codings the games hold: a row
+    the terms cannot code got their typed error already) against the library's own."""
     if model.check is None:
         return
-    mine = model.margin(x)  # first: a row the terms cannot code gets their typed error
+    mine = np.broadcast_to(model.intercept.astype(float), (len(x), model.n_outputs)).copy()
+    for game in games:
+        mine += game.term.design(game.x_codings) @ game.term.coef
     own = np.asarray(model.check(x), dtype=float).reshape(len(x), -1)
     gap = np.abs(own - mine)
     limit = CHECK_RTOL * (1.0 + np.abs(own))

@@ -494,3 +494,29 @@ def test_glum_cv_variant_with_a_formula(book):
     ref, base = _margin_oracle(lambda D: model.linear_predictor(D), rows, bg)
     _check(e, ref, base)
     assert np.max(np.abs(e.interaction_values.sum(2) - e.values)) <= TOL
+
+
+def test_a_misread_design_is_refused_never_reported(book, monkeypatch):
+    """The terms are checked against the library's own linear predictor on every
+    explained row: a reading off by one coefficient is refused."""
+    from dataclasses import replace
+
+    from shapgov.errors import UndecomposableModelError
+    from shapgov_plugins.statsmodels_glms import StatsmodelsResults
+
+    X, _, data = book
+    model = smf.glm(
+        "counts ~ bs(age, 3) + C(region)", data=data, family=sm.families.Poisson()
+    ).fit()
+    read = StatsmodelsResults.term_model
+
+    def misread(self):
+        terms = read(self)
+        first = terms.terms[0]
+        wrong = replace(first, coef=first.coef + 1e-6)
+        return replace(terms, terms=(wrong, *terms.terms[1:]))
+
+    monkeypatch.setattr(StatsmodelsResults, "term_model", misread)
+    rows = reads(model, X)
+    with pytest.raises(UndecomposableModelError, match="as read, give a margin"):
+        shapgov.explain(model, rows.iloc[:5], background=rows.iloc[50:60], fallback=None)
