@@ -218,6 +218,13 @@ class GlumModel:
         return np.asarray(self.regressor.linear_predictor(X, offset=offset), dtype=float)
 
 
+def _regressor(model: Any) -> Any | None:
+    """The glum regressor behind ``model`` (itself, or a :class:`GlumModel`'s), else None."""
+    if isinstance(model, GlumModel):
+        return model.regressor
+    return model if is_glum(model) else None
+
+
 @hookimpl(trylast=True)
 def shapgov_prepare_model(model: Any) -> Any | None:
     return GlumModel(model) if is_glum(model) else None
@@ -225,9 +232,8 @@ def shapgov_prepare_model(model: Any) -> Any | None:
 
 @hookimpl(trylast=True)
 def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
-    if isinstance(model, GlumModel):
-        model = model.regressor
-    if not is_glum(model):
+    model = _regressor(model)
+    if model is None:
         return None
     terms = term_model(model)
     vertex = Vertex(
@@ -244,9 +250,8 @@ def shapgov_decompose(model: Any, context: DecomposeContext) -> Node | None:
 
 @hookimpl(trylast=True)
 def shapgov_model_offset(model: Any, plugins: PluginCalls) -> ModelOffset | None:
-    if isinstance(model, GlumModel):
-        model = model.regressor
-    if not is_glum(model):
+    model = _regressor(model)
+    if model is None:
         return None
     return ModelOffset(
         "glum offset (predict(X, offset=))",
