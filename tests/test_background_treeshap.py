@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from naive import predict_reference
-from oracles import brute_force_shapley
+from oracles import brute_force_group_shapley, brute_force_shapley
 from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingRegressor
 
 from shapgov.errors import InputError
@@ -257,3 +257,99 @@ def test_rows_beyond_one_block_are_explained(monkeypatch):
     blocked, blocked_base = background_shap(ens, rows, bg)
     np.testing.assert_array_equal(blocked, whole)
     np.testing.assert_array_equal(blocked_base, base)
+
+
+def _tabled(monkeypatch, block: int = 3) -> None:
+    """Every call takes the leaf tables and row blocks of ``block`` rows."""
+    monkeypatch.setattr(background_treeshap, "TABLE_MIN_ROWS", 0)
+    monkeypatch.setattr(background_treeshap, "BLOCK_ROWS", block)
+
+
+@pytest.mark.parametrize("depth", [3, -1])
+@pytest.mark.parametrize(("nan", "cat"), [(0.0, False), (0.08, True)])
+def test_leaf_tables_and_row_blocks_equal_brute_force(depth, nan, cat, monkeypatch):
+    """The many-rows route (leaf tables, depth-first patterns, blocks ending ragged), with
+    weights and grouped players, against brute force over all coalitions."""
+    booster, X = _lightgbm(depth + 31, depth=depth, nan=nan, cat=cat)
+    ens = tree_ensemble(booster)
+    rows, bg = X[:7], X[300:318]
+    counts = np.random.default_rng(depth + 31).integers(1, 3, len(bg))
+    _tabled(monkeypatch)
+    tabled, paired = _leaf_routes(ens, rows.shape[0], bg, counts.astype(float))
+    assert tabled > 0 and (paired > 0 or depth > 0)  # the deep trees take both leaf routes
+    phi, base = background_shap(ens, rows, bg, counts.astype(float))
+    ref, ref_base = _brute(ens, rows, bg, counts)
+    assert np.max(np.abs(phi - ref)) <= 1e-10
+    assert np.max(np.abs(base - ref_base)) <= 1e-10
+    assert np.all(phi[:, -1] == 0.0)
+    players = np.array([0, 0, 1, 2, 2, -1])
+    grouped, _ = background_shap(ens, rows, bg, counts.astype(float), players=players)
+    cols = [f"f{j}" for j in range(6)]
+    gref = brute_force_group_shapley(
+        lambda d: predict_reference(ens, d.to_numpy(float)),
+        pd.DataFrame(rows, columns=cols),
+        pd.DataFrame(np.repeat(bg, counts, axis=0), columns=cols),
+        [[0, 1], [2], [3, 4]],  # the last column is the same everywhere (player -1)
+    )
+    assert np.max(np.abs(grouped - gref)) <= 1e-10
+
+
+def _leaf_routes(ens, n_rows, bg, weights) -> tuple[int, int]:
+    """How many leaves with path features get a table, and how many pair, for a call."""
+    from shapgov.explainers.kernels.leaf_tables import table_layout
+
+    node_player, _ = background_treeshap.node_players(ens, None)
+    w = weights / weights.sum()
+    paths, _, deep, _, _, distinct = background_treeshap._prepared(
+        ens, ens.check_input(bg), w, node_player
+    )
+    widths = np.diff(paths[6])
+    eligible = ~deep[paths[1]] & (widths <= background_treeshap.DENSE_MAX_FEATURES)
+    start, _ = table_layout(widths, distinct[2], eligible, n_rows)
+    return int((start >= 0).sum()), int(((start < 0) & (widths > 0)).sum())
+
+
+def test_leaf_tables_with_multi_output_leaves(monkeypatch):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(500, 5))
+    labels = np.digitize(X[:, 0] + X[:, 1] * X[:, 2], [-0.5, 0.5])
+    forest = ExtraTreesClassifier(n_estimators=5, max_depth=6, random_state=0).fit(X, labels)
+    ens = tree_ensemble(forest)
+    _tabled(monkeypatch, block=2)
+    phi, base = background_shap(ens, X[:5], X[200:214])
+    ref, ref_base = _brute(ens, X[:5], X[200:214])
+    assert phi.shape == (5, 5, 3)
+    assert np.max(np.abs(phi - ref)) <= 1e-10 and np.max(np.abs(base - ref_base)) <= 1e-10
+
+
+def test_both_row_routes_agree_and_give_the_same_floats_on_any_number_of_threads(
+    monkeypatch,
+):
+    """The many-rows route equals the per-block one (to rounding: the sums run in another
+    order) and, each row block being one thread's from the first tree to the last, gives
+    bitwise the same values on one thread or all."""
+    import numba
+    from sklearn.datasets import make_regression
+
+    X, y = make_regression(n_samples=3000, n_features=8, random_state=5)
+    X[::17, 2] = np.nan
+    model = lightgbm.LGBMRegressor(n_estimators=30, num_leaves=31, verbose=-1).fit(X, y)
+    ens = tree_ensemble(model)
+    rows, bg = X[:2500], X[2500:2600]
+    blocked, base_blocked = background_shap(ens, rows, bg)
+    _tabled(monkeypatch, block=64)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one, base_one = background_shap(ens, rows, bg)
+        numba.set_num_threads(before)
+        many, base_many = background_shap(ens, rows, bg)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(one, many)
+    np.testing.assert_array_equal(base_one, base_many)
+    scale = np.abs(blocked).max()
+    assert np.max(np.abs(many - blocked)) <= 1e-12 * scale
+    np.testing.assert_array_equal(base_many, base_blocked)
+    raw = model.predict(rows, raw_score=True)
+    assert np.max(np.abs(base_many[0] + many.sum(1)[:, 0] - raw)) <= 1e-9

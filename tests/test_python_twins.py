@@ -52,6 +52,10 @@ rows, bg = X[:3], X[100:108]
 err = {}
 ref, _ = brute_force_path_dependent(ens, rows)
 err["linear_path_dependent"] = float(np.abs(linear_path_dependent_shap(ens, rows)[0] - ref).max())
+from shapgov.explainers.kernels import linear_treeshap
+linear_treeshap.TABLE_MIN_ROWS, linear_treeshap.BLOCK_ROWS = 0, 2  # leaf tables, 2-row blocks
+tabled = linear_path_dependent_shap(ens, rows)[0]
+err["path_dependent_leaf_tables"] = float(np.abs(tabled - ref).max())
 err["path_dependent"] = float(np.abs(path_dependent_shap(ens, rows)[0] - ref).max())
 iref = brute_force_path_dependent_interactions(ens, rows)
 err["interactions"] = float(np.abs(path_dependent_interactions(ens, rows)[0] - iref).max())
@@ -67,6 +71,9 @@ v = coalition_margins(ens, rows, bg, np.arange(4), 4).mean(axis=1)
 err["coalition_margins"] = float(np.abs(shapley_from_values(v) - bref).max())
 from shapgov.explainers.kernels import background_treeshap as bt
 from shapgov.explainers.kernels.background_interactions import background_interactions
+err["background_shap"] = float(np.abs(bt.background_shap(ens, rows, bg)[0] - bref).max())
+bt.TABLE_MIN_ROWS, bt.BLOCK_ROWS = 0, 2  # leaf tables, blocks of 2 rows (one ragged)
+err["leaf_tables"] = float(np.abs(bt.background_shap(ens, rows, bg)[0] - bref).max())
 bt.MAX_PATH_FEATURES = 0  # every tree takes the rows x background walk, pairs included
 frames = pd.DataFrame(rows, columns=cols), pd.DataFrame(bg, columns=cols)
 ibref = brute_force_interactions(f, *frames)
@@ -124,6 +131,6 @@ def test_kernels_and_their_python_twins_equal_the_oracles(disable_jit):
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["jit_disabled"] is (disable_jit == "1")
-    assert len(result["errors"]) == 13 if importlib.util.find_spec("catboost") else 9
+    assert len(result["errors"]) == 16 if importlib.util.find_spec("catboost") else 12
     for kernel, error in result["errors"].items():
         assert error <= 1e-10, f"{kernel}: {error}"

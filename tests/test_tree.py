@@ -43,7 +43,7 @@ SMALL = {
 
 @pytest.mark.parametrize("name", sorted(SMALL))
 @pytest.mark.parametrize("depth", [2, 4, -1])
-def test_small_lightgbm_equals_brute_force(name, depth):
+def test_small_lightgbm_equals_brute_force(name, depth, monkeypatch):
     spec = SMALL[name]
     X, y = _data(depth + 10, **spec["data"])
     params = {k: v for k, v in spec["params"].items() if k != "categorical_feature"}
@@ -75,6 +75,49 @@ def test_small_lightgbm_equals_brute_force(name, depth):
         assert np.max(np.abs(base - ref_base)) <= 1e-10
         assert np.all(phi[:, -1] == 0.0)  # the dummy feature
         assert np.max(np.abs(phi[:, :, 0] - contrib[:, :-1])) <= 1e-10
+    _leaf_tables(monkeypatch)  # the many-rows route: leaf tables, blocks of 5 rows
+    phi, base = linear_path_dependent_shap(ens, rows)
+    assert np.max(np.abs(phi - ref)) <= 1e-10
+    assert np.max(np.abs(base - ref_base)) <= 1e-10
+
+
+def _leaf_tables(monkeypatch, block: int = 5) -> None:
+    """Every path-dependent call takes the leaf tables and row blocks of ``block`` rows."""
+    from shapgov.explainers.kernels import linear_treeshap
+
+    monkeypatch.setattr(linear_treeshap, "TABLE_MIN_ROWS", 0)
+    monkeypatch.setattr(linear_treeshap, "BLOCK_ROWS", block)
+
+
+def test_path_dependent_leaf_tables_with_players_and_multi_output_leaves(monkeypatch):
+    """The many-rows route with grouped players (and a constant column) and with
+    multi-output leaves against brute force; a leaf too wide for a table sends the call
+    to the linear walk, with the same values."""
+    from oracles import brute_force_group_path_dependent
+    from sklearn.ensemble import ExtraTreesClassifier
+
+    from shapgov.explainers.kernels import background_treeshap
+
+    X, y = _data(21, nan=0.05, cat=True)
+    ds = lightgbm.Dataset(X, y, categorical_feature=[0])
+    params = {"num_leaves": 20, "min_data_in_leaf": 3, "verbose": -1}
+    ens = tree_ensemble(lightgbm.train(params, ds, num_boost_round=6))
+    rows = X[:9]
+    _leaf_tables(monkeypatch, block=4)
+    players = np.array([0, 1, 1, 2, 0, -1])
+    grouped, _ = linear_path_dependent_shap(ens, rows, players=players)
+    ref = brute_force_group_path_dependent(ens, rows, [[0, 4], [1, 2], [3]])
+    assert np.max(np.abs(grouped - ref)) <= 1e-10
+    labels = np.digitize(y, np.quantile(y, [0.33, 0.66]))
+    forest = ExtraTreesClassifier(n_estimators=4, max_depth=6, random_state=0)
+    fens = tree_ensemble(forest.fit(np.nan_to_num(X), labels))
+    phi, base = linear_path_dependent_shap(fens, np.nan_to_num(rows))
+    fref, fbase = brute_force_path_dependent(fens, np.nan_to_num(rows))
+    assert phi.shape == (9, 6, 3)
+    assert np.max(np.abs(phi - fref)) <= 1e-10 and np.max(np.abs(base - fbase)) <= 1e-10
+    monkeypatch.setattr(background_treeshap, "DENSE_MAX_FEATURES", 1)  # no table fits
+    walked, _ = linear_path_dependent_shap(fens, np.nan_to_num(rows))
+    assert np.max(np.abs(walked - fref)) <= 1e-10
 
 
 def test_large_lightgbm_matches_pred_contrib():

@@ -24,7 +24,6 @@ from numba import njit, prange
 
 from shapgov.explainers.kernels.background_treeshap import (
     _leaf_paths,
-    _popcount,
     _row_and_background_patterns,
     background_shap,
     checked_background,
@@ -32,6 +31,7 @@ from shapgov.explainers.kernels.background_treeshap import (
     node_players,
 )
 from shapgov.explainers.kernels.interventional_treeshap import pair_weights, pairwise_tree_shap
+from shapgov.explainers.kernels.leaf_tables import _popcount
 from shapgov.explainers.trees import TreeEnsemble
 
 #: Most distinct features on one path for the pattern-count tables.

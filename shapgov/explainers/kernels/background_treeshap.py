@@ -28,7 +28,6 @@ tree alone: exact at any depth, in time rows x background rows.
 from __future__ import annotations
 
 import hashlib
-from math import comb
 from typing import Any
 
 import numpy as np
@@ -36,6 +35,17 @@ from numba import njit, prange
 
 from shapgov.errors import InputError
 from shapgov.explainers.kernels.interventional_treeshap import pairwise_tree_shap
+from shapgov.explainers.kernels.leaf_tables import (
+    BLOCK_ROWS,
+    TABLE_BYTES,
+    _coefficients,
+    _leaf_tables,
+    _paired_leaf,
+    _reach,
+    _shapley_weights,
+    _table_shap,
+    table_layout,
+)
 from shapgov.explainers.kernels.routing import goes_left
 from shapgov.explainers.trees import TreeEnsemble
 
@@ -47,30 +57,21 @@ MAX_PATH_FEATURES = 62
 #: floats, and a block's accumulators stay under ``ACCUMULATOR_BYTES``.
 ROW_BLOCK = 1 << 15
 ACCUMULATOR_BYTES = 64 << 20
+#: Calls with at least this many rows take the leaf tables and row blocks of
+#: :mod:`.leaf_tables` (tables cost ``3**d`` per leaf whatever the row count).
+TABLE_MIN_ROWS = 20_000
 #: Trees are summed in this many fixed chunks (trees c, c + 8, ...), whatever the number
 #: of threads: a row's values are the same floats on 1 core, 2 or 64 (a Spark task with
 #: one thread, a laptop, a server), not merely equal to rounding.
 TREE_CHUNKS = 8
 
 
-def _shapley_weights(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """``WA[a, b] = (a-1)! b! / (a+b)!`` and ``WB[a, b] = a! (b-1)! / (a+b)!``."""
-    wa = np.zeros((size + 1, size + 1))
-    wb = np.zeros((size + 1, size + 1))
-    for a in range(size + 1):
-        for b in range(size + 1):
-            if a > 0:
-                wa[a, b] = 1.0 / (a * comb(a + b, a))
-            if b > 0:
-                wb[a, b] = 1.0 / (b * comb(a + b, b))
-    return wa, wb
-
-
 @njit(cache=True)
 def _leaf_paths(left, right, feature, roots):
     """Every leaf's root-to-leaf path: ``(leaf_node, leaf_tree, path_ptr, path_node,
     path_left, path_slot, feat_ptr, feats)``; ``path_slot`` is the index of the node's
-    feature among the leaf's distinct path features ``feats[feat_ptr[L]:feat_ptr[L+1]]``."""
+    feature among the leaf's distinct path features ``feats[feat_ptr[L]:feat_ptr[L+1]]``,
+    numbered from the root down, so leaves under one node share its path's slots."""
     n_nodes = left.shape[0]
     n_leaves = 0
     for i in range(n_nodes):
@@ -118,7 +119,8 @@ def _leaf_paths(left, right, feature, roots):
             j = p
         n_distinct = 0
         base = feat_ptr[k]
-        for q in range(path_ptr[k], path_ptr[k + 1]):
+        # slots root first: every leaf under a node shares its ancestors' slots
+        for q in range(path_ptr[k + 1] - 1, path_ptr[k] - 1, -1):
             f = feature[path_node[q]]
             slot = -1
             for s in range(n_distinct):
@@ -207,49 +209,6 @@ def _background_patterns(
     return out
 
 
-@njit(cache=True, inline="always")
-def _popcount(v):
-    c = 0
-    while v:
-        v &= v - 1
-        c += 1
-    return c
-
-
-@njit(cache=True)
-def _coefficients(xp, d, counts, wa, wb, out):
-    """Per-slot Shapley coefficients of pattern ``xp`` against pattern counts ``counts``
-    (unit leaf value, unnormalized), written to ``out[:d]``."""
-    full = (np.int64(1) << d) - 1
-    notx = full & ~xp
-    b = d - _popcount(xp)
-    n_x = d - b
-    for j in range(d):
-        out[j] = 0.0
-    neg = 0.0
-    t = xp
-    while True:
-        c = counts[notx | t]
-        if c != 0.0:
-            a = n_x - _popcount(t)
-            if a + b > 0:
-                if a > 0:
-                    ca = c * wa[a, b]
-                    only_x = xp & ~t
-                    for j in range(d):
-                        if (only_x >> j) & 1:
-                            out[j] += ca
-                if b > 0:
-                    neg += c * wb[a, b]
-        if t == 0:
-            break
-        t = (t - 1) & xp
-    if neg != 0.0:
-        for j in range(d):
-            if (notx >> j) & 1:
-                out[j] -= neg
-
-
 @njit(cache=True)
 def _leaf_values(
     L, xpat, zpat, w, value, tree_output, leaf_node, leaf_tree, feat_ptr, feats, wa, wb,
@@ -305,28 +264,7 @@ def _leaf_values(
             if zpat[r] == full:
                 for k in range(n_values):
                     reach[o + k] += w[r] * value[leaf, k]
-        for r in range(n):
-            xp = xpat[r]
-            notx = full & ~xp
-            b = d - _popcount(xp)
-            for s in range(nz):
-                zp = zpat[s]
-                if (xp | zp) != full:
-                    continue
-                only_x = xp & ~zp
-                a = _popcount(only_x)
-                if a + b == 0:
-                    continue
-                for j in range(d):
-                    c = 0.0
-                    if (only_x >> j) & 1:
-                        c = w[s] * wa[a, b]
-                    elif (notx >> j) & 1:
-                        c = -w[s] * wb[a, b]
-                    if c != 0.0:
-                        f = feats[fbase + j]
-                        for k in range(n_values):
-                            phi[f, o + k, r] += c * value[leaf, k]
+        _paired_leaf(L, xpat, n, d, zpat, w, wa, wb, feats, fbase, value, leaf, o, phi)
 
 
 @njit(cache=True)
@@ -450,14 +388,32 @@ def background_shap(
     node_player, n_players = node_players(ens, players)
     paths, leaf_ptr, deep, wa, wb, distinct = _prepared(ens, Z, w, node_player)
     zpat, zweight, n_distinct = distinct
+    if X.shape[0] >= TABLE_MIN_ROWS:
+        phi = _tabled(ens, X, paths, leaf_ptr, deep, wa, wb, distinct, n_players + 1)
+    else:
+        phi = _blocked(ens, X, paths, leaf_ptr, deep, wa, wb, distinct, n_players + 1)
+    reach = _reach(zpat, zweight, n_distinct, paths[0], paths[1], paths[6], deep, ens.value,
+                   ens.tree_output, ens.n_outputs)  # fmt: skip
+    if deep.any():
+        walked, _, deep_reach = pairwise_tree_shap(
+            ens, X, Z, w, node_player, n_players + 1, np.flatnonzero(deep)
+        )
+        phi += walked
+        reach = reach + deep_reach
+    return phi[:, :n_players], reach + ens.base_offset
+
+
+def _blocked(ens, X, paths, leaf_ptr, deep, wa, wb, distinct, m) -> np.ndarray:
+    """Values ``(n, m, K)`` of the trees not ``deep``, tree chunks in parallel, rows in
+    blocks that bound the accumulators (:func:`_background_shap`)."""
+    zpat, zweight, n_distinct = distinct
     chunks = max(1, min(TREE_CHUNKS, ens.n_trees))
-    phi = np.empty((X.shape[0], n_players + 1, ens.n_outputs))  # + 1: the constants' slot
-    reach = np.zeros(ens.n_outputs)
-    per_row = 8 * chunks * (n_players + 1) * ens.n_outputs
+    phi = np.empty((X.shape[0], m, ens.n_outputs))
+    per_row = 8 * chunks * m * ens.n_outputs
     block = max(256, min(ROW_BLOCK, ACCUMULATOR_BYTES // per_row))
     for start in range(0, max(X.shape[0], 1), block):  # bounds memory for large X
         rows = slice(start, start + block)
-        values, reach = _background_shap(
+        values, _ = _background_shap(
             np.ascontiguousarray(X[rows].T),
             zpat,
             zweight,
@@ -474,16 +430,53 @@ def background_shap(
             wb,
             DENSE_MAX_FEATURES,
             chunks,
-            n_players + 1,
+            m,
         )
         phi[rows] = values.transpose(2, 0, 1)
-    if deep.any():
-        walked, _, deep_reach = pairwise_tree_shap(
-            ens, X, Z, w, node_player, n_players + 1, np.flatnonzero(deep)
-        )
-        phi += walked
-        reach = reach + deep_reach
-    return phi[:, :n_players], reach + ens.base_offset
+    return phi
+
+
+def _tabled(ens, X, paths, leaf_ptr, deep, wa, wb, distinct, m) -> np.ndarray:
+    """Values ``(n, m, K)`` of the trees not ``deep`` from leaf tables, row blocks in
+    parallel (:mod:`.leaf_tables`); the per-block route where the tables would take more
+    than :data:`~.leaf_tables.TABLE_BYTES`."""
+    zpat, zweight, n_distinct = distinct
+    leaf_node, leaf_tree, _, path_node, _, path_slot, feat_ptr, feats = paths
+    widths = np.diff(feat_ptr)
+    eligible = ~deep[leaf_tree] & (widths <= DENSE_MAX_FEATURES)
+    tab_ptr, total = table_layout(widths, n_distinct, eligible, X.shape[0])
+    if 8 * total > TABLE_BYTES:
+        return _blocked(ens, X, paths, leaf_ptr, deep, wa, wb, distinct, m)
+    tables = _leaf_tables(zpat, zweight, n_distinct, feat_ptr, tab_ptr, total, wa, wb)
+    node_slot = np.full(ens.left.shape[0], -1, np.int64)
+    node_slot[path_node] = path_slot  # root-first slots: the same from every leaf below
+    leaf_of = np.full(ens.left.shape[0], -1, np.int64)
+    leaf_of[leaf_node] = np.arange(leaf_node.shape[0])
+    sizes = np.diff(np.append(ens.roots, ens.left.shape[0]))
+    return _table_shap(
+        np.ascontiguousarray(X),
+        *ens.structure(),
+        ens.value,
+        ens.roots,
+        ens.tree_output,
+        ens.n_outputs,
+        node_slot,
+        leaf_of,
+        feat_ptr,
+        feats,
+        deep,
+        tables,
+        tab_ptr,
+        zpat,
+        zweight,
+        n_distinct,
+        wa,
+        wb,
+        max(ens.max_depth, 1),
+        int(sizes.max(initial=1)),
+        m,
+        BLOCK_ROWS,
+    )
 
 
 def deep_trees(leaf_tree: np.ndarray, feat_ptr: np.ndarray, n_trees: int) -> np.ndarray:

@@ -21,6 +21,12 @@ import numpy as np
 from numba import njit, prange
 
 from shapgov.errors import UnsupportedModelError
+from shapgov.explainers.kernels.leaf_tables import (
+    BLOCK_ROWS,
+    TABLE_BYTES,
+    _path_dependent_tables,
+    _table_shap,
+)
 from shapgov.explainers.kernels.routing import goes_left as _goes_left
 from shapgov.explainers.trees import TreeEnsemble
 
@@ -30,6 +36,9 @@ from shapgov.explainers.trees import TreeEnsemble
 #: ``_SCRATCH_BYTES`` per thread.
 _BLOCK = 64
 _SCRATCH_BYTES = 64 << 20
+#: Calls with at least this many rows take per-leaf coefficient tables and row blocks
+#: (:mod:`.leaf_tables`): ``2**d`` patterns per leaf, whatever the row count.
+TABLE_MIN_ROWS = 20_000
 
 
 def _quadrature(max_points: int) -> tuple[np.ndarray, np.ndarray]:
@@ -280,6 +289,10 @@ def linear_path_dependent_shap(
     if (ens.cover[ens.left < 0] <= 0).any():
         raise UnsupportedModelError("a leaf has zero cover; path-dependent TreeSHAP needs counts")
     node_player, n_players = node_players(ens, players)
+    if X.shape[0] >= TABLE_MIN_ROWS:
+        phi = _tabled(ens, X, node_player, n_players + 1)
+        if phi is not None:
+            return phi[:, :n_players], ens.expected_value()
     parent, prev, share, tree_q, ok = _structure(
         ens.left, ens.right, node_player, ens.cover, ens.roots, n_nodes
     )
@@ -311,3 +324,39 @@ def linear_path_dependent_shap(
         n_players + 1,  # + 1: the constants' slot
     )
     return phi[:, :n_players], ens.expected_value()
+
+
+def _tabled(ens: TreeEnsemble, X: np.ndarray, node_player: np.ndarray, m: int):
+    """Values ``(n, m, K)`` from per-leaf coefficient tables and row blocks
+    (:mod:`.leaf_tables`), or None where a leaf's table would be too large (more than
+    :data:`~.background_treeshap.DENSE_MAX_FEATURES` path features, or all tables past
+    :data:`~.leaf_tables.TABLE_BYTES`): the linear walk then explains the call."""
+    from shapgov.explainers.kernels.background_treeshap import DENSE_MAX_FEATURES, _leaf_paths
+
+    paths = _leaf_paths(ens.left, ens.right, node_player, ens.roots)
+    leaf_node, leaf_tree, path_ptr, path_node, _, path_slot, feat_ptr, feats = paths
+    widths = np.diff(feat_ptr)
+    if widths.max(initial=0) > DENSE_MAX_FEATURES:
+        return None
+    sizes = (np.int64(1) << widths) * widths
+    if 8 * int(sizes.sum()) > TABLE_BYTES:
+        return None
+    tab_ptr = np.where(widths > 0, np.cumsum(sizes) - sizes, -1).astype(np.int64)
+    qnodes, qweights = _quadrature(max(1, (int(widths.max(initial=1)) + 1) // 2))
+    tables = _path_dependent_tables(
+        leaf_node, path_ptr, path_node, path_slot, feat_ptr, ens.cover.astype(float),
+        ens.roots[leaf_tree], tab_ptr, int(sizes.sum()), qnodes, qweights,
+    )  # fmt: skip
+    node_slot = np.full(ens.left.shape[0], -1, np.int64)
+    node_slot[path_node] = path_slot
+    leaf_of = np.full(ens.left.shape[0], -1, np.int64)
+    leaf_of[leaf_node] = np.arange(leaf_node.shape[0])
+    none = np.zeros((leaf_node.shape[0], 1), np.int64)
+    return _table_shap(
+        np.ascontiguousarray(X), *ens.structure(), ens.value, ens.roots, ens.tree_output,
+        ens.n_outputs, node_slot, leaf_of, feat_ptr, feats,
+        np.zeros(ens.n_trees, np.bool_), tables, tab_ptr, none, none.astype(float),
+        np.zeros(leaf_node.shape[0], np.int64), np.zeros((1, 1)), np.zeros((1, 1)),
+        max(ens.max_depth, 1), int(np.diff(np.append(ens.roots, ens.left.shape[0])).max()),
+        m, BLOCK_ROWS,
+    )  # fmt: skip
