@@ -25,7 +25,7 @@ from shapgov.explainers.kernels.background_treeshap import node_players
 from shapgov.explainers.kernels.tree_fourier import decode, odd_spectrum
 from shapgov.explainers.kernelshap import kernel_shap
 from shapgov.explainers.lightgbm_trees import parse_booster
-from shapgov.explainers.odd_regression import odd_regression, support
+from shapgov.explainers.odd_regression import normal_inverse, odd_regression, support
 from shapgov.explainers.surrogate import EncodedColumns
 
 
@@ -107,6 +107,25 @@ def test_odd_regression_is_exact_on_games_in_its_span_and_keeps_efficiency():
     plain, _ = _odd(sample, v, v_all, [])
     assert np.max(np.abs(plain - exact)) > 1e-3  # the triples are what made it exact
     assert abs(plain.sum() - (v_all[-1] - v_all[0])) <= 1e-12
+
+
+def test_the_normal_inverse_is_the_pseudo_inverse_on_every_route():
+    """Cholesky where the normal matrix is well conditioned; numpy's pseudo-inverse where
+    it is singular (a repeated design column) or nearly so."""
+    rng = np.random.default_rng(12)
+    D = rng.choice([-1.0, 1.0], size=(400, 60))
+    W = rng.random(400)
+    for case in ("full rank", "repeated column", "nearly repeated"):
+        if case == "repeated column":
+            D[:, 7] = D[:, 6]
+        elif case == "nearly repeated":
+            D[:, 7] = D[:, 6] + 1e-7 * rng.normal(size=400)
+        A = D.T @ (W[:, None] * D)
+        ref = np.linalg.pinv(A)
+        got = normal_inverse(A)
+        assert np.abs(got - ref).max() <= 1e-12 * np.abs(ref).max(), case
+        if case == "full rank":
+            assert np.abs(got @ A - np.eye(60)).max() <= 1e-12
 
 
 def test_odd_regression_without_terms_is_paired_kernel_shap_and_exact_when_enumerated():
