@@ -27,7 +27,7 @@ hookimpl = pluggy.HookimplMarker("shapgov")
 
 
 #: Hooks whose answers :func:`shared_parses` keeps: parsing a model's trees is pure
-#: (the same model gives the same trees) and costly (LightGBM's dump_model).
+#: (the same model gives the same trees) and costly (the whole model text read tree by tree).
 SHARED_HOOKS = frozenset({"shapgov_tree_ensemble"})
 _SHARED: ContextVar[dict[tuple[int, str, int], Any] | None] = ContextVar(
     "shapgov_shared_parses", default=None
