@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from shapgov.errors import UnsupportedModelError
+from shapgov.explainers.lightgbm_trees import _COLUMNS as NODE_FIELDS
 from shapgov.explainers.trees import (
     MISSING_AS_ZERO,
     MISSING_DEFAULT,
@@ -23,21 +24,7 @@ def parse_booster_json(booster: Any) -> TreeEnsemble:
     """All trees of a ``lightgbm.Booster`` (raw score, init score folded into tree 0)."""
     dump = booster.dump_model()
     per_iteration = int(dump.get("num_tree_per_iteration", 1))
-    nodes: dict[str, list[Any]] = {
-        k: []
-        for k in (
-            "left",
-            "right",
-            "feature",
-            "threshold",
-            "default_left",
-            "missing",
-            "cat_start",
-            "cat_end",
-            "cover",
-            "value",
-        )
-    }
+    nodes: dict[str, list[Any]] = {k: [] for k in NODE_FIELDS}
     cat_values: list[int] = []
     roots, outputs = [], []
 
