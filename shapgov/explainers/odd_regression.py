@@ -170,9 +170,10 @@ def odd_regression(
     Q = A_inv - np.outer(ac, ac) / (c @ ac)
     beta = Q @ (D.T @ (W[:, None] * y)) + np.outer(ac, v_full - v_empty) / (c @ ac)
     resid = y - D @ beta  # (pairs, K)
-    lever = np.clip(W * ((D @ Q) * D).sum(axis=1), 0.0, MAX_LEVERAGE)
+    DQ = D @ Q  # Q is symmetric: shared by the leverages and the influences
+    lever = np.clip(W * (DQ * D).sum(axis=1), 0.0, MAX_LEVERAGE)
     scaled = (W / np.sqrt(1.0 - lever))[:, None] * resid  # (pairs, K)
-    influence = D @ Q.T @ share.T  # (pairs, P): a pair's pull on each value per unit
+    influence = DQ @ share.T  # (pairs, P): a pair's pull on each value per unit
     var = np.zeros((n_players, y.shape[1]))
     for h in range(sample.drawn.shape[0]):
         kh, nh = int(sample.drawn[h]), float(sample.population[h])
