@@ -126,6 +126,7 @@ def test_the_normal_inverse_is_the_pseudo_inverse_on_every_route():
         assert np.abs(got - ref).max() <= 1e-12 * np.abs(ref).max(), case
         if case == "full rank":
             assert np.abs(got @ A - np.eye(60)).max() <= 1e-12
+    assert normal_inverse(np.zeros((0, 0))).shape == (0, 0)  # every player null
 
 
 def test_odd_regression_without_terms_is_paired_kernel_shap_and_exact_when_enumerated():

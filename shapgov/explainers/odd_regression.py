@@ -70,6 +70,8 @@ def normal_inverse(A: np.ndarray) -> np.ndarray:
     factorisation, about 7x faster than the SVD at p = 650), else ``numpy.linalg.pinv``
     (the minimum-norm solution where the design is rank deficient). On the first route
     the two agree to about 1e-14 relative."""
+    if A.shape[0] == 0:  # every player null, no terms: nothing to regress
+        return np.zeros((0, 0))
     try:
         factor, lower = cho_factor(A, lower=False, check_finite=False)
     except LinAlgError:
