@@ -23,6 +23,10 @@ Leaves with more than :data:`DENSE_MAX_FEATURES` distinct path features, and lea
 :data:`MAX_PATH_FEATURES` distinct players (:func:`deep_trees`, the one routing rule) is
 explained by the rows x background walk of :mod:`.interventional_treeshap` instead, that
 tree alone: exact at any depth, in time rows x background rows.
+
+Calls of :data:`TABLE_MIN_ROWS` rows or more tabulate every leaf's coefficients once for
+all its patterns and take the rows in cache-sized blocks, one thread per block
+(:mod:`.leaf_tables`); fewer rows take the per-block route here, tree chunks in parallel.
 """
 
 from __future__ import annotations
