@@ -275,8 +275,9 @@ def test_leaf_tables_and_row_blocks_equal_brute_force(depth, nan, cat, monkeypat
     rows, bg = X[:7], X[300:318]
     counts = np.random.default_rng(depth + 31).integers(1, 3, len(bg))
     _tabled(monkeypatch)
-    tabled, paired = _leaf_routes(ens, rows.shape[0], bg, counts.astype(float))
+    tabled, paired, twigs = _leaf_routes(ens, rows.shape[0], bg, counts.astype(float))
     assert tabled > 0 and (paired > 0 or depth > 0)  # the deep trees take both leaf routes
+    assert twigs > 0  # and nodes whose two leaves are added at once
     phi, base = background_shap(ens, rows, bg, counts.astype(float))
     ref, ref_base = _brute(ens, rows, bg, counts)
     assert np.max(np.abs(phi - ref)) <= 1e-10
@@ -294,9 +295,10 @@ def test_leaf_tables_and_row_blocks_equal_brute_force(depth, nan, cat, monkeypat
     assert np.max(np.abs(grouped - gref)) <= 1e-10
 
 
-def _leaf_routes(ens, n_rows, bg, weights) -> tuple[int, int]:
-    """How many leaves with path features get a table, and how many pair, for a call."""
-    from shapgov.explainers.kernels.leaf_tables import table_layout
+def _leaf_routes(ens, n_rows, bg, weights) -> tuple[int, int, int]:
+    """How many leaves with path features get a table, how many pair, and how many nodes
+    add their two leaves at once (twigs), for a call."""
+    from shapgov.explainers.kernels.leaf_tables import node_slots, table_layout, twig_layout
 
     node_player, _ = background_treeshap.node_players(ens, None)
     w = weights / weights.sum()
@@ -306,7 +308,10 @@ def _leaf_routes(ens, n_rows, bg, weights) -> tuple[int, int]:
     widths = np.diff(paths[6])
     eligible = ~deep[paths[1]] & (widths <= background_treeshap.DENSE_MAX_FEATURES)
     start, _ = table_layout(widths, distinct[2], eligible, n_rows)
-    return int((start >= 0).sum()), int(((start < 0) & (widths > 0)).sum())
+    _, leaf_of = node_slots(ens, paths[0], paths[3], paths[5])
+    twigs, _ = twig_layout(ens.left, ens.right, leaf_of, paths[6], start, ens.value.shape[1])
+    tabled, paired = int((start >= 0).sum()), int(((start < 0) & (widths > 0)).sum())
+    return tabled, paired, int((twigs >= 0).sum())
 
 
 def test_leaf_tables_with_multi_output_leaves(monkeypatch):

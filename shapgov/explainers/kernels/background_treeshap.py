@@ -48,7 +48,10 @@ from shapgov.explainers.kernels.leaf_tables import (
     _reach,
     _shapley_weights,
     _table_shap,
+    _twig_tables,
+    node_slots,
     table_layout,
+    twig_layout,
 )
 from shapgov.explainers.kernels.routing import goes_left
 from shapgov.explainers.trees import TreeEnsemble
@@ -449,13 +452,15 @@ def _tabled(ens, X, paths, leaf_ptr, deep, wa, wb, distinct, m) -> np.ndarray:
     widths = np.diff(feat_ptr)
     eligible = ~deep[leaf_tree] & (widths <= DENSE_MAX_FEATURES)
     tab_ptr, total = table_layout(widths, n_distinct, eligible, X.shape[0])
-    if 8 * total > TABLE_BYTES:
+    node_slot, leaf_of = node_slots(ens, leaf_node, path_node, path_slot)
+    twig_ptr, twig_total = twig_layout(
+        ens.left, ens.right, leaf_of, feat_ptr, tab_ptr, ens.value.shape[1]
+    )
+    if 8 * (total + twig_total) > TABLE_BYTES:
         return _blocked(ens, X, paths, leaf_ptr, deep, wa, wb, distinct, m)
     tables = _leaf_tables(zpat, zweight, n_distinct, feat_ptr, tab_ptr, total, wa, wb)
-    node_slot = np.full(ens.left.shape[0], -1, np.int64)
-    node_slot[path_node] = path_slot  # root-first slots: the same from every leaf below
-    leaf_of = np.full(ens.left.shape[0], -1, np.int64)
-    leaf_of[leaf_node] = np.arange(leaf_node.shape[0])
+    twigs = _twig_tables(ens.left, ens.right, leaf_of, feat_ptr, node_slot, ens.value,
+                         tables, tab_ptr, twig_ptr, twig_total)  # fmt: skip
     sizes = np.diff(np.append(ens.roots, ens.left.shape[0]))
     return _table_shap(
         np.ascontiguousarray(X),
@@ -480,6 +485,8 @@ def _tabled(ens, X, paths, leaf_ptr, deep, wa, wb, distinct, m) -> np.ndarray:
         int(sizes.max(initial=1)),
         m,
         BLOCK_ROWS,
+        twig_ptr,
+        twigs,
     )
 
 

@@ -15,7 +15,11 @@ visiting the rows, for calls with many rows (a million-row scoring table):
 * a row's pattern at every leaf of a tree comes from one depth-first walk of the tree:
   a leaf's path features get their slots root first (:func:`~.background_treeshap._leaf_paths`),
   so every leaf under a node shares its ancestors' slots and each edge costs one AND per
-  row, instead of one per path node and leaf.
+  row, instead of one per path node and leaf;
+* a node whose children are both tabled leaves (a *twig*, 58% of the leaves of a
+  LightGBM model of 100 x 31 leaves) has one table indexed by its pattern and its own
+  split decision, the leaf values folded in (:func:`twig_layout`, :func:`_twig_tables`):
+  one lookup and ``d`` adds per row for both leaves.
 
 Sources: Lundberg et al. (2020), *From local explanations to global understanding with
 explainable AI for trees* (the interventional leaf game); Nadel and Wettenstein (AAAI-26,
@@ -25,6 +29,7 @@ arXiv:2511.09376, WOODELF: decision patterns). Our own code.
 from __future__ import annotations
 
 from math import comb
+from typing import Any
 
 import numpy as np
 from numba import njit, prange
@@ -184,10 +189,11 @@ def _table_shap(
     X, left, right, feature, threshold, default_left, missing, cat_start, cat_end,
     cat_values, value, roots, tree_output, n_outputs, node_slot, leaf_of, feat_ptr, feats,
     deep, tables, tab_ptr, zpat_all, w_all, n_distinct, wa, wb, max_depth, max_nodes, m,
-    block,
+    block, twig_ptr, twig_tables,
 ):  # fmt: skip
     """Values ``(n, m, K)`` of the trees not ``deep`` for the rows ``X`` ``(n, M)``, block
-    by block (:data:`BLOCK_ROWS`), each block by one thread over the trees in order."""
+    by block (:data:`BLOCK_ROWS`), each block by one thread over the trees in order. A
+    node with ``twig_ptr >= 0`` (:func:`twig_layout`) adds both its leaves at once."""
     n, n_cols = X.shape
     n_trees = roots.shape[0]
     n_nodes = left.shape[0]
@@ -246,6 +252,19 @@ def _table_shap(
                     else:
                         for r in range(R):
                             mk[r] = mp[r] & (notbit | (np.int64(dp[r]) - 1))
+                tw = twig_ptr[i]
+                if tw >= 0:  # both children leaves: one lookup, d adds, values in
+                    L = leaf_of[left[i]]
+                    d = feat_ptr[L + 1] - feat_ptr[L]
+                    full = (np.int64(1) << d) - 1
+                    di = dec[i - root]
+                    for r in range(R):
+                        off[r] = tw + ((mk[r] & full) | (np.int64(di[r]) << d)) * d
+                    for j in range(d):
+                        dst = acc[feats[feat_ptr[L] + j], o]
+                        for r in range(R):
+                            dst[r] += twig_tables[off[r] + j]
+                    continue
                 if left[i] >= 0:  # the parent level stays untouched below it
                     st_node[sp] = right[i]
                     st_node[sp + 1] = left[i]
@@ -335,3 +354,73 @@ def _path_dependent_tables(
             for j in range(d):
                 tables[base + pattern * d + j] *= share * (p[j] - 1.0)
     return tables
+
+
+def twig_layout(
+    left: np.ndarray,
+    right: np.ndarray,
+    leaf_of: np.ndarray,
+    feat_ptr: np.ndarray,
+    tab_ptr: np.ndarray,
+    n_values: int,
+) -> tuple[np.ndarray, int]:
+    """Where each *twig*'s table starts (a node whose children are both tabled leaves),
+    ``(start per node (nodes,), total floats)``, ``-1`` elsewhere. A twig's leaves share
+    their path features (the same slots, root first), so one table indexed by the
+    twig's pattern and its own split decision, ``2**(d+1) x d`` floats with the leaf
+    values folded in, adds both leaves per row. Single-output leaves only (``n_values ==
+    1``); none otherwise."""
+    start = np.full(left.shape[0], -1, np.int64)
+    if n_values != 1:
+        return start, 0
+    inner = np.flatnonzero(left >= 0)
+    kids_l, kids_r = left[inner], right[inner]
+    leaves = (left[kids_l] < 0) & (left[kids_r] < 0)
+    twigs, kids_l, kids_r = inner[leaves], kids_l[leaves], kids_r[leaves]
+    tabled = (tab_ptr[leaf_of[kids_l]] >= 0) & (tab_ptr[leaf_of[kids_r]] >= 0)
+    twigs, kids_l = twigs[tabled], kids_l[tabled]
+    d = np.diff(feat_ptr)[leaf_of[kids_l]]
+    sizes = (np.int64(2) << d) * d
+    start[twigs] = np.cumsum(sizes) - sizes
+    return start, int(sizes.sum())
+
+
+@njit(cache=True, parallel=True)
+def _twig_tables(left, right, leaf_of, feat_ptr, node_slot, value, tables, tab_ptr, twig_ptr,
+                 total):  # fmt: skip
+    """Every twig's table (:func:`twig_layout`): at pattern ``p`` (the twig's ``d`` slots)
+    and decision ``g`` (1: left), ``value(left) x table(left)[p, or p without the twig's
+    slot where the row turns right] + value(right) x table(right)[...]``."""
+    out = np.zeros(total)
+    twigs = np.flatnonzero(twig_ptr >= 0)
+    for q in prange(twigs.shape[0]):
+        u = twigs[q]
+        a, b = leaf_of[left[u]], leaf_of[right[u]]
+        d = feat_ptr[a + 1] - feat_ptr[a]
+        bit = np.int64(1) << node_slot[u]
+        va, vb = value[left[u], 0], value[right[u], 0]
+        ta, tb = tab_ptr[a], tab_ptr[b]
+        base = twig_ptr[u]
+        for idx in range(np.int64(2) << d):
+            p = idx & ((np.int64(1) << d) - 1)
+            goes = idx >> d
+            pa = p if goes else p & ~bit
+            pb = p & ~bit if goes else p
+            for j in range(d):
+                ra, rb = tables[ta + pa * d + j], tables[tb + pb * d + j]
+                out[base + idx * d + j] = va * ra + vb * rb
+    return out
+
+
+def node_slots(
+    ens: Any, leaf_node: np.ndarray, path_node: np.ndarray, path_slot: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(slot of every internal node's feature on its leaves' paths, leaf index of every
+    leaf node)``, both ``(nodes,)`` with -1 elsewhere: slots are numbered from the root
+    down (:func:`~.background_treeshap._leaf_paths`), so a node's slot is the same from
+    every leaf below it."""
+    node_slot = np.full(ens.left.shape[0], -1, np.int64)
+    node_slot[path_node] = path_slot
+    leaf_of = np.full(ens.left.shape[0], -1, np.int64)
+    leaf_of[leaf_node] = np.arange(leaf_node.shape[0])
+    return node_slot, leaf_of

@@ -26,6 +26,9 @@ from shapgov.explainers.kernels.leaf_tables import (
     TABLE_BYTES,
     _path_dependent_tables,
     _table_shap,
+    _twig_tables,
+    node_slots,
+    twig_layout,
 )
 from shapgov.explainers.kernels.routing import goes_left as _goes_left
 from shapgov.explainers.trees import TreeEnsemble
@@ -339,18 +342,20 @@ def _tabled(ens: TreeEnsemble, X: np.ndarray, node_player: np.ndarray, m: int):
     if widths.max(initial=0) > DENSE_MAX_FEATURES:
         return None
     sizes = (np.int64(1) << widths) * widths
-    if 8 * int(sizes.sum()) > TABLE_BYTES:
-        return None
     tab_ptr = np.where(widths > 0, np.cumsum(sizes) - sizes, -1).astype(np.int64)
+    node_slot, leaf_of = node_slots(ens, leaf_node, path_node, path_slot)
+    twig_ptr, twig_total = twig_layout(
+        ens.left, ens.right, leaf_of, feat_ptr, tab_ptr, ens.value.shape[1]
+    )
+    if 8 * (int(sizes.sum()) + twig_total) > TABLE_BYTES:
+        return None
     qnodes, qweights = _quadrature(max(1, (int(widths.max(initial=1)) + 1) // 2))
     tables = _path_dependent_tables(
         leaf_node, path_ptr, path_node, path_slot, feat_ptr, ens.cover.astype(float),
         ens.roots[leaf_tree], tab_ptr, int(sizes.sum()), qnodes, qweights,
     )  # fmt: skip
-    node_slot = np.full(ens.left.shape[0], -1, np.int64)
-    node_slot[path_node] = path_slot
-    leaf_of = np.full(ens.left.shape[0], -1, np.int64)
-    leaf_of[leaf_node] = np.arange(leaf_node.shape[0])
+    twigs = _twig_tables(ens.left, ens.right, leaf_of, feat_ptr, node_slot, ens.value,
+                         tables, tab_ptr, twig_ptr, twig_total)  # fmt: skip
     none = np.zeros((leaf_node.shape[0], 1), np.int64)
     return _table_shap(
         np.ascontiguousarray(X), *ens.structure(), ens.value, ens.roots, ens.tree_output,
@@ -358,5 +363,5 @@ def _tabled(ens: TreeEnsemble, X: np.ndarray, node_player: np.ndarray, m: int):
         np.zeros(ens.n_trees, np.bool_), tables, tab_ptr, none, none.astype(float),
         np.zeros(leaf_node.shape[0], np.int64), np.zeros((1, 1)), np.zeros((1, 1)),
         max(ens.max_depth, 1), int(np.diff(np.append(ens.roots, ens.left.shape[0])).max()),
-        m, BLOCK_ROWS,
+        m, BLOCK_ROWS, twig_ptr, twigs,
     )  # fmt: skip
