@@ -260,8 +260,11 @@ def test_rows_beyond_one_block_are_explained(monkeypatch):
 
 
 def _tabled(monkeypatch, block: int = 3) -> None:
-    """Every call takes the leaf tables and row blocks of ``block`` rows."""
+    """Every call takes the leaf tables and row blocks of ``block`` rows, however few."""
+    from shapgov.explainers.kernels import leaf_tables
+
     monkeypatch.setattr(background_treeshap, "TABLE_MIN_ROWS", 0)
+    monkeypatch.setattr(leaf_tables, "TABLE_WORK_FACTOR", np.inf)
     monkeypatch.setattr(background_treeshap, "BLOCK_ROWS", block)
 
 
@@ -307,7 +310,7 @@ def _leaf_routes(ens, n_rows, bg, weights) -> tuple[int, int, int]:
     )
     widths = np.diff(paths[6])
     eligible = ~deep[paths[1]] & (widths <= background_treeshap.DENSE_MAX_FEATURES)
-    start, _ = table_layout(widths, distinct[2], eligible, n_rows)
+    start, _, _ = table_layout(widths, distinct[2], eligible, n_rows)
     _, leaf_of = node_slots(ens, paths[0], paths[3], paths[5])
     twigs, _ = twig_layout(ens.left, ens.right, leaf_of, paths[6], start, ens.value.shape[1])
     tabled, paired = int((start >= 0).sum()), int(((start < 0) & (widths > 0)).sum())
@@ -358,3 +361,23 @@ def test_both_row_routes_agree_and_give_the_same_floats_on_any_number_of_threads
     np.testing.assert_array_equal(base_many, base_blocked)
     raw = model.predict(rows, raw_score=True)
     assert np.max(np.abs(base_many[0] + many.sum(1)[:, 0] - raw)) <= 1e-9
+
+
+def test_the_table_route_is_taken_only_where_building_the_tables_pays():
+    """The routing rule: tables (``3**d x d`` work a leaf, path-dependent ``2**d``
+    patterns) must cost no more than the rows' adds; a deep forest at 32,000 rows keeps
+    the former routes, 31-leaf boosting at 20,000 rows takes the tables."""
+    from shapgov.explainers.kernels.leaf_tables import path_dependent_worth_it, table_layout
+
+    # path widths of LightGBM 100 trees x 31 leaves on 30 features (bench_million.py)
+    counts = [0, 21, 104, 226, 446, 623, 530, 458, 295, 249, 122, 21, 5]
+    boosting = np.repeat(np.arange(len(counts)), counts)
+    deep_forest = np.full(100_000, 14)
+    for widths, rows, expected in ((boosting, 20_000, True), (deep_forest, 32_000, False)):
+        eligible = np.ones(widths.size, dtype=bool)
+        _, _, worth_it = table_layout(widths, np.full(widths.size, 60), eligible, rows)
+        assert worth_it is expected
+        assert path_dependent_worth_it(widths, rows) is expected
+    # a few rows never pay for the tables
+    few = table_layout(boosting, np.full(boosting.size, 60), np.ones(boosting.size, bool), 50)
+    assert not few[2]

@@ -83,9 +83,10 @@ def test_small_lightgbm_equals_brute_force(name, depth, monkeypatch):
 
 def _leaf_tables(monkeypatch, block: int = 5) -> None:
     """Every path-dependent call takes the leaf tables and row blocks of ``block`` rows."""
-    from shapgov.explainers.kernels import linear_treeshap
+    from shapgov.explainers.kernels import leaf_tables, linear_treeshap
 
     monkeypatch.setattr(linear_treeshap, "TABLE_MIN_ROWS", 0)
+    monkeypatch.setattr(leaf_tables, "TABLE_WORK_FACTOR", np.inf)
     monkeypatch.setattr(linear_treeshap, "BLOCK_ROWS", block)
 
 

@@ -451,7 +451,9 @@ def _tabled(ens, X, paths, leaf_ptr, deep, wa, wb, distinct, m) -> np.ndarray:
     leaf_node, leaf_tree, _, path_node, _, path_slot, feat_ptr, feats = paths
     widths = np.diff(feat_ptr)
     eligible = ~deep[leaf_tree] & (widths <= DENSE_MAX_FEATURES)
-    tab_ptr, total = table_layout(widths, n_distinct, eligible, X.shape[0])
+    tab_ptr, total, worth_it = table_layout(widths, n_distinct, eligible, X.shape[0])
+    if not worth_it:
+        return _blocked(ens, X, paths, leaf_ptr, deep, wa, wb, distinct, m)
     node_slot, leaf_of = node_slots(ens, leaf_node, path_node, path_slot)
     twig_ptr, twig_total = twig_layout(
         ens.left, ens.right, leaf_of, feat_ptr, tab_ptr, ens.value.shape[1]

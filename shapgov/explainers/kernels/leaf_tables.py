@@ -43,6 +43,10 @@ BLOCK_ROWS = 2048
 #: Most bytes all of one call's leaf tables may take; beyond, the call keeps the
 #: per-block route of :mod:`.background_treeshap`.
 TABLE_BYTES = 512 << 20
+#: A call takes the tables when building them (and pairing the leaves without one) costs
+#: at most this many times the per-row adds (:func:`table_layout`,
+#: :func:`path_dependent_worth_it`).
+TABLE_WORK_FACTOR = 1.0
 
 
 def _shapley_weights(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -103,17 +107,36 @@ def _coefficients(xp, d, counts, wa, wb, out):
 
 def table_layout(
     widths: np.ndarray, n_distinct: np.ndarray, eligible: np.ndarray, n_rows: int
-) -> tuple[np.ndarray, int]:
-    """Where each leaf's table starts in one flat array, ``(start (L,), total floats)``;
-    ``-1`` for a leaf without a table: not ``eligible`` (deep trees, more than the dense
-    limit of features), without path features, or cheaper to pair (``3**d > rows x its
-    background patterns``). A table holds ``2**d x d`` floats."""
+) -> tuple[np.ndarray, int, bool]:
+    """Where each leaf's table starts in one flat array, ``(start (L,), total floats,
+    worth it)``; ``-1`` for a leaf without a table: not ``eligible`` (deep trees, more
+    than the dense limit of features), without path features, or cheaper to pair
+    (``3**d > rows x its background patterns``). A table holds ``2**d x d`` floats.
+
+    *Worth it* is the routing rule for the call: the tables' ``3**d x d`` work and the
+    paired leaves' ``rows x patterns x d`` stay within the per-row adds both routes do,
+    ``rows x sum of d`` over the eligible leaves. Deep forests (paths of a dozen features
+    and more, thousands of leaves) fail it and keep the per-block route, which computes
+    coefficients only for the patterns the rows show."""
     d = widths.astype(np.int64)
     cost = np.power(3.0, d)
-    tabled = eligible & (d > 0) & (cost <= float(n_rows) * np.maximum(n_distinct, 1))
+    pairs = float(n_rows) * np.maximum(n_distinct, 1)
+    tabled = eligible & (d > 0) & (cost <= pairs)
     sizes = np.where(tabled, (np.int64(1) << np.minimum(d, 62)) * d, 0)
     start = np.where(tabled, np.cumsum(sizes) - sizes, -1).astype(np.int64)
-    return start, int(sizes.sum())
+    paired = eligible & (d > 0) & ~tabled
+    extra = float(np.sum(cost[tabled] * d[tabled])) + float(np.sum(pairs[paired] * d[paired]))
+    base = float(n_rows) * float(np.sum(d[eligible]))
+    return start, int(sizes.sum()), extra <= TABLE_WORK_FACTOR * base
+
+
+def path_dependent_worth_it(widths: np.ndarray, n_rows: int) -> bool:
+    """The routing rule of the path-dependent tables: building them (``2**d`` patterns x
+    ``ceil(d/2)`` quadrature nodes x about ``3d`` operations per leaf) stays within the
+    per-row adds, ``rows x sum of d``."""
+    d = widths.astype(np.float64)
+    build = np.sum(np.power(2.0, d) * np.ceil(d / 2.0) * 3.0 * d)
+    return bool(build <= TABLE_WORK_FACTOR * float(n_rows) * float(np.sum(d)))
 
 
 @njit(cache=True)

@@ -28,6 +28,7 @@ from shapgov.explainers.kernels.leaf_tables import (
     _table_shap,
     _twig_tables,
     node_slots,
+    path_dependent_worth_it,
     twig_layout,
 )
 from shapgov.explainers.kernels.routing import goes_left as _goes_left
@@ -333,13 +334,17 @@ def _tabled(ens: TreeEnsemble, X: np.ndarray, node_player: np.ndarray, m: int):
     """Values ``(n, m, K)`` from per-leaf coefficient tables and row blocks
     (:mod:`.leaf_tables`), or None where a leaf's table would be too large (more than
     :data:`~.background_treeshap.DENSE_MAX_FEATURES` path features, or all tables past
-    :data:`~.leaf_tables.TABLE_BYTES`): the linear walk then explains the call."""
+    :data:`~.leaf_tables.TABLE_BYTES`, or building them would cost more than the rows'
+    adds, :func:`~.leaf_tables.path_dependent_worth_it`): the linear walk then explains
+    the call."""
     from shapgov.explainers.kernels.background_treeshap import DENSE_MAX_FEATURES, _leaf_paths
 
     paths = _leaf_paths(ens.left, ens.right, node_player, ens.roots)
     leaf_node, leaf_tree, path_ptr, path_node, _, path_slot, feat_ptr, feats = paths
     widths = np.diff(feat_ptr)
-    if widths.max(initial=0) > DENSE_MAX_FEATURES:
+    if widths.max(initial=0) > DENSE_MAX_FEATURES or not path_dependent_worth_it(
+        widths, X.shape[0]
+    ):
         return None
     sizes = (np.int64(1) << widths) * widths
     tab_ptr = np.where(widths > 0, np.cumsum(sizes) - sizes, -1).astype(np.int64)
